@@ -1,0 +1,1 @@
+"""agentmesh runtime (public surface assembled below once modules land)."""

@@ -1,0 +1,199 @@
+"""`Client`: submit, follow, steer and cancel tasks; publish domain events.
+
+Used by the CLI, the tests, and any Python program that hands work to the mesh::
+
+    async with Client.connect() as client:
+        task_id = await client.submit("knowledge", {"query": "refund"})
+        state = await client.wait(task_id, timeout=30)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mesh.errors import InvalidInput, TaskNotFound, UnknownAgent
+from mesh.lifecycle import submit_task, submitted_state
+from mesh.publisher import Publisher
+from mesh.settings import Settings, load_settings
+from mesh.topology import runtime_topics
+from mesh.transport.base import Transport
+from mesh.view import TaskView
+from schemas import REGISTRY, Envelope, Source
+from schemas.envelope import new_id
+from schemas.registry import SchemaError
+from schemas.tasks import CANCEL, STEER, AgentCard, Cancel, Steer, TaskState, TaskStatus
+
+
+class Client:
+    """A mesh client on `transport` (started and stopped by the client when it owns it)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        settings: Settings | None = None,
+        *,
+        owns_transport: bool = False,
+        name: str = "client",
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.transport = transport
+        self._owns_transport = owns_transport
+        self.publisher = Publisher(transport, self.settings, Source(agent=name, instance=self.settings.instance_id))
+        self.view = TaskView(transport, self.publisher.topics)
+
+    @classmethod
+    def connect(cls, settings: Settings | None = None) -> Client:
+        """A client on the Kafka cluster named by `MESH_BOOTSTRAP_SERVERS`."""
+        from mesh.transport.connect import connect
+
+        settings = settings or load_settings()
+        return cls(connect(settings), settings, owns_transport=True)
+
+    async def __aenter__(self) -> Client:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._owns_transport:
+            await self.transport.start()
+        await self.transport.ensure_topics(runtime_topics(self.settings))
+        await self.view.start()
+        await self.view.catch_up()
+
+    async def stop(self) -> None:
+        await self.view.stop()
+        if self._owns_transport:
+            await self.transport.stop()
+
+    # -- tasks -----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        agent: str,
+        input: BaseModel | dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        deadline: datetime | None = None,
+        priority: int = 0,
+        tenant: str | None = None,
+    ) -> str:
+        """Submit a task and return its id at once (the same id for a repeated key).
+
+        Raises:
+            UnknownAgent: no agent of that name has ever registered.
+            InvalidInput: `input` does not fit the agent's input schema.
+        """
+        card = self.agent(agent)
+        if idempotency_key is not None:
+            existing = self.view.by_idempotency_key.get((agent, idempotency_key))
+            if existing is not None:
+                return existing
+        payload = self._validated_input(card, input)
+        request = Envelope(
+            type=card.task_type or "",
+            version=card.task_version or 1,
+            task_id=(task_id := new_id()),
+            root_task_id=task_id,
+            idempotency_key=idempotency_key,
+            deadline=deadline,
+            priority=priority,
+            tenant=tenant,
+            source=self.publisher.source,
+            payload=payload,
+        )
+        self.view.apply_local(submitted_state(request, agent))
+        await submit_task(self.publisher, request, agent)
+        return task_id
+
+    def agent(self, name: str) -> AgentCard:
+        card = self.view.agents.get(name)
+        if card is None or card.task_type is None:
+            known = sorted(n for n, c in self.view.agents.items() if c.task_type)
+            raise UnknownAgent(
+                f"unknown agent {name!r}; agents that take tasks: {', '.join(known) or 'none'}"
+            )
+        return card
+
+    def agents(self) -> list[AgentCard]:
+        return sorted(self.view.agents.values(), key=lambda c: c.name)
+
+    def _validated_input(self, card: AgentCard, input: BaseModel | dict[str, Any]) -> dict[str, Any]:
+        raw = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
+        assert card.task_type is not None
+        if not REGISTRY.is_known(card.task_type):
+            return raw  # a contract this client does not ship; the worker validates
+        try:
+            model = REGISTRY.parse(card.task_type, card.task_version or 1, raw)
+        except (ValidationError, SchemaError) as exc:
+            raise InvalidInput(f"input for agent {card.name!r} is invalid: {exc}") from None
+        return model.model_dump(mode="json")
+
+    async def get(self, task_id: str) -> TaskState:
+        state = self.view.tasks.get(task_id)
+        if state is None:
+            await self.view.catch_up()
+            state = self.view.tasks.get(task_id)
+        if state is None:
+            raise TaskNotFound(f"no task with id {task_id!r}")
+        return state
+
+    async def list(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        agent: str | None = None,
+        root: str | None = None,
+        limit: int = 100,
+    ) -> list[TaskState]:
+        return self.view.list(status=status, agent=agent, root=root, limit=limit)
+
+    async def wait(self, task_id: str, *, timeout: float = 60.0) -> TaskState:
+        """The task's state once it has ended (succeeded, failed, cancelled...)."""
+        return await self.view.wait_for(task_id, terminal=True, timeout=timeout)
+
+    async def steer(self, task_id: str, text: str = "", **data: Any) -> None:
+        """Send a follow-up instruction to a running task."""
+        await self._control(task_id, STEER, Steer(text=text, data=data))
+
+    async def cancel(self, task_id: str, reason: str = "cancelled by client") -> None:
+        """Cancel a task and, through it, its children."""
+        await self._control(task_id, CANCEL, Cancel(reason=reason))
+
+    async def _control(self, task_id: str, type_: str, message: BaseModel) -> None:
+        state = await self.get(task_id)
+        envelope = Envelope(
+            type=type_,
+            task_id=task_id,
+            root_task_id=state.root_task_id,
+            source=self.publisher.source,
+            payload=message.model_dump(mode="json"),
+        )
+        await self.publisher.send(self.publisher.topics.inbox(state.agent), envelope, key=task_id)
+
+    # -- domain events ---------------------------------------------------------------
+
+    async def publish(self, event: BaseModel, *, key: str) -> str:
+        """Publish a domain event from an upstream system; returns its message id."""
+        type_, version = REGISTRY.type_of(type(event))
+        return await self.publish_raw(type_, event.model_dump(mode="json"), key=key, version=version)
+
+    async def publish_raw(
+        self, type_: str, payload: dict[str, Any], *, key: str, version: int | None = None
+    ) -> str:
+        """Validate `payload` against its registered schema, then publish it."""
+        try:
+            version = version or REGISTRY.latest_version(type_)
+            REGISTRY.parse(type_, version, payload)
+        except (ValidationError, SchemaError) as exc:
+            raise InvalidInput(f"{type_!r} v{version}: {exc}") from None
+        envelope = Envelope(
+            type=type_, version=version, source=self.publisher.source, payload=payload
+        )
+        await self.publisher.send_event(envelope, key=key)
+        return envelope.id

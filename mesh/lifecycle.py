@@ -1,0 +1,146 @@
+"""Task lifecycle: every transition is an event on the task-events topic and the
+new latest state on the compacted task-state topic, both keyed by task id.
+
+The submitter writes `submitted` before it publishes the request, so on the
+task-id-keyed partitions a task's state records are always in causal order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from mesh.publisher import Publisher
+from schemas import Envelope
+from schemas.envelope import utc_now
+from schemas.tasks import (
+    TASK_EVENT,
+    TASK_STATE,
+    EventKind,
+    ProgressEntry,
+    Steer,
+    TaskError,
+    TaskEvent,
+    TaskState,
+    TaskStatus,
+)
+
+_STATUS_OF = {
+    EventKind.SUBMITTED: TaskStatus.SUBMITTED,
+    EventKind.STARTED: TaskStatus.RUNNING,
+    EventKind.WAITING: TaskStatus.WAITING,
+    EventKind.SUCCEEDED: TaskStatus.SUCCEEDED,
+    EventKind.FAILED: TaskStatus.FAILED,
+    EventKind.CANCELLED: TaskStatus.CANCELLED,
+    EventKind.DEAD_LETTERED: TaskStatus.DEAD_LETTERED,
+}
+
+
+def submitted_state(request: Envelope, agent: str) -> TaskState:
+    """The first state of the task that `request` asks `agent` to run."""
+    assert request.task_id is not None, "a task request carries its task id"
+    now = utc_now()
+    return TaskState(
+        task_id=request.task_id,
+        agent=agent,
+        type=request.type,
+        status=TaskStatus.SUBMITTED,
+        parent_task_id=request.parent_task_id,
+        root_task_id=request.root_task_id or request.task_id,
+        idempotency_key=request.idempotency_key,
+        input=request.payload,
+        attempt=request.attempt,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+class TaskRecorder:
+    """Applies transitions to one task's state and publishes event + state."""
+
+    def __init__(self, publisher: Publisher, state: TaskState, *, max_progress: int) -> None:
+        self._publisher = publisher
+        self.state = state
+        self._max_progress = max_progress
+        self._lock = asyncio.Lock()  # keeps one task's records in transition order
+
+    async def record(
+        self,
+        kind: EventKind,
+        *,
+        progress: ProgressEntry | None = None,
+        child: tuple[str, str] | None = None,
+        steer: Steer | None = None,
+        result: dict[str, Any] | None = None,
+        error: TaskError | None = None,
+    ) -> None:
+        async with self._lock:
+            now = utc_now()
+            self.state = self._next_state(kind, now, progress, child, result, error)
+            event = TaskEvent(
+                kind=kind,
+                agent=self.state.agent,
+                status=self.state.status,
+                at=now,
+                instance=self._publisher.source.instance,
+                progress=progress,
+                child_task_id=child[0] if child else None,
+                child_agent=child[1] if child else None,
+                steer=steer,
+                result=result,
+                error=error,
+            )
+            await asyncio.gather(
+                self._send(TASK_EVENT, event.model_dump(mode="json", exclude_none=True)),
+                self._send(TASK_STATE, self.state.model_dump(mode="json", exclude_none=True)),
+            )
+
+    def _next_state(
+        self,
+        kind: EventKind,
+        now: datetime,
+        progress: ProgressEntry | None,
+        child: tuple[str, str] | None,
+        result: dict[str, Any] | None,
+        error: TaskError | None,
+    ) -> TaskState:
+        changes: dict[str, Any] = {"updated_at": now, "instance": self._publisher.source.instance}
+        status = _STATUS_OF.get(kind)
+        if status is not None:
+            changes["status"] = status
+            if status.is_terminal:
+                changes["finished_at"] = now
+        if kind is EventKind.STARTED:
+            changes["started_at"] = now
+        if progress is not None and self._max_progress:
+            changes["progress"] = [*self.state.progress, progress][-self._max_progress :]
+        if child is not None:
+            changes["children"] = [*self.state.children, child[0]]
+        if result is not None:
+            changes["result"] = result
+        if error is not None:
+            changes["error"] = error
+        return self.state.model_copy(update=changes)
+
+    async def _send(self, type_: str, payload: dict[str, Any]) -> None:
+        topics = self._publisher.topics
+        topic = topics.task_events if type_ == TASK_EVENT else topics.task_state
+        state = self.state
+        envelope = Envelope(
+            type=type_,
+            task_id=state.task_id,
+            parent_task_id=state.parent_task_id,
+            root_task_id=state.root_task_id,
+            source=self._publisher.source,
+            payload=payload,
+        )
+        await self._publisher.send(topic, envelope, key=state.task_id)
+
+
+async def submit_task(publisher: Publisher, request: Envelope, agent: str) -> TaskState:
+    """Record `submitted`, then publish the request to the agent's inbox."""
+    recorder = TaskRecorder(publisher, submitted_state(request, agent), max_progress=0)
+    await recorder.record(EventKind.SUBMITTED)
+    await publisher.send(publisher.topics.inbox(agent), request, key=request.task_id)
+    return recorder.state

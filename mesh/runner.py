@@ -1,0 +1,223 @@
+"""Running one task: parse its input, call the handler, record the outcome.
+
+Three ways a run ends early, told apart on purpose:
+- a cancel request (`RunningTask.cancel_reason` set): the task ends `cancelled`,
+  its children are cancelled, the parent is told;
+- a hand-back (worker stopping or partition revoked; `handed_back` set): nothing
+  is recorded and the offset stays uncommitted, so the next owner runs it;
+- an exception from the handler: the task ends `failed` with the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mesh.agent import Agent, Handler
+from mesh.context import ChildWaiter, TaskContext
+from mesh.lifecycle import TaskRecorder, submitted_state
+from mesh.publisher import Publisher
+from mesh.transport.base import TopicPartition
+from schemas import REGISTRY, Envelope
+from schemas.envelope import utc_now
+from schemas.registry import SchemaError
+from schemas.tasks import (
+    CANCEL,
+    RESULT,
+    Cancel,
+    EventKind,
+    Steer,
+    TaskError,
+    TaskOutcome,
+    TaskStatus,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class RunningTask:
+    """A task this worker has accepted (running, or waiting for a slot)."""
+
+    request: Envelope
+    tp: TopicPartition
+    offset: int
+    handler: Handler
+    task: asyncio.Task[None] | None = None
+    context: TaskContext | None = None
+    cancel_reason: str | None = None
+    handed_back: bool = False
+    early_steers: list[Steer] = field(default_factory=list)
+
+    @property
+    def task_id(self) -> str:
+        assert self.request.task_id is not None
+        return self.request.task_id
+
+    def steer(self, steer: Steer) -> None:
+        if self.context is not None:
+            self.context._deliver_steer(steer)
+        else:
+            self.early_steers.append(steer)
+
+    def cancel(self, reason: str) -> None:
+        self.cancel_reason = reason
+        if self.task is not None:
+            self.task.cancel()
+
+    def hand_back(self) -> None:
+        self.handed_back = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+class TaskRunner:
+    """Runs `RunningTask`s of one agent within a concurrency bound."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        publisher: Publisher,
+        waiter: ChildWaiter,
+        *,
+        max_inflight: int,
+        max_progress: int,
+    ) -> None:
+        self.agent = agent
+        self.publisher = publisher
+        self.waiter = waiter
+        self.slots = asyncio.Semaphore(max_inflight)
+        self.max_progress = max_progress
+
+    async def run(self, running: RunningTask) -> None:
+        recorder = TaskRecorder(
+            self.publisher,
+            submitted_state(running.request, self.agent.name),
+            max_progress=self.max_progress,
+        )
+        try:
+            async with self.slots:
+                if running.cancel_reason is not None:
+                    raise asyncio.CancelledError
+                await self._execute(running, recorder)
+        except asyncio.CancelledError:
+            if running.handed_back or running.cancel_reason is None:
+                raise
+            _uncancel()
+            await self._finish_cancelled(running, recorder)
+
+    async def _execute(self, running: RunningTask, recorder: TaskRecorder) -> None:
+        request = running.request
+        try:
+            message = REGISTRY.parse(request.type, request.version, request.payload)
+        except (SchemaError, ValidationError) as exc:
+            await self._finish(running, recorder, error=_error(exc, "invalid input: "))
+            return
+        context = TaskContext(
+            agent=self.agent,
+            request=request,
+            publisher=self.publisher,
+            recorder=recorder,
+            waiter=self.waiter,
+        )
+        running.context = context
+        for steer in running.early_steers:
+            context._deliver_steer(steer)
+        await recorder.record(EventKind.STARTED)
+        try:
+            async with asyncio.timeout(self._time_left(request)):
+                result = await running.handler.fn(context, message)
+        except TimeoutError:
+            await self._finish(running, recorder, error=TaskError(
+                type="DeadlineExceeded", message="the task ran past its deadline or timeout"
+            ))
+        except Exception as exc:  # the handler's failure is the task's outcome
+            log.info("task %s failed: %r", running.task_id, exc)
+            await self._finish(running, recorder, error=_error(exc))
+        else:
+            await self._finish(running, recorder, result=_result_payload(result))
+
+    def _time_left(self, request: Envelope) -> float | None:
+        limits = []
+        if self.agent.timeout is not None:
+            limits.append(self.agent.timeout)
+        if request.deadline is not None:
+            limits.append((request.deadline - utc_now()).total_seconds())
+        return max(min(limits), 0.0) if limits else None
+
+    async def _finish(
+        self,
+        running: RunningTask,
+        recorder: TaskRecorder,
+        *,
+        result: dict[str, Any] | None = None,
+        error: TaskError | None = None,
+    ) -> None:
+        kind = EventKind.FAILED if error is not None else EventKind.SUCCEEDED
+        await recorder.record(kind, result=result, error=error)
+        status = TaskStatus.FAILED if error is not None else TaskStatus.SUCCEEDED
+        await self._reply(running.request, TaskOutcome(status=status, result=result, error=error))
+
+    async def _finish_cancelled(self, running: RunningTask, recorder: TaskRecorder) -> None:
+        reason = running.cancel_reason or "cancelled"
+        error = TaskError(type="Cancelled", message=reason)
+        if running.context is not None:
+            await cancel_children(self.publisher, running.context, reason)
+        await recorder.record(EventKind.CANCELLED, error=error)
+        await self._reply(running.request, TaskOutcome(status=TaskStatus.CANCELLED, error=error))
+
+    async def _reply(self, request: Envelope, outcome: TaskOutcome) -> None:
+        """Send the outcome to the parent's inbox, keyed by the parent's task id."""
+        if request.reply_to is None or request.parent_task_id is None:
+            return
+        envelope = Envelope(
+            type=RESULT,
+            task_id=request.task_id,
+            parent_task_id=request.parent_task_id,
+            root_task_id=request.root_task_id,
+            causation_id=request.id,
+            source=self.publisher.source,
+            payload=outcome.model_dump(mode="json", exclude_none=True),
+        )
+        await self.publisher.send(request.reply_to, envelope, key=request.parent_task_id)
+
+
+async def cancel_children(publisher: Publisher, context: TaskContext, reason: str) -> None:
+    """Ask every unfinished child to cancel (each cancels its own children in turn)."""
+    for handle in context.children:
+        if handle.done():
+            continue
+        envelope = Envelope(
+            type=CANCEL,
+            task_id=handle.task_id,
+            parent_task_id=context.task_id,
+            root_task_id=context.root_task_id,
+            source=publisher.source,
+            payload=Cancel(reason=f"parent cancelled: {reason}").model_dump(),
+        )
+        await publisher.send(publisher.topics.inbox(handle.agent), envelope, key=handle.task_id)
+
+
+def _uncancel() -> None:
+    # The cancel request was handled; let the recording below await normally.
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
+def _error(exc: BaseException, prefix: str = "") -> TaskError:
+    return TaskError(type=type(exc).__name__, message=f"{prefix}{exc}"[:2000])
+
+
+def _result_payload(result: object) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    if isinstance(result, dict):
+        return result
+    return {"value": result}

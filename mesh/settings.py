@@ -1,0 +1,88 @@
+"""Settings from `MESH_*` environment variables, validated at start-up.
+
+Defaults suit a production Kafka cluster. The dev/test profile (`mesh dev`, the
+test fixtures) sets small group and fetch timers, because the embedded broker
+holds a first JoinGroup for half the session timeout and a fetch for about half of
+`fetch_max_wait` even when data is there (see DESIGN.md, "Brokers").
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mesh.errors import SettingsError
+
+
+def default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """All runtime knobs; each field is the env var `MESH_<FIELD>` (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="MESH_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = "localhost:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+
+    namespace: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+    partitions: int = Field(default=6, ge=1, le=10_000)
+    replication_factor: int = Field(default=1, ge=1, le=10)
+    events_retention: float = Field(default=7 * 24 * 3600.0, gt=0)
+
+    max_inflight: int = Field(default=1000, ge=1, le=1_000_000)
+    fetch_max_records: int = Field(default=500, ge=1)
+    commit_interval: float = Field(default=0.2, gt=0)
+    shutdown_grace: float = Field(default=10.0, ge=0)
+    max_message_bytes: int = Field(default=1_000_000, ge=1024)
+    max_progress_entries: int = Field(default=50, ge=0)
+
+    session_timeout: float = Field(default=10.0, gt=0)
+    heartbeat_interval: float = Field(default=3.0, gt=0)
+    fetch_max_wait: float = Field(default=0.5, ge=0)
+    request_timeout: float = Field(default=30.0, gt=0)
+    linger: float = Field(default=0.0, ge=0)
+    acks: Literal["all", "1", "0"] = "all"
+    # Off by default because the embedded broker cannot grant producer ids; turn it on
+    # for Apache Kafka (issue 3 makes it the default there).
+    idempotent_producer: bool = False
+
+    instance_id: str = Field(default_factory=default_instance_id)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "text"
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> Settings:
+        if self.heartbeat_interval * 3 > self.session_timeout:
+            raise ValueError(
+                f"heartbeat_interval ({self.heartbeat_interval}) must be at most a third of "
+                f"session_timeout ({self.session_timeout}); lower MESH_HEARTBEAT_INTERVAL"
+            )
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (plus `overrides`).
+
+    Raises:
+        SettingsError: with one line per bad variable, naming it and the fix.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            name = f"MESH_{field.upper()}" if field else "MESH_* settings"
+            got = f" (got {error['input']!r})" if field else ""
+            lines.append(f"{name}: {error['msg']}{got}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,47 @@
+"""Topic and consumer-group names: the one place they are spelled.
+
+Every name is prefixed by the settings' namespace (when set), which is how tests
+and side-by-side meshes get their own topics and groups on one cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+
+@dataclass(frozen=True)
+class Topics:
+    namespace: str = ""
+
+    def _name(self, name: str) -> str:
+        return f"{self.namespace}.{name}" if self.namespace else name
+
+    def inbox(self, agent: str) -> str:
+        """Tasks, steering, cancel and child outcomes for one agent type."""
+        return self._name(f"mesh.agent.{agent}")
+
+    def invalid(self, agent: str) -> str:
+        """Records an agent could not decode or validate, parked with the reason."""
+        return self._name(f"mesh.agent.{agent}.invalid")
+
+    def domain(self, event_type: str) -> str:
+        """Domain events published by upstream systems and agents."""
+        return self._name(event_type)
+
+    @property
+    def task_events(self) -> str:
+        return self._name("mesh.tasks.events")
+
+    @property
+    def task_state(self) -> str:
+        return self._name("mesh.tasks.state")
+
+    @property
+    def agents(self) -> str:
+        """Compacted: the latest card of each agent type."""
+        return self._name("mesh.agents")
+
+    def group(self, agent: str) -> str:
+        """One consumer group per agent type: more processes share its partitions."""
+        return self._name(f"mesh.{agent}")

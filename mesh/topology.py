@@ -1,0 +1,35 @@
+"""Which topics exist, with which partitions and cleanup policy."""
+
+from __future__ import annotations
+
+from mesh.settings import Settings
+from mesh.topics import Topics
+from mesh.transport.base import TopicSpec
+
+
+def _spec(settings: Settings, name: str, **options: object) -> TopicSpec:
+    return TopicSpec(
+        name,
+        partitions=settings.partitions,
+        replication_factor=settings.replication_factor,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def runtime_topics(settings: Settings) -> list[TopicSpec]:
+    """Topics every mesh process needs: lifecycle events, task state, agent cards."""
+    topics = Topics(settings.namespace)
+    return [
+        _spec(settings, topics.task_events, retention=settings.events_retention),
+        _spec(settings, topics.task_state, compacted=True),
+        _spec(settings, topics.agents, compacted=True),
+    ]
+
+
+def agent_topics(settings: Settings, agent: str) -> list[TopicSpec]:
+    topics = Topics(settings.namespace)
+    return [_spec(settings, topics.inbox(agent)), _spec(settings, topics.invalid(agent))]
+
+
+def domain_topic(settings: Settings, event_type: str) -> TopicSpec:
+    return _spec(settings, Topics(settings.namespace).domain(event_type))

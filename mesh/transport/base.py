@@ -1,0 +1,126 @@
+"""Transport interface: publish, consume in a group (or read a whole topic), commit.
+
+Broker client types never cross this seam; adapters translate to these records.
+Semantics every adapter must keep (checked by `tests/contract`):
+
+- `publish` returns once the record is durably accepted (acks), and records with
+  the same key land on the same partition, in publish order.
+- A consumer with a `group` shares partitions with the other members of that group;
+  a new member triggers a rebalance that calls the listener's `on_revoked` before
+  `on_assigned`. A newly assigned partition starts at the group's committed offset,
+  or at the beginning when none was committed.
+- A consumer without a group reads every partition of its topics from the start.
+- `commit` stores "the next offset to read" per partition, for partitions the member
+  owns at that moment.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One consumed record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Mapping[str, bytes] = field(default_factory=dict)
+    timestamp: float = 0.0
+
+    @property
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+    def where(self) -> str:
+        """`topic[partition]@offset`, for logs and dead-letter provenance."""
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool = False
+    retention: float | None = None  # seconds; None keeps the cluster default
+    replication_factor: int = 1
+
+
+class RebalanceListener(Protocol):
+    async def on_revoked(self, partitions: frozenset[TopicPartition]) -> None: ...
+
+    async def on_assigned(self, partitions: frozenset[TopicPartition]) -> None: ...
+
+
+class Consumer(ABC):
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Leave the group (if any) without committing anything more."""
+
+    @abstractmethod
+    async def fetch(self, *, timeout: float, max_records: int) -> list[Delivery]:
+        """Up to `max_records` records from unpaused partitions; [] after `timeout` s."""
+
+    @abstractmethod
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+
+    @abstractmethod
+    def pause(self) -> None:
+        """Stop returning records (group membership and heartbeats go on)."""
+
+    @abstractmethod
+    def resume(self) -> None: ...
+
+    @abstractmethod
+    def assignment(self) -> frozenset[TopicPartition]: ...
+
+    @abstractmethod
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        """The offset after the last record of every assigned partition."""
+
+
+class Transport(ABC):
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    @abstractmethod
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
+        """Create missing topics; existing ones are left as they are."""
+
+    @abstractmethod
+    async def publish(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Append one record and wait until the broker has accepted it."""
+
+    @abstractmethod
+    def consumer(
+        self,
+        topics: Sequence[str],
+        *,
+        group: str | None,
+        listener: RebalanceListener | None = None,
+    ) -> Consumer: ...

@@ -1,0 +1,242 @@
+"""aiokafka adapter: the production transport.
+
+Posture, chosen against aiokafka's weak defaults (DESIGN.md, "Brokers"):
+- `acks="all"` (setting `MESH_ACKS`): a publish returns once all in-sync replicas have it.
+- no auto-commit: the runtime commits below the lowest in-flight offset itself.
+- `auto_offset_reset="earliest"`: a new group reads what was published before it joined;
+  a task submitted before its agent's first start is not skipped.
+- the producer idempotence flag is a setting (off for the embedded broker, which
+  cannot grant producer ids).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import TopicPartition as KafkaTopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from mesh.errors import TransportError
+from mesh.settings import Settings
+from mesh.transport.base import (
+    Consumer,
+    Delivery,
+    RebalanceListener,
+    TopicPartition,
+    TopicSpec,
+    Transport,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Connection options shared by producer, consumers and the admin client."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.security_protocol,
+        "request_timeout_ms": _ms(settings.request_timeout),
+        "client_id": f"agentmesh-{settings.instance_id}",
+    }
+    if settings.sasl_mechanism:
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password
+    if settings.ssl_cafile:
+        from aiokafka.helpers import create_ssl_context
+
+        options["ssl_context"] = create_ssl_context(cafile=settings.ssl_cafile)
+    return options
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, listener: RebalanceListener) -> None:
+        self._listener = listener
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._listener.on_revoked(_ours(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._listener.on_assigned(_ours(assigned))
+
+
+def _ours(partitions: Any) -> frozenset[TopicPartition]:
+    return frozenset(TopicPartition(tp.topic, tp.partition) for tp in partitions)
+
+
+def _theirs(tp: TopicPartition) -> KafkaTopicPartition:
+    return KafkaTopicPartition(tp.topic, tp.partition)
+
+
+class KafkaConsumer(Consumer):
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Sequence[str],
+        group: str | None,
+        listener: RebalanceListener | None,
+    ) -> None:
+        self._topics = list(topics)
+        self._listener = listener
+        self._consumer = AIOKafkaConsumer(
+            **client_options(settings),
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=_ms(settings.session_timeout),
+            heartbeat_interval_ms=_ms(settings.heartbeat_interval),
+            fetch_max_wait_ms=_ms(settings.fetch_max_wait),
+            max_poll_records=settings.fetch_max_records,
+        )
+        self._paused = False
+
+    async def start(self) -> None:
+        try:
+            await self._consumer.start()
+            if self._listener is None:
+                self._consumer.subscribe(self._topics)
+            else:
+                self._consumer.subscribe(self._topics, listener=_Listener(self._listener))
+        except KafkaError as exc:
+            await self._consumer.stop()
+            raise TransportError(f"cannot consume {self._topics!r}: {exc}") from exc
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def fetch(self, *, timeout: float, max_records: int) -> list[Delivery]:
+        batches = await self._consumer.getmany(timeout_ms=_ms(timeout), max_records=max_records)
+        return [
+            Delivery(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                record.value,
+                dict(record.headers),
+                record.timestamp / 1000,
+            )
+            for records in batches.values()
+            for record in records
+        ]
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        try:
+            await self._consumer.commit({_theirs(tp): offset for tp, offset in offsets.items()})
+        except KafkaError as exc:
+            raise TransportError(f"commit failed: {exc}") from exc
+
+    def pause(self) -> None:
+        # aiokafka pauses by partition; pausing the current assignment is what we mean,
+        # and `on_assigned` of the runtime re-pauses after a rebalance when needed.
+        self._paused = True
+        self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self) -> None:
+        self._paused = False
+        self._consumer.resume(*self._consumer.assignment())
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        return _ours(self._consumer.assignment())
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        ends = await self._consumer.end_offsets(assigned)
+        return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+
+class KafkaTransport(Transport):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        s = self._settings
+        producer = AIOKafkaProducer(
+            **client_options(s),
+            acks="all" if s.acks == "all" else int(s.acks),
+            enable_idempotence=s.idempotent_producer,
+            linger_ms=_ms(s.linger),
+            max_request_size=s.max_message_bytes + 64 * 1024,
+        )
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            raise TransportError(
+                f"cannot reach the broker at {s.bootstrap_servers!r}: {exc}; "
+                "check MESH_BOOTSTRAP_SERVERS"
+            ) from exc
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
+        admin = AIOKafkaAdminClient(**client_options(self._settings))
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [spec for spec in specs if spec.name not in existing]
+            if missing:
+                await self._create(admin, missing)
+        finally:
+            await admin.close()
+
+    async def _create(self, admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+        response = await admin.create_topics([_new_topic(spec) for spec in specs])
+        for name, code, message in response.topic_errors:
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise TransportError(f"cannot create topic {name!r}: {message} (code {code})")
+        log.info("created topics %s", [spec.name for spec in specs])
+
+    async def publish(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:
+        if self._producer is None:
+            raise TransportError("publish before start(); use `async with` or call start()")
+        try:
+            delivered = await self._producer.send(
+                topic, value, key=key, headers=list((headers or {}).items())
+            )
+            await delivered
+        except KafkaError as exc:
+            raise TransportError(f"publish to {topic!r} failed: {exc}") from exc
+
+    def consumer(
+        self,
+        topics: Sequence[str],
+        *,
+        group: str | None,
+        listener: RebalanceListener | None = None,
+    ) -> Consumer:
+        return KafkaConsumer(self._settings, topics, group, listener)
+
+
+def _new_topic(spec: TopicSpec) -> NewTopic:
+    configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+    if spec.retention is not None:
+        configs["retention.ms"] = str(_ms(spec.retention))
+    return NewTopic(
+        spec.name,
+        num_partitions=spec.partitions,
+        replication_factor=spec.replication_factor,
+        topic_configs=configs,
+    )

@@ -1,0 +1,116 @@
+"""`TaskView`: a local, always-current copy of task state and agent cards.
+
+It follows the compacted task-state and agents topics from the beginning (no
+consumer group: every reader sees everything), so status queries are dictionary
+lookups, never a broker round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from pydantic import ValidationError
+
+from mesh.transport.base import Consumer, TopicPartition, Transport
+from mesh.topics import Topics
+from schemas import decode_envelope
+from schemas.tasks import AGENT_CARD, TASK_STATE, AgentCard, TaskState, TaskStatus
+
+log = logging.getLogger(__name__)
+
+
+class TaskView:
+    def __init__(self, transport: Transport, topics: Topics) -> None:
+        self._consumer: Consumer = transport.consumer(
+            [topics.task_state, topics.agents], group=None
+        )
+        self.tasks: dict[str, TaskState] = {}
+        self.agents: dict[str, AgentCard] = {}
+        self.by_idempotency_key: dict[tuple[str, str], str] = {}
+        self._next_offset: dict[TopicPartition, int] = {}
+        self._changed = asyncio.Condition()
+        self._follower: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._follower = asyncio.create_task(self._follow(), name="task-view")
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+        await self._consumer.stop()
+
+    async def catch_up(self, timeout: float = 30.0) -> None:
+        """Wait until everything published before this call has been applied."""
+        ends = await self._consumer.end_offsets()
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(
+                lambda: all(self._next_offset.get(tp, 0) >= end for tp, end in ends.items())
+            )
+
+    async def wait_for(self, task_id: str, *, terminal: bool, timeout: float) -> TaskState:
+        """The task's state once it exists (and, with `terminal`, once it has ended)."""
+
+        def ready() -> bool:
+            state = self.tasks.get(task_id)
+            return state is not None and (not terminal or state.status.is_terminal)
+
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(ready)
+        return self.tasks[task_id]
+
+    def apply_state(self, state: TaskState) -> None:
+        """Apply a record read from the task-state topic (topic order is the truth)."""
+        self.tasks[state.task_id] = state
+        if state.idempotency_key:
+            self.by_idempotency_key[(state.agent, state.idempotency_key)] = state.task_id
+
+    def apply_local(self, state: TaskState) -> None:
+        """Our own write, seen before the topic echoes it back (read-your-writes)."""
+        if state.task_id not in self.tasks:
+            self.apply_state(state)
+
+    def list(
+        self,
+        *,
+        status: TaskStatus | None = None,
+        agent: str | None = None,
+        root: str | None = None,
+        limit: int = 100,
+    ) -> list[TaskState]:
+        """Newest first."""
+        found = [
+            s
+            for s in self.tasks.values()
+            if (status is None or s.status is status)
+            and (agent is None or s.agent == agent)
+            and (root is None or s.root_task_id == root)
+        ]
+        found.sort(key=lambda s: s.created_at, reverse=True)
+        return found[:limit]
+
+    async def _follow(self) -> None:
+        while True:
+            records = await self._consumer.fetch(timeout=1.0, max_records=1000)
+            async with self._changed:
+                for record in records:
+                    self._next_offset[record.tp] = record.offset + 1
+                    self._apply(record.value)
+                self._changed.notify_all()
+
+    def _apply(self, value: bytes | None) -> None:
+        if value is None:
+            return  # a tombstone
+        try:
+            envelope = decode_envelope(value)
+            if envelope.type == TASK_STATE:
+                self.apply_state(TaskState.model_validate(envelope.payload))
+            elif envelope.type == AGENT_CARD:
+                card = AgentCard.model_validate(envelope.payload)
+                self.agents[card.name] = card
+        except (ValueError, ValidationError) as exc:
+            log.warning("skipping an unreadable state record: %s", exc)

@@ -1,0 +1,354 @@
+"""`Worker`: one process's membership in an agent type's consumer group.
+
+It consumes the agent's inbox (tasks, steering, cancel, child outcomes) and the
+domain events the agent subscribes to, runs many tasks concurrently (a slow task
+never holds up its partition), and commits each partition only below its lowest
+offset still in flight (`mesh.offsets`).
+
+A domain event is *adopted* as a task before it is handled: the worker republishes
+it to its own inbox under a task id derived from the event id. Then every handler
+run is a task with an id, a lifecycle and an inbox partition that its children's
+outcomes come back to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import orjson
+from pydantic import ValidationError
+
+from mesh.agent import Agent
+from mesh.invalid import park_invalid
+from mesh.lifecycle import submit_task
+from mesh.offsets import OffsetTracker
+from mesh.publisher import Publisher
+from mesh.runner import RunningTask, TaskRunner
+from mesh.settings import Settings
+from mesh.topology import agent_topics, domain_topic, runtime_topics
+from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
+from schemas import REGISTRY, Envelope, Source, decode_envelope
+from schemas.envelope import new_id, utc_now
+from schemas.registry import SchemaError
+from schemas.tasks import (
+    AGENT_CARD,
+    CANCEL,
+    RESULT,
+    STEER,
+    AgentCard,
+    Cancel,
+    EventKind,
+    Steer,
+    TaskOutcome,
+)
+
+log = logging.getLogger(__name__)
+_ADOPTION_NAMESPACE = uuid.UUID("6f1d3c1e-8a8e-4c55-9b51-6a1f0b7f3a10")
+
+
+class Worker:
+    """Runs `agent` on `transport` until `stop()`; `async with Worker(...)` for tests."""
+
+    def __init__(self, agent: Agent, transport: Transport, settings: Settings) -> None:
+        agent.validate()
+        self.agent = agent
+        self.transport = transport
+        self.settings = settings
+        self.publisher = Publisher(transport, settings, Source(agent=agent.name, instance=settings.instance_id))
+        self.topics = self.publisher.topics
+        self.inbox = self.topics.inbox(agent.name)
+        self.max_inflight = agent.max_inflight or settings.max_inflight
+        self.runner = TaskRunner(
+            agent,
+            self.publisher,
+            self,
+            max_inflight=self.max_inflight,
+            max_progress=settings.max_progress_entries,
+        )
+        self.running: dict[str, RunningTask] = {}
+        self._children: dict[str, asyncio.Future[TaskOutcome]] = {}
+        self._tracker = OffsetTracker()
+        self._consumer: Consumer | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._assigned = asyncio.Event()
+        self._paused = False
+        self._run_task: asyncio.Task[None] | None = None
+
+    # -- service lifecycle -----------------------------------------------------------
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self, *, wait_assigned: float = 60.0) -> None:
+        """Set up topics, join the group and start consuming in the background."""
+        await self._setup()
+        self._run_task = asyncio.create_task(self._serve(), name=f"worker-{self.agent.name}")
+        assigned = asyncio.create_task(self._assigned.wait())
+        await asyncio.wait({assigned, self._run_task}, timeout=wait_assigned,
+                           return_when=asyncio.FIRST_COMPLETED)
+        assigned.cancel()
+        if self._run_task.done():
+            await self._run_task  # re-raises the failure
+
+    async def stop(self) -> None:
+        """Stop fetching, let running tasks finish within the grace period, commit, leave."""
+        self._stopping.set()
+        if self._run_task is not None:
+            await self._run_task
+            self._run_task = None
+
+    async def run(self) -> None:
+        """Run in the foreground until `stop()` (what `mesh run` calls)."""
+        await self._setup()
+        await self._serve()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def _setup(self) -> None:
+        agent = self.agent
+        specs = [*runtime_topics(self.settings), *agent_topics(self.settings, agent.name)]
+        specs += [domain_topic(self.settings, t) for t in agent.event_types]
+        for target in agent.delegates_to:
+            specs += agent_topics(self.settings, target)
+        await self.transport.ensure_topics(specs)
+        await self._publish_card()
+        topics = [self.inbox, *(self.topics.domain(t) for t in agent.event_types)]
+        self._consumer = self.transport.consumer(
+            topics, group=self.topics.group(agent.name), listener=self
+        )
+
+    async def _serve(self) -> None:
+        assert self._consumer is not None
+        await self._consumer.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._consume_loop())
+                group.create_task(self._commit_loop())
+            await self._drain()
+        finally:
+            await self._consumer.stop()
+            log.info("worker %s of %r stopped", self.settings.instance_id, self.agent.name)
+
+    async def _drain(self) -> None:
+        """Give running tasks the grace period, commit, then hand the rest back uncommitted."""
+        tasks = [r.task for r in self.running.values() if r.task is not None]
+        if tasks:
+            log.info("waiting up to %.1fs for %d tasks", self.settings.shutdown_grace, len(tasks))
+            await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.settings.shutdown_grace)
+        await self._commit()
+        leftovers = [r.task for r in self.running.values() if r.task is not None]
+        self._hand_back(self._tracker.partitions())
+        if leftovers:
+            log.warning("handing back %d unfinished tasks uncommitted", len(leftovers))
+            await asyncio.wait(leftovers, timeout=5.0)
+
+    async def _publish_card(self) -> None:
+        handler = self.agent.task_handler
+        card = AgentCard(
+            name=self.agent.name,
+            description=self.agent.description,
+            task_type=handler.type if handler else None,
+            task_version=handler.version if handler else None,
+            input_schema=handler.model.model_json_schema() if handler else None,
+            events=self.agent.event_types,
+            delegates_to=list(self.agent.delegates_to),
+            updated_at=utc_now(),
+        )
+        envelope = Envelope(
+            type=AGENT_CARD, source=self.publisher.source, payload=card.model_dump(mode="json")
+        )
+        await self.publisher.send(self.topics.agents, envelope, key=self.agent.name)
+
+    # -- consuming -------------------------------------------------------------------
+
+    async def _consume_loop(self) -> None:
+        assert self._consumer is not None
+        while not self._stopping.is_set():
+            records = await self._consumer.fetch(
+                timeout=0.1, max_records=self.settings.fetch_max_records
+            )
+            for record in records:
+                self._dispatch(record)
+            self._apply_backpressure()
+
+    def _apply_backpressure(self) -> None:
+        """Pause fetching while accepted tasks exceed twice the concurrency bound."""
+        assert self._consumer is not None
+        accepted = len(self.running)
+        if not self._paused and accepted >= 2 * self.max_inflight:
+            self._paused = True
+            self._consumer.pause()
+        elif self._paused and accepted < self.max_inflight:
+            self._paused = False
+            self._consumer.resume()
+
+    def _dispatch(self, record: Delivery) -> None:
+        if not self._tracker.begin(record.tp, record.offset):
+            return  # re-delivered after a rebalance; we already hold or finished it
+        try:
+            envelope = decode_envelope(record.value or b"")
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            self._park(record, f"undecodable envelope: {_first_line(exc)}")
+            return
+        if record.topic != self.inbox:
+            self._spawn(self._adopt_event(record, envelope), record)
+        elif envelope.type in (STEER, CANCEL, RESULT):
+            self._control(envelope)
+            self._tracker.finish(record.tp, record.offset)
+        elif (handler := self.agent.handlers.get(envelope.type)) is None:
+            self._park(record, f"agent {self.agent.name!r} does not handle {envelope.type!r}")
+        elif envelope.task_id is None:
+            self._park(record, f"{envelope.type!r} request without a task_id")
+        elif envelope.task_id in self.running:
+            self._tracker.finish(record.tp, record.offset)  # a duplicate request
+        else:
+            self._start_task(RunningTask(envelope, record.tp, record.offset, handler))
+
+    def _start_task(self, running: RunningTask) -> None:
+        self.running[running.task_id] = running
+        running.task = asyncio.create_task(self._run(running), name=f"task-{running.task_id}")
+
+    async def _run(self, running: RunningTask) -> None:
+        try:
+            await self.runner.run(running)
+        except asyncio.CancelledError:
+            if not running.handed_back:
+                raise
+        except Exception:
+            log.exception("recording the outcome of task %s failed", running.task_id)
+            running.handed_back = True  # leave it uncommitted: the next owner retries
+        finally:
+            if self.running.get(running.task_id) is running:
+                del self.running[running.task_id]
+            if not running.handed_back:
+                self._tracker.finish(running.tp, running.offset)
+
+    def _control(self, envelope: Envelope) -> None:
+        task_id = envelope.task_id or ""
+        if envelope.type == RESULT:
+            waiting = self._children.pop(task_id, None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(TaskOutcome.model_validate(envelope.payload))
+            return
+        running = self.running.get(task_id)
+        if running is None:
+            log.info("%s for task %s, which is not running here", envelope.type, task_id)
+        elif envelope.type == CANCEL:
+            running.cancel(Cancel.model_validate(envelope.payload).reason)
+        else:
+            steer = Steer.model_validate(envelope.payload)
+            running.steer(steer)
+            if running.context is not None:
+                self._spawn(running.context._recorder.record(EventKind.STEERED, steer=steer))
+
+    async def _adopt_event(self, record: Delivery, event: Envelope) -> None:
+        """Turn a domain event into a task of this agent (its id derived from the event's)."""
+        try:
+            REGISTRY.parse(event.type, event.version, event.payload)
+        except (SchemaError, ValidationError) as exc:
+            await park_invalid(self.publisher, self.agent.name, record, _first_line(exc))
+            return
+        task_id = uuid.uuid5(_ADOPTION_NAMESPACE, f"{self.agent.name}:{event.id}").hex
+        request = event.model_copy(
+            update={
+                "id": new_id(),
+                "task_id": task_id,
+                "root_task_id": task_id,
+                "parent_task_id": None,
+                "reply_to": None,
+                "causation_id": event.id,
+                "correlation_id": event.correlation_id or event.id,
+                "source": self.publisher.source,
+            }
+        )
+        await submit_task(self.publisher, request, self.agent.name)
+
+    def _park(self, record: Delivery, reason: str) -> None:
+        self._spawn(park_invalid(self.publisher, self.agent.name, record, reason), record)
+
+    def _spawn(self, work: object, record: Delivery | None = None) -> None:
+        """Run background work; its record's offset is finished only once it succeeded."""
+
+        async def guarded() -> None:
+            try:
+                await work  # type: ignore[misc]
+            except Exception:
+                log.exception("background work for %s failed", record.where() if record else "-")
+                return
+            if record is not None:
+                self._tracker.finish(record.tp, record.offset)
+
+        task = asyncio.create_task(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- children --------------------------------------------------------------------
+
+    def expect_child(self, task_id: str) -> asyncio.Future[TaskOutcome]:
+        future = self._children.get(task_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._children[task_id] = future
+        return future
+
+    # -- offsets and rebalances -----------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.commit_interval)
+            except TimeoutError:
+                await self._commit()
+
+    async def _commit(self, only: frozenset[TopicPartition] | None = None) -> None:
+        assert self._consumer is not None
+        owned = self._consumer.assignment() if only is None else only
+        pending = {tp: o for tp, o in self._tracker.pending_commits().items() if tp in owned}
+        if not pending:
+            return
+        try:
+            await self._consumer.commit(pending)
+        except Exception as exc:  # a rebalance raced us; the next owner re-reads
+            log.warning("commit of %s failed: %s", pending, exc)
+            return
+        self._tracker.mark_committed(pending)
+
+    async def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        await self._commit(only=partitions)
+
+    async def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
+        lost = self._tracker.partitions() - set(partitions)
+        self._hand_back(lost)
+        if self._paused and self._consumer is not None:
+            self._consumer.pause()
+        log.info("%s assigned %d partitions", self.agent.name, len(partitions))
+        self._assigned.set()
+
+    def _hand_back(self, partitions: set[TopicPartition]) -> None:
+        """Stop tasks of partitions we no longer own; their next owner runs them."""
+        for running in list(self.running.values()):
+            if running.tp in partitions:
+                running.hand_back()
+                del self.running[running.task_id]
+        self._tracker.forget(partitions)
+
+    # -- introspection ---------------------------------------------------------------
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        return self._consumer.assignment() if self._consumer else frozenset()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+
+

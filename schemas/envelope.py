@@ -1,0 +1,104 @@
+"""The envelope: the one shape every record on every mesh topic has.
+
+The payload stays a plain JSON object here; `schemas.registry` turns it into the
+typed model registered for `(type, version)`. Routing-relevant fields are copied
+into Kafka headers (`routing_headers`) so routers and tracers never decode payloads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def new_id() -> str:
+    """A fresh, globally unique message or task id."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Source(BaseModel):
+    """Who produced a message: an agent type and the instance (process) within it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent: str
+    instance: str = ""
+
+
+class Envelope(BaseModel):
+    """Metadata around one typed payload.
+
+    Attributes:
+        id: unique message id; duplicates of one message share it.
+        type: dotted message type, e.g. ``support.ticket.created``.
+        version: schema version of ``payload`` for ``type``.
+        task_id: the task this message belongs to (if any).
+        parent_task_id: the task that delegated ``task_id``.
+        root_task_id: the first task of the delegation tree.
+        correlation_id: shared by every message of one business flow.
+        causation_id: the id of the message that caused this one.
+        idempotency_key: caller-chosen key that makes a submission idempotent.
+        reply_to: topic that wants the outcome of ``task_id``.
+        deadline: absolute UTC time after which the work is useless.
+        priority: higher runs first where a choice exists.
+        attempt: 1 for the first delivery of a task, +1 per retry.
+        tenant: owner of the work, for multi-tenant meshes.
+        traceparent: W3C trace context of the producing span.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str = Field(default_factory=new_id)
+    type: str
+    version: int = Field(default=1, ge=1)
+    task_id: str | None = None
+    parent_task_id: str | None = None
+    root_task_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    idempotency_key: str | None = None
+    source: Source | None = None
+    reply_to: str | None = None
+    deadline: datetime | None = None
+    priority: int = 0
+    attempt: int = Field(default=1, ge=1)
+    tenant: str | None = None
+    traceparent: str | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    def routing_headers(self) -> dict[str, bytes]:
+        """Kafka headers that let routers and tracers work without decoding the value."""
+        fields = {
+            "mesh-id": self.id,
+            "mesh-type": self.type,
+            "mesh-version": str(self.version),
+            "mesh-task-id": self.task_id,
+            "mesh-root-task-id": self.root_task_id,
+            "mesh-tenant": self.tenant,
+            "traceparent": self.traceparent,
+        }
+        return {name: value.encode() for name, value in fields.items() if value}
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    """Encode with orjson; `exclude_none` keeps records small."""
+    return orjson.dumps(envelope.model_dump(mode="json", exclude_none=True))
+
+
+def decode_envelope(raw: bytes) -> Envelope:
+    """Decode and validate an envelope.
+
+    Raises:
+        orjson.JSONDecodeError: the bytes are not JSON.
+        pydantic.ValidationError: the JSON is not an envelope.
+    """
+    return Envelope.model_validate(orjson.loads(raw))

@@ -1,0 +1,118 @@
+"""Contracts of the reference application: a support desk.
+
+`support.ticket.created` exists in two versions to show upcasting: v1 carried a
+flat `customer_email`; v2 nests the customer and adds the channel.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from schemas.registry import REGISTRY
+
+TICKET_CREATED = "support.ticket.created"
+REPLY_DRAFTED = "support.reply.drafted"
+TRIAGE_TICKET = "triage.ticket"
+KNOWLEDGE_SEARCH = "knowledge.search"
+ORDERS_LOOKUP = "orders.lookup"
+
+Category = Literal["billing", "shipping", "returns", "account", "technical", "other"]
+
+
+@REGISTRY.register(TICKET_CREATED, 1)
+class TicketCreatedV1(BaseModel):
+    ticket_id: str
+    customer_email: str
+    subject: str
+    body: str = ""
+
+
+class Customer(BaseModel):
+    email: str
+    name: str = ""
+
+
+@REGISTRY.register(TICKET_CREATED, 2)
+class TicketCreated(BaseModel):
+    """A customer opened a ticket in the upstream help-desk system."""
+
+    ticket_id: str = Field(min_length=1)
+    customer: Customer
+    subject: str
+    body: str = ""
+    channel: Literal["email", "chat", "web", "phone"] = "email"
+
+
+@REGISTRY.upcaster(TICKET_CREATED, 1)
+def _ticket_created_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    upgraded = {k: v for k, v in payload.items() if k != "customer_email"}
+    upgraded["customer"] = {"email": payload.get("customer_email", "")}
+    return upgraded
+
+
+@REGISTRY.register(TRIAGE_TICKET, 1)
+class TriageTicket(BaseModel):
+    """Input of the `triage` agent: one ticket to classify and answer."""
+
+    ticket_id: str = Field(min_length=1)
+    customer_email: str
+    subject: str
+    body: str = ""
+
+
+@REGISTRY.register(KNOWLEDGE_SEARCH, 1)
+class KnowledgeSearch(BaseModel):
+    """Input of the `knowledge` agent: a free-text query over the knowledge base."""
+
+    query: str = Field(min_length=1)
+    limit: int = Field(default=3, ge=1, le=20)
+
+
+class Article(BaseModel):
+    id: str
+    title: str
+    score: float
+    snippet: str
+
+
+class KnowledgeHits(BaseModel):
+    """Result of `knowledge.search`: best articles first."""
+
+    articles: list[Article]
+
+
+@REGISTRY.register(ORDERS_LOOKUP, 1)
+class OrdersLookup(BaseModel):
+    """Input of the `orders` agent: a customer's orders, or one order by id."""
+
+    customer_email: str
+    order_id: str | None = None
+
+
+class Order(BaseModel):
+    order_id: str
+    status: str
+    total_cents: int
+    placed_at: str
+    shipped_at: str | None = None
+    carrier: str | None = None
+    tracking: str | None = None
+    items: list[str] = Field(default_factory=list)
+
+
+class OrdersFound(BaseModel):
+    customer_email: str
+    orders: list[Order]
+
+
+@REGISTRY.register(REPLY_DRAFTED, 1)
+class ReplyDrafted(BaseModel):
+    """The triage agent drafted an answer for a ticket."""
+
+    ticket_id: str
+    category: Category
+    reply: str
+    article_ids: list[str] = Field(default_factory=list)
+    order_ids: list[str] = Field(default_factory=list)

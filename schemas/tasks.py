@@ -1,0 +1,148 @@
+"""The runtime's own messages: task control, outcomes, lifecycle events and state.
+
+A task request itself has the type of its input model (e.g. `knowledge.search`),
+so task inputs are versioned like any other contract. These are the messages
+around it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.registry import REGISTRY
+
+STEER = "mesh.task.steer"
+CANCEL = "mesh.task.cancel"
+RESULT = "mesh.task.result"
+TASK_EVENT = "mesh.task.event"
+TASK_STATE = "mesh.task.state"
+AGENT_CARD = "mesh.agent.card"
+CONTROL_TYPES = frozenset({STEER, CANCEL, RESULT})
+
+
+class TaskStatus(StrEnum):
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD_LETTERED = "dead_lettered"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.DEAD_LETTERED}
+)
+
+
+class EventKind(StrEnum):
+    SUBMITTED = "submitted"
+    STARTED = "started"
+    PROGRESS = "progress"
+    DELEGATED = "delegated"
+    STEERED = "steered"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class TaskError(BaseModel):
+    """Why a task did not succeed: the exception class and its message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    message: str
+
+
+@REGISTRY.register(STEER, 1)
+class Steer(BaseModel):
+    """A follow-up instruction for a running task."""
+
+    text: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@REGISTRY.register(CANCEL, 1)
+class Cancel(BaseModel):
+    reason: str = "cancelled by request"
+
+
+@REGISTRY.register(RESULT, 1)
+class TaskOutcome(BaseModel):
+    """A child's terminal outcome, sent to its parent's inbox (keyed by the parent id)."""
+
+    status: TaskStatus
+    result: dict[str, Any] | None = None
+    error: TaskError | None = None
+
+
+class ProgressEntry(BaseModel):
+    at: datetime
+    message: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@REGISTRY.register(TASK_EVENT, 1)
+class TaskEvent(BaseModel):
+    """One lifecycle transition, appended to the task-events topic."""
+
+    kind: EventKind
+    agent: str
+    status: TaskStatus
+    at: datetime
+    instance: str = ""
+    progress: ProgressEntry | None = None
+    child_task_id: str | None = None
+    child_agent: str | None = None
+    steer: Steer | None = None
+    result: dict[str, Any] | None = None
+    error: TaskError | None = None
+
+
+@REGISTRY.register(TASK_STATE, 1)
+class TaskState(BaseModel):
+    """The latest known state of one task (the compacted task-state topic holds these)."""
+
+    task_id: str
+    agent: str
+    type: str
+    status: TaskStatus
+    parent_task_id: str | None = None
+    root_task_id: str | None = None
+    idempotency_key: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    progress: list[ProgressEntry] = Field(default_factory=list)
+    children: list[str] = Field(default_factory=list)
+    result: dict[str, Any] | None = None
+    error: TaskError | None = None
+    attempt: int = 1
+    instance: str = ""
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@REGISTRY.register(AGENT_CARD, 1)
+class AgentCard(BaseModel):
+    """What an agent type accepts; published by its workers to the compacted agents topic."""
+
+    name: str
+    description: str = ""
+    task_type: str | None = None
+    task_version: int | None = None
+    input_schema: dict[str, Any] | None = None
+    events: list[str] = Field(default_factory=list)
+    delegates_to: list[str] = Field(default_factory=list)
+    updated_at: datetime
