@@ -1,1 +1,51 @@
-"""agentmesh runtime (public surface assembled below once modules land)."""
+"""agentmesh: a Kafka-based, event-driven multi-agent mesh.
+
+Reading order for a newcomer:
+1. `mesh.agent`     - `Agent`: declare an agent type and its handlers.
+2. `mesh.context`   - `TaskContext`: emit, delegate, gather, progress, steering.
+3. `mesh.worker`    - `Worker`: one process in an agent type's consumer group;
+                      `mesh.runner` runs one task, `mesh.offsets` decides commits.
+4. `mesh.lifecycle` - task events and state; `mesh.view` materializes state.
+5. `mesh.client`    - `Client`: submit, get, list, steer, cancel, publish.
+6. `mesh.transport` - the broker seam (`memory` double, `kafka` adapter).
+7. `mesh.cli`, `mesh.devserver`, `mesh.broker` - commands and the embedded broker.
+The message contracts live in the `schemas` package.
+"""
+
+from mesh.agent import Agent
+from mesh.client import Client
+from mesh.context import TaskContext, TaskHandle
+from mesh.errors import (
+    ChildCancelled,
+    ChildFailed,
+    InvalidInput,
+    MeshError,
+    SettingsError,
+    SetupError,
+    TaskError,
+    TaskNotFound,
+    TransportError,
+    UnknownAgent,
+)
+from mesh.settings import Settings, load_settings
+from mesh.worker import Worker
+
+__all__ = [
+    "Agent",
+    "ChildCancelled",
+    "ChildFailed",
+    "Client",
+    "InvalidInput",
+    "MeshError",
+    "Settings",
+    "SettingsError",
+    "SetupError",
+    "TaskContext",
+    "TaskError",
+    "TaskHandle",
+    "TaskNotFound",
+    "TransportError",
+    "UnknownAgent",
+    "Worker",
+    "load_settings",
+]

@@ -5,6 +5,7 @@ Hierarchy::
     MeshError
     ├── SetupError           an agent definition is wrong (raised at registration)
     ├── SettingsError        a MESH_* setting is invalid (raised at start-up)
+    ├── BrokerStartError     the embedded broker did not start (mesh.broker)
     ├── TransportError       the broker refused or failed an operation
     │   └── UnknownTopic     publishing to a topic that was never created
     ├── UnknownAgent         no agent type of that name has registered

@@ -85,4 +85,4 @@ def load_settings(**overrides: object) -> Settings:
             name = f"MESH_{field.upper()}" if field else "MESH_* settings"
             got = f" (got {error['input']!r})" if field else ""
             lines.append(f"{name}: {error['msg']}{got}")
-        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+        raise SettingsError("invalid settings: " + "; ".join(lines)) from None

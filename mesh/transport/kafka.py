@@ -85,6 +85,7 @@ class KafkaConsumer(Consumer):
         listener: RebalanceListener | None,
     ) -> None:
         self._topics = list(topics)
+        self._group = group
         self._listener = listener
         self._consumer = AIOKafkaConsumer(
             **client_options(settings),
@@ -101,13 +102,27 @@ class KafkaConsumer(Consumer):
     async def start(self) -> None:
         try:
             await self._consumer.start()
-            if self._listener is None:
+            if self._group is None:
+                await self._assign_everything()
+            elif self._listener is None:
                 self._consumer.subscribe(self._topics)
             else:
                 self._consumer.subscribe(self._topics, listener=_Listener(self._listener))
         except KafkaError as exc:
             await self._consumer.stop()
             raise TransportError(f"cannot consume {self._topics!r}: {exc}") from exc
+
+    async def _assign_everything(self) -> None:
+        """A reader without a group owns every partition, known before `start` returns."""
+        await self._consumer.topics()  # forces a metadata refresh
+        partitions = []
+        for topic in self._topics:
+            ids = self._consumer.partitions_for_topic(topic)
+            if ids is None:
+                raise TransportError(f"topic {topic!r} does not exist")
+            partitions += [KafkaTopicPartition(topic, i) for i in sorted(ids)]
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning(*partitions)
 
     async def stop(self) -> None:
         await self._consumer.stop()

@@ -1,0 +1,48 @@
+# agentmesh: the single entry point. `make dev` and `make test` set everything up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev test test-fast lint format bench schemas clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its dev tools
+
+dev: $(STAMP) ## run the mesh: embedded broker + reference agents (Ctrl-C stops all)
+	@exec $(BIN)/mesh dev
+
+test: $(STAMP) lint ## lint, then the whole test suite (unit, contract, e2e)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP) ## unit and in-memory tests only
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/memory
+
+lint: $(STAMP) ## ruff, mypy (strict on mesh and schemas), import-linter, schema snapshots
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/mesh schemas check
+
+format: $(STAMP) ## apply ruff's formatting and fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP) ## benchmarks: ratios against baselines measured in the same run
+	$(BIN)/python -m tests.bench
+
+schemas: $(STAMP) ## re-export the JSON Schema snapshots after an additive change
+	$(BIN)/mesh schemas export
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,65 @@
+"""`triage`: the initiator of the support-desk flow.
+
+On `support.ticket.created` (or a submitted `triage.ticket` task) it classifies the
+ticket, asks `knowledge` and `orders` in parallel, drafts a reply from whatever
+came back, and emits `support.reply.drafted`.
+"""
+
+from __future__ import annotations
+
+from agents.triage.classify import classify, extract_order_id
+from agents.triage.drafting import draft_reply, knowledge_query
+from mesh import Agent, TaskContext
+from schemas.support import (
+    KnowledgeHits,
+    KnowledgeSearch,
+    OrdersFound,
+    OrdersLookup,
+    ReplyDrafted,
+    TicketCreated,
+    TriageTicket,
+)
+
+agent = Agent(
+    "triage",
+    description="Classifies support tickets, gathers facts in parallel, drafts a reply.",
+    delegates_to=["knowledge", "orders"],
+)
+
+
+@agent.on_event
+async def on_ticket_created(ctx: TaskContext, event: TicketCreated) -> ReplyDrafted:
+    ticket = TriageTicket(
+        ticket_id=event.ticket_id,
+        customer_email=event.customer.email,
+        subject=event.subject,
+        body=event.body,
+    )
+    return await triage(ctx, ticket)
+
+
+@agent.task
+async def triage(ctx: TaskContext, ticket: TriageTicket) -> ReplyDrafted:
+    category = classify(ticket.subject, ticket.body)
+    await ctx.progress("classified", category=category)
+    order_id = extract_order_id(f"{ticket.subject} {ticket.body}")
+    knowledge = await ctx.delegate(
+        "knowledge", KnowledgeSearch(query=knowledge_query(ticket, category))
+    )
+    orders = await ctx.delegate(
+        "orders", OrdersLookup(customer_email=ticket.customer_email, order_id=order_id)
+    )
+    found_hits, found_orders = await ctx.gather(knowledge, orders, return_exceptions=True)
+    # A failed lookup degrades the reply instead of failing the ticket.
+    hits = None if isinstance(found_hits, Exception) else KnowledgeHits.model_validate(found_hits)
+    orders_found = (
+        None if isinstance(found_orders, Exception) else OrdersFound.model_validate(found_orders)
+    )
+    await ctx.progress(
+        "facts gathered",
+        articles=len(hits.articles) if hits else None,
+        orders=len(orders_found.orders) if orders_found else None,
+    )
+    reply = draft_reply(ticket, category, hits, orders_found)
+    await ctx.emit(reply, key=ticket.ticket_id)
+    return reply

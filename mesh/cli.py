@@ -1,0 +1,318 @@
+"""The `mesh` command line: run agents, submit and follow tasks, run the dev mesh.
+
+Every command reads `MESH_*` settings; a bad setting or input ends the command
+with a one-line message on stderr and exit status 2 (1 for runtime failures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from mesh.agent import Agent
+from mesh.client import Client
+from mesh.errors import MeshError
+from mesh.settings import load_settings
+from schemas.tasks import TaskState, TaskStatus
+
+REFERENCE_AGENTS = ("agents.triage:agent", "agents.knowledge:agent", "agents.orders:agent")
+
+
+class UsageError(MeshError):
+    """Bad command-line input (exit status 2)."""
+
+
+def load_agent(spec: str) -> Agent:
+    """`package.module:attribute` -> the `Agent` it names."""
+    module_name, _, attribute = spec.partition(":")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")  # like `python -m`: modules beside the caller are importable
+    if not module_name or not attribute:
+        raise UsageError(f"agent spec {spec!r} must look like 'agents.triage:agent'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"cannot import {module_name!r}: {exc}") from None
+    agent = getattr(module, attribute, None)
+    if not isinstance(agent, Agent):
+        raise UsageError(f"{spec!r} is not an Agent (got {type(agent).__name__})")
+    return agent
+
+
+def parse_json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from mesh.logs import configure_logging
+    from mesh.transport.connect import connect
+    from mesh.worker import Worker
+
+    agent = load_agent(args.spec)
+    settings = load_settings()
+    configure_logging(settings, name=agent.name)
+    transport = connect(settings)
+    await transport.start()
+    worker = Worker(agent, transport, settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, worker.request_stop)
+    try:
+        await worker.run()
+    finally:
+        await transport.stop()
+    return 0
+
+
+async def with_client(work: Callable[[Client], Awaitable[int]]) -> int:
+    async with Client.connect() as client:
+        return await work(client)
+
+
+async def cmd_submit(args: argparse.Namespace) -> int:
+    payload = parse_json_object(args.input, "task input")
+
+    async def submit(client: Client) -> int:
+        task_id = await client.submit(args.agent, payload, idempotency_key=args.idempotency_key)
+        print(task_id, flush=True)
+        if args.wait:
+            state = await client.wait(task_id, timeout=args.wait)
+            print_task(state, client)
+            return 0 if state.status is TaskStatus.SUCCEEDED else 1
+        return 0
+
+    return await with_client(submit)
+
+
+async def cmd_tasks(args: argparse.Namespace) -> int:
+    async def list_tasks(client: Client) -> int:
+        status = TaskStatus(args.status) if args.status else None
+        tasks = await client.list(status=status, agent=args.agent, limit=args.limit)
+        if args.json:
+            print(orjson.dumps([t.model_dump(mode="json") for t in tasks]).decode())
+            return 0
+        print(f"{'TASK':32}  {'AGENT':12}  {'STATUS':13}  {'CREATED':19}  CHILDREN")
+        for t in tasks:
+            created = t.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{t.task_id:32}  {t.agent:12}  {t.status:13}  {created}  {len(t.children)}")
+        return 0
+
+    return await with_client(list_tasks)
+
+
+async def cmd_task(args: argparse.Namespace) -> int:
+    async def show(client: Client) -> int:
+        state = await client.get(args.task_id)
+        if args.json:
+            print(orjson.dumps(state.model_dump(mode="json")).decode())
+        else:
+            print_task(state, client)
+        return 0
+
+    return await with_client(show)
+
+
+def print_task(state: TaskState, client: Client) -> None:
+    print(f"task      {state.task_id}")
+    print(f"agent     {state.agent} ({state.type})")
+    print(f"status    {state.status}")
+    print(f"parent    {state.parent_task_id or '-'}   root {state.root_task_id}")
+    print(f"input     {orjson.dumps(state.input).decode()}")
+    for entry in state.progress:
+        print(f"progress  {entry.at:%H:%M:%S} {entry.message} {orjson.dumps(entry.data).decode()}")
+    for child_id in state.children:
+        child = client.view.tasks.get(child_id)
+        detail = f"{child.agent:10} {child.status}" if child else "(not seen yet)"
+        print(f"child     {child_id}  {detail}")
+    if state.result is not None:
+        print(f"result    {orjson.dumps(state.result).decode()}")
+    if state.error is not None:
+        print(f"error     {state.error.type}: {state.error.message}")
+
+
+async def cmd_steer(args: argparse.Namespace) -> int:
+    async def steer(client: Client) -> int:
+        await client.steer(args.task_id, args.text)
+        return 0
+
+    return await with_client(steer)
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    async def cancel(client: Client) -> int:
+        await client.cancel(args.task_id, args.reason)
+        return 0
+
+    return await with_client(cancel)
+
+
+async def cmd_publish(args: argparse.Namespace) -> int:
+    payload = parse_json_object(args.payload, "event payload")
+    key = args.key or next(
+        (str(v) for k, v in payload.items() if k.endswith("_id") and isinstance(v, str)), None
+    )
+    if key is None:
+        raise UsageError("give --key: the payload has no '<entity>_id' field to key the event by")
+
+    async def publish(client: Client) -> int:
+        print(await client.publish_raw(args.type, payload, key=key, version=args.version))
+        return 0
+
+    return await with_client(publish)
+
+
+async def cmd_agents(args: argparse.Namespace) -> int:
+    async def list_agents(client: Client) -> int:
+        for card in client.agents():
+            takes = f"{card.task_type} v{card.task_version}" if card.task_type else "-"
+            events = ", ".join(card.events) or "-"
+            print(f"{card.name:12}  tasks: {takes:24}  events: {events}")
+        return 0
+
+    return await with_client(list_agents)
+
+
+async def cmd_broker(args: argparse.Namespace) -> int:
+    from mesh.broker import EmbeddedBroker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with EmbeddedBroker(port=args.port) as broker:
+        print(f"broker serving at {broker.bootstrap_servers} (log: {broker.log_path})", flush=True)
+        print(f"export MESH_BOOTSTRAP_SERVERS={broker.bootstrap_servers}", flush=True)
+        await stop.wait()
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    import os
+
+    from mesh.devserver import main_dev
+
+    return main_dev(
+        agents=args.agents or list(REFERENCE_AGENTS),
+        bootstrap_servers=os.environ.get("MESH_BOOTSTRAP_SERVERS"),
+    )
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from schemas import snapshots
+
+    if args.action == "export":
+        for path in snapshots.export():
+            print(path)
+        return 0
+    problems = snapshots.check()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print("run `mesh schemas export` for additive changes; a breaking change needs a "
+              "new version and an upcaster", file=sys.stderr)
+    return 1 if problems else 0
+
+
+# -- parser --------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mesh", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one agent type as a service")
+    run.add_argument("spec", help="module:attribute of the Agent, e.g. agents.triage:agent")
+    run.set_defaults(handler=cmd_run)
+
+    submit = sub.add_parser("submit", help="submit a task; prints its id at once")
+    submit.add_argument("agent")
+    submit.add_argument("input", help="the task input as a JSON object")
+    submit.add_argument("--idempotency-key")
+    submit.add_argument("--wait", type=float, metavar="SECONDS", help="wait for the outcome")
+    submit.set_defaults(handler=cmd_submit)
+
+    tasks = sub.add_parser("tasks", help="list tasks, newest first")
+    tasks.add_argument("--status", choices=[s.value for s in TaskStatus])
+    tasks.add_argument("--agent")
+    tasks.add_argument("--limit", type=int, default=50)
+    tasks.add_argument("--json", action="store_true")
+    tasks.set_defaults(handler=cmd_tasks)
+
+    task = sub.add_parser("task", help="show one task: status, progress, children, result")
+    task.add_argument("task_id")
+    task.add_argument("--json", action="store_true")
+    task.set_defaults(handler=cmd_task)
+
+    steer = sub.add_parser("steer", help="send a follow-up instruction to a running task")
+    steer.add_argument("task_id")
+    steer.add_argument("text")
+    steer.set_defaults(handler=cmd_steer)
+
+    cancel = sub.add_parser("cancel", help="cancel a task and its children")
+    cancel.add_argument("task_id")
+    cancel.add_argument("--reason", default="cancelled from the CLI")
+    cancel.set_defaults(handler=cmd_cancel)
+
+    publish = sub.add_parser("publish", help="publish a domain event (validated)")
+    publish.add_argument("type", help="event type, e.g. support.ticket.created")
+    publish.add_argument("payload", help="the event payload as a JSON object")
+    publish.add_argument("--key", help="entity id to key by (default: the first *_id field)")
+    publish.add_argument("--version", type=int, help="schema version (default: newest)")
+    publish.set_defaults(handler=cmd_publish)
+
+    sub.add_parser("agents", help="list registered agent types").set_defaults(handler=cmd_agents)
+
+    broker = sub.add_parser("broker", help="run the embedded broker in the foreground")
+    broker.add_argument("--port", type=int)
+    broker.set_defaults(handler=cmd_broker)
+
+    dev = sub.add_parser("dev", help="broker + every reference agent, until Ctrl-C")
+    dev.add_argument("agents", nargs="*", help=f"agent specs (default: {REFERENCE_AGENTS})")
+    dev.set_defaults(handler=cmd_dev)
+
+    schemas = sub.add_parser("schemas", help="JSON Schema snapshots of the contracts")
+    schemas.add_argument("action", choices=["export", "check"])
+    schemas.set_defaults(handler=cmd_schemas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        outcome = args.handler(args)
+        if asyncio.iscoroutine(outcome):
+            outcome = asyncio.run(outcome)
+        return int(outcome)
+    except KeyboardInterrupt:
+        return 130
+    except UsageError as exc:
+        print(f"mesh: {exc}", file=sys.stderr)
+        return 2
+    except MeshError as exc:
+        print(f"mesh: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2 if _is_input_error(exc) else 1
+    except TimeoutError:
+        print("mesh: timed out waiting for the broker or the task", file=sys.stderr)
+        return 1
+
+
+def _is_input_error(exc: MeshError) -> bool:
+    from mesh.errors import InvalidInput, SettingsError, TaskNotFound, UnknownAgent
+
+    return isinstance(exc, InvalidInput | SettingsError | TaskNotFound | UnknownAgent)

@@ -1,0 +1,98 @@
+"""Shared fixtures: the broker for the whole session and fresh settings per test.
+
+The broker is the embedded Tansu unless `MESH_BOOTSTRAP_SERVERS` names a cluster,
+or `MESH_TEST_KAFKA=testcontainers` asks for an Apache Kafka container (needs
+Docker). It is never skipped: a broker that cannot start fails the tests that need it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mesh.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small group and fetch timers for a single-machine broker (see mesh/settings.py).
+TEST_PROFILE = {
+    "session_timeout": 6.0,
+    "heartbeat_interval": 1.0,
+    "fetch_max_wait": 0.01,
+    "partitions": 4,
+    "commit_interval": 0.1,
+    "shutdown_grace": 5.0,
+}
+
+
+@pytest.fixture(scope="session")
+def bootstrap_servers() -> Iterator[str]:
+    given = os.environ.get("MESH_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+    elif os.environ.get("MESH_TEST_KAFKA") == "testcontainers":
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as kafka:
+            yield kafka.get_bootstrap_server()
+    else:
+        yield from _embedded_broker()
+
+
+def _embedded_broker() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mesh", "broker"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    address = None
+    for line in proc.stdout:
+        if line.startswith("export MESH_BOOTSTRAP_SERVERS="):
+            address = line.strip().split("=", 1)[1]
+            break
+    if address is None:
+        proc.kill()
+        pytest.fail(f"the embedded broker did not start (exit {proc.wait()})")
+    try:
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A fresh topic and group prefix: every test gets its own."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def memory_settings(namespace: str) -> Settings:
+    return Settings(namespace=namespace, **TEST_PROFILE)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def broker_settings(bootstrap_servers: str, namespace: str) -> Settings:
+    return Settings(
+        bootstrap_servers=bootstrap_servers,
+        namespace=namespace,
+        **TEST_PROFILE,  # type: ignore[arg-type]
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as MESH_* variables, for `mesh run` child processes."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump(exclude={"instance_id"}).items():
+        if value is not None:
+            env[f"MESH_{name.upper()}"] = str(value)
+    return env

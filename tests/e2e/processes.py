@@ -1,0 +1,90 @@
+"""Running agents as separate `mesh run` processes, the way users deploy them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mesh.settings import Settings
+from tests.conftest import ROOT, settings_env
+
+_ASSIGNED = re.compile(r"assigned (\d+) partitions")
+
+
+class MeshProcess:
+    """One `mesh run <spec>` child with its log in a file."""
+
+    def __init__(self, spec: str, settings: Settings, log_dir: Path, instance: str) -> None:
+        self.spec = spec
+        self.instance = instance
+        self.log_path = log_dir / f"{instance}.log"
+        env = settings_env(settings)
+        env["MESH_INSTANCE_ID"] = instance
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mesh", "run", spec],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def assigned_counts(self) -> list[int]:
+        return [int(n) for n in _ASSIGNED.findall(self.log())]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._log.close()
+        return code
+
+
+async def eventually(
+    predicate: Callable[[], bool], *, timeout: float, interval: float = 0.1, what: str = ""
+) -> None:
+    """Poll `predicate` until true; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        await asyncio.sleep(interval)
+
+
+async def wait_until_split(
+    processes: list[MeshProcess], *, partitions: dict[str, int], timeout: float = 60.0
+) -> None:
+    """Wait until every group has shared out all its partitions among its processes.
+
+    Args:
+        partitions: per agent spec, how many partitions its group consumes in all.
+    """
+
+    def split() -> bool:
+        latest: dict[str, list[int]] = {}
+        for p in processes:
+            if p.proc.poll() is not None:
+                raise AssertionError(f"{p.instance} exited early:\n{p.log()}")
+            counts = p.assigned_counts()
+            if not counts:
+                return False
+            latest.setdefault(p.spec, []).append(counts[-1])
+        return all(
+            sum(counts) == partitions[spec] and min(counts) > 0 for spec, counts in latest.items()
+        )
+
+    await eventually(split, timeout=timeout, interval=0.2, what="the groups to settle")

@@ -1,0 +1,47 @@
+"""Agents for the process-level tests (run as `python -m mesh run tests.e2e.sample_agents:<name>`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel
+
+from mesh import Agent, TaskContext
+from schemas import REGISTRY
+
+
+@REGISTRY.register("e2e.sleep", 1)
+class Sleep(BaseModel):
+    seconds: float
+    label: str = ""
+    wait_for_steer: bool = False
+
+
+@REGISTRY.register("e2e.fanout", 1)
+class FanOut(BaseModel):
+    children: int
+    seconds: float
+
+
+sleeper = Agent("sleeper", description="Sleeps (I/O stand-in); can be steered.")
+fanout = Agent("fanout", description="Delegates N sleeps in parallel.", delegates_to=["sleeper"])
+
+
+@sleeper.task
+async def sleep(ctx: TaskContext, request: Sleep) -> dict[str, object]:
+    if request.wait_for_steer:
+        await ctx.progress("waiting for steering")
+        steer = await ctx.next_steer(timeout=request.seconds)
+        return {"label": request.label, "steered": steer.text if steer else None}
+    await asyncio.sleep(request.seconds)
+    return {"label": request.label}
+
+
+@fanout.task
+async def fan_out(ctx: TaskContext, request: FanOut) -> dict[str, object]:
+    handles = [
+        await ctx.delegate("sleeper", Sleep(seconds=request.seconds, label=str(i)))
+        for i in range(request.children)
+    ]
+    results = await ctx.gather(*handles)
+    return {"labels": [r["label"] for r in results]}

@@ -1,0 +1,152 @@
+"""`mesh dev` orchestration: banner, orderly Ctrl-C shutdown, no orphans after SIGKILL.
+
+`run_dev` runs in a real subprocess (through a tiny `python -c` driver), because the
+behaviour under test is about signals and process trees.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mesh.devserver import child_environment
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+BANNER_END = b"Press Ctrl-C to stop."
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
+DRIVER = """
+import json, sys
+from mesh.devserver import main_dev
+sys.exit(main_dev([], bootstrap_servers=None, extra_commands=json.loads(sys.argv[1])))
+"""
+
+
+class DevProcess:
+    """A `run_dev` subprocess plus the pids its banner announced."""
+
+    def __init__(self, extra_commands: list[list[str]]) -> None:
+        import json
+
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, json.dumps(extra_commands)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+        )
+        self.output = b""
+        self.pids: list[int] = []
+
+    def read_until(self, marker: bytes, timeout: float) -> None:
+        """Read stdout until `marker` appears; fail after `timeout` seconds or at EOF."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while marker not in self.output:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {marker!r} within {timeout}s; output so far: {self.output!r}"
+            if select.select([fd], [], [], left)[0]:
+                chunk = os.read(fd, 65536)
+                assert chunk, f"stdout closed before {marker!r}; output: {self.output!r}"
+                self.output += chunk
+
+    def wait_banner(self) -> None:
+        self.read_until(BANNER_END, timeout=30)
+        # The broker line and one line per child each carry "pid N".
+        self.pids = [int(pid) for pid in re.findall(rb"\bpid (\d+)", self.output)]
+
+    def close(self) -> None:
+        """Teardown: make sure nothing this test started survives a failure."""
+        for pid in [self.proc.pid, *self.pids]:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+
+def _gone(pid: int) -> bool:
+    """True if `pid` no longer runs; an unreaped zombie (orphans may wait on init) counts."""
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def dev_factory() -> Iterator[Callable[[list[list[str]]], DevProcess]]:
+    started: list[DevProcess] = []
+
+    def start(extra_commands: list[list[str]]) -> DevProcess:
+        dev = DevProcess(extra_commands)
+        started.append(dev)
+        dev.wait_banner()
+        return dev
+
+    yield start
+    for dev in started:
+        dev.close()
+
+
+def test_sigint_stops_everything(dev_factory: Callable[[list[list[str]]], DevProcess]) -> None:
+    dev = dev_factory([SLEEPER, SLEEPER])
+    assert len(dev.pids) == 3, dev.output  # broker + two children
+    assert b"export MESH_BOOTSTRAP_SERVERS=127.0.0.1:" in dev.output
+    assert all(not _gone(pid) for pid in dev.pids)
+
+    os.kill(dev.proc.pid, signal.SIGINT)  # only the dev process, as a terminal would
+    assert dev.proc.wait(timeout=20) == 0
+    assert _until(lambda: all(_gone(pid) for pid in dev.pids), timeout=10), dev.pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_sigkill_leaves_no_orphans(dev_factory: Callable[[list[list[str]]], DevProcess]) -> None:
+    dev = dev_factory([SLEEPER, SLEEPER])
+    assert len(dev.pids) == 3, dev.output
+
+    os.kill(dev.proc.pid, signal.SIGKILL)
+    assert dev.proc.wait(timeout=10) == -signal.SIGKILL
+    assert _until(lambda: all(_gone(pid) for pid in dev.pids), timeout=10), dev.pids
+
+
+def test_child_exit_stops_the_mesh(dev_factory: Callable[[list[list[str]]], DevProcess]) -> None:
+    crasher = [sys.executable, "-c", "import time, sys; time.sleep(0.5); sys.exit(3)"]
+    dev = dev_factory([SLEEPER, crasher])
+    assert dev.proc.wait(timeout=20) == 1
+    dev.read_until(b"exited unexpectedly with code 3", timeout=5)
+    assert _until(lambda: all(_gone(pid) for pid in dev.pids), timeout=10), dev.pids
+
+
+def test_child_environment_respects_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESH_SESSION_TIMEOUT", "30")
+    monkeypatch.setenv("MESH_BOOTSTRAP_SERVERS", "elsewhere:9092")
+    env = child_environment("127.0.0.1:1234", {"MESH_FETCH_MAX_WAIT": "0.2", "EXTRA": "x"})
+    assert env["MESH_BOOTSTRAP_SERVERS"] == "127.0.0.1:1234"
+    assert env["MESH_SESSION_TIMEOUT"] == "30"
+    assert env["MESH_HEARTBEAT_INTERVAL"] == "1"
+    assert env["MESH_FETCH_MAX_WAIT"] == "0.2"
+    assert env["EXTRA"] == "x"
