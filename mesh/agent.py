@@ -23,7 +23,7 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -35,13 +35,14 @@ if TYPE_CHECKING:
     from mesh.context import TaskContext
 
 HandlerFn = Callable[["TaskContext", Any], Awaitable[Any]]
+F = TypeVar("F", bound=HandlerFn)
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 
 @dataclass(frozen=True)
 class Handler:
     kind: Literal["task", "event"]
-    type: str
+    message_type: str
     version: int
     model: type[BaseModel]
     fn: HandlerFn
@@ -88,7 +89,7 @@ class Agent:
     def __repr__(self) -> str:
         return f"Agent({self.name!r}, handlers={sorted(self.handlers)})"
 
-    def task(self, fn: HandlerFn) -> HandlerFn:
+    def task(self, fn: F) -> F:
         """Register the handler of this agent's tasks (one per agent)."""
         if self.task_handler is not None:
             raise SetupError(
@@ -98,7 +99,7 @@ class Agent:
         self._add(fn, "task")
         return fn
 
-    def on_event(self, fn: HandlerFn) -> HandlerFn:
+    def on_event(self, fn: F) -> F:
         """Register a handler for a domain event type (taken from its annotation)."""
         self._add(fn, "event")
         return fn
@@ -109,7 +110,7 @@ class Agent:
 
     @property
     def event_types(self) -> list[str]:
-        return sorted(h.type for h in self.handlers.values() if h.kind == "event")
+        return sorted(h.message_type for h in self.handlers.values() if h.kind == "event")
 
     def validate(self) -> None:
         """Raise `SetupError` when the agent cannot run (called by the worker at start)."""

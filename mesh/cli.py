@@ -224,8 +224,11 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        print("run `mesh schemas export` for additive changes; a breaking change needs a "
-              "new version and an upcaster", file=sys.stderr)
+        print(
+            "run `mesh schemas export` for additive changes; a breaking change needs a "
+            "new version and an upcaster",
+            file=sys.stderr,
+        )
     return 1 if problems else 0
 
 

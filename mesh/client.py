@@ -41,7 +41,9 @@ class Client:
         self.settings = settings or load_settings()
         self.transport = transport
         self._owns_transport = owns_transport
-        self.publisher = Publisher(transport, self.settings, Source(agent=name, instance=self.settings.instance_id))
+        self.publisher = Publisher(
+            transport, self.settings, Source(agent=name, instance=self.settings.instance_id)
+        )
         self.view = TaskView(transport, self.publisher.topics)
 
     @classmethod
@@ -123,7 +125,9 @@ class Client:
     def agents(self) -> list[AgentCard]:
         return sorted(self.view.agents.values(), key=lambda c: c.name)
 
-    def _validated_input(self, card: AgentCard, input: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    def _validated_input(
+        self, card: AgentCard, input: BaseModel | dict[str, Any]
+    ) -> dict[str, Any]:
         raw = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
         assert card.task_type is not None
         if not REGISTRY.is_known(card.task_type):
@@ -181,7 +185,9 @@ class Client:
     async def publish(self, event: BaseModel, *, key: str) -> str:
         """Publish a domain event from an upstream system; returns its message id."""
         type_, version = REGISTRY.type_of(type(event))
-        return await self.publish_raw(type_, event.model_dump(mode="json"), key=key, version=version)
+        return await self.publish_raw(
+            type_, event.model_dump(mode="json"), key=key, version=version
+        )
 
     async def publish_raw(
         self, type_: str, payload: dict[str, Any], *, key: str, version: int | None = None

@@ -147,9 +147,10 @@ class TaskContext:
     @staticmethod
     async def gather(*handles: TaskHandle, return_exceptions: bool = False) -> list[Any]:
         """Wait for several children at once: wall time is the slowest, not the sum."""
-        return await asyncio.gather(
+        results: list[Any] = await asyncio.gather(
             *(h.result() for h in handles), return_exceptions=return_exceptions
         )
+        return results
 
     async def progress(self, message: str = "", **data: Any) -> None:
         """Report a partial result; it shows in the task's state and event stream."""

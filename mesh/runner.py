@@ -132,9 +132,13 @@ class TaskRunner:
             async with asyncio.timeout(self._time_left(request)):
                 result = await running.handler.fn(context, message)
         except TimeoutError:
-            await self._finish(running, recorder, error=TaskError(
-                type="DeadlineExceeded", message="the task ran past its deadline or timeout"
-            ))
+            await self._finish(
+                running,
+                recorder,
+                error=TaskError(
+                    type="DeadlineExceeded", message="the task ran past its deadline or timeout"
+                ),
+            )
         except Exception as exc:  # the handler's failure is the task's outcome
             log.info("task %s failed: %r", running.task_id, exc)
             await self._finish(running, recorder, error=_error(exc))

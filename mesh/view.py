@@ -13,8 +13,8 @@ import logging
 
 from pydantic import ValidationError
 
-from mesh.transport.base import Consumer, TopicPartition, Transport
 from mesh.topics import Topics
+from mesh.transport.base import Consumer, TopicPartition, Transport
 from schemas import decode_envelope
 from schemas.tasks import AGENT_CARD, TASK_STATE, AgentCard, TaskState, TaskStatus
 

@@ -56,7 +56,9 @@ class Worker:
         self.agent = agent
         self.transport = transport
         self.settings = settings
-        self.publisher = Publisher(transport, settings, Source(agent=agent.name, instance=settings.instance_id))
+        self.publisher = Publisher(
+            transport, settings, Source(agent=agent.name, instance=settings.instance_id)
+        )
         self.topics = self.publisher.topics
         self.inbox = self.topics.inbox(agent.name)
         self.max_inflight = agent.max_inflight or settings.max_inflight
@@ -91,8 +93,9 @@ class Worker:
         await self._setup()
         self._run_task = asyncio.create_task(self._serve(), name=f"worker-{self.agent.name}")
         assigned = asyncio.create_task(self._assigned.wait())
-        await asyncio.wait({assigned, self._run_task}, timeout=wait_assigned,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {assigned, self._run_task}, timeout=wait_assigned, return_when=asyncio.FIRST_COMPLETED
+        )
         assigned.cancel()
         if self._run_task.done():
             await self._run_task  # re-raises the failure
@@ -157,7 +160,7 @@ class Worker:
         card = AgentCard(
             name=self.agent.name,
             description=self.agent.description,
-            task_type=handler.type if handler else None,
+            task_type=handler.message_type if handler else None,
             task_version=handler.version if handler else None,
             input_schema=handler.model.model_json_schema() if handler else None,
             events=self.agent.event_types,
@@ -350,5 +353,3 @@ class Worker:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-
-

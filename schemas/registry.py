@@ -85,7 +85,8 @@ class MessageRegistry:
             if registered is model:
                 return key
         raise UnknownMessageType(
-            f"{model.__name__} is not registered; decorate it with @REGISTRY.register(type, version)"
+            f"{model.__name__} is not registered; "
+            "decorate it with @REGISTRY.register(type, version)"
         )
 
     def is_known(self, type_: str) -> bool:
@@ -96,9 +97,7 @@ class MessageRegistry:
             return self.models[(type_, version)]
         except KeyError:
             self.latest_version(type_)  # raises UnknownMessageType
-            raise UnsupportedVersion(
-                f"{type_!r} has no schema for version {version}"
-            ) from None
+            raise UnsupportedVersion(f"{type_!r} has no schema for version {version}") from None
 
     def parse(self, type_: str, version: int, payload: dict[str, Any]) -> BaseModel:
         """Validate a payload, upcasting old versions to the newest registered one.
@@ -122,7 +121,7 @@ class MessageRegistry:
             version += 1
         return self.model_for(type_, version).model_validate(payload)
 
-    def keys(self) -> list[tuple[str, int]]:
+    def registered(self) -> list[tuple[str, int]]:
         return sorted(self.models)
 
 

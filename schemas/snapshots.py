@@ -42,7 +42,7 @@ def export(directory: Path = SNAPSHOT_DIR, registry: MessageRegistry = REGISTRY)
     """Write one snapshot file per registered `(type, version)`; returns the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for type_, version in registry.keys():
+    for type_, version in registry.registered():
         path = snapshot_path(directory, type_, version)
         schema = current_schema(registry, type_, version)
         path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
@@ -56,7 +56,7 @@ def check(
     """Every difference between the live models and the committed snapshots."""
     problems = []
     known = set()
-    for type_, version in registry.keys():
+    for type_, version in registry.registered():
         path = snapshot_path(directory, type_, version)
         known.add(path.name)
         if not path.exists():
@@ -108,9 +108,7 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any], where: str = "") 
 
 def _strip_docs(schema: Any) -> Any:
     if isinstance(schema, dict):
-        return {
-            k: _strip_docs(v) for k, v in schema.items() if k not in {"title", "description"}
-        }
+        return {k: _strip_docs(v) for k, v in schema.items() if k not in {"title", "description"}}
     if isinstance(schema, list):
         return [_strip_docs(v) for v in schema]
     return schema

@@ -65,7 +65,7 @@ async def wait_until_serving(
     bootstrap_servers: str,
     *,
     # A deadline parameter on purpose: the probe retries inside it (ASYNC109).
-    timeout: float,  # noqa: ASYNC109
+    timeout: float,
     poll_interval: float = 0.1,
     options: Mapping[str, Any] | None = None,
 ) -> None:

@@ -10,6 +10,7 @@ passes on it and on a real broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import zlib
@@ -67,10 +68,8 @@ class MemoryBroker:
 
     async def wait_for_data(self, timeout: float) -> None:
         event = self._new_data
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
 
     def partitions_of(self, topics: Sequence[str]) -> list[TopicPartition]:
         return [

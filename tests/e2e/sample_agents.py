@@ -1,4 +1,4 @@
-"""Agents for the process-level tests (run as `python -m mesh run tests.e2e.sample_agents:<name>`)."""
+"""Agents for the process-level tests: `python -m mesh run tests.e2e.sample_agents:<name>`."""
 
 from __future__ import annotations
 

@@ -63,7 +63,9 @@ async def test_long_task_does_not_delay_short_tasks_on_its_partition(spawn, clie
     await wait_until_split([process], partitions={SLEEPER: 1})
     long_id = await client.submit("sleeper", {"seconds": 30.0, "label": "long"})
     await client.view.wait_for(long_id, terminal=False, timeout=10)
-    short_ids = [await client.submit("sleeper", {"seconds": 0.0, "label": str(i)}) for i in range(100)]
+    short_ids = [
+        await client.submit("sleeper", {"seconds": 0.0, "label": str(i)}) for i in range(100)
+    ]
     for task_id in short_ids:
         assert (await client.wait(task_id, timeout=30)).status is TaskStatus.SUCCEEDED
     long_state = await client.get(long_id)
@@ -85,11 +87,13 @@ async def test_steering_and_cancel_reach_a_running_task(spawn, client: Client) -
 
     parent = await client.submit("fanout", {"children": 3, "seconds": 60})
     await eventually(
-        lambda: len(client.view.tasks[parent].children) == 3
-        and all(
-            client.view.tasks.get(c) is not None
-            and client.view.tasks[c].status is TaskStatus.RUNNING
-            for c in client.view.tasks[parent].children
+        lambda: (
+            len(client.view.tasks[parent].children) == 3
+            and all(
+                client.view.tasks.get(c) is not None
+                and client.view.tasks[c].status is TaskStatus.RUNNING
+                for c in client.view.tasks[parent].children
+            )
         ),
         timeout=20,
         what="three running children",

@@ -1,0 +1,1 @@
+"""Reference agent types of the support-desk mesh, and the supervisor."""

@@ -1,0 +1,5 @@
+"""The `triage` agent: classifies tickets and drafts replies from gathered facts."""
+
+from agents.triage.agent import agent
+
+__all__ = ["agent"]

@@ -1,0 +1,124 @@
+"""The support-desk reference mesh under load: every ticket is handled exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mesh import Client
+from mesh.settings import Settings
+from mesh.topics import Topics
+from mesh.transport.base import Transport
+from mesh.transport.kafka import KafkaTransport
+from schemas import decode_envelope
+from schemas.support import REPLY_DRAFTED, Customer, TicketCreated
+from schemas.tasks import TASK_EVENT, EventKind, TaskStatus
+from tests.e2e.processes import MeshProcess, eventually, wait_until_split
+
+pytestmark = [pytest.mark.broker, pytest.mark.e2e]
+
+TICKETS = 1000
+CUSTOMERS = ["ada@example.com", "grace@example.com", "linus@example.com", "nobody@example.com"]
+SUBJECTS = [
+    "Where is my order ORD-1001?",
+    "I was charged twice for my order",
+    "How do I return a jacket that does not fit?",
+    "Cannot reset my password",
+    "Parcel arrived damaged",
+]
+
+
+@pytest.fixture
+def settings(broker_settings: Settings) -> Settings:
+    return broker_settings.model_copy(update={"partitions": 4})
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
+        yield client
+
+
+def ticket(number: int) -> TicketCreated:
+    return TicketCreated(
+        ticket_id=f"T-{number}",
+        customer=Customer(email=CUSTOMERS[number % len(CUSTOMERS)]),
+        subject=SUBJECTS[number % len(SUBJECTS)],
+        body="Please help.",
+    )
+
+
+async def read_all(transport: Transport, topic: str) -> list[bytes]:
+    consumer = transport.consumer([topic], group=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets()
+        seen: dict[object, int] = {}
+        values: list[bytes] = []
+        while any(seen.get(tp, 0) < end for tp, end in ends.items()):
+            for record in await consumer.fetch(timeout=1.0, max_records=5000):
+                seen[record.tp] = record.offset + 1
+                values.append(record.value or b"")
+        return values
+    finally:
+        await consumer.stop()
+
+
+async def test_thousand_tickets_two_processes_per_agent_each_once(
+    client: Client, settings: Settings, tmp_path: Path
+) -> None:
+    specs = {
+        "agents.triage:agent": 8,  # its inbox + support.ticket.created
+        "agents.knowledge:agent": 4,
+        "agents.orders:agent": 4,
+    }
+    processes = [
+        MeshProcess(spec, settings, tmp_path, f"{spec.split('.')[1].split(':')[0]}-{n}")
+        for spec in specs
+        for n in (1, 2)
+    ]
+    try:
+        await wait_until_split(processes, partitions=specs, timeout=90)
+        for start in range(0, TICKETS, 100):
+            await asyncio.gather(
+                *(client.publish(ticket(n), key=f"T-{n}") for n in range(start, start + 100))
+            )
+
+        def triaged() -> int:
+            return sum(
+                1
+                for s in client.view.tasks.values()
+                if s.agent == "triage" and s.status.is_terminal
+            )
+
+        await eventually(lambda: triaged() >= TICKETS, timeout=300, interval=0.5, what="tickets")
+        tasks = list(client.view.tasks.values())
+        by_agent = Counter(s.agent for s in tasks)
+        assert by_agent == {"triage": TICKETS, "knowledge": TICKETS, "orders": TICKETS}
+        failed = [s for s in tasks if s.status is not TaskStatus.SUCCEEDED]
+        assert not failed, failed[:3]
+        assert {s.instance for s in tasks if s.agent == "triage"} == {"triage-1", "triage-2"}
+
+        transport = client.transport
+        topics = Topics(settings.namespace)
+        events = [decode_envelope(v) for v in await read_all(transport, topics.task_events)]
+        succeeded = Counter(
+            e.task_id
+            for e in events
+            if e.type == TASK_EVENT and e.payload["kind"] == EventKind.SUCCEEDED
+        )
+        assert len(succeeded) == 3 * TICKETS
+        assert set(succeeded.values()) == {1}, "a task succeeded more than once"
+        replies = [
+            decode_envelope(v) for v in await read_all(transport, topics.domain(REPLY_DRAFTED))
+        ]
+        assert Counter(r.payload["ticket_id"] for r in replies) == {
+            f"T-{n}": 1 for n in range(TICKETS)
+        }
+    finally:
+        for process in processes:
+            assert process.stop() == 0, process.log()[-3000:]
