@@ -11,7 +11,10 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from mesh.publisher import Publisher
+from mesh.transport.base import Outgoing
 from schemas import Envelope
 from schemas.envelope import utc_now
 from schemas.tasks import (
@@ -91,9 +94,12 @@ class TaskRecorder:
                 result=result,
                 error=error,
             )
-            await asyncio.gather(
-                self._send(TASK_EVENT, event.model_dump(mode="json", exclude_none=True)),
-                self._send(TASK_STATE, self.state.model_dump(mode="json", exclude_none=True)),
+            topics = self._publisher.topics
+            await self._publisher.send_many(
+                [
+                    self._encode(topics.task_events, TASK_EVENT, event),
+                    self._encode(topics.task_state, TASK_STATE, self.state),
+                ]
             )
 
     def _next_state(
@@ -123,9 +129,7 @@ class TaskRecorder:
             changes["error"] = error
         return self.state.model_copy(update=changes)
 
-    async def _send(self, type_: str, payload: dict[str, Any]) -> None:
-        topics = self._publisher.topics
-        topic = topics.task_events if type_ == TASK_EVENT else topics.task_state
+    def _encode(self, topic: str, type_: str, payload: BaseModel) -> Outgoing:
         state = self.state
         envelope = Envelope(
             type=type_,
@@ -133,9 +137,9 @@ class TaskRecorder:
             parent_task_id=state.parent_task_id,
             root_task_id=state.root_task_id,
             source=self._publisher.source,
-            payload=payload,
+            payload=payload.model_dump(mode="json", exclude_none=True),
         )
-        await self._publisher.send(topic, envelope, key=state.task_id)
+        return self._publisher.encode(topic, envelope, key=state.task_id)
 
 
 async def submit_task(publisher: Publisher, request: Envelope, agent: str) -> TaskState:

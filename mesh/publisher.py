@@ -10,7 +10,7 @@ from mesh.errors import InvalidInput
 from mesh.settings import Settings
 from mesh.topics import Topics
 from mesh.topology import domain_topic
-from mesh.transport.base import Transport
+from mesh.transport.base import Outgoing, Transport
 from schemas import Envelope, Source, encode_envelope
 
 
@@ -24,7 +24,7 @@ class Publisher:
         self.topics = Topics(settings.namespace)
         self._ensured: set[str] = set()
 
-    async def send(self, topic: str, envelope: Envelope, *, key: str | None) -> None:
+    def encode(self, topic: str, envelope: Envelope, *, key: str | None) -> Outgoing:
         value = encode_envelope(envelope)
         if len(value) > self.settings.max_message_bytes:
             raise InvalidInput(
@@ -32,12 +32,18 @@ class Publisher:
                 f"MESH_MAX_MESSAGE_BYTES={self.settings.max_message_bytes}; "
                 "send a reference to the data instead of the data"
             )
+        encoded_key = key.encode() if key is not None else None
+        return Outgoing(topic, value, encoded_key, envelope.routing_headers())
+
+    async def send(self, topic: str, envelope: Envelope, *, key: str | None) -> None:
+        record = self.encode(topic, envelope, key=key)
         await self.transport.publish(
-            topic,
-            value,
-            key=key.encode() if key is not None else None,
-            headers=envelope.routing_headers(),
+            record.topic, record.value, key=record.key, headers=record.headers
         )
+
+    async def send_many(self, records: list[Outgoing]) -> None:
+        """Publish already-encoded records together (see `Transport.publish_many`)."""
+        await self.transport.publish_many(records)
 
     async def send_event(self, envelope: Envelope, *, key: str) -> None:
         """Publish a domain event, creating its topic the first time."""

@@ -7,7 +7,7 @@ into Kafka headers (`routing_headers`) so routers and tracers never decode paylo
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 def new_id() -> str:
-    """A fresh, globally unique message or task id."""
-    return uuid.uuid4().hex
+    """A fresh, globally unique message or task id (128 random bits, as hex)."""
+    return os.urandom(16).hex()
 
 
 def utc_now() -> datetime:
@@ -77,16 +77,20 @@ class Envelope(BaseModel):
 
     def routing_headers(self) -> dict[str, bytes]:
         """Kafka headers that let routers and tracers work without decoding the value."""
-        fields = {
-            "mesh-id": self.id,
-            "mesh-type": self.type,
-            "mesh-version": str(self.version),
-            "mesh-task-id": self.task_id,
-            "mesh-root-task-id": self.root_task_id,
-            "mesh-tenant": self.tenant,
-            "traceparent": self.traceparent,
+        headers = {
+            "mesh-id": self.id.encode(),
+            "mesh-type": self.type.encode(),
+            "mesh-version": b"%d" % self.version,
         }
-        return {name: value.encode() for name, value in fields.items() if value}
+        if self.task_id:
+            headers["mesh-task-id"] = self.task_id.encode()
+        if self.root_task_id:
+            headers["mesh-root-task-id"] = self.root_task_id.encode()
+        if self.tenant:
+            headers["mesh-tenant"] = self.tenant.encode()
+        if self.traceparent:
+            headers["traceparent"] = self.traceparent.encode()
+        return headers
 
 
 def encode_envelope(envelope: Envelope) -> bytes:

@@ -58,6 +58,16 @@ class TopicSpec:
     replication_factor: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One record to publish."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: Mapping[str, bytes] = field(default_factory=dict)
+
+
 class RebalanceListener(Protocol):
     async def on_revoked(self, partitions: frozenset[TopicPartition]) -> None: ...
 
@@ -115,6 +125,15 @@ class Transport(ABC):
         headers: Mapping[str, bytes] | None = None,
     ) -> None:
         """Append one record and wait until the broker has accepted it."""
+
+    async def publish_many(self, records: Sequence[Outgoing]) -> None:
+        """Publish several records at once and wait until all are accepted.
+
+        Adapters override this to hand every record to the client before waiting, so
+        they share produce requests. Per-key order is kept as in `records`.
+        """
+        for record in records:
+            await self.publish(record.topic, record.value, key=record.key, headers=record.headers)
 
     @abstractmethod
     def consumer(

@@ -11,7 +11,9 @@ Posture, chosen against aiokafka's weak defaults (DESIGN.md, "Brokers"):
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,12 +21,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from mesh.errors import TransportError
 from mesh.settings import Settings
 from mesh.transport.base import (
     Consumer,
     Delivery,
+    Outgoing,
     RebalanceListener,
     TopicPartition,
     TopicSpec,
@@ -66,6 +70,26 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         await self._listener.on_assigned(_ours(assigned))
+
+
+class _CachedPartitioner:
+    """Kafka's default murmur2 key partitioner, memoized.
+
+    aiokafka computes murmur2 in pure Python for every record; a task's lifecycle
+    records all share its id as key, so most look-ups are repeats.
+    """
+
+    def __init__(self, size: int = 65_536) -> None:
+        self._partition = functools.lru_cache(maxsize=size)(self._compute)
+
+    @staticmethod
+    def _compute(key: bytes, count: int) -> int:
+        return (murmur2(key) & 0x7FFFFFFF) % count
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return random.choice(available or all_partitions)
+        return int(all_partitions[self._partition(key, len(all_partitions))])
 
 
 def _ours(partitions: Any) -> frozenset[TopicPartition]:
@@ -183,6 +207,8 @@ class KafkaTransport(Transport):
             enable_idempotence=s.idempotent_producer,
             linger_ms=_ms(s.linger),
             max_request_size=s.max_message_bytes + 64 * 1024,
+            max_batch_size=s.producer_batch_bytes,
+            partitioner=_CachedPartitioner(),
         )
         try:
             await producer.start()
@@ -234,6 +260,22 @@ class KafkaTransport(Transport):
             await delivered
         except KafkaError as exc:
             raise TransportError(f"publish to {topic!r} failed: {exc}") from exc
+
+    async def publish_many(self, records: Sequence[Outgoing]) -> None:
+        if self._producer is None:
+            raise TransportError("publish before start(); use `async with` or call start()")
+        try:
+            delivered = [
+                await self._producer.send(
+                    r.topic, r.value, key=r.key, headers=list(r.headers.items())
+                )
+                for r in records
+            ]
+            for ack in delivered:
+                await ack
+        except KafkaError as exc:
+            topics = sorted({r.topic for r in records})
+            raise TransportError(f"publish to {topics!r} failed: {exc}") from exc
 
     def consumer(
         self,

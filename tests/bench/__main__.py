@@ -1,0 +1,131 @@
+"""`make bench`: run the benchmarks against one broker and print their ratios.
+
+    python -m tests.bench                  # all: hop, inflight, fanout
+    python -m tests.bench hop fanout       # a subset, in the order given
+    python -m tests.bench --quick          # smaller sizes
+    python -m tests.bench hop --profile /tmp/hop.prof   # cProfile of the timed mesh hop
+
+One embedded Tansu broker serves the whole run (or the cluster in
+MESH_BOOTSTRAP_SERVERS); each benchmark gets a fresh namespace. Performance is
+reported as ratios against baselines measured in the same run, never asserted.
+The results also go to tests/bench/results.json (overwritten).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import platform
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import orjson
+
+from mesh.broker import EmbeddedBroker
+from mesh.settings import Settings
+from tests.bench import fanout, hop, inflight
+from tests.bench.common import BENCH_PROFILE, Options, Report
+
+BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
+    "hop": hop.run,
+    "inflight": inflight.run,
+    "fanout": fanout.run,
+}
+BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHMARKS))
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the timed mesh hop")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
+    return args
+
+
+async def run_all(names: list[str], options: Options) -> tuple[list[Report], dict[str, str]]:
+    reports: list[Report] = []
+    errors: dict[str, str] = {}
+    given = os.environ.get("MESH_BOOTSTRAP_SERVERS")
+    broker = None if given else EmbeddedBroker()
+    bootstrap = given or await broker.start()  # type: ignore[union-attr]
+    try:
+        for name in names:
+            settings = Settings(
+                bootstrap_servers=bootstrap,
+                namespace=f"bench-{name}-{uuid.uuid4().hex[:8]}",
+                **BENCH_PROFILE,
+            )
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            began = time.perf_counter()
+            try:
+                async with asyncio.timeout(BUDGET_SECONDS):
+                    reports.append(await BENCHMARKS[name](settings, options))
+            except Exception as exc:
+                traceback.print_exc()
+                errors[name] = f"{type(exc).__name__}: {exc}"
+            took = time.perf_counter() - began
+            print(f"  {name} took {took:.1f}s", file=sys.stderr, flush=True)
+    finally:
+        if broker is not None:
+            await broker.stop()
+    return reports, errors
+
+
+def print_table(reports: list[Report], errors: dict[str, str]) -> None:
+    rows = [m for r in reports for m in r.metrics]
+    width = max((len(m.name) for m in rows), default=10) + 2
+    for report in reports:
+        print()
+        for m in report.metrics:
+            print(f"{m.name:<{width}}{m.formatted():>10}   {m.note}")
+        for note in report.notes:
+            print(f"  {report.name}: {note}")
+    for name, error in errors.items():
+        print(f"\n{name}  FAILED: {error}")
+
+
+def write_json(reports: list[Report], errors: dict[str, str], options: Options) -> None:
+    document = {
+        "run_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "quick": options.quick,
+        "broker": os.environ.get("MESH_BOOTSTRAP_SERVERS") or "embedded Tansu",
+        "profile": BENCH_PROFILE,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "benchmarks": {
+            r.name: {
+                "metrics": {m.name: m.value for m in r.metrics},
+                "notes": {m.name: m.note for m in r.metrics if m.note},
+                "remarks": r.notes,
+            }
+            for r in reports
+        },
+        "errors": errors,
+    }
+    RESULTS.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    names = list(dict.fromkeys(args.names)) or list(BENCHMARKS)
+    options = Options(quick=args.quick, profile=args.profile)
+    reports, errors = asyncio.run(run_all(names, options))
+    print_table(reports, errors)
+    write_json(reports, errors, options)
+    print(f"\nresults written to {RESULTS}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

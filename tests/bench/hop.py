@@ -1,0 +1,209 @@
+"""Throughput of one agent hop (consume a task, run a no-op handler, record its outcome)
+against a raw aiokafka consume -> produce -> commit loop on the same broker.
+
+Both sides join their group first, pause, have N inputs pre-produced, then are timed
+from the moment consumption starts (resume) until the last output is acknowledged, so
+neither the ~3 s group join nor the pre-production is in the window. Both use the same
+producer posture as `KafkaTransport` (acks=all, linger, batch size).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import time
+from collections import Counter
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from mesh.publisher import Publisher
+from mesh.settings import Settings
+from mesh.transport.base import TopicSpec
+from mesh.transport.kafka import KafkaTransport, client_options
+from mesh.worker import Worker
+from schemas import Envelope, Source
+from schemas.envelope import new_id
+from tests.bench.agents import noop
+from tests.bench.common import Options, Report, Window, event_kind, publish_all, read_all, until
+
+TEXT = "x" * 160  # with the JSON around it, a ~200-byte raw record
+
+
+async def run(settings: Settings, options: Options) -> Report:
+    n = 3_000 if options.quick else 20_000
+    report = Report("hop")
+    raw_rate, raw = await raw_hop(settings, n)
+    mesh_rate, mesh, records_per_hop = await mesh_hop(settings, n, options.profile)
+    report.add("messages", n)
+    report.add("raw_msgs_per_s", raw_rate, "aiokafka consume -> produce -> commit per batch")
+    report.add("mesh_msgs_per_s", mesh_rate, "Worker, no-op handler, until all succeeded")
+    report.add("ratio", mesh_rate / raw_rate, "mesh/raw (target >= 0.5)")
+    report.add("raw_records_per_hop", 1, "one output record")
+    report.add("mesh_records_per_hop", records_per_hop, "task-events + task-state per task")
+    # Why the ratio is what it is: CPU of this process per message, and GC pauses.
+    report.add("raw_cpu_us_per_msg", raw.cpu / n * 1e6, "process CPU in the window / N")
+    report.add("mesh_cpu_us_per_msg", mesh.cpu / n * 1e6, "process CPU in the window / N")
+    report.add("mesh_gc_pause_s", mesh.gc_pause, f"collections by generation {mesh.gc_runs}")
+    return report
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _producer(settings: Settings) -> AIOKafkaProducer:
+    # The same options KafkaTransport.start() uses. The batch size setting is new
+    # (a concurrent change); fall back to aiokafka's default where it is absent.
+    return AIOKafkaProducer(
+        **client_options(settings),
+        acks="all" if settings.acks == "all" else int(settings.acks),
+        enable_idempotence=settings.idempotent_producer,
+        linger_ms=_ms(settings.linger),
+        max_batch_size=getattr(settings, "producer_batch_bytes", 16 * 1024),
+    )
+
+
+async def raw_hop(settings: Settings, n: int) -> tuple[float, Window]:
+    """Messages per second of the raw consume -> produce -> commit loop."""
+    source, sink = f"{settings.namespace}.raw.in", f"{settings.namespace}.raw.out"
+    admin = KafkaTransport(settings)  # only for ensure_topics
+    await admin.ensure_topics([TopicSpec(t, settings.partitions) for t in (source, sink)])
+    producer = _producer(settings)
+    consumer = AIOKafkaConsumer(
+        source,
+        **client_options(settings),
+        group_id=f"{settings.namespace}.raw",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=_ms(settings.session_timeout),
+        heartbeat_interval_ms=_ms(settings.heartbeat_interval),
+        fetch_max_wait_ms=_ms(settings.fetch_max_wait),
+        max_poll_records=settings.fetch_max_records,
+    )
+    await producer.start()
+    try:
+        await consumer.start()
+        # Join the group outside the window: poll (the topic is empty) until assigned.
+        deadline = time.perf_counter() + 60
+        while len(consumer.assignment()) < settings.partitions:
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the raw consumer was not assigned within 60s")
+            await consumer.getmany(timeout_ms=100)
+        # Paused, so the background fetcher cannot prefetch during pre-production.
+        consumer.pause(*consumer.assignment())
+        futures = []
+        for i in range(n):
+            value = orjson.dumps({"id": new_id(), "n": i, "text": TEXT})
+            futures.append(await producer.send(source, value, key=str(i).encode()))
+        await asyncio.gather(*futures)
+
+        window = Window()
+        window.start()
+        consumer.resume(*consumer.assignment())
+        started = time.perf_counter()
+        done = 0
+        while done < n:
+            if time.perf_counter() - started > 120:
+                raise TimeoutError(f"raw loop: {done} of {n} records after 120s")
+            batches = await consumer.getmany(
+                timeout_ms=100, max_records=settings.fetch_max_records
+            )
+            acks = []
+            offsets = {}
+            for tp, records in batches.items():
+                for record in records:
+                    acks.append(await producer.send(sink, record.value, key=record.key))
+                offsets[tp] = records[-1].offset + 1
+                done += len(records)
+            await asyncio.gather(*acks)
+            if offsets:
+                await consumer.commit(offsets)
+        rate = n / (time.perf_counter() - started)
+        window.stop()
+        return rate, window
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def mesh_hop(
+    settings: Settings, n: int, profile_path: str | None
+) -> tuple[float, Window, float]:
+    """(messages per second, its window, records written per task) of a no-op Worker."""
+    transport = KafkaTransport(settings)
+    await transport.start()
+    try:
+        worker = Worker(noop, transport, settings)
+        await worker.start(wait_assigned=60)
+        try:
+            await until(
+                lambda: len(worker.assignment()) == settings.partitions,
+                timeout=60,
+                what="the worker's partitions",
+            )
+            return await _timed_hop(worker, transport, settings, n, profile_path)
+        finally:
+            await worker.stop()
+    finally:
+        await transport.stop()
+
+
+async def _timed_hop(
+    worker: Worker,
+    transport: KafkaTransport,
+    settings: Settings,
+    n: int,
+    profile_path: str | None,
+) -> tuple[float, Window, float]:
+    consumer = worker._consumer  # private: paused like the raw consumer, see module doc
+    assert consumer is not None
+    consumer.pause()  # the worker's own back-pressure never resumes what it did not pause
+    requests = [
+        Envelope(
+            type="bench.noop",
+            task_id=(task_id := new_id()),
+            root_task_id=task_id,
+            payload={"n": i, "text": TEXT[:40]},
+        )
+        for i in range(n)
+    ]
+    publisher = Publisher(transport, settings, Source(agent="bench"))
+    await publish_all(publisher, worker.inbox, requests)
+
+    # Done = every inbox offset seen and none in flight in the worker's offset tracker
+    # (private, read-only). The worker finishes an offset only after the task's
+    # `succeeded` event and state were acknowledged by the broker, so this is the moment
+    # the last task became terminal, to within the 5 ms poll, without a second consumer
+    # decoding 2N lifecycle records on the worker's event loop. Checked against the
+    # task-events topic below, outside the window.
+    partitions = worker._tracker._partitions
+
+    def all_done() -> bool:
+        seen = sum(p.highest_seen + 1 for p in partitions.values())
+        return seen >= n and not any(p.inflight for p in partitions.values())
+
+    profiler = cProfile.Profile() if profile_path else None
+    window = Window()
+    window.start()
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    consumer.resume()
+    try:
+        finished = await until(all_done, timeout=300, what=f"{n} no-op tasks to succeed")
+    finally:
+        window.stop()
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
+    rate = n / (finished - started)
+
+    ids = {r.task_id for r in requests}
+    topics = worker.topics
+    records = await read_all(transport, [topics.task_events, topics.task_state])
+    ours = [r for r in records if r.key is not None and r.key.decode() in ids]
+    kinds = Counter(event_kind(r) for r in ours if r.topic == topics.task_events)
+    if kinds["succeeded"] != n:
+        raise AssertionError(f"expected {n} succeeded events, found {dict(kinds)}")
+    return rate, window, len(ours) / n
