@@ -84,7 +84,7 @@ class _CachedPartitioner:
 
     @staticmethod
     def _compute(key: bytes, count: int) -> int:
-        return (murmur2(key) & 0x7FFFFFFF) % count
+        return int(murmur2(key) & 0x7FFFFFFF) % count
 
     def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
         if key is None:
