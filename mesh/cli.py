@@ -60,6 +60,7 @@ def parse_json_object(text: str, what: str) -> dict[str, Any]:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
+    from mesh.gc_tuning import tune_for_service
     from mesh.logs import configure_logging
     from mesh.transport.connect import connect
     from mesh.worker import Worker
@@ -70,6 +71,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     transport = connect(settings)
     await transport.start()
     worker = Worker(agent, transport, settings)
+    tune_for_service(settings.gc_gen0_threshold)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, worker.request_stop)

@@ -83,7 +83,7 @@ class TaskContext:
         self._publisher = publisher
         self._recorder = recorder
         self._waiter = waiter
-        self._steering: asyncio.Queue[Steer] = asyncio.Queue()
+        self._steering_queue: asyncio.Queue[Steer] | None = None  # made on first use
         self._children: list[TaskHandle] = []
         self._delegations = 0
         self.cancel_requested: str | None = None
@@ -169,13 +169,20 @@ class TaskContext:
     def pending_steers(self) -> list[Steer]:
         """Steering messages received and not yet read, without waiting."""
         steers = []
-        while not self._steering.empty():
-            steers.append(self._steering.get_nowait())
+        while self._steering_queue is not None and not self._steering_queue.empty():
+            steers.append(self._steering_queue.get_nowait())
         return steers
 
     @property
     def children(self) -> list[TaskHandle]:
         return list(self._children)
+
+    @property
+    def _steering(self) -> asyncio.Queue[Steer]:
+        # Most tasks are never steered; a queue per in-flight task costs ~3 KB.
+        if self._steering_queue is None:
+            self._steering_queue = asyncio.Queue()
+        return self._steering_queue
 
     def _deliver_steer(self, steer: Steer) -> None:
         self._steering.put_nowait(steer)

@@ -131,7 +131,8 @@ class TaskRecorder:
 
     def _encode(self, topic: str, type_: str, payload: BaseModel) -> Outgoing:
         state = self.state
-        envelope = Envelope(
+        # Built from already-validated parts: skip validating them a second time.
+        envelope = Envelope.model_construct(
             type=type_,
             task_id=state.task_id,
             parent_task_id=state.parent_task_id,

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # for Apache Kafka (issue 3 makes it the default there).
     idempotent_producer: bool = False
 
+    # gen0 threshold of CPython's collector in `mesh run` processes (see mesh/gc_tuning.py).
+    gc_gen0_threshold: int = Field(default=50_000, ge=100)
+
     instance_id: str = Field(default_factory=default_instance_id)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "text"

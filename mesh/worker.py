@@ -185,10 +185,14 @@ class Worker:
             self._apply_backpressure()
 
     def _apply_backpressure(self) -> None:
-        """Pause fetching while accepted tasks exceed twice the concurrency bound."""
+        """Pause fetching while accepted tasks exceed the bound by more than one fetch.
+
+        Waiting tasks are cheap but not free (a task, its state, a semaphore waiter),
+        and `make bench` showed a large backlog slowing every hop down.
+        """
         assert self._consumer is not None
         accepted = len(self.running)
-        if not self._paused and accepted >= 2 * self.max_inflight:
+        if not self._paused and accepted >= self.max_inflight + self.settings.fetch_max_records:
             self._paused = True
             self._consumer.pause()
         elif self._paused and accepted < self.max_inflight:

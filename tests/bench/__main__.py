@@ -42,7 +42,11 @@ RESULTS = Path(__file__).with_name("results.json")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the timed mesh hop")
@@ -105,7 +109,7 @@ def write_json(reports: list[Report], errors: dict[str, str], options: Options) 
         "cpus": os.cpu_count(),
         "benchmarks": {
             r.name: {
-                "metrics": {m.name: m.value for m in r.metrics},
+                "metrics": {m.name: round(m.value, 4) for m in r.metrics},
                 "notes": {m.name: m.note for m in r.metrics if m.note},
                 "remarks": r.notes,
             }

@@ -24,8 +24,8 @@ class Wait(BaseModel):
     seconds: float
 
 
-# max_inflight well above the batch a fetch returns, so slots never throttle the hop.
-noop = Agent("noop", description="Returns at once (the cost of one hop).", max_inflight=5000)
+# No max_inflight of their own: the benchmarks set MESH_MAX_INFLIGHT (Settings).
+noop = Agent("noop", description="Returns at once (the cost of one hop).")
 waiter = Agent("waiter", description="Awaits a sleep (an I/O-bound task in flight).")
 
 

@@ -65,8 +65,8 @@ class Window:
 
     def __init__(self) -> None:
         self.cpu = 0.0
-        self.gc_pause = 0.0
         self.gc_runs = [0, 0, 0]  # by generation
+        self.gc_pauses = [0.0, 0.0, 0.0]  # seconds, by generation
         self._began_cpu = 0.0
         self._gc_began = 0.0
 
@@ -74,8 +74,16 @@ class Window:
         if phase == "start":
             self._gc_began = time.perf_counter()
         else:
-            self.gc_pause += time.perf_counter() - self._gc_began
+            self.gc_pauses[info["generation"]] += time.perf_counter() - self._gc_began
             self.gc_runs[info["generation"]] += 1
+
+    @property
+    def gc_pause(self) -> float:
+        return sum(self.gc_pauses)
+
+    def gc_summary(self) -> str:
+        pauses = ", ".join(f"{p:.2f}" for p in self.gc_pauses)
+        return f"gen0/1/2: {self.gc_runs} collections, [{pauses}] s"
 
     def start(self) -> None:
         gc.callbacks.append(self._on_gc)

@@ -25,7 +25,9 @@ SECONDS = 2.0
 async def run(settings: Settings, options: Options) -> Report:
     runs = 3 if options.quick else 5
     walls, latencies = [], []
-    async with TestMesh(fanout, sleeper, transport=KafkaTransport(settings), settings=settings) as m:
+    async with TestMesh(
+        fanout, sleeper, transport=KafkaTransport(settings), settings=settings
+    ) as m:
         for _ in range(runs):
             submitted = time.perf_counter()
             task_id = await m.client.submit("fanout", FanOut(children=CHILDREN, seconds=SECONDS))
