@@ -1,0 +1,215 @@
+"""What the agent runtime must do on every transport.
+
+Subclasses provide `transport_factory` (a fresh, unstarted transport per call) and
+`settings` (a fresh namespace per test).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from mesh.settings import Settings
+from mesh.testing import TestMesh
+from mesh.transport.base import Transport
+from schemas import Envelope, encode_envelope
+from schemas.envelope import new_id
+from schemas.tasks import TaskStatus
+from tests.contract.behaviour_agents import Noticed, boss, listener, worker_agent
+from tests.helpers import eventually
+
+Factory = Callable[[], Transport]
+
+
+class RuntimeBehaviour:
+    async def test_a_task_succeeds_with_its_result(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            task_id = await m.client.submit("worker", {"label": "hello"})
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.status is TaskStatus.SUCCEEDED
+        assert state.result == {"label": "hello"}
+        assert state.started_at is not None and state.finished_at is not None
+        assert state.root_task_id == task_id and state.parent_task_id is None
+
+    async def test_children_run_in_parallel_and_are_listed(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        agents = (boss, worker_agent)
+        async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
+            started = time.monotonic()
+            task_id = await m.client.submit("boss", {"children": 10, "seconds": 0.5})
+            state = await m.client.wait(task_id, timeout=20)
+            elapsed = time.monotonic() - started
+            children = [await m.client.get(c) for c in state.children]
+        assert state.status is TaskStatus.SUCCEEDED, state.error
+        assert sorted(state.result["labels"], key=int) == [str(i) for i in range(10)]  # type: ignore[index]
+        assert elapsed < 3.5, f"10 children of 0.5 s took {elapsed:.1f} s"
+        assert len(children) == 10
+        assert all(c.parent_task_id == task_id and c.root_task_id == task_id for c in children)
+
+    async def test_a_child_failure_reaches_the_parent_as_an_exception(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        agents = (boss, worker_agent)
+        async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
+            task_id = await m.client.submit("boss", {"children": 2, "fail_child": True})
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.status is TaskStatus.SUCCEEDED
+        assert state.result == {"fallback": True, "error": "asked to fail (0)"}
+
+    async def test_progress_shows_while_the_task_runs(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            task_id = await m.client.submit("worker", {"progress_steps": 3, "seconds": 2})
+            await eventually(
+                lambda: (
+                    len(m.client.view.tasks[task_id].progress) == 3
+                    and m.client.view.tasks[task_id].status is TaskStatus.RUNNING
+                ),
+                timeout=10,
+                what="three progress entries while running",
+            )
+            state = await m.client.wait(task_id, timeout=20)
+        assert [p.data["step"] for p in state.progress] == [0, 1, 2]
+
+    async def test_steering_reaches_a_running_task(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            task_id = await m.client.submit("worker", {"wait_for_steer": True})
+            await m.client.view.wait_for(task_id, terminal=False, timeout=10)
+            await eventually(
+                lambda: m.client.view.tasks[task_id].status is TaskStatus.RUNNING,
+                timeout=10,
+                what="the task to run",
+            )
+            await m.client.steer(task_id, "shorter, please")
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.result == {"steered": "shorter, please"}
+
+    async def test_cancelling_a_parent_cancels_its_children(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        agents = (boss, worker_agent)
+        async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
+            parent = await m.client.submit("boss", {"children": 2, "seconds": 60})
+
+            def children_running() -> bool:
+                state = m.client.view.tasks.get(parent)
+                return (
+                    state is not None
+                    and len(state.children) == 2
+                    and all(
+                        (c := m.client.view.tasks.get(child)) is not None
+                        and c.status is TaskStatus.RUNNING
+                        for child in state.children
+                    )
+                )
+
+            await eventually(children_running, timeout=15, what="two running children")
+            await m.client.cancel(parent, "no longer needed")
+            state = await m.client.wait(parent, timeout=15)
+            children = [await m.client.wait(c, timeout=15) for c in state.children]
+        assert state.status is TaskStatus.CANCELLED
+        assert state.error is not None and state.error.message == "no longer needed"
+        assert {c.status for c in children} == {TaskStatus.CANCELLED}
+
+    async def test_a_long_task_does_not_hold_up_its_partition(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        one_partition = settings.model_copy(update={"partitions": 1})
+        mesh = TestMesh(worker_agent, transport=transport_factory(), settings=one_partition)
+        async with mesh as m:
+            slow = await m.client.submit("worker", {"seconds": 60})
+            quick = [await m.client.submit("worker", {"label": str(i)}) for i in range(20)]
+            for task_id in quick:
+                assert (await m.client.wait(task_id, timeout=20)).status is TaskStatus.SUCCEEDED
+            assert (await m.client.get(slow)).status is TaskStatus.RUNNING
+            await m.client.cancel(slow)
+            assert (await m.client.wait(slow, timeout=10)).status is TaskStatus.CANCELLED
+
+    async def test_bad_records_are_parked_and_the_worker_moves_on(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            inbox = m.client.publisher.topics.inbox("worker")
+            await m.transport.publish(inbox, b"{not json", key=b"x")
+            bad_input_id = new_id()
+            bad = Envelope(type="test.work", task_id=bad_input_id, payload={"seconds": "soon"})
+            await m.transport.publish(inbox, encode_envelope(bad), key=bad_input_id.encode())
+            after = await m.client.submit("worker", {"label": "after"})
+            assert (await m.client.wait(after, timeout=20)).status is TaskStatus.SUCCEEDED
+            failed = await m.client.wait(bad_input_id, timeout=20)
+            reader = m.transport.consumer([m.client.publisher.topics.invalid("worker")], group=None)
+            await reader.start()
+            parked = []
+            deadline = time.monotonic() + 10
+            while not parked and time.monotonic() < deadline:
+                parked = await reader.fetch(timeout=0.2, max_records=10)
+            await reader.stop()
+        assert failed.status is TaskStatus.FAILED
+        assert failed.error is not None and "invalid input" in failed.error.message
+        assert len(parked) == 1 and parked[0].value == b"{not json"
+        assert b"undecodable" in parked[0].headers["mesh-invalid-reason"]
+        assert parked[0].headers["mesh-original-topic"] == inbox.encode()
+
+    async def test_a_domain_event_is_adopted_and_can_emit(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(listener, transport=transport_factory(), settings=settings) as m:
+            await m.client.publish(Noticed(item_id="item-7"), key="item-7")
+            await eventually(
+                lambda: any(
+                    s.agent == "listener" and s.status is TaskStatus.SUCCEEDED
+                    for s in m.client.view.tasks.values()
+                ),
+                timeout=20,
+                what="the adopted event task",
+            )
+            reader = m.transport.consumer(
+                [m.client.publisher.topics.domain("test.echoed")], group=None
+            )
+            await reader.start()
+            echoed = []
+            deadline = time.monotonic() + 10
+            while not echoed and time.monotonic() < deadline:
+                echoed = await reader.fetch(timeout=0.2, max_records=10)
+            await reader.stop()
+        assert len(echoed) == 1 and echoed[0].key == b"item-7"
+
+    async def test_an_idempotency_key_returns_the_same_task(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            first = await m.client.submit("worker", {}, idempotency_key="order-1")
+            again = await m.client.submit("worker", {}, idempotency_key="order-1")
+            other = await m.client.submit("worker", {}, idempotency_key="order-2")
+        assert first == again != other
+
+    async def test_a_remaining_worker_takes_over(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        mesh = TestMesh(worker_agent, transport=transport_factory(), settings=settings)
+        async with mesh as m:
+            second = await m.add_worker(
+                worker_agent, settings.model_copy(update={"instance_id": "b"})
+            )
+            await eventually(
+                lambda: bool(m.workers[0].assignment()) and bool(second.assignment()),
+                timeout=30,
+                what="both workers to own partitions",
+            )
+            await second.stop()
+            m.workers.remove(second)
+            await eventually(
+                lambda: len(m.workers[0].assignment()) == settings.partitions,
+                timeout=30,
+                what="the first worker to own every partition",
+            )
+            ids = [await m.client.submit("worker", {"label": str(i)}) for i in range(12)]
+            states = [await m.client.wait(i, timeout=20) for i in ids]
+        assert {s.status for s in states} == {TaskStatus.SUCCEEDED}
+        assert {s.instance for s in states} == {settings.instance_id}

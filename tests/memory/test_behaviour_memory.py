@@ -1,0 +1,32 @@
+"""The behaviour suites on the in-memory transport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from mesh.settings import Settings
+from mesh.testing import MemoryTransport
+from mesh.transport.base import Transport
+from tests.contract.runtime_behaviour import RuntimeBehaviour
+from tests.contract.transport_behaviour import TransportBehaviour
+
+
+class TestMemoryTransport(TransportBehaviour):
+    @pytest.fixture
+    async def transport(self) -> AsyncIterator[Transport]:
+        transport = MemoryTransport()
+        await transport.start()
+        yield transport
+        await transport.stop()
+
+
+class TestMemoryRuntime(RuntimeBehaviour):
+    @pytest.fixture
+    def transport_factory(self) -> Callable[[], Transport]:
+        return MemoryTransport
+
+    @pytest.fixture
+    def settings(self, memory_settings: Settings) -> Settings:
+        return memory_settings
