@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +15,7 @@ from mesh import Client
 from mesh.settings import Settings
 from mesh.transport.kafka import KafkaTransport
 from schemas.tasks import TaskStatus
+from tests.conftest import ROOT, settings_env
 from tests.e2e.processes import MeshProcess, eventually, wait_until_split
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -119,3 +123,20 @@ async def test_second_worker_takes_over_the_partitions_of_a_stopped_one(  # type
     assert second.stop() == 0, second.log()
     await eventually(lambda: first.assigned_counts()[-1] == 4, timeout=30, what="a takeover")
     assert await handled_by() == {"sleeper-a"}
+
+
+async def test_cli_submit_to_an_unknown_agent_fails_in_one_line(
+    client: Client, settings: Settings
+) -> None:
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "mesh", "submit", "nobody", "{}"],
+        cwd=ROOT,
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith("mesh: unknown agent 'nobody'")
+    assert run.stderr.count("\n") == 1

@@ -1,0 +1,79 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from mesh import Agent, SettingsError, SetupError, TaskContext, load_settings
+from schemas import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@REGISTRY.register("test.unit.input", 1)
+class Input(BaseModel):
+    x: int = 0
+
+
+class Unregistered(BaseModel):
+    x: int = 0
+
+
+def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESH_PARTITIONS", "0")
+    with pytest.raises(SettingsError, match="MESH_PARTITIONS"):
+        load_settings()
+    monkeypatch.setenv("MESH_PARTITIONS", "3")
+    monkeypatch.setenv("MESH_HEARTBEAT_INTERVAL", "5")
+    with pytest.raises(SettingsError, match="MESH_HEARTBEAT_INTERVAL"):
+        load_settings()
+    monkeypatch.setenv("MESH_HEARTBEAT_INTERVAL", "1")
+    assert load_settings().partitions == 3
+
+
+def test_agent_definition_mistakes_raise_setup_error() -> None:
+    with pytest.raises(SetupError, match="must match"):
+        Agent("Bad Name")
+    agent = Agent("unit")
+
+    def sync(ctx: TaskContext, m: Input) -> None: ...
+
+    async def unannotated(ctx, m):  # type: ignore[no-untyped-def]
+        ...
+
+    async def unregistered(ctx: TaskContext, m: Unregistered) -> None: ...
+
+    async def three(ctx: TaskContext, m: Input, extra: int) -> None: ...
+
+    async def ok(ctx: TaskContext, m: Input) -> None: ...
+
+    with pytest.raises(SetupError, match="async def"):
+        agent.task(sync)  # type: ignore[type-var]
+    with pytest.raises(SetupError, match="annotate"):
+        agent.task(unannotated)
+    with pytest.raises(SetupError, match="not registered"):
+        agent.task(unregistered)
+    with pytest.raises(SetupError, match="exactly"):
+        agent.task(three)  # type: ignore[arg-type]
+    with pytest.raises(SetupError, match="no handlers"):
+        agent.validate()
+    agent.task(ok)
+    with pytest.raises(SetupError, match="already has task handler"):
+        agent.task(ok)
+    assert agent.task_handler is not None and agent.task_handler.message_type == "test.unit.input"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mesh", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_cli_rejects_bad_input_with_one_line() -> None:
+    bad_json = run_cli("submit", "knowledge", "{not json")
+    assert bad_json.returncode == 2
+    assert bad_json.stderr.startswith("mesh: task input is not valid JSON")
+    assert bad_json.stderr.count("\n") == 1
+    missing = run_cli("run", "no.such.module:agent")
+    assert missing.returncode == 2 and "cannot import" in missing.stderr
