@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from mesh.settings import Settings
 from tests.conftest import ROOT, settings_env
+from tests.helpers import eventually
 
 _ASSIGNED = re.compile(r"assigned (\d+) partitions")
 
@@ -52,17 +50,6 @@ class MeshProcess:
                 self.proc.wait()
             self._log.close()
         return code
-
-
-async def eventually(
-    predicate: Callable[[], bool], *, timeout: float, interval: float = 0.1, what: str = ""
-) -> None:
-    """Poll `predicate` until true; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        await asyncio.sleep(interval)
 
 
 async def wait_until_split(

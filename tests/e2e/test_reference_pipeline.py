@@ -17,7 +17,8 @@ from mesh.transport.kafka import KafkaTransport
 from schemas import decode_envelope
 from schemas.support import REPLY_DRAFTED, Customer, TicketCreated
 from schemas.tasks import TASK_EVENT, EventKind, TaskStatus
-from tests.e2e.processes import MeshProcess, eventually, wait_until_split
+from tests.e2e.processes import MeshProcess, wait_until_split
+from tests.helpers import eventually
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 

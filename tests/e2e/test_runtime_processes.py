@@ -16,7 +16,8 @@ from mesh.settings import Settings
 from mesh.transport.kafka import KafkaTransport
 from schemas.tasks import TaskStatus
 from tests.conftest import ROOT, settings_env
-from tests.e2e.processes import MeshProcess, eventually, wait_until_split
+from tests.e2e.processes import MeshProcess, wait_until_split
+from tests.helpers import eventually
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
