@@ -251,7 +251,9 @@ class Worker:
         if running is None:
             log.info("%s for task %s, which is not running here", envelope.type, task_id)
         elif envelope.type == CANCEL:
-            running.cancel(Cancel.model_validate(envelope.payload).reason)
+            reason = Cancel.model_validate(envelope.payload).reason
+            log.info("cancelling task %s (%s)", task_id, reason)
+            running.cancel(reason)
         else:
             steer = Steer.model_validate(envelope.payload)
             running.steer(steer)

@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import IllegalOperation, KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
 from mesh.errors import TransportError
@@ -135,6 +135,9 @@ class KafkaConsumer(Consumer):
         except KafkaError as exc:
             await self._consumer.stop()
             raise TransportError(f"cannot consume {self._topics!r}: {exc}") from exc
+        except TransportError:
+            await self._consumer.stop()  # e.g. a missing topic: do not leak the connections
+            raise
 
     async def _assign_everything(self) -> None:
         """A reader without a group owns every partition, known before `start` returns."""
@@ -170,7 +173,7 @@ class KafkaConsumer(Consumer):
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         try:
             await self._consumer.commit({_theirs(tp): offset for tp, offset in offsets.items()})
-        except KafkaError as exc:
+        except (KafkaError, IllegalOperation) as exc:  # IllegalOperation: no group to commit to
             raise TransportError(f"commit failed: {exc}") from exc
 
     def pause(self) -> None:

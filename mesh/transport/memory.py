@@ -119,13 +119,16 @@ class MemoryConsumer(Consumer):
         group = self._broker.group(self._group_name)
         if self in group.members:
             group.members.remove(self)
-            await self._revoke()
+            self._assignment = frozenset()  # leaving calls no listener (Kafka's LeaveGroup)
             await _rebalance(self._broker, group)
 
     async def _revoke(self) -> None:
-        revoked, self._assignment = self._assignment, frozenset()
-        if self._listener is not None and revoked:
-            await self._listener.on_revoked(revoked)
+        # Like Kafka before every (re)join: the listener hears it even when nothing is
+        # revoked (a first join), and while the partitions are still owned, so a commit
+        # from `on_revoked` is accepted.
+        if self._listener is not None:
+            await self._listener.on_revoked(self._assignment)
+        self._assignment = frozenset()
 
     async def _assign(self, partitions: frozenset[TopicPartition], group: _Group) -> None:
         self._assignment = partitions
