@@ -161,8 +161,11 @@ class TaskContext:
 
     async def next_steer(self, timeout: float | None = None) -> Steer | None:
         """Wait for the next steering message; None after `timeout` seconds."""
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a
+        # cancel request that arrives together with a steering message.
         try:
-            return await asyncio.wait_for(self._steering.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._steering.get()
         except TimeoutError:
             return None
 

@@ -14,6 +14,7 @@ outcomes come back to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 
@@ -314,9 +315,10 @@ class Worker:
 
     async def _commit_loop(self) -> None:
         while not self._stopping.is_set():
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self.settings.commit_interval)
-            except TimeoutError:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.commit_interval):
+                    await self._stopping.wait()
+            if not self._stopping.is_set():
                 await self._commit()
 
     async def _commit(self, only: frozenset[TopicPartition] | None = None) -> None:

@@ -68,8 +68,11 @@ class MemoryBroker:
 
     async def wait_for_data(self, timeout: float) -> None:
         event = self._new_data
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` loses a cancel that
+        # arrives as the event is set, and a cancelled reader (TaskView.stop) never ends.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
 
     def partitions_of(self, topics: Sequence[str]) -> list[TopicPartition]:
         return [
