@@ -57,7 +57,11 @@ class RuntimeBehaviour:
             task_id = await m.client.submit("boss", {"children": 2, "fail_child": True})
             state = await m.client.wait(task_id, timeout=20)
         assert state.status is TaskStatus.SUCCEEDED
-        assert state.result == {"fallback": True, "error": "asked to fail (0)"}
+        # Both children fail; whichever fails first is the error the parent sees.
+        assert state.result in (
+            {"fallback": True, "error": "asked to fail (0)"},
+            {"fallback": True, "error": "asked to fail (1)"},
+        )
 
     async def test_progress_shows_while_the_task_runs(
         self, transport_factory: Factory, settings: Settings
