@@ -121,7 +121,6 @@ class KafkaConsumer(Consumer):
             fetch_max_wait_ms=_ms(settings.fetch_max_wait),
             max_poll_records=settings.fetch_max_records,
         )
-        self._paused = False
 
     async def start(self) -> None:
         try:
@@ -179,11 +178,9 @@ class KafkaConsumer(Consumer):
     def pause(self) -> None:
         # aiokafka pauses by partition; pausing the current assignment is what we mean,
         # and `on_assigned` of the runtime re-pauses after a rebalance when needed.
-        self._paused = True
         self._consumer.pause(*self._consumer.assignment())
 
     def resume(self) -> None:
-        self._paused = False
         self._consumer.resume(*self._consumer.assignment())
 
     def assignment(self) -> frozenset[TopicPartition]:
