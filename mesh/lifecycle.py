@@ -60,13 +60,31 @@ def submitted_state(request: Envelope, agent: str) -> TaskState:
 
 
 class TaskRecorder:
-    """Applies transitions to one task's state and publishes event + state."""
+    """Applies transitions to one task's state and publishes event + state.
+
+    A transition can be *held* (`hold`): its event waits and goes out with the
+    task's next record, or when `flush` is called. The runner holds `started`, so a
+    short task writes started + succeeded events and one state record in a single
+    produce, instead of two states and two round trips (Temporal records an
+    activity's start lazily for the same reason).
+    """
 
     def __init__(self, publisher: Publisher, state: TaskState, *, max_progress: int) -> None:
         self._publisher = publisher
         self.state = state
         self._max_progress = max_progress
+        self._held: list[TaskEvent] = []
         self._lock = asyncio.Lock()  # keeps one task's records in transition order
+
+    def hold(self, kind: EventKind) -> None:
+        """Apply a transition now; publish it with the next record (or on `flush`)."""
+        self._held.append(self._apply(kind))
+
+    async def flush(self) -> None:
+        """Publish held transitions (and the state they lead to), if any."""
+        async with self._lock:
+            if self._held:
+                await self._publish([])
 
     async def record(
         self,
@@ -79,28 +97,41 @@ class TaskRecorder:
         error: TaskError | None = None,
     ) -> None:
         async with self._lock:
-            now = utc_now()
-            self.state = self._next_state(kind, now, progress, child, result, error)
-            event = TaskEvent(
-                kind=kind,
-                agent=self.state.agent,
-                status=self.state.status,
-                at=now,
-                instance=self._publisher.source.instance,
-                progress=progress,
-                child_task_id=child[0] if child else None,
-                child_agent=child[1] if child else None,
-                steer=steer,
-                result=result,
-                error=error,
-            )
-            topics = self._publisher.topics
-            await self._publisher.send_many(
-                [
-                    self._encode(topics.task_events, TASK_EVENT, event),
-                    self._encode(topics.task_state, TASK_STATE, self.state),
-                ]
-            )
+            event = self._apply(kind, progress, child, steer, result, error)
+            await self._publish([event])
+
+    async def _publish(self, events: list[TaskEvent]) -> None:
+        events, self._held = [*self._held, *events], []
+        topics = self._publisher.topics
+        records = [self._encode(topics.task_events, TASK_EVENT, event) for event in events]
+        records.append(self._encode(topics.task_state, TASK_STATE, self.state))
+        await self._publisher.send_many(records)
+
+    def _apply(
+        self,
+        kind: EventKind,
+        progress: ProgressEntry | None = None,
+        child: tuple[str, str] | None = None,
+        steer: Steer | None = None,
+        result: dict[str, Any] | None = None,
+        error: TaskError | None = None,
+    ) -> TaskEvent:
+        """Move the state on by one transition and return its event."""
+        now = utc_now()
+        self.state = self._next_state(kind, now, progress, child, result, error)
+        return TaskEvent(
+            kind=kind,
+            agent=self.state.agent,
+            status=self.state.status,
+            at=now,
+            instance=self._publisher.source.instance,
+            progress=progress,
+            child_task_id=child[0] if child else None,
+            child_agent=child[1] if child else None,
+            steer=steer,
+            result=result,
+            error=error,
+        )
 
     def _next_state(
         self,
@@ -131,8 +162,7 @@ class TaskRecorder:
 
     def _encode(self, topic: str, type_: str, payload: BaseModel) -> Outgoing:
         state = self.state
-        # Built from already-validated parts: skip validating them a second time.
-        envelope = Envelope.model_construct(
+        envelope = Envelope(
             type=type_,
             task_id=state.task_id,
             parent_task_id=state.parent_task_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,14 +85,18 @@ class TaskRunner:
         publisher: Publisher,
         waiter: ChildWaiter,
         *,
+        background: Callable[[Callable[[], Awaitable[None]]], None],
         max_inflight: int,
         max_progress: int,
+        start_record_delay: float,
     ) -> None:
         self.agent = agent
         self.publisher = publisher
         self.waiter = waiter
+        self.background = background
         self.slots = asyncio.Semaphore(max_inflight)
         self.max_progress = max_progress
+        self.start_record_delay = start_record_delay
 
     async def run(self, running: RunningTask) -> None:
         recorder = TaskRecorder(
@@ -127,7 +132,7 @@ class TaskRunner:
         running.context = context
         for steer in running.early_steers:
             context._deliver_steer(steer)
-        await recorder.record(EventKind.STARTED)
+        flush_started = self._hold_started(recorder)
         try:
             async with asyncio.timeout(self._time_left(request)):
                 result = await running.handler.fn(context, message)
@@ -144,6 +149,15 @@ class TaskRunner:
             await self._finish(running, recorder, error=_error(exc))
         else:
             await self._finish(running, recorder, result=_result_payload(result))
+        finally:
+            flush_started.cancel()
+
+    def _hold_started(self, recorder: TaskRecorder) -> asyncio.TimerHandle:
+        """Mark the task running; its `started` record goes out with the next record,
+        or after `start_record_delay` s if the task is still quiet by then."""
+        recorder.hold(EventKind.STARTED)
+        loop = asyncio.get_running_loop()
+        return loop.call_later(self.start_record_delay, self.background, recorder.flush)
 
     def _time_left(self, request: Envelope) -> float | None:
         limits = []

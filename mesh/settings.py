@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0)
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     max_progress_entries: int = Field(default=50, ge=0)
+    # A task's `started` record waits this long (seconds) and goes out with the task's
+    # next record when that comes first: a short task then writes one state record, not
+    # two, in one produce (mesh/lifecycle.py). `mesh task` shows `submitted` until then.
+    start_record_delay: float = Field(default=0.2, ge=0)
 
     session_timeout: float = Field(default=10.0, gt=0)
     heartbeat_interval: float = Field(default=3.0, gt=0)

@@ -67,8 +67,10 @@ class Worker:
             agent,
             self.publisher,
             self,
+            background=lambda work: self._spawn(work()),
             max_inflight=self.max_inflight,
             max_progress=settings.max_progress_entries,
+            start_record_delay=settings.start_record_delay,
         )
         self.running: dict[str, RunningTask] = {}
         self._children: dict[str, asyncio.Future[TaskOutcome]] = {}

@@ -27,7 +27,8 @@ from mesh.worker import Worker
 from schemas import Envelope, Source
 from schemas.envelope import new_id
 from tests.bench.agents import noop
-from tests.bench.common import Options, Report, Window, event_kind, publish_all, read_all, until
+from tests.bench.common import Options, Report, Window, event_kind, publish_all, until
+from tests.helpers import read_all
 
 TEXT = "x" * 160  # with the JSON around it, a ~200-byte raw record
 

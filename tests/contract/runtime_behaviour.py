@@ -11,12 +11,13 @@ from collections.abc import Callable
 
 from mesh.settings import Settings
 from mesh.testing import TestMesh
+from mesh.topics import Topics
 from mesh.transport.base import Transport
-from schemas import Envelope, encode_envelope
+from schemas import Envelope, decode_envelope, encode_envelope
 from schemas.envelope import new_id
 from schemas.tasks import TaskStatus
 from tests.contract.behaviour_agents import Noticed, boss, listener, worker_agent
-from tests.helpers import eventually
+from tests.helpers import eventually, read_all
 
 Factory = Callable[[], Transport]
 
@@ -32,6 +33,29 @@ class RuntimeBehaviour:
         assert state.result == {"label": "hello"}
         assert state.started_at is not None and state.finished_at is not None
         assert state.root_task_id == task_id and state.parent_task_id is None
+
+    async def test_a_short_task_writes_its_start_with_its_outcome(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        """Started is held until the next record (or `start_record_delay`), so a short
+        task writes one state record fewer; a quiet long one still shows `running`."""
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            short = await m.client.submit("worker", {"label": "short"})
+            quiet = await m.client.submit("worker", {"seconds": 1.0})
+            for task_id in (short, quiet):
+                await m.client.wait(task_id, timeout=20)
+            topics = Topics(settings.namespace)
+            records = await read_all(m.transport, [topics.task_events, topics.task_state])
+
+        def history(task_id: str, topic: str, field: str) -> list[str]:
+            mine = [r for r in records if r.key == task_id.encode() and r.topic == topic]
+            return [decode_envelope(r.value or b"").payload[field] for r in mine]
+
+        lifecycle = ["submitted", "started", "succeeded"]
+        assert history(short, topics.task_events, "kind") == lifecycle
+        assert history(short, topics.task_state, "status") == ["submitted", "succeeded"]
+        assert history(quiet, topics.task_events, "kind") == lifecycle
+        assert history(quiet, topics.task_state, "status") == ["submitted", "running", "succeeded"]
 
     async def test_children_run_in_parallel_and_are_listed(
         self, transport_factory: Factory, settings: Settings
@@ -128,6 +152,11 @@ class RuntimeBehaviour:
         mesh = TestMesh(worker_agent, transport=transport_factory(), settings=one_partition)
         async with mesh as m:
             slow = await m.client.submit("worker", {"seconds": 60})
+            await eventually(
+                lambda: m.client.view.tasks[slow].status is TaskStatus.RUNNING,
+                timeout=10,
+                what="the slow task to run",
+            )
             quick = [await m.client.submit("worker", {"label": str(i)}) for i in range(20)]
             for task_id in quick:
                 assert (await m.client.wait(task_id, timeout=20)).status is TaskStatus.SUCCEEDED

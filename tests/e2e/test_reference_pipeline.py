@@ -12,13 +12,12 @@ import pytest
 from mesh import Client
 from mesh.settings import Settings
 from mesh.topics import Topics
-from mesh.transport.base import Transport
 from mesh.transport.kafka import KafkaTransport
 from schemas import decode_envelope
 from schemas.support import REPLY_DRAFTED, Customer, TicketCreated
 from schemas.tasks import TASK_EVENT, EventKind, TaskStatus
 from tests.e2e.processes import MeshProcess, wait_until_split
-from tests.helpers import eventually
+from tests.helpers import eventually, read_all
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
@@ -51,22 +50,6 @@ def ticket(number: int) -> TicketCreated:
         subject=SUBJECTS[number % len(SUBJECTS)],
         body="Please help.",
     )
-
-
-async def read_all(transport: Transport, topic: str) -> list[bytes]:
-    consumer = transport.consumer([topic], group=None)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets()
-        seen: dict[object, int] = {}
-        values: list[bytes] = []
-        while any(seen.get(tp, 0) < end for tp, end in ends.items()):
-            for record in await consumer.fetch(timeout=1.0, max_records=5000):
-                seen[record.tp] = record.offset + 1
-                values.append(record.value or b"")
-        return values
-    finally:
-        await consumer.stop()
 
 
 async def test_thousand_tickets_two_processes_per_agent_each_once(
@@ -106,7 +89,9 @@ async def test_thousand_tickets_two_processes_per_agent_each_once(
 
         transport = client.transport
         topics = Topics(settings.namespace)
-        events = [decode_envelope(v) for v in await read_all(transport, topics.task_events)]
+        events = [
+            decode_envelope(r.value or b"") for r in await read_all(transport, [topics.task_events])
+        ]
         succeeded = Counter(
             e.task_id
             for e in events
@@ -115,7 +100,8 @@ async def test_thousand_tickets_two_processes_per_agent_each_once(
         assert len(succeeded) == 3 * TICKETS
         assert set(succeeded.values()) == {1}, "a task succeeded more than once"
         replies = [
-            decode_envelope(v) for v in await read_all(transport, topics.domain(REPLY_DRAFTED))
+            decode_envelope(r.value or b"")
+            for r in await read_all(transport, [topics.domain(REPLY_DRAFTED)])
         ]
         assert Counter(r.payload["ticket_id"] for r in replies) == {
             f"T-{n}": 1 for n in range(TICKETS)

@@ -67,7 +67,13 @@ async def test_long_task_does_not_delay_short_tasks_on_its_partition(spawn, clie
     process = spawn(SLEEPER, "sleeper-1")
     await wait_until_split([process], partitions={SLEEPER: 1})
     long_id = await client.submit("sleeper", {"seconds": 30.0, "label": "long"})
-    await client.view.wait_for(long_id, terminal=False, timeout=10)
+    await eventually(
+        lambda: (
+            long_id in client.view.tasks and client.view.tasks[long_id].status is TaskStatus.RUNNING
+        ),
+        timeout=10,
+        what="the long task to run",
+    )
     short_ids = [
         await client.submit("sleeper", {"seconds": 0.0, "label": str(i)}) for i in range(100)
     ]
