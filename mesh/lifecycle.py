@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from mesh.publisher import Publisher
 from mesh.transport.base import Outgoing
 from schemas import Envelope
-from schemas.envelope import utc_now
+from schemas.envelope import new_id, utc_now
 from schemas.tasks import (
     TASK_EVENT,
     TASK_STATE,
@@ -74,11 +74,19 @@ class TaskRecorder:
         self.state = state
         self._max_progress = max_progress
         self._held: list[TaskEvent] = []
+        # The envelope fields every record of this task shares, validated once.
+        self._envelope = Envelope(
+            type=TASK_STATE,
+            task_id=state.task_id,
+            parent_task_id=state.parent_task_id,
+            root_task_id=state.root_task_id,
+            source=publisher.source,
+        )
         self._lock = asyncio.Lock()  # keeps one task's records in transition order
 
-    def hold(self, kind: EventKind) -> None:
+    def hold(self, kind: EventKind, *, steer: Steer | None = None) -> None:
         """Apply a transition now; publish it with the next record (or on `flush`)."""
-        self._held.append(self._apply(kind))
+        self._held.append(self._apply(kind, steer=steer))
 
     async def flush(self) -> None:
         """Publish held transitions (and the state they lead to), if any."""
@@ -161,16 +169,16 @@ class TaskRecorder:
         return self.state.model_copy(update=changes)
 
     def _encode(self, topic: str, type_: str, payload: BaseModel) -> Outgoing:
-        state = self.state
-        envelope = Envelope(
-            type=type_,
-            task_id=state.task_id,
-            parent_task_id=state.parent_task_id,
-            root_task_id=state.root_task_id,
-            source=self._publisher.source,
-            payload=payload.model_dump(mode="json", exclude_none=True),
+        # A copy of the validated template with typed parts: no second validation.
+        envelope = self._envelope.model_copy(
+            update={
+                "id": new_id(),
+                "created_at": utc_now(),
+                "type": type_,
+                "payload": payload.model_dump(mode="json", exclude_none=True),
+            }
         )
-        return self._publisher.encode(topic, envelope, key=state.task_id)
+        return self._publisher.encode(topic, envelope, key=self.state.task_id)
 
 
 async def submit_task(publisher: Publisher, request: Envelope, agent: str) -> TaskState:

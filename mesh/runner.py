@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class RunningTask:
-    """A task this worker has accepted (running, or waiting for a slot)."""
+    """A task this worker has accepted (running, or in its backlog waiting for a slot)."""
 
     request: Envelope
     tp: TopicPartition
@@ -77,7 +77,7 @@ class RunningTask:
 
 
 class TaskRunner:
-    """Runs `RunningTask`s of one agent within a concurrency bound."""
+    """Runs `RunningTask`s of one agent (the worker bounds how many at once)."""
 
     def __init__(
         self,
@@ -86,7 +86,6 @@ class TaskRunner:
         waiter: ChildWaiter,
         *,
         background: Callable[[Callable[[], Awaitable[None]]], None],
-        max_inflight: int,
         max_progress: int,
         start_record_delay: float,
     ) -> None:
@@ -94,7 +93,6 @@ class TaskRunner:
         self.publisher = publisher
         self.waiter = waiter
         self.background = background
-        self.slots = asyncio.Semaphore(max_inflight)
         self.max_progress = max_progress
         self.start_record_delay = start_record_delay
 
@@ -105,10 +103,9 @@ class TaskRunner:
             max_progress=self.max_progress,
         )
         try:
-            async with self.slots:
-                if running.cancel_reason is not None:
-                    raise asyncio.CancelledError
-                await self._execute(running, recorder)
+            if running.cancel_reason is not None:  # cancelled while in the backlog
+                raise asyncio.CancelledError
+            await self._execute(running, recorder)
         except asyncio.CancelledError:
             if running.handed_back or running.cancel_reason is None:
                 raise
@@ -130,12 +127,8 @@ class TaskRunner:
             waiter=self.waiter,
         )
         running.context = context
-        for steer in running.early_steers:
-            context._deliver_steer(steer)
-        flush_started = self._hold_started(recorder)
         try:
-            async with asyncio.timeout(self._time_left(request)):
-                result = await running.handler.fn(context, message)
+            result = await self._call_handler(running, context, message, recorder)
         except TimeoutError:
             await self._finish(
                 running,
@@ -149,15 +142,27 @@ class TaskRunner:
             await self._finish(running, recorder, error=_error(exc))
         else:
             await self._finish(running, recorder, result=_result_payload(result))
-        finally:
-            flush_started.cancel()
 
-    def _hold_started(self, recorder: TaskRecorder) -> asyncio.TimerHandle:
-        """Mark the task running; its `started` record goes out with the next record,
-        or after `start_record_delay` s if the task is still quiet by then."""
+    async def _call_handler(
+        self, running: RunningTask, context: TaskContext, message: BaseModel, recorder: TaskRecorder
+    ) -> object:
+        """Run the handler within the task's time limit.
+
+        The `started` record is held (ADR 005): it goes out with the outcome, or after
+        `start_record_delay` s if the handler is still running by then. The timer stops
+        when the handler returns, so a busy event loop does not flush it needlessly.
+        """
         recorder.hold(EventKind.STARTED)
+        for steer in running.early_steers:  # arrived while the task waited for a slot
+            context._deliver_steer(steer)
+            recorder.hold(EventKind.STEERED, steer=steer)
         loop = asyncio.get_running_loop()
-        return loop.call_later(self.start_record_delay, self.background, recorder.flush)
+        flush = loop.call_later(self.start_record_delay, self.background, recorder.flush)
+        try:
+            async with asyncio.timeout(self._time_left(running.request)):
+                return await running.handler.fn(context, message)
+        finally:
+            flush.cancel()
 
     def _time_left(self, request: Envelope) -> float | None:
         limits = []

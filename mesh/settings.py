@@ -41,6 +41,9 @@ class Settings(BaseSettings):
 
     max_inflight: int = Field(default=1000, ge=1, le=1_000_000)
     fetch_max_records: int = Field(default=500, ge=1)
+    # Accepted tasks waiting for one of the `max_inflight` slots; fetching pauses when
+    # this many wait. Large, so steering and cancel messages behind them still arrive.
+    max_backlog: int = Field(default=5000, ge=1)
     commit_interval: float = Field(default=0.2, gt=0)
     shutdown_grace: float = Field(default=10.0, ge=0)
     max_message_bytes: int = Field(default=1_000_000, ge=1024)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 
 import orjson
 from pydantic import ValidationError
@@ -68,11 +69,14 @@ class Worker:
             self.publisher,
             self,
             background=lambda work: self._spawn(work()),
-            max_inflight=self.max_inflight,
             max_progress=settings.max_progress_entries,
             start_record_delay=settings.start_record_delay,
         )
-        self.running: dict[str, RunningTask] = {}
+        self.running: dict[str, RunningTask] = {}  # accepted: started or in the backlog
+        # Accepted tasks beyond `max_inflight` wait here as plain records, not as
+        # coroutines queued on a semaphore (3.11's Semaphore scans its waiters).
+        self._backlog: deque[RunningTask] = deque()
+        self._active = 0
         self._children: dict[str, asyncio.Future[TaskOutcome]] = {}
         self._tracker = OffsetTracker()
         self._consumer: Consumer | None = None
@@ -188,17 +192,18 @@ class Worker:
             self._apply_backpressure()
 
     def _apply_backpressure(self) -> None:
-        """Pause fetching while accepted tasks exceed the bound by more than one fetch.
+        """Pause fetching while the backlog (accepted tasks waiting for a slot) is full.
 
-        Waiting tasks are cheap but not free (a task, its state, a semaphore waiter),
-        and `make bench` showed a large backlog slowing every hop down.
+        Reading on past the running tasks matters: steering and cancel messages for
+        them sit in the same partitions, behind the tasks waiting for a slot. A waiting
+        task is a decoded record in a deque, not a coroutine, so the backlog can be long.
         """
         assert self._consumer is not None
-        accepted = len(self.running)
-        if not self._paused and accepted >= self.max_inflight + self.settings.fetch_max_records:
+        waiting = len(self.running) - self._active
+        if not self._paused and waiting >= self.settings.max_backlog:
             self._paused = True
             self._consumer.pause()
-        elif self._paused and accepted < self.max_inflight:
+        elif self._paused and waiting < self.settings.max_backlog:
             self._paused = False
             self._consumer.resume()
 
@@ -222,11 +227,24 @@ class Worker:
         elif envelope.task_id in self.running:
             self._tracker.finish(record.tp, record.offset)  # a duplicate request
         else:
-            self._start_task(RunningTask(envelope, record.tp, record.offset, handler))
+            self._accept(RunningTask(envelope, record.tp, record.offset, handler))
 
-    def _start_task(self, running: RunningTask) -> None:
+    def _accept(self, running: RunningTask) -> None:
         self.running[running.task_id] = running
+        if self._active < self.max_inflight:
+            self._start(running)
+        else:
+            self._backlog.append(running)
+
+    def _start(self, running: RunningTask) -> None:
+        self._active += 1
         running.task = asyncio.create_task(self._run(running), name=f"task-{running.task_id}")
+
+    def _start_from_backlog(self) -> None:
+        while self._backlog and self._active < self.max_inflight and not self._stopping.is_set():
+            running = self._backlog.popleft()
+            if not running.handed_back and running.task is None:
+                self._start(running)
 
     async def _run(self, running: RunningTask) -> None:
         try:
@@ -238,10 +256,12 @@ class Worker:
             log.exception("recording the outcome of task %s failed", running.task_id)
             running.handed_back = True  # leave it uncommitted: the next owner retries
         finally:
+            self._active -= 1
             if self.running.get(running.task_id) is running:
                 del self.running[running.task_id]
             if not running.handed_back:
                 self._tracker.finish(running.tp, running.offset)
+            self._start_from_backlog()
 
     def _control(self, envelope: Envelope) -> None:
         task_id = envelope.task_id or ""
@@ -257,6 +277,8 @@ class Worker:
             reason = Cancel.model_validate(envelope.payload).reason
             log.info("cancelling task %s (%s)", task_id, reason)
             running.cancel(reason)
+            if running.task is None:
+                self._start(running)  # from the backlog at once: it only records `cancelled`
         else:
             steer = Steer.model_validate(envelope.payload)
             running.steer(steer)

@@ -34,6 +34,7 @@ from mesh.transport.base import (
     TopicSpec,
     Transport,
 )
+from mesh.transport.kafka_writer import ProducerWriter
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ class KafkaTransport(Transport):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._writer: ProducerWriter | None = None
 
     async def start(self) -> None:
         s = self._settings
@@ -219,8 +221,13 @@ class KafkaTransport(Transport):
                 "check MESH_BOOTSTRAP_SERVERS"
             ) from exc
         self._producer = producer
+        self._writer = ProducerWriter(producer)
+        self._writer.start()
 
     async def stop(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -251,31 +258,12 @@ class KafkaTransport(Transport):
         key: bytes | None = None,
         headers: Mapping[str, bytes] | None = None,
     ) -> None:
-        if self._producer is None:
-            raise TransportError("publish before start(); use `async with` or call start()")
-        try:
-            delivered = await self._producer.send(
-                topic, value, key=key, headers=list((headers or {}).items())
-            )
-            await delivered
-        except KafkaError as exc:
-            raise TransportError(f"publish to {topic!r} failed: {exc}") from exc
+        await self.publish_many([Outgoing(topic, value, key, headers or {})])
 
     async def publish_many(self, records: Sequence[Outgoing]) -> None:
-        if self._producer is None:
+        if self._writer is None:
             raise TransportError("publish before start(); use `async with` or call start()")
-        try:
-            delivered = [
-                await self._producer.send(
-                    r.topic, r.value, key=r.key, headers=list(r.headers.items())
-                )
-                for r in records
-            ]
-            for ack in delivered:
-                await ack
-        except KafkaError as exc:
-            topics = sorted({r.topic for r in records})
-            raise TransportError(f"publish to {topics!r} failed: {exc}") from exc
+        await self._writer.write(records)
 
     def consumer(
         self,

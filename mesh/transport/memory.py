@@ -21,6 +21,7 @@ from mesh.errors import TransportError, UnknownTopic
 from mesh.transport.base import (
     Consumer,
     Delivery,
+    Outgoing,
     RebalanceListener,
     TopicPartition,
     TopicSpec,
@@ -227,6 +228,11 @@ class MemoryTransport(Transport):
     ) -> None:
         self.broker.append(topic, value, key, headers or {})
         await asyncio.sleep(0)  # a real publish always yields to the loop
+
+    async def publish_many(self, records: Sequence[Outgoing]) -> None:
+        for record in records:
+            self.broker.append(record.topic, record.value, record.key, record.headers)
+        await asyncio.sleep(0)
 
     def consumer(
         self,
