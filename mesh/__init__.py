@@ -20,6 +20,8 @@ from mesh.errors import (
     ChildFailed,
     InvalidInput,
     MeshError,
+    Reject,
+    Retry,
     SettingsError,
     SetupError,
     TaskError,
@@ -27,6 +29,7 @@ from mesh.errors import (
     TransportError,
     UnknownAgent,
 )
+from mesh.retry import RetryPolicy
 from mesh.settings import Settings, load_settings
 from mesh.worker import Worker
 
@@ -37,6 +40,9 @@ __all__ = [
     "Client",
     "InvalidInput",
     "MeshError",
+    "Reject",
+    "Retry",
+    "RetryPolicy",
     "Settings",
     "SettingsError",
     "SetupError",

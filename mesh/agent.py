@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from mesh.errors import SetupError
+from mesh.retry import RetryPolicy
 from schemas import REGISTRY
 from schemas.registry import SchemaError
 
@@ -57,6 +58,8 @@ class Agent:
         delegates_to: agent types this one may delegate to (checked on `ctx.delegate`).
         max_inflight: cap on concurrently running tasks per process (default: setting).
         timeout: seconds a task may run before it fails (None: only its deadline).
+        retry: how failed tasks are retried before they are dead-lettered
+            (default `RetryPolicy()`: 3 attempts, 1 s then 2 s apart).
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class Agent:
         delegates_to: Sequence[str] = (),
         max_inflight: int | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if not _NAME.match(name):
             raise SetupError(
@@ -79,6 +83,11 @@ class Agent:
             raise SetupError(f"agent {name!r}: max_inflight must be >= 1, got {max_inflight!r}")
         if timeout is not None and timeout <= 0:
             raise SetupError(f"agent {name!r}: timeout must be > 0 seconds, got {timeout!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise SetupError(
+                f"agent {name!r}: retry must be a mesh.RetryPolicy, got {type(retry).__name__}"
+            )
+        self.retry = retry or RetryPolicy()
         self.name = name
         self.description = description
         self.delegates_to = tuple(delegates_to)

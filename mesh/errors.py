@@ -11,9 +11,11 @@ Hierarchy::
     ├── UnknownAgent         no agent type of that name has registered
     ├── InvalidInput         a task input or event payload fails its schema
     ├── TaskNotFound         no task with that id is known
-    └── TaskError            a delegated child did not succeed
-        ├── ChildFailed
-        └── ChildCancelled
+    ├── TaskError            a delegated child did not succeed
+    │   ├── ChildFailed
+    │   └── ChildCancelled
+    ├── Retry                raised by a handler: try again (after a delay, if given)
+    └── Reject               raised by a handler: the task can never succeed
 """
 
 from __future__ import annotations
@@ -70,3 +72,24 @@ class ChildFailed(TaskError):
 
 class ChildCancelled(TaskError):
     pass
+
+
+class Retry(MeshError):
+    """Raise from a handler to have the task tried again.
+
+    Args:
+        reason: what went wrong, kept in the task's history.
+        after: seconds to wait (e.g. a rate limit's retry-after); None: the agent's
+            `RetryPolicy` backoff. Either way the attempt counts toward `max_attempts`.
+    """
+
+    def __init__(self, reason: str = "", *, after: float | None = None) -> None:
+        if after is not None and after < 0:
+            raise ValueError(f"Retry(after={after!r}): a delay cannot be negative")
+        super().__init__(reason)
+        self.after = after
+
+
+class Reject(MeshError):
+    """Raise from a handler when the task can never succeed (bad input, no access):
+    it goes to the dead-letter queue at once, with `reason`."""

@@ -32,6 +32,7 @@ from schemas.tasks import (
 _STATUS_OF = {
     EventKind.SUBMITTED: TaskStatus.SUBMITTED,
     EventKind.STARTED: TaskStatus.RUNNING,
+    EventKind.RETRY_SCHEDULED: TaskStatus.RETRYING,
     EventKind.WAITING: TaskStatus.WAITING,
     EventKind.SUCCEEDED: TaskStatus.SUCCEEDED,
     EventKind.FAILED: TaskStatus.FAILED,
@@ -43,7 +44,6 @@ _STATUS_OF = {
 def submitted_state(request: Envelope, agent: str) -> TaskState:
     """The first state of the task that `request` asks `agent` to run."""
     assert request.task_id is not None, "a task request carries its task id"
-    now = utc_now()
     return TaskState(
         task_id=request.task_id,
         agent=agent,
@@ -54,8 +54,8 @@ def submitted_state(request: Envelope, agent: str) -> TaskState:
         idempotency_key=request.idempotency_key,
         input=request.payload,
         attempt=request.attempt,
-        created_at=now,
-        updated_at=now,
+        created_at=request.created_at,  # retries keep the first request's time
+        updated_at=utc_now(),
     )
 
 
@@ -103,9 +103,16 @@ class TaskRecorder:
         steer: Steer | None = None,
         result: dict[str, Any] | None = None,
         error: TaskError | None = None,
+        retry: tuple[int, datetime] | None = None,
     ) -> None:
+        """Apply one transition and publish its event with the new state.
+
+        `retry` is (attempt, when) for a `retry_scheduled` transition.
+        """
         async with self._lock:
             event = self._apply(kind, progress, child, steer, result, error)
+            if retry is not None:
+                event = event.model_copy(update={"attempt": retry[0], "retry_at": retry[1]})
             await self._publish([event])
 
     async def _publish(self, events: list[TaskEvent]) -> None:

@@ -5,7 +5,10 @@ Three ways a run ends early, told apart on purpose:
   its children are cancelled, the parent is told;
 - a hand-back (worker stopping or partition revoked; `handed_back` set): nothing
   is recorded and the offset stays uncommitted, so the next owner runs it;
-- an exception from the handler: the task ends `failed` with the error.
+- an exception from the handler: the agent's `RetryPolicy` decides between a
+  retry (the next attempt goes to a retry tier topic; the task is `retrying`) and
+  the dead-letter queue (the task ends `dead_lettered` with the reason). Invalid
+  input is dead-lettered at once; a task past its deadline or timeout ends `failed`.
 """
 
 from __future__ import annotations
@@ -14,17 +17,22 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from mesh.agent import Agent, Handler
 from mesh.context import ChildWaiter, TaskContext
+from mesh.dead_letters import FIRST_FAILURE, Failure, dead_letter
 from mesh.lifecycle import TaskRecorder, submitted_state
 from mesh.publisher import Publisher
-from mesh.transport.base import TopicPartition
+from mesh.retry import NOT_BEFORE, DeadLetter, RetryLater
+from mesh.settings import Settings
+from mesh.topology import retry_tier
+from mesh.transport.base import Delivery, Outgoing, TopicPartition
 from schemas import REGISTRY, Envelope
-from schemas.envelope import utc_now
+from schemas.envelope import new_id, utc_now
 from schemas.registry import SchemaError
 from schemas.tasks import (
     CANCEL,
@@ -45,8 +53,7 @@ class RunningTask:
     """A task this worker has accepted (running, or in its backlog waiting for a slot)."""
 
     request: Envelope
-    tp: TopicPartition
-    offset: int
+    record: Delivery  # what the request was read from: provenance for dead letters
     handler: Handler
     task: asyncio.Task[None] | None = None
     context: TaskContext | None = None
@@ -58,6 +65,14 @@ class RunningTask:
     def task_id(self) -> str:
         assert self.request.task_id is not None
         return self.request.task_id
+
+    @property
+    def tp(self) -> TopicPartition:
+        return self.record.tp
+
+    @property
+    def offset(self) -> int:
+        return self.record.offset
 
     def steer(self, steer: Steer) -> None:
         if self.context is not None:
@@ -85,22 +100,20 @@ class TaskRunner:
         publisher: Publisher,
         waiter: ChildWaiter,
         *,
+        settings: Settings,
         background: Callable[[Callable[[], Awaitable[None]]], None],
-        max_progress: int,
-        start_record_delay: float,
     ) -> None:
         self.agent = agent
         self.publisher = publisher
         self.waiter = waiter
+        self.settings = settings
         self.background = background
-        self.max_progress = max_progress
-        self.start_record_delay = start_record_delay
 
     async def run(self, running: RunningTask) -> None:
         recorder = TaskRecorder(
             self.publisher,
             submitted_state(running.request, self.agent.name),
-            max_progress=self.max_progress,
+            max_progress=self.settings.max_progress_entries,
         )
         try:
             if running.cancel_reason is not None:  # cancelled while in the backlog
@@ -117,7 +130,8 @@ class TaskRunner:
         try:
             message = REGISTRY.parse(request.type, request.version, request.payload)
         except (SchemaError, ValidationError) as exc:
-            await self._finish(running, recorder, error=_error(exc, "invalid input: "))
+            reason = f"invalid input: {str(exc).splitlines()[0]}"
+            await self._dead_letter(running, recorder, Failure(reason, exc, request.attempt))
             return
         context = TaskContext(
             agent=self.agent,
@@ -137,9 +151,9 @@ class TaskRunner:
                     type="DeadlineExceeded", message="the task ran past its deadline or timeout"
                 ),
             )
-        except Exception as exc:  # the handler's failure is the task's outcome
-            log.info("task %s failed: %r", running.task_id, exc)
-            await self._finish(running, recorder, error=_error(exc))
+        except Exception as exc:  # the handler's failure: retry it or dead-letter it
+            log.info("task %s attempt %d failed: %r", running.task_id, request.attempt, exc)
+            await self._after_failure(running, recorder, exc)
         else:
             await self._finish(running, recorder, result=_result_payload(result))
 
@@ -157,7 +171,8 @@ class TaskRunner:
             context._deliver_steer(steer)
             recorder.hold(EventKind.STEERED, steer=steer)
         loop = asyncio.get_running_loop()
-        flush = loop.call_later(self.start_record_delay, self.background, recorder.flush)
+        delay = self.settings.start_record_delay
+        flush = loop.call_later(delay, self.background, recorder.flush)
         try:
             async with asyncio.timeout(self._time_left(running.request)):
                 return await running.handler.fn(context, message)
@@ -184,6 +199,50 @@ class TaskRunner:
         await recorder.record(kind, result=result, error=error)
         status = TaskStatus.FAILED if error is not None else TaskStatus.SUCCEEDED
         await self._reply(running.request, TaskOutcome(status=status, result=result, error=error))
+
+    async def _after_failure(
+        self, running: RunningTask, recorder: TaskRecorder, exc: Exception
+    ) -> None:
+        attempt = running.request.attempt
+        match self.agent.retry.decide(exc, attempt):
+            case RetryLater(delay=delay, attempt=next_attempt):
+                await self._schedule_retry(running, recorder, exc, delay, next_attempt)
+            case DeadLetter(reason=reason):
+                first = _first_failure(running.record)
+                await self._dead_letter(running, recorder, Failure(reason, exc, attempt, first))
+
+    async def _schedule_retry(
+        self,
+        running: RunningTask,
+        recorder: TaskRecorder,
+        exc: Exception,
+        delay: float,
+        attempt: int,
+    ) -> None:
+        """Publish the next attempt to a retry tier, due in `delay` s; the partition
+        the task came from moves on meanwhile."""
+        due = utc_now() + timedelta(seconds=delay)
+        request = running.request.model_copy(update={"id": new_id(), "attempt": attempt})
+        topic = self.publisher.topics.retry(self.agent.name, retry_tier(self.settings, delay))
+        record = self.publisher.encode(topic, request, key=running.task_id)
+        first = _first_failure(running.record) or utc_now()
+        headers = {
+            **record.headers,
+            NOT_BEFORE: due.isoformat().encode(),
+            FIRST_FAILURE: first.isoformat().encode(),
+        }
+        await self.publisher.send_many([Outgoing(topic, record.value, record.key, headers)])
+        await recorder.record(EventKind.RETRY_SCHEDULED, error=_error(exc), retry=(attempt, due))
+
+    async def _dead_letter(
+        self, running: RunningTask, recorder: TaskRecorder, failure: Failure
+    ) -> None:
+        """Park the request with its provenance, end the task `dead_lettered`, tell the parent."""
+        await dead_letter(self.publisher, self.agent.name, running.record, failure)
+        error = TaskError(type="DeadLettered", message=failure.reason[:2000])
+        await recorder.record(EventKind.DEAD_LETTERED, error=error)
+        outcome = TaskOutcome(status=TaskStatus.DEAD_LETTERED, error=error)
+        await self._reply(running.request, outcome)
 
     async def _finish_cancelled(self, running: RunningTask, recorder: TaskRecorder) -> None:
         reason = running.cancel_reason or "cancelled"
@@ -223,6 +282,12 @@ async def cancel_children(publisher: Publisher, context: TaskContext, reason: st
             payload=Cancel(reason=f"parent cancelled: {reason}").model_dump(),
         )
         await publisher.send(publisher.topics.inbox(handle.agent), envelope, key=handle.task_id)
+
+
+def _first_failure(record: Delivery) -> datetime | None:
+    """When an earlier attempt of this task first failed (a header of retry records)."""
+    raw = record.headers.get(FIRST_FAILURE)
+    return datetime.fromisoformat(raw.decode()) if raw else None
 
 
 def _uncancel() -> None:

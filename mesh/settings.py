@@ -12,7 +12,7 @@ import os
 import socket
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mesh.errors import SettingsError
@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0)
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     max_progress_entries: int = Field(default=50, ge=0)
+    # Delay tiers of the retry topics, in seconds, ascending (ADR 007). JSON in the env:
+    # MESH_RETRY_TIERS='[1, 5, 30, 300]'.
+    retry_tiers: tuple[float, ...] = (1.0, 5.0, 30.0, 300.0)
     # A task's `started` record waits this long (seconds) and goes out with the task's
     # next record when that comes first: a short task then writes one state record, not
     # two, in one produce (mesh/lifecycle.py). `mesh task` shows `submitted` until then.
@@ -73,6 +76,13 @@ class Settings(BaseSettings):
     instance_id: str = Field(default_factory=default_instance_id)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "text"
+
+    @field_validator("retry_tiers")
+    @classmethod
+    def _tiers_ascending(cls, tiers: tuple[float, ...]) -> tuple[float, ...]:
+        if not tiers or any(t <= 0 for t in tiers) or list(tiers) != sorted(set(tiers)):
+            raise ValueError(f"must be distinct positive seconds in ascending order, got {tiers}")
+        return tiers
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> Settings:

@@ -20,9 +20,13 @@ class Topics:
         """Tasks, steering, cancel and child outcomes for one agent type."""
         return self._name(f"mesh.agent.{agent}")
 
-    def invalid(self, agent: str) -> str:
-        """Records an agent could not decode or validate, parked with the reason."""
-        return self._name(f"mesh.agent.{agent}.invalid")
+    def dead_letters(self, agent: str) -> str:
+        """Records and tasks of an agent that will not succeed, with the reason."""
+        return self._name(f"mesh.agent.{agent}.dlq")
+
+    def retry(self, agent: str, tier: float) -> str:
+        """Delayed retries of an agent's tasks, one topic per delay tier (seconds)."""
+        return self._name(f"mesh.agent.{agent}.retry.{tier:g}s")
 
     def domain(self, event_type: str) -> str:
         """Domain events published by upstream systems and agents."""

@@ -27,8 +27,18 @@ def runtime_topics(settings: Settings) -> list[TopicSpec]:
 
 
 def agent_topics(settings: Settings, agent: str) -> list[TopicSpec]:
+    """An agent's inbox, its dead-letter topic and its retry tiers."""
     topics = Topics(settings.namespace)
-    return [_spec(settings, topics.inbox(agent)), _spec(settings, topics.invalid(agent))]
+    return [
+        _spec(settings, topics.inbox(agent)),
+        _spec(settings, topics.dead_letters(agent)),
+        *(_spec(settings, topics.retry(agent, tier)) for tier in settings.retry_tiers),
+    ]
+
+
+def retry_tier(settings: Settings, delay: float) -> float:
+    """The shortest tier that is at least `delay` long (the longest, past them all)."""
+    return next((t for t in settings.retry_tiers if t >= delay), settings.retry_tiers[-1])
 
 
 def domain_topic(settings: Settings, event_type: str) -> TopicSpec:

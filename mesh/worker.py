@@ -18,15 +18,17 @@ import contextlib
 import logging
 import uuid
 from collections import deque
+from datetime import datetime
 
 import orjson
 from pydantic import ValidationError
 
 from mesh.agent import Agent
-from mesh.invalid import park_invalid
+from mesh.dead_letters import Failure, dead_letter
 from mesh.lifecycle import submit_task
 from mesh.offsets import OffsetTracker
 from mesh.publisher import Publisher
+from mesh.retry import NOT_BEFORE
 from mesh.runner import RunningTask, TaskRunner
 from mesh.settings import Settings
 from mesh.topology import agent_topics, domain_topic, runtime_topics
@@ -63,20 +65,22 @@ class Worker:
         )
         self.topics = self.publisher.topics
         self.inbox = self.topics.inbox(agent.name)
+        self._retry_topics = [self.topics.retry(agent.name, t) for t in settings.retry_tiers]
         self.max_inflight = agent.max_inflight or settings.max_inflight
         self.runner = TaskRunner(
             agent,
             self.publisher,
             self,
+            settings=settings,
             background=lambda work: self._spawn(work()),
-            max_progress=settings.max_progress_entries,
-            start_record_delay=settings.start_record_delay,
         )
         self.running: dict[str, RunningTask] = {}  # accepted: started or in the backlog
         # Accepted tasks beyond `max_inflight` wait here as plain records, not as
         # coroutines queued on a semaphore (3.11's Semaphore scans its waiters).
         self._backlog: deque[RunningTask] = deque()
         self._active = 0
+        # Retry records read before they are due, by (partition, offset).
+        self._delayed: dict[tuple[TopicPartition, int], asyncio.TimerHandle] = {}
         self._children: dict[str, asyncio.Future[TaskOutcome]] = {}
         self._tracker = OffsetTracker()
         self._consumer: Consumer | None = None
@@ -130,7 +134,11 @@ class Worker:
             specs += agent_topics(self.settings, target)
         await self.transport.ensure_topics(specs)
         await self._publish_card()
-        topics = [self.inbox, *(self.topics.domain(t) for t in agent.event_types)]
+        topics = [
+            self.inbox,
+            *self._retry_topics,
+            *(self.topics.domain(t) for t in agent.event_types),
+        ]
         self._consumer = self.transport.consumer(
             topics, group=self.topics.group(agent.name), listener=self
         )
@@ -213,21 +221,49 @@ class Worker:
         try:
             envelope = decode_envelope(record.value or b"")
         except (orjson.JSONDecodeError, ValidationError) as exc:
-            self._park(record, f"undecodable envelope: {_first_line(exc)}")
+            self._dead_letter_record(record, f"undecodable envelope: {_first_line(exc)}")
             return
-        if record.topic != self.inbox:
+        if record.topic in self._retry_topics:
+            self._hold_until_due(record, envelope)
+        elif record.topic != self.inbox:
             self._spawn(self._adopt_event(record, envelope), record)
         elif envelope.type in (STEER, CANCEL, RESULT):
             self._control(envelope)
             self._tracker.finish(record.tp, record.offset)
-        elif (handler := self.agent.handlers.get(envelope.type)) is None:
-            self._park(record, f"agent {self.agent.name!r} does not handle {envelope.type!r}")
+        else:
+            self._dispatch_request(record, envelope)
+
+    def _dispatch_request(self, record: Delivery, envelope: Envelope) -> None:
+        running = self.running.get(envelope.task_id or "")
+        if (handler := self.agent.handlers.get(envelope.type)) is None:
+            self._dead_letter_record(
+                record, f"agent {self.agent.name!r} does not handle {envelope.type!r}"
+            )
         elif envelope.task_id is None:
-            self._park(record, f"{envelope.type!r} request without a task_id")
-        elif envelope.task_id in self.running:
+            self._dead_letter_record(record, f"{envelope.type!r} request without a task_id")
+        elif running is not None and running.request.attempt >= envelope.attempt:
             self._tracker.finish(record.tp, record.offset)  # a duplicate request
         else:
-            self._accept(RunningTask(envelope, record.tp, record.offset, handler))
+            self._accept(RunningTask(envelope, record, handler))
+
+    def _hold_until_due(self, record: Delivery, envelope: Envelope) -> None:
+        """Run a retry record at its due time. Until then it is an uncommitted offset
+        and a timer, so its tier partition keeps flowing (ADR 007)."""
+        try:
+            due = datetime.fromisoformat(record.headers[NOT_BEFORE].decode())
+        except (KeyError, ValueError):
+            due = utc_now()  # no readable due time: run it now rather than never
+        wait = (due - utc_now()).total_seconds()
+        if wait <= 0:
+            self._dispatch_request(record, envelope)
+            return
+        self._delayed[(record.tp, record.offset)] = asyncio.get_running_loop().call_later(
+            wait, self._release_delayed, record, envelope
+        )
+
+    def _release_delayed(self, record: Delivery, envelope: Envelope) -> None:
+        del self._delayed[(record.tp, record.offset)]
+        self._dispatch_request(record, envelope)
 
     def _accept(self, running: RunningTask) -> None:
         self.running[running.task_id] = running
@@ -290,7 +326,7 @@ class Worker:
         try:
             REGISTRY.parse(event.type, event.version, event.payload)
         except (SchemaError, ValidationError) as exc:
-            await park_invalid(self.publisher, self.agent.name, record, _first_line(exc))
+            await dead_letter(self.publisher, self.agent.name, record, Failure(_first_line(exc)))
             return
         task_id = uuid.uuid5(_ADOPTION_NAMESPACE, f"{self.agent.name}:{event.id}").hex
         request = event.model_copy(
@@ -307,8 +343,9 @@ class Worker:
         )
         await submit_task(self.publisher, request, self.agent.name)
 
-    def _park(self, record: Delivery, reason: str) -> None:
-        self._spawn(park_invalid(self.publisher, self.agent.name, record, reason), record)
+    def _dead_letter_record(self, record: Delivery, reason: str) -> None:
+        failure = Failure(reason)
+        self._spawn(dead_letter(self.publisher, self.agent.name, record, failure), record)
 
     def _spawn(self, work: object, record: Delivery | None = None) -> None:
         """Run background work; its record's offset is finished only once it succeeded."""
@@ -366,7 +403,13 @@ class Worker:
         self._hand_back(lost)
         if self._paused and self._consumer is not None:
             self._consumer.pause()
-        log.info("%s assigned %d partitions", self.agent.name, len(partitions))
+        retries = sum(1 for tp in partitions if tp.topic in self._retry_topics)
+        log.info(
+            "%s assigned %d partitions (and %d of retry topics)",
+            self.agent.name,
+            len(partitions) - retries,
+            retries,
+        )
         self._assigned.set()
 
     def _hand_back(self, partitions: set[TopicPartition]) -> None:
@@ -375,6 +418,8 @@ class Worker:
             if running.tp in partitions:
                 running.hand_back()
                 del self.running[running.task_id]
+        for key in [key for key in self._delayed if key[0] in partitions]:
+            self._delayed.pop(key).cancel()
         self._tracker.forget(partitions)
 
     # -- introspection ---------------------------------------------------------------

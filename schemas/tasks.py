@@ -27,6 +27,7 @@ CONTROL_TYPES = frozenset({STEER, CANCEL, RESULT})
 class TaskStatus(StrEnum):
     SUBMITTED = "submitted"
     RUNNING = "running"
+    RETRYING = "retrying"
     WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -49,6 +50,7 @@ class EventKind(StrEnum):
     PROGRESS = "progress"
     DELEGATED = "delegated"
     STEERED = "steered"
+    RETRY_SCHEDULED = "retry_scheduled"
     WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -108,6 +110,8 @@ class TaskEvent(BaseModel):
     steer: Steer | None = None
     result: dict[str, Any] | None = None
     error: TaskError | None = None
+    attempt: int | None = None  # the attempt a retry_scheduled event schedules
+    retry_at: datetime | None = None
 
 
 @REGISTRY.register(TASK_STATE, 1)

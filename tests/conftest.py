@@ -7,6 +7,7 @@ Docker). It is never skipped: a broker that cannot start fails the tests that ne
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -92,7 +93,9 @@ def broker_settings(bootstrap_servers: str, namespace: str) -> Settings:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as MESH_* variables, for `mesh run` child processes."""
     env = dict(os.environ)
-    for name, value in settings.model_dump(exclude={"instance_id"}).items():
-        if value is not None:
-            env[f"MESH_{name.upper()}"] = str(value)
+    for name, value in settings.model_dump(mode="json", exclude={"instance_id"}).items():
+        if value is not None:  # lists (retry tiers) are JSON in the environment
+            env[f"MESH_{name.upper()}"] = (
+                json.dumps(value) if isinstance(value, list) else str(value)
+            )
     return env

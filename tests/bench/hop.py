@@ -164,7 +164,10 @@ async def mesh_hop(
         tune_for_service(settings.gc_gen0_threshold)
         try:
             await until(
-                lambda: len(worker.assignment()) == settings.partitions,
+                lambda: (
+                    sum(tp.topic == worker.inbox for tp in worker.assignment())
+                    == settings.partitions
+                ),
                 timeout=60,
                 what="the worker's partitions",
             )

@@ -6,7 +6,7 @@ import asyncio
 
 from pydantic import BaseModel
 
-from mesh import Agent, ChildFailed, TaskContext
+from mesh import Agent, ChildFailed, Reject, Retry, RetryPolicy, TaskContext
 from schemas import REGISTRY
 
 
@@ -17,6 +17,9 @@ class Work(BaseModel):
     wait_for_steer: bool = False
     progress_steps: int = 0
     label: str = ""
+    fail_before_attempt: int = 0  # raise ValueError on every attempt before this one
+    retry_after: float | None = None  # raise Retry(after=...) on the first attempt
+    reject: bool = False
 
 
 @REGISTRY.register("test.spread", 1)
@@ -37,7 +40,9 @@ class Echoed(BaseModel):
     by: str
 
 
-worker_agent = Agent("worker", description="does test work")
+# Two quick attempts, so failure tests exercise a retry without waiting for one.
+FAST_RETRY = RetryPolicy(max_attempts=3, initial_delay=0.1, max_delay=0.2)
+worker_agent = Agent("worker", description="does test work", retry=FAST_RETRY)
 boss = Agent("boss", delegates_to=["worker"])
 listener = Agent("listener")
 
@@ -51,6 +56,12 @@ async def work(ctx: TaskContext, request: Work) -> dict[str, object]:
         steer = await ctx.next_steer(timeout=30)
         return {"steered": steer.text if steer else None}
     await asyncio.sleep(request.seconds)
+    if request.reject:
+        raise Reject(f"rejected ({request.label})")
+    if request.retry_after is not None and ctx.attempt == 1:
+        raise Retry("rate limited", after=request.retry_after)
+    if ctx.attempt < request.fail_before_attempt:
+        raise ValueError(f"attempt {ctx.attempt} fails")
     if request.fail:
         raise ValueError(f"asked to fail ({request.label})")
     return {"label": request.label}

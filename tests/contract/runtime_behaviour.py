@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
+from mesh import dead_letters
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
-from mesh.transport.base import Transport
+from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope, encode_envelope
 from schemas.envelope import new_id
 from schemas.tasks import TaskStatus
@@ -83,9 +86,73 @@ class RuntimeBehaviour:
         assert state.status is TaskStatus.SUCCEEDED
         # Both children fail; whichever fails first is the error the parent sees.
         assert state.result in (
-            {"fallback": True, "error": "asked to fail (0)"},
-            {"fallback": True, "error": "asked to fail (1)"},
+            {"fallback": True, "error": f"ValueError: asked to fail ({i}) (failed all 3 attempts)"}
+            for i in (0, 1)
         )
+
+    async def test_a_failing_task_is_retried_until_it_succeeds(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            task_id = await m.client.submit("worker", {"fail_before_attempt": 3})
+            state = await m.client.wait(task_id, timeout=20)
+            events = await self._events_of(m, task_id)
+        assert state.status is TaskStatus.SUCCEEDED and state.attempt == 3
+        retries = [e for e in events if e["kind"] == "retry_scheduled"]
+        assert [e["attempt"] for e in retries] == [2, 3]
+        assert [e["error"]["message"] for e in retries] == ["attempt 1 fails", "attempt 2 fails"]
+
+    async def test_rejected_and_exhausted_tasks_are_dead_lettered_with_provenance(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            rejected = await m.client.submit("worker", {"reject": True, "label": "r"})
+            exhausted = await m.client.submit("worker", {"fail": True, "label": "x"})
+            states = [await m.client.wait(t, timeout=20) for t in (rejected, exhausted)]
+            dlq = m.client.publisher.topics.dead_letters("worker")
+            parked = await read_all(m.transport, [dlq])
+        assert [s.status for s in states] == [TaskStatus.DEAD_LETTERED] * 2
+        assert states[0].error is not None
+        assert states[0].error.message == "Reject is permanent: rejected (r)"
+        headers = {r.key: r.headers for r in parked}
+        reject, exhaust = headers[rejected.encode()], headers[exhausted.encode()]
+        assert (reject[dead_letters.ATTEMPTS], reject[dead_letters.ERROR_TYPE]) == (b"1", b"Reject")
+        assert exhaust[dead_letters.ATTEMPTS] == b"3"
+        assert (
+            exhaust[dead_letters.REASON] == b"ValueError: asked to fail (x) (failed all 3 attempts)"
+        )
+        assert exhaust[dead_letters.ORIGINAL_TOPIC].startswith(f"{settings.namespace}.".encode())
+        assert b"in work" in exhaust[dead_letters.TRACEBACK_DIGEST]  # the raising function
+        first = exhaust[dead_letters.FIRST_FAILURE]
+        assert first < exhaust[dead_letters.LAST_FAILURE]  # ISO times: first attempt's is earlier
+
+    async def test_a_waiting_retry_does_not_hold_up_its_partition(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        one_partition = settings.model_copy(update={"partitions": 1})
+        mesh = TestMesh(worker_agent, transport=transport_factory(), settings=one_partition)
+        async with mesh as m:
+            later = await m.client.submit("worker", {"retry_after": 30.0})
+            await eventually(
+                lambda: m.client.view.tasks[later].status is TaskStatus.RETRYING,
+                timeout=10,
+                what="the retry to be scheduled",
+            )
+            quick = [await m.client.submit("worker", {"label": str(i)}) for i in range(10)]
+            for task_id in quick:
+                assert (await m.client.wait(task_id, timeout=20)).status is TaskStatus.SUCCEEDED
+            assert m.client.view.tasks[later].status is TaskStatus.RETRYING
+            events = await self._events_of(m, later)
+        (retry,) = [e for e in events if e["kind"] == "retry_scheduled"]
+        delay = datetime.fromisoformat(retry["retry_at"]) - datetime.fromisoformat(retry["at"])
+        assert timedelta(seconds=29) < delay <= timedelta(seconds=30)  # the handler's hint
+
+    @staticmethod
+    async def _events_of(m: TestMesh, task_id: str) -> list[dict[str, Any]]:
+        topic = m.client.publisher.topics.task_events
+        records = await read_all(m.transport, [topic])
+        mine = [r for r in records if r.key == task_id.encode()]
+        return [decode_envelope(r.value or b"").payload for r in mine]
 
     async def test_progress_shows_while_the_task_runs(
         self, transport_factory: Factory, settings: Settings
@@ -176,18 +243,19 @@ class RuntimeBehaviour:
             after = await m.client.submit("worker", {"label": "after"})
             assert (await m.client.wait(after, timeout=20)).status is TaskStatus.SUCCEEDED
             failed = await m.client.wait(bad_input_id, timeout=20)
-            reader = m.transport.consumer([m.client.publisher.topics.invalid("worker")], group=None)
-            await reader.start()
-            parked = []
+            dlq = m.client.publisher.topics.dead_letters("worker")
+            parked: list[Delivery] = []
             deadline = time.monotonic() + 10
-            while not parked and time.monotonic() < deadline:
-                parked = await reader.fetch(timeout=0.2, max_records=10)
-            await reader.stop()
-        assert failed.status is TaskStatus.FAILED
+            while len(parked) < 2 and time.monotonic() < deadline:
+                parked = await read_all(m.transport, [dlq])
+        assert failed.status is TaskStatus.DEAD_LETTERED
         assert failed.error is not None and "invalid input" in failed.error.message
-        assert len(parked) == 1 and parked[0].value == b"{not json"
-        assert b"undecodable" in parked[0].headers["mesh-invalid-reason"]
-        assert parked[0].headers["mesh-original-topic"] == inbox.encode()
+        by_key = {r.key: r.headers for r in parked}
+        assert len(parked) == 2 and set(by_key) == {b"x", bad_input_id.encode()}
+        assert b"undecodable" in by_key[b"x"][dead_letters.REASON]
+        assert by_key[b"x"][dead_letters.ORIGINAL_TOPIC] == inbox.encode()
+        assert b"invalid input" in by_key[bad_input_id.encode()][dead_letters.REASON]
+        assert by_key[bad_input_id.encode()][dead_letters.ERROR_TYPE] == b"ValidationError"
 
     async def test_a_domain_event_is_adopted_and_can_emit(
         self, transport_factory: Factory, settings: Settings
@@ -227,6 +295,7 @@ class RuntimeBehaviour:
     ) -> None:
         mesh = TestMesh(worker_agent, transport=transport_factory(), settings=settings)
         async with mesh as m:
+            inbox = m.workers[0].inbox
             second = await m.add_worker(
                 worker_agent, settings.model_copy(update={"instance_id": "b"})
             )
@@ -238,7 +307,10 @@ class RuntimeBehaviour:
             await second.stop()
             m.workers.remove(second)
             await eventually(
-                lambda: len(m.workers[0].assignment()) == settings.partitions,
+                lambda: (
+                    sum(tp.topic == inbox for tp in m.workers[0].assignment())
+                    == settings.partitions
+                ),
                 timeout=30,
                 what="the first worker to own every partition",
             )
