@@ -110,9 +110,7 @@ class TaskRecorder:
         `retry` is (attempt, when) for a `retry_scheduled` transition.
         """
         async with self._lock:
-            event = self._apply(kind, progress, child, steer, result, error)
-            if retry is not None:
-                event = event.model_copy(update={"attempt": retry[0], "retry_at": retry[1]})
+            event = self._apply(kind, progress, child, steer, result, error, retry)
             await self._publish([event])
 
     async def _publish(self, events: list[TaskEvent]) -> None:
@@ -130,6 +128,7 @@ class TaskRecorder:
         steer: Steer | None = None,
         result: dict[str, Any] | None = None,
         error: TaskError | None = None,
+        retry: tuple[int, datetime] | None = None,
     ) -> TaskEvent:
         """Move the state on by one transition and return its event."""
         now = utc_now()
@@ -146,6 +145,8 @@ class TaskRecorder:
             steer=steer,
             result=result,
             error=error,
+            attempt=retry[0] if retry else None,
+            retry_at=retry[1] if retry else None,
         )
 
     def _next_state(

@@ -297,8 +297,8 @@ def _uncancel() -> None:
         task.uncancel()
 
 
-def _error(exc: BaseException, prefix: str = "") -> TaskError:
-    return TaskError(type=type(exc).__name__, message=f"{prefix}{exc}"[:2000])
+def _error(exc: BaseException) -> TaskError:
+    return TaskError(type=type(exc).__name__, message=str(exc)[:2000])
 
 
 def _result_payload(result: object) -> dict[str, Any] | None:
