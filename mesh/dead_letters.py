@@ -49,14 +49,14 @@ class Failure:
 async def dead_letter(publisher: Publisher, agent: str, record: Delivery, failure: Failure) -> None:
     """Publish `record` to `agent`'s dead-letter topic with `failure` in its headers."""
     log.warning("dead-lettering %s for agent %r: %s", record.where(), agent, failure.reason)
-    now = utc_now().isoformat()
+    now = utc_now()
     headers = dict(record.headers)
     headers.update(
         {
             REASON: failure.reason.encode()[:_MAX_HEADER],
             ATTEMPTS: str(failure.attempts).encode(),
-            FIRST_FAILURE: (failure.first_failed_at or utc_now()).isoformat().encode(),
-            LAST_FAILURE: now.encode(),
+            FIRST_FAILURE: (failure.first_failed_at or now).isoformat().encode(),
+            LAST_FAILURE: now.isoformat().encode(),
             ORIGINAL_TOPIC: record.topic.encode(),
             ORIGINAL_PARTITION: str(record.partition).encode(),
             ORIGINAL_OFFSET: str(record.offset).encode(),
