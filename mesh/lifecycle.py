@@ -38,6 +38,7 @@ _STATUS_OF = {
     EventKind.FAILED: TaskStatus.FAILED,
     EventKind.CANCELLED: TaskStatus.CANCELLED,
     EventKind.DEAD_LETTERED: TaskStatus.DEAD_LETTERED,
+    EventKind.REPLAYED: TaskStatus.SUBMITTED,
 }
 
 

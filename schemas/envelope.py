@@ -50,6 +50,8 @@ class Envelope(BaseModel):
         deadline: absolute UTC time after which the work is useless.
         priority: higher runs first where a choice exists.
         attempt: 1 for the first delivery of a task, +1 per retry.
+        replay: how many times the task was replayed from the dead-letter queue; a
+            replay is a new run that deduplication does not absorb.
         tenant: owner of the work, for multi-tenant meshes.
         traceparent: W3C trace context of the producing span.
     """
@@ -70,6 +72,7 @@ class Envelope(BaseModel):
     deadline: datetime | None = None
     priority: int = 0
     attempt: int = Field(default=1, ge=1)
+    replay: int = Field(default=0, ge=0)
     tenant: str | None = None
     traceparent: str | None = None
     created_at: datetime = Field(default_factory=utc_now)

@@ -56,6 +56,7 @@ class EventKind(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     DEAD_LETTERED = "dead_lettered"
+    REPLAYED = "replayed"  # sent back from the dead-letter queue as a new run
 
 
 class TaskError(BaseModel):
