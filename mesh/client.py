@@ -9,6 +9,7 @@ Used by the CLI, the tests, and any Python program that hands work to the mesh::
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -87,6 +88,11 @@ class Client:
     ) -> str:
         """Submit a task and return its id at once (the same id for a repeated key).
 
+        With an `idempotency_key` the task id is derived from the agent and the key,
+        so clients that do not share a view (two gateway replicas) still name one
+        task, and the agent's worker runs it once: a second request for it is a
+        duplicate of a running or ended task (mesh/journal.py).
+
         Raises:
             UnknownAgent: no agent of that name has ever registered.
             InvalidInput: `input` does not fit the agent's input schema.
@@ -100,7 +106,7 @@ class Client:
         request = Envelope(
             type=card.task_type or "",
             version=card.task_version or 1,
-            task_id=(task_id := new_id()),
+            task_id=(task_id := _task_id(agent, idempotency_key)),
             root_task_id=task_id,
             idempotency_key=idempotency_key,
             deadline=deadline,
@@ -203,3 +209,12 @@ class Client:
         )
         await self.publisher.send_event(envelope, key=key)
         return envelope.id
+
+
+_IDEMPOTENT_TASKS = uuid.UUID("3c5e0b7e-51d4-4b8f-8a43-2f0de4a6c9b1")
+
+
+def _task_id(agent: str, idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return new_id()
+    return uuid.uuid5(_IDEMPOTENT_TASKS, f"{agent}\n{idempotency_key}").hex

@@ -5,19 +5,28 @@ task's result) and initiates (`emit` domain events, `delegate` to other agent ty
 without blocking). Delegation returns a `TaskHandle` at once; awaiting the handle,
 or `gather`-ing several, waits for the child's outcome, which arrives in this
 agent's inbox keyed by this task's id (so it lands on the partition this worker owns).
+
+A task may run more than once (a re-delivery after a crash or rebalance, a retry).
+`step` and `delegate` make that harmless through the task journal (mesh/journal.py):
+a completed step returns its journaled result instead of running again, and a
+delegation re-attaches to the child an earlier run started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
 from pydantic import BaseModel
 
-from mesh.errors import ChildCancelled, ChildFailed, SetupError
+from mesh.errors import ChildCancelled, ChildFailed, SetupError, StepTooLarge
+from mesh.fence import EffectFence
+from mesh.journal import TaskJournal
 from mesh.lifecycle import TaskRecorder, submit_task
 from mesh.publisher import Publisher
 from schemas import REGISTRY, Envelope
@@ -71,6 +80,8 @@ class TaskContext:
         publisher: Publisher,
         recorder: TaskRecorder,
         waiter: ChildWaiter,
+        journal: TaskJournal,
+        fence: EffectFence,
     ) -> None:
         assert request.task_id is not None
         self.agent = agent
@@ -83,6 +94,9 @@ class TaskContext:
         self._publisher = publisher
         self._recorder = recorder
         self._waiter = waiter
+        self._journal = journal
+        self._fence = fence
+        self._steps_run: set[str] = set()
         self._steering_queue: asyncio.Queue[Steer] | None = None  # made on first use
         self._children: list[TaskHandle] = []
         self._delegations = 0
@@ -138,11 +152,67 @@ class TaskContext:
             traceparent=self.request.traceparent,
             payload=input.model_dump(mode="json"),
         )
-        handle = TaskHandle(child_id, agent, self._waiter.expect_child(child_id))
-        await submit_task(self._publisher, request, agent)
+        earlier = self._journal.child(child_id)
+        if earlier is not None and earlier.outcome is not None:  # ended in an earlier run
+            outcome = asyncio.get_running_loop().create_future()
+            outcome.set_result(earlier.outcome)
+            handle = TaskHandle(child_id, agent, outcome)
+        else:
+            handle = TaskHandle(child_id, agent, self._waiter.expect_child(child_id))
         self._children.append(handle)
-        await self._recorder.record(EventKind.DELEGATED, child=(child_id, agent))
+        if earlier is None:  # not started by an earlier run of this task
+            await submit_task(self._publisher, request, agent)
+            await self._journal.child_started(child_id, agent)
+            await self._recorder.record(EventKind.DELEGATED, child=(child_id, agent))
         return handle
+
+    async def step(self, name: str, fn: Callable[[], Awaitable[Any] | Any]) -> Any:
+        """Run a side effect once per task and return its result.
+
+        The result is journaled before `step` returns. When this task runs again (a
+        re-delivery after a crash or rebalance, or a retry), `step` returns the
+        journaled result without calling `fn`. A crash after the effect and before
+        the journal write runs `fn` again: pass `step_key(name)` to the system you
+        call as its idempotency key, so that run changes nothing.
+
+        `fn` takes no arguments and may be async. Its result must be JSON (pydantic
+        models are dumped) of at most MESH_MAX_STEP_BYTES: journal a reference (a row
+        id, an object key), not a whole document. `step` returns the result as JSON
+        decodes it (a model comes back as a dict) on every run, so the code after a
+        step sees the same value whether the step ran or was replayed.
+
+        Raises:
+            SetupError: the same step name twice in one run.
+            StepTooLarge: the result is over the limit (permanent: dead-lettered).
+        """
+        if name in self._steps_run:
+            raise SetupError(
+                f"step {name!r} ran twice in one run of task {self.task_id}; give each "
+                "step of a task its own name, e.g. f'charge-{item_id}'"
+            )
+        self._steps_run.add(name)
+        done, value = self._journal.step(name)
+        if done:
+            return value
+        async with self._fence.effect():
+            result = fn()
+            if inspect.isawaitable(result):
+                result = await result
+            raw = orjson.dumps(result, default=_jsonable)
+            limit = self._publisher.settings.max_step_bytes
+            if len(raw) > limit:
+                raise StepTooLarge(
+                    f"step {name!r} of task {self.task_id} returned {len(raw)} bytes of "
+                    f"JSON; the journal takes at most MESH_MAX_STEP_BYTES={limit}: return "
+                    "a reference (a row id, an object key), not the data"
+                )
+            value = orjson.loads(raw)
+            await self._journal.record_step(name, value)
+        return value
+
+    def step_key(self, name: str) -> str:
+        """The idempotency key of step `name` of this task: the same on every run."""
+        return f"{self.task_id}/{name}"
 
     @staticmethod
     async def gather(*handles: TaskHandle, return_exceptions: bool = False) -> list[Any]:
@@ -189,6 +259,12 @@ class TaskContext:
 
     def _deliver_steer(self, steer: Steer) -> None:
         self._steering.put_nowait(steer)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"a step result must be JSON, got {type(value).__name__}")
 
 
 def _as_uuid(task_id: str) -> str:

@@ -4,8 +4,9 @@ One topic per agent type (`mesh.agent.<name>.dlq`). Each record is the original
 record (value, key and headers) plus headers saying why and where from: the reason,
 the error class and message, a digest of the traceback, the attempts made, the first
 and last failure times, the original topic/partition/offset and the worker instance.
-Undecodable records, unknown types or versions, invalid input, rejected tasks and
-tasks that failed every attempt all end here, and the worker moves on.
+Undecodable records, unknown types or versions, oversized records (their first
+bytes, with the original size), invalid input, rejected tasks and tasks that failed
+every attempt all end here, and the worker moves on.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ ORIGINAL_TOPIC = "mesh-dlq-original-topic"
 ORIGINAL_PARTITION = "mesh-dlq-original-partition"
 ORIGINAL_OFFSET = "mesh-dlq-original-offset"
 INSTANCE = "mesh-dlq-instance"
+TRUNCATED_FROM = "mesh-dlq-truncated-from"  # the original size, when the value is cut
 _MAX_HEADER = 4000
+_HEADROOM = 32 * 1024  # for the headers, below the producer's record limit
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,13 @@ async def dead_letter(publisher: Publisher, agent: str, record: Delivery, failur
         headers[ERROR_TYPE] = type(failure.error).__name__.encode()
         headers[ERROR_MESSAGE] = str(failure.error).encode()[:_MAX_HEADER]
         headers[TRACEBACK_DIGEST] = traceback_digest(failure.error).encode()
+    value = record.value or b""
+    keep = max(publisher.settings.max_message_bytes - _HEADROOM, 1024)
+    if len(value) > keep:  # an oversized record: park its beginning, say how big it was
+        headers[TRUNCATED_FROM] = str(len(value)).encode()
+        value = value[:keep]
     await publisher.transport.publish(
-        publisher.topics.dead_letters(agent), record.value or b"", key=record.key, headers=headers
+        publisher.topics.dead_letters(agent), value, key=record.key, headers=headers
     )
 
 

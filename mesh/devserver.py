@@ -29,6 +29,7 @@ DEV_PROFILE: Mapping[str, str] = {
     "MESH_SESSION_TIMEOUT": "6",
     "MESH_HEARTBEAT_INTERVAL": "1",
     "MESH_FETCH_MAX_WAIT": "0.01",
+    "MESH_IDEMPOTENT_PRODUCER": "false",  # the embedded broker grants no producer ids
 }
 
 

@@ -11,6 +11,7 @@ Hierarchy::
     ├── UnknownAgent         no agent type of that name has registered
     ├── InvalidInput         a task input or event payload fails its schema
     ├── TaskNotFound         no task with that id is known
+    ├── DeadLetterError      no dead letter with that id, or a purge would hide others
     ├── TaskError            a delegated child did not succeed
     │   ├── ChildFailed
     │   └── ChildCancelled
@@ -55,6 +56,11 @@ class TaskNotFound(MeshError):
     pass
 
 
+class DeadLetterError(MeshError):
+    """A dead-letter id is malformed or not listed, or a purge would hide records
+    that were not named (mesh.dlq)."""
+
+
 class TaskError(MeshError):
     """A delegated child task did not succeed."""
 
@@ -72,6 +78,10 @@ class ChildFailed(TaskError):
 
 class ChildCancelled(TaskError):
     pass
+
+
+class StepTooLarge(MeshError):
+    """A durable step's result is over MESH_MAX_STEP_BYTES (journal a reference)."""
 
 
 class Retry(MeshError):

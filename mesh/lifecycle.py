@@ -8,6 +8,7 @@ task-id-keyed partitions a task's state records are always in causal order.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,9 @@ _STATUS_OF = {
 }
 
 
+_TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
+
+
 def submitted_state(request: Envelope, agent: str) -> TaskState:
     """The first state of the task that `request` asks `agent` to run."""
     assert request.task_id is not None, "a task request carries its task id"
@@ -70,8 +74,19 @@ class TaskRecorder:
     activity's start lazily for the same reason).
     """
 
-    def __init__(self, publisher: Publisher, state: TaskState, *, max_progress: int) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        state: TaskState,
+        *,
+        max_progress: int,
+        run_id: str | None = None,
+    ) -> None:
+        """`run_id` (the id of the request being run) names the run's terminal event:
+        a re-run of the same request after a crash writes the same event id again, so
+        readers count a task's terminal transition once (ADR 009)."""
         self._publisher = publisher
+        self._run_id = run_id
         self.state = state
         self._max_progress = max_progress
         self._held: list[TaskEvent] = []
@@ -117,7 +132,10 @@ class TaskRecorder:
     async def _publish(self, events: list[TaskEvent]) -> None:
         events, self._held = [*self._held, *events], []
         topics = self._publisher.topics
-        records = [self._encode(topics.task_events, TASK_EVENT, event) for event in events]
+        records = [
+            self._encode(topics.task_events, TASK_EVENT, event, self._event_id(event))
+            for event in events
+        ]
         records.append(self._encode(topics.task_state, TASK_STATE, self.state))
         await self._publisher.send_many(records)
 
@@ -177,11 +195,18 @@ class TaskRecorder:
             changes["error"] = error
         return self.state.model_copy(update=changes)
 
-    def _encode(self, topic: str, type_: str, payload: BaseModel) -> Outgoing:
+    def _event_id(self, event: TaskEvent) -> str:
+        if self._run_id is None or not event.status.is_terminal:
+            return new_id()
+        return uuid.uuid5(_TERMINAL_EVENTS, f"{self._run_id}:{event.kind}").hex
+
+    def _encode(
+        self, topic: str, type_: str, payload: BaseModel, id: str | None = None
+    ) -> Outgoing:
         # A copy of the validated template with typed parts: no second validation.
         envelope = self._envelope.model_copy(
             update={
-                "id": new_id(),
+                "id": id or new_id(),
                 "created_at": utc_now(),
                 "type": type_,
                 "payload": payload.model_dump(mode="json", exclude_none=True),

@@ -14,13 +14,19 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mesh.errors import InvalidInput, Reject, Retry
+from mesh.errors import InvalidInput, Reject, Retry, SetupError, StepTooLarge
 
 # Header of a retry record: the time (ISO 8601, UTC) before which it must not run.
 NOT_BEFORE = "mesh-retry-not-before"
 
 # Never worth a second attempt, whatever the policy says.
-ALWAYS_PERMANENT: tuple[type[BaseException], ...] = (Reject, InvalidInput, ValidationError)
+ALWAYS_PERMANENT: tuple[type[BaseException], ...] = (
+    Reject,
+    InvalidInput,
+    ValidationError,
+    StepTooLarge,
+    SetupError,
+)
 
 
 @dataclass(frozen=True)

@@ -9,22 +9,31 @@ Three ways a run ends early, told apart on purpose:
   retry (the next attempt goes to a retry tier topic; the task is `retrying`) and
   the dead-letter queue (the task ends `dead_lettered` with the reason). Invalid
   input is dead-lettered at once; a task past its deadline or timeout ends `failed`.
+
+Every outcome passes the worker's `EffectFence` (not written in the gap of a
+rebalance) and ends with the task's `ended` journal record, written after the
+outcome's records are acknowledged: a re-delivered request of an ended run is then
+recognised as a duplicate (mesh/journal.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from mesh.agent import Agent, Handler
 from mesh.context import ChildWaiter, TaskContext
 from mesh.dead_letters import FIRST_FAILURE, Failure, dead_letter
+from mesh.fence import EffectFence
+from mesh.journal import Journal, TaskJournal
 from mesh.lifecycle import TaskRecorder, submitted_state
 from mesh.publisher import Publisher
 from mesh.retry import NOT_BEFORE, DeadLetter, RetryLater
@@ -42,6 +51,7 @@ from schemas.tasks import (
     Steer,
     TaskError,
     TaskOutcome,
+    TaskState,
     TaskStatus,
 )
 
@@ -101,19 +111,24 @@ class TaskRunner:
         waiter: ChildWaiter,
         *,
         settings: Settings,
+        journal: Journal,
+        fence: EffectFence,
         background: Callable[[Callable[[], Awaitable[None]]], None],
     ) -> None:
         self.agent = agent
         self.publisher = publisher
         self.waiter = waiter
         self.settings = settings
+        self.journal = journal
+        self.fence = fence
         self.background = background
 
     async def run(self, running: RunningTask) -> None:
         recorder = TaskRecorder(
             self.publisher,
-            submitted_state(running.request, self.agent.name),
+            self._first_state(running),
             max_progress=self.settings.max_progress_entries,
+            run_id=running.request.id,
         )
         try:
             if running.cancel_reason is not None:  # cancelled while in the backlog
@@ -124,6 +139,15 @@ class TaskRunner:
                 raise
             _uncancel()
             await self._finish_cancelled(running, recorder)
+
+    def _first_state(self, running: RunningTask) -> TaskState:
+        """The state a run starts from: children that earlier runs of the task started
+        (from the journal) stay listed, since this run re-attaches to them."""
+        state = submitted_state(running.request, self.agent.name)
+        earlier = self.journal.entries(running.record.partition, running.task_id)
+        if earlier is None or not earlier.children:
+            return state
+        return state.model_copy(update={"children": list(earlier.children)})
 
     async def _execute(self, running: RunningTask, recorder: TaskRecorder) -> None:
         request = running.request
@@ -139,6 +163,8 @@ class TaskRunner:
             publisher=self.publisher,
             recorder=recorder,
             waiter=self.waiter,
+            journal=TaskJournal(self.journal, running.record.partition, running.task_id),
+            fence=self.fence,
         )
         running.context = context
         try:
@@ -155,7 +181,18 @@ class TaskRunner:
             log.info("task %s attempt %d failed: %r", running.task_id, request.attempt, exc)
             await self._after_failure(running, recorder, exc)
         else:
-            await self._finish(running, recorder, result=_result_payload(result))
+            payload = _result_payload(result)
+            size = len(orjson.dumps(payload))
+            # The result travels in the state record and the parent's reply: over half
+            # the record limit it could never be published, and the run would repeat.
+            if size > self.settings.max_message_bytes // 2:
+                reason = (
+                    f"result of {size} bytes is over half of MESH_MAX_MESSAGE_BYTES="
+                    f"{self.settings.max_message_bytes}; return a reference, not the data"
+                )
+                await self._dead_letter(running, recorder, Failure(reason, None, request.attempt))
+                return
+            await self._finish(running, recorder, result=payload)
 
     async def _call_handler(
         self, running: RunningTask, context: TaskContext, message: BaseModel, recorder: TaskRecorder
@@ -196,9 +233,11 @@ class TaskRunner:
         error: TaskError | None = None,
     ) -> None:
         kind = EventKind.FAILED if error is not None else EventKind.SUCCEEDED
-        await recorder.record(kind, result=result, error=error)
         status = TaskStatus.FAILED if error is not None else TaskStatus.SUCCEEDED
-        await self._reply(running.request, TaskOutcome(status=status, result=result, error=error))
+        async with self._outcome(running, status):
+            await recorder.record(kind, result=result, error=error)
+            outcome = TaskOutcome(status=status, result=result, error=error)
+            await self._reply(running.request, outcome)
 
     async def _after_failure(
         self, running: RunningTask, recorder: TaskRecorder, exc: Exception
@@ -231,26 +270,39 @@ class TaskRunner:
             NOT_BEFORE: due.isoformat().encode(),
             FIRST_FAILURE: first.isoformat().encode(),
         }
-        await self.publisher.send_many([Outgoing(topic, record.value, record.key, headers)])
-        await recorder.record(EventKind.RETRY_SCHEDULED, error=_error(exc), retry=(attempt, due))
+        async with self._outcome(running, TaskStatus.RETRYING):
+            await self.publisher.send_many([Outgoing(topic, record.value, record.key, headers)])
+            await recorder.record(
+                EventKind.RETRY_SCHEDULED, error=_error(exc), retry=(attempt, due)
+            )
 
     async def _dead_letter(
         self, running: RunningTask, recorder: TaskRecorder, failure: Failure
     ) -> None:
         """Park the request with its provenance, end the task `dead_lettered`, tell the parent."""
-        await dead_letter(self.publisher, self.agent.name, running.record, failure)
-        error = TaskError(type="DeadLettered", message=failure.reason[:2000])
-        await recorder.record(EventKind.DEAD_LETTERED, error=error)
-        outcome = TaskOutcome(status=TaskStatus.DEAD_LETTERED, error=error)
-        await self._reply(running.request, outcome)
+        async with self._outcome(running, TaskStatus.DEAD_LETTERED):
+            await dead_letter(self.publisher, self.agent.name, running.record, failure)
+            error = TaskError(type="DeadLettered", message=failure.reason[:2000])
+            await recorder.record(EventKind.DEAD_LETTERED, error=error)
+            outcome = TaskOutcome(status=TaskStatus.DEAD_LETTERED, error=error)
+            await self._reply(running.request, outcome)
 
     async def _finish_cancelled(self, running: RunningTask, recorder: TaskRecorder) -> None:
         reason = running.cancel_reason or "cancelled"
         error = TaskError(type="Cancelled", message=reason)
-        if running.context is not None:
-            await cancel_children(self.publisher, running.context, reason)
-        await recorder.record(EventKind.CANCELLED, error=error)
-        await self._reply(running.request, TaskOutcome(status=TaskStatus.CANCELLED, error=error))
+        async with self._outcome(running, TaskStatus.CANCELLED):
+            if running.context is not None:
+                await cancel_children(self.publisher, running.context, reason)
+            await recorder.record(EventKind.CANCELLED, error=error)
+            outcome = TaskOutcome(status=TaskStatus.CANCELLED, error=error)
+            await self._reply(running.request, outcome)
+
+    @contextlib.asynccontextmanager
+    async def _outcome(self, running: RunningTask, status: TaskStatus) -> AsyncIterator[None]:
+        """Write an outcome inside the fence, then the run's `ended` journal record."""
+        async with self.fence.effect():
+            yield
+            await self.journal.ended(running.record.partition, running.request, status)
 
     async def _reply(self, request: Envelope, outcome: TaskOutcome) -> None:
         """Send the outcome to the parent's inbox, keyed by the parent's task id."""

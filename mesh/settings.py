@@ -55,8 +55,25 @@ class Settings(BaseSettings):
     # next record when that comes first: a short task then writes one state record, not
     # two, in one produce (mesh/lifecycle.py). `mesh task` shows `submitted` until then.
     start_record_delay: float = Field(default=0.2, ge=0)
+    # The task journal (mesh/journal.py, ADR 009): finished-task records that absorb
+    # re-delivered requests, durable step results and child outcomes. Off only to
+    # measure what it costs (`make bench`).
+    journal_enabled: bool = True
+    # How long a finished task's journal record absorbs duplicates of its request (the
+    # deduplication window), and how long step results are kept; seconds.
+    journal_retention: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Largest journaled step result, in bytes of JSON: journal references (an object
+    # key, a row id), not whole documents or LLM transcripts.
+    max_step_bytes: int = Field(default=64 * 1024, ge=64)
+    # On a rebalance, how long a worker waits for steps and outcomes being written
+    # before it gives up its partitions (must be well below the session timeout).
+    rebalance_grace: float = Field(default=3.0, ge=0)
 
     session_timeout: float = Field(default=10.0, gt=0)
+    # Longest gap between two fetches before the group drops a member. The worker
+    # fetches on while its tasks run (however slow a handler), so only a blocked event
+    # loop gets near it.
+    max_poll_interval: float = Field(default=300.0, gt=0)
     heartbeat_interval: float = Field(default=3.0, gt=0)
     fetch_max_wait: float = Field(default=0.5, ge=0)
     request_timeout: float = Field(default=30.0, gt=0)
@@ -65,10 +82,14 @@ class Settings(BaseSettings):
     # small batches fill at once and every publisher waits for a drain (measured in
     # `make bench`: the hop rate is several times higher with 512 KiB).
     producer_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024)
+    # Records a process may have waiting for the broker (unreachable, hung) before a
+    # publish fails at once with a clear error, rather than memory growing.
+    producer_max_pending: int = Field(default=200_000, ge=1)
     acks: Literal["all", "1", "0"] = "all"
-    # Off by default because the embedded broker cannot grant producer ids; turn it on
-    # for Apache Kafka (issue 3 makes it the default there).
-    idempotent_producer: bool = False
+    # Kafka's idempotent producer: no duplicates from the producer's own retries. On for
+    # Apache Kafka; the embedded broker cannot grant producer ids, so the dev and test
+    # profiles turn it off. The guarantees do not depend on it (ADR 009).
+    idempotent_producer: bool = True
 
     # gen0 threshold of CPython's collector in `mesh run` processes (see mesh/gc_tuning.py).
     gc_gen0_threshold: int = Field(default=50_000, ge=100)
@@ -90,6 +111,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"heartbeat_interval ({self.heartbeat_interval}) must be at most a third of "
                 f"session_timeout ({self.session_timeout}); lower MESH_HEARTBEAT_INTERVAL"
+            )
+        if self.rebalance_grace >= self.session_timeout / 2:
+            raise ValueError(
+                f"rebalance_grace ({self.rebalance_grace}) must be below half of "
+                f"session_timeout ({self.session_timeout}); lower MESH_REBALANCE_GRACE"
             )
         return self
 

@@ -24,6 +24,15 @@ class Topics:
         """Records and tasks of an agent that will not succeed, with the reason."""
         return self._name(f"mesh.agent.{agent}.dlq")
 
+    def dead_letter_purges(self, agent: str) -> str:
+        """Compacted: per dead-letter partition, the offset below which records are purged."""
+        return self._name(f"mesh.agent.{agent}.dlq.purged")
+
+    def journal(self, agent: str) -> str:
+        """Compacted: finished-task records, step results and child outcomes of an
+        agent's tasks (mesh/journal.py), partitioned like its inbox."""
+        return self._name(f"mesh.agent.{agent}.journal")
+
     def retry(self, agent: str, tier: float) -> str:
         """Delayed retries of an agent's tasks, one topic per delay tier (seconds)."""
         return self._name(f"mesh.agent.{agent}.retry.{tier:g}s")

@@ -27,13 +27,32 @@ def runtime_topics(settings: Settings) -> list[TopicSpec]:
 
 
 def agent_topics(settings: Settings, agent: str) -> list[TopicSpec]:
-    """An agent's inbox, its dead-letter topic and its retry tiers."""
+    """An agent's inbox, its dead-letter topic, its journal and its retry tiers.
+
+    The inbox, journal and retry tiers share one partition count: partition N of each
+    holds the same tasks (co-partitioned; see mesh/journal.py).
+    """
     topics = Topics(settings.namespace)
     return [
         _spec(settings, topics.inbox(agent)),
         _spec(settings, topics.dead_letters(agent)),
+        _spec(
+            settings, topics.journal(agent), compacted=True, retention=settings.journal_retention
+        ),
         *(_spec(settings, topics.retry(agent, tier)) for tier in settings.retry_tiers),
     ]
+
+
+def dead_letter_topics(settings: Settings, agent: str) -> list[TopicSpec]:
+    """An agent's dead-letter topic and its purge marks (one partition: a few records)."""
+    topics = Topics(settings.namespace)
+    marks = TopicSpec(
+        topics.dead_letter_purges(agent),
+        partitions=1,
+        compacted=True,
+        replication_factor=settings.replication_factor,
+    )
+    return [_spec(settings, topics.dead_letters(agent)), marks]
 
 
 def retry_tier(settings: Settings, delay: float) -> float:

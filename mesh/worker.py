@@ -5,6 +5,11 @@ domain events the agent subscribes to, runs many tasks concurrently (a slow task
 never holds up its partition), and commits each partition only below its lowest
 offset still in flight (`mesh.offsets`).
 
+Re-delivery is normal (a crash, a rebalance): the task journal (mesh/journal.py) of
+the partitions this worker owns recognises requests of runs that already ended, and
+the effect fence (mesh/fence.py) keeps tasks of a partition being given up from
+writing while its next owner starts.
+
 A domain event is *adopted* as a task before it is handled: the worker republishes
 it to its own inbox under a task id derived from the event id. Then every handler
 run is a task with an id, a lifecycle and an inbox partition that its children's
@@ -25,6 +30,9 @@ from pydantic import ValidationError
 
 from mesh.agent import Agent
 from mesh.dead_letters import Failure, dead_letter
+from mesh.errors import TransportError
+from mesh.fence import EffectFence
+from mesh.journal import Journal
 from mesh.lifecycle import submit_task
 from mesh.offsets import OffsetTracker
 from mesh.publisher import Publisher
@@ -49,6 +57,7 @@ from schemas.tasks import (
 )
 
 log = logging.getLogger(__name__)
+_RERUN_PAUSE = 2.0  # seconds before a run whose outcome could not be written starts again
 _ADOPTION_NAMESPACE = uuid.UUID("6f1d3c1e-8a8e-4c55-9b51-6a1f0b7f3a10")
 
 
@@ -67,11 +76,15 @@ class Worker:
         self.inbox = self.topics.inbox(agent.name)
         self._retry_topics = [self.topics.retry(agent.name, t) for t in settings.retry_tiers]
         self.max_inflight = agent.max_inflight or settings.max_inflight
+        self.journal = Journal(self.publisher, agent.name)
+        self._fence = EffectFence()
         self.runner = TaskRunner(
             agent,
             self.publisher,
             self,
             settings=settings,
+            journal=self.journal,
+            fence=self._fence,
             background=lambda work: self._spawn(work()),
         )
         self.running: dict[str, RunningTask] = {}  # accepted: started or in the backlog
@@ -87,6 +100,11 @@ class Worker:
         self._background: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._assigned = asyncio.Event()
+        # Clear from a revocation until the new assignment's journal is loaded.
+        self._ready = asyncio.Event()
+        self._ready.set()
+        self._journal_failure: Exception | None = None
+        self.duplicates_skipped = 0  # requests of runs running here or ended
         self._paused = False
         self._run_task: asyncio.Task[None] | None = None
 
@@ -163,6 +181,8 @@ class Worker:
             await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
         if self._background:
             await asyncio.wait(self._background, timeout=self.settings.shutdown_grace)
+        # Effects under way (a step, an outcome) finish; none start after this.
+        await self._fence.close(self.settings.rebalance_grace)
         await self._commit()
         leftovers = [r.task for r in self.running.values() if r.task is not None]
         self._hand_back(self._tracker.partitions())
@@ -195,6 +215,12 @@ class Worker:
             records = await self._consumer.fetch(
                 timeout=0.1, max_records=self.settings.fetch_max_records
             )
+            if not self._ready.is_set():  # a rebalance is under way
+                await self._ready.wait()
+                owned = self._consumer.assignment()
+                records = [r for r in records if r.tp in owned]
+            if self._journal_failure is not None:
+                raise TransportError(f"cannot load the task journal: {self._journal_failure}")
             for record in records:
                 self._dispatch(record)
             self._apply_backpressure()
@@ -218,6 +244,13 @@ class Worker:
     def _dispatch(self, record: Delivery) -> None:
         if not self._tracker.begin(record.tp, record.offset):
             return  # re-delivered after a rebalance; we already hold or finished it
+        size = len(record.value or b"")
+        if size > self.settings.max_message_bytes:  # the broker may not enforce a limit
+            limit = self.settings.max_message_bytes
+            self._dead_letter_record(
+                record, f"oversized: {size} bytes, over MESH_MAX_MESSAGE_BYTES={limit}"
+            )
+            return
         try:
             envelope = decode_envelope(record.value or b"")
         except (orjson.JSONDecodeError, ValidationError) as exc:
@@ -227,7 +260,9 @@ class Worker:
             self._hold_until_due(record, envelope)
         elif record.topic != self.inbox:
             self._spawn(self._adopt_event(record, envelope), record)
-        elif envelope.type in (STEER, CANCEL, RESULT):
+        elif envelope.type == RESULT:
+            self._child_result(record, envelope)
+        elif envelope.type in (STEER, CANCEL):
             self._control(envelope)
             self._tracker.finish(record.tp, record.offset)
         else:
@@ -241,8 +276,12 @@ class Worker:
             )
         elif envelope.task_id is None:
             self._dead_letter_record(record, f"{envelope.type!r} request without a task_id")
-        elif running is not None and running.request.attempt >= envelope.attempt:
-            self._tracker.finish(record.tp, record.offset)  # a duplicate request
+        elif (
+            running is not None and _run_of(running.request) >= _run_of(envelope)
+        ) or self.journal.is_duplicate(record.partition, envelope):
+            log.debug("task %s: duplicate request %s skipped", envelope.task_id, envelope.id)
+            self.duplicates_skipped += 1
+            self._tracker.finish(record.tp, record.offset)
         else:
             self._accept(RunningTask(envelope, record, handler))
 
@@ -289,8 +328,16 @@ class Worker:
             if not running.handed_back:
                 raise
         except Exception:
-            log.exception("recording the outcome of task %s failed", running.task_id)
-            running.handed_back = True  # leave it uncommitted: the next owner retries
+            # The broker is unreachable or refused a write. The offset stays in flight
+            # and the run starts again after a pause: the journal replays what it
+            # completed, and nothing past the unrecorded outcome is committed.
+            log.exception(
+                "recording the outcome of task %s failed; running it again in %.0fs",
+                running.task_id,
+                _RERUN_PAUSE,
+            )
+            running.handed_back = True
+            asyncio.get_running_loop().call_later(_RERUN_PAUSE, self._run_again, running)
         finally:
             self._active -= 1
             if self.running.get(running.task_id) is running:
@@ -299,13 +346,33 @@ class Worker:
                 self._tracker.finish(running.tp, running.offset)
             self._start_from_backlog()
 
+    def _run_again(self, failed: RunningTask) -> None:
+        if self._stopping.is_set() or failed.tp not in self._tracker.partitions():
+            return  # stopping, or the partition moved: its next owner runs the task
+        if failed.task_id not in self.running:
+            self._accept(RunningTask(failed.request, failed.record, failed.handler))
+
+    def _child_result(self, record: Delivery, envelope: Envelope) -> None:
+        """Hand a child's outcome to its waiting parent and journal it for a re-run of
+        the parent; the record's offset is finished once the journal has it."""
+        try:
+            outcome = TaskOutcome.model_validate(envelope.payload)
+        except ValidationError as exc:
+            self._dead_letter_record(record, f"unreadable child result: {_first_line(exc)}")
+            return
+        child_id = envelope.task_id or ""
+        waiting = self._children.pop(child_id, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(outcome)
+        parent = envelope.parent_task_id
+        if parent is None or not self.journal.enabled:
+            self._tracker.finish(record.tp, record.offset)
+            return
+        agent = envelope.source.agent if envelope.source else ""
+        self._spawn(self.journal.child(record.partition, parent, child_id, agent, outcome), record)
+
     def _control(self, envelope: Envelope) -> None:
         task_id = envelope.task_id or ""
-        if envelope.type == RESULT:
-            waiting = self._children.pop(task_id, None)
-            if waiting is not None and not waiting.done():
-                waiting.set_result(TaskOutcome.model_validate(envelope.payload))
-            return
         running = self.running.get(task_id)
         if running is None:
             log.info("%s for task %s, which is not running here", envelope.type, task_id)
@@ -396,11 +463,25 @@ class Worker:
         self._tracker.mark_committed(pending)
 
     async def on_revoked(self, partitions: frozenset[TopicPartition]) -> None:
+        """Before the group re-assigns: hold effects back, let those under way finish
+        (the new owner of a partition must not overlap them), commit."""
+        self._ready.clear()
+        await self._fence.close(self.settings.rebalance_grace)
         await self._commit(only=partitions)
 
     async def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
         lost = self._tracker.partitions() - set(partitions)
         self._hand_back(lost)
+        task_topics = {self.inbox, *self._retry_topics}
+        owned = {tp.partition for tp in partitions if tp.topic in task_topics}
+        self.journal.forget(self.journal.partitions() - owned)
+        try:
+            await self.journal.load(owned)
+        except Exception as exc:  # the consume loop ends the worker with it
+            log.exception("loading journal partitions %s failed", sorted(owned))
+            self._journal_failure = exc
+        self._fence.open()
+        self._ready.set()
         if self._paused and self._consumer is not None:
             self._consumer.pause()
         retries = sum(1 for tp in partitions if tp.topic in self._retry_topics)
@@ -426,6 +507,11 @@ class Worker:
 
     def assignment(self) -> frozenset[TopicPartition]:
         return self._consumer.assignment() if self._consumer else frozenset()
+
+
+def _run_of(request: Envelope) -> tuple[int, int]:
+    """Which run of its task a request asks for; later runs compare greater."""
+    return request.replay, request.attempt
 
 
 def _first_line(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ RESULT = "mesh.task.result"
 TASK_EVENT = "mesh.task.event"
 TASK_STATE = "mesh.task.state"
 AGENT_CARD = "mesh.agent.card"
+DLQ_PURGE_MARK = "mesh.dlq.purge_mark"
 CONTROL_TYPES = frozenset({STEER, CANCEL, RESULT})
 
 
@@ -151,3 +152,14 @@ class AgentCard(BaseModel):
     events: list[str] = Field(default_factory=list)
     delegates_to: list[str] = Field(default_factory=list)
     updated_at: datetime
+
+
+@REGISTRY.register(DLQ_PURGE_MARK, 1)
+class PurgeMark(BaseModel):
+    """Dead letters of one partition of an agent's dead-letter topic, below `before`
+    (an offset), are purged: hidden from listing and replay (ADR 008)."""
+
+    agent: str
+    partition: int = Field(ge=0)
+    before: int = Field(ge=0)
+    purged_at: datetime

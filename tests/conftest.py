@@ -29,7 +29,14 @@ TEST_PROFILE = {
     "partitions": 4,
     "commit_interval": 0.1,
     "shutdown_grace": 5.0,
+    "rebalance_grace": 2.0,
 }
+
+
+def _embedded() -> bool:
+    """True when the tests start their own embedded broker (no idempotent producer)."""
+    given = os.environ.get("MESH_BOOTSTRAP_SERVERS")
+    return not given and os.environ.get("MESH_TEST_KAFKA") != "testcontainers"
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +93,7 @@ def broker_settings(bootstrap_servers: str, namespace: str) -> Settings:
     return Settings(
         bootstrap_servers=bootstrap_servers,
         namespace=namespace,
+        idempotent_producer=not _embedded(),
         **TEST_PROFILE,  # type: ignore[arg-type]
     )
 

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from mesh.transport.base import Delivery, TopicPartition, Transport
+from mesh.transport.base import Delivery, Transport
 
 
 async def eventually(
@@ -24,17 +24,4 @@ async def read_all(
     transport: Transport, topics: Sequence[str], *, timeout: float = 60.0
 ) -> list[Delivery]:
     """Every record on `topics` right now (a reader without a group, up to the end offsets)."""
-    consumer = transport.consumer(topics, group=None)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets()
-        position: dict[TopicPartition, int] = {}
-        records: list[Delivery] = []
-        async with asyncio.timeout(timeout):
-            while any(position.get(tp, 0) < end for tp, end in ends.items()):
-                for record in await consumer.fetch(timeout=0.5, max_records=5000):
-                    records.append(record)
-                    position[record.tp] = record.offset + 1
-        return records
-    finally:
-        await consumer.stop()
+    return await transport.read_topics(topics, timeout=timeout)

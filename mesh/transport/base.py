@@ -12,10 +12,15 @@ Semantics every adapter must keep (checked by `tests/contract`):
 - A consumer without a group reads every partition of its topics from the start.
 - `commit` stores "the next offset to read" per partition, for partitions the member
   owns at that moment.
+- A group consumer's partitions are *co-partitioned*: partition N of every subscribed
+  topic with the same partition count goes to the same member (range assignment), so
+  one worker owns a task's inbox, retry and journal partitions together.
+- `read_partitions` returns what the given partitions hold when it is called.
 """
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +71,7 @@ class Outgoing:
     value: bytes
     key: bytes | None = None
     headers: Mapping[str, bytes] = field(default_factory=dict)
+    partition: int | None = None  # None: chosen from the key, as Kafka's partitioner does
 
 
 class RebalanceListener(Protocol):
@@ -143,3 +149,25 @@ class Transport(ABC):
         group: str | None,
         listener: RebalanceListener | None = None,
     ) -> Consumer: ...
+
+    @abstractmethod
+    async def read_partitions(self, partitions: Sequence[TopicPartition]) -> list[Delivery]:
+        """Every record of `partitions`, from the start to the end offsets at the call."""
+
+    async def read_topics(self, topics: Sequence[str], *, timeout: float = 60.0) -> list[Delivery]:
+        """Every record of `topics`, from the start to the end offsets at the call (a
+        reader without a group)."""
+        consumer = self.consumer(topics, group=None)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets()
+            position: dict[TopicPartition, int] = {}
+            records: list[Delivery] = []
+            async with asyncio.timeout(timeout):
+                while any(position.get(tp, 0) < end for tp, end in ends.items()):
+                    for record in await consumer.fetch(timeout=0.5, max_records=5000):
+                        records.append(record)
+                        position[record.tp] = record.offset + 1
+            return records
+        finally:
+            await consumer.stop()

@@ -7,6 +7,9 @@ Posture, chosen against aiokafka's weak defaults (DESIGN.md, "Brokers"):
   a task submitted before its agent's first start is not skipped.
 - the producer idempotence flag is a setting (off for the embedded broker, which
   cannot grant producer ids).
+- range assignment, not aiokafka's round-robin default: partition N of every topic of
+  the group goes to one member, so a task's inbox, retry-tier and journal partitions
+  have one owner (mesh/journal.py relies on it).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import IllegalOperation, KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
@@ -97,6 +101,18 @@ def _ours(partitions: Any) -> frozenset[TopicPartition]:
     return frozenset(TopicPartition(tp.topic, tp.partition) for tp in partitions)
 
 
+def _delivery(record: Any) -> Delivery:
+    return Delivery(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        dict(record.headers),
+        record.timestamp / 1000,
+    )
+
+
 def _theirs(tp: TopicPartition) -> KafkaTopicPartition:
     return KafkaTopicPartition(tp.topic, tp.partition)
 
@@ -119,8 +135,10 @@ class KafkaConsumer(Consumer):
             auto_offset_reset="earliest",
             session_timeout_ms=_ms(settings.session_timeout),
             heartbeat_interval_ms=_ms(settings.heartbeat_interval),
+            max_poll_interval_ms=_ms(settings.max_poll_interval),
             fetch_max_wait_ms=_ms(settings.fetch_max_wait),
             max_poll_records=settings.fetch_max_records,
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
 
     async def start(self) -> None:
@@ -156,19 +174,7 @@ class KafkaConsumer(Consumer):
 
     async def fetch(self, *, timeout: float, max_records: int) -> list[Delivery]:
         batches = await self._consumer.getmany(timeout_ms=_ms(timeout), max_records=max_records)
-        return [
-            Delivery(
-                record.topic,
-                record.partition,
-                record.offset,
-                record.key,
-                record.value,
-                dict(record.headers),
-                record.timestamp / 1000,
-            )
-            for records in batches.values()
-            for record in records
-        ]
+        return [_delivery(record) for records in batches.values() for record in records]
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         try:
@@ -221,7 +227,9 @@ class KafkaTransport(Transport):
                 "check MESH_BOOTSTRAP_SERVERS"
             ) from exc
         self._producer = producer
-        self._writer = ProducerWriter(producer)
+        self._writer = ProducerWriter(
+            producer, max_pending=s.producer_max_pending, broker=s.bootstrap_servers
+        )
         self._writer.start()
 
     async def stop(self) -> None:
@@ -274,11 +282,41 @@ class KafkaTransport(Transport):
     ) -> Consumer:
         return KafkaConsumer(self._settings, topics, group, listener)
 
+    async def read_partitions(self, partitions: Sequence[TopicPartition]) -> list[Delivery]:
+        if not partitions:
+            return []
+        consumer = AIOKafkaConsumer(
+            **client_options(self._settings),
+            enable_auto_commit=False,
+            fetch_max_wait_ms=_ms(self._settings.fetch_max_wait),
+        )
+        records: list[Delivery] = []
+        try:
+            await consumer.start()
+            theirs = [_theirs(tp) for tp in partitions]
+            consumer.assign(theirs)
+            await consumer.seek_to_beginning(*theirs)
+            ends = await consumer.end_offsets(theirs)
+            remaining = {tp for tp in theirs if ends[tp] > 0}
+            while remaining:
+                batches = await consumer.getmany(*remaining, timeout_ms=1000)
+                for tp, batch in batches.items():
+                    records += [_delivery(r) for r in batch]
+                    if batch and batch[-1].offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
+        except KafkaError as exc:
+            raise TransportError(f"cannot read {list(partitions)!r}: {exc}") from exc
+        finally:
+            await consumer.stop()
+        return records
+
 
 def _new_topic(spec: TopicSpec) -> NewTopic:
-    configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+    configs = {}
     if spec.retention is not None:
         configs["retention.ms"] = str(_ms(spec.retention))
+    if spec.compacted:  # compacted and also bounded in time when a retention is given
+        configs["cleanup.policy"] = "compact,delete" if spec.retention else "compact"
     return NewTopic(
         spec.name,
         num_partitions=spec.partitions,

@@ -7,6 +7,10 @@ counted 140,000 drain waits for 60,000 records, and the hop rate fell as
 `max_inflight` grew. Here only the writer ever waits on a drain; publishers wait for
 their acknowledgements. Records go to the producer in submission order, so per-key
 order is what the publishers asked for.
+
+While the broker is unreachable or hung, records wait here and in the producer; at
+most `max_pending` of them. Past that bound `write` fails at once with a clear error
+instead of letting memory grow (a worker then hands its task back uncommitted).
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from mesh.transport.base import Outgoing
 class ProducerWriter:
     """Feeds `producer` from a queue; `write` returns a future of all the acks."""
 
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: AIOKafkaProducer, *, max_pending: int, broker: str) -> None:
         self._producer = producer
+        self._max_pending = max_pending
+        self._broker = broker
+        self._pending = 0  # records written and not yet acknowledged (or failed)
         self._queue: deque[tuple[Sequence[Outgoing], asyncio.Future[None]]] = deque()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -51,10 +58,20 @@ class ProducerWriter:
         """Queue `records`; the future resolves once the broker acknowledged all of them."""
         if self._task is None or self._task.done():
             raise TransportError("publish before start(); use `async with` or call start()")
+        if self._pending + len(records) > self._max_pending:
+            raise TransportError(
+                f"{self._pending} records are waiting for the broker at {self._broker!r} "
+                f"(MESH_PRODUCER_MAX_PENDING={self._max_pending}); is it reachable?"
+            )
+        self._pending += len(records)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(functools.partial(self._settled, len(records)))
         self._queue.append((records, done))
         self._ready.set()
         return done
+
+    def _settled(self, count: int, _: asyncio.Future[None]) -> None:
+        self._pending -= count
 
     async def _run(self) -> None:
         while True:
@@ -68,7 +85,11 @@ class ProducerWriter:
         try:
             acks = [
                 await self._producer.send(
-                    r.topic, r.value, key=r.key, headers=list(r.headers.items())
+                    r.topic,
+                    r.value,
+                    key=r.key,
+                    headers=list(r.headers.items()),
+                    partition=r.partition,
                 )
                 for r in records
             ]

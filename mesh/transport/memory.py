@@ -52,16 +52,24 @@ class MemoryBroker:
             self.specs[spec.name] = spec
 
     def append(
-        self, topic: str, value: bytes, key: bytes | None, headers: Mapping[str, bytes]
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: Mapping[str, bytes],
+        partition: int | None = None,
     ) -> None:
         partitions = self.topics.get(topic)
         if partitions is None:
             raise UnknownTopic(f"topic {topic!r} does not exist; create it with ensure_topics")
-        index = (
-            zlib.crc32(key) % len(partitions)
-            if key is not None
-            else next(self._round_robin) % len(partitions)
-        )
+        if partition is not None and not 0 <= partition < len(partitions):
+            raise TransportError(f"topic {topic!r} has no partition {partition}")
+        if partition is not None:
+            index = partition
+        elif key is not None:
+            index = zlib.crc32(key) % len(partitions)
+        else:
+            index = next(self._round_robin) % len(partitions)
         log = partitions[index]
         log.append(Delivery(topic, index, len(log), key, value, dict(headers), time.time()))
         self._new_data.set()
@@ -230,8 +238,8 @@ class MemoryTransport(Transport):
         await asyncio.sleep(0)  # a real publish always yields to the loop
 
     async def publish_many(self, records: Sequence[Outgoing]) -> None:
-        for record in records:
-            self.broker.append(record.topic, record.value, record.key, record.headers)
+        for r in records:
+            self.broker.append(r.topic, r.value, r.key, r.headers, r.partition)
         await asyncio.sleep(0)
 
     def consumer(
@@ -242,3 +250,10 @@ class MemoryTransport(Transport):
         listener: RebalanceListener | None = None,
     ) -> Consumer:
         return MemoryConsumer(self.broker, topics, group, listener)
+
+    async def read_partitions(self, partitions: Sequence[TopicPartition]) -> list[Delivery]:
+        await asyncio.sleep(0)
+        for tp in partitions:
+            if tp.topic not in self.broker.topics:
+                raise UnknownTopic(f"cannot read missing topic {tp.topic!r}")
+        return [r for tp in partitions for r in self.broker.topics[tp.topic][tp.partition]]

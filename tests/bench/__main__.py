@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
-    python -m tests.bench                  # all: hop, inflight, fanout
+    python -m tests.bench                  # all: hop, inflight, fanout, recovery
     python -m tests.bench hop fanout       # a subset, in the order given
     python -m tests.bench --quick          # smaller sizes
     python -m tests.bench hop --profile /tmp/hop.prof   # cProfile of the timed mesh hop
@@ -29,13 +29,14 @@ import orjson
 
 from mesh.broker import EmbeddedBroker
 from mesh.settings import Settings
-from tests.bench import fanout, hop, inflight
+from tests.bench import fanout, hop, inflight, recovery
 from tests.bench.common import BENCH_PROFILE, Options, Report
 
 BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "hop": hop.run,
     "inflight": inflight.run,
     "fanout": fanout.run,
+    "recovery": recovery.run,
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 RESULTS = Path(__file__).with_name("results.json")

@@ -27,6 +27,7 @@ BENCH_PROFILE: dict[str, Any] = {
     "fetch_max_wait": 0.01,
     "commit_interval": 0.2,
     "partitions": 4,
+    "idempotent_producer": False,  # the embedded broker grants no producer ids
 }
 
 

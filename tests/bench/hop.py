@@ -51,6 +51,7 @@ async def run(settings: Settings, options: Options) -> Report:
     raw3_rate, raw3 = await raw_hop(settings, n, records_per_hop=MESH_RECORDS_PER_HOP)
     report.add("raw_x3_msgs_per_s", raw3_rate, "the raw loop writing 3 records per input")
     report.add("raw_x3_cpu_us_per_msg", raw3.cpu / n * 1e6, "process CPU in the window / N")
+    headline_rate = 0.0
     for inflight in INFLIGHT:
         headline = inflight == INFLIGHT[0]
         suffix = "" if headline else f"_inflight_{inflight}"
@@ -68,6 +69,19 @@ async def run(settings: Settings, options: Options) -> Report:
         if headline:
             report.add("mesh_records_per_hop", records_per_hop, "task-events + task-state")
             report.add("ratio_vs_raw_x3", rate / raw3_rate, "mesh/raw writing 3 records per hop")
+            headline_rate = rate
+    # What the delivery guarantees cost (ADR 009): the same hop without the journal's
+    # `ended` record (no deduplication across restarts, no durable steps).
+    bare = settings.model_copy(
+        update={
+            "namespace": f"{settings.namespace}-bare",
+            "max_inflight": INFLIGHT[0],
+            "journal_enabled": False,
+        }
+    )
+    bare_rate, _, _ = await mesh_hop(bare, n, None)
+    report.add("mesh_msgs_per_s_no_journal", bare_rate, "the headline hop, journal off")
+    report.add("journal_cost_ratio", headline_rate / bare_rate, "with journal / without")
     return report
 
 

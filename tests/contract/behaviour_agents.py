@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from pydantic import BaseModel
 
@@ -29,6 +30,14 @@ class Spread(BaseModel):
     fail_child: bool = False
 
 
+@REGISTRY.register("test.durable", 1)
+class Durable(BaseModel):
+    key: str  # unique per test: the counters below are per process
+    hold: bool = False  # the first run waits (to be handed back) after delegating
+    fail_first_attempt: bool = False  # attempt 1 fails after its step
+    step_bytes: int = 0  # the step returns this many bytes of padding
+
+
 @REGISTRY.register("test.noticed", 1)
 class Noticed(BaseModel):
     item_id: str
@@ -43,12 +52,19 @@ class Echoed(BaseModel):
 # Two quick attempts, so failure tests exercise a retry without waiting for one.
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_delay=0.1, max_delay=0.2)
 worker_agent = Agent("worker", description="does test work", retry=FAST_RETRY)
+durable = Agent("durable", delegates_to=["worker"], retry=FAST_RETRY)
+
+# Test ledgers (per process): how often each key's side effect, handler and child ran.
+EFFECTS: Counter[str] = Counter()
+DURABLE_RUNS: Counter[str] = Counter()
+WORK_RUNS: Counter[str] = Counter()
 boss = Agent("boss", delegates_to=["worker"])
 listener = Agent("listener")
 
 
 @worker_agent.task
 async def work(ctx: TaskContext, request: Work) -> dict[str, object]:
+    WORK_RUNS[request.label] += 1
     for step in range(request.progress_steps):
         await ctx.progress(f"step {step}", step=step)
         await asyncio.sleep(0.05)
@@ -80,6 +96,24 @@ async def spread(ctx: TaskContext, request: Spread) -> dict[str, object]:
     except ChildFailed as exc:
         return {"fallback": True, "error": exc.error.message if exc.error else ""}
     return {"labels": [r["label"] for r in results]}
+
+
+@durable.task
+async def durable_work(ctx: TaskContext, request: Durable) -> dict[str, object]:
+    DURABLE_RUNS[request.key] += 1
+
+    def effect() -> dict[str, object]:
+        EFFECTS[request.key] += 1
+        return {"row": EFFECTS[request.key], "padding": "x" * request.step_bytes}
+
+    row = await ctx.step("effect", effect)
+    if request.fail_first_attempt and ctx.attempt == 1:
+        raise ValueError("attempt 1 fails after its step")
+    child = await ctx.delegate("worker", Work(label=request.key))
+    if request.hold and DURABLE_RUNS[request.key] == 1:
+        await asyncio.sleep(3600)  # until this run is handed back
+    done = await child
+    return {"row": row["row"], "child": done["label"], "runs": DURABLE_RUNS[request.key]}
 
 
 @listener.on_event

@@ -18,11 +18,18 @@ _ASSIGNED = re.compile(r"assigned (\d+) partitions")
 class MeshProcess:
     """One `mesh run <spec>` child with its log in a file."""
 
-    def __init__(self, spec: str, settings: Settings, log_dir: Path, instance: str) -> None:
+    def __init__(
+        self,
+        spec: str,
+        settings: Settings,
+        log_dir: Path,
+        instance: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.spec = spec
         self.instance = instance
         self.log_path = log_dir / f"{instance}.log"
-        env = settings_env(settings)
+        env = settings_env(settings) | (extra_env or {})
         env["MESH_INSTANCE_ID"] = instance
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(

@@ -9,6 +9,8 @@ import pytest
 from mesh.settings import Settings
 from mesh.testing import MemoryTransport
 from mesh.transport.base import Transport
+from tests.contract.dlq_behaviour import DeadLetterQueueBehaviour
+from tests.contract.journal_behaviour import JournalBehaviour
 from tests.contract.runtime_behaviour import RuntimeBehaviour
 from tests.contract.transport_behaviour import TransportBehaviour
 
@@ -23,6 +25,26 @@ class TestMemoryTransport(TransportBehaviour):
 
 
 class TestMemoryRuntime(RuntimeBehaviour):
+    @pytest.fixture
+    def transport_factory(self) -> Callable[[], Transport]:
+        return MemoryTransport
+
+    @pytest.fixture
+    def settings(self, memory_settings: Settings) -> Settings:
+        return memory_settings
+
+
+class TestMemoryDeadLetterQueue(DeadLetterQueueBehaviour):
+    @pytest.fixture
+    def transport_factory(self) -> Callable[[], Transport]:
+        return MemoryTransport
+
+    @pytest.fixture
+    def settings(self, memory_settings: Settings) -> Settings:
+        return memory_settings
+
+
+class TestMemoryJournal(JournalBehaviour):
     @pytest.fixture
     def transport_factory(self) -> Callable[[], Transport]:
         return MemoryTransport

@@ -1,0 +1,59 @@
+"""`EffectFence`: keeps a task's effects out of the gap of a rebalance.
+
+With Kafka's eager rebalance every member gives up all its partitions, and the new
+owner of a partition starts re-running its unfinished tasks as soon as it is
+assigned. A task of the old owner that wrote a step result or its outcome in that gap
+would overlap the new owner's run. So effects (a durable step, a task's outcome and
+its journal record) pass through this fence: `close` (on revocation) lets the effects
+already under way finish, up to a grace period, and holds new ones back; `open` (on
+assignment, after the tasks of lost partitions were handed back) lets them go on. A
+handed-back task is cancelled while it waits here, so it never writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+log = logging.getLogger(__name__)
+
+
+class EffectFence:
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._busy = 0
+
+    @contextlib.asynccontextmanager
+    async def effect(self) -> AsyncIterator[None]:
+        """Wait until the fence is open, then hold it for the effect's duration."""
+        await self._open.wait()
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
+    async def close(self, grace: float) -> None:
+        """Hold back new effects; wait up to `grace` s for those under way."""
+        self._open.clear()
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning(
+                "%d effects still under way after %.1fs of rebalance grace; a new owner "
+                "may run them again",
+                self._busy,
+                grace,
+            )
+
+    def open(self) -> None:
+        self._open.set()
