@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     max_step_bytes: int = Field(default=64 * 1024, ge=64)
     # On a rebalance, how long a worker waits for steps and outcomes being written
     # before it gives up its partitions (must be well below the session timeout).
-    rebalance_grace: float = Field(default=3.0, ge=0)
+    rebalance_grace: float = Field(default=2.0, ge=0)
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker
@@ -112,9 +112,9 @@ class Settings(BaseSettings):
                 f"heartbeat_interval ({self.heartbeat_interval}) must be at most a third of "
                 f"session_timeout ({self.session_timeout}); lower MESH_HEARTBEAT_INTERVAL"
             )
-        if self.rebalance_grace >= self.session_timeout / 2:
+        if self.rebalance_grace > self.session_timeout / 2:
             raise ValueError(
-                f"rebalance_grace ({self.rebalance_grace}) must be below half of "
+                f"rebalance_grace ({self.rebalance_grace}) must be at most half of "
                 f"session_timeout ({self.session_timeout}); lower MESH_REBALANCE_GRACE"
             )
         return self

@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from mesh import Agent, SettingsError, SetupError, TaskContext, load_settings
+from mesh.devserver import DEV_PROFILE
 from schemas import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,18 @@ def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
         load_settings()
     monkeypatch.setenv("MESH_HEARTBEAT_INTERVAL", "1")
     assert load_settings().partitions == 3
+
+
+def test_the_dev_profile_and_the_defaults_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make dev` starts its children with these; a new cross-field rule must keep them."""
+    load_settings()
+    for name, value in DEV_PROFILE.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.rebalance_grace <= settings.session_timeout / 2
+    monkeypatch.setenv("MESH_REBALANCE_GRACE", "5")
+    with pytest.raises(SettingsError, match="MESH_REBALANCE_GRACE"):
+        load_settings()
 
 
 def test_agent_definition_mistakes_raise_setup_error() -> None:
