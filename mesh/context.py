@@ -97,6 +97,10 @@ class TaskContext:
         self._journal = journal
         self._fence = fence
         self._steps_run: set[str] = set()
+        # Activity extends the task's lease (mesh/liveness.py): start, progress,
+        # delegation, step.
+        self.started_at = utc_now()
+        self.last_activity = self.started_at
         self._steering_queue: asyncio.Queue[Steer] | None = None  # made on first use
         self._children: list[TaskHandle] = []
         self._delegations = 0
@@ -152,6 +156,7 @@ class TaskContext:
             traceparent=self.request.traceparent,
             payload=input.model_dump(mode="json"),
         )
+        self.last_activity = utc_now()
         earlier = self._journal.child(child_id)
         if earlier is not None and earlier.outcome is not None:  # ended in an earlier run
             outcome = asyncio.get_running_loop().create_future()
@@ -191,6 +196,7 @@ class TaskContext:
                 "step of a task its own name, e.g. f'charge-{item_id}'"
             )
         self._steps_run.add(name)
+        self.last_activity = utc_now()
         done, value = self._journal.step(name)
         if done:
             return value
@@ -225,6 +231,7 @@ class TaskContext:
     async def progress(self, message: str = "", **data: Any) -> None:
         """Report a partial result; it shows in the task's state and event stream."""
         entry = ProgressEntry(at=utc_now(), message=message, data=data)
+        self.last_activity = entry.at
         await self._recorder.record(EventKind.PROGRESS, progress=entry)
 
     # -- receiving ----------------------------------------------------------------

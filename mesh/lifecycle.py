@@ -129,6 +129,20 @@ class TaskRecorder:
             event = self._apply(kind, progress, child, steer, result, error, retry)
             await self._publish([event])
 
+    async def note(self, kind: EventKind, error: TaskError | None = None) -> None:
+        """Publish an event that changes no state (the task's history only)."""
+        event = TaskEvent(
+            kind=kind,
+            agent=self.state.agent,
+            status=self.state.status,
+            at=utc_now(),
+            instance=self._publisher.source.instance,
+            error=error,
+            attempt=self.state.attempt,
+        )
+        topic = self._publisher.topics.task_events
+        await self._publisher.send_many([self._encode(topic, TASK_EVENT, event)])
+
     async def _publish(self, events: list[TaskEvent]) -> None:
         events, self._held = [*self._held, *events], []
         topics = self._publisher.topics

@@ -69,6 +69,7 @@ class RunningTask:
     context: TaskContext | None = None
     cancel_reason: str | None = None
     handed_back: bool = False
+    superseded: bool = False  # a newer attempt was dispatched (the supervisor's redispatch)
     early_steers: list[Steer] = field(default_factory=list)
 
     @property
@@ -99,6 +100,12 @@ class RunningTask:
         self.handed_back = True
         if self.task is not None:
             self.task.cancel()
+
+    def supersede(self) -> None:
+        """A newer attempt replaces this run: it records no outcome and commits nothing
+        (a result it still returns is noted and ignored)."""
+        self.superseded = True
+        self.hand_back()
 
 
 class TaskRunner:
@@ -169,6 +176,10 @@ class TaskRunner:
         running.context = context
         try:
             result = await self._call_handler(running, context, message, recorder)
+            if running.superseded:
+                raise _Superseded
+        except _Superseded:
+            await self._note_superseded(running, recorder)
         except TimeoutError:
             await self._finish(
                 running,
@@ -178,6 +189,9 @@ class TaskRunner:
                 ),
             )
         except Exception as exc:  # the handler's failure: retry it or dead-letter it
+            if running.superseded:
+                await self._note_superseded(running, recorder)
+                return
             log.info("task %s attempt %d failed: %r", running.task_id, request.attempt, exc)
             await self._after_failure(running, recorder, exc)
         else:
@@ -215,6 +229,14 @@ class TaskRunner:
                 return await running.handler.fn(context, message)
         finally:
             flush.cancel()
+
+    async def _note_superseded(self, running: RunningTask, recorder: TaskRecorder) -> None:
+        """The run ended after a newer attempt began: say so in the task's history
+        (an event only: the state belongs to the newer attempt) and apply nothing."""
+        attempt = running.request.attempt
+        log.warning("task %s attempt %d ended after it was superseded", running.task_id, attempt)
+        message = f"attempt {attempt} ended after a newer attempt began; its outcome is ignored"
+        await recorder.note(EventKind.SUPERSEDED, TaskError(type="Superseded", message=message))
 
     def _time_left(self, request: Envelope) -> float | None:
         limits = []
@@ -334,6 +356,10 @@ async def cancel_children(publisher: Publisher, context: TaskContext, reason: st
             payload=Cancel(reason=f"parent cancelled: {reason}").model_dump(),
         )
         await publisher.send(publisher.topics.inbox(handle.agent), envelope, key=handle.task_id)
+
+
+class _Superseded(Exception):
+    """The handler returned after its run was superseded."""
 
 
 def _first_failure(record: Delivery) -> datetime | None:

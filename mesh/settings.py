@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     # before it gives up its partitions (must be well below the session timeout).
     rebalance_grace: float = Field(default=2.0, ge=0)
 
+    # Worker liveness (agents/supervisor): a heartbeat every `liveness_interval` s; a
+    # running task without progress for `task_lease` s is stuck (progress extends it).
+    liveness_interval: float = Field(default=5.0, gt=0)
+    task_lease: float = Field(default=300.0, gt=0)
+    heartbeat_max_tasks: int = Field(default=1000, ge=0)
+
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker
     # fetches on while its tasks run (however slow a handler), so only a blocked event

@@ -50,6 +50,11 @@ class Topics:
         return self._name("mesh.tasks.state")
 
     @property
+    def heartbeats(self) -> str:
+        """Worker liveness: a heartbeat per worker process every liveness interval."""
+        return self._name("mesh.heartbeats")
+
+    @property
     def agents(self) -> str:
         """Compacted: the latest card of each agent type."""
         return self._name("mesh.agents")

@@ -6,6 +6,8 @@ from mesh.settings import Settings
 from mesh.topics import Topics
 from mesh.transport.base import TopicSpec
 
+_HEARTBEATS_RETENTION = 3600.0  # only the latest few matter; an hour helps debugging
+
 
 def _spec(settings: Settings, name: str, **options: object) -> TopicSpec:
     return TopicSpec(
@@ -17,12 +19,14 @@ def _spec(settings: Settings, name: str, **options: object) -> TopicSpec:
 
 
 def runtime_topics(settings: Settings) -> list[TopicSpec]:
-    """Topics every mesh process needs: lifecycle events, task state, agent cards."""
+    """Topics every mesh process needs: lifecycle events, task state, agent cards,
+    heartbeats."""
     topics = Topics(settings.namespace)
     return [
         _spec(settings, topics.task_events, retention=settings.events_retention),
         _spec(settings, topics.task_state, compacted=True),
         _spec(settings, topics.agents, compacted=True),
+        _spec(settings, topics.heartbeats, retention=_HEARTBEATS_RETENTION),
     ]
 
 

@@ -34,6 +34,7 @@ from mesh.errors import TransportError
 from mesh.fence import EffectFence
 from mesh.journal import Journal
 from mesh.lifecycle import submit_task
+from mesh.liveness import heartbeat, send_heartbeats
 from mesh.offsets import OffsetTracker
 from mesh.publisher import Publisher
 from mesh.retry import NOT_BEFORE
@@ -44,14 +45,17 @@ from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
 from schemas import REGISTRY, Envelope, Source, decode_envelope
 from schemas.envelope import new_id, utc_now
 from schemas.registry import SchemaError
+from schemas.supervision import Heartbeat
 from schemas.tasks import (
     AGENT_CARD,
     CANCEL,
+    REDISPATCH,
     RESULT,
     STEER,
     AgentCard,
     Cancel,
     EventKind,
+    Redispatch,
     Steer,
     TaskOutcome,
 )
@@ -168,6 +172,7 @@ class Worker:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume_loop())
                 group.create_task(self._commit_loop())
+                group.create_task(send_heartbeats(self.publisher, self._heartbeat, self._stopping))
             await self._drain()
         finally:
             await self._consumer.stop()
@@ -262,7 +267,7 @@ class Worker:
             self._spawn(self._adopt_event(record, envelope), record)
         elif envelope.type == RESULT:
             self._child_result(record, envelope)
-        elif envelope.type in (STEER, CANCEL):
+        elif envelope.type in (STEER, CANCEL, REDISPATCH):
             self._control(envelope)
             self._tracker.finish(record.tp, record.offset)
         else:
@@ -376,6 +381,8 @@ class Worker:
         running = self.running.get(task_id)
         if running is None:
             log.info("%s for task %s, which is not running here", envelope.type, task_id)
+        elif envelope.type == REDISPATCH:
+            self._redispatch(running, Redispatch.model_validate(envelope.payload))
         elif envelope.type == CANCEL:
             reason = Cancel.model_validate(envelope.payload).reason
             log.info("cancelling task %s (%s)", task_id, reason)
@@ -387,6 +394,22 @@ class Worker:
             running.steer(steer)
             if running.context is not None:
                 self._spawn(running.context._recorder.record(EventKind.STEERED, steer=steer))
+
+    def _redispatch(self, running: RunningTask, order: Redispatch) -> None:
+        """Replace a stuck run by a new attempt of the task, here and now."""
+        if running.request.attempt >= order.attempt:
+            return  # already at that attempt or past it
+        log.warning(
+            "task %s: attempt %d superseded by attempt %d (%s)",
+            running.task_id,
+            running.request.attempt,
+            order.attempt,
+            order.reason,
+        )
+        running.supersede()
+        newer = running.request.model_copy(update={"id": new_id(), "attempt": order.attempt})
+        del self.running[running.task_id]
+        self._accept(RunningTask(newer, running.record, running.handler))
 
     async def _adopt_event(self, record: Delivery, event: Envelope) -> None:
         """Turn a domain event into a task of this agent (its id derived from the event's)."""
@@ -429,6 +452,9 @@ class Worker:
         task = asyncio.create_task(guarded())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _heartbeat(self, stopping: bool) -> Heartbeat:
+        return heartbeat(self.agent.name, self.settings, self.running.values(), stopping=stopping)
 
     # -- children --------------------------------------------------------------------
 

@@ -18,11 +18,12 @@ from schemas.registry import REGISTRY
 STEER = "mesh.task.steer"
 CANCEL = "mesh.task.cancel"
 RESULT = "mesh.task.result"
+REDISPATCH = "mesh.task.redispatch"
 TASK_EVENT = "mesh.task.event"
 TASK_STATE = "mesh.task.state"
 AGENT_CARD = "mesh.agent.card"
 DLQ_PURGE_MARK = "mesh.dlq.purge_mark"
-CONTROL_TYPES = frozenset({STEER, CANCEL, RESULT})
+CONTROL_TYPES = frozenset({STEER, CANCEL, RESULT, REDISPATCH})
 
 
 class TaskStatus(StrEnum):
@@ -58,6 +59,8 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     DEAD_LETTERED = "dead_lettered"
     REPLAYED = "replayed"  # sent back from the dead-letter queue as a new run
+    REDISPATCHED = "redispatched"  # the supervisor started a new attempt (stuck, worker lost)
+    SUPERSEDED = "superseded"  # an older attempt ended after a newer one began: ignored
 
 
 class TaskError(BaseModel):
@@ -80,6 +83,15 @@ class Steer(BaseModel):
 @REGISTRY.register(CANCEL, 1)
 class Cancel(BaseModel):
     reason: str = "cancelled by request"
+
+
+@REGISTRY.register(REDISPATCH, 1)
+class Redispatch(BaseModel):
+    """Run the task again as `attempt` (the supervisor found it stuck or its worker
+    gone); the worker holding an older attempt drops that one."""
+
+    attempt: int = Field(ge=2)
+    reason: str
 
 
 @REGISTRY.register(RESULT, 1)

@@ -21,6 +21,7 @@ class Work(BaseModel):
     fail_before_attempt: int = 0  # raise ValueError on every attempt before this one
     retry_after: float | None = None  # raise Retry(after=...) on the first attempt
     reject: bool = False
+    hang_first_attempt: bool = False  # attempt 1 waits, and finishes even when cancelled
 
 
 @REGISTRY.register("test.spread", 1)
@@ -68,6 +69,12 @@ async def work(ctx: TaskContext, request: Work) -> dict[str, object]:
     for step in range(request.progress_steps):
         await ctx.progress(f"step {step}", step=step)
         await asyncio.sleep(0.05)
+    if request.hang_first_attempt and ctx.attempt == 1:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:  # a handler that finishes its work regardless
+            await asyncio.sleep(0.2)
+        return {"label": "attempt 1, late"}
     if request.wait_for_steer:
         steer = await ctx.next_steer(timeout=30)
         return {"steered": steer.text if steer else None}

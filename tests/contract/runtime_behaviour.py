@@ -6,6 +6,7 @@ Subclasses provide `transport_factory` (a fresh, unstarted transport per call) a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from mesh.topics import Topics
 from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope, encode_envelope
 from schemas.envelope import new_id
-from schemas.tasks import TaskStatus
+from schemas.tasks import REDISPATCH, Redispatch, TaskStatus
 from tests.contract.behaviour_agents import Noticed, boss, listener, worker_agent
 from tests.helpers import eventually, read_all
 
@@ -318,3 +319,34 @@ class RuntimeBehaviour:
             states = [await m.client.wait(i, timeout=20) for i in ids]
         assert {s.status for s in states} == {TaskStatus.SUCCEEDED}
         assert {s.instance for s in states} == {settings.instance_id}
+
+    async def test_a_redispatched_task_runs_again_and_its_old_attempt_is_fenced(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        """What the supervisor does to a stuck task: a new attempt replaces the run; the
+        old attempt's late result is noted in the history and applied nowhere."""
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            task_id = await m.client.submit("worker", {"hang_first_attempt": True, "label": "2"})
+            await eventually(lambda: bool(m.workers[0].running), timeout=20, what="attempt 1")
+            order = Envelope(
+                type=REDISPATCH,
+                task_id=task_id,
+                payload=Redispatch(attempt=2, reason="stuck (test)").model_dump(),
+            )
+            await m.client.publisher.send(m.workers[0].inbox, order, key=task_id)
+            state = await m.client.wait(task_id, timeout=20)
+            events_topic = Topics(settings.namespace).task_events
+            deadline = time.monotonic() + 10
+            while True:  # the late attempt notes itself about 0.2 s after its cancel
+                records = await read_all(m.transport, [events_topic])
+                kinds = [
+                    decode_envelope(r.value or b"").payload["kind"]
+                    for r in records
+                    if r.key == task_id.encode()
+                ]
+                if "superseded" in kinds or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+        assert state.status is TaskStatus.SUCCEEDED and state.attempt == 2
+        assert state.result == {"label": "2"}
+        assert kinds.count("succeeded") == 1 and "superseded" in kinds, kinds

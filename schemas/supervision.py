@@ -1,0 +1,42 @@
+"""Messages of worker liveness and of the supervisor (agents/supervisor).
+
+Workers publish a `Heartbeat` to `mesh.heartbeats` (keyed by instance id) every
+`MESH_LIVENESS_INTERVAL` seconds; the supervisor reads them to tell live workers
+from dead ones and to see which tasks each holds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from schemas.registry import REGISTRY
+
+HEARTBEAT = "mesh.worker.heartbeat"
+
+
+class HeldTask(BaseModel):
+    """A task a worker is running: when it started and when it last showed activity."""
+
+    task_id: str
+    attempt: int = 1
+    started_at: datetime
+    last_progress_at: datetime
+    lease_expires_at: datetime  # last activity + the agent's lease
+
+
+@REGISTRY.register(HEARTBEAT, 1)
+class Heartbeat(BaseModel):
+    """A worker process is alive, and holds these tasks."""
+
+    instance: str
+    agent: str
+    host: str
+    pid: int
+    at: datetime
+    interval: float = Field(gt=0)  # seconds until the next heartbeat
+    inflight: int = Field(ge=0)  # every task held, running or waiting for a slot
+    tasks: list[HeldTask] = Field(default_factory=list)  # the least recently active first
+    truncated: bool = False  # more tasks are held than `tasks` lists
+    stopping: bool = False  # the last heartbeat of a worker that is shutting down
