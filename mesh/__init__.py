@@ -18,6 +18,7 @@ from mesh.context import TaskContext, TaskHandle
 from mesh.errors import (
     ChildCancelled,
     ChildFailed,
+    ChildTimedOut,
     InvalidInput,
     MeshError,
     Reject,
@@ -37,6 +38,7 @@ __all__ = [
     "Agent",
     "ChildCancelled",
     "ChildFailed",
+    "ChildTimedOut",
     "Client",
     "InvalidInput",
     "MeshError",

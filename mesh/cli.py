@@ -23,6 +23,7 @@ from mesh.client import Client
 from mesh.dlq import DeadLetter
 from mesh.errors import DeadLetterError, MeshError, UnknownAgent
 from mesh.settings import load_settings
+from mesh.supervision.commands import add_supervisor_parser
 from schemas.tasks import AgentCard, TaskState, TaskStatus
 
 REFERENCE_AGENTS = ("agents.triage:agent", "agents.knowledge:agent", "agents.orders:agent")
@@ -375,6 +376,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return main_dev(
         agents=args.agents or list(REFERENCE_AGENTS),
         bootstrap_servers=os.environ.get("MESH_BOOTSTRAP_SERVERS"),
+        extra_commands=[]
+        if args.no_supervisor
+        else [[sys.executable, "-m", "mesh", "supervisor", "run"]],
     )
 
 
@@ -452,9 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="broker + every reference agent, until Ctrl-C")
     dev.add_argument("agents", nargs="*", help=f"agent specs (default: {REFERENCE_AGENTS})")
+    dev.add_argument("--no-supervisor", action="store_true", help="do not run the supervisor")
     dev.set_defaults(handler=cmd_dev)
 
     add_dlq_parser(sub)
+    add_supervisor_parser(sub)
 
     schemas = sub.add_parser("schemas", help="JSON Schema snapshots of the contracts")
     schemas.add_argument("action", choices=["export", "check"])

@@ -24,14 +24,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from pydantic import BaseModel
 
-from mesh.errors import ChildCancelled, ChildFailed, SetupError, StepTooLarge
+from mesh.errors import ChildCancelled, ChildFailed, ChildTimedOut, SetupError, StepTooLarge
 from mesh.fence import EffectFence
 from mesh.journal import TaskJournal
 from mesh.lifecycle import TaskRecorder, submit_task
 from mesh.publisher import Publisher
 from schemas import REGISTRY, Envelope
 from schemas.envelope import utc_now
-from schemas.tasks import EventKind, ProgressEntry, Steer, TaskOutcome, TaskStatus
+from schemas.tasks import (
+    DEADLINE_EXCEEDED,
+    EventKind,
+    ProgressEntry,
+    Steer,
+    TaskOutcome,
+    TaskStatus,
+)
 
 if TYPE_CHECKING:
     from mesh.agent import Agent
@@ -63,6 +70,8 @@ class TaskHandle:
             return outcome.result or {}
         if outcome.status is TaskStatus.CANCELLED:
             raise ChildCancelled(self.task_id, self.agent, outcome.error)
+        if outcome.error is not None and outcome.error.type == DEADLINE_EXCEEDED:
+            raise ChildTimedOut(self.task_id, self.agent, outcome.error)
         raise ChildFailed(self.task_id, self.agent, outcome.error)
 
     def __await__(self) -> Generator[Any, None, dict[str, Any]]:

@@ -30,6 +30,7 @@ DEV_PROFILE: Mapping[str, str] = {
     "MESH_HEARTBEAT_INTERVAL": "1",
     "MESH_FETCH_MAX_WAIT": "0.01",
     "MESH_IDEMPOTENT_PRODUCER": "false",  # the embedded broker grants no producer ids
+    "MESH_LIVENESS_INTERVAL": "1",  # the supervisor notices a dead worker in seconds
 }
 
 

@@ -14,6 +14,7 @@ Hierarchy::
     ├── DeadLetterError      no dead letter with that id, or a purge would hide others
     ├── TaskError            a delegated child did not succeed
     │   ├── ChildFailed
+    │   │   └── ChildTimedOut
     │   └── ChildCancelled
     ├── Retry                raised by a handler: try again (after a delay, if given)
     └── Reject               raised by a handler: the task can never succeed
@@ -74,6 +75,10 @@ class TaskError(MeshError):
 
 class ChildFailed(TaskError):
     pass
+
+
+class ChildTimedOut(ChildFailed):
+    """The child ran past its deadline or timeout (its own children were cancelled)."""
 
 
 class ChildCancelled(TaskError):

@@ -43,6 +43,7 @@ _STATUS_OF = {
 }
 
 
+_CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
 _TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
 
 
@@ -59,6 +60,7 @@ def submitted_state(request: Envelope, agent: str) -> TaskState:
         idempotency_key=request.idempotency_key,
         input=request.payload,
         attempt=request.attempt,
+        deadline=request.deadline,
         created_at=request.created_at,  # retries keep the first request's time
         updated_at=utc_now(),
     )
@@ -178,8 +180,9 @@ class TaskRecorder:
             steer=steer,
             result=result,
             error=error,
-            attempt=retry[0] if retry else None,
+            attempt=retry[0] if retry else self.state.attempt,
             retry_at=retry[1] if retry else None,
+            deadline=self.state.deadline if kind in _CARRIES_DEADLINE else None,
         )
 
     def _next_state(

@@ -45,6 +45,7 @@ from schemas.envelope import new_id, utc_now
 from schemas.registry import SchemaError
 from schemas.tasks import (
     CANCEL,
+    DEADLINE_EXCEEDED,
     RESULT,
     Cancel,
     EventKind,
@@ -180,14 +181,11 @@ class TaskRunner:
                 raise _Superseded
         except _Superseded:
             await self._note_superseded(running, recorder)
-        except TimeoutError:
-            await self._finish(
-                running,
-                recorder,
-                error=TaskError(
-                    type="DeadlineExceeded", message="the task ran past its deadline or timeout"
-                ),
-            )
+        except TimeoutError:  # past its deadline or timeout: its children are of no use
+            await cancel_children(self.publisher, context, "the parent ran past its deadline")
+            why = "the task ran past its deadline or timeout"
+            error = TaskError(type=DEADLINE_EXCEEDED, message=why)
+            await self._finish(running, recorder, error=error)
         except Exception as exc:  # the handler's failure: retry it or dead-letter it
             if running.superseded:
                 await self._note_superseded(running, recorder)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 from mesh.errors import SettingsError
 
@@ -74,6 +75,10 @@ class Settings(BaseSettings):
     liveness_interval: float = Field(default=5.0, gt=0)
     task_lease: float = Field(default=300.0, gt=0)
     heartbeat_max_tasks: int = Field(default=1000, ge=0)
+    # The supervisor (agents/supervisor): how often it checks leases and workers, and
+    # per-agent policy overrides as JSON (mesh/supervision/policy.py).
+    supervisor_check_interval: float = Field(default=1.0, gt=0)
+    supervision_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker
@@ -134,6 +139,11 @@ def load_settings(**overrides: object) -> Settings:
     """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except PydanticSettingsError as exc:  # a JSON-valued variable that is not JSON
+        raise SettingsError(
+            f"invalid settings: {exc}; MESH_RETRY_TIERS and MESH_SUPERVISION_POLICIES "
+            "take JSON, e.g. '[1, 5, 30]' and '{\"default\": {\"lease\": 120}}'"
+        ) from None
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

@@ -55,6 +55,16 @@ class Topics:
         return self._name("mesh.heartbeats")
 
     @property
+    def supervisor_status(self) -> str:
+        """Compacted: the latest status snapshot of each supervisor instance."""
+        return self._name("mesh.supervisor.status")
+
+    @property
+    def supervisor_app(self) -> str:
+        """The supervisor's faust app id: its consumer group and table topic prefix."""
+        return self._name("mesh-supervisor")
+
+    @property
     def agents(self) -> str:
         """Compacted: the latest card of each agent type."""
         return self._name("mesh.agents")

@@ -66,3 +66,9 @@ def retry_tier(settings: Settings, delay: float) -> float:
 
 def domain_topic(settings: Settings, event_type: str) -> TopicSpec:
     return _spec(settings, Topics(settings.namespace).domain(event_type))
+
+
+def supervisor_topics(settings: Settings) -> list[TopicSpec]:
+    """What the supervisor writes besides task events and control messages."""
+    topics = Topics(settings.namespace)
+    return [_spec(settings, topics.supervisor_status, compacted=True)]

@@ -40,3 +40,44 @@ class Heartbeat(BaseModel):
     tasks: list[HeldTask] = Field(default_factory=list)  # the least recently active first
     truncated: bool = False  # more tasks are held than `tasks` lists
     stopping: bool = False  # the last heartbeat of a worker that is shutting down
+
+
+SUPERVISOR_STATUS = "mesh.supervisor.status"
+
+
+class WorkerStatus(BaseModel):
+    instance: str
+    agent: str
+    host: str
+    alive: bool
+    seconds_since_heartbeat: float
+    inflight: int
+
+
+class AtRisk(BaseModel):
+    task_id: str
+    agent: str
+    problem: str
+    reason: str
+
+
+class RecentAction(BaseModel):
+    at: float  # epoch seconds
+    task_id: str
+    agent: str
+    problem: str
+    reason: str
+
+
+@REGISTRY.register(SUPERVISOR_STATUS, 1)
+class SupervisorStatus(BaseModel):
+    """One supervisor instance's view, published every few seconds (keyed by instance)."""
+
+    instance: str
+    host: str
+    at: float  # epoch seconds
+    workers: list[WorkerStatus] = Field(default_factory=list)  # every worker (global)
+    live_by_agent: dict[str, int] = Field(default_factory=dict)
+    tasks_tracked: int = 0  # unfinished tasks in this instance's partitions
+    at_risk: list[AtRisk] = Field(default_factory=list)
+    recent_actions: list[RecentAction] = Field(default_factory=list)

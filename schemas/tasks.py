@@ -61,6 +61,12 @@ class EventKind(StrEnum):
     REPLAYED = "replayed"  # sent back from the dead-letter queue as a new run
     REDISPATCHED = "redispatched"  # the supervisor started a new attempt (stuck, worker lost)
     SUPERSEDED = "superseded"  # an older attempt ended after a newer one began: ignored
+    WORKER_LOST = "worker_lost"  # the supervisor: the worker running it stopped beating
+    PARKED = "parked"  # the supervisor: no live worker of its agent type; it waits
+    CANCEL_REQUESTED = "cancel_requested"  # the supervisor: past its deadline, or stuck
+
+
+DEADLINE_EXCEEDED = "DeadlineExceeded"  # the TaskError type of a task past its deadline
 
 
 class TaskError(BaseModel):
@@ -124,8 +130,9 @@ class TaskEvent(BaseModel):
     steer: Steer | None = None
     result: dict[str, Any] | None = None
     error: TaskError | None = None
-    attempt: int | None = None  # the attempt a retry_scheduled event schedules
+    attempt: int | None = None  # the run's attempt; for retry_scheduled, the next one
     retry_at: datetime | None = None
+    deadline: datetime | None = None  # on submitted and started events
 
 
 @REGISTRY.register(TASK_STATE, 1)
@@ -146,6 +153,7 @@ class TaskState(BaseModel):
     error: TaskError | None = None
     attempt: int = 1
     instance: str = ""
+    deadline: datetime | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

@@ -102,8 +102,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as MESH_* variables, for `mesh run` child processes."""
     env = dict(os.environ)
     for name, value in settings.model_dump(mode="json", exclude={"instance_id"}).items():
-        if value is not None:  # lists (retry tiers) are JSON in the environment
+        if value is not None:  # lists and objects are JSON in the environment
             env[f"MESH_{name.upper()}"] = (
-                json.dumps(value) if isinstance(value, list) else str(value)
+                json.dumps(value) if isinstance(value, list | dict) else str(value)
             )
     return env

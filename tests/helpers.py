@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from mesh.transport.base import Delivery, Transport
 
@@ -17,6 +17,17 @@ async def eventually(
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        await asyncio.sleep(interval)
+
+
+async def eventually_true(
+    check: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.2, what: str
+) -> None:
+    """`eventually` for a check that must await (reading a topic, say)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
 
 

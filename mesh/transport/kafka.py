@@ -222,9 +222,14 @@ class KafkaTransport(Transport):
             await producer.start()
         except KafkaError as exc:
             await producer.stop()
+            hint = "check MESH_BOOTSTRAP_SERVERS"
+            if s.idempotent_producer:  # the embedded broker refuses InitProducerId
+                hint += (
+                    "; if this broker cannot grant producer ids (the embedded one "
+                    "cannot), set MESH_IDEMPOTENT_PRODUCER=false"
+                )
             raise TransportError(
-                f"cannot reach the broker at {s.bootstrap_servers!r}: {exc}; "
-                "check MESH_BOOTSTRAP_SERVERS"
+                f"cannot reach the broker at {s.bootstrap_servers!r}: {exc}; {hint}"
             ) from exc
         self._producer = producer
         self._writer = ProducerWriter(

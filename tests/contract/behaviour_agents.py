@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
-from mesh import Agent, ChildFailed, Reject, Retry, RetryPolicy, TaskContext
+from mesh import Agent, ChildFailed, ChildTimedOut, Reject, Retry, RetryPolicy, TaskContext
 from schemas import REGISTRY
 
 
@@ -29,6 +30,7 @@ class Spread(BaseModel):
     children: int
     seconds: float = 0.0
     fail_child: bool = False
+    child_deadline: float | None = None  # seconds from now
 
 
 @REGISTRY.register("test.durable", 1)
@@ -92,14 +94,21 @@ async def work(ctx: TaskContext, request: Work) -> dict[str, object]:
 
 @boss.task
 async def spread(ctx: TaskContext, request: Spread) -> dict[str, object]:
+    deadline = None
+    if request.child_deadline is not None:
+        deadline = datetime.now(UTC) + timedelta(seconds=request.child_deadline)
     handles = [
         await ctx.delegate(
-            "worker", Work(seconds=request.seconds, label=str(i), fail=request.fail_child)
+            "worker",
+            Work(seconds=request.seconds, label=str(i), fail=request.fail_child),
+            deadline=deadline,
         )
         for i in range(request.children)
     ]
     try:
         results = await ctx.gather(*handles)
+    except ChildTimedOut as exc:
+        return {"timed_out": exc.task_id}
     except ChildFailed as exc:
         return {"fallback": True, "error": exc.error.message if exc.error else ""}
     return {"labels": [r["label"] for r in results]}

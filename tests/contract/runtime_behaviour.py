@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mesh import dead_letters
@@ -350,3 +350,30 @@ class RuntimeBehaviour:
         assert state.status is TaskStatus.SUCCEEDED and state.attempt == 2
         assert state.result == {"label": "2"}
         assert kinds.count("succeeded") == 1 and "superseded" in kinds, kinds
+
+    async def test_a_task_past_its_deadline_fails_and_cancels_its_children(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        agents = (boss, worker_agent)
+        async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
+            deadline = datetime.now(UTC) + timedelta(seconds=1.5)
+            task_id = await m.client.submit(
+                "boss", {"children": 3, "seconds": 30}, deadline=deadline
+            )
+            state = await m.client.wait(task_id, timeout=20)
+            children = [await m.client.wait(c, timeout=20) for c in state.children]
+        assert state.status is TaskStatus.FAILED
+        assert state.error is not None and state.error.type == "DeadlineExceeded"
+        assert len(children) == 3
+        assert {c.status for c in children} <= {TaskStatus.CANCELLED, TaskStatus.FAILED}
+
+    async def test_a_parent_handles_a_child_that_timed_out(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        agents = (boss, worker_agent)
+        async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
+            request = {"children": 2, "seconds": 30, "child_deadline": 0.5}
+            task_id = await m.client.submit("boss", request)
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.status is TaskStatus.SUCCEEDED, state.error
+        assert state.result is not None and state.result["timed_out"] in state.children

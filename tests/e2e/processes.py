@@ -16,7 +16,8 @@ _ASSIGNED = re.compile(r"assigned (\d+) partitions")
 
 
 class MeshProcess:
-    """One `mesh run <spec>` child with its log in a file."""
+    """One `mesh` child process (an agent's `mesh run <spec>` by default), its log in a
+    file."""
 
     def __init__(
         self,
@@ -25,7 +26,9 @@ class MeshProcess:
         log_dir: Path,
         instance: str,
         extra_env: dict[str, str] | None = None,
+        command: list[str] | None = None,
     ) -> None:
+        """`mesh run <spec>`, or `mesh <command>` when given (e.g. the supervisor)."""
         self.spec = spec
         self.instance = instance
         self.log_path = log_dir / f"{instance}.log"
@@ -33,7 +36,7 @@ class MeshProcess:
         env["MESH_INSTANCE_ID"] = instance
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mesh", "run", spec],
+            [sys.executable, "-m", "mesh", *(command or ["run", spec])],
             cwd=ROOT,
             env=env,
             stdout=self._log,

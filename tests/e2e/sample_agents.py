@@ -17,6 +17,11 @@ class Sleep(BaseModel):
     wait_for_steer: bool = False
 
 
+@REGISTRY.register("e2e.hang", 1)
+class Hang(BaseModel):
+    label: str = ""
+
+
 @REGISTRY.register("e2e.fanout", 1)
 class FanOut(BaseModel):
     children: int
@@ -24,6 +29,7 @@ class FanOut(BaseModel):
 
 
 sleeper = Agent("sleeper", description="Sleeps (I/O stand-in); can be steered.")
+hanger = Agent("hanger", description="Attempt 1 hangs without progress; later ones answer.")
 fanout = Agent("fanout", description="Delegates N sleeps in parallel.", delegates_to=["sleeper"])
 
 
@@ -45,3 +51,14 @@ async def fan_out(ctx: TaskContext, request: FanOut) -> dict[str, object]:
     ]
     results = await ctx.gather(*handles)
     return {"labels": [r["label"] for r in results]}
+
+
+@hanger.task
+async def hang(ctx: TaskContext, request: Hang) -> dict[str, object]:
+    if ctx.attempt == 1:
+        try:
+            await asyncio.sleep(3600)  # wedged: no progress until the supervisor acts
+        except asyncio.CancelledError:  # and, like much real code, finishes regardless
+            await asyncio.sleep(0.5)
+        return {"label": request.label, "attempt": 1}
+    return {"label": request.label, "attempt": ctx.attempt}

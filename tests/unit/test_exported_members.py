@@ -9,6 +9,7 @@ def test_mesh_exports() -> None:
         "Agent",
         "ChildCancelled",
         "ChildFailed",
+        "ChildTimedOut",
         "Client",
         "InvalidInput",
         "MeshError",

@@ -1,0 +1,7 @@
+"""`python -m agents.supervisor`: the same as `mesh supervisor run`."""
+
+import sys
+
+from mesh.cli import main
+
+sys.exit(main(["supervisor", "run", *sys.argv[1:]]))

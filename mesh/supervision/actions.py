@@ -1,0 +1,112 @@
+"""What the supervisor does about a finding: the records to publish.
+
+Every action is an event on the task-events topic, so a task's history explains it;
+most also send a control message to the agent's inbox (keyed by the task id, so it
+reaches the worker that holds the task). Event ids are derived from the task, the
+problem and the attempt: a supervisor that takes over a dead one's partitions and
+repeats an action writes the same event again, and a worker ignores a redispatch to
+an attempt it has already reached.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from mesh.supervision.tracking import Finding, Problem
+from mesh.topics import Topics
+from schemas import Envelope, Source
+from schemas.envelope import utc_now
+from schemas.tasks import (
+    CANCEL,
+    REDISPATCH,
+    TASK_EVENT,
+    Cancel,
+    EventKind,
+    Redispatch,
+    TaskError,
+    TaskEvent,
+    TaskStatus,
+)
+
+_ACTION_EVENTS = uuid.UUID("9e0f6f2b-6a53-4d8f-bf2c-51d0a7e3c5a4")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One record to publish: a topic, its key and the envelope."""
+
+    topic: str
+    key: str
+    envelope: Envelope
+
+
+def actions_for(finding: Finding, topics: Topics, source: Source) -> list[Action]:
+    lease, problem = finding.lease, finding.problem
+    inbox = topics.inbox(lease.agent)
+    if problem is Problem.WORKER_LOST:
+        return [_event(finding, EventKind.WORKER_LOST, "WorkerLost", topics, source)]
+    if problem is Problem.NO_CONSUMERS:
+        return [_event(finding, EventKind.PARKED, "NoConsumers", topics, source)]
+    if problem in (Problem.STUCK, Problem.ORPHANED):
+        attempt = lease.attempt + 1
+        order = Redispatch(attempt=attempt, reason=f"{problem}: {finding.reason}")
+        return [
+            _event(finding, EventKind.REDISPATCHED, problem.title(), topics, source, attempt),
+            _control(finding, REDISPATCH, order.model_dump(), inbox, source),
+        ]
+    # DEADLINE, GAVE_UP: the worker cancels the task and its children, tells the parent
+    reason = f"{problem}: {finding.reason}"
+    return [
+        _event(
+            finding,
+            EventKind.CANCEL_REQUESTED,
+            "Deadline" if problem is Problem.DEADLINE else "GaveUp",
+            topics,
+            source,
+        ),
+        _control(finding, CANCEL, Cancel(reason=reason).model_dump(), inbox, source),
+    ]
+
+
+def _event(
+    finding: Finding,
+    kind: EventKind,
+    error_type: str,
+    topics: Topics,
+    source: Source,
+    attempt: int | None = None,
+) -> Action:
+    lease = finding.lease
+    event = TaskEvent(
+        kind=kind,
+        agent=lease.agent,
+        status=TaskStatus.RUNNING if lease.status == "running" else TaskStatus.SUBMITTED,
+        at=utc_now(),
+        instance=source.instance,
+        error=TaskError(type=error_type, message=finding.reason),
+        attempt=attempt or lease.attempt,
+    )
+    name = f"{finding.task_id}:{finding.problem}:{lease.attempt}"
+    envelope = Envelope(
+        id=uuid.uuid5(_ACTION_EVENTS, name).hex,
+        type=TASK_EVENT,
+        task_id=finding.task_id,
+        parent_task_id=lease.parent,
+        source=source,
+        payload=event.model_dump(mode="json", exclude_none=True),
+    )
+    return Action(topics.task_events, finding.task_id, envelope)
+
+
+def _control(
+    finding: Finding, type_: str, payload: dict[str, object], inbox: str, source: Source
+) -> Action:
+    envelope = Envelope(
+        type=type_,
+        task_id=finding.task_id,
+        parent_task_id=finding.lease.parent,
+        source=source,
+        payload=payload,
+    )
+    return Action(inbox, finding.task_id, envelope)

@@ -1,0 +1,209 @@
+"""The supervisor as a faust-streaming app: tables of leases and workers, and a check.
+
+- `track_tasks` folds the task-events topic into the `leases` table (one entry per
+  unfinished task; the table is partitioned like the topic, by task id).
+- `track_workers` folds the heartbeats topic into the `workers` global table (every
+  supervisor instance sees every worker).
+- `check` runs every `MESH_SUPERVISOR_CHECK_INTERVAL` s on every instance, over the
+  lease partitions that instance owns: `tracking.findings` says what is wrong, and
+  `actions.actions_for` what to publish. A finding acted on is not acted on again
+  for `_RESEND_AFTER` s; by then the action's own event has updated the lease.
+- `report` publishes the instance's view (`SupervisorStatus`) to the compacted
+  `mesh.supervisor.status` topic, which `mesh supervisor status` reads.
+
+Several instances share the work: faust splits the partitions between them and
+restores a dead instance's tables from their changelog topics on the survivors.
+Standby replicas are off, so an instance's tables hold only the partitions it owns
+and no two instances judge the same task. There is no central router: agents send to
+each other directly, and the supervisor only intervenes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import deque
+from typing import Any
+
+import faust
+import orjson
+from pydantic import ValidationError
+
+from mesh.settings import Settings
+from mesh.supervision.actions import actions_for
+from mesh.supervision.policy import Policies
+from mesh.supervision.status import snapshot
+from mesh.supervision.tracking import TaskLease, WorkerSeen, apply_event, findings
+from mesh.topics import Topics
+from mesh.topology import runtime_topics, supervisor_topics
+from mesh.transport.kafka import KafkaTransport
+from schemas import Envelope, Source, decode_envelope, encode_envelope
+from schemas.supervision import HEARTBEAT, SUPERVISOR_STATUS, Heartbeat, RecentAction
+from schemas.tasks import TASK_EVENT, TaskEvent
+
+log = logging.getLogger(__name__)
+
+_RESEND_AFTER = 10.0  # seconds before the same finding is acted on again
+_STATUS_EVERY = 2.0  # seconds between status snapshots
+
+
+def build_app(settings: Settings, policies: Policies) -> faust.App:
+    topics = Topics(settings.namespace)
+    source = Source(agent="supervisor", instance=settings.instance_id)
+    app = faust.App(
+        topics.supervisor_app,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        broker_commit_interval=settings.commit_interval,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1 if settings.acks == "all" else int(settings.acks),
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    events = app.topic(topics.task_events, key_serializer="raw", value_serializer="raw")
+    beats = app.topic(topics.heartbeats, key_serializer="raw", value_serializer="raw")
+    # Keys and values are bytes (the app's raw serializers): task or instance id, JSON.
+    leases = app.Table("leases", key_type=bytes, value_type=bytes)
+    workers = app.GlobalTable("workers", key_type=bytes, value_type=bytes)
+    acted: dict[tuple[str, str, int], float] = {}
+    ready = asyncio.Event()
+    recent: deque[RecentAction] = deque(maxlen=50)
+
+    @app.agent(events)
+    async def track_tasks(stream: Any) -> None:
+        async for key, value in stream.items():
+            parsed = _decode(value, TASK_EVENT, TaskEvent)
+            if parsed is None or key is None:
+                continue
+            envelope, event = parsed
+            current = leases.get(key)
+            lease = TaskLease.model_validate_json(current) if current is not None else None
+            updated = apply_event(lease, event, envelope.parent_task_id)
+            if updated is not None:
+                leases[key] = updated.model_dump_json().encode()
+            elif current is not None:
+                del leases[key]
+
+    @app.agent(beats)
+    async def track_workers(stream: Any) -> None:
+        async for key, value in stream.items():
+            parsed = _decode(value, HEARTBEAT, Heartbeat)
+            if parsed is not None and key is not None:
+                workers[key] = WorkerSeen.of(parsed[1]).model_dump_json().encode()
+
+    @app.timer(settings.supervisor_check_interval)  # type: ignore[untyped-decorator]
+    async def check() -> None:
+        if app.rebalancing:
+            return  # tables may be part-way through recovery
+        if not ready.is_set():
+            ready.set()
+            _quiet_the_libraries()
+            log.info(
+                "supervisor %s ready: checking every %.1fs",
+                settings.instance_id,
+                settings.supervisor_check_interval,
+            )
+        now = time.time()
+        for finding in findings(now, _leases(leases), _workers(workers), policies):
+            mark = (finding.task_id, str(finding.problem), finding.lease.attempt)
+            if now - acted.get(mark, 0.0) < _RESEND_AFTER:
+                continue
+            acted[mark] = now
+            log.warning("task %s: %s (%s)", finding.task_id, finding.problem, finding.reason)
+            for action in actions_for(finding, topics, source):
+                await app.send(
+                    action.topic,
+                    key=action.key.encode(),
+                    value=encode_envelope(action.envelope),
+                    headers=action.envelope.routing_headers(),
+                )
+            recent.append(
+                RecentAction(
+                    at=now,
+                    task_id=finding.task_id,
+                    agent=finding.lease.agent,
+                    problem=str(finding.problem),
+                    reason=finding.reason,
+                )
+            )
+        for mark in [m for m, at in acted.items() if now - at > 4 * _RESEND_AFTER]:
+            del acted[mark]
+
+    @app.timer(_STATUS_EVERY)  # type: ignore[untyped-decorator]
+    async def report() -> None:
+        now = time.time()
+        status = snapshot(
+            instance=settings.instance_id,
+            host=socket.gethostname(),
+            now=now,
+            workers=_workers(workers),
+            leases=_leases(leases),
+            policies=policies,
+            recent=list(recent),
+        )
+        envelope = Envelope(
+            type=SUPERVISOR_STATUS, source=source, payload=status.model_dump(mode="json")
+        )
+        await app.send(
+            topics.supervisor_status,
+            key=settings.instance_id.encode(),
+            value=encode_envelope(envelope),
+        )
+
+    return app
+
+
+def _quiet_the_libraries() -> None:
+    """faust and its helpers log every table and topic at INFO; keep the warnings."""
+    if log.getEffectiveLevel() > logging.DEBUG:
+        for name in ("faust", "mode", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _leases(table: Any) -> list[tuple[str, TaskLease]]:
+    return [(k.decode(), TaskLease.model_validate_json(v)) for k, v in list(table.items())]
+
+
+def _workers(table: Any) -> dict[str, WorkerSeen]:
+    return {k.decode(): WorkerSeen.model_validate_json(v) for k, v in list(table.items())}
+
+
+def _decode(value: bytes | None, type_: str, model: Any) -> tuple[Envelope, Any] | None:
+    """The envelope and its typed payload, or None for other types and bad records
+    (the supervisor only reads; a bad record is the runtime's to dead-letter)."""
+    try:
+        envelope = decode_envelope(value or b"")
+        if envelope.type != type_:
+            return None
+        return envelope, model.model_validate(envelope.payload)
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        log.warning("skipping an unreadable %s record: %s", type_, str(exc).splitlines()[0])
+        return None
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the topics the supervisor reads and writes, if missing (it may start first)."""
+
+    async def ensure() -> None:
+        transport = KafkaTransport(settings)
+        await transport.ensure_topics([*runtime_topics(settings), *supervisor_topics(settings)])
+
+    asyncio.run(ensure())
+
+
+def run(settings: Settings, policies: Policies) -> None:
+    """Run a supervisor instance in the foreground until SIGTERM or SIGINT."""
+    from faust.worker import Worker
+
+    ensure_topics(settings)
+    app = build_app(settings, policies)
+    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,52 @@
+"""The supervisor's status snapshot: what `mesh supervisor status` shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mesh.supervision.policy import Policies
+from mesh.supervision.tracking import TaskLease, WorkerSeen, findings
+from schemas.supervision import AtRisk, RecentAction, SupervisorStatus, WorkerStatus
+
+_AT_RISK_SHOWN = 50
+
+
+def snapshot(
+    *,
+    instance: str,
+    host: str,
+    now: float,
+    workers: dict[str, WorkerSeen],
+    leases: Sequence[tuple[str, TaskLease]],
+    policies: Policies,
+    recent: Sequence[RecentAction],
+) -> SupervisorStatus:
+    rows = []
+    live: dict[str, int] = {}
+    for name, seen in sorted(workers.items()):
+        alive = seen.alive(now, policies.for_agent(seen.agent).missed_beats)
+        live[seen.agent] = live.get(seen.agent, 0) + int(alive)
+        rows.append(
+            WorkerStatus(
+                instance=name,
+                agent=seen.agent,
+                host=seen.host,
+                alive=alive,
+                seconds_since_heartbeat=round(now - seen.last_seen, 1),
+                inflight=seen.inflight,
+            )
+        )
+    risky = findings(now, leases, workers, policies)[:_AT_RISK_SHOWN]
+    return SupervisorStatus(
+        instance=instance,
+        host=host,
+        at=now,
+        workers=rows,
+        live_by_agent=live,
+        tasks_tracked=len(leases),
+        at_risk=[
+            AtRisk(task_id=f.task_id, agent=f.lease.agent, problem=str(f.problem), reason=f.reason)
+            for f in risky
+        ],
+        recent_actions=list(recent)[-20:],
+    )

@@ -1,0 +1,184 @@
+"""What the supervisor knows and decides, as plain functions on plain records.
+
+The faust app (`mesh.supervision.app`) keeps one `TaskLease` per unfinished task
+(from the task-events topic) and one `WorkerSeen` per worker process (from the
+heartbeats topic), and every check interval asks `findings` what has gone wrong.
+Nothing here does I/O, so every rule is tested directly (tests/unit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel
+
+from mesh.supervision.policy import Policies
+from schemas.supervision import Heartbeat
+from schemas.tasks import EventKind, TaskEvent
+
+
+class TaskLease(BaseModel):
+    """An unfinished task as the supervisor tracks it (times are epoch seconds)."""
+
+    agent: str
+    status: Literal["waiting", "running"]  # waiting: submitted, or a retry not yet due
+    attempt: int = 1
+    instance: str = ""
+    submitted_at: float
+    last_activity: float  # start, progress, delegation, steering: extends the lease
+    deadline: float | None = None
+    parent: str | None = None
+    lost_at: float | None = None  # when its worker was found dead
+    redispatches: int = 0
+    parked: bool = False
+
+
+class WorkerSeen(BaseModel):
+    """The latest heartbeat of one worker process."""
+
+    agent: str
+    host: str
+    last_seen: float
+    interval: float
+    inflight: int
+    stopping: bool = False
+
+    @classmethod
+    def of(cls, beat: Heartbeat) -> WorkerSeen:
+        return cls(
+            agent=beat.agent,
+            host=beat.host,
+            last_seen=beat.at.timestamp(),
+            interval=beat.interval,
+            inflight=beat.inflight,
+            stopping=beat.stopping,
+        )
+
+    def alive(self, now: float, missed_beats: int) -> bool:
+        return not self.stopping and now - self.last_seen <= self.interval * missed_beats
+
+
+_ACTIVITY = frozenset({EventKind.PROGRESS, EventKind.DELEGATED, EventKind.STEERED})
+
+
+def apply_event(lease: TaskLease | None, event: TaskEvent, parent: str | None) -> TaskLease | None:
+    """The lease after `event`; None once the task has ended (or was never seen)."""
+    at = event.at.timestamp()
+    if event.status.is_terminal:
+        return None
+    if event.kind in (EventKind.SUBMITTED, EventKind.REPLAYED):
+        return TaskLease(
+            agent=event.agent,
+            status="waiting",
+            attempt=event.attempt or 1,
+            submitted_at=at,
+            last_activity=at,
+            deadline=event.deadline.timestamp() if event.deadline else None,
+            parent=parent,
+        )
+    if lease is None:
+        return None  # submitted before the supervisor's retention window; not ours to judge
+    changes: dict[str, object] = {}
+    if event.kind is EventKind.STARTED:
+        changes = {
+            "status": "running",
+            "instance": event.instance,
+            "attempt": max(event.attempt or 1, lease.attempt),
+            "last_activity": at,
+            "lost_at": None,
+            "parked": False,
+        }
+        if event.deadline is not None:
+            changes["deadline"] = event.deadline.timestamp()
+    elif event.kind in _ACTIVITY:
+        changes = {"last_activity": max(at, lease.last_activity)}
+    elif event.kind is EventKind.RETRY_SCHEDULED:
+        due = event.retry_at.timestamp() if event.retry_at else at
+        changes = {"status": "waiting", "attempt": event.attempt or lease.attempt + 1}
+        changes["last_activity"] = due
+    elif event.kind is EventKind.REDISPATCHED:
+        changes = {
+            "attempt": event.attempt or lease.attempt + 1,
+            "last_activity": at,
+            "lost_at": None,
+            "redispatches": lease.redispatches + 1,
+        }
+    elif event.kind is EventKind.WORKER_LOST:
+        changes = {"lost_at": at}
+    elif event.kind is EventKind.PARKED:
+        changes = {"parked": True}
+    return lease.model_copy(update=changes) if changes else lease
+
+
+class Problem(StrEnum):
+    WORKER_LOST = "worker_lost"  # its worker stopped beating: report, wait for re-delivery
+    ORPHANED = "orphaned"  # still not restarted `orphan_grace` after that: redispatch
+    STUCK = "stuck"  # running, no activity within its lease: redispatch
+    GAVE_UP = "gave_up"  # stuck again after `max_redispatches`: cancel it
+    DEADLINE = "deadline"  # past its deadline and not ended: cancel it (and its children)
+    NO_CONSUMERS = "no_consumers"  # waiting, and no live worker of its agent type: report
+
+
+@dataclass(frozen=True)
+class Finding:
+    task_id: str
+    problem: Problem
+    lease: TaskLease
+    reason: str
+
+
+def findings(
+    now: float,
+    leases: Iterable[tuple[str, TaskLease]],
+    workers: Mapping[str, WorkerSeen],
+    policies: Policies,
+) -> list[Finding]:
+    """Every task that needs the supervisor now, with why."""
+    live_agents = {
+        w.agent for w in workers.values() if w.alive(now, policies.for_agent(w.agent).missed_beats)
+    }
+    found = []
+    for task_id, lease in leases:
+        problem, reason = _judge(now, lease, workers, live_agents, policies)
+        if problem is not None:
+            found.append(Finding(task_id, problem, lease, reason))
+    return found
+
+
+def _judge(
+    now: float,
+    lease: TaskLease,
+    workers: Mapping[str, WorkerSeen],
+    live_agents: set[str],
+    policies: Policies,
+) -> tuple[Problem | None, str]:
+    policy = policies.for_agent(lease.agent)
+    if lease.deadline is not None and now > lease.deadline:
+        return Problem.DEADLINE, f"its deadline passed {now - lease.deadline:.1f} s ago"
+    if lease.status == "waiting":
+        waited = now - lease.submitted_at
+        if not lease.parked and lease.agent not in live_agents and waited > policy.park_after:
+            return Problem.NO_CONSUMERS, f"no live worker of agent {lease.agent!r}"
+        return None, ""
+    worker = workers.get(lease.instance)
+    if worker is not None and not worker.alive(now, policy.missed_beats):
+        if lease.lost_at is None:
+            silent = now - worker.last_seen
+            return Problem.WORKER_LOST, f"worker {lease.instance} silent for {silent:.1f} s"
+        if now - lease.lost_at > policy.orphan_grace:
+            return (
+                Problem.ORPHANED,
+                f"not restarted {policy.orphan_grace:g} s after its worker died",
+            )
+        return None, ""
+    idle = now - lease.last_activity
+    if idle > policy.lease:
+        if lease.redispatches >= policy.max_redispatches:
+            return Problem.GAVE_UP, (
+                f"no activity for {idle:.1f} s after {lease.redispatches} redispatches"
+            )
+        return Problem.STUCK, f"no activity for {idle:.1f} s (lease {policy.lease:g} s)"
+    return None, ""

@@ -1,0 +1,255 @@
+"""The supervisor: how fast it notices trouble, and how many task events it keeps up with.
+
+- Stuck tasks: TRIALS `hanger` tasks (attempt 1 hangs with no progress) under a
+  `lease` of LEASE s; latency = the `redispatched` event's time - (the task's start +
+  lease). Target: within one check interval + 1 s.
+- Dead workers: a `mesh run` sleeper holding a task is SIGKILLed, DEAD_TRIALS times;
+  latency = the `worker_lost` event's time - the kill. Target: liveness interval x
+  missed beats + 1 s.
+- Throughput: N tasks' lifecycles (submitted, started, succeeded: 3N events) are
+  pre-published, then one supervisor instance starts; rate = 3N / (time until its
+  consumer group has committed the end of the task-events topic - its first commit).
+  Reported against the mesh's own event rate in the same run (the hop benchmark's
+  tasks/s x 3 events), as a ratio (target >= 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from mesh.client import Client
+from mesh.publisher import Publisher
+from mesh.settings import Settings
+from mesh.topics import Topics
+from mesh.transport.kafka import KafkaTransport, client_options
+from schemas import Envelope, Source, decode_envelope
+from schemas.envelope import new_id
+from schemas.tasks import TASK_EVENT, EventKind, TaskEvent, TaskStatus
+from tests.bench.common import Options, Report, publish_all, until
+from tests.e2e.processes import MeshProcess, wait_until_split
+
+LEASE = 2.0
+CHECK = 0.5
+LIVENESS = 0.5
+MISSED = 3
+HANGER = "tests.e2e.sample_agents:hanger"
+SLEEPER = "tests.e2e.sample_agents:sleeper"
+
+
+def _supervised(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "partitions": 2,
+            "liveness_interval": LIVENESS,
+            "supervisor_check_interval": CHECK,
+            "supervision_policies": {
+                "default": {"missed_beats": MISSED, "orphan_grace": 60, "lease": 600},
+                "hanger": {"lease": LEASE, "max_redispatches": 1},
+            },
+        }
+    )
+
+
+async def run(settings: Settings, options: Options) -> Report:
+    report = Report("supervisor")
+    trials, dead_trials = (5, 3) if options.quick else (20, 10)
+    stuck = await _stuck_latencies(_supervised(settings), trials)
+    report.add("stuck_trials", len(stuck))
+    report.add("stuck_detect_s_median", statistics.median(stuck), "lease end -> redispatched")
+    report.add("stuck_detect_s_worst", max(stuck), f"target <= check {CHECK:g} s + 1 s")
+    dead = await _dead_worker_latencies(_supervised(settings), dead_trials)
+    report.add("dead_worker_trials", len(dead))
+    report.add("dead_worker_detect_s_median", statistics.median(dead), "SIGKILL -> worker_lost")
+    target = LIVENESS * MISSED + 1.0
+    report.add("dead_worker_detect_s_worst", max(dead), f"target <= {target:g} s")
+    n = 2_000 if options.quick else 10_000
+    rate = await _throughput(
+        settings.model_copy(update={"namespace": f"{settings.namespace}-t"}), n
+    )
+    report.add("events_per_s", rate, "one instance, task events folded into its tables")
+    return report
+
+
+async def _stuck_latencies(settings: Settings, trials: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as logs:
+        supervisor, worker = _start(settings, Path(logs), HANGER, "hanger-1")
+        try:
+            await wait_until_split([worker], partitions={HANGER: 2})
+            await _ready(supervisor)
+            async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
+                ids = []
+                for i in range(trials):
+                    ids.append(await client.submit("hanger", {"label": str(i)}))
+                    await asyncio.sleep(0.13)  # spread over the check interval
+                await until(
+                    lambda: all(
+                        (s := client.view.tasks.get(i)) is not None and s.attempt == 2 for i in ids
+                    ),
+                    timeout=120,
+                    what="every hung task redispatched",
+                )
+                events = await _events(client, settings)
+        finally:
+            supervisor.stop()
+            worker.stop()
+    latencies = []
+    for task_id in ids:
+        started = min(at for kind, at in events[task_id] if kind == "started")
+        acted = min(at for kind, at in events[task_id] if kind == "redispatched")
+        latencies.append(acted - (started + LEASE))
+    return latencies
+
+
+async def _dead_worker_latencies(settings: Settings, trials: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as logs:
+        supervisor = MeshProcess(
+            "supervisor", settings, Path(logs), "sv", command=["supervisor", "run"]
+        )
+        try:
+            await _ready(supervisor)
+            async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
+                return [
+                    await _dead_worker_trial(client, settings, Path(logs), f"sleeper-{trial}")
+                    for trial in range(trials)
+                ]
+        finally:
+            supervisor.stop()
+
+
+async def _dead_worker_trial(client: Client, settings: Settings, logs: Path, name: str) -> float:
+    """Start a sleeper, give it a task, SIGKILL it: seconds until `worker_lost`."""
+    worker = MeshProcess(SLEEPER, settings, logs, name)
+    try:
+        await wait_until_split([worker], partitions={SLEEPER: 2})
+        await until(lambda: "sleeper" in client.view.agents, timeout=30, what="a card")
+        task_id = await client.submit("sleeper", {"seconds": 600})
+
+        def running() -> bool:
+            state = client.view.tasks.get(task_id)
+            return state is not None and state.status is TaskStatus.RUNNING
+
+        await until(running, timeout=30, what="the task running")
+        await asyncio.sleep(LIVENESS * 2)  # its lease and its worker are in the tables
+        killed = time.time()
+        worker.stop(signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            events = (await _events(client, settings)).get(task_id, [])
+            lost = [at for kind, at in events if kind == "worker_lost"]
+            if lost:
+                await client.cancel(task_id)
+                return lost[0] - killed
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"no worker_lost event for {name}'s task")
+    finally:
+        worker.stop()
+
+
+async def _throughput(settings: Settings, n: int) -> float:
+    transport = KafkaTransport(settings)
+    await transport.start()
+    topics = Topics(settings.namespace)
+    try:
+        from mesh.topology import runtime_topics
+
+        await transport.ensure_topics(runtime_topics(settings))
+        publisher = Publisher(transport, settings, Source(agent="bench"))
+        now = datetime.now(UTC)
+        envelopes = []
+        for _ in range(n):
+            task_id = new_id()
+            for kind, status in (
+                (EventKind.SUBMITTED, TaskStatus.SUBMITTED),
+                (EventKind.STARTED, TaskStatus.RUNNING),
+                (EventKind.SUCCEEDED, TaskStatus.SUCCEEDED),
+            ):
+                event = TaskEvent(kind=kind, agent="bench", status=status, at=now, instance="b")
+                envelopes.append(
+                    Envelope(
+                        type=TASK_EVENT, task_id=task_id, payload=event.model_dump(mode="json")
+                    )
+                )
+        await publish_all(publisher, topics.task_events, envelopes)
+        ends = await _end_offsets(settings, topics.task_events)
+    finally:
+        await transport.stop()
+    with tempfile.TemporaryDirectory() as logs:
+        supervisor = MeshProcess(
+            "supervisor", settings, Path(logs), "sv", command=["supervisor", "run"]
+        )
+        try:
+            first = await _until_committed(settings, topics, lambda done: done > 0)
+            last = await _until_committed(settings, topics, lambda done: done >= sum(ends.values()))
+        finally:
+            supervisor.stop()
+    return 3 * n / max(last - first, 1e-6) if last > first else float("nan")
+
+
+async def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(**client_options(settings))
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await consumer.topics()
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+            ]
+        ends = await consumer.end_offsets(partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def _until_committed(settings: Settings, topics: Topics, done: object) -> float:
+    """The time at which `done(committed records)` first held for the supervisor group."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                offsets = await admin.list_consumer_group_offsets(topics.supervisor_app)
+            except Exception:
+                offsets = {}
+            committed = sum(
+                meta.offset
+                for tp, meta in offsets.items()
+                if tp.topic == topics.task_events and meta.offset > 0
+            )
+            if done(committed):  # type: ignore[operator]
+                return time.perf_counter()
+            await asyncio.sleep(0.05)
+        raise TimeoutError("the supervisor did not commit the events in time")
+    finally:
+        await admin.close()
+
+
+def _start(settings: Settings, logs: Path, spec: str, name: str) -> tuple[MeshProcess, MeshProcess]:
+    supervisor = MeshProcess("supervisor", settings, logs, "sv", command=["supervisor", "run"])
+    return supervisor, MeshProcess(spec, settings, logs, name)
+
+
+async def _ready(supervisor: MeshProcess) -> None:
+    await until(lambda: " ready: checking" in supervisor.log(), timeout=90, what="the supervisor")
+
+
+async def _events(client: Client, settings: Settings) -> dict[str, list[tuple[str, float]]]:
+    by_task: dict[str, list[tuple[str, float]]] = {}
+    for record in await client.transport.read_topics([Topics(settings.namespace).task_events]):
+        envelope = decode_envelope(record.value or b"")
+        if envelope.task_id and envelope.type == TASK_EVENT:
+            kind = str(envelope.payload.get("kind"))
+            at = datetime.fromisoformat(str(envelope.payload["at"])).timestamp()
+            by_task.setdefault(envelope.task_id, []).append((kind, at))
+    return by_task

@@ -1,0 +1,207 @@
+"""The supervisor (`mesh supervisor run`, faust-streaming) against agents run as
+`mesh run` processes on the real broker. Invariants, not timings (detection latency is
+a benchmark)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from mesh import Client
+from mesh.settings import Settings
+from mesh.transport.kafka import KafkaTransport
+from schemas import decode_envelope
+from schemas.tasks import TaskStatus
+from tests.conftest import ROOT, settings_env
+from tests.e2e.processes import MeshProcess, wait_until_split
+from tests.helpers import eventually, eventually_true, read_all
+
+pytestmark = [pytest.mark.broker, pytest.mark.e2e]
+
+SLEEPER = "tests.e2e.sample_agents:sleeper"
+HANGER = "tests.e2e.sample_agents:hanger"
+TERMINAL = {"succeeded", "failed", "cancelled", "dead_lettered"}
+
+
+@pytest.fixture
+def settings(broker_settings: Settings) -> Settings:
+    return broker_settings.model_copy(
+        update={
+            "partitions": 2,
+            "liveness_interval": 0.5,
+            "supervisor_check_interval": 0.5,
+            "supervision_policies": {
+                "default": {"missed_beats": 3, "park_after": 1, "orphan_grace": 20},
+                "hanger": {"lease": 3, "max_redispatches": 1},
+            },
+        }
+    )
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
+        yield client
+
+
+@pytest.fixture
+def spawn(settings: Settings, tmp_path: Path) -> AsyncIterator[Callable[..., MeshProcess]]:
+    started: list[MeshProcess] = []
+
+    def start(spec: str, instance: str) -> MeshProcess:
+        command = ["supervisor", "run"] if spec == "supervisor" else None
+        process = MeshProcess(spec, settings, tmp_path, instance, command=command)
+        started.append(process)
+        return process
+
+    yield start  # type: ignore[misc]
+    for process in started:
+        process.stop()
+
+
+async def _events(client: Client) -> dict[str, list[dict[str, object]]]:
+    by_task: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for record in await read_all(client.transport, [client.publisher.topics.task_events]):
+        envelope = decode_envelope(record.value or b"")
+        if envelope.task_id:
+            by_task[envelope.task_id].append({"id": envelope.id, **envelope.payload})
+    return by_task
+
+
+async def _supervisor_ready(supervisor: MeshProcess) -> None:
+    await eventually(
+        lambda: "supervisor-1 ready" in supervisor.log() or supervisor.proc.poll() is not None,
+        timeout=60,
+        what="the supervisor to start",
+    )
+    assert supervisor.proc.poll() is None, supervisor.log()
+
+
+async def test_a_hung_task_is_redispatched_and_its_late_attempt_fenced(
+    spawn: Callable[..., MeshProcess], client: Client
+) -> None:
+    supervisor = spawn("supervisor", "supervisor-1")
+    worker = spawn(HANGER, "hanger-1")
+    await wait_until_split([worker], partitions={HANGER: 2})
+    await _supervisor_ready(supervisor)
+    task_id = await client.submit("hanger", {"label": "x"})
+    state = await client.wait(task_id, timeout=60)
+    assert state.status is TaskStatus.SUCCEEDED, state.error
+    assert state.attempt == 2 and state.result == {"label": "x", "attempt": 2}
+
+    async def kinds() -> list[object]:
+        return [e["kind"] for e in (await _events(client))[task_id]]
+
+    async def fenced() -> bool:
+        return "superseded" in await kinds()
+
+    await eventually_true(fenced, timeout=10, what="the late attempt to be noted")
+    history = await kinds()
+    assert history.count("redispatched") == 1 and history.count("succeeded") == 1, history
+
+
+async def test_a_killed_worker_is_detected_and_its_tasks_finish_elsewhere_once(
+    spawn: Callable[..., MeshProcess], client: Client
+) -> None:
+    supervisor = spawn("supervisor", "supervisor-1")
+    victim, survivor = spawn(SLEEPER, "sleeper-1"), spawn(SLEEPER, "sleeper-2")
+    await wait_until_split([victim, survivor], partitions={SLEEPER: 2})
+    await _supervisor_ready(supervisor)
+    ids = [await client.submit("sleeper", {"seconds": 4.0}) for _ in range(100)]
+
+    def running_on_victim() -> list[str]:
+        states = [client.view.tasks.get(i) for i in ids]
+        return [
+            s.task_id
+            for s in states
+            if s and s.status is TaskStatus.RUNNING and s.instance == "sleeper-1"
+        ]
+
+    await eventually(lambda: len(running_on_victim()) >= 20, timeout=30, what="tasks on the victim")
+    held = running_on_victim()
+    victim.stop(signal.SIGKILL)
+    states = [await client.wait(i, timeout=120) for i in ids]
+    assert Counter(s.status for s in states) == {TaskStatus.SUCCEEDED: len(ids)}
+    assert all(client.view.tasks[i].instance == "sleeper-2" for i in held)
+    events = await _events(client)
+    for task_id in held:
+        kinds = [e["kind"] for e in events[task_id]]
+        assert "worker_lost" in kinds, kinds
+        terminal_ids = {e["id"] for e in events[task_id] if e["kind"] in TERMINAL}
+        assert len(terminal_ids) == 1, events[task_id]
+
+
+async def test_tasks_of_an_agent_with_no_worker_are_parked_then_drained(
+    spawn: Callable[..., MeshProcess], client: Client, settings: Settings
+) -> None:
+    supervisor = spawn("supervisor", "supervisor-1")
+    first = spawn(SLEEPER, "sleeper-1")  # registers the agent card, then leaves
+    await wait_until_split([first], partitions={SLEEPER: 2})
+    await eventually(lambda: "sleeper" in client.view.agents, timeout=30, what="a card")
+    assert first.stop() == 0
+    await _supervisor_ready(supervisor)
+    ids = [await client.submit("sleeper", {"seconds": 0.1}) for _ in range(5)]
+
+    async def parked() -> bool:
+        events = await _events(client)
+        return all("parked" in [e["kind"] for e in events[i]] for i in ids)
+
+    await eventually_true(parked, timeout=30, what="every task to be parked")
+    status = await supervisor_status(settings)
+    assert status["live_by_agent"].get("sleeper") == 0, status  # type: ignore[union-attr]
+    spawn(SLEEPER, "sleeper-2")
+    states = [await client.wait(i, timeout=60) for i in ids]
+    assert {s.status for s in states} == {TaskStatus.SUCCEEDED}
+
+
+async def supervisor_status(settings: Settings) -> dict[str, object]:
+    """`mesh supervisor status --json`, as an operator runs it (until a supervisor has
+    published its first snapshot)."""
+    snapshots: list[dict[str, object]] = []
+
+    async def reported() -> bool:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "mesh",
+            "supervisor",
+            "status",
+            "--json",
+            cwd=ROOT,
+            env=settings_env(settings),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+        snapshots[:] = orjson.loads(out)
+        return proc.returncode == 0
+
+    await eventually_true(reported, timeout=30, what="a supervisor status snapshot")
+    return snapshots[0]
+
+
+async def test_a_second_supervisor_takes_over_without_acting_twice(
+    spawn: Callable[..., MeshProcess], client: Client
+) -> None:
+    """Two instances split the task partitions; one is SIGKILLed as tasks hang; the
+    other restores its tables from the changelogs and redispatches every hung task
+    exactly once."""
+    first, second = spawn("supervisor", "supervisor-1"), spawn("supervisor", "supervisor-2")
+    worker = spawn(HANGER, "hanger-1")
+    await wait_until_split([worker], partitions={HANGER: 2})
+    await _supervisor_ready(first)
+    await eventually(lambda: "supervisor-2 ready" in second.log(), timeout=60, what="2nd")
+    ids = [await client.submit("hanger", {"label": str(i)}) for i in range(10)]
+    first.stop(signal.SIGKILL)
+    states = [await client.wait(i, timeout=90) for i in ids]
+    assert {(s.status, s.attempt) for s in states} == {(TaskStatus.SUCCEEDED, 2)}
+    events = await _events(client)
+    for task_id in ids:
+        redispatches = {e["id"] for e in events[task_id] if e["kind"] == "redispatched"}
+        assert len(redispatches) == 1, events[task_id]

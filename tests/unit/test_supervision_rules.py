@@ -1,0 +1,122 @@
+"""The supervisor's rules on plain records: how events move a lease, and what it finds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mesh.errors import SettingsError
+from mesh.supervision.actions import actions_for
+from mesh.supervision.policy import Policies, SupervisionPolicy
+from mesh.supervision.tracking import (
+    Finding,
+    Problem,
+    TaskLease,
+    WorkerSeen,
+    apply_event,
+    findings,
+)
+from mesh.topics import Topics
+from schemas import Source
+from schemas.tasks import EventKind, TaskEvent, TaskStatus
+
+POLICIES = Policies(
+    default=SupervisionPolicy(lease=10, missed_beats=3, orphan_grace=5, park_after=2)
+)
+
+
+def _event(kind: EventKind, at: float, **fields: object) -> TaskEvent:
+    status = fields.pop("status", TaskStatus.RUNNING)
+    return TaskEvent(
+        kind=kind,
+        agent="worker",
+        status=status,  # type: ignore[arg-type]
+        at=datetime.fromtimestamp(at, UTC),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _lease(**fields: object) -> TaskLease:
+    base: dict[str, object] = {
+        "agent": "worker",
+        "status": "running",
+        "instance": "w1",
+        "submitted_at": 0.0,
+        "last_activity": 100.0,
+    }
+    return TaskLease(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def _worker(last_seen: float, **fields: object) -> WorkerSeen:
+    base: dict[str, object] = {"agent": "worker", "host": "h", "interval": 1.0, "inflight": 1}
+    return WorkerSeen(last_seen=last_seen, **{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_events_move_a_lease_from_submission_to_its_end() -> None:
+    lease = apply_event(None, _event(EventKind.SUBMITTED, 1, status=TaskStatus.SUBMITTED), "p")
+    assert lease is not None and lease.status == "waiting" and lease.parent == "p"
+    lease = apply_event(lease, _event(EventKind.STARTED, 2, instance="w1", attempt=1), None)
+    assert lease is not None and (lease.status, lease.instance, lease.last_activity) == (
+        "running",
+        "w1",
+        2,
+    )
+    lease = apply_event(lease, _event(EventKind.PROGRESS, 7), None)
+    assert lease is not None and lease.last_activity == 7
+    lease = apply_event(lease, _event(EventKind.REDISPATCHED, 9, attempt=2), None)
+    assert lease is not None and (lease.attempt, lease.redispatches) == (2, 1)
+    ended = _event(EventKind.SUCCEEDED, 10, status=TaskStatus.SUCCEEDED)
+    assert apply_event(lease, ended, None) is None
+    assert apply_event(None, _event(EventKind.PROGRESS, 3), None) is None  # never seen
+
+
+def test_a_quiet_task_is_stuck_then_given_up() -> None:
+    workers = {"w1": _worker(last_seen=115)}
+    assert findings(105, [("t", _lease())], workers, POLICIES) == []
+    [stuck] = findings(115, [("t", _lease())], workers, POLICIES)
+    assert stuck.problem is Problem.STUCK
+    [gave_up] = findings(115, [("t", _lease(redispatches=2))], workers, POLICIES)
+    assert gave_up.problem is Problem.GAVE_UP
+
+
+def test_a_silent_worker_is_lost_then_its_task_orphaned() -> None:
+    workers = {"w1": _worker(last_seen=100)}
+    [lost] = findings(104, [("t", _lease())], workers, POLICIES)
+    assert lost.problem is Problem.WORKER_LOST
+    assert findings(106, [("t", _lease(lost_at=104))], workers, POLICIES) == []
+    [orphaned] = findings(110, [("t", _lease(lost_at=104))], workers, POLICIES)
+    assert orphaned.problem is Problem.ORPHANED
+    stopped = {"w1": _worker(last_seen=103.5, stopping=True)}
+    assert findings(104, [("t", _lease())], stopped, POLICIES)[0].problem is Problem.WORKER_LOST
+
+
+def test_deadlines_and_missing_consumers() -> None:
+    late = _lease(deadline=50.0)
+    assert findings(104, [("t", late)], {}, POLICIES)[0].problem is Problem.DEADLINE
+    waiting = _lease(status="waiting", instance="", submitted_at=100.0)
+    [parked] = findings(103, [("t", waiting)], {}, POLICIES)
+    assert parked.problem is Problem.NO_CONSUMERS
+    assert findings(103, [("t", waiting.model_copy(update={"parked": True}))], {}, POLICIES) == []
+    assert findings(103, [("t", waiting)], {"w1": _worker(last_seen=102.5)}, POLICIES) == []
+
+
+def test_actions_publish_an_event_and_a_control_message() -> None:
+    topics, source = Topics("ns"), Source(agent="supervisor", instance="s1")
+    stuck = Finding("t", Problem.STUCK, _lease(attempt=1), "quiet")
+    event, order = actions_for(stuck, topics, source)
+    assert event.topic == topics.task_events and event.envelope.payload["kind"] == "redispatched"
+    assert order.topic == topics.inbox("worker") and order.envelope.payload["attempt"] == 2
+    again = actions_for(stuck, topics, source)[0]
+    assert again.envelope.id == event.envelope.id  # a repeat writes the same event
+    lost = actions_for(Finding("t", Problem.WORKER_LOST, _lease(), "silent"), topics, source)
+    assert [a.envelope.payload["kind"] for a in lost] == ["worker_lost"]
+
+
+def test_policy_overrides_are_validated() -> None:
+    policies = POLICIES.overridden({"default": {"lease": 5}, "triage": {"missed_beats": 5}})
+    assert policies.for_agent("x").lease == 5
+    assert policies.for_agent("triage").missed_beats == 5
+    assert policies.for_agent("triage").lease == 5
+    with pytest.raises(SettingsError, match="MESH_SUPERVISION_POLICIES"):
+        POLICIES.overridden({"triage": {"leese": 5}})
