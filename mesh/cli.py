@@ -138,6 +138,9 @@ def print_task(state: TaskState, client: Client) -> None:
     print(f"task      {state.task_id}")
     print(f"agent     {state.agent} ({state.type})")
     print(f"status    {state.status}")
+    if state.waiting_for:
+        answer = f"mesh resume {state.task_id} TEXT"
+        print(f"waiting   for a human: {state.waiting_for}  (answer: {answer})")
     print(f"parent    {state.parent_task_id or '-'}   root {state.root_task_id}")
     print(f"input     {orjson.dumps(state.input).decode()}")
     for entry in state.progress:
@@ -158,6 +161,14 @@ async def cmd_steer(args: argparse.Namespace) -> int:
         return 0
 
     return await with_client(steer)
+
+
+async def cmd_resume(args: argparse.Namespace) -> int:
+    async def resume(client: Client) -> int:
+        await client.resume(args.task_id, args.text)
+        return 0
+
+    return await with_client(resume)
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
@@ -435,6 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
     steer.add_argument("task_id")
     steer.add_argument("text")
     steer.set_defaults(handler=cmd_steer)
+
+    resume = sub.add_parser("resume", help="answer a task that waits for a human")
+    resume.add_argument("task_id")
+    resume.add_argument("text", help="the answer; the task's handler receives it")
+    resume.set_defaults(handler=cmd_resume)
 
     cancel = sub.add_parser("cancel", help="cancel a task and its children")
     cancel.add_argument("task_id")

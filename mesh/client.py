@@ -171,6 +171,13 @@ class Client:
         """Send a follow-up instruction to a running task."""
         await self._control(task_id, STEER, Steer(text=text, data=data))
 
+    async def resume(self, task_id: str, text: str = "", **data: Any) -> None:
+        """Answer a task that waits for a human (`ctx.escalate`); it runs on."""
+        state = await self.get(task_id)
+        if state.status is not TaskStatus.WAITING:
+            raise InvalidInput(f"task {task_id} is {state.status}, not waiting for an answer")
+        await self._control(task_id, STEER, Steer(text=text, data=data))
+
     async def cancel(self, task_id: str, reason: str = "cancelled by client") -> None:
         """Cancel a task and, through it, its children."""
         await self._control(task_id, CANCEL, Cancel(reason=reason))

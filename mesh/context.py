@@ -243,6 +243,20 @@ class TaskContext:
         self.last_activity = entry.at
         await self._recorder.record(EventKind.PROGRESS, progress=entry)
 
+    async def escalate(self, question: str, *, timeout: float | None = None) -> Steer | None:
+        """Hand the task to a human and wait for the answer.
+
+        The task shows `waiting` with `question` (`mesh task`, the gateway) until
+        someone answers with `mesh resume TASK "text"` or `client.resume(...)`; the
+        answer is returned (None after `timeout` seconds) and the task runs on. While
+        it waits, the supervisor does not take it for stuck.
+        """
+        await self._recorder.record(EventKind.WAITING, waiting_for=question)
+        answer = await self.next_steer(timeout)
+        self.last_activity = utc_now()
+        await self._recorder.record(EventKind.RESUMED, steer=answer)
+        return answer
+
     # -- receiving ----------------------------------------------------------------
 
     async def next_steer(self, timeout: float | None = None) -> Steer | None:

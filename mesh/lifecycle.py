@@ -35,6 +35,7 @@ _STATUS_OF = {
     EventKind.STARTED: TaskStatus.RUNNING,
     EventKind.RETRY_SCHEDULED: TaskStatus.RETRYING,
     EventKind.WAITING: TaskStatus.WAITING,
+    EventKind.RESUMED: TaskStatus.RUNNING,
     EventKind.SUCCEEDED: TaskStatus.SUCCEEDED,
     EventKind.FAILED: TaskStatus.FAILED,
     EventKind.CANCELLED: TaskStatus.CANCELLED,
@@ -122,13 +123,15 @@ class TaskRecorder:
         result: dict[str, Any] | None = None,
         error: TaskError | None = None,
         retry: tuple[int, datetime] | None = None,
+        waiting_for: str | None = None,
     ) -> None:
         """Apply one transition and publish its event with the new state.
 
-        `retry` is (attempt, when) for a `retry_scheduled` transition.
+        `retry` is (attempt, when) for a `retry_scheduled` transition; `waiting_for`
+        what a `waiting` task waits for (a human's answer to this).
         """
         async with self._lock:
-            event = self._apply(kind, progress, child, steer, result, error, retry)
+            event = self._apply(kind, progress, child, steer, result, error, retry, waiting_for)
             await self._publish([event])
 
     async def note(self, kind: EventKind, error: TaskError | None = None) -> None:
@@ -164,10 +167,13 @@ class TaskRecorder:
         result: dict[str, Any] | None = None,
         error: TaskError | None = None,
         retry: tuple[int, datetime] | None = None,
+        waiting_for: str | None = None,
     ) -> TaskEvent:
         """Move the state on by one transition and return its event."""
         now = utc_now()
         self.state = self._next_state(kind, now, progress, child, result, error)
+        if kind is EventKind.WAITING or kind is EventKind.RESUMED:
+            self.state = self.state.model_copy(update={"waiting_for": waiting_for})
         return TaskEvent(
             kind=kind,
             agent=self.state.agent,
@@ -183,6 +189,7 @@ class TaskRecorder:
             attempt=retry[0] if retry else self.state.attempt,
             retry_at=retry[1] if retry else None,
             deadline=self.state.deadline if kind in _CARRIES_DEADLINE else None,
+            waiting_for=waiting_for,
         )
 
     def _next_state(

@@ -55,6 +55,11 @@ class Topics:
         return self._name("mesh.heartbeats")
 
     @property
+    def circuits(self) -> str:
+        """Compacted: each agent type's circuit (closed, open, half-open), by agent."""
+        return self._name("mesh.circuits")
+
+    @property
     def supervisor_status(self) -> str:
         """Compacted: the latest status snapshot of each supervisor instance."""
         return self._name("mesh.supervisor.status")

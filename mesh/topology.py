@@ -27,6 +27,7 @@ def runtime_topics(settings: Settings) -> list[TopicSpec]:
         _spec(settings, topics.task_state, compacted=True),
         _spec(settings, topics.agents, compacted=True),
         _spec(settings, topics.heartbeats, retention=_HEARTBEATS_RETENTION),
+        _spec(settings, topics.circuits, compacted=True),
     ]
 
 

@@ -29,11 +29,12 @@ import orjson
 from pydantic import ValidationError
 
 from mesh.agent import Agent
+from mesh.circuit import CircuitWatch
 from mesh.dead_letters import Failure, dead_letter
 from mesh.errors import TransportError
 from mesh.fence import EffectFence
 from mesh.journal import Journal
-from mesh.lifecycle import submit_task
+from mesh.lifecycle import TaskRecorder, submit_task, submitted_state
 from mesh.liveness import heartbeat, send_heartbeats
 from mesh.offsets import OffsetTracker
 from mesh.publisher import Publisher
@@ -45,7 +46,7 @@ from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
 from schemas import REGISTRY, Envelope, Source, decode_envelope
 from schemas.envelope import new_id, utc_now
 from schemas.registry import SchemaError
-from schemas.supervision import Heartbeat
+from schemas.supervision import CircuitState, Heartbeat
 from schemas.tasks import (
     AGENT_CARD,
     CANCEL,
@@ -57,7 +58,9 @@ from schemas.tasks import (
     EventKind,
     Redispatch,
     Steer,
+    TaskError,
     TaskOutcome,
+    TaskStatus,
 )
 
 log = logging.getLogger(__name__)
@@ -109,6 +112,8 @@ class Worker:
         self._ready.set()
         self._journal_failure: Exception | None = None
         self.duplicates_skipped = 0  # requests of runs running here or ended
+        self._circuit = CircuitWatch(transport, self.topics, agent.name, self._on_circuit)
+        self._probe: RunningTask | None = None
         self._paused = False
         self._run_task: asyncio.Task[None] | None = None
 
@@ -173,6 +178,7 @@ class Worker:
                 group.create_task(self._consume_loop())
                 group.create_task(self._commit_loop())
                 group.create_task(send_heartbeats(self.publisher, self._heartbeat, self._stopping))
+                group.create_task(self._circuit.run(self._stopping))
             await self._drain()
         finally:
             await self._consumer.stop()
@@ -287,6 +293,8 @@ class Worker:
             log.debug("task %s: duplicate request %s skipped", envelope.task_id, envelope.id)
             self.duplicates_skipped += 1
             self._tracker.finish(record.tp, record.offset)
+        elif self._circuit.name == "open" and self._circuit.fallback:
+            self._spawn(self._reroute(record, envelope, self._circuit.fallback), record)
         else:
             self._accept(RunningTask(envelope, record, handler))
 
@@ -311,17 +319,28 @@ class Worker:
 
     def _accept(self, running: RunningTask) -> None:
         self.running[running.task_id] = running
-        if self._active < self.max_inflight:
+        if self._may_start():
             self._start(running)
         else:
             self._backlog.append(running)
 
+    def _may_start(self) -> bool:
+        """A slot is free and the circuit lets a task start (mesh/circuit.py)."""
+        if self._active >= self.max_inflight or self._stopping.is_set():
+            return False
+        circuit = self._circuit.name
+        if circuit == "half_open":  # one probe at a time
+            return self._probe is None or self._probe.task is None or self._probe.task.done()
+        return circuit == "closed"
+
     def _start(self, running: RunningTask) -> None:
+        if self._circuit.name == "half_open":
+            self._probe = running
         self._active += 1
         running.task = asyncio.create_task(self._run(running), name=f"task-{running.task_id}")
 
     def _start_from_backlog(self) -> None:
-        while self._backlog and self._active < self.max_inflight and not self._stopping.is_set():
+        while self._backlog and self._may_start():
             running = self._backlog.popleft()
             if not running.handed_back and running.task is None:
                 self._start(running)
@@ -394,6 +413,21 @@ class Worker:
             running.steer(steer)
             if running.context is not None:
                 self._spawn(running.context._recorder.record(EventKind.STEERED, steer=steer))
+
+    async def _reroute(self, record: Delivery, request: Envelope, fallback: str) -> None:
+        """The circuit is open: hand the task to the fallback agent type, under the same
+        id (its parent's handle resolves as usual); the record is then done here."""
+        why = f"the circuit of {self.agent.name!r} is open; sent to {fallback!r}"
+        recorder = TaskRecorder(
+            self.publisher, submitted_state(request, self.agent.name), max_progress=0
+        )
+        await recorder.note(EventKind.REROUTED, TaskError(type="CircuitOpen", message=why))
+        await submit_task(self.publisher, request.model_copy(update={"id": new_id()}), fallback)
+        await self.journal.ended(record.partition, request, TaskStatus.SUBMITTED)
+
+    def _on_circuit(self, state: CircuitState) -> None:
+        if state.state != "open":
+            self._start_from_backlog()
 
     def _redispatch(self, running: RunningTask, order: Redispatch) -> None:
         """Replace a stuck run by a new attempt of the task, here and now."""

@@ -8,6 +8,7 @@ from dead ones and to see which tasks each holds.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -81,3 +82,22 @@ class SupervisorStatus(BaseModel):
     tasks_tracked: int = 0  # unfinished tasks in this instance's partitions
     at_risk: list[AtRisk] = Field(default_factory=list)
     recent_actions: list[RecentAction] = Field(default_factory=list)
+
+
+CIRCUIT_STATE = "mesh.circuit.state"
+
+
+@REGISTRY.register(CIRCUIT_STATE, 1)
+class CircuitState(BaseModel):
+    """An agent type's circuit, as the supervisor last decided (compacted, by agent).
+
+    closed: tasks run. open: the agent type's workers start no new task; new tasks
+    wait in the inbox (parked) or go to `fallback`. half_open: one task runs as a
+    probe; its outcome closes or re-opens the circuit.
+    """
+
+    agent: str
+    state: Literal["closed", "open", "half_open"]
+    since: float  # epoch seconds
+    fallback: str | None = None
+    reason: str = ""

@@ -64,6 +64,8 @@ class EventKind(StrEnum):
     WORKER_LOST = "worker_lost"  # the supervisor: the worker running it stopped beating
     PARKED = "parked"  # the supervisor: no live worker of its agent type; it waits
     CANCEL_REQUESTED = "cancel_requested"  # the supervisor: past its deadline, or stuck
+    REROUTED = "rerouted"  # its agent type's circuit was open: sent to the fallback
+    RESUMED = "resumed"  # a human answered a waiting task; it runs on
 
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"  # the TaskError type of a task past its deadline
@@ -133,6 +135,7 @@ class TaskEvent(BaseModel):
     attempt: int | None = None  # the run's attempt; for retry_scheduled, the next one
     retry_at: datetime | None = None
     deadline: datetime | None = None  # on submitted and started events
+    waiting_for: str | None = None  # on waiting events: what a human is asked
 
 
 @REGISTRY.register(TASK_STATE, 1)
@@ -154,6 +157,7 @@ class TaskState(BaseModel):
     attempt: int = 1
     instance: str = ""
     deadline: datetime | None = None
+    waiting_for: str | None = None  # while `waiting`: what a human is asked
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

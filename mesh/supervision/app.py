@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from mesh.settings import Settings
 from mesh.supervision.actions import actions_for
+from mesh.supervision.circuits import Health, circuit_state, record_outcome
 from mesh.supervision.policy import Policies
 from mesh.supervision.status import snapshot
 from mesh.supervision.tracking import TaskLease, WorkerSeen, apply_event, findings
@@ -40,7 +41,13 @@ from mesh.topics import Topics
 from mesh.topology import runtime_topics, supervisor_topics
 from mesh.transport.kafka import KafkaTransport
 from schemas import Envelope, Source, decode_envelope, encode_envelope
-from schemas.supervision import HEARTBEAT, SUPERVISOR_STATUS, Heartbeat, RecentAction
+from schemas.supervision import (
+    CIRCUIT_STATE,
+    HEARTBEAT,
+    SUPERVISOR_STATUS,
+    Heartbeat,
+    RecentAction,
+)
 from schemas.tasks import TASK_EVENT, TaskEvent
 
 log = logging.getLogger(__name__)
@@ -73,6 +80,8 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
     # Keys and values are bytes (the app's raw serializers): task or instance id, JSON.
     leases = app.Table("leases", key_type=bytes, value_type=bytes)
     workers = app.GlobalTable("workers", key_type=bytes, value_type=bytes)
+    health = app.Table("health", key_type=bytes, value_type=bytes)  # by agent type
+    announced: set[tuple[str, float]] = set()  # half-open circuits already published
     acted: dict[tuple[str, str, int], float] = {}
     ready = asyncio.Event()
     recent: deque[RecentAction] = deque(maxlen=50)
@@ -91,6 +100,43 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
                 leases[key] = updated.model_dump_json().encode()
             elif current is not None:
                 del leases[key]
+
+    async def publish_circuit(agent: str, state: Health, now: float) -> None:
+        circuit = circuit_state(agent, state, now, policies.for_agent(agent))
+        log.warning("circuit of %r is %s (%s)", agent, circuit.state, circuit.reason)
+        envelope = Envelope(
+            type=CIRCUIT_STATE, source=source, payload=circuit.model_dump(mode="json")
+        )
+        await app.send(topics.circuits, key=agent.encode(), value=encode_envelope(envelope))
+        recent.append(
+            RecentAction(
+                at=now,
+                task_id="-",
+                agent=agent,
+                problem=f"circuit_{circuit.state}",
+                reason=circuit.reason or "the probe succeeded",
+            )
+        )
+
+    @app.agent(events)
+    async def track_health(stream: Any) -> None:
+        """Outcomes, regrouped by agent type (one owner per type decides its circuit)."""
+        outcomes = stream.filter(_outcome_of).group_by(_agent_of, name="by-agent")
+        async for key, value in outcomes.items():
+            succeeded = _outcome_of(value)
+            parsed = _decode(value, TASK_EVENT, TaskEvent)
+            if parsed is None or key is None or succeeded is None:
+                continue
+            agent = key.decode()
+            current = health.get(key)
+            state = Health.model_validate_json(current) if current is not None else Health()
+            event = parsed[1]
+            state, changed = record_outcome(
+                state, event.at.timestamp(), succeeded == b"ok", policies.for_agent(agent)
+            )
+            health[key] = state.model_dump_json().encode()
+            if changed is not None:
+                await publish_circuit(agent, state, time.time())
 
     @app.agent(beats)
     async def track_workers(stream: Any) -> None:
@@ -136,6 +182,13 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
             )
         for mark in [m for m, at in acted.items() if now - at > 4 * _RESEND_AFTER]:
             del acted[mark]
+        for key, value in list(health.items()):  # open circuits whose cooldown is over
+            state = Health.model_validate_json(value)
+            agent = key.decode()
+            due = state.effective(now, policies.for_agent(agent)) == "half_open"
+            if due and (agent, state.opened_at) not in announced:
+                announced.add((agent, state.opened_at))
+                await publish_circuit(agent, state, now)
 
     @app.timer(_STATUS_EVERY)  # type: ignore[untyped-decorator]
     async def report() -> None:
@@ -166,6 +219,29 @@ def _quiet_the_libraries() -> None:
     if log.getEffectiveLevel() > logging.DEBUG:
         for name in ("faust", "mode", "aiokafka"):
             logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_SUCCESS = frozenset({"succeeded"})
+_FAILURE = frozenset({"failed", "dead_lettered", "retry_scheduled"})
+
+
+def _outcome_of(value: bytes | None) -> bytes | None:
+    """b"ok" or b"failed" for an event that ends an attempt; None for the rest.
+
+    Cancellations count neither way: they are not the agent's doing.
+    """
+    try:
+        kind = orjson.loads(value or b"{}").get("payload", {}).get("kind")
+    except orjson.JSONDecodeError:
+        return None
+    if kind in _SUCCESS:
+        return b"ok"
+    return b"failed" if kind in _FAILURE else None
+
+
+def _agent_of(value: bytes | None) -> bytes:
+    agent = orjson.loads(value or b"{}").get("payload", {}).get("agent", "")
+    return str(agent).encode()
 
 
 def _leases(table: Any) -> list[tuple[str, TaskLease]]:

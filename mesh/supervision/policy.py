@@ -29,6 +29,16 @@ class SupervisionPolicy(BaseModel):
     # A waiting task is reported (`parked`) when no worker of its agent type has been
     # alive for this long after it was submitted.
     park_after: float = Field(default=10.0, ge=0)
+    # Circuit breaking (mesh/supervision/circuits.py): the circuit opens when at least
+    # `failure_ratio` of the agent type's outcomes in the last `window` seconds failed
+    # (counting `min_outcomes` or more); after `cooldown` seconds one probe task runs.
+    failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    min_outcomes: int = Field(default=10, ge=1)
+    window: float = Field(default=60.0, gt=0)
+    cooldown: float = Field(default=30.0, ge=0)
+    # While the circuit is open, new tasks go to this agent type (it must take the same
+    # input); None parks them in the inbox.
+    fallback: str | None = None
 
 
 class Policies(BaseModel):

@@ -24,7 +24,8 @@ class TaskLease(BaseModel):
     """An unfinished task as the supervisor tracks it (times are epoch seconds)."""
 
     agent: str
-    status: Literal["waiting", "running"]  # waiting: submitted, or a retry not yet due
+    # waiting: submitted, or a retry not yet due; escalated: waiting for a human
+    status: Literal["waiting", "running", "escalated"]
     attempt: int = 1
     instance: str = ""
     submitted_at: float
@@ -93,6 +94,10 @@ def apply_event(lease: TaskLease | None, event: TaskEvent, parent: str | None) -
         }
         if event.deadline is not None:
             changes["deadline"] = event.deadline.timestamp()
+    elif event.kind is EventKind.WAITING:
+        changes = {"status": "escalated"}
+    elif event.kind is EventKind.RESUMED:
+        changes = {"status": "running", "last_activity": at}
     elif event.kind in _ACTIVITY:
         changes = {"last_activity": max(at, lease.last_activity)}
     elif event.kind is EventKind.RETRY_SCHEDULED:
@@ -158,6 +163,8 @@ def _judge(
     policy = policies.for_agent(lease.agent)
     if lease.deadline is not None and now > lease.deadline:
         return Problem.DEADLINE, f"its deadline passed {now - lease.deadline:.1f} s ago"
+    if lease.status == "escalated":
+        return None, ""  # a human has it; only its deadline counts
     if lease.status == "waiting":
         waited = now - lease.submitted_at
         if not lease.parked and lease.agent not in live_agents and waited > policy.park_after:

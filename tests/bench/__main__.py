@@ -8,7 +8,8 @@
 One embedded Tansu broker serves the whole run (or the cluster in
 MESH_BOOTSTRAP_SERVERS); each benchmark gets a fresh namespace. Performance is
 reported as ratios against baselines measured in the same run, never asserted.
-The results also go to tests/bench/results.json (overwritten).
+The results also go to tests/bench/results.json (per benchmark: a run replaces the
+results of the benchmarks it ran and keeps the others).
 """
 
 from __future__ import annotations
@@ -102,21 +103,29 @@ def print_table(reports: list[Report], errors: dict[str, str]) -> None:
 
 
 def write_json(reports: list[Report], errors: dict[str, str], options: Options) -> None:
-    document = {
-        "run_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "quick": options.quick,
-        "broker": os.environ.get("MESH_BOOTSTRAP_SERVERS") or "embedded Tansu",
-        "profile": BENCH_PROFILE,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "benchmarks": {
+    """Write this run's results; benchmarks not run now keep their last results."""
+    run_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    earlier = orjson.loads(RESULTS.read_bytes()) if RESULTS.exists() else {}
+    benchmarks = dict(earlier.get("benchmarks") or {})
+    benchmarks.update(
+        {
             r.name: {
+                "run_at": run_at,
+                "quick": options.quick,
                 "metrics": {m.name: round(m.value, 4) for m in r.metrics},
                 "notes": {m.name: m.note for m in r.metrics if m.note},
                 "remarks": r.notes,
             }
             for r in reports
-        },
+        }
+    )
+    document = {
+        "run_at": run_at,
+        "broker": os.environ.get("MESH_BOOTSTRAP_SERVERS") or "embedded Tansu",
+        "profile": BENCH_PROFILE,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "benchmarks": benchmarks,
         "errors": errors,
     }
     RESULTS.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")

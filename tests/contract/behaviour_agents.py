@@ -23,6 +23,7 @@ class Work(BaseModel):
     retry_after: float | None = None  # raise Retry(after=...) on the first attempt
     reject: bool = False
     hang_first_attempt: bool = False  # attempt 1 waits, and finishes even when cancelled
+    ask_human: str = ""  # escalate with this question; return the answer
 
 
 @REGISTRY.register("test.spread", 1)
@@ -71,6 +72,9 @@ async def work(ctx: TaskContext, request: Work) -> dict[str, object]:
     for step in range(request.progress_steps):
         await ctx.progress(f"step {step}", step=step)
         await asyncio.sleep(0.05)
+    if request.ask_human:
+        answer = await ctx.escalate(request.ask_human, timeout=30)
+        return {"answer": answer.text if answer else None}
     if request.hang_first_attempt and ctx.attempt == 1:
         try:
             await asyncio.sleep(60)

@@ -377,3 +377,21 @@ class RuntimeBehaviour:
             state = await m.client.wait(task_id, timeout=20)
         assert state.status is TaskStatus.SUCCEEDED, state.error
         assert state.result is not None and state.result["timed_out"] in state.children
+
+    async def test_an_escalated_task_waits_for_a_human_and_resumes(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            task_id = await m.client.submit("worker", {"ask_human": "refund 500 EUR?"})
+
+            def waiting() -> bool:
+                state = m.client.view.tasks.get(task_id)
+                return state is not None and state.status is TaskStatus.WAITING
+
+            await eventually(waiting, timeout=20, what="the task to wait for a human")
+            state = await m.client.get(task_id)
+            assert state.waiting_for == "refund 500 EUR?"
+            await m.client.resume(task_id, "approved")
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.status is TaskStatus.SUCCEEDED and state.result == {"answer": "approved"}
+        assert state.waiting_for is None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from pydantic import BaseModel
 
-from mesh import Agent, TaskContext
+from mesh import Agent, RetryPolicy, TaskContext
 from schemas import REGISTRY
 
 
@@ -22,6 +23,11 @@ class Hang(BaseModel):
     label: str = ""
 
 
+@REGISTRY.register("e2e.job", 1)
+class Job(BaseModel):
+    n: int
+
+
 @REGISTRY.register("e2e.fanout", 1)
 class FanOut(BaseModel):
     children: int
@@ -29,6 +35,12 @@ class FanOut(BaseModel):
 
 
 sleeper = Agent("sleeper", description="Sleeps (I/O stand-in); can be steered.")
+flaky = Agent(
+    "flaky",
+    description="Fails every job while the file $FLAKY_BROKEN exists.",
+    retry=RetryPolicy(max_attempts=1),
+)
+steady = Agent("steady", description="Does the jobs of flaky when its circuit is open.")
 hanger = Agent("hanger", description="Attempt 1 hangs without progress; later ones answer.")
 fanout = Agent("fanout", description="Delegates N sleeps in parallel.", delegates_to=["sleeper"])
 
@@ -62,3 +74,16 @@ async def hang(ctx: TaskContext, request: Hang) -> dict[str, object]:
             await asyncio.sleep(0.5)
         return {"label": request.label, "attempt": 1}
     return {"label": request.label, "attempt": ctx.attempt}
+
+
+@flaky.task
+async def flaky_job(ctx: TaskContext, job: Job) -> dict[str, object]:
+    broken = os.environ.get("FLAKY_BROKEN", "")
+    if broken and await asyncio.to_thread(os.path.exists, broken):
+        raise RuntimeError(f"job {job.n}: the dependency is down")
+    return {"n": job.n, "by": "flaky"}
+
+
+@steady.task
+async def steady_job(ctx: TaskContext, job: Job) -> dict[str, object]:
+    return {"n": job.n, "by": "steady"}

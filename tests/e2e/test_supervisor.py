@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 SLEEPER = "tests.e2e.sample_agents:sleeper"
 HANGER = "tests.e2e.sample_agents:hanger"
+FLAKY = "tests.e2e.sample_agents:flaky"
+STEADY = "tests.e2e.sample_agents:steady"
 TERMINAL = {"succeeded", "failed", "cancelled", "dead_lettered"}
 
 
@@ -40,6 +42,7 @@ def settings(broker_settings: Settings) -> Settings:
             "supervision_policies": {
                 "default": {"missed_beats": 3, "park_after": 1, "orphan_grace": 20},
                 "hanger": {"lease": 3, "max_redispatches": 1},
+                "flaky": {"min_outcomes": 4, "cooldown": 3, "fallback": "steady"},
             },
         }
     )
@@ -55,9 +58,9 @@ async def client(settings: Settings) -> AsyncIterator[Client]:
 def spawn(settings: Settings, tmp_path: Path) -> AsyncIterator[Callable[..., MeshProcess]]:
     started: list[MeshProcess] = []
 
-    def start(spec: str, instance: str) -> MeshProcess:
+    def start(spec: str, instance: str, env: dict[str, str] | None = None) -> MeshProcess:
         command = ["supervisor", "run"] if spec == "supervisor" else None
-        process = MeshProcess(spec, settings, tmp_path, instance, command=command)
+        process = MeshProcess(spec, settings, tmp_path, instance, env, command=command)
         started.append(process)
         return process
 
@@ -205,3 +208,36 @@ async def test_a_second_supervisor_takes_over_without_acting_twice(
     for task_id in ids:
         redispatches = {e["id"] for e in events[task_id] if e["kind"] == "redispatched"}
         assert len(redispatches) == 1, events[task_id]
+
+
+async def test_a_failing_agent_type_trips_its_circuit_to_the_fallback_and_recovers(
+    spawn: Callable[..., MeshProcess], client: Client, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    broken.write_text("down")
+    supervisor = spawn("supervisor", "supervisor-1")
+    flaky = spawn(FLAKY, "flaky-1", {"FLAKY_BROKEN": str(broken)})
+    steady = spawn(STEADY, "steady-1")
+    await wait_until_split([flaky, steady], partitions={FLAKY: 2, STEADY: 2})
+    await _supervisor_ready(supervisor)
+    failed = [await client.submit("flaky", {"n": n}) for n in range(4)]
+    assert {(await client.wait(i, timeout=30)).status for i in failed} == {TaskStatus.DEAD_LETTERED}
+    await eventually(lambda: "circuit of 'flaky' is open" in flaky.log(), timeout=30, what="open")
+    rerouted = [await client.submit("flaky", {"n": n}) for n in range(4, 7)]
+    states = [await client.wait(i, timeout=30) for i in rerouted]
+    assert [s.result for s in states] == [{"n": n, "by": "steady"} for n in range(4, 7)]
+    assert {s.agent for s in states} == {"steady"}
+
+    broken.unlink()  # the dependency is back; after the cooldown one probe runs
+    await eventually(
+        lambda: "circuit of 'flaky' is half_open" in flaky.log(), timeout=30, what="half-open"
+    )
+    probe = await client.submit("flaky", {"n": 7})
+    assert (await client.wait(probe, timeout=30)).result == {"n": 7, "by": "flaky"}
+    await eventually(
+        lambda: flaky.log().count("circuit of 'flaky' is closed") >= 1, timeout=30, what="closed"
+    )
+    after = await client.wait(await client.submit("flaky", {"n": 8}), timeout=30)
+    assert after.result == {"n": 8, "by": "flaky"}
+    events = await _events(client)
+    assert all("rerouted" in [e["kind"] for e in events[i]] for i in rerouted)

@@ -8,6 +8,7 @@ import pytest
 
 from mesh.errors import SettingsError
 from mesh.supervision.actions import actions_for
+from mesh.supervision.circuits import Health, circuit_state, record_outcome
 from mesh.supervision.policy import Policies, SupervisionPolicy
 from mesh.supervision.tracking import (
     Finding,
@@ -120,3 +121,28 @@ def test_policy_overrides_are_validated() -> None:
     assert policies.for_agent("triage").lease == 5
     with pytest.raises(SettingsError, match="MESH_SUPERVISION_POLICIES"):
         POLICIES.overridden({"triage": {"leese": 5}})
+
+
+def test_a_circuit_opens_on_failures_probes_after_its_cooldown_and_closes() -> None:
+    policy = SupervisionPolicy(min_outcomes=4, failure_ratio=0.5, window=60, cooldown=5)
+    health = Health()
+    for at, ok in ((1, True), (2, False), (3, False)):
+        health, changed = record_outcome(health, at, ok, policy)
+        assert changed is None  # fewer than min_outcomes
+    health, changed = record_outcome(health, 4, False, policy)
+    assert changed == "open" and health.effective(6, policy) == "open"
+    health, changed = record_outcome(health, 7, False, policy)  # a straggler: stays open
+    assert changed is None and health.effective(9.5, policy) == "half_open"
+    reopened, changed = record_outcome(health, 10, False, policy)  # the probe failed
+    assert changed == "open" and reopened.effective(12, policy) == "open"
+    closed, changed = record_outcome(health, 10, True, policy)  # the probe succeeded
+    assert changed == "closed" and closed.effective(10, policy) == "closed"
+    state = circuit_state("flaky", reopened, 12, policy.model_copy(update={"fallback": "steady"}))
+    assert (state.state, state.fallback) == ("open", "steady")
+
+
+def test_old_outcomes_leave_the_window() -> None:
+    policy = SupervisionPolicy(min_outcomes=2, failure_ratio=0.5, window=10)
+    health, _ = record_outcome(Health(), 0, False, policy)
+    health, changed = record_outcome(health, 20, False, policy)  # the first is too old
+    assert changed is None and len(health.outcomes) == 1
