@@ -30,6 +30,10 @@ TEST_PROFILE = {
     "commit_interval": 0.1,
     "shutdown_grace": 5.0,
     "rebalance_grace": 2.0,
+    # A request the broker never answers stalls its client for this long (suspected
+    # once: a worker fetched nothing for 30 s after a takeover); 15 s still outlasts
+    # the broker-pause fault test's 10 s SIGSTOP.
+    "request_timeout": 15.0,
 }
 
 

@@ -50,16 +50,17 @@ class MeshProcess:
         return [int(n) for n in _ASSIGNED.findall(self.log())]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Signal the process and wait; past `timeout` s, kill it. Returns its exit code
+        (negative for a signal: -9 when it had to be killed)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            code = self.proc.wait(timeout=timeout)
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
         finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
             self._log.close()
-        return code
 
 
 async def wait_until_split(

@@ -124,7 +124,7 @@ async def test_second_worker_takes_over_the_partitions_of_a_stopped_one(  # type
 
     async def handled_by() -> set[str]:
         ids = [await client.submit("sleeper", {"seconds": 0}) for _ in range(40)]
-        return {(await client.wait(i, timeout=30)).instance for i in ids}
+        return {(await client.wait(i, timeout=60)).instance for i in ids}
 
     assert await handled_by() == {"sleeper-a", "sleeper-b"}
     assert second.stop() == 0, second.log()
