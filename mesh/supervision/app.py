@@ -69,6 +69,10 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
         table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.heartbeat_interval,
+        # faust's defaults (60 s, 90 s) would let a dead instance's partitions, or one
+        # unanswered request, stall the survivor for minutes; use the workers' values.
+        broker_rebalance_timeout=settings.session_timeout,
+        broker_request_timeout=settings.request_timeout,
         broker_commit_interval=settings.commit_interval,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1 if settings.acks == "all" else int(settings.acks),

@@ -202,7 +202,7 @@ async def test_a_second_supervisor_takes_over_without_acting_twice(
     await eventually(lambda: "supervisor-2 ready" in second.log(), timeout=60, what="2nd")
     ids = [await client.submit("hanger", {"label": str(i)}) for i in range(10)]
     first.stop(signal.SIGKILL)
-    states = [await client.wait(i, timeout=90) for i in ids]
+    states = [await client.wait(i, timeout=120) for i in ids]
     assert {(s.status, s.attempt) for s in states} == {(TaskStatus.SUCCEEDED, 2)}
     events = await _events(client)
     for task_id in ids:
