@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 _RESEND_AFTER = 10.0  # seconds before the same finding is acted on again
 _STATUS_EVERY = 2.0  # seconds between status snapshots
-_BATCH, _BATCH_WAIT = 1000, 0.05  # task events folded per table write, and the wait
 
 
 def build_app(settings: Settings, policies: Policies) -> faust.App:
@@ -83,10 +82,10 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
     events = app.topic(topics.task_events, key_serializer="raw", value_serializer="raw")
     beats = app.topic(topics.heartbeats, key_serializer="raw", value_serializer="raw")
     # Keys and values are bytes (the app's raw serializers): task or instance id, JSON.
-    # `use_partitioner`: a batch mixes partitions, so a key's changelog partition comes
-    # from the key (murmur2, as the mesh's producer chose the event's), not from the
-    # event being processed.
-    leases = app.Table("leases", key_type=bytes, value_type=bytes, use_partitioner=True)
+    # Tables are written one event at a time: a write goes to the changelog partition of
+    # the event being processed (folding a batch would need faust's key partitioner,
+    # which fails while the producer lacks the changelog's metadata).
+    leases = app.Table("leases", key_type=bytes, value_type=bytes)
     workers = app.GlobalTable("workers", key_type=bytes, value_type=bytes)
     health = app.Table("health", key_type=bytes, value_type=bytes)  # by agent type
     announced: set[tuple[str, float]] = set()  # half-open circuits already published
@@ -96,27 +95,21 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
 
     @app.agent(events)
     async def track_tasks(stream: Any) -> None:
-        """Fold events into leases a batch at a time, writing each key once per batch:
-        a short task's submitted, started and succeeded usually share a batch and then
-        cost no table write at all (a table write is a changelog record)."""
-        async for batch in stream.take_events(_BATCH, within=_BATCH_WAIT):
-            folded: dict[bytes, TaskLease | None] = {}
-            for event in batch:
-                key = event.key
-                parsed = _decode(event.value, TASK_EVENT, TaskEvent)
-                if parsed is None or key is None:
-                    continue
-                if key in folded:
-                    lease = folded[key]
-                else:
-                    current = leases.get(key)
-                    lease = TaskLease.model_validate_json(current) if current else None
-                folded[key] = apply_event(lease, parsed[1], parsed[0].parent_task_id)
-            for key, lease in folded.items():
-                if lease is not None:
-                    leases[key] = lease.model_dump_json().encode()
-                elif key in leases:
+        async for key, value in stream.items():
+            parsed = _decode(value, TASK_EVENT, TaskEvent)
+            if parsed is None or key is None:
+                continue
+            envelope, event = parsed
+            try:
+                current = leases.get(key)
+                lease = TaskLease.model_validate_json(current) if current else None
+                updated = apply_event(lease, event, envelope.parent_task_id)
+                if updated is not None:
+                    leases[key] = updated.model_dump_json().encode()
+                elif current is not None:
                     del leases[key]
+            except Exception:  # one bad lease must not stop the tracking of all others
+                log.exception("task %s: lease not updated", key.decode(errors="replace"))
 
     async def publish_circuit(agent: str, state: Health, now: float) -> None:
         circuit = circuit_state(agent, state, now, policies.for_agent(agent))

@@ -124,19 +124,17 @@ async def _stuck_latencies(settings: Settings, trials: int) -> list[float]:
 
 
 async def _dead_worker_latencies(settings: Settings, trials: int) -> list[float]:
-    with tempfile.TemporaryDirectory() as logs:
-        supervisor = MeshProcess(
-            "supervisor", settings, Path(logs), "sv", command=["supervisor", "run"]
-        )
-        try:
-            await _ready(supervisor)
-            async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
-                return [
-                    await _dead_worker_trial(client, settings, Path(logs), f"sleeper-{trial}")
-                    for trial in range(trials)
-                ]
-        finally:
-            supervisor.stop()
+    logs = Path(tempfile.mkdtemp(prefix="bench-dead-workers-"))  # kept: they explain a failure
+    supervisor = MeshProcess("supervisor", settings, logs, "sv", command=["supervisor", "run"])
+    try:
+        await _ready(supervisor)
+        async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
+            return [
+                await _dead_worker_trial(client, settings, logs, f"sleeper-{trial}")
+                for trial in range(trials)
+            ]
+    finally:
+        supervisor.stop()
 
 
 async def _dead_worker_trial(client: Client, settings: Settings, logs: Path, name: str) -> float:
@@ -163,7 +161,7 @@ async def _dead_worker_trial(client: Client, settings: Settings, logs: Path, nam
                 await client.cancel(task_id)
                 return lost[0] - killed
             await asyncio.sleep(0.1)
-        raise TimeoutError(f"no worker_lost event for {name}'s task")
+        raise TimeoutError(f"no worker_lost event for {name}'s task (logs in {logs})")
     finally:
         worker.stop()
 
