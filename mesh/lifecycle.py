@@ -171,9 +171,7 @@ class TaskRecorder:
     ) -> TaskEvent:
         """Move the state on by one transition and return its event."""
         now = utc_now()
-        self.state = self._next_state(kind, now, progress, child, result, error)
-        if kind is EventKind.WAITING or kind is EventKind.RESUMED:
-            self.state = self.state.model_copy(update={"waiting_for": waiting_for})
+        self.state = self._next_state(kind, now, progress, child, result, error, waiting_for)
         return TaskEvent(
             kind=kind,
             agent=self.state.agent,
@@ -200,6 +198,7 @@ class TaskRecorder:
         child: tuple[str, str] | None,
         result: dict[str, Any] | None,
         error: TaskError | None,
+        waiting_for: str | None,
     ) -> TaskState:
         changes: dict[str, Any] = {"updated_at": now, "instance": self._publisher.source.instance}
         status = _STATUS_OF.get(kind)
@@ -209,6 +208,8 @@ class TaskRecorder:
                 changes["finished_at"] = now
         if kind is EventKind.STARTED:
             changes["started_at"] = now
+        if kind in (EventKind.WAITING, EventKind.RESUMED):
+            changes["waiting_for"] = waiting_for  # set while waiting, cleared on resume
         if progress is not None and self._max_progress:
             changes["progress"] = [*self.state.progress, progress][-self._max_progress :]
         if child is not None:

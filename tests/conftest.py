@@ -12,12 +12,14 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from mesh import Client
 from mesh.settings import Settings
+from mesh.transport.kafka import KafkaTransport
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,6 +81,13 @@ def _embedded_broker() -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         proc.stdout.close()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    """A client on the test module's `settings` fixture, over the real broker."""
+    async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
+        yield client
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from mesh.supervision.actions import actions_for
 from mesh.supervision.circuits import Health, circuit_state, record_outcome
 from mesh.supervision.policy import Policies
 from mesh.supervision.status import snapshot
-from mesh.supervision.tracking import TaskLease, WorkerSeen, apply_event, findings
+from mesh.supervision.tracking import Finding, TaskLease, WorkerSeen, apply_event, findings
 from mesh.topics import Topics
 from mesh.topology import runtime_topics, supervisor_topics
 from mesh.transport.kafka import KafkaTransport
@@ -94,6 +94,7 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
     acted: dict[tuple[str, str, int], float] = {}
     ready = asyncio.Event()
     recent: deque[RecentAction] = deque(maxlen=50)
+    latest: list[Finding] = []  # the last check's findings, for the status snapshot
 
     @app.agent(events)
     async def track_tasks(stream: Any) -> None:
@@ -170,7 +171,8 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
                 settings.supervisor_check_interval,
             )
         now = time.time()
-        for finding in findings(now, _leases(leases), _workers(workers), policies):
+        latest[:] = findings(now, _leases(leases), _workers(workers), policies)
+        for finding in latest:
             mark = (finding.task_id, str(finding.problem), finding.lease.attempt)
             if now - acted.get(mark, 0.0) < _RESEND_AFTER:
                 continue
@@ -210,7 +212,8 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
             host=socket.gethostname(),
             now=now,
             workers=_workers(workers),
-            leases=_leases(leases),
+            tracked=len(leases),
+            at_risk=latest,
             policies=policies,
             recent=list(recent),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mesh.supervision.policy import Policies
-from mesh.supervision.tracking import TaskLease, WorkerSeen, findings
+from mesh.supervision.tracking import Finding, WorkerSeen
 from schemas.supervision import AtRisk, RecentAction, SupervisorStatus, WorkerStatus
 
 _AT_RISK_SHOWN = 50
@@ -17,10 +17,12 @@ def snapshot(
     host: str,
     now: float,
     workers: dict[str, WorkerSeen],
-    leases: Sequence[tuple[str, TaskLease]],
+    tracked: int,
+    at_risk: Sequence[Finding],
     policies: Policies,
     recent: Sequence[RecentAction],
 ) -> SupervisorStatus:
+    """`at_risk`: the findings of the instance's latest check (not judged again here)."""
     rows = []
     live: dict[str, int] = {}
     for name, seen in sorted(workers.items()):
@@ -36,17 +38,16 @@ def snapshot(
                 inflight=seen.inflight,
             )
         )
-    risky = findings(now, leases, workers, policies)[:_AT_RISK_SHOWN]
     return SupervisorStatus(
         instance=instance,
         host=host,
         at=now,
         workers=rows,
         live_by_agent=live,
-        tasks_tracked=len(leases),
+        tasks_tracked=tracked,
         at_risk=[
             AtRisk(task_id=f.task_id, agent=f.lease.agent, problem=str(f.problem), reason=f.reason)
-            for f in risky
+            for f in at_risk[:_AT_RISK_SHOWN]
         ],
         recent_actions=list(recent)[-20:],
     )

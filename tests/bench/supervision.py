@@ -95,7 +95,8 @@ def _mesh_peak_events_per_s() -> float | None:
 
 async def _stuck_latencies(settings: Settings, trials: int) -> list[float]:
     with tempfile.TemporaryDirectory() as logs:
-        supervisor, worker = _start(settings, Path(logs), HANGER, "hanger-1")
+        supervisor = _supervisor(settings, Path(logs))
+        worker = MeshProcess(HANGER, settings, Path(logs), "hanger-1")
         try:
             await wait_until_split([worker], partitions={HANGER: 2})
             await _ready(supervisor)
@@ -125,7 +126,7 @@ async def _stuck_latencies(settings: Settings, trials: int) -> list[float]:
 
 async def _dead_worker_latencies(settings: Settings, trials: int) -> list[float]:
     logs = Path(tempfile.mkdtemp(prefix="bench-dead-workers-"))  # kept: they explain a failure
-    supervisor = MeshProcess("supervisor", settings, logs, "sv", command=["supervisor", "run"])
+    supervisor = _supervisor(settings, logs)
     try:
         await _ready(supervisor)
         async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
@@ -191,13 +192,11 @@ async def _throughput(settings: Settings, n: int) -> float:
                     )
                 )
         await publish_all(publisher, topics.task_events, envelopes)
-        ends = await _end_offsets(settings, topics.task_events)
+        ends = await _end_offsets(transport, topics.task_events)
     finally:
         await transport.stop()
     with tempfile.TemporaryDirectory() as logs:
-        supervisor = MeshProcess(
-            "supervisor", settings, Path(logs), "sv", command=["supervisor", "run"]
-        )
+        supervisor = _supervisor(settings, Path(logs))
         try:
             first = await _until_committed(settings, topics, lambda done: done > 0)
             last = await _until_committed(settings, topics, lambda done: done >= sum(ends.values()))
@@ -206,20 +205,11 @@ async def _throughput(settings: Settings, n: int) -> float:
     return 3 * n / max(last - first, 1e-6) if last > first else float("nan")
 
 
-async def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(**client_options(settings))
+async def _end_offsets(transport: KafkaTransport, topic: str) -> dict[int, int]:
+    consumer = transport.consumer([topic], group=None)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer.topics()
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
-        ends = await consumer.end_offsets(partitions)
-        return {tp.partition: offset for tp, offset in ends.items()}
+        return {tp.partition: end for tp, end in (await consumer.end_offsets()).items()}
     finally:
         await consumer.stop()
 
@@ -251,9 +241,8 @@ async def _until_committed(settings: Settings, topics: Topics, done: object) -> 
         await consumer.stop()
 
 
-def _start(settings: Settings, logs: Path, spec: str, name: str) -> tuple[MeshProcess, MeshProcess]:
-    supervisor = MeshProcess("supervisor", settings, logs, "sv", command=["supervisor", "run"])
-    return supervisor, MeshProcess(spec, settings, logs, name)
+def _supervisor(settings: Settings, logs: Path) -> MeshProcess:
+    return MeshProcess("supervisor", settings, logs, "sv", command=["supervisor", "run"])
 
 
 async def _ready(supervisor: MeshProcess) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from mesh import Client
 from mesh.settings import Settings
 from mesh.topics import Topics
-from mesh.transport.kafka import KafkaTransport
 from schemas import decode_envelope
 from schemas.support import REPLY_DRAFTED, Customer, TicketCreated
 from schemas.tasks import TASK_EVENT, EventKind, TaskStatus
@@ -35,12 +33,6 @@ SUBJECTS = [
 @pytest.fixture
 def settings(broker_settings: Settings) -> Settings:
     return broker_settings.model_copy(update={"partitions": 4})
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
-    async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
-        yield client
 
 
 def ticket(number: int) -> TicketCreated:

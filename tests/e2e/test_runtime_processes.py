@@ -6,14 +6,13 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mesh import Client
 from mesh.settings import Settings
-from mesh.transport.kafka import KafkaTransport
 from schemas.tasks import TaskStatus
 from tests.conftest import ROOT, settings_env
 from tests.e2e.processes import MeshProcess, wait_until_split
@@ -28,12 +27,6 @@ FANOUT = "tests.e2e.sample_agents:fanout"
 @pytest.fixture
 def settings(broker_settings: Settings) -> Settings:
     return broker_settings.model_copy(update={"partitions": 1, "max_inflight": 500})
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
-    async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
-        yield client
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 
 from mesh import Client
 from mesh.settings import Settings
-from mesh.transport.kafka import KafkaTransport
 from schemas import decode_envelope
 from schemas.tasks import TaskStatus
 from tests.conftest import ROOT, settings_env
@@ -46,12 +45,6 @@ def settings(broker_settings: Settings) -> Settings:
             },
         }
     )
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
-    async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
-        yield client
 
 
 @pytest.fixture

@@ -1,24 +1,14 @@
-"""Fixtures of the fault tests: a client on the test's settings (each module sets its
-own `settings`) and an empty side-effect ledger."""
+"""Fixtures of the fault tests: an empty side-effect ledger (the `client` fixture is in
+tests/conftest.py; each module sets its own `settings`)."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from mesh import Client
-from mesh.settings import Settings
-from mesh.transport.kafka import KafkaTransport
 from tests.faults.chaos_agents import LEDGER_SCHEMA
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
-    async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
-        yield client
 
 
 @pytest.fixture
