@@ -24,6 +24,7 @@ class Work(BaseModel):
     reject: bool = False
     hang_first_attempt: bool = False  # attempt 1 waits, and finishes even when cancelled
     ask_human: str = ""  # escalate with this question; return the answer
+    result_bytes: int = 0  # pad the result with this many bytes
 
 
 @REGISTRY.register("test.spread", 1)
@@ -93,6 +94,8 @@ async def work(ctx: TaskContext, request: Work) -> dict[str, object]:
         raise ValueError(f"attempt {ctx.attempt} fails")
     if request.fail:
         raise ValueError(f"asked to fail ({request.label})")
+    if request.result_bytes:
+        return {"label": request.label, "pad": "x" * request.result_bytes}
     return {"label": request.label}
 
 

@@ -395,3 +395,13 @@ class RuntimeBehaviour:
             state = await m.client.wait(task_id, timeout=20)
         assert state.status is TaskStatus.SUCCEEDED and state.result == {"answer": "approved"}
         assert state.waiting_for is None
+
+    async def test_a_result_too_large_to_publish_dead_letters_the_task(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        small = settings.model_copy(update={"max_message_bytes": 4096})
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=small) as m:
+            task_id = await m.client.submit("worker", {"result_bytes": 3000})
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.status is TaskStatus.DEAD_LETTERED
+        assert state.error is not None and "MESH_MAX_MESSAGE_BYTES=4096" in state.error.message

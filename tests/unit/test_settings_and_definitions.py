@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,12 @@ def test_the_dev_profile_and_the_defaults_are_valid(monkeypatch: pytest.MonkeyPa
         load_settings()
 
 
+def test_a_json_setting_that_is_not_json_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESH_SUPERVISION_POLICIES", "{not json")
+    with pytest.raises(SettingsError, match="MESH_SUPERVISION_POLICIES take JSON"):
+        load_settings()
+
+
 def test_agent_definition_mistakes_raise_setup_error() -> None:
     with pytest.raises(SetupError, match="must match"):
         Agent("Bad Name")
@@ -77,9 +84,14 @@ def test_agent_definition_mistakes_raise_setup_error() -> None:
     assert agent.task_handler is not None and agent.task_handler.message_type == "test.unit.input"
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mesh", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "mesh", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -90,3 +102,11 @@ def test_cli_rejects_bad_input_with_one_line() -> None:
     assert bad_json.stderr.count("\n") == 1
     missing = run_cli("run", "no.such.module:agent")
     assert missing.returncode == 2 and "cannot import" in missing.stderr
+
+
+def test_the_supervisor_refuses_a_security_protocol_it_cannot_use() -> None:
+    env = {"MESH_SECURITY_PROTOCOL": "SSL", "MESH_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    refused = run_cli("supervisor", "run", env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("mesh: the supervisor does not support")
+    assert "MESH_SECURITY_PROTOCOL=SSL" in refused.stderr and refused.stderr.count("\n") == 1

@@ -1,0 +1,31 @@
+"""Behaviour of the aiokafka adapter that only the real client has."""
+
+from __future__ import annotations
+
+import pytest
+
+from mesh.errors import TransportError
+from mesh.settings import Settings
+from mesh.topology import runtime_topics
+from mesh.transport.base import Outgoing
+from mesh.transport.kafka import KafkaTransport
+
+pytestmark = pytest.mark.broker
+
+
+async def test_records_waiting_for_the_broker_are_bounded(broker_settings: Settings) -> None:
+    """Past MESH_PRODUCER_MAX_PENDING records in flight, a publish fails at once with
+    an error that names the setting (instead of memory growing while a broker hangs)."""
+    settings = broker_settings.model_copy(update={"producer_max_pending": 2})
+    transport = KafkaTransport(settings)
+    await transport.start()
+    try:
+        await transport.ensure_topics(runtime_topics(settings))
+        events = runtime_topics(settings)[0].name
+        two = [Outgoing(events, b"{}", b"k") for _ in range(2)]
+        await transport.publish_many(two)  # at the bound: accepted
+        with pytest.raises(TransportError, match="MESH_PRODUCER_MAX_PENDING=2"):
+            await transport.publish_many([*two, Outgoing(events, b"{}", b"k")])
+        await transport.publish_many(two)  # the earlier ones were acknowledged: room again
+    finally:
+        await transport.stop()
