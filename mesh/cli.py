@@ -387,10 +387,18 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return main_dev(
         agents=args.agents or list(REFERENCE_AGENTS),
         bootstrap_servers=os.environ.get("MESH_BOOTSTRAP_SERVERS"),
-        extra_commands=[]
-        if args.no_supervisor
-        else [[sys.executable, "-m", "mesh", "supervisor", "run"]],
+        extra_commands=[
+            *([] if args.no_supervisor else [[sys.executable, "-m", "mesh", "supervisor", "run"]]),
+            *([] if args.no_gateway else [[sys.executable, "-m", "mesh", "gateway"]]),
+        ],
     )
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from mesh.gateway import app
+
+    app.run()
+    return 0
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
@@ -473,10 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="broker + every reference agent, until Ctrl-C")
     dev.add_argument("agents", nargs="*", help=f"agent specs (default: {REFERENCE_AGENTS})")
     dev.add_argument("--no-supervisor", action="store_true", help="do not run the supervisor")
+    dev.add_argument("--no-gateway", action="store_true", help="do not run the gateway")
     dev.set_defaults(handler=cmd_dev)
 
     add_dlq_parser(sub)
     add_supervisor_parser(sub)
+    gateway = sub.add_parser("gateway", help="serve the HTTP API (native /v1 and LangGraph)")
+    gateway.set_defaults(handler=cmd_gateway)
 
     schemas = sub.add_parser("schemas", help="JSON Schema snapshots of the contracts")
     schemas.add_argument("action", choices=["export", "check"])

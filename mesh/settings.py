@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     supervisor_check_interval: float = Field(default=1.0, gt=0)
     supervision_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
+    # The gateway (`mesh gateway`, mesh/gateway): where it listens, and the largest
+    # request body it accepts (larger ones get 413 before they are parsed).
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8000, ge=0, le=65535)
+    gateway_max_request_bytes: int = Field(default=1_000_000, ge=1024)
+
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker
     # fetches on while its tasks run (however slow a handler), so only a blocked event

@@ -1,0 +1,97 @@
+"""A real gateway on a real socket, in front of real workers, over the test broker.
+
+The gateway and the test agents (tests/gateway/agents.py) run in a background thread
+with its own event loop, so synchronous clients (the sync LangGraph SDK, Deep Agents
+tools) can call it from the test without blocking the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from mesh import Agent
+from mesh.gateway.app import create_app
+from mesh.settings import Settings
+from mesh.transport.kafka import KafkaTransport
+from mesh.worker import Worker
+from tests.gateway.agents import ALL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GatewayServer:
+    """`create_app` served by uvicorn, plus in-process workers for `agents`."""
+
+    def __init__(self, settings: Settings, agents: list[Agent]) -> None:
+        self.settings = settings.model_copy(
+            update={"gateway_host": "127.0.0.1", "gateway_port": free_port()}
+        )
+        self.url = f"http://127.0.0.1:{self.settings.gateway_port}"
+        self._agents = agents
+        self._server: uvicorn.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
+
+    def start(self, timeout: float = 90.0) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the gateway did not start within {timeout} s")
+        if self._failure is not None:
+            raise RuntimeError("the gateway failed to start") from self._failure
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # surfaced by start() or the test's requests
+            self._failure = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            transport = KafkaTransport(self.settings)
+            await transport.start()
+            stack.push_async_callback(transport.stop)
+            for agent in self._agents:
+                await stack.enter_async_context(Worker(agent, transport, self.settings))
+            config = uvicorn.Config(
+                create_app(self.settings),
+                host=self.settings.gateway_host,
+                port=self.settings.gateway_port,
+                log_config=None,
+                lifespan="on",
+            )
+            self._server = uvicorn.Server(config)
+            serving = asyncio.create_task(self._server.serve())
+            while not self._server.started and not serving.done():  # noqa: ASYNC110 (uvicorn offers no event)
+                await asyncio.sleep(0.02)
+            self._ready.set()
+            await serving
+
+
+@pytest.fixture
+def gateway(broker_settings: Settings) -> Iterator[GatewayServer]:
+    """A gateway with the echo, slow, fail and ask agents behind it."""
+    server = GatewayServer(broker_settings, ALL)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
