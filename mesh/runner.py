@@ -71,6 +71,7 @@ class RunningTask:
     cancel_reason: str | None = None
     handed_back: bool = False
     superseded: bool = False  # a newer attempt was dispatched (the supervisor's redispatch)
+    ask_human: str | None = None  # wait for a human's go-ahead before the handler runs
     early_steers: list[Steer] = field(default_factory=list)
 
     @property
@@ -224,6 +225,10 @@ class TaskRunner:
         flush = loop.call_later(delay, self.background, recorder.flush)
         try:
             async with asyncio.timeout(self._time_left(running.request)):
+                if running.ask_human is not None:
+                    answer = await context.escalate(running.ask_human)
+                    if answer is not None and (answer.text or answer.data):
+                        context._deliver_steer(answer)  # the human's words reach the handler
                 return await running.handler.fn(context, message)
         finally:
             flush.cancel()

@@ -443,7 +443,7 @@ class Worker:
         running.supersede()
         newer = running.request.model_copy(update={"id": new_id(), "attempt": order.attempt})
         del self.running[running.task_id]
-        self._accept(RunningTask(newer, running.record, running.handler))
+        self._accept(RunningTask(newer, running.record, running.handler, ask_human=order.ask_human))
 
     async def _adopt_event(self, record: Delivery, event: Envelope) -> None:
         """Turn a domain event into a task of this agent (its id derived from the event's)."""

@@ -100,6 +100,9 @@ class Redispatch(BaseModel):
 
     attempt: int = Field(ge=2)
     reason: str
+    # Set when the supervisor escalates instead: the new attempt first waits for a
+    # human (`waiting`, with this question); `mesh resume` runs it, `mesh cancel` ends it.
+    ask_human: str | None = None
 
 
 @REGISTRY.register(RESULT, 1)

@@ -48,9 +48,16 @@ def actions_for(finding: Finding, topics: Topics, source: Source) -> list[Action
         return [_event(finding, EventKind.WORKER_LOST, "WorkerLost", topics, source)]
     if problem is Problem.NO_CONSUMERS:
         return [_event(finding, EventKind.PARKED, "NoConsumers", topics, source)]
-    if problem in (Problem.STUCK, Problem.ORPHANED):
+    if problem in (Problem.STUCK, Problem.ORPHANED, Problem.ESCALATE):
         attempt = lease.attempt + 1
-        order = Redispatch(attempt=attempt, reason=f"{problem}: {finding.reason}")
+        reason = f"{problem}: {finding.reason}"
+        order = Redispatch(
+            attempt=attempt,
+            reason=reason,
+            ask_human=f"{reason}; resume to run it again, or cancel it"
+            if problem is Problem.ESCALATE
+            else None,
+        )
         return [
             _event(finding, EventKind.REDISPATCHED, problem.title(), topics, source, attempt),
             _control(finding, REDISPATCH, order.model_dump(), inbox, source),

@@ -8,6 +8,8 @@ JSON object of agent name (or "default") to fields, e.g.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mesh.errors import SettingsError
@@ -24,8 +26,11 @@ class SupervisionPolicy(BaseModel):
     # After its worker died, how long a task may wait for Kafka to hand it to another
     # worker (a group re-assigns after the session timeout) before it is redispatched.
     orphan_grace: float = Field(default=30.0, ge=0)
-    # Stuck tasks are redispatched this many times, then cancelled.
+    # Stuck tasks are redispatched this many times; stuck once more, they are cancelled
+    # ("cancel") or handed to a human ("escalate": the next attempt waits in `waiting`
+    # until `mesh resume` runs it or `mesh cancel` ends it).
     max_redispatches: int = Field(default=2, ge=0)
+    when_exhausted: Literal["cancel", "escalate"] = "cancel"
     # A waiting task is reported (`parked`) when no worker of its agent type has been
     # alive for this long after it was submitted.
     park_after: float = Field(default=10.0, ge=0)

@@ -123,6 +123,7 @@ class Problem(StrEnum):
     ORPHANED = "orphaned"  # still not restarted `orphan_grace` after that: redispatch
     STUCK = "stuck"  # running, no activity within its lease: redispatch
     GAVE_UP = "gave_up"  # stuck again after `max_redispatches`: cancel it
+    ESCALATE = "escalate"  # the same, with `when_exhausted="escalate"`: a human decides
     DEADLINE = "deadline"  # past its deadline and not ended: cancel it (and its children)
     NO_CONSUMERS = "no_consumers"  # waiting, and no live worker of its agent type: report
 
@@ -184,8 +185,7 @@ def _judge(
     idle = now - lease.last_activity
     if idle > policy.lease:
         if lease.redispatches >= policy.max_redispatches:
-            return Problem.GAVE_UP, (
-                f"no activity for {idle:.1f} s after {lease.redispatches} redispatches"
-            )
+            problem = Problem.ESCALATE if policy.when_exhausted == "escalate" else Problem.GAVE_UP
+            return problem, f"no activity for {idle:.1f} s after {lease.redispatches} redispatches"
         return Problem.STUCK, f"no activity for {idle:.1f} s (lease {policy.lease:g} s)"
     return None, ""

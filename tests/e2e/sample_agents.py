@@ -42,6 +42,7 @@ flaky = Agent(
 )
 steady = Agent("steady", description="Does the jobs of flaky when its circuit is open.")
 hanger = Agent("hanger", description="Attempt 1 hangs without progress; later ones answer.")
+wedged = Agent("wedged", description="Attempt 1 hangs; the supervisor hands it to a human.")
 fanout = Agent("fanout", description="Delegates N sleeps in parallel.", delegates_to=["sleeper"])
 
 
@@ -74,6 +75,14 @@ async def hang(ctx: TaskContext, request: Hang) -> dict[str, object]:
             await asyncio.sleep(0.5)
         return {"label": request.label, "attempt": 1}
     return {"label": request.label, "attempt": ctx.attempt}
+
+
+@wedged.task
+async def wedge(ctx: TaskContext, request: Hang) -> dict[str, object]:
+    if ctx.attempt == 1:
+        await asyncio.sleep(3600)  # wedged until the supervisor acts
+    told = await ctx.next_steer(timeout=0.1)
+    return {"label": request.label, "attempt": ctx.attempt, "human": told and told.text}
 
 
 @flaky.task

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 SLEEPER = "tests.e2e.sample_agents:sleeper"
 HANGER = "tests.e2e.sample_agents:hanger"
+WEDGED = "tests.e2e.sample_agents:wedged"
 FLAKY = "tests.e2e.sample_agents:flaky"
 STEADY = "tests.e2e.sample_agents:steady"
 TERMINAL = {"succeeded", "failed", "cancelled", "dead_lettered"}
@@ -41,6 +42,7 @@ def settings(broker_settings: Settings) -> Settings:
             "supervision_policies": {
                 "default": {"missed_beats": 3, "park_after": 1, "orphan_grace": 20},
                 "hanger": {"lease": 3, "max_redispatches": 1},
+                "wedged": {"lease": 2, "max_redispatches": 0, "when_exhausted": "escalate"},
                 "flaky": {"min_outcomes": 4, "cooldown": 3, "fallback": "steady"},
             },
         }
@@ -101,6 +103,30 @@ async def test_a_hung_task_is_redispatched_and_its_late_attempt_fenced(
     await eventually_true(fenced, timeout=10, what="the late attempt to be noted")
     history = await kinds()
     assert history.count("redispatched") == 1 and history.count("succeeded") == 1, history
+
+
+async def test_a_task_stuck_too_often_is_escalated_to_a_human_who_resumes_it(
+    spawn: Callable[..., MeshProcess], client: Client
+) -> None:
+    supervisor = spawn("supervisor", "supervisor-1")
+    worker = spawn(WEDGED, "wedged-1")
+    await wait_until_split([worker], partitions={WEDGED: 2})
+    await _supervisor_ready(supervisor)
+    task_id = await client.submit("wedged", {"label": "x"})
+
+    def waiting() -> bool:
+        state = client.view.tasks.get(task_id)
+        return state is not None and state.status is TaskStatus.WAITING
+
+    await eventually(waiting, timeout=30, what="the stuck task to wait for a human")
+    question = client.view.tasks[task_id].waiting_for
+    assert question and "escalate: no activity" in question, question
+    await client.resume(task_id, "try again")
+    state = await client.wait(task_id, timeout=30)
+    assert state.status is TaskStatus.SUCCEEDED, state.error
+    assert state.result == {"label": "x", "attempt": 2, "human": "try again"}
+    kinds = [e["kind"] for e in (await _events(client))[task_id]]
+    assert kinds.count("redispatched") == 1 and "waiting" in kinds and "resumed" in kinds, kinds
 
 
 async def test_a_killed_worker_is_detected_and_its_tasks_finish_elsewhere_once(

@@ -79,6 +79,9 @@ def test_a_quiet_task_is_stuck_then_given_up() -> None:
     assert stuck.problem is Problem.STUCK
     [gave_up] = findings(115, [("t", _lease(redispatches=2))], workers, POLICIES)
     assert gave_up.problem is Problem.GAVE_UP
+    escalating = POLICIES.overridden({"default": {"when_exhausted": "escalate"}})
+    [escalate] = findings(115, [("t", _lease(redispatches=2))], workers, escalating)
+    assert escalate.problem is Problem.ESCALATE
 
 
 def test_a_silent_worker_is_lost_then_its_task_orphaned() -> None:
@@ -110,6 +113,9 @@ def test_actions_publish_an_event_and_a_control_message() -> None:
     assert order.topic == topics.inbox("worker") and order.envelope.payload["attempt"] == 2
     again = actions_for(stuck, topics, source)[0]
     assert again.envelope.id == event.envelope.id  # a repeat writes the same event
+    assert order.envelope.payload["ask_human"] is None
+    escalate = actions_for(Finding("t", Problem.ESCALATE, _lease(), "quiet"), topics, source)
+    assert "resume to run it again" in escalate[1].envelope.payload["ask_human"]
     lost = actions_for(Finding("t", Problem.WORKER_LOST, _lease(), "silent"), topics, source)
     assert [a.envelope.payload["kind"] for a in lost] == ["worker_lost"]
 
