@@ -12,7 +12,7 @@ import os
 import socket
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=0, le=65535)
     gateway_max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    # Completion webhooks (ADR 011): the shared secret that signs each body
+    # (`X-Mesh-Signature: sha256=<hex HMAC-SHA256>`; no webhooks accepted while empty),
+    # attempts before a delivery is dead-lettered, the first retry delay (doubling per
+    # attempt) and the timeout of one POST, in seconds.
+    gateway_webhook_secret: SecretStr = SecretStr("")
+    gateway_webhook_max_attempts: int = Field(default=5, ge=1, le=100)
+    gateway_webhook_backoff: float = Field(default=1.0, ge=0)
+    gateway_webhook_timeout: float = Field(default=10.0, gt=0)
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker
@@ -128,6 +136,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"heartbeat_interval ({self.heartbeat_interval}) must be at most a third of "
                 f"session_timeout ({self.session_timeout}); lower MESH_HEARTBEAT_INTERVAL"
+            )
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password is not None
+        ):
+            raise ValueError(
+                f"MESH_SECURITY_PROTOCOL={self.security_protocol} needs MESH_SASL_MECHANISM, "
+                "MESH_SASL_USERNAME and MESH_SASL_PASSWORD"
             )
         if self.rebalance_grace > self.session_timeout / 2:
             raise ValueError(

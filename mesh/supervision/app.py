@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 from collections import deque
 from typing import Any
@@ -31,7 +32,6 @@ import faust
 import orjson
 from pydantic import ValidationError
 
-from mesh.errors import SetupError
 from mesh.settings import Settings
 from mesh.supervision.actions import actions_for
 from mesh.supervision.circuits import Health, circuit_state, record_outcome
@@ -58,12 +58,12 @@ _STATUS_EVERY = 2.0  # seconds between status snapshots
 
 
 def build_app(settings: Settings, policies: Policies) -> faust.App:
-    _refuse_unsupported(settings)
     topics = Topics(settings.namespace)
     source = Source(agent="supervisor", instance=settings.instance_id)
     app = faust.App(
         topics.supervisor_app,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -229,13 +229,21 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
     return app
 
 
-def _refuse_unsupported(settings: Settings) -> None:
-    if settings.security_protocol != "PLAINTEXT":
-        # Not mapped onto faust's credentials yet: refuse, rather than fail to connect.
-        raise SetupError(
-            f"the supervisor does not support MESH_SECURITY_PROTOCOL="
-            f"{settings.security_protocol} yet; run it on a PLAINTEXT listener"
-        )
+def faust_credentials(settings: Settings) -> faust.auth.Credentials | None:
+    """The `MESH_SECURITY_PROTOCOL`/`MESH_SASL_*`/`MESH_SSL_CAFILE` settings in faust's
+    terms (faust derives aiokafka's security protocol from the credentials' kind)."""
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=settings.ssl_cafile)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=settings.sasl_password,
+        mechanism=settings.sasl_mechanism,
+        ssl_context=context if protocol == "SASL_SSL" else None,
+    )
 
 
 def _quiet_the_libraries() -> None:
@@ -303,7 +311,6 @@ def run(settings: Settings, policies: Policies) -> None:
     """Run a supervisor instance in the foreground until SIGTERM or SIGINT."""
     from faust.worker import Worker
 
-    _refuse_unsupported(settings)
     ensure_topics(settings)
     app = build_app(settings, policies)
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from mesh import Agent, SettingsError, SetupError, TaskContext, load_settings
 from mesh.devserver import DEV_PROFILE
+from mesh.settings import Settings
 from schemas import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,9 +105,26 @@ def test_cli_rejects_bad_input_with_one_line() -> None:
     assert missing.returncode == 2 and "cannot import" in missing.stderr
 
 
-def test_the_supervisor_refuses_a_security_protocol_it_cannot_use() -> None:
-    env = {"MESH_SECURITY_PROTOCOL": "SSL", "MESH_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+def test_the_supervisor_connects_with_the_security_settings_the_workers_use(
+    protocol: str,
+) -> None:
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    from mesh.supervision.app import faust_credentials
+
+    sasl = {"sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "u", "sasl_password": "p"}
+    settings = Settings(security_protocol=protocol, **sasl)  # type: ignore[arg-type]
+    auth = credentials_to_aiokafka_auth(faust_credentials(settings))
+    assert auth["security_protocol"] == protocol
+    if protocol.startswith("SASL_"):
+        assert (auth["sasl_mechanism"], auth["sasl_plain_username"]) == ("SCRAM-SHA-512", "u")
+    assert (auth.get("ssl_context") is not None) == protocol.endswith("SSL")
+
+
+def test_sasl_without_credentials_fails_at_start_up_saying_what_to_set() -> None:
+    env = {"MESH_SECURITY_PROTOCOL": "SASL_SSL", "MESH_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
     refused = run_cli("supervisor", "run", env=env)
-    assert refused.returncode == 1
-    assert refused.stderr.startswith("mesh: the supervisor does not support")
-    assert "MESH_SECURITY_PROTOCOL=SSL" in refused.stderr and refused.stderr.count("\n") == 1
+    assert refused.returncode == 2, refused.stderr
+    assert "needs MESH_SASL_MECHANISM, MESH_SASL_USERNAME and MESH_SASL_PASSWORD" in refused.stderr
+    assert refused.stderr.count("\n") == 1
