@@ -38,14 +38,16 @@ class Client:
         *,
         owns_transport: bool = False,
         name: str = "client",
+        view: TaskView | None = None,
     ) -> None:
+        """`view` replaces the default `TaskView` (the gateway reads more topics)."""
         self.settings = settings or load_settings()
         self.transport = transport
         self._owns_transport = owns_transport
         self.publisher = Publisher(
             transport, self.settings, Source(agent=name, instance=self.settings.instance_id)
         )
-        self.view = TaskView(transport, self.publisher.topics)
+        self.view = view or TaskView(transport, self.publisher.topics)
 
     @classmethod
     def connect(cls, settings: Settings | None = None) -> Client:

@@ -70,6 +70,16 @@ class Topics:
         return self._name("mesh-supervisor")
 
     @property
+    def gateway_webhooks(self) -> str:
+        """Compacted: each task's completion webhook and its delivery status, by task id."""
+        return self._name("mesh.gateway.webhooks")
+
+    @property
+    def gateway_webhook_senders(self) -> str:
+        """The gateways' consumer group that shares webhook deliveries between replicas."""
+        return self._name("mesh.gateway.webhook-senders")
+
+    @property
     def agents(self) -> str:
         """Compacted: the latest card of each agent type."""
         return self._name("mesh.agents")

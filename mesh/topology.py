@@ -69,6 +69,11 @@ def domain_topic(settings: Settings, event_type: str) -> TopicSpec:
     return _spec(settings, Topics(settings.namespace).domain(event_type))
 
 
+def gateway_topics(settings: Settings) -> list[TopicSpec]:
+    """What the gateway writes besides tasks: webhook registrations and their status."""
+    return [_spec(settings, Topics(settings.namespace).gateway_webhooks, compacted=True)]
+
+
 def supervisor_topics(settings: Settings) -> list[TopicSpec]:
     """What the supervisor writes besides task events and control messages."""
     topics = Topics(settings.namespace)

@@ -10,21 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 
 from mesh.topics import Topics
 from mesh.transport.base import Consumer, TopicPartition, Transport
-from schemas import decode_envelope
+from schemas import Envelope, decode_envelope
 from schemas.tasks import AGENT_CARD, TASK_STATE, AgentCard, TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
 
 
 class TaskView:
-    def __init__(self, transport: Transport, topics: Topics) -> None:
+    def __init__(
+        self, transport: Transport, topics: Topics, *, extra_topics: Sequence[str] = ()
+    ) -> None:
+        """`extra_topics` are read too; a subclass applies them in `apply_other`."""
         self._consumer: Consumer = transport.consumer(
-            [topics.task_state, topics.agents], group=None
+            [topics.task_state, topics.agents, *extra_topics], group=None
         )
         self.tasks: dict[str, TaskState] = {}
         self.agents: dict[str, AgentCard] = {}
@@ -93,6 +97,9 @@ class TaskView:
         found.sort(key=lambda s: s.created_at, reverse=True)
         return found[:limit]
 
+    def apply_other(self, envelope: Envelope) -> None:
+        """A record of one of the `extra_topics` (ignored here)."""
+
     async def _follow(self) -> None:
         while True:
             records = await self._consumer.fetch(timeout=1.0, max_records=1000)
@@ -112,5 +119,7 @@ class TaskView:
             elif envelope.type == AGENT_CARD:
                 card = AgentCard.model_validate(envelope.payload)
                 self.agents[card.name] = card
+            else:
+                self.apply_other(envelope)
         except (ValueError, ValidationError) as exc:
             log.warning("skipping an unreadable state record: %s", exc)

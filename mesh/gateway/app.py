@@ -9,36 +9,72 @@ import uvicorn
 from fastapi import FastAPI
 
 from mesh.client import Client
-from mesh.gateway import langgraph, native
+from mesh.gateway import langgraph, native, operations
+from mesh.gateway.http_metrics import RequestMetrics
+from mesh.gateway.limits import RequestSizeLimit
 from mesh.gateway.problems import install_problem_handlers
+from mesh.gateway.view import GatewayView
+from mesh.gateway.webhooks import WebhookSender
 from mesh.logs import configure_logging
 from mesh.settings import Settings, load_settings
+from mesh.topics import Topics
+from mesh.topology import gateway_topics
 from mesh.transport.base import Transport
+from mesh.transport.connect import connect
+
+# /readyz: a view further behind than this (seconds to catch up) takes no traffic.
+READY_CATCH_UP_SECONDS = 2.0
 
 
 class Gateway:
-    """What every route shares: a mesh client (producer + materialized view)."""
+    """What every route shares: a mesh client (producer + materialized view).
 
-    def __init__(self, client: Client, settings: Settings) -> None:
+    `client.view` is a `GatewayView` (tasks, their events and webhooks, indexed);
+    `webhooks` delivers the completion webhooks of this replica's share.
+    """
+
+    def __init__(self, client: Client, settings: Settings, *, owns_transport: bool) -> None:
+        assert isinstance(client.view, GatewayView), "create_app gives the client its view"
         self.client = client
         self.settings = settings
+        self.view: GatewayView = client.view
+        self.webhooks = WebhookSender(client.transport, settings, self.view, client.publisher)
+        self._owns_transport = owns_transport
 
     async def start(self) -> None:
-        await self.client.start()
+        if self._owns_transport:
+            await self.client.transport.start()
+        await self.client.transport.ensure_topics(gateway_topics(self.settings))
+        await self.client.start()  # returns once the view has caught up
+        await self.webhooks.start()
 
     async def stop(self) -> None:
+        await self.webhooks.stop()
         await self.client.stop()
+        if self._owns_transport:
+            await self.client.transport.stop()
+
+    async def not_ready_reason(self) -> str | None:
+        """Why this replica should get no traffic yet, or None when it is ready."""
+        if not self.view.following:
+            return "the task view stopped following the topics"
+        if not self.webhooks.running:
+            return "the webhook sender stopped"
+        try:
+            await self.view.catch_up(timeout=READY_CATCH_UP_SECONDS)
+        except TimeoutError:
+            return f"the task view is more than {READY_CATCH_UP_SECONDS:g} s behind the topics"
+        return None
 
 
 def create_app(settings: Settings | None = None, transport: Transport | None = None) -> FastAPI:
     """The gateway app; on `transport` when given (tests), else on the configured cluster."""
     settings = settings or load_settings()
-    client = (
-        Client(transport, settings, name="gateway")
-        if transport is not None
-        else Client.connect(settings)
-    )
-    gateway = Gateway(client, settings)
+    owns_transport = transport is None
+    transport = transport or connect(settings)
+    view = GatewayView(transport, Topics(settings.namespace))
+    client = Client(transport, settings, name="gateway", view=view)
+    gateway = Gateway(client, settings, owns_transport=owns_transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +87,9 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     app = FastAPI(title="agentmesh gateway", version="1", lifespan=lifespan)
     app.state.gateway = gateway
     install_problem_handlers(app)
+    app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
+    app.add_middleware(RequestMetrics)  # outermost: it also counts the 413s
+    app.include_router(operations.router)
     app.include_router(native.router)
     app.include_router(langgraph.router)
     return app

@@ -1,7 +1,215 @@
-"""The native API under `/v1`: submit, read, steer, cancel, list and follow tasks."""
+"""The native API under `/v1`: submit, read, steer, cancel, list and follow tasks;
+publish domain events. Reads come from the gateway's view, never from Kafka."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import binascii
+from typing import TYPE_CHECKING, Annotated, Any
 
-router = APIRouter()
+import orjson
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from mesh.errors import UnknownAgent
+from mesh.gateway.index import SortKey, TaskFilter
+from mesh.gateway.models import (
+    CancelTask,
+    ControlAccepted,
+    EventAccepted,
+    SteerTask,
+    SubmitTask,
+    TaskAccepted,
+    TaskDocument,
+    TaskPage,
+    task_document,
+)
+from mesh.gateway.sse import follow_task_events
+from mesh.gateway.webhooks import record_webhook
+from schemas import REGISTRY
+from schemas.envelope import new_id, utc_now
+from schemas.gateway import WebhookDelivery
+from schemas.registry import UnknownMessageType, UnsupportedVersion
+from schemas.tasks import TaskState, TaskStatus
+
+if TYPE_CHECKING:
+    from mesh.gateway.app import Gateway
+
+router = APIRouter(prefix="/v1", tags=["native"])
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def invalid(field: tuple[str | int, ...], reason: str) -> RequestValidationError:
+    """A 422 naming `field` (a location like ("body", "input", "text"))."""
+    return RequestValidationError([{"loc": field, "msg": reason, "type": "value_error"}])
+
+
+def _task(gateway: Gateway, task_id: str) -> TaskState:
+    state = gateway.view.tasks.get(task_id)
+    if state is None:
+        raise HTTPException(404, f"task_id: no task with id {task_id!r}")
+    return state
+
+
+def _running(gateway: Gateway, task_id: str) -> TaskState:
+    state = _task(gateway, task_id)
+    if state.status.is_terminal:
+        raise HTTPException(409, f"task_id: task {task_id!r} has already ended ({state.status})")
+    return state
+
+
+@router.post("/tasks", status_code=202, response_model=TaskAccepted)
+async def submit_task(body: SubmitTask, request: Request, response: Response) -> TaskAccepted:
+    """Submit a task to an agent; 202 with its id at once (the same for a repeated key)."""
+    gateway = gateway_of(request)
+    try:
+        card = gateway.client.agent(body.agent)
+    except UnknownAgent as exc:
+        raise HTTPException(404, f"agent: {exc}") from None
+    if card.task_type and REGISTRY.is_known(card.task_type):
+        try:
+            REGISTRY.parse(card.task_type, card.task_version or 1, body.input)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**error, "loc": ("body", "input", *error["loc"])} for error in exc.errors()]
+            ) from None
+    if body.webhook is not None and not gateway.settings.gateway_webhook_secret:
+        raise invalid(("body", "webhook"), "this gateway has no MESH_GATEWAY_WEBHOOK_SECRET")
+    task_id = await gateway.client.submit(
+        body.agent,
+        body.input,
+        idempotency_key=body.idempotency_key,
+        deadline=body.deadline,
+        priority=body.priority,
+    )
+    if body.webhook is not None and task_id not in gateway.view.webhooks:
+        registration = WebhookDelivery(task_id=task_id, url=str(body.webhook), updated_at=utc_now())
+        await record_webhook(gateway.client.publisher, registration)
+    status_url = str(request.url_for("get_task", task_id=task_id).path)
+    response.headers["Location"] = status_url
+    return TaskAccepted(task_id=task_id, status_url=status_url)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskDocument)
+async def get_task(task_id: str, request: Request) -> Response:
+    """Status, progress so far, result or error, children, attempt, times, webhook."""
+    gateway = gateway_of(request)
+    state = _task(gateway, task_id)
+    document = task_document(state, gateway.view.webhooks.get(task_id))
+    return Response(orjson.dumps(document), media_type="application/json")
+
+
+@router.get("/tasks", response_model=TaskPage)
+async def list_tasks(
+    request: Request,
+    status: TaskStatus | None = None,
+    agent: Annotated[str | None, Query(max_length=200)] = None,
+    root: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    gateway = gateway_of(request)
+    before = _decode_cursor(cursor) if cursor else None
+    where = TaskFilter(status=status, agent=agent, root=root)
+    found = gateway.view.page(where, before=before, limit=limit)
+    more = len(found) == limit
+    page = {
+        "tasks": [task_document(s, gateway.view.webhooks.get(s.task_id)) for s in found],
+        "next_cursor": _encode_cursor(found[-1]) if more and found else None,
+    }
+    return Response(orjson.dumps(page), media_type="application/json")
+
+
+@router.post("/tasks/{task_id}/messages", status_code=202, response_model=ControlAccepted)
+async def steer_task(task_id: str, body: SteerTask, request: Request) -> ControlAccepted:
+    """Send a steering message to a task that has not ended."""
+    gateway = gateway_of(request)
+    _running(gateway, task_id)
+    await gateway.client.steer(task_id, body.text, **body.data)
+    return ControlAccepted(task_id=task_id)
+
+
+@router.post("/tasks/{task_id}/cancel", status_code=202, response_model=ControlAccepted)
+async def cancel_task(
+    task_id: str, request: Request, body: Annotated[CancelTask | None, Body()] = None
+) -> ControlAccepted:
+    """Cancel a task that has not ended; its worker cancels its children in turn."""
+    gateway = gateway_of(request)
+    _running(gateway, task_id)
+    await gateway.client.cancel(task_id, (body or CancelTask()).reason)
+    return ControlAccepted(task_id=task_id)
+
+
+@router.get(
+    "/tasks/{task_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def task_events(
+    task_id: str,
+    request: Request,
+    last_event_id: Annotated[str | None, Header(max_length=200)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: the task's events so far, then live ones until it ends.
+    Each `id:` is the event's id; reconnect with `Last-Event-ID` to resume after it."""
+    gateway = gateway_of(request)
+    _task(gateway, task_id)
+    return StreamingResponse(
+        follow_task_events(gateway.view, task_id, last_event_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/events/{event_type}", status_code=202, response_model=EventAccepted)
+async def publish_event(
+    event_type: str,
+    request: Request,
+    payload: Annotated[dict[str, Any], Body()],
+    version: Annotated[int | None, Query(ge=1)] = None,
+    key: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> EventAccepted:
+    """Publish a domain event, validated against its registered schema (`version`:
+    the newest when omitted); `key` orders events of one entity (random if omitted)."""
+    gateway = gateway_of(request)
+    if event_type.startswith("mesh."):
+        raise HTTPException(404, f"event_type: {event_type!r} is the runtime's, not a domain event")
+    try:
+        version = version or REGISTRY.latest_version(event_type)
+        REGISTRY.parse(event_type, version, payload)
+    except UnknownMessageType:
+        raise HTTPException(404, f"event_type: no schema registered for {event_type!r}") from None
+    except UnsupportedVersion as exc:
+        raise invalid(("query", "version"), str(exc)) from None
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from None
+    message_id = await gateway.client.publish_raw(
+        event_type, payload, key=key or new_id(), version=version
+    )
+    return EventAccepted(id=message_id, type=event_type, version=version)
+
+
+def _encode_cursor(state: TaskState) -> str:
+    key = [state.created_at.timestamp(), state.task_id]
+    return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> SortKey:
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        created, task_id = raw
+        if isinstance(created, int | float) and isinstance(task_id, str):
+            return (float(created), task_id)
+    except (binascii.Error, orjson.JSONDecodeError, TypeError, ValueError):
+        pass
+    raise HTTPException(400, "cursor: not a cursor this API returned (pass next_cursor as is)")

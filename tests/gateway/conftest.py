@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -84,6 +85,35 @@ class GatewayServer:
                 await asyncio.sleep(0.02)
             self._ready.set()
             await serving
+
+
+NATIVE_WEBHOOK_SECRET = "native-tests-secret"
+
+
+@pytest.fixture(scope="package")
+def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:
+    """One gateway shared by the native API tests (tests/gateway/test_native_*.py): the
+    test agents plus a delegating `parent`, a webhook secret, fast webhook retries and a
+    small request limit. Its namespace is its own; tests use fresh ids and keys."""
+    from tests.conftest import TEST_PROFILE, _embedded
+    from tests.gateway.native_agents import parent
+
+    settings = Settings(
+        bootstrap_servers=bootstrap_servers,
+        namespace=f"t{uuid.uuid4().hex[:10]}",
+        idempotent_producer=not _embedded(),
+        gateway_webhook_secret=NATIVE_WEBHOOK_SECRET,
+        gateway_webhook_max_attempts=3,
+        gateway_webhook_backoff=0.2,
+        gateway_max_request_bytes=64 * 1024,
+        **TEST_PROFILE,  # type: ignore[arg-type]
+    )
+    server = GatewayServer(settings, [*ALL, parent])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,44 @@
+"""ASGI middleware counting requests and timing them by route template (bounded labels)."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mesh.metrics import GATEWAY_REQUEST_SECONDS, GATEWAY_REQUESTS
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestMetrics:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500  # an exception before the response starts
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            route = _template(scope)
+            GATEWAY_REQUESTS.labels(method, route, str(status)).inc()
+            GATEWAY_REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - began)
+
+
+def _template(scope: Scope) -> str:
+    """The matched route's path template; one label for every unmatched path."""
+    route = scope.get("route")
+    return route.path if isinstance(route, Route) else "unmatched"

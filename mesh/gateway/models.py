@@ -1,0 +1,81 @@
+"""Request and response bodies of the native API (they are also its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.gateway import WebhookDelivery
+from schemas.tasks import TaskState
+
+
+class SubmitTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field(min_length=1, max_length=200, description="The agent type to run it.")
+    input: dict[str, Any] = Field(description="Validated against the agent's input schema.")
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The same key for the same agent names the same task.",
+    )
+    priority: int = Field(
+        default=0,
+        ge=0,
+        le=9,
+        description="Carried on the task request; workers do not order by it yet.",
+    )
+    deadline: AwareDatetime | None = Field(
+        default=None, description="After this time the task is cancelled (the supervisor)."
+    )
+    webhook: AnyHttpUrl | None = Field(
+        default=None, description="POSTed the task, signed, once it has ended."
+    )
+
+
+class TaskAccepted(BaseModel):
+    task_id: str
+    status_url: str
+
+
+class SteerTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(default="", max_length=100_000)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CancelTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="cancelled through the gateway", max_length=1000)
+
+
+class ControlAccepted(BaseModel):
+    task_id: str
+
+
+class TaskDocument(TaskState):
+    """A task as the gateway shows it: its latest state and its webhook's delivery."""
+
+    webhook: WebhookDelivery | None = None
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskDocument]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class EventAccepted(BaseModel):
+    id: str
+    type: str
+    version: int
+
+
+def task_document(state: TaskState, webhook: WebhookDelivery | None) -> dict[str, Any]:
+    """The JSON of a `TaskDocument`, built without validating the state again."""
+    document = state.model_dump(mode="json")
+    document["webhook"] = webhook.model_dump(mode="json") if webhook is not None else None
+    return document

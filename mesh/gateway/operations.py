@@ -1,0 +1,37 @@
+"""Operational endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mesh.gateway.problems import problem
+
+if TYPE_CHECKING:
+    from mesh.gateway.app import Gateway
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    """200 once the view has caught up with the topics (and follows them); else 503."""
+    gateway: Gateway = request.app.state.gateway
+    reason = await gateway.not_ready_reason()
+    if reason is not None:
+        return problem(503, "Service Unavailable", reason)
+    return Response(b'{"status":"ready"}', media_type="application/json")
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus text format (names prefixed `mesh_`)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
