@@ -72,6 +72,7 @@ class RunningTask:
     handed_back: bool = False
     superseded: bool = False  # a newer attempt was dispatched (the supervisor's redispatch)
     ask_human: str | None = None  # wait for a human's go-ahead before the handler runs
+    begun: bool = False  # its asyncio task has begun running (see `_interrupt`)
     early_steers: list[Steer] = field(default_factory=list)
 
     @property
@@ -95,12 +96,17 @@ class RunningTask:
 
     def cancel(self, reason: str) -> None:
         self.cancel_reason = reason
-        if self.task is not None:
-            self.task.cancel()
+        self._interrupt()
 
     def hand_back(self) -> None:
         self.handed_back = True
-        if self.task is not None:
+        self._interrupt()
+
+    def _interrupt(self) -> None:
+        # An asyncio task cancelled before its first step never runs its body, so none
+        # of its clean-up either (a cancel read in the same fetch as its request did
+        # that): until the task has begun, the flags alone stop it, checked as it begins.
+        if self.task is not None and self.begun:
             self.task.cancel()
 
     def supersede(self) -> None:
@@ -140,7 +146,13 @@ class TaskRunner:
             run_id=running.request.id,
         )
         try:
-            if running.cancel_reason is not None:  # cancelled while in the backlog
+            deadline = running.request.deadline
+            if deadline is not None and deadline <= utc_now():  # of no use to anyone now
+                why = "the task's deadline passed before it started"
+                error = TaskError(type=DEADLINE_EXCEEDED, message=why)
+                await self._finish(running, recorder, error=error)
+                return
+            if running.cancel_reason is not None:  # cancelled before it began
                 raise asyncio.CancelledError
             await self._execute(running, recorder)
         except asyncio.CancelledError:

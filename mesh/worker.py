@@ -346,8 +346,10 @@ class Worker:
                 self._start(running)
 
     async def _run(self, running: RunningTask) -> None:
+        running.begun = True
         try:
-            await self.runner.run(running)
+            if not running.handed_back:  # handed back before it began
+                await self.runner.run(running)
         except asyncio.CancelledError:
             if not running.handed_back:
                 raise

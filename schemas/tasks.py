@@ -66,6 +66,9 @@ class EventKind(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"  # the supervisor: past its deadline, or stuck
     REROUTED = "rerouted"  # its agent type's circuit was open: sent to the fallback
     RESUMED = "resumed"  # a human answered a waiting task; it runs on
+    # the supervisor: past its deadline with no live worker of its agent type to cancel
+    # it; its parent was told (`ChildTimedOut`), and it ends when a worker starts
+    EXPIRED = "expired"
 
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"  # the TaskError type of a task past its deadline

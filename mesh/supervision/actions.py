@@ -19,13 +19,16 @@ from schemas import Envelope, Source
 from schemas.envelope import utc_now
 from schemas.tasks import (
     CANCEL,
+    DEADLINE_EXCEEDED,
     REDISPATCH,
+    RESULT,
     TASK_EVENT,
     Cancel,
     EventKind,
     Redispatch,
     TaskError,
     TaskEvent,
+    TaskOutcome,
     TaskStatus,
 )
 
@@ -61,6 +64,12 @@ def actions_for(finding: Finding, topics: Topics, source: Source) -> list[Action
         return [
             _event(finding, EventKind.REDISPATCHED, problem.title(), topics, source, attempt),
             _control(finding, REDISPATCH, order.model_dump(), inbox, source),
+        ]
+    if problem is Problem.EXPIRED:  # no worker to end it: the parent must not wait on;
+        # a worker that reads the request later fails it unrun (its deadline has passed)
+        return [
+            _event(finding, EventKind.EXPIRED, DEADLINE_EXCEEDED, topics, source),
+            *_tell_parent(finding, topics, source),
         ]
     # DEADLINE, GAVE_UP: the worker cancels the task and its children, tells the parent
     reason = f"{problem}: {finding.reason}"
@@ -104,6 +113,25 @@ def _event(
         payload=event.model_dump(mode="json", exclude_none=True),
     )
     return Action(topics.task_events, finding.task_id, envelope)
+
+
+def _tell_parent(finding: Finding, topics: Topics, source: Source) -> list[Action]:
+    """The task's outcome (failed: past its deadline) for its parent's inbox, as its
+    worker would send it; a worker that runs the task later sends the same outcome."""
+    lease = finding.lease
+    if lease.parent is None or lease.parent_agent is None:
+        return []
+    error = TaskError(type=DEADLINE_EXCEEDED, message=f"expired: {finding.reason}")
+    outcome = TaskOutcome(status=TaskStatus.FAILED, error=error)
+    envelope = Envelope(
+        type=RESULT,
+        task_id=finding.task_id,
+        parent_task_id=lease.parent,
+        # the child's agent, as in a worker's reply: the parent's journal records it
+        source=Source(agent=lease.agent, instance=source.instance),
+        payload=outcome.model_dump(mode="json", exclude_none=True),
+    )
+    return [Action(topics.inbox(lease.parent_agent), lease.parent, envelope)]
 
 
 def _control(

@@ -106,7 +106,8 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
             try:
                 current = leases.get(key)
                 lease = TaskLease.model_validate_json(current) if current else None
-                updated = apply_event(lease, event, envelope.parent_task_id)
+                submitter = envelope.source.agent if envelope.source else None
+                updated = apply_event(lease, event, envelope.parent_task_id, submitter)
                 if updated is not None:
                     leases[key] = updated.model_dump_json().encode()
                 elif current is not None:

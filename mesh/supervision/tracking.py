@@ -32,9 +32,11 @@ class TaskLease(BaseModel):
     last_activity: float  # start, progress, delegation, steering: extends the lease
     deadline: float | None = None
     parent: str | None = None
+    parent_agent: str | None = None  # whose inbox takes the task's outcome
     lost_at: float | None = None  # when its worker was found dead
     redispatches: int = 0
     parked: bool = False
+    expired: bool = False  # past its deadline with no worker: its parent has been told
 
 
 class WorkerSeen(BaseModel):
@@ -65,8 +67,16 @@ class WorkerSeen(BaseModel):
 _ACTIVITY = frozenset({EventKind.PROGRESS, EventKind.DELEGATED, EventKind.STEERED})
 
 
-def apply_event(lease: TaskLease | None, event: TaskEvent, parent: str | None) -> TaskLease | None:
-    """The lease after `event`; None once the task has ended (or was never seen)."""
+def apply_event(
+    lease: TaskLease | None,
+    event: TaskEvent,
+    parent: str | None,
+    parent_agent: str | None = None,
+) -> TaskLease | None:
+    """The lease after `event`; None once the task has ended (or was never seen).
+
+    `parent` and `parent_agent` are the envelope's parent task and, on `submitted`,
+    the agent that submitted it (a child's parent)."""
     at = event.at.timestamp()
     if event.status.is_terminal:
         return None
@@ -79,6 +89,7 @@ def apply_event(lease: TaskLease | None, event: TaskEvent, parent: str | None) -
             last_activity=at,
             deadline=event.deadline.timestamp() if event.deadline else None,
             parent=parent,
+            parent_agent=parent_agent if parent else None,
         )
     if lease is None:
         return None  # submitted before the supervisor's retention window; not ours to judge
@@ -115,6 +126,8 @@ def apply_event(lease: TaskLease | None, event: TaskEvent, parent: str | None) -
         changes = {"lost_at": at}
     elif event.kind is EventKind.PARKED:
         changes = {"parked": True}
+    elif event.kind is EventKind.EXPIRED:
+        changes = {"expired": True}
     return lease.model_copy(update=changes) if changes else lease
 
 
@@ -125,6 +138,7 @@ class Problem(StrEnum):
     GAVE_UP = "gave_up"  # stuck again after `max_redispatches`: cancel it
     ESCALATE = "escalate"  # the same, with `when_exhausted="escalate"`: a human decides
     DEADLINE = "deadline"  # past its deadline and not ended: cancel it (and its children)
+    EXPIRED = "expired"  # the same with no live worker to cancel it: tell its parent now
     NO_CONSUMERS = "no_consumers"  # waiting, and no live worker of its agent type: report
 
 
@@ -163,7 +177,12 @@ def _judge(
 ) -> tuple[Problem | None, str]:
     policy = policies.for_agent(lease.agent)
     if lease.deadline is not None and now > lease.deadline:
-        return Problem.DEADLINE, f"its deadline passed {now - lease.deadline:.1f} s ago"
+        late = f"its deadline passed {now - lease.deadline:.1f} s ago"
+        if lease.agent in live_agents:
+            return Problem.DEADLINE, late
+        if lease.expired:
+            return None, ""  # its parent knows; a starting worker ends it
+        return Problem.EXPIRED, f"{late}, and no worker of agent {lease.agent!r} is alive"
     if lease.status == "escalated":
         return None, ""  # a human has it; only its deadline counts
     if lease.status == "waiting":

@@ -20,7 +20,7 @@ from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope, encode_envelope
 from schemas.envelope import new_id
 from schemas.tasks import REDISPATCH, Redispatch, TaskStatus
-from tests.contract.behaviour_agents import Noticed, boss, listener, worker_agent
+from tests.contract.behaviour_agents import WORK_RUNS, Noticed, boss, listener, worker_agent
 from tests.helpers import eventually, read_all
 
 Factory = Callable[[], Transport]
@@ -366,6 +366,35 @@ class RuntimeBehaviour:
         assert state.error is not None and state.error.type == "DeadlineExceeded"
         assert len(children) == 3
         assert {c.status for c in children} <= {TaskStatus.CANCELLED, TaskStatus.FAILED}
+
+    async def test_a_cancel_read_in_the_same_fetch_as_its_request_ends_the_task(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            [first] = m.workers_of("worker")
+            await first.stop()  # its agent card stays: the client can submit
+            task_id = await m.client.submit("worker", {"seconds": 30})
+            await m.client.cancel(task_id, "changed my mind")
+            await m.add_worker(worker_agent)  # reads the request and the cancel together
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.status is TaskStatus.CANCELLED, state
+        assert state.error is not None and state.error.message == "changed my mind"
+
+    async def test_a_task_whose_deadline_passed_before_it_started_fails_unrun(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            [first] = m.workers_of("worker")
+            await first.stop()
+            deadline = datetime.now(UTC) + timedelta(seconds=0.2)
+            label = new_id()
+            task_id = await m.client.submit("worker", {"label": label}, deadline=deadline)
+            await asyncio.sleep(0.3)
+            await m.add_worker(worker_agent)
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.status is TaskStatus.FAILED, state
+        assert state.error is not None and state.error.type == "DeadlineExceeded"
+        assert WORK_RUNS[label] == 0
 
     async def test_a_parent_handles_a_child_that_timed_out(
         self, transport_factory: Factory, settings: Settings

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import timedelta
 
 from pydantic import BaseModel
 
-from mesh import Agent, RetryPolicy, TaskContext
+from mesh import Agent, ChildTimedOut, RetryPolicy, TaskContext
 from schemas import REGISTRY
+from schemas.envelope import utc_now
 
 
 @REGISTRY.register("e2e.sleep", 1)
@@ -43,6 +45,8 @@ flaky = Agent(
 steady = Agent("steady", description="Does the jobs of flaky when its circuit is open.")
 hanger = Agent("hanger", description="Attempt 1 hangs without progress; later ones answer.")
 wedged = Agent("wedged", description="Attempt 1 hangs; the supervisor hands it to a human.")
+absent = Agent("absent", description="Answers jobs; the tests start it late, or never.")
+impatient = Agent("impatient", description="Gives `absent` 2 s for a job.", delegates_to=["absent"])
 fanout = Agent("fanout", description="Delegates N sleeps in parallel.", delegates_to=["sleeper"])
 
 
@@ -83,6 +87,20 @@ async def wedge(ctx: TaskContext, request: Hang) -> dict[str, object]:
         await asyncio.sleep(3600)  # wedged until the supervisor acts
     told = await ctx.next_steer(timeout=0.1)
     return {"label": request.label, "attempt": ctx.attempt, "human": told and told.text}
+
+
+@absent.task
+async def absent_job(ctx: TaskContext, job: Job) -> dict[str, object]:
+    return {"n": job.n, "by": "absent"}
+
+
+@impatient.task
+async def ask_absent(ctx: TaskContext, job: Job) -> dict[str, object]:
+    child = await ctx.delegate("absent", job, deadline=utc_now() + timedelta(seconds=2))
+    try:
+        return await child
+    except ChildTimedOut as exc:
+        return {"n": job.n, "child": child.task_id, "timed_out": str(exc)}
 
 
 @flaky.task

@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 SLEEPER = "tests.e2e.sample_agents:sleeper"
 HANGER = "tests.e2e.sample_agents:hanger"
 WEDGED = "tests.e2e.sample_agents:wedged"
+IMPATIENT = "tests.e2e.sample_agents:impatient"
+ABSENT = "tests.e2e.sample_agents:absent"
 FLAKY = "tests.e2e.sample_agents:flaky"
 STEADY = "tests.e2e.sample_agents:steady"
 TERMINAL = {"succeeded", "failed", "cancelled", "dead_lettered"}
@@ -127,6 +129,27 @@ async def test_a_task_stuck_too_often_is_escalated_to_a_human_who_resumes_it(
     assert state.result == {"label": "x", "attempt": 2, "human": "try again"}
     kinds = [e["kind"] for e in (await _events(client))[task_id]]
     assert kinds.count("redispatched") == 1 and "waiting" in kinds and "resumed" in kinds, kinds
+
+
+async def test_a_child_with_no_worker_expires_at_its_deadline_and_its_parent_is_told(
+    spawn: Callable[..., MeshProcess], client: Client
+) -> None:
+    supervisor = spawn("supervisor", "supervisor-1")
+    parent = spawn(IMPATIENT, "impatient-1")
+    await wait_until_split([parent], partitions={IMPATIENT: 2})
+    await _supervisor_ready(supervisor)
+    task_id = await client.submit("impatient", {"n": 7})
+    state = await client.wait(task_id, timeout=30)
+    assert state.status is TaskStatus.SUCCEEDED, state.error
+    assert state.result and "DeadlineExceeded" in str(state.result["timed_out"])
+    child = str(state.result["child"])
+    assert client.view.tasks[child].status is TaskStatus.SUBMITTED  # nobody ran it
+    assert "expired" in [e["kind"] for e in (await _events(client))[child]]
+    late = spawn(ABSENT, "absent-1")  # a worker at last: it ends the task, not runs it
+    await wait_until_split([late], partitions={ABSENT: 2})
+    ended = await client.wait(child, timeout=30)
+    assert ended.status is TaskStatus.FAILED and ended.error, ended
+    assert ended.error.type == "DeadlineExceeded"
 
 
 async def test_a_killed_worker_is_detected_and_its_tasks_finish_elsewhere_once(

@@ -55,8 +55,10 @@ def _worker(last_seen: float, **fields: object) -> WorkerSeen:
 
 
 def test_events_move_a_lease_from_submission_to_its_end() -> None:
-    lease = apply_event(None, _event(EventKind.SUBMITTED, 1, status=TaskStatus.SUBMITTED), "p")
+    submitted = _event(EventKind.SUBMITTED, 1, status=TaskStatus.SUBMITTED)
+    lease = apply_event(None, submitted, "p", "boss")
     assert lease is not None and lease.status == "waiting" and lease.parent == "p"
+    assert lease.parent_agent == "boss"
     lease = apply_event(lease, _event(EventKind.STARTED, 2, instance="w1", attempt=1), None)
     assert lease is not None and (lease.status, lease.instance, lease.last_activity) == (
         "running",
@@ -96,8 +98,18 @@ def test_a_silent_worker_is_lost_then_its_task_orphaned() -> None:
 
 
 def test_deadlines_and_missing_consumers() -> None:
-    late = _lease(deadline=50.0)
-    assert findings(104, [("t", late)], {}, POLICIES)[0].problem is Problem.DEADLINE
+    late = _lease(deadline=50.0, parent="p", parent_agent="boss")
+    alive = {"w1": _worker(last_seen=103.5)}
+    assert findings(104, [("t", late)], alive, POLICIES)[0].problem is Problem.DEADLINE
+    [expired] = findings(104, [("t", late)], {}, POLICIES)  # nobody to cancel it
+    assert expired.problem is Problem.EXPIRED
+    event, told = actions_for(expired, Topics("ns"), Source(agent="supervisor", instance="s"))
+    assert event.envelope.payload["kind"] == "expired"
+    assert told.topic == Topics("ns").inbox("boss") and told.key == "p"
+    assert told.envelope.payload["error"]["type"] == "DeadlineExceeded"
+    assert told.envelope.source is not None and told.envelope.source.agent == "worker"
+    marked = apply_event(late, _event(EventKind.EXPIRED, 104), None)
+    assert marked is not None and findings(105, [("t", marked)], {}, POLICIES) == []
     waiting = _lease(status="waiting", instance="", submitted_at=100.0)
     [parked] = findings(103, [("t", waiting)], {}, POLICIES)
     assert parked.problem is Problem.NO_CONSUMERS
