@@ -84,6 +84,18 @@ class Topics:
         """Compacted: the latest card of each agent type."""
         return self._name("mesh.agents")
 
+    @property
+    def langgraph_threads(self) -> str:
+        """Compacted: the gateway's LangGraph-API threads and runs (ADR 012), a thread's
+        records all on one partition."""
+        return self._name("mesh.gateway.langgraph.threads")
+
+    @property
+    def langgraph_queue_drivers(self) -> str:
+        """The gateways' consumer group on the threads topic: the member owning a
+        thread's partition starts its queued runs."""
+        return self._name("mesh.gateway.langgraph.queue-drivers")
+
     def group(self, agent: str) -> str:
         """One consumer group per agent type: more processes share its partitions."""
         return self._name(f"mesh.{agent}")

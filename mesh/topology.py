@@ -74,6 +74,11 @@ def gateway_topics(settings: Settings) -> list[TopicSpec]:
     return [_spec(settings, Topics(settings.namespace).gateway_webhooks, compacted=True)]
 
 
+def langgraph_topics(settings: Settings) -> list[TopicSpec]:
+    """The gateway's LangGraph-API threads and runs (mesh/gateway/threads.py)."""
+    return [_spec(settings, Topics(settings.namespace).langgraph_threads, compacted=True)]
+
+
 def supervisor_topics(settings: Settings) -> list[TopicSpec]:
     """What the supervisor writes besides task events and control messages."""
     topics = Topics(settings.namespace)

@@ -10,6 +10,7 @@ domain events and task inputs), `snapshots` (the committed JSON Schema files).
 """
 
 import schemas.gateway
+import schemas.langgraph
 import schemas.supervision
 import schemas.support
 import schemas.tasks  # noqa: F401  (registers the runtime messages)

@@ -80,7 +80,8 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
         try:
-            yield
+            async with langgraph.serving(app, gateway):
+                yield
         finally:
             await gateway.stop()
 

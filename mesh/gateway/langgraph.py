@@ -1,10 +1,250 @@
 """The LangGraph Agent Server compatible API at the root (threads, runs, assistants).
 
-See ../shared/reference/langgraph-agent-server-api.md for the shapes real clients use.
+Each mesh agent type that takes tasks is an assistant (`assistant_id` = its name),
+each run a mesh task, and threads live in Kafka (ADR 012), so `langgraph-sdk`
+clients and Deep Agents async subagents can delegate to mesh agents through any
+gateway replica. See ../shared/reference/langgraph-agent-server-api.md for the
+shapes real clients use.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from mesh.gateway.langgraph_stream import (
+    json_when_ready,
+    outcome_when_ended,
+    run_events,
+    stream_modes,
+)
+from mesh.gateway.langgraph_wire import (
+    AssistantSearch,
+    RunCreate,
+    ThreadCreate,
+    ThreadPatch,
+    ThreadSearch,
+    assistant_json,
+    run_json,
+    thread_json,
+    thread_state_json,
+)
+from mesh.gateway.queue import QueueDriver
+from mesh.gateway.run_service import LangGraphService
+from mesh.gateway.threads import ThreadStore
+from mesh.topology import langgraph_topics
+from schemas.envelope import utc_now
+
+if TYPE_CHECKING:  # app.py imports this module
+    from mesh.gateway.app import Gateway
+
+router = APIRouter(tags=["langgraph"])
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI, gateway: Gateway) -> AsyncIterator[None]:
+    """Run the thread store and the queue driver while the app serves."""
+    client = gateway.client
+    await client.transport.ensure_topics(langgraph_topics(gateway.settings))
+    store = ThreadStore(client.transport, client.publisher, partitions=gateway.settings.partitions)
+    await store.start()
+    driver = QueueDriver(client.transport, client, store)
+    try:
+        await driver.start()
+        app.state.langgraph = LangGraphService(client, store, driver)
+        yield
+    finally:
+        await driver.stop()
+        await store.stop()
+
+
+def _service(request: Request) -> LangGraphService:
+    service: LangGraphService = request.app.state.langgraph
+    return service
+
+
+def _run_location(thread_id: str, run_id: str) -> dict[str, str]:
+    # langgraph-sdk's `on_run_created` reads the ids from it.
+    return {"Content-Location": f"/threads/{thread_id}/runs/{run_id}"}
+
+
+@router.get("/ok")
+async def ok() -> dict[str, bool]:
+    return {"ok": True}
+
+
+@router.get("/info")
+async def info() -> dict[str, Any]:
+    return {"version": "agentmesh", "flags": {}, "metadata": {}}
+
+
+# -- assistants ------------------------------------------------------------------------
+
+
+@router.post("/assistants/search")
+async def search_assistants(request: Request, body: AssistantSearch) -> list[dict[str, Any]]:
+    wanted = body.graph_id or body.name
+    cards = [c for c in _service(request).assistants() if wanted in (None, c.name)]
+    return [assistant_json(card) for card in cards[body.offset : body.offset + body.limit]]
+
+
+@router.get("/assistants/{assistant_id}")
+async def get_assistant(request: Request, assistant_id: str) -> dict[str, Any]:
+    for card in _service(request).assistants():
+        if card.name == assistant_id:
+            return assistant_json(card)
+    raise HTTPException(404, f"assistant {assistant_id!r} not found")
+
+
+# -- threads ---------------------------------------------------------------------------
+
+
+@router.post("/threads")
+async def create_thread(request: Request, body: ThreadCreate) -> dict[str, Any]:
+    service = _service(request)
+    thread = await service.create_thread(body)
+    return thread_json(service.now(thread))
+
+
+@router.post("/threads/search")
+async def search_threads(request: Request, body: ThreadSearch) -> list[dict[str, Any]]:
+    service = _service(request)
+    found = []
+    for thread in sorted(service.store.threads.values(), key=lambda t: t.created_at, reverse=True):
+        if body.ids is not None and thread.thread_id not in body.ids:
+            continue
+        if any(thread.metadata.get(k) != v for k, v in body.metadata.items()):
+            continue
+        now = service.now(thread)
+        if body.status is None or now.status == body.status:
+            found.append(thread_json(now))
+    return found[body.offset : body.offset + body.limit]
+
+
+@router.get("/threads/{thread_id}")
+async def get_thread(request: Request, thread_id: str) -> dict[str, Any]:
+    return thread_json(await _service(request).thread(thread_id))
+
+
+@router.patch("/threads/{thread_id}")
+async def patch_thread(request: Request, thread_id: str, body: ThreadPatch) -> dict[str, Any]:
+    service = _service(request)
+    now = await service.thread(thread_id)
+    patched = now.thread.model_copy(
+        update={"metadata": {**now.thread.metadata, **body.metadata}, "updated_at": utc_now()}
+    )
+    await service.store.put_thread(patched)
+    return thread_json(service.now(patched))
+
+
+@router.delete("/threads/{thread_id}", status_code=204)
+async def delete_thread(request: Request, thread_id: str) -> Response:
+    await _service(request).delete_thread(thread_id)
+    return Response(status_code=204)
+
+
+@router.get("/threads/{thread_id}/state")
+async def get_thread_state(request: Request, thread_id: str) -> dict[str, Any]:
+    return thread_state_json(await _service(request).thread(thread_id))
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(request: Request, thread_id: str, body: RunCreate) -> JSONResponse:
+    run = await _service(request).create_run(thread_id, body)
+    return JSONResponse(run_json(run), headers=_run_location(thread_id, run.record.run_id))
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def create_run_and_wait(
+    request: Request, thread_id: str, body: RunCreate
+) -> StreamingResponse:
+    service = _service(request)
+    run_id = (await service.create_run(thread_id, body)).record.run_id
+    return StreamingResponse(
+        json_when_ready(outcome_when_ended(service, thread_id, run_id)),
+        media_type="application/json",
+        headers=_run_location(thread_id, run_id),
+    )
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def create_run_and_stream(
+    request: Request, thread_id: str, body: RunCreate
+) -> StreamingResponse:
+    service = _service(request)
+    run_id = (await service.create_run(thread_id, body)).record.run_id
+    return StreamingResponse(
+        run_events(service, thread_id, run_id, stream_modes(body.stream_mode)),
+        media_type="text/event-stream",
+        headers={**_run_location(thread_id, run_id), "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    request: Request,
+    thread_id: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    now = await _service(request).thread(thread_id)
+    newest_first = [run for run in reversed(now.runs) if status in (None, run.status)]
+    return [run_json(run) for run in newest_first[offset : offset + limit]]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(request: Request, thread_id: str, run_id: str) -> dict[str, Any]:
+    _, run = await _service(request).run(thread_id, run_id)
+    return run_json(run)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=None)
+async def cancel_run(
+    request: Request,
+    thread_id: str,
+    run_id: str,
+    wait: bool = False,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> Response | StreamingResponse:
+    service = _service(request)
+    await service.cancel_run(thread_id, run_id)
+    if not wait:
+        return Response(status_code=202)
+    return StreamingResponse(
+        json_when_ready(outcome_when_ended(service, thread_id, run_id)),
+        media_type="application/json",
+    )
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(request: Request, thread_id: str, run_id: str) -> StreamingResponse:
+    service = _service(request)
+    await service.run(thread_id, run_id)  # a 404 before the stream starts
+    return StreamingResponse(
+        json_when_ready(outcome_when_ended(service, thread_id, run_id)),
+        media_type="application/json",
+    )
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+async def join_run_stream(
+    request: Request,
+    thread_id: str,
+    run_id: str,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+) -> StreamingResponse:
+    service = _service(request)
+    await service.run(thread_id, run_id)
+    return StreamingResponse(
+        run_events(service, thread_id, run_id, stream_modes(stream_mode)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
+    )

@@ -116,6 +116,28 @@ def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:
         server.stop()
 
 
+@pytest.fixture(scope="package")
+def langgraph_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:
+    """One gateway with the test agents, shared by the LangGraph API and Deep Agents
+    tests (tests/gateway/test_langgraph_*.py, test_deepagents.py); each test uses its
+    own threads. It has its own namespace."""
+    from tests.conftest import TEST_PROFILE, _embedded
+    from tests.gateway.langgraph_agents import napper
+
+    settings = Settings(
+        bootstrap_servers=bootstrap_servers,
+        namespace=f"t{uuid.uuid4().hex[:10]}",
+        idempotent_producer=not _embedded(),
+        **TEST_PROFILE,  # type: ignore[arg-type]
+    )
+    server = GatewayServer(settings, [*ALL, napper])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def gateway(broker_settings: Settings) -> Iterator[GatewayServer]:
     """A gateway with the echo, slow, fail and ask agents behind it."""

@@ -1,0 +1,147 @@
+"""The LangGraph Agent Server API's request bodies and response shapes.
+
+Field names and defaults follow what langgraph-sdk 0.4.14 sends and reads
+(../shared/reference/langgraph-agent-server-api.md, sections 3.1 and 3.2).
+Unknown request fields are ignored, as the real server does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mesh.gateway.conversation import Conversation, RunView
+from schemas.langgraph import MultitaskStrategy
+from schemas.tasks import AgentCard
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ThreadCreate(_Lenient):
+    thread_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class ThreadPatch(_Lenient):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ThreadSearch(_Lenient):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    ids: list[str] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class RunCreate(_Lenient):
+    assistant_id: str
+    input: dict[str, Any] | None = None
+    command: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    multitask_strategy: MultitaskStrategy = "enqueue"
+    if_not_exists: Literal["create", "reject"] = "reject"
+    stream_mode: str | list[str] = "values"
+
+
+class AssistantSearch(_Lenient):
+    graph_id: str | None = None
+    name: str | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+def _time(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def thread_json(now: Conversation) -> dict[str, Any]:
+    thread = now.thread
+    return {
+        "thread_id": thread.thread_id,
+        "created_at": _time(thread.created_at),
+        "updated_at": _time(now.updated_at),
+        "metadata": thread.metadata,
+        "status": now.status,
+        "values": now.values,
+        "interrupts": now.interrupts,
+        "config": {},
+        "error": None,
+    }
+
+
+def run_json(run: RunView) -> dict[str, Any]:
+    record = run.record
+    body: dict[str, Any] = {
+        "run_id": record.run_id,
+        "thread_id": record.thread_id,
+        "assistant_id": record.assistant_id,
+        "created_at": _time(record.created_at),
+        "updated_at": _time(run.updated_at),
+        "status": run.status,
+        "metadata": record.metadata,
+        "kwargs": {"input": record.input, "command": record.command, "config": record.config},
+        "multitask_strategy": record.multitask_strategy,
+    }
+    if run.task is not None:
+        body["task_id"] = run.task.task_id  # the mesh task, for `mesh task <id>`
+        if run.status in ("error", "timeout") and run.task.error is not None:
+            # Not in LangGraph's Run schema; Deep Agents reports it when present.
+            body["error"] = f"{run.task.error.type}: {run.task.error.message}"
+    return body
+
+
+def thread_state_json(now: Conversation) -> dict[str, Any]:
+    """`GET /threads/{id}/state` (Deep Agents JS reads `values.messages`)."""
+    last = now.runs[-1].record.run_id if now.runs else None
+    return {
+        "values": now.values,
+        "next": [],
+        "tasks": [],
+        "checkpoint": {
+            "thread_id": now.thread.thread_id,
+            "checkpoint_ns": "",
+            "checkpoint_id": last,
+        },
+        "metadata": now.thread.metadata,
+        "created_at": _time(now.updated_at),
+        "parent_checkpoint": None,
+        "interrupts": [item for items in now.interrupts.values() for item in items],
+    }
+
+
+def run_outcome_json(now: Conversation, run: RunView) -> dict[str, Any]:
+    """What `runs.wait` and `runs.join` return: the thread's values once the run ended,
+    with `__error__` when it failed and `__interrupt__` when it asks a human."""
+    values = dict(now.values)
+    if run.status in ("error", "timeout"):
+        error = run.task.error if run.task is not None else None
+        values["__error__"] = {
+            "error": error.type if error else "RunError",
+            "message": error.message if error else f"run {run.record.run_id} {run.status}",
+        }
+    elif run.waiting_for_human:
+        values["__interrupt__"] = [item for items in now.interrupts.values() for item in items]
+    return values
+
+
+def assistant_json(card: AgentCard) -> dict[str, Any]:
+    """A mesh agent type as a LangGraph assistant: its name is its id and graph id."""
+    return {
+        "assistant_id": card.name,
+        "graph_id": card.name,
+        "name": card.name,
+        "description": card.description,
+        "config": {},
+        "context": {},
+        "metadata": {"input_schema": card.input_schema or {}},
+        "version": 1,
+        "created_at": _time(card.updated_at),
+        "updated_at": _time(card.updated_at),
+    }

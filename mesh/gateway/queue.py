@@ -1,0 +1,152 @@
+"""`QueueDriver`: starts each thread's queued runs, one at a time, on exactly one gateway.
+
+Gateways join one consumer group on the threads topic; a thread's records all live on
+one partition, so the member that owns that partition is the only one that starts
+the thread's next run when the one before it ends (ADR 012). A rebalance hands the
+partition, and so the queue, to another member; a run it submits twice by accident
+is one task (the run id is the task's idempotency key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from mesh.client import Client
+from mesh.errors import InvalidInput, MeshError, UnknownAgent
+from mesh.gateway.conversation import Conversation, RunView, conversation
+from mesh.gateway.threads import ThreadStore
+from mesh.transport.base import Consumer, TopicPartition, Transport
+from schemas.tasks import AgentCard
+
+log = logging.getLogger(__name__)
+
+_SCAN_INTERVAL = 0.1  # seconds between looks at owned threads for a run to start
+
+
+class QueueDriver:
+    def __init__(self, transport: Transport, client: Client, store: ThreadStore) -> None:
+        self._client = client
+        self._store = store
+        self._membership: Consumer = transport.consumer(
+            [store.topic], group=client.publisher.topics.langgraph_queue_drivers
+        )
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self, *, join_timeout: float = 10.0) -> None:
+        """Join the group; returns once this member owns partitions (a lone gateway
+        owns them all), or after `join_timeout` s (more members than partitions)."""
+        await self._membership.start()
+        self._loop = asyncio.create_task(self._drive_owned(), name="langgraph-queue-driver")
+        deadline = time.monotonic() + join_timeout
+        while not self._membership.assignment() and time.monotonic() < deadline:  # noqa: ASYNC110 (no assignment event)
+            await asyncio.sleep(_SCAN_INTERVAL)
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        await self._membership.stop()
+
+    def owns(self, thread_id: str) -> bool:
+        owned = TopicPartition(self._store.topic, self._store.partition_of(thread_id))
+        return owned in self._membership.assignment()
+
+    async def drive(self, thread_id: str) -> None:
+        """Start the thread's oldest queued run if no run holds the thread (owner only)."""
+        if not self.owns(thread_id):
+            return
+        async with self._locks.setdefault(thread_id, asyncio.Lock()):
+            thread = self._store.threads.get(thread_id)
+            if thread is None:
+                return
+            now = conversation(thread, self._store.runs_of(thread_id), self._client.view)
+            if any(run.blocks_thread and run.submitted for run in now.runs):
+                return
+            queued = next((run for run in now.runs if _is_queued(run)), None)
+            if queued is not None:
+                await self._submit(now, queued)
+
+    async def _submit(self, now: Conversation, run: RunView) -> None:
+        record = run.record
+        try:
+            card = self._client.agent(record.assistant_id)
+            payload = task_input(card, now.history_before(record.run_id), record.input)
+            await self._client.submit(record.assistant_id, payload, idempotency_key=record.run_id)
+        except (UnknownAgent, InvalidInput) as exc:  # the agent is gone, or the input misfits
+            log.warning("run %s cannot start: %s", record.run_id, exc)
+            ended = record.model_copy(update={"ended_as": "error"})
+            await self._store.put_runs(record.thread_id, [ended])
+
+    async def _drive_owned(self) -> None:
+        # Fetching keeps this member in the group; the records themselves are read by
+        # the store. A run ending shows in the task view, so owned threads are scanned.
+        while True:
+            await self._membership.fetch(timeout=_SCAN_INTERVAL, max_records=1000)
+            for thread_id in self._threads_with_queued_runs():
+                try:
+                    await self.drive(thread_id)
+                except MeshError as exc:
+                    log.warning("thread %s: queued run not started: %s", thread_id, exc)
+
+    def _threads_with_queued_runs(self) -> list[str]:
+        return [
+            thread_id
+            for thread_id in list(self._store.threads)
+            if self.owns(thread_id)
+            and any(
+                r.ended_as is None and not r.cancel_requested and r.resumes_task_id is None
+                for r in self._store.runs_of(thread_id)
+                if self._client.view.by_idempotency_key.get((r.assistant_id, r.run_id)) is None
+            )
+        ]
+
+
+def _is_queued(run: RunView) -> bool:
+    record = run.record
+    return (
+        not run.submitted
+        and record.resumes_task_id is None
+        and record.ended_as is None
+        and not record.cancel_requested
+    )
+
+
+def task_input(
+    card: AgentCard, history: list[dict[str, Any]], run_input: dict[str, Any]
+) -> dict[str, Any]:
+    """A run's input as the agent's task input.
+
+    Its `messages` follow the thread's history when the agent takes `messages`;
+    otherwise the last user message fills the agent's one required text field (so a
+    `{"query": ...}` agent can be asked in plain words), and other input keys pass as
+    they are.
+    """
+    payload = {key: value for key, value in run_input.items() if key != "messages"}
+    messages = [*history, *(run_input.get("messages") or [])]
+    properties = (card.input_schema or {}).get("properties", {})
+    if "messages" in properties:
+        payload["messages"] = messages
+        return payload
+    required = [
+        name
+        for name in (card.input_schema or {}).get("required", [])
+        if properties.get(name, {}).get("type") == "string" and name not in payload
+    ]
+    text = last_user_text(messages)
+    if len(required) == 1 and text is not None:
+        payload[required[0]] = text
+    return payload
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str | None:
+    for message in reversed(messages):
+        if message.get("role", message.get("type")) in ("user", "human"):
+            content = message.get("content")
+            return content if isinstance(content, str) else str(content)
+    return None

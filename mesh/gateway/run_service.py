@@ -1,0 +1,192 @@
+"""`LangGraphService`: threads and runs as the LangGraph API's routes ask for them.
+
+Creating a run applies the thread's multitask strategy (ADR 012):
+- `reject`: 409 while a run holds the thread;
+- `interrupt` (and `rollback`, treated alike): the runs holding the thread are
+  cancelled (they end `interrupted`) and the new one starts at once;
+- `enqueue` (the default): the run waits, `pending`, until those before it ended.
+The run is only written down here; the thread's queue driver submits it.
+A run with `command={"resume": ...}` answers the thread's task waiting for a human.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import ValidationError
+
+from mesh.client import Client
+from mesh.errors import InvalidInput, UnknownAgent
+from mesh.gateway.conversation import IN_FLIGHT, Conversation, RunView, conversation
+from mesh.gateway.langgraph_wire import RunCreate, ThreadCreate
+from mesh.gateway.queue import QueueDriver, task_input
+from mesh.gateway.threads import ThreadStore
+from schemas import REGISTRY, SchemaError
+from schemas.envelope import utc_now
+from schemas.langgraph import RunRecord, ThreadRecord
+from schemas.tasks import AgentCard
+
+_POLL = 0.05  # seconds between looks at a run that a request waits for
+
+
+class LangGraphService:
+    def __init__(self, client: Client, store: ThreadStore, driver: QueueDriver) -> None:
+        self.client = client
+        self.store = store
+        self.driver = driver
+
+    # -- threads ---------------------------------------------------------------------
+
+    async def create_thread(self, body: ThreadCreate) -> ThreadRecord:
+        if body.thread_id is not None:
+            existing = await self.store.find(body.thread_id)
+            if existing is not None:
+                if body.if_exists == "do_nothing":
+                    return existing
+                raise HTTPException(409, f"thread {body.thread_id!r} already exists")
+        now = utc_now()
+        thread = ThreadRecord(
+            thread_id=body.thread_id or str(uuid.uuid4()),
+            metadata=body.metadata,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.store.put_thread(thread)
+        return thread
+
+    async def thread(self, thread_id: str) -> Conversation:
+        thread = await self.store.find(thread_id)
+        if thread is None:
+            raise HTTPException(404, f"thread {thread_id!r} not found")
+        return self.now(thread)
+
+    def now(self, thread: ThreadRecord) -> Conversation:
+        return conversation(thread, self.store.runs_of(thread.thread_id), self.client.view)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        now = await self.thread(thread_id)
+        await self.store.delete_thread(thread_id)
+        for run in now.runs:
+            if run.status in IN_FLIGHT and run.task is not None:
+                await self.client.cancel(run.task.task_id, "its thread was deleted")
+
+    # -- runs ------------------------------------------------------------------------
+
+    async def run(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView]:
+        now = await self.thread(thread_id)
+        run = now.run(run_id)
+        if run is None:
+            raise HTTPException(404, f"run {run_id!r} not found on thread {thread_id!r}")
+        return now, run
+
+    async def create_run(self, thread_id: str, body: RunCreate) -> RunView:
+        thread = await self.store.find(thread_id)
+        if thread is None:
+            if body.if_not_exists != "create":
+                raise HTTPException(404, f"thread {thread_id!r} not found")
+            thread = await self.create_thread(ThreadCreate(thread_id=thread_id))
+        card = self._assistant(body.assistant_id)
+        now = self.now(thread)
+        record = RunRecord(
+            run_id=str(uuid.uuid4()),
+            thread_id=thread_id,
+            assistant_id=card.name,
+            created_at=utc_now(),
+            multitask_strategy=body.multitask_strategy,
+            input=body.input or {},
+            command=body.command,
+            config=body.config or {},
+            metadata=body.metadata or {},
+        )
+        if body.command is not None and "resume" in body.command:
+            record = await self._resume(now, record, body.command["resume"])
+        else:
+            _check_input(card, task_input(card, now.messages, record.input))
+            await self._start_or_queue(now, record)
+        _, run = await self.run(thread_id, record.run_id)
+        return run
+
+    async def _start_or_queue(self, now: Conversation, record: RunRecord) -> None:
+        holding = [run for run in now.runs if run.blocks_thread]
+        if holding and record.multitask_strategy == "reject":
+            raise HTTPException(
+                409, f"thread {record.thread_id!r} is already running a task (reject)"
+            )
+        superseded = holding if record.multitask_strategy in ("interrupt", "rollback") else []
+        updates = [run.record.model_copy(update={"cancel_requested": True}) for run in superseded]
+        waiting = now.waiting_run  # a question nobody will answer now: the run ended there
+        if waiting is not None:
+            updates.append(waiting.record.model_copy(update={"ended_as": "success"}))
+        await self.store.put_runs(record.thread_id, [*updates, record])
+        for run in [*superseded, *([waiting] if waiting else [])]:
+            if run.task is not None and not run.task.status.is_terminal:
+                await self.client.cancel(run.task.task_id, f"superseded by run {record.run_id}")
+        await self.driver.drive(record.thread_id)
+
+    async def _resume(self, now: Conversation, record: RunRecord, answer: Any) -> RunRecord:
+        waiting = now.waiting_run
+        if waiting is None or waiting.task is None:
+            raise HTTPException(409, f"thread {record.thread_id!r} has no question to resume")
+        task = waiting.task
+        record = record.model_copy(
+            update={"resumes_task_id": task.task_id, "resumes_waiting_since": task.updated_at}
+        )
+        await self.store.put_runs(record.thread_id, [record])
+        text, data = _answer(answer)
+        await self.client.resume(task.task_id, text, **data)
+        return record
+
+    async def cancel_run(self, thread_id: str, run_id: str) -> None:
+        """Cancel a pending or running run; it ends `interrupted` (a no-op once ended)."""
+        _, run = await self.run(thread_id, run_id)
+        if run.status not in IN_FLIGHT:
+            return
+        await self.store.put_runs(
+            thread_id, [run.record.model_copy(update={"cancel_requested": True})]
+        )
+        _, run = await self.run(thread_id, run_id)  # it may have been submitted meanwhile
+        if run.task is not None and not run.task.status.is_terminal:
+            await self.client.cancel(run.task.task_id, f"run {run_id} cancelled by client")
+
+    async def ended(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView]:
+        """The thread and the run once the run has ended (or waits for a human)."""
+        while True:
+            now, run = await self.run(thread_id, run_id)
+            if run.status not in IN_FLIGHT:
+                return now, run
+            await asyncio.sleep(_POLL)
+
+    # -- assistants ------------------------------------------------------------------
+
+    def assistants(self) -> list[AgentCard]:
+        return [card for card in self.client.agents() if card.task_type]
+
+    def _assistant(self, assistant_id: str) -> AgentCard:
+        try:
+            return self.client.agent(assistant_id)
+        except UnknownAgent as exc:
+            raise HTTPException(404, str(exc)) from None
+
+
+def _check_input(card: AgentCard, payload: dict[str, Any]) -> None:
+    """422 before anything is written when the input cannot fit the agent's schema."""
+    if card.task_type is None or not REGISTRY.is_known(card.task_type):
+        return  # a contract this gateway does not ship; the worker validates
+    try:
+        REGISTRY.parse(card.task_type, card.task_version or 1, payload)
+    except (ValidationError, SchemaError, InvalidInput) as exc:
+        raise HTTPException(422, f"input for assistant {card.name!r} is invalid: {exc}") from None
+
+
+def _answer(resume: Any) -> tuple[str, dict[str, Any]]:
+    """`command.resume` as a steering message: a string is its text, a dict its data
+    (with `text` as the text), anything else `{"value": ...}`."""
+    if isinstance(resume, str):
+        return resume, {}
+    if isinstance(resume, dict):
+        data = {key: value for key, value in resume.items() if key != "text"}
+        return str(resume.get("text", "")), data
+    return "", {"value": resume}

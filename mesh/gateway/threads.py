@@ -1,0 +1,157 @@
+"""`ThreadStore`: LangGraph-API threads and runs in a compacted topic, and a local view.
+
+Every gateway follows the whole topic from the start (no consumer group), so a
+thread created through one gateway is read through any other; reads are dictionary
+lookups. A thread and its runs are written under separate keys (no read-modify-write
+of a shared record, so two gateways adding runs to one thread lose neither) but on
+one partition, chosen from the thread id, so a thread's records keep their order
+and one queue driver owns them all (mesh/gateway/queue.py, ADR 012).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import zlib
+
+from pydantic import BaseModel, ValidationError
+
+from mesh.publisher import Publisher
+from mesh.transport.base import Consumer, TopicPartition, Transport
+from schemas import Envelope, decode_envelope
+from schemas.envelope import utc_now
+from schemas.langgraph import RUN, THREAD, RunRecord, ThreadRecord
+
+log = logging.getLogger(__name__)
+
+
+class ThreadStore:
+    """Threads and their runs: written to the threads topic, read from a local copy."""
+
+    def __init__(self, transport: Transport, publisher: Publisher, *, partitions: int) -> None:
+        self._publisher = publisher
+        self.topic = publisher.topics.langgraph_threads
+        self._partitions = partitions
+        self._consumer: Consumer = transport.consumer([self.topic], group=None)
+        self.threads: dict[str, ThreadRecord] = {}
+        self._runs: dict[str, dict[str, RunRecord]] = {}
+        self._next_offset: dict[TopicPartition, int] = {}
+        self._changed = asyncio.Condition()
+        self._follower: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._follower = asyncio.create_task(self._follow(), name="thread-store")
+        await self.catch_up()
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+        await self._consumer.stop()
+
+    async def catch_up(self, timeout: float = 30.0) -> None:
+        """Wait until everything published before this call has been applied."""
+        ends = await self._consumer.end_offsets()
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(
+                lambda: all(self._next_offset.get(tp, 0) >= end for tp, end in ends.items())
+            )
+
+    def partition_of(self, thread_id: str) -> int:
+        return zlib.crc32(thread_id.encode()) % self._partitions
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def find(self, thread_id: str) -> ThreadRecord | None:
+        """The thread, after catching up once if this gateway has not seen it yet (it
+        may have been created through another gateway a moment ago)."""
+        if thread_id not in self.threads:
+            await self.catch_up()
+        return self.threads.get(thread_id)
+
+    def runs_of(self, thread_id: str) -> list[RunRecord]:
+        """Oldest first."""
+        runs = self._runs.get(thread_id, {})
+        return sorted(runs.values(), key=lambda run: run.created_at)
+
+    # -- writing ---------------------------------------------------------------------
+
+    async def put_thread(self, thread: ThreadRecord) -> None:
+        await self._write([(thread.thread_id, THREAD, thread)], thread.thread_id)
+        self._apply_thread(thread, deleted=False)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Mark it deleted; its runs are dropped from every view (their tasks stay)."""
+        thread = self.threads[thread_id]
+        marker = thread.model_copy(update={"deleted_at": utc_now(), "updated_at": utc_now()})
+        await self._write([(thread_id, THREAD, marker)], thread_id)
+        self._apply_thread(marker, deleted=True)
+
+    async def put_runs(self, thread_id: str, runs: list[RunRecord]) -> None:
+        """Write run records in order (they land on the thread's partition together)."""
+        await self._write([(f"{thread_id}/{run.run_id}", RUN, run) for run in runs], thread_id)
+        for run in runs:
+            self._apply_run(run)
+
+    async def _write(self, items: list[tuple[str, str, BaseModel]], thread_id: str) -> None:
+        partition = self.partition_of(thread_id)
+        records = [
+            dataclasses.replace(
+                self._publisher.encode(
+                    self.topic,
+                    Envelope(
+                        type=type_,
+                        source=self._publisher.source,
+                        payload=model.model_dump(mode="json"),
+                    ),
+                    key=key,
+                ),
+                partition=partition,
+            )
+            for key, type_, model in items
+        ]
+        await self._publisher.send_many(records)
+
+    # -- following -------------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        while True:
+            records = await self._consumer.fetch(timeout=1.0, max_records=1000)
+            async with self._changed:
+                for record in records:
+                    self._next_offset[record.tp] = record.offset + 1
+                    if record.value is not None:
+                        self._apply(record.value)
+                self._changed.notify_all()
+
+    def _apply(self, value: bytes) -> None:
+        try:
+            envelope = decode_envelope(value)
+            if envelope.type == THREAD:
+                thread = ThreadRecord.model_validate(envelope.payload)
+                self._apply_thread(thread, deleted=thread.deleted_at is not None)
+            elif envelope.type == RUN:
+                self._apply_run(RunRecord.model_validate(envelope.payload))
+        except (ValueError, ValidationError) as exc:
+            log.warning("skipping an unreadable thread record: %s", exc)
+
+    def _apply_thread(self, thread: ThreadRecord, *, deleted: bool) -> None:
+        if deleted:
+            self.threads.pop(thread.thread_id, None)
+            self._runs.pop(thread.thread_id, None)
+            return
+        known = self.threads.get(thread.thread_id)
+        if known is None or known.created_at != thread.created_at:
+            # A new thread under an id used before: runs of the old one stay out.
+            runs = self._runs.get(thread.thread_id, {})
+            self._runs[thread.thread_id] = {
+                rid: run for rid, run in runs.items() if run.created_at >= thread.created_at
+            }
+        self.threads[thread.thread_id] = thread
+
+    def _apply_run(self, run: RunRecord) -> None:
+        self._runs.setdefault(run.thread_id, {})[run.run_id] = run

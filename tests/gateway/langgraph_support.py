@@ -1,0 +1,55 @@
+"""Shared by the LangGraph API and Deep Agents tests: a clean client environment and
+bounded polls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+# Variables that would make langgraph-sdk send an `x-api-key`, or langchain trace.
+_CLIENT_ENV = (
+    "LANGGRAPH_API_KEY",
+    "LANGSMITH_API_KEY",
+    "LANGCHAIN_API_KEY",
+    "LANGSMITH_TRACING",
+    "LANGCHAIN_TRACING_V2",
+    "LANGSMITH_ENDPOINT",
+    "LANGCHAIN_ENDPOINT",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_client_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _CLIENT_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+async def poll(
+    read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float = 10.0
+) -> T:
+    """Read until `done(value)`; fails with the last value after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not done within {timeout} s; last value: {value!r}")
+        await asyncio.sleep(0.05)
+
+
+def poll_sync(read: Callable[[], T], done: Callable[[T], bool], *, timeout: float = 10.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not done within {timeout} s; last value: {value!r}")
+        time.sleep(0.05)

@@ -1,0 +1,204 @@
+"""The real langgraph-sdk async client against the gateway: threads, runs, waits,
+joins, streams, cancels and the errors it maps (reference sections 3.1, 3.2, 5.4)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import ConflictError, NotFoundError
+
+from tests.gateway.conftest import GatewayServer
+from tests.gateway.langgraph_support import clean_client_env, poll  # noqa: F401
+
+pytestmark = pytest.mark.broker
+
+
+def user(text: str, **extra: Any) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}], **extra}
+
+
+@pytest.fixture
+async def sdk(langgraph_gateway: GatewayServer) -> AsyncIterator[LangGraphClient]:
+    async with get_client(url=langgraph_gateway.url, api_key=None) as client:
+        yield client
+
+
+async def new_thread(sdk: LangGraphClient, **metadata: Any) -> str:
+    return str((await sdk.threads.create(metadata=metadata))["thread_id"])
+
+
+async def run_status(sdk: LangGraphClient, thread_id: str, run_id: str) -> str:
+    return str((await sdk.runs.get(thread_id, run_id))["status"])
+
+
+async def test_a_run_ends_with_the_agents_answer_as_the_last_message(
+    sdk: LangGraphClient,
+) -> None:
+    thread = await sdk.threads.create(metadata={"k": "v"})
+    assert thread["status"] == "idle" and thread["values"] == {} and thread["interrupts"] == {}
+    created: list[Any] = []
+    run = await sdk.runs.create(
+        thread["thread_id"], "echo", input=user("hi"), on_run_created=created.append
+    )
+    assert run["status"] in ("pending", "running")
+    assert created[0]["run_id"] == run["run_id"]  # read from the Content-Location header
+    values = await sdk.runs.join(thread["thread_id"], run["run_id"])
+    assert values["messages"][-1]["content"] == "echo: hi"
+    assert await run_status(sdk, thread["thread_id"], run["run_id"]) == "success"
+    got = await sdk.threads.get(thread["thread_id"])
+    assert got["status"] == "idle" and got["metadata"] == {"k": "v"}
+    assert [m["content"] for m in got["values"]["messages"]] == ["hi", "echo: hi"]
+    state = await sdk.threads.get_state(thread["thread_id"])
+    assert state["values"]["messages"][-1]["content"] == "echo: hi" and state["next"] == []
+
+
+async def test_wait_returns_values_and_a_failed_run_raises_or_returns_its_error(
+    sdk: LangGraphClient,
+) -> None:
+    thread_id = await new_thread(sdk)
+    values = await sdk.runs.wait(thread_id, "echo", input=user("one"))
+    assert values["messages"][-1]["content"] == "echo: one"
+    values = await sdk.runs.wait(thread_id, "echo", input=user("two"))
+    assert [m["content"] for m in values["messages"]] == ["one", "echo: one", "two", "echo: two"]
+    with pytest.raises(Exception, match="asked to fail: boom"):
+        await sdk.runs.wait(thread_id, "fail", input=user("boom"))
+    failed = await sdk.runs.wait(thread_id, "fail", input=user("again"), raise_error=False)
+    assert "asked to fail: again" in failed["__error__"]["message"]
+    assert (await sdk.threads.get(thread_id))["status"] == "error"
+    newest = (await sdk.runs.list(thread_id, limit=1))[0]
+    assert newest["status"] == "error" and "asked to fail: again" in newest["error"]
+
+
+async def test_wait_outlasts_the_clients_read_timeout(langgraph_gateway: GatewayServer) -> None:
+    timeout = httpx.Timeout(5.0, read=2.0)
+    async with get_client(url=langgraph_gateway.url, api_key=None, timeout=timeout) as sdk:
+        thread_id = await new_thread(sdk)
+        values = await sdk.runs.wait(thread_id, "slow", input=user("long", seconds=4.0))
+    assert values["messages"][-1]["content"] == "slow: long"
+
+
+async def test_stream_sends_metadata_first_then_values_and_ends(sdk: LangGraphClient) -> None:
+    thread_id = await new_thread(sdk)
+    parts = [
+        part
+        async for part in sdk.runs.stream(
+            thread_id, "slow", input=user("s", seconds=0.5), stream_mode=["values", "custom"]
+        )
+    ]
+    assert parts[0].event == "metadata" and parts[0].data["run_id"]
+    values = [part.data for part in parts if part.event == "values"]
+    assert values[-1]["messages"][-1]["content"] == "slow: s"
+    assert any(part.event == "custom" for part in parts)  # the agent's progress
+    failed = [part async for part in sdk.runs.stream(thread_id, "fail", input=user("x"))]
+    assert failed[-1].event == "error" and "asked to fail: x" in failed[-1].data["message"]
+
+
+async def test_runs_are_listed_newest_first(sdk: LangGraphClient) -> None:
+    thread_id = await new_thread(sdk)
+    first = await sdk.runs.create(thread_id, "echo", input=user("a"))
+    second = await sdk.runs.create(thread_id, "echo", input=user("b"))
+    listed = await sdk.runs.list(thread_id)
+    assert [run["run_id"] for run in listed] == [second["run_id"], first["run_id"]]
+    assert [r["run_id"] for r in await sdk.runs.list(thread_id, limit=1, offset=1)] == [
+        first["run_id"]
+    ]
+    await sdk.runs.join(thread_id, second["run_id"])
+
+
+async def test_reject_refuses_a_second_run_while_one_runs(sdk: LangGraphClient) -> None:
+    thread_id = await new_thread(sdk)
+    first = await sdk.runs.create(thread_id, "slow", input=user("busy", seconds=30.0))
+    with pytest.raises(ConflictError):
+        await sdk.runs.create(thread_id, "echo", input=user("no"), multitask_strategy="reject")
+    await sdk.runs.cancel(thread_id, first["run_id"])
+
+
+async def test_interrupt_supersedes_the_running_run(sdk: LangGraphClient) -> None:
+    thread_id = await new_thread(sdk)
+    first = await sdk.runs.create(thread_id, "slow", input=user("first", seconds=30.0))
+    await poll(lambda: run_status(sdk, thread_id, first["run_id"]), lambda s: s == "running")
+    second = await sdk.runs.create(
+        thread_id, "echo", input=user("second"), multitask_strategy="interrupt"
+    )
+    values = await sdk.runs.join(thread_id, second["run_id"])
+    assert [m["content"] for m in values["messages"]] == ["first", "second", "echo: second"]
+    await poll(lambda: run_status(sdk, thread_id, first["run_id"]), lambda s: s == "interrupted")
+    assert await run_status(sdk, thread_id, second["run_id"]) == "success"
+
+
+async def test_enqueue_runs_the_second_after_the_first(sdk: LangGraphClient) -> None:
+    thread_id = await new_thread(sdk)
+    first = await sdk.runs.create(thread_id, "slow", input=user("first", seconds=1.5))
+    second = await sdk.runs.create(
+        thread_id, "echo", input=user("second"), multitask_strategy="enqueue"
+    )
+    assert second["status"] == "pending"
+    assert (await sdk.threads.get(thread_id))["status"] == "busy"
+    assert await run_status(sdk, thread_id, second["run_id"]) == "pending"
+    values = await sdk.runs.join(thread_id, second["run_id"])
+    assert [m["content"] for m in values["messages"]] == [
+        "first",
+        "slow: first",
+        "second",
+        "echo: second",
+    ]
+    assert await run_status(sdk, thread_id, first["run_id"]) == "success"
+
+
+async def test_cancel_interrupts_the_run_and_the_thread_goes_idle(sdk: LangGraphClient) -> None:
+    thread_id = await new_thread(sdk)
+    run = await sdk.runs.create(thread_id, "slow", input=user("long", seconds=30.0))
+    await sdk.runs.cancel(thread_id, run["run_id"])  # wait=0: 202, empty body
+    await poll(lambda: run_status(sdk, thread_id, run["run_id"]), lambda s: s == "interrupted")
+    assert (await sdk.threads.get(thread_id))["status"] == "idle"
+    blocked = await sdk.runs.create(thread_id, "slow", input=user("again", seconds=30.0))
+    await sdk.runs.cancel(thread_id, blocked["run_id"], wait=True)  # returns once stopped
+    assert await run_status(sdk, thread_id, blocked["run_id"]) == "interrupted"
+
+
+async def test_a_question_to_a_human_interrupts_the_thread_until_resumed(
+    sdk: LangGraphClient,
+) -> None:
+    thread_id = await new_thread(sdk)
+    asked = await sdk.runs.wait(thread_id, "ask", input=user("deploy"))
+    assert asked["__interrupt__"][0]["value"] == "approve 'deploy'?"
+    thread = await sdk.threads.get(thread_id)
+    assert thread["status"] == "interrupted"
+    [interrupts] = thread["interrupts"].values()
+    assert interrupts[0]["value"] == "approve 'deploy'?"
+    values = await sdk.runs.wait(thread_id, "ask", command={"resume": "yes"})
+    assert values["messages"][-1]["content"] == "human said: yes"
+    assert (await sdk.threads.get(thread_id))["status"] == "idle"
+
+
+async def test_threads_search_delete_and_assistants(sdk: LangGraphClient) -> None:
+    thread_id = await new_thread(sdk, subagent_name="finder", parent_thread_id="p-search")
+    found = await sdk.threads.search(metadata={"parent_thread_id": "p-search"})
+    assert [t["thread_id"] for t in found] == [thread_id]
+    await sdk.threads.delete(thread_id)
+    with pytest.raises(NotFoundError):
+        await sdk.threads.get(thread_id)
+    names = {a["assistant_id"] for a in await sdk.assistants.search()}
+    assert {"echo", "slow", "fail", "ask"} <= names
+
+
+async def test_unknown_threads_runs_and_assistants_are_not_found(sdk: LangGraphClient) -> None:
+    with pytest.raises(NotFoundError):
+        await sdk.threads.get("no-such-thread")
+    with pytest.raises(NotFoundError):
+        await sdk.runs.create("no-such-thread", "echo", input=user("x"))
+    thread_id = await new_thread(sdk)
+    with pytest.raises(NotFoundError):
+        await sdk.runs.create(thread_id, "no-such-agent", input=user("x"))
+    with pytest.raises(NotFoundError):
+        await sdk.runs.get(thread_id, "no-such-run")
+    created = await sdk.runs.create(
+        "made-on-demand", "echo", input=user("x"), if_not_exists="create"
+    )
+    assert created["thread_id"] == "made-on-demand"
+    await sdk.runs.join("made-on-demand", created["run_id"])
