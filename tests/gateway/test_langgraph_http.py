@@ -1,0 +1,100 @@
+"""The LangGraph API's wire contract, byte for byte where clients depend on it
+(reference section 5.3): codes, headers, required fields, lenient bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import GatewayServer
+from tests.gateway.langgraph_support import poll_sync
+
+pytestmark = pytest.mark.broker
+
+THREAD_FIELDS = {"thread_id", "created_at", "updated_at", "metadata", "status", "values"}
+RUN_FIELDS = {
+    "run_id",
+    "thread_id",
+    "assistant_id",
+    "created_at",
+    "updated_at",
+    "status",
+    "metadata",
+    "kwargs",
+    "multitask_strategy",
+}
+
+
+@pytest.fixture
+def http(langgraph_gateway: GatewayServer) -> Iterator[httpx.Client]:
+    # Deep Agents always sends this header; it must be tolerated.
+    headers = {"x-auth-scheme": "langsmith"}
+    with httpx.Client(base_url=langgraph_gateway.url, headers=headers, timeout=10) as client:
+        yield client
+
+
+def new_run(http: httpx.Client, thread_id: str, text: str, **body: Any) -> httpx.Response:
+    payload = {"assistant_id": "echo", "input": {"messages": [{"role": "user", "content": text}]}}
+    return http.post(f"/threads/{thread_id}/runs", json={**payload, **body})
+
+
+def test_threads_are_created_once_per_id(http: httpx.Client) -> None:
+    created = http.post("/threads", json={})
+    assert created.status_code == 200 and created.json().keys() >= THREAD_FIELDS
+    assert created.json()["interrupts"] == {}
+    thread_id = created.json()["thread_id"]
+    again = http.post("/threads", json={"thread_id": thread_id})
+    assert again.status_code == 409 and thread_id in again.json()["detail"]
+    kept = http.post("/threads", json={"thread_id": thread_id, "if_exists": "do_nothing"})
+    assert kept.status_code == 200 and kept.json()["thread_id"] == thread_id
+
+
+def test_a_run_has_the_fields_and_headers_clients_read(http: httpx.Client) -> None:
+    thread_id = http.post("/threads", json={}).json()["thread_id"]
+    response = new_run(http, thread_id, "x", stream_resumable=False, some_future_field=1)
+    assert response.status_code == 200
+    run = response.json()
+    assert run.keys() >= RUN_FIELDS and run["status"] in ("pending", "running")
+    location = f"/threads/{thread_id}/runs/{run['run_id']}"
+    assert response.headers["content-location"] == location
+    assert http.get(location).json()["run_id"] == run["run_id"]
+
+
+def test_cancel_with_an_empty_body_is_accepted(http: httpx.Client) -> None:
+    thread_id = http.post("/threads", json={}).json()["thread_id"]
+    run = new_run(http, thread_id, "nap 30", assistant_id="napper").json()
+    cancel = f"/threads/{thread_id}/runs/{run['run_id']}/cancel"
+    response = http.post(cancel, params={"wait": 0, "action": "interrupt"}, content=b"")
+    assert response.status_code == 202 and response.content == b""
+    poll_sync(
+        lambda: http.get(f"/threads/{thread_id}/runs/{run['run_id']}").json()["status"],
+        lambda status: status == "interrupted",
+    )
+    assert http.post(f"/threads/{thread_id}/runs/nope/cancel").status_code == 404
+
+
+def test_errors_carry_detail_and_bad_bodies_are_422(http: httpx.Client) -> None:
+    missing = http.get("/threads/no-such-thread")
+    assert missing.status_code == 404 and "no-such-thread" in missing.json()["detail"]
+    thread_id = http.post("/threads", json={}).json()["thread_id"]
+    no_assistant = http.post(f"/threads/{thread_id}/runs", json={"input": {}})
+    assert no_assistant.status_code == 422 and "assistant_id" in no_assistant.json()["detail"]
+    bad_input = new_run(http, thread_id, "x", input={"seconds": "soon"})
+    assert bad_input.status_code == 422 and "echo" in bad_input.json()["detail"]
+    assert http.get(f"/threads/{thread_id}/runs").json() == []  # nothing was written
+
+
+def test_state_and_health(http: httpx.Client) -> None:
+    assert http.get("/ok").json() == {"ok": True}
+    thread_id = http.post("/threads", json={}).json()["thread_id"]
+    run = new_run(http, thread_id, "state").json()
+    joined = http.get(f"/threads/{thread_id}/runs/{run['run_id']}/join")
+    assert joined.json()["messages"][-1]["content"] == "echo: state"
+    state = http.get(f"/threads/{thread_id}/state").json()
+    assert state["values"]["messages"][-1]["content"] == "echo: state"
+    assert state["next"] == [] and state["checkpoint"]["thread_id"] == thread_id
+    assert http.get("/assistants/echo").json()["graph_id"] == "echo"
+    assert http.get("/assistants/nobody").status_code == 404
