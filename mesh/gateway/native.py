@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from mesh.errors import UnknownAgent
+from mesh.errors import InvalidInput, UnknownAgent
 from mesh.gateway.index import SortKey, TaskFilter
 from mesh.gateway.models import (
     CancelTask,
@@ -82,13 +82,16 @@ async def submit_task(body: SubmitTask, request: Request, response: Response) ->
             ) from None
     if body.webhook is not None and not gateway.settings.gateway_webhook_secret:
         raise invalid(("body", "webhook"), "this gateway has no MESH_GATEWAY_WEBHOOK_SECRET")
-    task_id = await gateway.client.submit(
-        body.agent,
-        body.input,
-        idempotency_key=body.idempotency_key,
-        deadline=body.deadline,
-        priority=body.priority,
-    )
+    try:
+        task_id = await gateway.client.submit(
+            body.agent,
+            body.input,
+            idempotency_key=body.idempotency_key,
+            deadline=body.deadline,
+            priority=body.priority,
+        )
+    except InvalidInput as exc:  # e.g. larger than MESH_MAX_MESSAGE_BYTES once enveloped
+        raise invalid(("body", "input"), str(exc)) from None
     if body.webhook is not None and task_id not in gateway.view.webhooks:
         registration = WebhookDelivery(task_id=task_id, url=str(body.webhook), updated_at=utc_now())
         await record_webhook(gateway.client.publisher, registration)
@@ -103,7 +106,7 @@ async def get_task(task_id: str, request: Request) -> Response:
     gateway = gateway_of(request)
     state = _task(gateway, task_id)
     document = task_document(state, gateway.view.webhooks.get(task_id))
-    return Response(orjson.dumps(document), media_type="application/json")
+    return Response(document, media_type="application/json")
 
 
 @router.get("/tasks", response_model=TaskPage)
@@ -121,11 +124,10 @@ async def list_tasks(
     where = TaskFilter(status=status, agent=agent, root=root)
     found = gateway.view.page(where, before=before, limit=limit)
     more = len(found) == limit
-    page = {
-        "tasks": [task_document(s, gateway.view.webhooks.get(s.task_id)) for s in found],
-        "next_cursor": _encode_cursor(found[-1]) if more and found else None,
-    }
-    return Response(orjson.dumps(page), media_type="application/json")
+    documents = b",".join(task_document(s, gateway.view.webhooks.get(s.task_id)) for s in found)
+    next_cursor = orjson.dumps(_encode_cursor(found[-1]) if more and found else None)
+    page = b'{"tasks":[' + documents + b'],"next_cursor":' + next_cursor + b"}"
+    return Response(page, media_type="application/json")
 
 
 @router.post("/tasks/{task_id}/messages", status_code=202, response_model=ControlAccepted)

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from mesh.errors import TransportError
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -35,6 +37,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+
+    @app.exception_handler(TransportError)
+    async def broker_unavailable(request: Request, exc: TransportError) -> JSONResponse:
+        # Nothing was accepted: the client may retry (with its idempotency key).
+        return problem(503, "Service Unavailable", f"the broker did not accept it: {exc}")
 
 
 def _title(status: int) -> str:

@@ -66,7 +66,8 @@ class GatewayView(TaskView):
             history = self.events.setdefault(envelope.task_id, [])
             # A terminal event re-written after a crash keeps its id (ADR 009): once.
             if not any(event.id == envelope.id for event in history):
-                data = orjson.dumps(envelope.payload)
+                # A copy at its exact size: orjson's result keeps its 4 KiB buffer.
+                data = memoryview(orjson.dumps(envelope.payload)).tobytes()
                 terminal = TaskStatus(envelope.payload.get("status", "")).is_terminal
                 history.append(StoredEvent(envelope.id, data, terminal))
         elif envelope.type == WEBHOOK:

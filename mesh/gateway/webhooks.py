@@ -19,7 +19,6 @@ import logging
 from datetime import timedelta
 
 import httpx
-import orjson
 from pydantic import ValidationError
 
 from mesh.gateway.models import task_document
@@ -204,7 +203,7 @@ class WebhookSender:
     async def _post(self, url: str, state: TaskState) -> str | None:
         """POST the task; None when the receiver took it (2xx), else what went wrong."""
         assert self._http is not None
-        body = orjson.dumps(task_document(state, None))
+        body = task_document(state, None)
         secret = self._settings.gateway_webhook_secret.get_secret_value()
         headers = {
             "Content-Type": "application/json",

@@ -1,6 +1,7 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
-    python -m tests.bench                  # all: hop, inflight, fanout, recovery, supervisor
+    python -m tests.bench                  # all: hop, inflight, fanout, recovery, supervisor,
+                                           # gateway
     python -m tests.bench hop fanout       # a subset, in the order given
     python -m tests.bench --quick          # smaller sizes
     python -m tests.bench hop --profile /tmp/hop.prof   # cProfile of the timed mesh hop
@@ -30,7 +31,7 @@ import orjson
 
 from mesh.broker import EmbeddedBroker
 from mesh.settings import Settings
-from tests.bench import fanout, hop, inflight, recovery, supervision
+from tests.bench import fanout, gateway, hop, inflight, recovery, supervision
 from tests.bench.common import BENCH_PROFILE, Options, Report
 
 BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "fanout": fanout.run,
     "recovery": recovery.run,
     "supervisor": supervision.run,
+    "gateway": gateway.run,
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 RESULTS = Path(__file__).with_name("results.json")
