@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import orjson
+from fastapi import HTTPException
 
 from mesh.gateway.conversation import IN_FLIGHT, Conversation, RunView
 from mesh.gateway.langgraph_wire import run_outcome_json
 from mesh.gateway.run_service import LangGraphService
 
 KEEP_ALIVE = 1.0  # seconds between keep-alive bytes on a response still waiting
-_POLL = 0.05  # seconds between looks at a streamed run
 
 
 async def json_when_ready(answer: Awaitable[dict[str, Any]]) -> AsyncIterator[bytes]:
@@ -41,7 +41,10 @@ async def json_when_ready(answer: Awaitable[dict[str, Any]]) -> AsyncIterator[by
 
 
 async def outcome_when_ended(service: LangGraphService, thread_id: str, run_id: str) -> Any:
-    now, run = await service.ended(thread_id, run_id)
+    try:
+        now, run = await service.ended(thread_id, run_id)
+    except HTTPException as exc:  # the thread was deleted while we waited
+        return {"__error__": {"error": "NotFound", "message": str(exc.detail)}}
     return run_outcome_json(now, run)
 
 
@@ -59,35 +62,47 @@ async def run_events(
     service: LangGraphService, thread_id: str, run_id: str, modes: frozenset[str]
 ) -> AsyncIterator[bytes]:
     """The run as SSE frames: metadata, then values/updates/custom as it moves, then
-    `error` if it failed."""
+    `error` if it failed; a heartbeat comment when nothing was sent for a while."""
     yield _frame("metadata", {"run_id": run_id, "attempt": 1})
-    sent_values: dict[str, Any] | None = None
-    sent_progress = 0
+    stream = _RunStream(modes)
     last_byte = time.monotonic()
-    while True:
-        now, run = await service.run(thread_id, run_id)
+    try:
+        async with contextlib.aclosing(service.watch(thread_id, run_id)) as looks:
+            async for now, run in looks:
+                for frame in stream.frames(now, run):
+                    yield frame
+                    last_byte = time.monotonic()
+                if run.status not in IN_FLIGHT:
+                    return
+                if time.monotonic() - last_byte >= KEEP_ALIVE:
+                    yield b": heartbeat\n\n"
+                    last_byte = time.monotonic()
+    except HTTPException as exc:  # the thread was deleted while we streamed
+        yield _frame("error", {"error": "NotFound", "message": str(exc.detail)})
+
+
+class _RunStream:
+    """What one stream has sent so far, so each look at the run sends only what is new."""
+
+    def __init__(self, modes: frozenset[str]) -> None:
+        self.modes = modes
+        self.sent_values: dict[str, Any] | None = None
+        self.sent_progress = 0
+
+    def frames(self, now: Conversation, run: RunView) -> list[bytes]:
         frames = []
-        if "custom" in modes and run.task is not None and run.owns_task:
-            for entry in run.task.progress[sent_progress:]:
+        if "custom" in self.modes and run.task is not None and run.owns_task:
+            for entry in run.task.progress[self.sent_progress :]:
                 frames.append(_frame("custom", entry.model_dump(mode="json")))
-            sent_progress = len(run.task.progress)
+            self.sent_progress = len(run.task.progress)
         ended = run.status not in IN_FLIGHT
-        changed = now.values != sent_values
-        if "values" in modes and run.submitted and (changed or (ended and run.waiting_for_human)):
-            sent_values = now.values
-            frames.append(_frame("values", run_outcome_json(now, run) if ended else sent_values))
+        changed = now.values != self.sent_values
+        if "values" in self.modes and run.submitted and (changed or run.waiting_for_human):
+            self.sent_values = now.values
+            frames.append(_frame("values", run_outcome_json(now, run) if ended else now.values))
         if ended:
-            frames += _final_frames(now, run, modes)
-        for frame in frames:
-            yield frame
-        if frames:
-            last_byte = time.monotonic()
-        if ended:
-            return
-        if time.monotonic() - last_byte >= KEEP_ALIVE:
-            yield b": heartbeat\n\n"
-            last_byte = time.monotonic()
-        await asyncio.sleep(_POLL)
+            frames += _final_frames(now, run, self.modes)
+        return frames
 
 
 def _final_frames(now: Conversation, run: RunView, modes: frozenset[str]) -> list[bytes]:

@@ -95,16 +95,21 @@ class QueueDriver:
                     log.warning("thread %s: queued run not started: %s", thread_id, exc)
 
     def _threads_with_queued_runs(self) -> list[str]:
-        return [
-            thread_id
-            for thread_id in list(self._store.threads)
-            if self.owns(thread_id)
-            and any(
-                r.ended_as is None and not r.cancel_requested and r.resumes_task_id is None
-                for r in self._store.runs_of(thread_id)
-                if self._client.view.by_idempotency_key.get((r.assistant_id, r.run_id)) is None
-            )
-        ]
+        """Owned threads with a run not yet submitted (those submitted are forgotten)."""
+        found = []
+        for thread_id, run_ids in list(self._store.unstarted.items()):
+            if not self.owns(thread_id):
+                continue
+            runs = self._store.runs_by_id(thread_id)
+            for run_id in list(run_ids):
+                run = runs.get(run_id)
+                if run is None or self._client.view.by_idempotency_key.get(
+                    (run.assistant_id, run_id)
+                ):
+                    self._store.forget_unstarted(thread_id, run_id)
+            if thread_id in self._store.unstarted:
+                found.append(thread_id)
+        return found
 
 
 def _is_queued(run: RunView) -> bool:

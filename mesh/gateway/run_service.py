@@ -12,7 +12,9 @@ A run with `command={"resume": ...}` answers the thread's task waiting for a hum
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import HTTPException
@@ -29,7 +31,10 @@ from schemas.envelope import utc_now
 from schemas.langgraph import RunRecord, ThreadRecord
 from schemas.tasks import AgentCard
 
-_POLL = 0.05  # seconds between looks at a run that a request waits for
+# Seconds between looks at a run that a request waits for: the views are local, so
+# looking is cheap, but many waiting requests should not spin.
+_FIRST_POLL = 0.02
+_LAST_POLL = 0.5
 
 
 class LangGraphService:
@@ -77,6 +82,9 @@ class LangGraphService:
 
     async def run(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView]:
         now = await self.thread(thread_id)
+        if now.run(run_id) is None:  # perhaps created through another gateway just now
+            await self.store.catch_up()
+            now = await self.thread(thread_id)
         run = now.run(run_id)
         if run is None:
             raise HTTPException(404, f"run {run_id!r} not found on thread {thread_id!r}")
@@ -131,12 +139,15 @@ class LangGraphService:
         if waiting is None or waiting.task is None:
             raise HTTPException(409, f"thread {record.thread_id!r} has no question to resume")
         task = waiting.task
+        text, data = _answer(answer)
+        try:
+            await self.client.resume(task.task_id, text, **data)
+        except InvalidInput as exc:  # it stopped waiting (answered, cancelled) meanwhile
+            raise HTTPException(409, str(exc)) from None
         record = record.model_copy(
             update={"resumes_task_id": task.task_id, "resumes_waiting_since": task.updated_at}
         )
         await self.store.put_runs(record.thread_id, [record])
-        text, data = _answer(answer)
-        await self.client.resume(task.task_id, text, **data)
         return record
 
     async def cancel_run(self, thread_id: str, run_id: str) -> None:
@@ -153,11 +164,22 @@ class LangGraphService:
 
     async def ended(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView]:
         """The thread and the run once the run has ended (or waits for a human)."""
+        async with contextlib.aclosing(self.watch(thread_id, run_id)) as looks:
+            async for now, run in looks:
+                if run.status not in IN_FLIGHT:
+                    return now, run
+        raise AssertionError("unreachable: watch() never ends")
+
+    async def watch(
+        self, thread_id: str, run_id: str
+    ) -> AsyncGenerator[tuple[Conversation, RunView]]:
+        """The thread and the run, again and again: soon after each other at first,
+        then less often (a long run is looked at twice a second)."""
+        pause = _FIRST_POLL
         while True:
-            now, run = await self.run(thread_id, run_id)
-            if run.status not in IN_FLIGHT:
-                return now, run
-            await asyncio.sleep(_POLL)
+            yield await self.run(thread_id, run_id)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, _LAST_POLL)
 
     # -- assistants ------------------------------------------------------------------
 

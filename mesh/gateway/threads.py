@@ -37,6 +37,9 @@ class ThreadStore:
         self._consumer: Consumer = transport.consumer([self.topic], group=None)
         self.threads: dict[str, ThreadRecord] = {}
         self._runs: dict[str, dict[str, RunRecord]] = {}
+        # Runs that may still wait for their task to be submitted, by thread: the queue
+        # driver looks only at these threads, and forgets a run once it has started.
+        self.unstarted: dict[str, set[str]] = {}
         self._next_offset: dict[TopicPartition, int] = {}
         self._changed = asyncio.Condition()
         self._follower: asyncio.Task[None] | None = None
@@ -73,10 +76,20 @@ class ThreadStore:
             await self.catch_up()
         return self.threads.get(thread_id)
 
+    def forget_unstarted(self, thread_id: str, run_id: str) -> None:
+        runs = self.unstarted.get(thread_id)
+        if runs is not None:
+            runs.discard(run_id)
+            if not runs:
+                del self.unstarted[thread_id]
+
     def runs_of(self, thread_id: str) -> list[RunRecord]:
         """Oldest first."""
         runs = self._runs.get(thread_id, {})
         return sorted(runs.values(), key=lambda run: run.created_at)
+
+    def runs_by_id(self, thread_id: str) -> dict[str, RunRecord]:
+        return self._runs.get(thread_id, {})
 
     # -- writing ---------------------------------------------------------------------
 
@@ -143,6 +156,7 @@ class ThreadStore:
         if deleted:
             self.threads.pop(thread.thread_id, None)
             self._runs.pop(thread.thread_id, None)
+            self.unstarted.pop(thread.thread_id, None)
             return
         known = self.threads.get(thread.thread_id)
         if known is None or known.created_at != thread.created_at:
@@ -155,3 +169,7 @@ class ThreadStore:
 
     def _apply_run(self, run: RunRecord) -> None:
         self._runs.setdefault(run.thread_id, {})[run.run_id] = run
+        if run.resumes_task_id is None and run.ended_as is None and not run.cancel_requested:
+            self.unstarted.setdefault(run.thread_id, set()).add(run.run_id)
+        else:
+            self.forget_unstarted(run.thread_id, run.run_id)
