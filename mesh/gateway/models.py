@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from schemas.envelope import utc_now
 from schemas.gateway import WebhookDelivery
 from schemas.tasks import TaskState
 
@@ -33,6 +35,13 @@ class SubmitTask(BaseModel):
     webhook: AnyHttpUrl | None = Field(
         default=None, description="POSTed the task, signed, once it has ended."
     )
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline_ahead(cls, deadline: datetime | None) -> datetime | None:
+        if deadline is not None and deadline <= utc_now():
+            raise ValueError("is in the past; give a time ahead (ISO 8601 with a zone)")
+        return deadline
 
 
 class TaskAccepted(BaseModel):

@@ -14,7 +14,10 @@ TERMINAL_EVENT_GRACE = 5.0
 
 
 def sse_message(event: StoredEvent) -> bytes:
-    return b"id: " + event.id.encode() + b"\nevent: task_event\ndata: " + event.data + b"\n\n"
+    """`id:` the event's id, `event:` its kind (`progress`, `succeeded`...), `data:` the
+    task event as JSON (one line: JSON has no raw newlines)."""
+    head = f"id: {event.id}\nevent: {event.kind}\ndata: ".encode()
+    return head + event.data + b"\n\n"
 
 
 async def follow_task_events(

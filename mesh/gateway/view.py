@@ -23,7 +23,7 @@ from mesh.transport.base import Transport
 from mesh.view import TaskView
 from schemas import Envelope
 from schemas.gateway import WEBHOOK, WebhookDelivery
-from schemas.tasks import TASK_EVENT, TaskState, TaskStatus
+from schemas.tasks import TASK_EVENT, EventKind, TaskState, TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,7 @@ class StoredEvent:
     """One task event: its envelope id (stable: the SSE `id:`) and its JSON payload."""
 
     id: str
+    kind: EventKind  # the SSE `event:` name (an enum member: shared, not a copy per event)
     data: bytes
     terminal: bool  # the task ended with this event
 
@@ -68,8 +69,9 @@ class GatewayView(TaskView):
             if not any(event.id == envelope.id for event in history):
                 # A copy at its exact size: orjson's result keeps its 4 KiB buffer.
                 data = memoryview(orjson.dumps(envelope.payload)).tobytes()
+                kind = EventKind(envelope.payload.get("kind", ""))
                 terminal = TaskStatus(envelope.payload.get("status", "")).is_terminal
-                history.append(StoredEvent(envelope.id, data, terminal))
+                history.append(StoredEvent(envelope.id, kind, data, terminal))
         elif envelope.type == WEBHOOK:
             delivery = WebhookDelivery.model_validate(envelope.payload)
             self.webhooks[delivery.task_id] = delivery

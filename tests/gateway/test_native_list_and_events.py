@@ -89,6 +89,7 @@ def test_sse_replays_an_ended_task_and_closes(http: httpx.Client) -> None:
     wait_status(http, task_id, "succeeded")
     events = read_sse(http, task_id)
     kinds = [json.loads(e.data)["kind"] for e in events]
+    assert [e.event for e in events] == kinds
     assert kinds[0] == "submitted" and kinds[-1] == "succeeded"
     assert "started" in kinds
     again = read_sse(http, task_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -33,7 +34,9 @@ def assert_problem(response: httpx.Response, status: int, field: str) -> None:
 
 
 def test_submit_returns_202_and_the_task_runs_to_its_result(http: httpx.Client) -> None:
-    response = http.post("/v1/tasks", json={"agent": "echo", "input": {"text": "hi"}})
+    deadline = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    body = {"agent": "echo", "input": {"text": "hi"}, "priority": 5, "deadline": deadline}
+    response = http.post("/v1/tasks", json=body)
     assert response.status_code == 202
     accepted = response.json()
     assert accepted["status_url"] == f"/v1/tasks/{accepted['task_id']}"
@@ -44,6 +47,7 @@ def test_submit_returns_202_and_the_task_runs_to_its_result(http: httpx.Client) 
     assert done["agent"] == "echo" and done["attempt"] == 1
     assert done["created_at"] <= done["started_at"] <= done["finished_at"]
     assert done["webhook"] is None
+    assert datetime.fromisoformat(done["deadline"]) == datetime.fromisoformat(deadline)
 
 
 def test_the_same_idempotency_key_names_the_same_task(http: httpx.Client) -> None:
@@ -96,6 +100,7 @@ def test_input_that_does_not_fit_the_agent_is_422_naming_the_field(
         ({"agent": "echo"}, "body.input"),
         ({"agent": "echo", "input": {}, "priority": 10}, "body.priority"),
         ({"agent": "echo", "input": {}, "deadline": "2030-01-01T00:00:00"}, "body.deadline"),
+        ({"agent": "echo", "input": {}, "deadline": "2020-01-01T00:00:00Z"}, "body.deadline"),
         ({"agent": "echo", "input": {}, "webhook": "not a url"}, "body.webhook"),
         ({"agent": "echo", "input": {}, "color": "red"}, "body.color"),
         ({"agent": "echo", "input": []}, "body.input"),
