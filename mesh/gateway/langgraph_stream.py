@@ -49,9 +49,10 @@ async def outcome_when_ended(service: LangGraphService, thread_id: str, run_id: 
 
 
 def stream_modes(requested: str | list[str] | None) -> frozenset[str]:
-    if requested is None:
-        return frozenset({"values"})
-    return frozenset([requested] if isinstance(requested, str) else requested)
+    """The modes asked for; `values` when none is (langgraph-sdk sends an empty
+    `stream_mode` to join a run with the modes it was created with: `values`)."""
+    modes = frozenset([requested] if isinstance(requested, str) else requested or []) - {""}
+    return modes or frozenset({"values"})
 
 
 def _frame(event: str, data: Any) -> bytes:

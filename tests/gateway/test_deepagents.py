@@ -187,6 +187,23 @@ async def test_cancel_ends_the_task_and_list_shows_it_cancelled(
     assert task_id in listed and "cancelled" in listed
 
 
+async def test_check_follows_a_run_started_on_the_thread_by_someone_else(
+    sdk: LangGraphClient, langgraph_gateway: GatewayServer
+) -> None:
+    supervisor = Supervisor(langgraph_gateway.url, "async")
+    task_id = await supervisor.start("nap 30", "napper")
+    newer = await sdk.runs.create(
+        task_id,
+        "napper",
+        input={"messages": [{"role": "user", "content": "nap 0.1"}]},
+        multitask_strategy="interrupt",
+    )
+    # Its own run ended interrupted, not by its hand: it takes the newest run instead.
+    checked = await supervisor.check_until(task_id, "success")
+    assert checked["result"] == "napped: nap 0.1"
+    assert supervisor.tasks[task_id]["run_id"] == newer["run_id"]
+
+
 async def test_a_failure_and_a_question_for_a_human(
     supervisor: Supervisor, sdk: LangGraphClient
 ) -> None:

@@ -94,6 +94,10 @@ async def test_stream_sends_metadata_first_then_values_and_ends(sdk: LangGraphCl
     values = [part.data for part in parts if part.event == "values"]
     assert values[-1]["messages"][-1]["content"] == "slow: s"
     assert any(part.event == "custom" for part in parts)  # the agent's progress
+    running = await sdk.runs.create(thread_id, "slow", input=user("joined", seconds=0.5))
+    joined = [part async for part in sdk.runs.join_stream(thread_id, running["run_id"])]
+    assert joined[0].event == "metadata"
+    assert joined[-1].data["messages"][-1]["content"] == "slow: joined"
     failed = [part async for part in sdk.runs.stream(thread_id, "fail", input=user("x"))]
     assert failed[-1].event == "error" and "asked to fail: x" in failed[-1].data["message"]
 
