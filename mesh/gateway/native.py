@@ -69,18 +69,8 @@ def _running(gateway: Gateway, task_id: str) -> TaskState:
 async def submit_task(body: SubmitTask, request: Request, response: Response) -> TaskAccepted:
     """Submit a task to an agent; 202 with its id at once (the same for a repeated key)."""
     gateway = gateway_of(request)
-    try:
-        card = gateway.client.agent(body.agent)
-    except UnknownAgent as exc:
-        raise HTTPException(404, f"agent: {exc}") from None
-    if card.task_type and REGISTRY.is_known(card.task_type):
-        try:
-            REGISTRY.parse(card.task_type, card.task_version or 1, body.input)
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**error, "loc": ("body", "input", *error["loc"])} for error in exc.errors()]
-            ) from None
-    if body.webhook is not None and not gateway.settings.gateway_webhook_secret:
+    _check_input(gateway, body.agent, body.input)
+    if body.webhook is not None and not gateway.settings.gateway_webhook_secret.get_secret_value():
         raise invalid(("body", "webhook"), "this gateway has no MESH_GATEWAY_WEBHOOK_SECRET")
     try:
         task_id = await gateway.client.submit(
@@ -98,6 +88,22 @@ async def submit_task(body: SubmitTask, request: Request, response: Response) ->
     status_url = str(request.url_for("get_task", task_id=task_id).path)
     response.headers["Location"] = status_url
     return TaskAccepted(task_id=task_id, status_url=status_url)
+
+
+def _check_input(gateway: Gateway, agent: str, input: dict[str, Any]) -> None:
+    """404 for an agent no worker has registered; 422 naming each field of `input`
+    that does not fit the agent's input schema (checked here, before any produce)."""
+    try:
+        card = gateway.client.agent(agent)
+    except UnknownAgent as exc:
+        raise HTTPException(404, f"agent: {exc}") from None
+    if card.task_type and REGISTRY.is_known(card.task_type):
+        try:
+            REGISTRY.parse(card.task_type, card.task_version or 1, input)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**error, "loc": ("body", "input", *error["loc"])} for error in exc.errors()]
+            ) from None
 
 
 @router.get("/tasks/{task_id}", response_model=TaskDocument)
