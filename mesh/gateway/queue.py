@@ -18,6 +18,7 @@ from typing import Any
 from mesh.client import Client
 from mesh.errors import InvalidInput, MeshError, UnknownAgent
 from mesh.gateway.conversation import Conversation, RunView, conversation
+from mesh.gateway.thread_locks import ThreadLocks
 from mesh.gateway.threads import ThreadStore
 from mesh.transport.base import Consumer, TopicPartition, Transport
 from schemas.tasks import AgentCard
@@ -34,7 +35,7 @@ class QueueDriver:
         self._membership: Consumer = transport.consumer(
             [store.topic], group=client.publisher.topics.langgraph_queue_drivers
         )
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locked = ThreadLocks()
         self._loop: asyncio.Task[None] | None = None
 
     async def start(self, *, join_timeout: float = 10.0) -> None:
@@ -61,7 +62,7 @@ class QueueDriver:
         """Start the thread's oldest queued run if no run holds the thread (owner only)."""
         if not self.owns(thread_id):
             return
-        async with self._locks.setdefault(thread_id, asyncio.Lock()):
+        async with self._locked(thread_id):
             thread = self._store.threads.get(thread_id)
             if thread is None:
                 return

@@ -25,6 +25,7 @@ from mesh.errors import InvalidInput, UnknownAgent
 from mesh.gateway.conversation import IN_FLIGHT, Conversation, RunView, conversation
 from mesh.gateway.langgraph_wire import RunCreate, ThreadCreate
 from mesh.gateway.queue import QueueDriver, task_input
+from mesh.gateway.thread_locks import ThreadLocks
 from mesh.gateway.threads import ThreadStore
 from schemas import REGISTRY, SchemaError
 from schemas.envelope import utc_now
@@ -42,6 +43,7 @@ class LangGraphService:
         self.client = client
         self.store = store
         self.driver = driver
+        self._locked = ThreadLocks()  # one decision about a thread at a time, here
 
     # -- threads ---------------------------------------------------------------------
 
@@ -97,7 +99,6 @@ class LangGraphService:
                 raise HTTPException(404, f"thread {thread_id!r} not found")
             thread = await self.create_thread(ThreadCreate(thread_id=thread_id))
         card = self._assistant(body.assistant_id)
-        now = self.now(thread)
         record = RunRecord(
             run_id=str(uuid.uuid4()),
             thread_id=thread_id,
@@ -109,11 +110,13 @@ class LangGraphService:
             config=body.config or {},
             metadata=body.metadata or {},
         )
-        if body.command is not None and "resume" in body.command:
-            record = await self._resume(now, record, body.command["resume"])
-        else:
-            _check_input(card, task_input(card, now.messages, record.input))
-            await self._start_or_queue(now, record)
+        async with self._locked(thread_id):
+            now = self.now(thread)
+            if body.command is not None and "resume" in body.command:
+                record = await self._resume(now, record, body.command["resume"])
+            else:
+                _check_input(card, task_input(card, now.messages, record.input))
+                await self._start_or_queue(now, record)
         _, run = await self.run(thread_id, record.run_id)
         return run
 
@@ -152,12 +155,12 @@ class LangGraphService:
 
     async def cancel_run(self, thread_id: str, run_id: str) -> None:
         """Cancel a pending or running run; it ends `interrupted` (a no-op once ended)."""
-        _, run = await self.run(thread_id, run_id)
-        if run.status not in IN_FLIGHT:
-            return
-        await self.store.put_runs(
-            thread_id, [run.record.model_copy(update={"cancel_requested": True})]
-        )
+        async with self._locked(thread_id):
+            _, run = await self.run(thread_id, run_id)
+            if run.status not in IN_FLIGHT:
+                return
+            cancelled = run.record.model_copy(update={"cancel_requested": True})
+            await self.store.put_runs(thread_id, [cancelled])
         _, run = await self.run(thread_id, run_id)  # it may have been submitted meanwhile
         if run.task is not None and not run.task.status.is_terminal:
             await self.client.cancel(run.task.task_id, f"run {run_id} cancelled by client")
