@@ -98,6 +98,13 @@ async def test_stream_sends_metadata_first_then_values_and_ends(sdk: LangGraphCl
     joined = [part async for part in sdk.runs.join_stream(thread_id, running["run_id"])]
     assert joined[0].event == "metadata"
     assert joined[-1].data["messages"][-1]["content"] == "slow: joined"
+    updates = [
+        part
+        async for part in sdk.runs.stream(thread_id, "echo", input=user("u"), stream_mode="updates")
+    ]
+    assert [part.event for part in updates] == ["metadata", "updates"]
+    [answer] = updates[1].data["echo"]["messages"]
+    assert answer["role"] == "assistant" and answer["content"] == "echo: u"
     failed = [part async for part in sdk.runs.stream(thread_id, "fail", input=user("x"))]
     assert failed[-1].event == "error" and "asked to fail: x" in failed[-1].data["message"]
 
@@ -184,6 +191,12 @@ async def test_threads_search_delete_and_assistants(sdk: LangGraphClient) -> Non
     thread_id = await new_thread(sdk, subagent_name="finder", parent_thread_id="p-search")
     found = await sdk.threads.search(metadata={"parent_thread_id": "p-search"})
     assert [t["thread_id"] for t in found] == [thread_id]
+    await sdk.threads.update(thread_id, metadata={"stage": "two"})
+    found = await sdk.threads.search(
+        metadata={"parent_thread_id": "p-search", "stage": "two"}, status="idle"
+    )
+    assert [t["thread_id"] for t in found] == [thread_id]
+    assert await sdk.threads.search(metadata={"parent_thread_id": "p-search"}, status="busy") == []
     await sdk.threads.delete(thread_id)
     with pytest.raises(NotFoundError):
         await sdk.threads.get(thread_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
@@ -21,7 +22,20 @@ def user(text: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def second_gateway(langgraph_gateway: GatewayServer) -> Iterator[GatewayServer]:
+def earlier_thread(langgraph_gateway: GatewayServer) -> dict[str, Any]:
+    """A thread with a finished run, made before the second gateway starts."""
+    with httpx.Client(base_url=langgraph_gateway.url, timeout=10) as http:
+        thread_id = http.post("/threads", json={"metadata": {"when": "before"}}).json()["thread_id"]
+        run = {"assistant_id": "echo", "input": user("earlier")}
+        http.post(f"/threads/{thread_id}/runs/wait", json=run).raise_for_status()
+        thread: dict[str, Any] = http.get(f"/threads/{thread_id}").json()
+        return thread
+
+
+@pytest.fixture(scope="module")
+def second_gateway(
+    langgraph_gateway: GatewayServer, earlier_thread: dict[str, Any]
+) -> Iterator[GatewayServer]:
     """Another gateway on the same topics, with no workers of its own."""
     server = GatewayServer(langgraph_gateway.settings, [])
     server.start()
@@ -40,6 +54,14 @@ async def both(
         get_client(url=second_gateway.url, api_key=None) as two,
     ):
         yield one, two
+
+
+async def test_a_gateway_started_later_reads_the_threads_from_kafka(
+    both: tuple[LangGraphClient, LangGraphClient], earlier_thread: dict[str, Any]
+) -> None:
+    _, two = both
+    assert await two.threads.get(earlier_thread["thread_id"]) == earlier_thread
+    assert earlier_thread["values"]["messages"][-1]["content"] == "echo: earlier"
 
 
 async def test_a_thread_made_on_one_gateway_is_served_by_the_other(
