@@ -80,9 +80,15 @@ class WebhookSender:
         self._position: dict[TopicPartition, int] = {}
         self._ends: dict[TopicPartition, int] | None = None  # None: to read after assignment
         self._caught_up = False
+        self.owned: frozenset[TopicPartition] = frozenset()  # this replica's share
         self._http: httpx.AsyncClient | None = None
         self._runner: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
+
+    @property
+    def settled(self) -> bool:
+        """It owns partitions and has read them to their end: it sends their webhooks."""
+        return self._caught_up and bool(self.owned)
 
     @property
     def running(self) -> bool:
@@ -132,11 +138,13 @@ class WebhookSender:
                     sending.cancel()  # its new owner continues from the recorded attempts
         for tp in partitions:
             self._position.pop(tp, None)
+        self.owned -= partitions
 
     async def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
         # Nothing is committed: an assigned partition is read again from its start.
         self._ends = None
         self._caught_up = False
+        self.owned |= partitions
 
     # -- what to send --------------------------------------------------------------------
 

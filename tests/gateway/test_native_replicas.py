@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from mesh.gateway.app import Gateway
+from mesh.gateway.webhooks import WebhookSender
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.native_support import WebhookReceiver, poll, submit, wait_status
 
@@ -20,9 +22,25 @@ def replica(native_gateway: GatewayServer) -> Iterator[GatewayServer]:
     server = GatewayServer(native_gateway.settings, [])
     server.start()
     try:
+        # Webhook tests need the senders' group settled: both replicas own a share.
+        senders = [webhook_sender(native_gateway), webhook_sender(server)]
+        partitions = native_gateway.settings.partitions
+
+        def settled() -> bool | None:
+            shares = [len(sender.owned) for sender in senders]
+            return (all(s.settled for s in senders) and sum(shares) == partitions) or None
+
+        poll(settled, timeout=30, what="both replicas to share the webhook partitions")
         yield server
     finally:
         server.stop()
+
+
+def webhook_sender(server: GatewayServer) -> WebhookSender:
+    """The replica's webhook sender (read from the test thread: flags and a set only)."""
+    assert server._server is not None
+    gateway: Gateway = server._server.config.app.state.gateway
+    return gateway.webhooks
 
 
 def test_two_replicas_answer_the_same(
