@@ -46,6 +46,7 @@ from schemas.registry import SchemaError
 from schemas.tasks import (
     CANCEL,
     DEADLINE_EXCEEDED,
+    GAVE_UP,
     RESULT,
     Cancel,
     EventKind,
@@ -69,6 +70,7 @@ class RunningTask:
     task: asyncio.Task[None] | None = None
     context: TaskContext | None = None
     cancel_reason: str | None = None
+    cancel_fails: bool = False  # end it `failed` with the reason, not `cancelled`
     handed_back: bool = False
     superseded: bool = False  # a newer attempt was dispatched (the supervisor's redispatch)
     ask_human: str | None = None  # wait for a human's go-ahead before the handler runs
@@ -94,8 +96,9 @@ class RunningTask:
         else:
             self.early_steers.append(steer)
 
-    def cancel(self, reason: str) -> None:
+    def cancel(self, reason: str, *, fail: bool = False) -> None:
         self.cancel_reason = reason
+        self.cancel_fails = fail
         self._interrupt()
 
     def hand_back(self) -> None:
@@ -326,12 +329,16 @@ class TaskRunner:
 
     async def _finish_cancelled(self, running: RunningTask, recorder: TaskRecorder) -> None:
         reason = running.cancel_reason or "cancelled"
-        error = TaskError(type="Cancelled", message=reason)
-        async with self._outcome(running, TaskStatus.CANCELLED):
+        if running.cancel_fails:
+            kind, status, error_type = EventKind.FAILED, TaskStatus.FAILED, GAVE_UP
+        else:
+            kind, status, error_type = EventKind.CANCELLED, TaskStatus.CANCELLED, "Cancelled"
+        error = TaskError(type=error_type, message=reason)
+        async with self._outcome(running, status):
             if running.context is not None:
                 await cancel_children(self.publisher, running.context, reason)
-            await recorder.record(EventKind.CANCELLED, error=error)
-            outcome = TaskOutcome(status=TaskStatus.CANCELLED, error=error)
+            await recorder.record(kind, error=error)
+            outcome = TaskOutcome(status=status, error=error)
             await self._reply(running.request, outcome)
 
     @contextlib.asynccontextmanager

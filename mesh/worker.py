@@ -405,9 +405,9 @@ class Worker:
         elif envelope.type == REDISPATCH:
             self._redispatch(running, Redispatch.model_validate(envelope.payload))
         elif envelope.type == CANCEL:
-            reason = Cancel.model_validate(envelope.payload).reason
-            log.info("cancelling task %s (%s)", task_id, reason)
-            running.cancel(reason)
+            order = Cancel.model_validate(envelope.payload)
+            log.info("cancelling task %s (%s)", task_id, order.reason)
+            running.cancel(order.reason, fail=order.fail)
             if running.task is None:
                 self._start(running)  # from the backlog at once: it only records `cancelled`
         else:

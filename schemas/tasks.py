@@ -72,6 +72,7 @@ class EventKind(StrEnum):
 
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"  # the TaskError type of a task past its deadline
+GAVE_UP = "SupervisorGaveUp"  # ... of a task the supervisor failed (stuck too often)
 
 
 class TaskError(BaseModel):
@@ -94,6 +95,8 @@ class Steer(BaseModel):
 @REGISTRY.register(CANCEL, 1)
 class Cancel(BaseModel):
     reason: str = "cancelled by request"
+    # End the task `failed` with the reason (the supervisor gave up on it), not `cancelled`.
+    fail: bool = False
 
 
 @REGISTRY.register(REDISPATCH, 1)

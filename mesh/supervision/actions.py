@@ -20,6 +20,7 @@ from schemas.envelope import utc_now
 from schemas.tasks import (
     CANCEL,
     DEADLINE_EXCEEDED,
+    GAVE_UP,
     REDISPATCH,
     RESULT,
     TASK_EVENT,
@@ -71,17 +72,13 @@ def actions_for(finding: Finding, topics: Topics, source: Source) -> list[Action
             _event(finding, EventKind.EXPIRED, DEADLINE_EXCEEDED, topics, source),
             *_tell_parent(finding, topics, source),
         ]
-    # DEADLINE, GAVE_UP: the worker cancels the task and its children, tells the parent
-    reason = f"{problem}: {finding.reason}"
+    # DEADLINE, GAVE_UP, FAIL: the worker ends the task (cancelled, or failed for FAIL)
+    # and cancels its children, and tells the parent
+    end = Cancel(reason=f"{problem}: {finding.reason}", fail=problem is Problem.FAIL)
+    error_type = {Problem.DEADLINE: "Deadline", Problem.FAIL: GAVE_UP}.get(problem, "GaveUp")
     return [
-        _event(
-            finding,
-            EventKind.CANCEL_REQUESTED,
-            "Deadline" if problem is Problem.DEADLINE else "GaveUp",
-            topics,
-            source,
-        ),
-        _control(finding, CANCEL, Cancel(reason=reason).model_dump(), inbox, source),
+        _event(finding, EventKind.CANCEL_REQUESTED, error_type, topics, source),
+        _control(finding, CANCEL, end.model_dump(), inbox, source),
     ]
 
 

@@ -27,10 +27,11 @@ class SupervisionPolicy(BaseModel):
     # worker (a group re-assigns after the session timeout) before it is redispatched.
     orphan_grace: float = Field(default=30.0, ge=0)
     # Stuck tasks are redispatched this many times; stuck once more, they are cancelled
-    # ("cancel") or handed to a human ("escalate": the next attempt waits in `waiting`
-    # until `mesh resume` runs it or `mesh cancel` ends it).
+    # ("cancel"), failed with the reason ("fail": the parent sees ChildFailed), or handed
+    # to a human ("escalate": the next attempt waits in `waiting` until `mesh resume`
+    # runs it or `mesh cancel` ends it).
     max_redispatches: int = Field(default=2, ge=0)
-    when_exhausted: Literal["cancel", "escalate"] = "cancel"
+    when_exhausted: Literal["cancel", "fail", "escalate"] = "cancel"
     # A waiting task is reported (`parked`) when no worker of its agent type has been
     # alive for this long after it was submitted.
     park_after: float = Field(default=10.0, ge=0)

@@ -137,9 +137,13 @@ class Problem(StrEnum):
     STUCK = "stuck"  # running, no activity within its lease: redispatch
     GAVE_UP = "gave_up"  # stuck again after `max_redispatches`: cancel it
     ESCALATE = "escalate"  # the same, with `when_exhausted="escalate"`: a human decides
+    FAIL = "fail"  # the same, with `when_exhausted="fail"`: fail it with the reason
     DEADLINE = "deadline"  # past its deadline and not ended: cancel it (and its children)
     EXPIRED = "expired"  # the same with no live worker to cancel it: tell its parent now
     NO_CONSUMERS = "no_consumers"  # waiting, and no live worker of its agent type: report
+
+
+_WHEN_EXHAUSTED = {"cancel": Problem.GAVE_UP, "fail": Problem.FAIL, "escalate": Problem.ESCALATE}
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ def _judge(
     idle = now - lease.last_activity
     if idle > policy.lease:
         if lease.redispatches >= policy.max_redispatches:
-            problem = Problem.ESCALATE if policy.when_exhausted == "escalate" else Problem.GAVE_UP
+            problem = _WHEN_EXHAUSTED[policy.when_exhausted]
             return problem, f"no activity for {idle:.1f} s after {lease.redispatches} redispatches"
         return Problem.STUCK, f"no activity for {idle:.1f} s (lease {policy.lease:g} s)"
     return None, ""

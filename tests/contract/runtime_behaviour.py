@@ -19,7 +19,7 @@ from mesh.topics import Topics
 from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope, encode_envelope
 from schemas.envelope import new_id
-from schemas.tasks import REDISPATCH, Redispatch, TaskStatus
+from schemas.tasks import CANCEL, REDISPATCH, Cancel, Redispatch, TaskStatus
 from tests.contract.behaviour_agents import WORK_RUNS, Noticed, boss, listener, worker_agent
 from tests.helpers import eventually, read_all
 
@@ -350,6 +350,27 @@ class RuntimeBehaviour:
         assert state.status is TaskStatus.SUCCEEDED and state.attempt == 2
         assert state.result == {"label": "2"}
         assert kinds.count("succeeded") == 1 and "superseded" in kinds, kinds
+
+    async def test_a_cancel_that_fails_the_task_ends_it_failed_with_the_reason(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        """What the supervisor sends when a policy says `when_exhausted="fail"`."""
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            task_id = await m.client.submit("worker", {"seconds": 30})
+            await eventually(lambda: bool(m.workers[0].running), timeout=20, what="it runs")
+            order = Envelope(
+                type=CANCEL,
+                task_id=task_id,
+                payload=Cancel(reason="fail: stuck too often", fail=True).model_dump(),
+            )
+            await m.client.publisher.send(m.workers[0].inbox, order, key=task_id)
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.status is TaskStatus.FAILED, state
+        assert state.error is not None
+        assert (state.error.type, state.error.message) == (
+            "SupervisorGaveUp",
+            "fail: stuck too often",
+        )
 
     async def test_a_task_past_its_deadline_fails_and_cancels_its_children(
         self, transport_factory: Factory, settings: Settings

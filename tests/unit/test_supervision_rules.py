@@ -84,6 +84,12 @@ def test_a_quiet_task_is_stuck_then_given_up() -> None:
     escalating = POLICIES.overridden({"default": {"when_exhausted": "escalate"}})
     [escalate] = findings(115, [("t", _lease(redispatches=2))], workers, escalating)
     assert escalate.problem is Problem.ESCALATE
+    failing = POLICIES.overridden({"default": {"when_exhausted": "fail"}})
+    [fail] = findings(115, [("t", _lease(redispatches=2))], workers, failing)
+    topics, source = Topics("ns"), Source(agent="supervisor", instance="s1")
+    event, order = actions_for(fail, topics, source)
+    assert event.envelope.payload["error"]["type"] == "SupervisorGaveUp"
+    assert order.envelope.payload == {"reason": f"fail: {fail.reason}", "fail": True}
 
 
 def test_a_silent_worker_is_lost_then_its_task_orphaned() -> None:
