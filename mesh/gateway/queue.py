@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 from mesh.client import Client
@@ -38,14 +37,11 @@ class QueueDriver:
         self._locked = ThreadLocks()
         self._loop: asyncio.Task[None] | None = None
 
-    async def start(self, *, join_timeout: float = 10.0) -> None:
-        """Join the group; returns once this member owns partitions (a lone gateway
-        owns them all), or after `join_timeout` s (more members than partitions)."""
+    async def start(self) -> None:
+        """Join the group in the background: until this member owns partitions (a
+        few seconds), the runs it would start wait `pending`."""
         await self._membership.start()
         self._loop = asyncio.create_task(self._drive_owned(), name="langgraph-queue-driver")
-        deadline = time.monotonic() + join_timeout
-        while not self._membership.assignment() and time.monotonic() < deadline:  # noqa: ASYNC110 (no assignment event)
-            await asyncio.sleep(_SCAN_INTERVAL)
 
     async def stop(self) -> None:
         if self._loop is not None:

@@ -123,6 +123,7 @@ def langgraph_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:
     own threads. It has its own namespace."""
     from tests.conftest import TEST_PROFILE, _embedded
     from tests.gateway.langgraph_agents import napper
+    from tests.gateway.langgraph_support import wait_until_runs_start
 
     settings = Settings(
         bootstrap_servers=bootstrap_servers,
@@ -133,6 +134,7 @@ def langgraph_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:
     server = GatewayServer(settings, [*ALL, napper])
     server.start()
     try:
+        wait_until_runs_start(server.url)
         yield server
     finally:
         server.stop()

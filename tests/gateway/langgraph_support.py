@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import httpx
 import pytest
 
 T = TypeVar("T")
@@ -53,3 +54,19 @@ def poll_sync(read: Callable[[], T], done: Callable[[T], bool], *, timeout: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"not done within {timeout} s; last value: {value!r}")
         time.sleep(0.05)
+
+
+def wait_until_runs_start(url: str, *, timeout: float = 30.0) -> None:
+    """Block until a run through the gateway at `url` succeeds: its queue driver has
+    joined its group and owns partitions (a gateway that just started, or one whose
+    group is rebalancing, keeps new runs `pending` meanwhile)."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        thread_id = http.post("/threads", json={"metadata": {"warm_up": True}}).json()["thread_id"]
+        body = {"assistant_id": "echo", "input": {"messages": [{"role": "user", "content": "up"}]}}
+        run_id = http.post(f"/threads/{thread_id}/runs", json=body).json()["run_id"]
+        poll_sync(
+            lambda: http.get(f"/threads/{thread_id}/runs/{run_id}").json()["status"],
+            lambda status: status == "success",
+            timeout=timeout,
+        )
+        http.delete(f"/threads/{thread_id}").raise_for_status()

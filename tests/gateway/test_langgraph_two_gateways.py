@@ -12,7 +12,11 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from tests.gateway.conftest import GatewayServer
-from tests.gateway.langgraph_support import clean_client_env, poll  # noqa: F401
+from tests.gateway.langgraph_support import (  # noqa: F401
+    clean_client_env,
+    poll,
+    wait_until_runs_start,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -40,6 +44,7 @@ def second_gateway(
     server = GatewayServer(langgraph_gateway.settings, [])
     server.start()
     try:
+        wait_until_runs_start(server.url)  # its joining the queue drivers' group settled
         yield server
     finally:
         server.stop()
