@@ -36,6 +36,7 @@ class QueueDriver:
         )
         self._locked = ThreadLocks()
         self._loop: asyncio.Task[None] | None = None
+        self._caught_up_with: frozenset[TopicPartition] = frozenset()
 
     async def start(self) -> None:
         """Join the group in the background: until this member owns partitions (a
@@ -59,6 +60,7 @@ class QueueDriver:
         if not self.owns(thread_id):
             return
         async with self._locked(thread_id):
+            await self._catch_up_after_rebalance()
             thread = self._store.threads.get(thread_id)
             if thread is None:
                 return
@@ -68,6 +70,16 @@ class QueueDriver:
             queued = next((run for run in now.runs if _is_queued(run)), None)
             if queued is not None:
                 await self._submit(now, queued)
+
+    async def _catch_up_after_rebalance(self) -> None:
+        """Once per new assignment, read the task states up to now: a run the previous
+        owner submitted must not look queued here, or submitting it again would write
+        its `submitted` state over its progress."""
+        assignment = self._membership.assignment()
+        if assignment != self._caught_up_with:
+            await self._store.catch_up()
+            await self._client.view.catch_up()
+            self._caught_up_with = assignment
 
     async def _submit(self, now: Conversation, run: RunView) -> None:
         record = run.record
