@@ -96,12 +96,13 @@ class QueueDriver:
         # Fetching keeps this member in the group; the records themselves are read by
         # the store. A run ending shows in the task view, so owned threads are scanned.
         while True:
-            await self._membership.fetch(timeout=_SCAN_INTERVAL, max_records=1000)
-            for thread_id in self._threads_with_queued_runs():
-                try:
+            try:
+                await self._membership.fetch(timeout=_SCAN_INTERVAL, max_records=1000)
+                for thread_id in self._threads_with_queued_runs():
                     await self.drive(thread_id)
-                except MeshError as exc:
-                    log.warning("thread %s: queued run not started: %s", thread_id, exc)
+            except (MeshError, TimeoutError) as exc:  # the broker; the next round retries
+                log.warning("queued runs not started this round: %s", exc)
+                await asyncio.sleep(_SCAN_INTERVAL)
 
     def _threads_with_queued_runs(self) -> list[str]:
         """Owned threads with a run not yet submitted (those submitted are forgotten)."""
