@@ -1,37 +1,108 @@
-"""Process logging: text for people, JSON lines for log pipelines (`MESH_LOG_FORMAT`)."""
+"""Process logging: text for people, JSON lines for log pipelines (`MESH_LOG_FORMAT`).
+
+Every record names its service (the agent type, "gateway" or "supervisor") and
+instance. A record logged while a task runs also carries the task's id, correlation id
+and agent (the runner binds them with `task_log_context`), and the trace and span ids
+of the active OpenTelemetry span when there is one. So one grep, or one log-pipeline
+query, follows a task across every process that touched it.
+
+Payload bodies are never logged at INFO; at DEBUG they go through
+`schemas.redaction.redacted`, which masks fields a schema marks sensitive.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
 
 import orjson
+from opentelemetry import trace
 
 from mesh.settings import Settings
 
+_NOTHING: MappingProxyType[str, str] = MappingProxyType({})
+# Per asyncio task (contextvars follow tasks), so concurrent tasks never mix ids.
+_task_fields: ContextVar[MappingProxyType[str, str]] = ContextVar("mesh_log", default=_NOTHING)
+
+
+@contextlib.contextmanager
+def task_log_context(**fields: str | None) -> Iterator[None]:
+    """Within the block (and tasks it starts), records carry these fields."""
+    bound = {**_task_fields.get(), **{k: v for k, v in fields.items() if v}}
+    token = _task_fields.set(MappingProxyType(bound))
+    try:
+        yield
+    finally:
+        _task_fields.reset(token)
+
+
+def context_fields() -> dict[str, str]:
+    """The task fields bound here, plus the active span's trace and span ids."""
+    fields = dict(_task_fields.get())
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        fields["trace_id"] = format(span.trace_id, "032x")
+        fields["span_id"] = format(span.span_id, "016x")
+    return fields
+
+
+class ContextFilter(logging.Filter):
+    """Adds `service`, `instance` and the task fields to every record it passes."""
+
+    def __init__(self, service: str, instance: str) -> None:
+        super().__init__()
+        self.service = service
+        self.instance = instance
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.service = self.service
+        record.instance = self.instance
+        record.mesh_fields = context_fields()
+        return True
+
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": record.created,
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
+            "service": getattr(record, "service", ""),
+            "instance": getattr(record, "instance", ""),
             "logger": record.name,
             "message": record.getMessage(),
+            **getattr(record, "mesh_fields", {}),
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """The console format of `make dev`: the message, then the task it concerns."""
+
+    def __init__(self, service: str) -> None:
+        prefix = f"[{service}] " if service else ""
+        super().__init__(f"%(asctime)s {prefix}%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        task_id = getattr(record, "mesh_fields", {}).get("task_id")
+        return f"{line} [task {task_id}]" if task_id else line
+
+
 def configure_logging(settings: Settings, *, name: str = "") -> None:
+    """Log to stderr in `settings.log_format`, as service `name`."""
     handler = logging.StreamHandler(sys.stderr)
-    if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        prefix = f"[{name}] " if name else ""
-        handler.setFormatter(
-            logging.Formatter(f"%(asctime)s {prefix}%(levelname)s %(name)s: %(message)s")
-        )
+    handler.addFilter(ContextFilter(name, settings.instance_id))
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter(name))
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     # aiokafka logs every reconnect attempt at ERROR; our own messages say what matters.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -35,6 +35,7 @@ from mesh.dead_letters import FIRST_FAILURE, Failure, dead_letter
 from mesh.fence import EffectFence
 from mesh.journal import Journal, TaskJournal
 from mesh.lifecycle import TaskRecorder, submitted_state
+from mesh.logs import task_log_context
 from mesh.publisher import Publisher
 from mesh.retry import NOT_BEFORE, DeadLetter, RetryLater
 from mesh.settings import Settings
@@ -42,6 +43,7 @@ from mesh.topology import retry_tier
 from mesh.transport.base import Delivery, Outgoing, TopicPartition
 from schemas import REGISTRY, Envelope
 from schemas.envelope import new_id, utc_now
+from schemas.redaction import redacted
 from schemas.registry import SchemaError
 from schemas.tasks import (
     CANCEL,
@@ -142,6 +144,13 @@ class TaskRunner:
         self.background = background
 
     async def run(self, running: RunningTask) -> None:
+        request = running.request
+        with task_log_context(
+            task_id=running.task_id, correlation_id=request.correlation_id, agent=self.agent.name
+        ):
+            await self._run(running)
+
+    async def _run(self, running: RunningTask) -> None:
         recorder = TaskRecorder(
             self.publisher,
             self._first_state(running),
@@ -181,6 +190,9 @@ class TaskRunner:
             reason = f"invalid input: {str(exc).splitlines()[0]}"
             await self._dead_letter(running, recorder, Failure(reason, exc, request.attempt))
             return
+        if log.isEnabledFor(logging.DEBUG):  # payloads at DEBUG only, sensitive fields masked
+            shown = redacted(REGISTRY.model_for(request.type, request.version), request.payload)
+            log.debug("input %s v%d: %s", request.type, request.version, shown)
         context = TaskContext(
             agent=self.agent,
             request=request,

@@ -85,7 +85,8 @@ def check(
 def breaking_changes(old: dict[str, Any], new: dict[str, Any], where: str = "") -> list[str]:
     """Changes that would make a message valid under `old` fail under `new`, or vice versa.
 
-    Allowed: new optional properties, new `$defs`, changed titles/descriptions.
+    Allowed: new optional properties, new `$defs`, changed titles/descriptions, and
+    fields newly marked sensitive (`schemas.redaction`).
     """
     found: list[str] = []
     old_props: dict[str, Any] = old.get("properties", {})
@@ -106,9 +107,12 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any], where: str = "") 
     return found
 
 
+_ANNOTATIONS = frozenset({"title", "description", "sensitive"})  # no effect on validity
+
+
 def _strip_docs(schema: Any) -> Any:
     if isinstance(schema, dict):
-        return {k: _strip_docs(v) for k, v in schema.items() if k not in {"title", "description"}}
+        return {k: _strip_docs(v) for k, v in schema.items() if k not in _ANNOTATIONS}
     if isinstance(schema, list):
         return [_strip_docs(v) for v in schema]
     return schema

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.redaction import sensitive
 from schemas.registry import REGISTRY
 
 TICKET_CREATED = "support.ticket.created"
@@ -24,13 +25,13 @@ Category = Literal["billing", "shipping", "returns", "account", "technical", "ot
 @REGISTRY.register(TICKET_CREATED, 1)
 class TicketCreatedV1(BaseModel):
     ticket_id: str
-    customer_email: str
+    customer_email: str = sensitive()
     subject: str
     body: str = ""
 
 
 class Customer(BaseModel):
-    email: str
+    email: str = sensitive()
     name: str = ""
 
 

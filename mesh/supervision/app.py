@@ -34,6 +34,7 @@ import faust
 import orjson
 from pydantic import ValidationError
 
+from mesh.logs import configure_logging
 from mesh.settings import Settings
 from mesh.supervision.actions import actions_for
 from mesh.supervision.circuits import Health, circuit_state, record_outcome
@@ -362,5 +363,12 @@ def run(settings: Settings, policies: Policies) -> None:
 
     ensure_topics(settings)
     app = build_app(settings, policies)
-    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
+    configure_logging(settings, name="supervisor")  # ours (JSON or text), not faust's
+    worker = Worker(
+        app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        redirect_stdouts=False,
+        override_logging=False,
+    )
     worker.execute_from_commandline()
