@@ -56,3 +56,4 @@ class RunRecord(BaseModel):
     resumes_waiting_since: datetime | None = None  # the answered waiting state's updated_at
     cancel_requested: bool = False  # cancelled or superseded; no longer blocks the thread
     ended_as: RunStatus | None = None  # a status fixed by the gateway, not by the task
+    error: str | None = None  # why the gateway could not start it (with ended_as="error")

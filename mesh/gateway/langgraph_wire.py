@@ -91,10 +91,20 @@ def run_json(run: RunView) -> dict[str, Any]:
     }
     if run.task is not None:
         body["task_id"] = run.task.task_id  # the mesh task, for `mesh task <id>`
-        if run.status in ("error", "timeout") and run.task.error is not None:
-            # Not in LangGraph's Run schema; Deep Agents reports it when present.
-            body["error"] = f"{run.task.error.type}: {run.task.error.message}"
+    error = run_error(run)
+    if error is not None:
+        # Not in LangGraph's Run schema; Deep Agents reports it when present.
+        body["error"] = f"{error[0]}: {error[1]}"
     return body
+
+
+def run_error(run: RunView) -> tuple[str, str] | None:
+    """A failed run's error type and message: its task's, or why it never started."""
+    if run.status not in ("error", "timeout"):
+        return None
+    if run.task is not None and run.task.error is not None:
+        return run.task.error.type, run.task.error.message
+    return "RunError", run.record.error or f"run {run.record.run_id} {run.status}"
 
 
 def thread_state_json(now: Conversation) -> dict[str, Any]:
@@ -120,12 +130,9 @@ def run_outcome_json(now: Conversation, run: RunView) -> dict[str, Any]:
     """What `runs.wait` and `runs.join` return: the thread's values once the run ended,
     with `__error__` when it failed and `__interrupt__` when it asks a human."""
     values = dict(now.values)
-    if run.status in ("error", "timeout"):
-        error = run.task.error if run.task is not None else None
-        values["__error__"] = {
-            "error": error.type if error else "RunError",
-            "message": error.message if error else f"run {run.record.run_id} {run.status}",
-        }
+    error = run_error(run)
+    if error is not None:
+        values["__error__"] = {"error": error[0], "message": error[1]}
     elif run.waiting_for_human:
         values["__interrupt__"] = [item for items in now.interrupts.values() for item in items]
     return values

@@ -89,7 +89,7 @@ class QueueDriver:
             await self._client.submit(record.assistant_id, payload, idempotency_key=record.run_id)
         except (UnknownAgent, InvalidInput) as exc:  # the agent is gone, or the input misfits
             log.warning("run %s cannot start: %s", record.run_id, exc)
-            ended = record.model_copy(update={"ended_as": "error"})
+            ended = record.model_copy(update={"ended_as": "error", "error": str(exc)})
             await self._store.put_runs(record.thread_id, [ended])
 
     async def _drive_owned(self) -> None:

@@ -98,3 +98,19 @@ def test_state_and_health(http: httpx.Client) -> None:
     assert state["next"] == [] and state["checkpoint"]["thread_id"] == thread_id
     assert http.get("/assistants/echo").json()["graph_id"] == "echo"
     assert http.get("/assistants/nobody").status_code == 404
+
+
+def test_a_run_whose_history_is_too_large_for_a_task_fails_saying_why(
+    http: httpx.Client,
+) -> None:
+    thread_id = http.post("/threads", json={}).json()["thread_id"]
+    big = "x" * 400_000  # each message fits a task; the history of three does not
+    first = new_run(http, thread_id, big).json()
+    http.get(f"/threads/{thread_id}/runs/{first['run_id']}/join").raise_for_status()
+    second = new_run(http, thread_id, big).json()
+    failed = poll_sync(
+        lambda: http.get(f"/threads/{thread_id}/runs/{second['run_id']}").json(),
+        lambda run: run["status"] != "pending",
+    )
+    assert failed["status"] == "error" and "MESH_MAX_MESSAGE_BYTES" in failed["error"]
+    assert http.get(f"/threads/{thread_id}").json()["status"] == "error"
