@@ -10,6 +10,7 @@ shapes real clients use.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -112,17 +113,18 @@ async def create_thread(request: Request, body: ThreadCreate) -> dict[str, Any]:
 
 @router.post("/threads/search")
 async def search_threads(request: Request, body: ThreadSearch) -> list[dict[str, Any]]:
+    """Newest first; the cheap filters (ids, metadata) go before the derived status."""
     service = _service(request)
-    found = []
-    for thread in sorted(service.store.threads.values(), key=lambda t: t.created_at, reverse=True):
-        if body.ids is not None and thread.thread_id not in body.ids:
-            continue
-        if any(thread.metadata.get(k) != v for k, v in body.metadata.items()):
-            continue
-        now = service.now(thread)
-        if body.status is None or now.status == body.status:
-            found.append(thread_json(now))
-    return found[body.offset : body.offset + body.limit]
+    threads = sorted(service.store.threads.values(), key=lambda t: t.created_at, reverse=True)
+    matching = (
+        service.now(thread)
+        for thread in threads
+        if (body.ids is None or thread.thread_id in body.ids)
+        and all(thread.metadata.get(k) == v for k, v in body.metadata.items())
+    )
+    found = (now for now in matching if body.status in (None, now.status))
+    page = itertools.islice(found, body.offset, body.offset + body.limit)
+    return [thread_json(now) for now in page]
 
 
 @router.get("/threads/{thread_id}")
