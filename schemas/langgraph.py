@@ -31,6 +31,9 @@ class ThreadRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = None  # deleted: the thread and its runs leave every view
+    # A stateless run's thread (`POST /runs`, `on_completion="delete"`): deleted once
+    # its runs have ended, after a grace period for those still reading the answer.
+    delete_when_done: bool = False
 
 
 @REGISTRY.register(RUN, 1)

@@ -105,6 +105,10 @@ class Conversation:
     def updated_at(self) -> datetime:
         return max([self.thread.updated_at, *(run.updated_at for run in self.runs)])
 
+    def ended_before(self, moment: datetime) -> bool:
+        """Whether it has runs, none in flight, and nothing changed since `moment`."""
+        return bool(self.runs) and self.status != "busy" and self.updated_at <= moment
+
     def run(self, run_id: str) -> RunView | None:
         return next((run for run in self.runs if run.record.run_id == run_id), None)
 

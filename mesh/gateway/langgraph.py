@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from mesh.gateway.conversation import RunView
 from mesh.gateway.langgraph_stream import (
     json_when_ready,
     outcome_when_ended,
@@ -39,6 +40,7 @@ from mesh.gateway.run_service import LangGraphService
 from mesh.gateway.threads import ThreadStore
 from mesh.topology import langgraph_topics
 from schemas.envelope import utc_now
+from schemas.langgraph import RunRecord
 
 if TYPE_CHECKING:  # app.py imports this module
     from mesh.gateway.app import Gateway
@@ -68,9 +70,9 @@ def _service(request: Request) -> LangGraphService:
     return service
 
 
-def _run_location(thread_id: str, run_id: str) -> dict[str, str]:
+def _run_location(run: RunRecord) -> dict[str, str]:
     # langgraph-sdk's `on_run_created` reads the ids from it.
-    return {"Content-Location": f"/threads/{thread_id}/runs/{run_id}"}
+    return {"Content-Location": f"/threads/{run.thread_id}/runs/{run.run_id}"}
 
 
 @router.get("/ok")
@@ -159,8 +161,7 @@ async def get_thread_state(request: Request, thread_id: str) -> dict[str, Any]:
 
 @router.post("/threads/{thread_id}/runs")
 async def create_run(request: Request, thread_id: str, body: RunCreate) -> JSONResponse:
-    run = await _service(request).create_run(thread_id, body)
-    return JSONResponse(run_json(run), headers=_run_location(thread_id, run.record.run_id))
+    return _created(await _service(request).create_run(thread_id, body))
 
 
 @router.post("/threads/{thread_id}/runs/wait")
@@ -168,12 +169,7 @@ async def create_run_and_wait(
     request: Request, thread_id: str, body: RunCreate
 ) -> StreamingResponse:
     service = _service(request)
-    run_id = (await service.create_run(thread_id, body)).record.run_id
-    return StreamingResponse(
-        json_when_ready(outcome_when_ended(service, thread_id, run_id)),
-        media_type="application/json",
-        headers=_run_location(thread_id, run_id),
-    )
+    return _waiting(service, await service.create_run(thread_id, body))
 
 
 @router.post("/threads/{thread_id}/runs/stream")
@@ -181,11 +177,50 @@ async def create_run_and_stream(
     request: Request, thread_id: str, body: RunCreate
 ) -> StreamingResponse:
     service = _service(request)
-    run_id = (await service.create_run(thread_id, body)).record.run_id
+    return _streaming(service, await service.create_run(thread_id, body), body.stream_mode)
+
+
+# Stateless runs: each on a new thread, deleted after the run unless on_completion="keep".
+
+
+@router.post("/runs")
+async def create_stateless_run(request: Request, body: RunCreate) -> JSONResponse:
+    return _created(await _service(request).create_stateless_run(body))
+
+
+@router.post("/runs/wait")
+async def create_stateless_run_and_wait(request: Request, body: RunCreate) -> StreamingResponse:
+    service = _service(request)
+    return _waiting(service, await service.create_stateless_run(body))
+
+
+@router.post("/runs/stream")
+async def create_stateless_run_and_stream(request: Request, body: RunCreate) -> StreamingResponse:
+    service = _service(request)
+    return _streaming(service, await service.create_stateless_run(body), body.stream_mode)
+
+
+def _created(run: RunView) -> JSONResponse:
+    return JSONResponse(run_json(run), headers=_run_location(run.record))
+
+
+def _waiting(service: LangGraphService, run: RunView) -> StreamingResponse:
+    record = run.record
     return StreamingResponse(
-        run_events(service, thread_id, run_id, stream_modes(body.stream_mode)),
+        json_when_ready(outcome_when_ended(service, record.thread_id, record.run_id)),
+        media_type="application/json",
+        headers=_run_location(record),
+    )
+
+
+def _streaming(
+    service: LangGraphService, run: RunView, modes: str | list[str]
+) -> StreamingResponse:
+    record = run.record
+    return StreamingResponse(
+        run_events(service, record.thread_id, record.run_id, stream_modes(modes)),
         media_type="text/event-stream",
-        headers={**_run_location(thread_id, run_id), "Cache-Control": "no-store"},
+        headers={**_run_location(record), "Cache-Control": "no-store"},
     )
 
 

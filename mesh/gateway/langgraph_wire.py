@@ -47,6 +47,7 @@ class RunCreate(_Lenient):
     metadata: dict[str, Any] | None = None
     multitask_strategy: MultitaskStrategy = "enqueue"
     if_not_exists: Literal["create", "reject"] = "reject"
+    on_completion: Literal["delete", "keep"] = "delete"  # stateless runs only
     stream_mode: str | list[str] = "values"
 
 

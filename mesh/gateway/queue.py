@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from mesh.client import Client
@@ -20,11 +21,15 @@ from mesh.gateway.conversation import Conversation, RunView, conversation
 from mesh.gateway.thread_locks import ThreadLocks
 from mesh.gateway.threads import ThreadStore
 from mesh.transport.base import Consumer, TopicPartition, Transport
+from schemas.envelope import utc_now
 from schemas.tasks import AgentCard
 
 log = logging.getLogger(__name__)
 
 _SCAN_INTERVAL = 0.1  # seconds between looks at owned threads for a run to start
+# A stateless run's thread is deleted this long after its last change: long enough for
+# its waiting or streaming requests, polling every 0.5 s at most, to read the answer.
+DELETE_GRACE = 60.0
 
 
 class QueueDriver:
@@ -100,9 +105,20 @@ class QueueDriver:
                 await self._membership.fetch(timeout=_SCAN_INTERVAL, max_records=1000)
                 for thread_id in self._threads_with_queued_runs():
                     await self.drive(thread_id)
+                await self._delete_finished_stateless_threads()
             except (MeshError, TimeoutError) as exc:  # the broker; the next round retries
                 log.warning("queued runs not started this round: %s", exc)
                 await asyncio.sleep(_SCAN_INTERVAL)
+
+    async def _delete_finished_stateless_threads(self) -> None:
+        before = utc_now() - timedelta(seconds=DELETE_GRACE)
+        for thread_id in list(self._store.disposable):
+            thread = self._store.threads.get(thread_id)
+            if thread is None or not self.owns(thread_id):
+                continue
+            now = conversation(thread, self._store.runs_of(thread_id), self._client.view)
+            if now.ended_before(before):
+                await self._store.delete_thread(thread_id)
 
     def _threads_with_queued_runs(self) -> list[str]:
         """Owned threads with a run not yet submitted (those submitted are forgotten)."""

@@ -47,7 +47,9 @@ class LangGraphService:
 
     # -- threads ---------------------------------------------------------------------
 
-    async def create_thread(self, body: ThreadCreate) -> ThreadRecord:
+    async def create_thread(
+        self, body: ThreadCreate, *, delete_when_done: bool = False
+    ) -> ThreadRecord:
         if body.thread_id is not None:
             existing = await self.store.find(body.thread_id)
             if existing is not None:
@@ -60,6 +62,7 @@ class LangGraphService:
             metadata=body.metadata,
             created_at=now,
             updated_at=now,
+            delete_when_done=delete_when_done,
         )
         await self.store.put_thread(thread)
         return thread
@@ -119,6 +122,14 @@ class LangGraphService:
                 await self._start_or_queue(now, record)
         _, run = await self.run(thread_id, record.run_id)
         return run
+
+    async def create_stateless_run(self, body: RunCreate) -> RunView:
+        """A run on a thread of its own (`POST /runs`); with `on_completion="delete"`
+        (the default) the thread goes once the run has ended (mesh/gateway/queue.py)."""
+        self._assistant(body.assistant_id)  # a 404 before a thread is made
+        delete = body.on_completion == "delete"
+        thread = await self.create_thread(ThreadCreate(), delete_when_done=delete)
+        return await self.create_run(thread.thread_id, body)
 
     async def _start_or_queue(self, now: Conversation, record: RunRecord) -> None:
         holding = [run for run in now.runs if run.blocks_thread]

@@ -40,6 +40,7 @@ class ThreadStore:
         # Runs that may still wait for their task to be submitted, by thread: the queue
         # driver looks only at these threads, and forgets a run once it has started.
         self.unstarted: dict[str, set[str]] = {}
+        self.disposable: set[str] = set()  # threads to delete once their runs have ended
         self._next_offset: dict[TopicPartition, int] = {}
         self._changed = asyncio.Condition()
         self._follower: asyncio.Task[None] | None = None
@@ -157,7 +158,10 @@ class ThreadStore:
             self.threads.pop(thread.thread_id, None)
             self._runs.pop(thread.thread_id, None)
             self.unstarted.pop(thread.thread_id, None)
+            self.disposable.discard(thread.thread_id)
             return
+        if thread.delete_when_done:
+            self.disposable.add(thread.thread_id)
         known = self.threads.get(thread.thread_id)
         if known is None or known.created_at != thread.created_at:
             # A new thread under an id used before: runs of the old one stay out.

@@ -125,3 +125,12 @@ def test_a_runs_input_becomes_the_agents_task_input() -> None:
         "query": "given",
         "limit": 1,
     }
+
+
+def test_a_thread_has_ended_before_a_moment_only_with_no_run_in_flight() -> None:
+    done = tasks(("r1", TaskStatus.SUCCEEDED, {"updated_at": at(10)}))
+    ended = conversation(THREAD, [run("r1", 1, "a")], done)
+    assert ended.ended_before(at(10)) and not ended.ended_before(at(9))
+    running = conversation(THREAD, [run("r1", 1, "a")], tasks(("r1", TaskStatus.RUNNING, {})))
+    assert not running.ended_before(at(100))
+    assert not conversation(THREAD, [], done).ended_before(at(100))  # no run yet

@@ -12,6 +12,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
+from mesh.gateway import queue
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.langgraph_support import clean_client_env, poll  # noqa: F401
 
@@ -219,3 +220,31 @@ async def test_unknown_threads_runs_and_assistants_are_not_found(sdk: LangGraphC
     )
     assert created["thread_id"] == "made-on-demand"
     await sdk.runs.join("made-on-demand", created["run_id"])
+
+
+async def test_stateless_runs_get_a_thread_of_their_own(
+    sdk: LangGraphClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = await sdk.runs.create(None, "echo", input=user("kept"), on_completion="keep")
+    values = await sdk.runs.join(kept["thread_id"], kept["run_id"])
+    assert values["messages"][-1]["content"] == "echo: kept"
+    # A thread of a run that ended is deleted after a grace period (shortened here).
+    monkeypatch.setattr(queue, "DELETE_GRACE", 0.5)
+    created: list[Any] = []
+    values = await sdk.runs.wait(None, "echo", input=user("solo"), on_run_created=created.append)
+    assert values["messages"][-1]["content"] == "echo: solo"
+    temporary = created[0]["thread_id"]
+
+    async def gone() -> bool:
+        try:
+            await sdk.threads.get(temporary)
+        except NotFoundError:
+            return True
+        return False
+
+    await poll(gone, lambda deleted: deleted)
+    assert (await sdk.threads.get(kept["thread_id"]))["status"] == "idle"
+    parts = [part async for part in sdk.runs.stream(None, "echo", input=user("streamed"))]
+    assert parts[-1].data["messages"][-1]["content"] == "echo: streamed"
+    with pytest.raises(NotFoundError):
+        await sdk.runs.create(None, "no-such-agent", input=user("x"))
