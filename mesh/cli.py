@@ -66,12 +66,16 @@ def parse_json_object(text: str, what: str) -> dict[str, Any]:
 async def cmd_run(args: argparse.Namespace) -> int:
     from mesh.gc_tuning import tune_for_service
     from mesh.logs import configure_logging
+    from mesh.metrics_server import serve_metrics
+    from mesh.tracing import configure_tracing, shutdown_tracing
     from mesh.transport.connect import connect
     from mesh.worker import Worker
 
     agent = load_agent(args.spec)
     settings = load_settings()
     configure_logging(settings, name=agent.name)
+    configure_tracing(settings, agent.name)
+    serve_metrics(settings, f"mesh run {agent.name}")
     transport = connect(settings)
     await transport.start()
     worker = Worker(agent, transport, settings)
@@ -83,6 +87,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         await worker.run()
     finally:
         await transport.stop()
+        shutdown_tracing()  # flushes the spans not yet exported
     return 0
 
 
@@ -142,6 +147,8 @@ def print_task(state: TaskState, client: Client) -> None:
         answer = f"mesh resume {state.task_id} TEXT"
         print(f"waiting   for a human: {state.waiting_for}  (answer: {answer})")
     print(f"parent    {state.parent_task_id or '-'}   root {state.root_task_id}")
+    if state.trace_id:
+        print(f"trace     {state.trace_id}")
     print(f"input     {orjson.dumps(state.input).decode()}")
     for entry in state.progress:
         print(f"progress  {entry.at:%H:%M:%S} {entry.message} {orjson.dumps(entry.data).decode()}")

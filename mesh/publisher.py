@@ -7,11 +7,15 @@ The size guard lives here, not in the broker, because some Kafka-protocol broker
 from __future__ import annotations
 
 from mesh.errors import InvalidInput
+from mesh.metrics import MESSAGES_PRODUCED, Children
 from mesh.settings import Settings
 from mesh.topics import Topics
 from mesh.topology import domain_topic
+from mesh.tracing import traced_for_send
 from mesh.transport.base import Outgoing, Transport
 from schemas import Envelope, Source, encode_envelope
+
+_TYPE_HEADER = "mesh-type"
 
 
 class Publisher:
@@ -23,6 +27,7 @@ class Publisher:
         self.source = source
         self.topics = Topics(settings.namespace)
         self._ensured: set[str] = set()
+        self._produced = Children(MESSAGES_PRODUCED, source.agent or "client")
 
     def encode(self, topic: str, envelope: Envelope, *, key: str | None) -> Outgoing:
         value = encode_envelope(envelope)
@@ -36,14 +41,23 @@ class Publisher:
         return Outgoing(topic, value, encoded_key, envelope.routing_headers())
 
     async def send(self, topic: str, envelope: Envelope, *, key: str | None) -> None:
+        envelope, span = traced_for_send(topic, envelope)
         record = self.encode(topic, envelope, key=key)
-        await self.transport.publish(
-            record.topic, record.value, key=record.key, headers=record.headers
-        )
+        try:
+            await self.transport.publish(
+                record.topic, record.value, key=record.key, headers=record.headers
+            )
+        finally:
+            if span is not None:
+                span.end()
+        self._produced[envelope.type].inc()
 
     async def send_many(self, records: list[Outgoing]) -> None:
         """Publish already-encoded records together (see `Transport.publish_many`)."""
         await self.transport.publish_many(records)
+        produced = self._produced
+        for record in records:  # the type travels in a header (Envelope.routing_headers)
+            produced[record.headers.get(_TYPE_HEADER, b"")].inc()
 
     async def send_event(self, envelope: Envelope, *, key: str) -> None:
         """Publish a domain event, creating its topic the first time."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,10 +37,12 @@ from mesh.fence import EffectFence
 from mesh.journal import Journal, TaskJournal
 from mesh.lifecycle import TaskRecorder, submitted_state
 from mesh.logs import task_log_context
+from mesh.metrics import HANDLER_SECONDS, Children
 from mesh.publisher import Publisher
 from mesh.retry import NOT_BEFORE, DeadLetter, RetryLater
 from mesh.settings import Settings
 from mesh.topology import retry_tier
+from mesh.tracing import consumer_span, current_trace_id, trace_id_of
 from mesh.transport.base import Delivery, Outgoing, TopicPartition
 from schemas import REGISTRY, Envelope
 from schemas.envelope import new_id, utc_now
@@ -142,11 +145,17 @@ class TaskRunner:
         self.journal = journal
         self.fence = fence
         self.background = background
+        self._handler_seconds = Children(HANDLER_SECONDS, agent.name)  # by task type
 
     async def run(self, running: RunningTask) -> None:
         request = running.request
-        with task_log_context(
-            task_id=running.task_id, correlation_id=request.correlation_id, agent=self.agent.name
+        with (
+            task_log_context(
+                task_id=running.task_id,
+                correlation_id=request.correlation_id,
+                agent=self.agent.name,
+            ),
+            consumer_span(request, running.record.topic, self.agent.name),
         ):
             await self._run(running)
 
@@ -177,6 +186,9 @@ class TaskRunner:
         """The state a run starts from: children that earlier runs of the task started
         (from the journal) stay listed, since this run re-attaches to them."""
         state = submitted_state(running.request, self.agent.name)
+        trace_id = current_trace_id() or trace_id_of(running.request.traceparent)
+        if trace_id is not None:
+            state = state.model_copy(update={"trace_id": trace_id})
         earlier = self.journal.entries(running.record.partition, running.task_id)
         if earlier is None or not earlier.children:
             return state
@@ -250,6 +262,7 @@ class TaskRunner:
         loop = asyncio.get_running_loop()
         delay = self.settings.start_record_delay
         flush = loop.call_later(delay, self.background, recorder.flush)
+        began = time.perf_counter()
         try:
             async with asyncio.timeout(self._time_left(running.request)):
                 if running.ask_human is not None:
@@ -259,6 +272,7 @@ class TaskRunner:
                 return await running.handler.fn(context, message)
         finally:
             flush.cancel()
+            self._handler_seconds[running.request.type].observe(time.perf_counter() - began)
 
     async def _note_superseded(self, running: RunningTask, recorder: TaskRecorder) -> None:
         """The run ended after a newer attempt began: say so in the task's history

@@ -116,8 +116,23 @@ class Settings(BaseSettings):
     # profiles turn it off. The guarantees do not depend on it (ADR 009).
     idempotent_producer: bool = True
 
+    # Prometheus `/metrics` of `mesh run` and `mesh supervisor run` (mesh/metrics_server.py;
+    # the gateway serves it on MESH_GATEWAY_PORT): -1 none, 0 a free port (logged; several
+    # workers on one host), else that port. The supervisor measures consumer lag and
+    # retry and dead-letter depth every `metrics_lag_interval` seconds (ADR 013).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=-1, le=65535)
+    metrics_lag_interval: float = Field(default=10.0, gt=0)
+
     # gen0 threshold of CPython's collector in `mesh run` processes (see mesh/gc_tuning.py).
     gc_gen0_threshold: int = Field(default=50_000, ge=100)
+
+    # Traces (mesh/tracing.py): where spans go. `none` by default and in tests; `file`
+    # writes JSON lines to `trace_file`; `otlp-http`/`otlp-grpc` send to `otlp_endpoint`
+    # (None: the exporter's default, or OTEL_EXPORTER_OTLP_ENDPOINT).
+    trace_exporter: Literal["none", "console", "file", "otlp-http", "otlp-grpc"] = "none"
+    trace_file: str | None = None
+    otlp_endpoint: str | None = None
 
     instance_id: str = Field(default_factory=default_instance_id)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -137,6 +152,8 @@ class Settings(BaseSettings):
                 f"heartbeat_interval ({self.heartbeat_interval}) must be at most a third of "
                 f"session_timeout ({self.session_timeout}); lower MESH_HEARTBEAT_INTERVAL"
             )
+        if self.trace_exporter == "file" and not self.trace_file:
+            raise ValueError("MESH_TRACE_EXPORTER=file needs MESH_TRACE_FILE (a path)")
         if self.security_protocol.startswith("SASL_") and not (
             self.sasl_mechanism and self.sasl_username and self.sasl_password is not None
         ):

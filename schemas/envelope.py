@@ -54,6 +54,7 @@ class Envelope(BaseModel):
             replay is a new run that deduplication does not absorb.
         tenant: owner of the work, for multi-tenant meshes.
         traceparent: W3C trace context of the producing span.
+        tracestate: its vendor-specific W3C `tracestate`, when there is one.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -75,6 +76,7 @@ class Envelope(BaseModel):
     replay: int = Field(default=0, ge=0)
     tenant: str | None = None
     traceparent: str | None = None
+    tracestate: str | None = None
     created_at: datetime = Field(default_factory=utc_now)
     payload: dict[str, Any] = Field(default_factory=dict)
 
@@ -93,6 +95,8 @@ class Envelope(BaseModel):
             headers["mesh-tenant"] = self.tenant.encode()
         if self.traceparent:
             headers["traceparent"] = self.traceparent.encode()
+        if self.tracestate:
+            headers["tracestate"] = self.tracestate.encode()
         return headers
 
 

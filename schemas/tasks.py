@@ -167,6 +167,7 @@ class TaskState(BaseModel):
     instance: str = ""
     deadline: datetime | None = None
     waiting_for: str | None = None  # while `waiting`: what a human is asked
+    trace_id: str | None = None  # the OpenTelemetry trace of the task's whole tree
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from mesh.client import Client
 from mesh.gateway import langgraph, native, operations
 from mesh.gateway.http_metrics import RequestMetrics
+from mesh.gateway.http_tracing import RequestTracing
 from mesh.gateway.limits import RequestSizeLimit
 from mesh.gateway.problems import install_problem_handlers
 from mesh.gateway.view import GatewayView
@@ -21,6 +22,7 @@ from mesh.logs import configure_logging
 from mesh.settings import Settings, load_settings
 from mesh.topics import Topics
 from mesh.topology import gateway_topics
+from mesh.tracing import configure_tracing, shutdown_tracing
 from mesh.transport.base import Transport
 from mesh.transport.connect import connect
 
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     app.state.gateway = gateway
     install_problem_handlers(app)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
+    app.add_middleware(RequestTracing)
     app.add_middleware(RequestMetrics)  # outermost: it also counts the 413s
     app.include_router(operations.router)
     app.include_router(native.router)
@@ -102,6 +105,7 @@ def run(settings: Settings | None = None) -> None:
     """Serve the gateway until SIGINT/SIGTERM (`mesh gateway`)."""
     settings = settings or load_settings()
     configure_logging(settings, name="gateway")
+    configure_tracing(settings, "gateway")
 
     async def serve() -> None:
         # Inside the running loop: the Kafka clients the app creates need it.
@@ -121,4 +125,7 @@ def run(settings: Settings | None = None) -> None:
         tune_for_service(settings.gc_gen0_threshold)
         await serving
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    finally:
+        shutdown_tracing()  # flushes the spans not yet exported

@@ -33,12 +33,12 @@ class RequestMetrics:
             await self.app(scope, receive, send_and_note)
         finally:
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            route = _template(scope)
+            route = route_template(scope)
             GATEWAY_REQUESTS.labels(method, route, str(status)).inc()
             GATEWAY_REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - began)
 
 
-def _template(scope: Scope) -> str:
+def route_template(scope: Scope) -> str:
     """The matched route's path template; one label for every unmatched path."""
     route = scope.get("route")
     return route.path if isinstance(route, Route) else "unmatched"

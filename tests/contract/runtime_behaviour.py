@@ -12,10 +12,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
 from mesh import dead_letters
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
+from mesh.tracing import use_provider
 from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope, encode_envelope
 from schemas.envelope import new_id
@@ -371,6 +377,34 @@ class RuntimeBehaviour:
             "SupervisorGaveUp",
             "fail: stuck too often",
         )
+
+    async def test_a_task_and_its_children_form_one_trace_across_the_hops(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        exported = InMemorySpanExporter()  # the SDK's own exporter, keeping spans in memory
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exported))
+        use_provider(provider)
+        try:
+            agents = (boss, worker_agent)
+            async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
+                task_id = await m.client.submit("boss", {"children": 2})
+                state = await m.client.wait(task_id, timeout=20)
+        finally:
+            use_provider(None)
+        assert state.status is TaskStatus.SUCCEEDED, state.error
+        spans = exported.get_finished_spans()
+        consumers = {s.attributes["mesh.task_id"]: s for s in spans if s.kind is SpanKind.CONSUMER}
+        assert set(consumers) == {task_id, *state.children}
+        trace_ids = {s.context.trace_id for s in spans}
+        assert len(trace_ids) == 1, "every hop in one trace"
+        assert state.trace_id == format(trace_ids.pop(), "032x")
+        by_id = {s.context.span_id: s for s in spans}
+        for child in state.children:  # child <- the boss's PRODUCER span <- the boss's span
+            sender = by_id[consumers[child].parent.span_id]
+            assert sender.kind is SpanKind.PRODUCER
+            assert sender.parent.span_id == consumers[task_id].context.span_id
+            assert sender.attributes["messaging.system"] == "kafka"
 
     async def test_a_task_past_its_deadline_fails_and_cancels_its_children(
         self, transport_factory: Factory, settings: Settings
