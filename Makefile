@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-fast lint format bench schemas clean
+.PHONY: help install dev test test-fast lint format bench schemas clean prometheus
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ install: $(STAMP) ## create .venv and install the project with its dev tools
 dev: $(STAMP) ## run the mesh: embedded broker + reference agents (Ctrl-C stops all)
 	@exec $(BIN)/mesh dev
 
-test: $(STAMP) lint ## lint, then the whole test suite (unit, contract, e2e)
+test: $(STAMP) prometheus lint ## lint, then the whole test suite (unit, contract, e2e)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP) ## unit and in-memory tests only
@@ -37,6 +37,17 @@ lint: $(STAMP) ## ruff, mypy (strict on mesh and schemas), import-linter, schema
 format: $(STAMP) ## apply ruff's formatting and fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# tests/observability runs the real `prometheus` and `promtool` (Debian's package).
+prometheus: ## install Prometheus and promtool (apt, as root) when they are missing
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else \
+		echo "make prometheus: install the 'prometheus' package (needs apt-get as root)" >&2; \
+		exit 1; \
+	fi
 
 bench: $(STAMP) ## benchmarks: ratios against baselines measured in the same run
 	$(BIN)/python -m tests.bench

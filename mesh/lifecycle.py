@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mesh.metrics import TASK_TRANSITIONS, Children
 from mesh.publisher import Publisher
 from mesh.transport.base import Outgoing
 from schemas import Envelope
@@ -46,6 +47,9 @@ _STATUS_OF = {
 
 _CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
 _TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
+# Counted as each event is built: every transition of every task passes `_apply` or
+# `note` (the supervisor's own events are counted as its actions).
+_TRANSITIONS = Children(TASK_TRANSITIONS)
 
 
 def submitted_state(request: Envelope, agent: str) -> TaskState:
@@ -136,6 +140,7 @@ class TaskRecorder:
 
     async def note(self, kind: EventKind, error: TaskError | None = None) -> None:
         """Publish an event that changes no state (the task's history only)."""
+        _TRANSITIONS[self.state.agent, kind].inc()
         event = TaskEvent(
             kind=kind,
             agent=self.state.agent,
@@ -170,6 +175,7 @@ class TaskRecorder:
         waiting_for: str | None = None,
     ) -> TaskEvent:
         """Move the state on by one transition and return its event."""
+        _TRANSITIONS[self.state.agent, kind].inc()
         now = utc_now()
         self.state = self._next_state(kind, now, progress, child, result, error, waiting_for)
         return TaskEvent(

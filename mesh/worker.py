@@ -36,6 +36,7 @@ from mesh.fence import EffectFence
 from mesh.journal import Journal
 from mesh.lifecycle import TaskRecorder, submit_task, submitted_state
 from mesh.liveness import heartbeat, send_heartbeats
+from mesh.metrics import MESSAGES_CONSUMED, TASKS_INFLIGHT, TASKS_RUNNING, Children
 from mesh.offsets import OffsetTracker
 from mesh.publisher import Publisher
 from mesh.retry import NOT_BEFORE
@@ -116,6 +117,7 @@ class Worker:
         self._probe: RunningTask | None = None
         self._paused = False
         self._run_task: asyncio.Task[None] | None = None
+        self._consumed = Children(MESSAGES_CONSUMED, agent.name)  # by message type
 
     # -- service lifecycle -----------------------------------------------------------
 
@@ -173,6 +175,9 @@ class Worker:
     async def _serve(self) -> None:
         assert self._consumer is not None
         await self._consumer.start()
+        # Read at scrape time: nothing to update per task.
+        TASKS_INFLIGHT.labels(self.agent.name).set_function(lambda: len(self.running))
+        TASKS_RUNNING.labels(self.agent.name).set_function(lambda: self._active)
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume_loop())
@@ -181,6 +186,8 @@ class Worker:
                 group.create_task(self._circuit.run(self._stopping))
             await self._drain()
         finally:
+            TASKS_INFLIGHT.labels(self.agent.name).set_function(_nothing)  # let go of self
+            TASKS_RUNNING.labels(self.agent.name).set_function(_nothing)
             await self._consumer.stop()
             log.info("worker %s of %r stopped", self.settings.instance_id, self.agent.name)
 
@@ -265,8 +272,10 @@ class Worker:
         try:
             envelope = decode_envelope(record.value or b"")
         except (orjson.JSONDecodeError, ValidationError) as exc:
+            self._consumed["undecodable"].inc()
             self._dead_letter_record(record, f"undecodable envelope: {_first_line(exc)}")
             return
+        self._consumed[envelope.type].inc()
         if record.topic in self._retry_topics:
             self._hold_until_due(record, envelope)
         elif record.topic != self.inbox:
@@ -569,6 +578,10 @@ class Worker:
 
     def assignment(self) -> frozenset[TopicPartition]:
         return self._consumer.assignment() if self._consumer else frozenset()
+
+
+def _nothing() -> float:
+    return 0.0
 
 
 def _run_of(request: Envelope) -> tuple[int, int]:

@@ -34,7 +34,14 @@ import faust
 import orjson
 from pydantic import ValidationError
 
+from mesh.lag import LagCollector
 from mesh.logs import configure_logging
+from mesh.metrics import (
+    CIRCUIT_OPEN,
+    HEARTBEATS_RECEIVED,
+    LIVE_WORKERS,
+    SUPERVISOR_ACTIONS,
+)
 from mesh.settings import Settings
 from mesh.supervision.actions import actions_for
 from mesh.supervision.circuits import Health, circuit_state, record_outcome
@@ -176,6 +183,7 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
             parsed = _decode(value, HEARTBEAT, Heartbeat)
             if parsed is not None and key is not None:
                 workers[key] = WorkerSeen.of(parsed[1]).model_dump_json().encode()
+                HEARTBEATS_RECEIVED.labels(parsed[1].agent).inc()
 
     @app.timer(settings.supervisor_check_interval)  # type: ignore[untyped-decorator]
     async def check() -> None:
@@ -197,6 +205,7 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
                 continue
             acted[mark] = now
             log.warning("task %s: %s (%s)", finding.task_id, finding.problem, finding.reason)
+            SUPERVISOR_ACTIONS.labels(finding.lease.agent, str(finding.problem)).inc()
             for action in actions_for(finding, topics, source):
                 await app.send(
                     action.topic,
@@ -218,7 +227,9 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
         for key, value in list(health.items()):  # open circuits whose cooldown is over
             state = Health.model_validate_json(value)
             agent = key.decode()
-            due = state.effective(now, policies.for_agent(agent)) == "half_open"
+            effective = state.effective(now, policies.for_agent(agent))
+            CIRCUIT_OPEN.labels(agent).set(effective != "closed")
+            due = effective == "half_open"
             if due and (agent, state.opened_at) not in announced:
                 announced.add((agent, state.opened_at))
                 await publish_circuit(agent, state, now)
@@ -236,6 +247,8 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
             policies=policies,
             recent=list(recent),
         )
+        for agent, live in status.live_by_agent.items():
+            LIVE_WORKERS.labels(agent).set(live)
         envelope = Envelope(
             type=SUPERVISOR_STATUS, source=source, payload=status.model_dump(mode="json")
         )
@@ -244,6 +257,15 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
             key=settings.instance_id.encode(),
             value=encode_envelope(envelope),
         )
+
+    lag = LagCollector(KafkaTransport(settings), settings)
+
+    @app.timer(settings.metrics_lag_interval)  # type: ignore[untyped-decorator]
+    async def measure_lag() -> None:
+        try:
+            await lag.collect()
+        except Exception as exc:  # a missed measurement is no reason to stop supervising
+            log.warning("consumer lag not measured: %s", exc)
 
     return app
 
@@ -361,7 +383,10 @@ def run(settings: Settings, policies: Policies) -> None:
     """Run a supervisor instance in the foreground until SIGTERM or SIGINT."""
     from faust.worker import Worker
 
+    from mesh.metrics_server import serve_metrics
+
     ensure_topics(settings)
+    serve_metrics(settings, "mesh supervisor run")
     app = build_app(settings, policies)
     configure_logging(settings, name="supervisor")  # ours (JSON or text), not faust's
     worker = Worker(

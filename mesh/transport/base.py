@@ -74,6 +74,26 @@ class Outgoing:
     partition: int | None = None  # None: chosen from the key, as Kafka's partitioner does
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionOffsets:
+    """Where a partition's log starts and ends, and where a group has committed in it."""
+
+    tp: TopicPartition
+    start: int  # the first offset still held
+    end: int  # the offset after the last record
+    committed: int | None = None  # the group's next offset to read; None: none committed
+
+    @property
+    def lag(self) -> int:
+        """Records the group has not committed (all held ones when it committed none)."""
+        done = self.start if self.committed is None else max(self.committed, self.start)
+        return max(self.end - done, 0)
+
+    @property
+    def held(self) -> int:
+        return self.end - self.start
+
+
 class RebalanceListener(Protocol):
     async def on_revoked(self, partitions: frozenset[TopicPartition]) -> None: ...
 
@@ -149,6 +169,13 @@ class Transport(ABC):
         group: str | None,
         listener: RebalanceListener | None = None,
     ) -> Consumer: ...
+
+    @abstractmethod
+    async def offsets(
+        self, topics: Sequence[str], *, group: str | None = None
+    ) -> list[PartitionOffsets]:
+        """Start, end and (with `group`) committed offsets of every partition of
+        `topics`, read without joining the group; missing topics are left out."""
 
     @abstractmethod
     async def read_partitions(self, partitions: Sequence[TopicPartition]) -> list[Delivery]:

@@ -33,6 +33,7 @@ from mesh.transport.base import (
     Consumer,
     Delivery,
     Outgoing,
+    PartitionOffsets,
     RebalanceListener,
     TopicPartition,
     TopicSpec,
@@ -286,6 +287,13 @@ class KafkaTransport(Transport):
         listener: RebalanceListener | None = None,
     ) -> Consumer:
         return KafkaConsumer(self._settings, topics, group, listener)
+
+    async def offsets(
+        self, topics: Sequence[str], *, group: str | None = None
+    ) -> list[PartitionOffsets]:
+        from mesh.transport.kafka_offsets import read_offsets  # imports this module
+
+        return await read_offsets(client_options(self._settings), topics, group)
 
     async def read_partitions(self, partitions: Sequence[TopicPartition]) -> list[Delivery]:
         if not partitions:

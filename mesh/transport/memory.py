@@ -22,6 +22,7 @@ from mesh.transport.base import (
     Consumer,
     Delivery,
     Outgoing,
+    PartitionOffsets,
     RebalanceListener,
     TopicPartition,
     TopicSpec,
@@ -250,6 +251,17 @@ class MemoryTransport(Transport):
         listener: RebalanceListener | None = None,
     ) -> Consumer:
         return MemoryConsumer(self.broker, topics, group, listener)
+
+    async def offsets(
+        self, topics: Sequence[str], *, group: str | None = None
+    ) -> list[PartitionOffsets]:
+        await asyncio.sleep(0)
+        committed = self.broker.groups[group].committed if group in self.broker.groups else {}
+        logs = self.broker.topics
+        return [  # nothing is ever deleted here: every log starts at 0
+            PartitionOffsets(tp, 0, len(logs[tp.topic][tp.partition]), committed.get(tp))
+            for tp in self.broker.partitions_of(topics)
+        ]
 
     async def read_partitions(self, partitions: Sequence[TopicPartition]) -> list[Delivery]:
         await asyncio.sleep(0)

@@ -117,6 +117,25 @@ class TransportBehaviour:
         await second.stop()
         assert [r.offset for r in again] == [6, 7, 8, 9]
 
+    async def test_offsets_give_lag_from_the_groups_commits(self, transport: Transport) -> None:
+        topic, group = _topic(), f"g-{uuid.uuid4().hex[:8]}"
+        await transport.ensure_topics([TopicSpec(topic, partitions=2)])
+        for n in range(5):
+            await transport.publish(topic, b"%d" % n, key=b"same-key")
+        member = transport.consumer([topic], group=group)
+        await member.start()
+        records = await _drain(member, 5)
+        await member.commit({records[0].tp: 3})
+        await member.stop()
+        offsets = {o.tp: o for o in await transport.offsets([topic, "no-such-topic"], group=group)}
+        assert set(offsets) == {TopicPartition(topic, 0), TopicPartition(topic, 1)}
+        used, other = offsets.pop(records[0].tp), next(iter(offsets.values()))
+        assert (used.start, used.end, used.committed, used.lag) == (0, 5, 3, 2)
+        assert (other.end, other.committed, other.lag) == (0, None, 0)
+        ungrouped = {o.tp: o for o in await transport.offsets([topic])}
+        assert ungrouped[records[0].tp].committed is None
+        assert ungrouped[records[0].tp].lag == ungrouped[records[0].tp].held == 5
+
     async def test_pause_holds_records_until_resume(self, transport: Transport) -> None:
         topic, group = _topic(), f"g-{uuid.uuid4().hex[:8]}"
         await transport.ensure_topics([TopicSpec(topic, partitions=1)])
