@@ -1,0 +1,79 @@
+"""`mesh dev` (what `make dev` runs) brings up the whole mesh: the embedded broker, the
+reference agents, the supervisor and the gateway; a ticket posted to the gateway is
+triaged, and Ctrl-C stops everything cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.gateway.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _poll(check: Any, *, timeout: float, what: str, log: Path) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if (found := check()) is not None:
+                return found
+        except httpx.TransportError:
+            pass  # not listening yet
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}; mesh dev said:\n{log.read_text()[-4000:]}")
+
+
+def test_mesh_dev_runs_agents_supervisor_and_gateway(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESH_")}
+    env |= {"MESH_GATEWAY_PORT": str(port), "MESH_NAMESPACE": f"dev{uuid.uuid4().hex[:8]}"}
+    log = tmp_path / "dev.log"
+    with log.open("w") as out:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "mesh", "dev"], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=5) as http:
+            _poll(
+                lambda: True if http.get("/readyz").status_code == 200 else None,
+                timeout=120,
+                what="the gateway to be ready",
+                log=log,
+            )
+            ticket = {
+                "ticket_id": "T-dev-1",
+                "customer": {"email": "ada@example.com"},
+                "subject": "Where is my order ORD-1001?",
+                "body": "Please help.",
+            }
+            response = http.post("/v1/events/support.ticket.created", json=ticket)
+            assert response.status_code == 202, response.text
+
+            def triaged() -> dict[str, Any] | None:
+                tasks = http.get("/v1/tasks", params={"agent": "triage"}).json()["tasks"]
+                return next((t for t in tasks if t["status"] == "succeeded"), None)
+
+            task = _poll(triaged, timeout=90, what="the ticket to be triaged", log=log)
+            assert task["result"]["ticket_id"] == "T-dev-1"
+        _poll(
+            lambda: True if "ready: checking every" in log.read_text() else None,
+            timeout=60,
+            what="the supervisor",
+            log=log,
+        )
+    finally:
+        dev.send_signal(signal.SIGINT)
+        code = dev.wait(timeout=60)
+    assert code == 0, log.read_text()[-4000:]
