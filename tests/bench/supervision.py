@@ -6,6 +6,9 @@
 - Dead workers: a `mesh run` sleeper holding a task is SIGKILLed, DEAD_TRIALS times;
   latency = the `worker_lost` event's time - the kill. Target: liveness interval x
   missed beats + 1 s.
+- Circuit: a `flaky` agent fails MIN_OUTCOMES tasks; latency = the circuit's `open`
+  record - the tripping failure's state record; after it recovers and the cooldown,
+  a probe task succeeds; latency = the `closed` record - the probe's finish.
 - Throughput: N tasks' lifecycles (submitted, started, succeeded: 3N events) are
   pre-published, then one supervisor instance starts; rate = 3N / (time until its
   consumer group has committed the end of the task-events topic - its first commit).
@@ -46,6 +49,10 @@ LEASE = 2.0
 CHECK = 0.5
 LIVENESS = 0.5
 MISSED = 3
+FLAKY = "tests.e2e.sample_agents:flaky"
+STEADY = "tests.e2e.sample_agents:steady"
+MIN_OUTCOMES = 4
+COOLDOWN = 2.0
 HANGER = "tests.e2e.sample_agents:hanger"
 SLEEPER = "tests.e2e.sample_agents:sleeper"
 
@@ -59,6 +66,7 @@ def _supervised(settings: Settings) -> Settings:
             "supervision_policies": {
                 "default": {"missed_beats": MISSED, "orphan_grace": 60, "lease": 600},
                 "hanger": {"lease": LEASE, "max_redispatches": 1},
+                "flaky": {"min_outcomes": MIN_OUTCOMES, "cooldown": COOLDOWN, "fallback": "steady"},
             },
         }
     )
@@ -76,6 +84,9 @@ async def run(settings: Settings, options: Options) -> Report:
     report.add("dead_worker_detect_s_median", statistics.median(dead), "SIGKILL -> worker_lost")
     target = LIVENESS * MISSED + 1.0
     report.add("dead_worker_detect_s_worst", max(dead), f"target <= {target:g} s")
+    opened, closed = await _circuit_latencies(_supervised(settings))
+    report.add("circuit_open_s", opened, f"{MIN_OUTCOMES}th failure -> circuit open")
+    report.add("circuit_close_s", closed, f"probe succeeded -> closed (cooldown {COOLDOWN:g} s)")
     n = 2_000 if options.quick else 10_000
     rate = await _throughput(
         settings.model_copy(update={"namespace": f"{settings.namespace}-t"}), n
@@ -148,6 +159,47 @@ def _mesh_peak_events_per_s() -> float | None:
     hop = orjson.loads(results.read_bytes()).get("benchmarks", {}).get("hop", {})
     tasks_per_s = hop.get("metrics", {}).get("hop.mesh_msgs_per_s")
     return 3 * float(tasks_per_s) if tasks_per_s else None
+
+
+async def _circuit_latencies(settings: Settings) -> tuple[float, float]:
+    """(failure that trips it -> open, probe's success -> closed), from record times."""
+    with tempfile.TemporaryDirectory() as logs:
+        broken = Path(logs) / "broken"
+        broken.write_text("down")
+        supervisor = _supervisor(settings, Path(logs))
+        flaky = MeshProcess(FLAKY, settings, Path(logs), "flaky-1", {"FLAKY_BROKEN": str(broken)})
+        steady = MeshProcess(STEADY, settings, Path(logs), "steady-1")
+        try:
+            await wait_until_split([flaky, steady], partitions={FLAKY: 2, STEADY: 2})
+            await _ready(supervisor)
+            async with Client(KafkaTransport(settings), settings, owns_transport=True) as client:
+                failed = [await client.submit("flaky", {"n": n}) for n in range(MIN_OUTCOMES)]
+                for task_id in failed:
+                    await client.wait(task_id, timeout=30)
+                tripped = max(client.view.tasks[i].updated_at.timestamp() for i in failed)
+                opened = await _circuit_at(client, settings, "open")
+                broken.unlink()  # recovered: after the cooldown, the next task is the probe
+                await asyncio.sleep(COOLDOWN + CHECK)
+                probe = await client.wait(await client.submit("flaky", {"n": 99}), timeout=30)
+                assert probe.result == {"n": 99, "by": "flaky"}, probe
+                assert probe.finished_at is not None
+                closed = await _circuit_at(client, settings, "closed")
+                return opened - tripped, closed - probe.finished_at.timestamp()
+        finally:
+            for process in (supervisor, flaky, steady):
+                process.stop()
+
+
+async def _circuit_at(client: Client, settings: Settings, state: str) -> float:
+    """When the supervisor published `flaky`'s circuit in `state` (record time)."""
+    topic = Topics(settings.namespace).circuits
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for record in await client.transport.read_topics([topic]):
+            if decode_envelope(record.value or b"").payload.get("state") == state:
+                return record.timestamp
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"the circuit never became {state}")
 
 
 async def _stuck_latencies(settings: Settings, trials: int) -> list[float]:
