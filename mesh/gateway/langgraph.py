@@ -26,12 +26,15 @@ from mesh.gateway.langgraph_stream import (
 )
 from mesh.gateway.langgraph_wire import (
     AssistantSearch,
+    HistoryRequest,
     RunCreate,
+    RunsCancel,
     ThreadCreate,
     ThreadPatch,
     ThreadSearch,
     assistant_json,
     run_json,
+    thread_history_json,
     thread_json,
     thread_state_json,
 )
@@ -151,6 +154,18 @@ async def delete_thread(request: Request, thread_id: str) -> Response:
     return Response(status_code=204)
 
 
+@router.post("/threads/{thread_id}/history")
+async def get_thread_history(
+    request: Request, thread_id: str, body: HistoryRequest
+) -> list[dict[str, Any]]:
+    states = thread_history_json(await _service(request).thread(thread_id))
+    before = body.before.get("checkpoint_id") if isinstance(body.before, dict) else body.before
+    ids = [state["checkpoint"]["checkpoint_id"] for state in states]
+    if before in ids:
+        states = states[ids.index(before) + 1 :]
+    return states[: body.limit]
+
+
 @router.get("/threads/{thread_id}/state")
 async def get_thread_state(request: Request, thread_id: str) -> dict[str, Any]:
     return thread_state_json(await _service(request).thread(thread_id))
@@ -198,6 +213,14 @@ async def create_stateless_run_and_wait(request: Request, body: RunCreate) -> St
 async def create_stateless_run_and_stream(request: Request, body: RunCreate) -> StreamingResponse:
     service = _service(request)
     return _streaming(service, await service.create_stateless_run(body), body.stream_mode)
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_runs(
+    request: Request, body: RunsCancel, action: Literal["interrupt", "rollback"] = "interrupt"
+) -> Response:
+    await _service(request).cancel_many(body.thread_id, body.run_ids, body.status)
+    return Response(status_code=204)
 
 
 def _created(run: RunView) -> JSONResponse:

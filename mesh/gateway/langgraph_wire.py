@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mesh.gateway.conversation import Conversation, RunView
+from mesh.gateway.conversation import Conversation, RunView, messages_of
 from schemas.langgraph import MultitaskStrategy
 from schemas.tasks import AgentCard
 
@@ -49,6 +49,17 @@ class RunCreate(_Lenient):
     if_not_exists: Literal["create", "reject"] = "reject"
     on_completion: Literal["delete", "keep"] = "delete"  # stateless runs only
     stream_mode: str | list[str] = "values"
+
+
+class HistoryRequest(_Lenient):
+    limit: int = Field(default=10, ge=1, le=1000)
+    before: str | dict[str, Any] | None = None  # a checkpoint id, or a checkpoint
+
+
+class RunsCancel(_Lenient):
+    thread_id: str | None = None
+    run_ids: list[str] | None = None
+    status: Literal["pending", "running", "all"] | None = None
 
 
 class AssistantSearch(_Lenient):
@@ -109,20 +120,50 @@ def run_error(run: RunView) -> tuple[str, str] | None:
 
 
 def thread_state_json(now: Conversation) -> dict[str, Any]:
-    """`GET /threads/{id}/state` (Deep Agents JS reads `values.messages`)."""
-    last = now.runs[-1].record.run_id if now.runs else None
+    """`GET /threads/{id}/state` (Deep Agents JS reads `values.messages`): the state
+    after the thread's latest run, its checkpoint named by that run's id."""
+    states = thread_history_json(now)
+    if states:
+        return states[0]
+    return _state(now, now.values, None, None, now.updated_at)
+
+
+def thread_history_json(now: Conversation) -> list[dict[str, Any]]:
+    """`POST /threads/{id}/history`: the state after each submitted run, newest first.
+    Only the newest carries the thread's interrupts (older questions were answered)."""
+    started = [(i, run) for i, run in enumerate(now.runs) if run.submitted]
+    states = []
+    for position, (index, run) in enumerate(started):
+        messages = messages_of(now.runs[: index + 1])
+        parent = started[position - 1][1].record.run_id if position else None
+        values = {"messages": messages} if messages else {}
+        states.append(_state(now, values, run.record.run_id, parent, run.updated_at))
+    states.reverse()
+    for older in states[1:]:
+        older["interrupts"] = []
+    return states
+
+
+def _state(
+    now: Conversation,
+    values: dict[str, Any],
+    checkpoint_id: str | None,
+    parent_id: str | None,
+    at: datetime,
+) -> dict[str, Any]:
+    thread_id = now.thread.thread_id
     return {
-        "values": now.values,
+        "values": values,
         "next": [],
         "tasks": [],
-        "checkpoint": {
-            "thread_id": now.thread.thread_id,
-            "checkpoint_ns": "",
-            "checkpoint_id": last,
-        },
+        "checkpoint": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": checkpoint_id},
         "metadata": now.thread.metadata,
-        "created_at": _time(now.updated_at),
-        "parent_checkpoint": None,
+        "created_at": _time(at),
+        "parent_checkpoint": (
+            {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": parent_id}
+            if parent_id
+            else None
+        ),
         "interrupts": [item for items in now.interrupts.values() for item in items],
     }
 

@@ -176,6 +176,22 @@ class LangGraphService:
         if run.task is not None and not run.task.status.is_terminal:
             await self.client.cancel(run.task.task_id, f"run {run_id} cancelled by client")
 
+    async def cancel_many(
+        self, thread_id: str | None, run_ids: list[str] | None, status: str | None
+    ) -> None:
+        """Cancel the in-flight runs of one thread (or of all), only `run_ids` if given,
+        only those `pending` or `running` if `status` says so."""
+        if thread_id is not None:
+            threads = [(await self.thread(thread_id)).thread]
+        else:
+            threads = list(self.store.threads.values())
+        for thread in threads:
+            # Newest first: a queued run is cancelled before the run it waits for ends.
+            for run in reversed(self.now(thread).runs):
+                chosen = run_ids is None or run.record.run_id in run_ids
+                if chosen and run.status in IN_FLIGHT and status in (None, "all", run.status):
+                    await self.cancel_run(thread.thread_id, run.record.run_id)
+
     async def ended(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView]:
         """The thread and the run once the run has ended (or waits for a human)."""
         async with contextlib.aclosing(self.watch(thread_id, run_id)) as looks:

@@ -248,3 +248,26 @@ async def test_stateless_runs_get_a_thread_of_their_own(
     assert parts[-1].data["messages"][-1]["content"] == "echo: streamed"
     with pytest.raises(NotFoundError):
         await sdk.runs.create(None, "no-such-agent", input=user("x"))
+
+
+async def test_history_has_a_state_per_run_and_cancel_many_cancels_runs(
+    sdk: LangGraphClient,
+) -> None:
+    thread_id = await new_thread(sdk)
+    await sdk.runs.wait(thread_id, "echo", input=user("one"))
+    await sdk.runs.wait(thread_id, "echo", input=user("two"))
+    history = await sdk.threads.get_history(thread_id)
+    assert [len(state["values"]["messages"]) for state in history] == [4, 2]
+    newest, oldest = history
+    assert newest["parent_checkpoint"]["checkpoint_id"] == oldest["checkpoint"]["checkpoint_id"]
+    assert await sdk.threads.get_history(thread_id, before=newest["checkpoint"]) == [oldest]
+    assert (await sdk.threads.get_state(thread_id))["checkpoint"] == newest["checkpoint"]
+
+    busy = await sdk.runs.create(thread_id, "napper", input=user("nap 30"))
+    queued = await sdk.runs.create(thread_id, "echo", input=user("queued"))
+    await sdk.runs.cancel_many(thread_id=thread_id, run_ids=[busy["run_id"], queued["run_id"]])
+    statuses = await poll(
+        lambda: sdk.runs.list(thread_id, limit=2),
+        lambda runs: all(run["status"] == "interrupted" for run in runs),
+    )
+    assert {run["run_id"] for run in statuses} == {busy["run_id"], queued["run_id"]}
