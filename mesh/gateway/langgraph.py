@@ -92,7 +92,10 @@ async def info() -> dict[str, Any]:
 
 
 @router.post("/assistants/search")
-async def search_assistants(request: Request, body: AssistantSearch) -> list[dict[str, Any]]:
+async def search_assistants(
+    request: Request, body: AssistantSearch | None = None
+) -> list[dict[str, Any]]:
+    body = body or AssistantSearch()
     wanted = body.graph_id or body.name
     cards = [c for c in _service(request).assistants() if wanted in (None, c.name)]
     return [assistant_json(card) for card in cards[body.offset : body.offset + body.limit]]
@@ -110,15 +113,19 @@ async def get_assistant(request: Request, assistant_id: str) -> dict[str, Any]:
 
 
 @router.post("/threads")
-async def create_thread(request: Request, body: ThreadCreate) -> dict[str, Any]:
+async def create_thread(request: Request, body: ThreadCreate | None = None) -> dict[str, Any]:
+    body = body or ThreadCreate()  # a client may send no body at all
     service = _service(request)
     thread = await service.create_thread(body)
     return thread_json(service.now(thread))
 
 
 @router.post("/threads/search")
-async def search_threads(request: Request, body: ThreadSearch) -> list[dict[str, Any]]:
+async def search_threads(
+    request: Request, body: ThreadSearch | None = None
+) -> list[dict[str, Any]]:
     """Newest first; the cheap filters (ids, metadata) go before the derived status."""
+    body = body or ThreadSearch()
     service = _service(request)
     threads = sorted(service.store.threads.values(), key=lambda t: t.created_at, reverse=True)
     matching = (
@@ -156,8 +163,9 @@ async def delete_thread(request: Request, thread_id: str) -> Response:
 
 @router.post("/threads/{thread_id}/history")
 async def get_thread_history(
-    request: Request, thread_id: str, body: HistoryRequest
+    request: Request, thread_id: str, body: HistoryRequest | None = None
 ) -> list[dict[str, Any]]:
+    body = body or HistoryRequest()
     states = thread_history_json(await _service(request).thread(thread_id))
     before = body.before.get("checkpoint_id") if isinstance(body.before, dict) else body.before
     ids = [state["checkpoint"]["checkpoint_id"] for state in states]

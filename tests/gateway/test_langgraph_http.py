@@ -50,6 +50,8 @@ def test_threads_are_created_once_per_id(http: httpx.Client) -> None:
     assert again.status_code == 409 and thread_id in again.json()["detail"]
     kept = http.post("/threads", json={"thread_id": thread_id, "if_exists": "do_nothing"})
     assert kept.status_code == 200 and kept.json()["thread_id"] == thread_id
+    no_body = http.post("/threads")  # no body and no content type at all
+    assert no_body.status_code == 200 and no_body.json()["status"] == "idle"
 
 
 def test_a_run_has_the_fields_and_headers_clients_read(http: httpx.Client) -> None:
