@@ -41,6 +41,9 @@ class ThreadStore:
         # driver looks only at these threads, and forgets a run once it has started.
         self.unstarted: dict[str, set[str]] = {}
         self.disposable: set[str] = set()  # threads to delete once their runs have ended
+        # Which record key the follower applied last, by a running count of its applies.
+        self._follower_applies = 0
+        self._touched: dict[str, int] = {}
         self._next_offset: dict[TopicPartition, int] = {}
         self._changed = asyncio.Condition()
         self._follower: asyncio.Task[None] | None = None
@@ -96,22 +99,28 @@ class ThreadStore:
 
     async def put_thread(self, thread: ThreadRecord) -> None:
         await self._write([(thread.thread_id, THREAD, thread)], thread.thread_id)
-        self._apply_thread(thread, deleted=False)
 
     async def delete_thread(self, thread_id: str) -> None:
         """Mark it deleted; its runs are dropped from every view (their tasks stay)."""
         thread = self.threads[thread_id]
         marker = thread.model_copy(update={"deleted_at": utc_now(), "updated_at": utc_now()})
         await self._write([(thread_id, THREAD, marker)], thread_id)
-        self._apply_thread(marker, deleted=True)
 
     async def put_runs(self, thread_id: str, runs: list[RunRecord]) -> None:
         """Write run records in order (they land on the thread's partition together)."""
-        await self._write([(f"{thread_id}/{run.run_id}", RUN, run) for run in runs], thread_id)
-        for run in runs:
-            self._apply_run(run)
+        await self._write([(_run_key(run), RUN, run) for run in runs], thread_id)
 
     async def _write(self, items: list[tuple[str, str, BaseModel]], thread_id: str) -> None:
+        """Publish, then apply each record here at once (read-your-writes), unless the
+        follower applied a record under its key meanwhile: that one may be newer, and
+        our own will come back through the topic anyway."""
+        applied_before = self._follower_applies
+        await self._publish(items, thread_id)
+        for key, _, model in items:
+            if self._touched.get(key, 0) <= applied_before:
+                self._apply_model(model)
+
+    async def _publish(self, items: list[tuple[str, str, BaseModel]], thread_id: str) -> None:
         partition = self.partition_of(thread_id)
         records = [
             dataclasses.replace(
@@ -140,18 +149,26 @@ class ThreadStore:
                     self._next_offset[record.tp] = record.offset + 1
                     if record.value is not None:
                         self._apply(record.value)
+                    if record.key is not None:
+                        self._follower_applies += 1
+                        self._touched[record.key.decode()] = self._follower_applies
                 self._changed.notify_all()
 
     def _apply(self, value: bytes) -> None:
         try:
             envelope = decode_envelope(value)
             if envelope.type == THREAD:
-                thread = ThreadRecord.model_validate(envelope.payload)
-                self._apply_thread(thread, deleted=thread.deleted_at is not None)
+                self._apply_model(ThreadRecord.model_validate(envelope.payload))
             elif envelope.type == RUN:
-                self._apply_run(RunRecord.model_validate(envelope.payload))
+                self._apply_model(RunRecord.model_validate(envelope.payload))
         except (ValueError, ValidationError) as exc:
             log.warning("skipping an unreadable thread record: %s", exc)
+
+    def _apply_model(self, model: BaseModel) -> None:
+        if isinstance(model, ThreadRecord):
+            self._apply_thread(model, deleted=model.deleted_at is not None)
+        elif isinstance(model, RunRecord):
+            self._apply_run(model)
 
     def _apply_thread(self, thread: ThreadRecord, *, deleted: bool) -> None:
         if deleted:
@@ -177,3 +194,7 @@ class ThreadStore:
             self.unstarted.setdefault(run.thread_id, set()).add(run.run_id)
         else:
             self.forget_unstarted(run.thread_id, run.run_id)
+
+
+def _run_key(run: RunRecord) -> str:
+    return f"{run.thread_id}/{run.run_id}"
