@@ -140,6 +140,9 @@ async def test_prometheus_sees_real_values_from_worker_supervisor_and_gateway(
     )
     await prometheus.until('mesh:live_workers:max{agent="sleeper"}', 1)
     await prometheus.until(lag, 0)
+    await prometheus.until('sum(mesh_heartbeats_received_total{agent="sleeper"}) > bool 0', 1)
+    await prometheus.until('sum(mesh_tasks_inflight{agent="sleeper"})', 0)
+    await prometheus.until('count(process_resident_memory_bytes{job=~"mesh-.*"} > 0)', 3)
 
     # No worker: what is submitted now waits in the inbox, and the lag says so.
     processes.worker.stop()
