@@ -70,3 +70,9 @@ def wait_until_runs_start(url: str, *, timeout: float = 30.0) -> None:
             timeout=timeout,
         )
         http.delete(f"/threads/{thread_id}").raise_for_status()
+
+
+async def within(answer: Awaitable[T], seconds: float = 15.0) -> T:
+    """`answer` (a join or a wait the server keeps alive), failing after `seconds`."""
+    async with asyncio.timeout(seconds):
+        return await answer

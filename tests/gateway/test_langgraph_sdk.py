@@ -14,7 +14,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError
 
 from mesh.gateway import queue
 from tests.gateway.conftest import GatewayServer
-from tests.gateway.langgraph_support import clean_client_env, poll  # noqa: F401
+from tests.gateway.langgraph_support import clean_client_env, poll, within  # noqa: F401
 
 pytestmark = pytest.mark.broker
 
@@ -48,7 +48,7 @@ async def test_a_run_ends_with_the_agents_answer_as_the_last_message(
     )
     assert run["status"] in ("pending", "running")
     assert created[0]["run_id"] == run["run_id"]  # read from the Content-Location header
-    values = await sdk.runs.join(thread["thread_id"], run["run_id"])
+    values = await within(sdk.runs.join(thread["thread_id"], run["run_id"]))
     assert values["messages"][-1]["content"] == "echo: hi"
     assert await run_status(sdk, thread["thread_id"], run["run_id"]) == "success"
     got = await sdk.threads.get(thread["thread_id"])
@@ -62,13 +62,13 @@ async def test_wait_returns_values_and_a_failed_run_raises_or_returns_its_error(
     sdk: LangGraphClient,
 ) -> None:
     thread_id = await new_thread(sdk)
-    values = await sdk.runs.wait(thread_id, "echo", input=user("one"))
+    values = await within(sdk.runs.wait(thread_id, "echo", input=user("one")))
     assert values["messages"][-1]["content"] == "echo: one"
-    values = await sdk.runs.wait(thread_id, "echo", input=user("two"))
+    values = await within(sdk.runs.wait(thread_id, "echo", input=user("two")))
     assert [m["content"] for m in values["messages"]] == ["one", "echo: one", "two", "echo: two"]
     with pytest.raises(Exception, match="asked to fail: boom"):
-        await sdk.runs.wait(thread_id, "fail", input=user("boom"))
-    failed = await sdk.runs.wait(thread_id, "fail", input=user("again"), raise_error=False)
+        await within(sdk.runs.wait(thread_id, "fail", input=user("boom")))
+    failed = await within(sdk.runs.wait(thread_id, "fail", input=user("again"), raise_error=False))
     assert "asked to fail: again" in failed["__error__"]["message"]
     assert (await sdk.threads.get(thread_id))["status"] == "error"
     newest = (await sdk.runs.list(thread_id, limit=1))[0]
@@ -79,7 +79,7 @@ async def test_wait_outlasts_the_clients_read_timeout(langgraph_gateway: Gateway
     timeout = httpx.Timeout(5.0, read=2.0)
     async with get_client(url=langgraph_gateway.url, api_key=None, timeout=timeout) as sdk:
         thread_id = await new_thread(sdk)
-        values = await sdk.runs.wait(thread_id, "slow", input=user("long", seconds=4.0))
+        values = await within(sdk.runs.wait(thread_id, "slow", input=user("long", seconds=4.0)))
     assert values["messages"][-1]["content"] == "slow: long"
 
 
@@ -119,7 +119,7 @@ async def test_runs_are_listed_newest_first(sdk: LangGraphClient) -> None:
     assert [r["run_id"] for r in await sdk.runs.list(thread_id, limit=1, offset=1)] == [
         first["run_id"]
     ]
-    await sdk.runs.join(thread_id, second["run_id"])
+    await within(sdk.runs.join(thread_id, second["run_id"]))
 
 
 async def test_reject_refuses_a_second_run_while_one_runs(sdk: LangGraphClient) -> None:
@@ -137,7 +137,7 @@ async def test_interrupt_supersedes_the_running_run(sdk: LangGraphClient) -> Non
     second = await sdk.runs.create(
         thread_id, "echo", input=user("second"), multitask_strategy="interrupt"
     )
-    values = await sdk.runs.join(thread_id, second["run_id"])
+    values = await within(sdk.runs.join(thread_id, second["run_id"]))
     assert [m["content"] for m in values["messages"]] == ["first", "second", "echo: second"]
     await poll(lambda: run_status(sdk, thread_id, first["run_id"]), lambda s: s == "interrupted")
     assert await run_status(sdk, thread_id, second["run_id"]) == "success"
@@ -152,7 +152,7 @@ async def test_enqueue_runs_the_second_after_the_first(sdk: LangGraphClient) -> 
     assert second["status"] == "pending"
     assert (await sdk.threads.get(thread_id))["status"] == "busy"
     assert await run_status(sdk, thread_id, second["run_id"]) == "pending"
-    values = await sdk.runs.join(thread_id, second["run_id"])
+    values = await within(sdk.runs.join(thread_id, second["run_id"]))
     assert [m["content"] for m in values["messages"]] == [
         "first",
         "slow: first",
@@ -177,13 +177,13 @@ async def test_a_question_to_a_human_interrupts_the_thread_until_resumed(
     sdk: LangGraphClient,
 ) -> None:
     thread_id = await new_thread(sdk)
-    asked = await sdk.runs.wait(thread_id, "ask", input=user("deploy"))
+    asked = await within(sdk.runs.wait(thread_id, "ask", input=user("deploy")))
     assert asked["__interrupt__"][0]["value"] == "approve 'deploy'?"
     thread = await sdk.threads.get(thread_id)
     assert thread["status"] == "interrupted"
     [interrupts] = thread["interrupts"].values()
     assert interrupts[0]["value"] == "approve 'deploy'?"
-    values = await sdk.runs.wait(thread_id, "ask", command={"resume": "yes"})
+    values = await within(sdk.runs.wait(thread_id, "ask", command={"resume": "yes"}))
     assert values["messages"][-1]["content"] == "human said: yes"
     assert (await sdk.threads.get(thread_id))["status"] == "idle"
 
@@ -219,19 +219,21 @@ async def test_unknown_threads_runs_and_assistants_are_not_found(sdk: LangGraphC
         "made-on-demand", "echo", input=user("x"), if_not_exists="create"
     )
     assert created["thread_id"] == "made-on-demand"
-    await sdk.runs.join("made-on-demand", created["run_id"])
+    await within(sdk.runs.join("made-on-demand", created["run_id"]))
 
 
 async def test_stateless_runs_get_a_thread_of_their_own(
     sdk: LangGraphClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kept = await sdk.runs.create(None, "echo", input=user("kept"), on_completion="keep")
-    values = await sdk.runs.join(kept["thread_id"], kept["run_id"])
+    values = await within(sdk.runs.join(kept["thread_id"], kept["run_id"]))
     assert values["messages"][-1]["content"] == "echo: kept"
     # A thread of a run that ended is deleted after a grace period (shortened here).
     monkeypatch.setattr(queue, "DELETE_GRACE", 0.5)
     created: list[Any] = []
-    values = await sdk.runs.wait(None, "echo", input=user("solo"), on_run_created=created.append)
+    values = await within(
+        sdk.runs.wait(None, "echo", input=user("solo"), on_run_created=created.append)
+    )
     assert values["messages"][-1]["content"] == "echo: solo"
     temporary = created[0]["thread_id"]
 
@@ -254,8 +256,8 @@ async def test_history_has_a_state_per_run_and_cancel_many_cancels_runs(
     sdk: LangGraphClient,
 ) -> None:
     thread_id = await new_thread(sdk)
-    await sdk.runs.wait(thread_id, "echo", input=user("one"))
-    await sdk.runs.wait(thread_id, "echo", input=user("two"))
+    await within(sdk.runs.wait(thread_id, "echo", input=user("one")))
+    await within(sdk.runs.wait(thread_id, "echo", input=user("two")))
     history = await sdk.threads.get_history(thread_id)
     assert [len(state["values"]["messages"]) for state in history] == [4, 2]
     newest, oldest = history

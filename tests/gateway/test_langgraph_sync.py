@@ -14,7 +14,9 @@ from langgraph_sdk.errors import ConflictError, NotFoundError
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.langgraph_support import clean_client_env, poll_sync  # noqa: F401
 
-pytestmark = pytest.mark.broker
+# The sync client's joins and waits are kept alive by the server, so no read timeout
+# ends them: this bounds them (the shared gateway may start within a test: ~20 s).
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 
 
 def user(text: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from tests.gateway.langgraph_support import (  # noqa: F401
     clean_client_env,
     poll,
     wait_until_runs_start,
+    within,
 )
 
 pytestmark = pytest.mark.broker
@@ -75,7 +76,7 @@ async def test_a_thread_made_on_one_gateway_is_served_by_the_other(
     one, two = both
     thread_id = (await one.threads.create(metadata={"made": "on one"}))["thread_id"]
     run = await two.runs.create(thread_id, "echo", input=user("hello"))
-    values = await one.runs.join(thread_id, run["run_id"])
+    values = await within(one.runs.join(thread_id, run["run_id"]))
     assert values["messages"][-1]["content"] == "echo: hello"
     seen = [await client.threads.get(thread_id) for client in (one, two)]
     assert seen[0] == await poll(lambda: two.threads.get(thread_id), lambda t: t == seen[0])
@@ -91,7 +92,7 @@ async def test_runs_queued_through_both_gateways_run_once_each_in_order(
     second = await two.runs.create(thread_id, "echo", input=user("second"))
     third = await one.runs.create(thread_id, "echo", input=user("third"))
     assert second["status"] == third["status"] == "pending"
-    values = await two.runs.join(thread_id, third["run_id"])
+    values = await within(two.runs.join(thread_id, third["run_id"]))
     assert [m["content"] for m in values["messages"]] == [
         "nap 1",
         "napped: nap 1",
