@@ -48,7 +48,7 @@ _STATUS_OF = {
 _CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
 _TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
 # Counted as each event is built: every transition of every task passes `_apply` or
-# `note` (the supervisor's own events are counted as its actions).
+# `note` (the supervisor counts the events it writes itself: mesh/supervision/app.py).
 _TRANSITIONS = Children(TASK_TRANSITIONS)
 
 

@@ -51,7 +51,8 @@ HANDLER_SECONDS = Histogram(
 TASK_TRANSITIONS = Counter(
     "mesh_task_transitions",
     "Task lifecycle events written, by agent type and event kind (submitted, started, "
-    "succeeded, failed, retry_scheduled, dead_lettered, cancelled, rerouted, ...).",
+    "succeeded, failed, retry_scheduled, dead_lettered, cancelled, rerouted; from the "
+    "supervisor: redispatched, worker_lost, parked, cancel_requested, expired, ...).",
     ["agent", "kind"],
 )
 TASKS_INFLIGHT = Gauge(

@@ -41,6 +41,7 @@ from mesh.metrics import (
     HEARTBEATS_RECEIVED,
     LIVE_WORKERS,
     SUPERVISOR_ACTIONS,
+    TASK_TRANSITIONS,
 )
 from mesh.settings import Settings
 from mesh.supervision.actions import actions_for
@@ -213,6 +214,9 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
                     value=encode_envelope(action.envelope),
                     headers=action.envelope.routing_headers(),
                 )
+                if action.envelope.type == TASK_EVENT:  # redispatched, worker_lost, parked...
+                    kind = str(action.envelope.payload.get("kind"))
+                    TASK_TRANSITIONS.labels(finding.lease.agent, kind).inc()
             recent.append(
                 RecentAction(
                     at=now,

@@ -35,6 +35,8 @@ def settings(broker_settings: Settings) -> Settings:
             "liveness_interval": 0.5,
             "supervisor_check_interval": 0.5,
             "metrics_lag_interval": 0.5,
+            # tasks waiting with no live worker are reported (`parked`) at once
+            "supervision_policies": {"default": {"park_after": 0.5}},
         }
     )
 
@@ -149,6 +151,11 @@ async def test_prometheus_sees_real_values_from_worker_supervisor_and_gateway(
     waiting = [await client.submit("sleeper", {"seconds": 0}) for _ in range(3)]
     await prometheus.until(lag, 3)
     await prometheus.until('mesh:live_workers:max{agent="sleeper"}', 0)
+    parked = 'sum(mesh_task_transitions_total{agent="sleeper", kind="parked"})'
+    await prometheus.until(parked, 3)  # written, and counted, by the supervisor
+    await prometheus.until(
+        'sum(mesh_supervisor_actions_total{agent="sleeper", problem="no_consumers"})', 3
+    )
 
     await _until_assigned(processes.start_worker("w2"))
     for task_id in waiting:
