@@ -60,3 +60,5 @@ class RunRecord(BaseModel):
     cancel_requested: bool = False  # cancelled or superseded; no longer blocks the thread
     ended_as: RunStatus | None = None  # a status fixed by the gateway, not by the task
     error: str | None = None  # why the gateway could not start it (with ended_as="error")
+    webhook: str | None = None  # POSTed the run and the thread's values once it has ended
+    webhook_status: Literal["sent", "failed"] | None = None

@@ -24,6 +24,7 @@ from mesh.gateway.langgraph_stream import (
     run_events,
     stream_modes,
 )
+from mesh.gateway.langgraph_webhooks import RunWebhooks
 from mesh.gateway.langgraph_wire import (
     AssistantSearch,
     HistoryRequest,
@@ -53,17 +54,21 @@ router = APIRouter(tags=["langgraph"])
 
 @contextlib.asynccontextmanager
 async def serving(app: FastAPI, gateway: Gateway) -> AsyncIterator[None]:
-    """Run the thread store and the queue driver while the app serves."""
+    """Run the thread store, the queue driver and the webhook sender while the app
+    serves."""
     client = gateway.client
     await client.transport.ensure_topics(langgraph_topics(gateway.settings))
     store = ThreadStore(client.transport, client.publisher, partitions=gateway.settings.partitions)
     await store.start()
     driver = QueueDriver(client.transport, client, store)
+    webhooks = RunWebhooks(client, store, owns=driver.owns)
     try:
         await driver.start()
+        await webhooks.start()
         app.state.langgraph = LangGraphService(client, store, driver)
         yield
     finally:
+        await webhooks.stop()
         await driver.stop()
         await store.stop()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from mesh.gateway.conversation import Conversation, RunView, messages_of
 from schemas.langgraph import MultitaskStrategy
@@ -48,6 +48,7 @@ class RunCreate(_Lenient):
     multitask_strategy: MultitaskStrategy = "enqueue"
     if_not_exists: Literal["create", "reject"] = "reject"
     on_completion: Literal["delete", "keep"] = "delete"  # stateless runs only
+    webhook: HttpUrl | None = None
     stream_mode: str | list[str] = "values"
 
 
@@ -98,7 +99,12 @@ def run_json(run: RunView) -> dict[str, Any]:
         "updated_at": _time(run.updated_at),
         "status": run.status,
         "metadata": record.metadata,
-        "kwargs": {"input": record.input, "command": record.command, "config": record.config},
+        "kwargs": {
+            "input": record.input,
+            "command": record.command,
+            "config": record.config,
+            "webhook": record.webhook,
+        },
         "multitask_strategy": record.multitask_strategy,
     }
     if run.task is not None:

@@ -112,6 +112,7 @@ class LangGraphService:
             command=body.command,
             config=body.config or {},
             metadata=body.metadata or {},
+            webhook=str(body.webhook) if body.webhook is not None else None,
         )
         async with self._locked(thread_id):
             now = self.now(thread)

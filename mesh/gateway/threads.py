@@ -41,6 +41,7 @@ class ThreadStore:
         # driver looks only at these threads, and forgets a run once it has started.
         self.unstarted: dict[str, set[str]] = {}
         self.disposable: set[str] = set()  # threads to delete once their runs have ended
+        self.webhooks_due: set[tuple[str, str]] = set()  # (thread, run) with a webhook to send
         # Which record key the follower applied last, by a running count of its applies.
         self._follower_applies = 0
         self._touched: dict[str, int] = {}
@@ -176,6 +177,7 @@ class ThreadStore:
             self._runs.pop(thread.thread_id, None)
             self.unstarted.pop(thread.thread_id, None)
             self.disposable.discard(thread.thread_id)
+            self.webhooks_due = {due for due in self.webhooks_due if due[0] != thread.thread_id}
             return
         if thread.delete_when_done:
             self.disposable.add(thread.thread_id)
@@ -194,6 +196,10 @@ class ThreadStore:
             self.unstarted.setdefault(run.thread_id, set()).add(run.run_id)
         else:
             self.forget_unstarted(run.thread_id, run.run_id)
+        if run.webhook is not None and run.webhook_status is None:
+            self.webhooks_due.add((run.thread_id, run.run_id))
+        else:
+            self.webhooks_due.discard((run.thread_id, run.run_id))
 
 
 def _run_key(run: RunRecord) -> str:

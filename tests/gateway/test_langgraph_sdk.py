@@ -3,14 +3,17 @@ joins, streams, cancels and the errors it maps (reference sections 3.1, 3.2, 5.4
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from langgraph_sdk.errors import ConflictError, NotFoundError
+from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 from mesh.gateway import queue
 from tests.gateway.conftest import GatewayServer
@@ -273,3 +276,48 @@ async def test_history_has_a_state_per_run_and_cancel_many_cancels_runs(
         lambda runs: all(run["status"] == "interrupted" for run in runs),
     )
     assert {run["run_id"] for run in statuses} == {busy["run_id"], queued["run_id"]}
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Keeps the JSON bodies POSTed to it (a webhook's receiving end)."""
+
+    bodies: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+
+@pytest.fixture
+def webhook_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    bodies: list[dict[str, Any]] = []
+    handler = type("Handler", (Receiver,), {"bodies": bodies})
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}/done", bodies
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+async def test_a_run_with_a_webhook_posts_itself_once_it_has_ended(
+    sdk: LangGraphClient, webhook_url: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, bodies = webhook_url
+    thread_id = await new_thread(sdk)
+    run = await sdk.runs.create(thread_id, "echo", input=user("hook"), webhook=url)
+
+    async def received() -> list[dict[str, Any]]:
+        return bodies
+
+    [body] = await poll(received, lambda found: len(found) == 1)
+    assert body["run_id"] == run["run_id"] and body["status"] == "success"
+    assert body["values"]["messages"][-1]["content"] == "echo: hook"
+    assert body["run_started_at"] and body["run_ended_at"] and body["webhook_sent_at"]
+    with pytest.raises(UnprocessableEntityError):
+        await sdk.runs.create(thread_id, "echo", input=user("x"), webhook="not a url")
