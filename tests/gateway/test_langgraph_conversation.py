@@ -12,7 +12,7 @@ from mesh.topics import Topics
 from mesh.transport.memory import MemoryTransport
 from mesh.view import TaskView
 from schemas.langgraph import RunRecord, ThreadRecord
-from schemas.tasks import AgentCard, TaskError, TaskState, TaskStatus
+from schemas.tasks import DEADLINE_EXCEEDED, AgentCard, TaskError, TaskState, TaskStatus
 
 T0 = datetime(2026, 11, 29, 12, 0, 0)
 THREAD = ThreadRecord(thread_id="t", created_at=T0, updated_at=T0)
@@ -79,6 +79,10 @@ def test_queued_running_failed_and_cancelled_runs() -> None:
     # The queued run's message is not history yet; the others' are.
     assert [m["content"] for m in now.messages] == ["a", "b", "c"]
     assert now.history_before("r4") == now.messages
+    deadline = TaskError(type=DEADLINE_EXCEEDED, message="past its deadline")
+    late = tasks(("r1", TaskStatus.FAILED, {"error": deadline}))
+    timed_out = conversation(THREAD, [run("r1", 1, "a")], late)
+    assert timed_out.runs[0].status == "timeout" and timed_out.status == "error"
     cancelled_in_queue = run("r4", 4, "d", cancel_requested=True)
     finished = tasks(("r1", TaskStatus.FAILED, {}))
     assert conversation(THREAD, [run("r1", 1), cancelled_in_queue], finished).status == "idle"
