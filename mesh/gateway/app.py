@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from mesh.client import Client
 from mesh.gateway import langgraph, native, operations
 from mesh.gateway.http_metrics import RequestMetrics
-from mesh.gateway.http_tracing import RequestTracing
 from mesh.gateway.limits import RequestSizeLimit
 from mesh.gateway.problems import install_problem_handlers
 from mesh.gateway.view import GatewayView
@@ -93,8 +92,7 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     app.state.gateway = gateway
     install_problem_handlers(app)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
-    app.add_middleware(RequestTracing)
-    app.add_middleware(RequestMetrics)  # outermost: it also counts the 413s
+    app.add_middleware(RequestMetrics)  # outermost: it also counts (and traces) the 413s
     app.include_router(operations.router)
     app.include_router(native.router)
     app.include_router(langgraph.router)
