@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import orjson
 from pydantic import ValidationError
 
+from mesh.errors import TransportError
 from mesh.metrics import CONSUMER_LAG, DEAD_LETTER_DEPTH, RETRY_DEPTH
 from mesh.settings import Settings
 from mesh.topics import Topics
@@ -36,7 +37,10 @@ class LagCollector:
     async def collect(self) -> None:
         """Measure every known agent type's group and the supervisor's group once."""
         for card in await self._agent_cards():
-            await self._agent(card)
+            try:
+                await self._agent(card)
+            except TransportError as exc:  # measure the other agent types all the same
+                log.warning("lag of agent %r not measured: %s", card.name, exc)
         group = self._topics.supervisor_app  # the faust app id is its group
         own = [self._topics.task_events, self._topics.heartbeats]
         self._report(group, await self._transport.offsets(own, group=group))
