@@ -42,7 +42,7 @@ from mesh.publisher import Publisher
 from mesh.retry import NOT_BEFORE, DeadLetter, RetryLater
 from mesh.settings import Settings
 from mesh.topology import retry_tier
-from mesh.tracing import consumer_span, current_trace_id, trace_id_of
+from mesh.tracing import consumer_span, current_trace_id, trace_id_of, traced_for_send
 from mesh.transport.base import Delivery, Outgoing, TopicPartition
 from schemas import REGISTRY, Envelope
 from schemas.envelope import new_id, utc_now
@@ -329,6 +329,7 @@ class TaskRunner:
         due = utc_now() + timedelta(seconds=delay)
         request = running.request.model_copy(update={"id": new_id(), "attempt": attempt})
         topic = self.publisher.topics.retry(self.agent.name, retry_tier(self.settings, delay))
+        request, span = traced_for_send(topic, request)  # the next attempt: this one's child
         record = self.publisher.encode(topic, request, key=running.task_id)
         first = _first_failure(running.record) or utc_now()
         headers = {
@@ -337,7 +338,11 @@ class TaskRunner:
             FIRST_FAILURE: first.isoformat().encode(),
         }
         async with self._outcome(running, TaskStatus.RETRYING):
-            await self.publisher.send_many([Outgoing(topic, record.value, record.key, headers)])
+            try:
+                await self.publisher.send_many([Outgoing(topic, record.value, record.key, headers)])
+            finally:
+                if span is not None:
+                    span.end()
             await recorder.record(
                 EventKind.RETRY_SCHEDULED, error=_error(exc), retry=(attempt, due)
             )

@@ -33,6 +33,15 @@ class Spread(BaseModel):
     seconds: float = 0.0
     fail_child: bool = False
     child_deadline: float | None = None  # seconds from now
+    child_fail_before_attempt: int = 0  # each child fails its attempts before this one
+
+
+@REGISTRY.register("test.chain", 1)
+class Chain(BaseModel):
+    """`chief` -> `boss` -> `worker`s: two levels of delegation."""
+
+    children: int
+    child_fail_before_attempt: int = 0
 
 
 @REGISTRY.register("test.durable", 1)
@@ -64,6 +73,7 @@ EFFECTS: Counter[str] = Counter()
 DURABLE_RUNS: Counter[str] = Counter()
 WORK_RUNS: Counter[str] = Counter()
 boss = Agent("boss", delegates_to=["worker"])
+chief = Agent("chief", delegates_to=["boss"])
 listener = Agent("listener")
 
 
@@ -107,7 +117,12 @@ async def spread(ctx: TaskContext, request: Spread) -> dict[str, object]:
     handles = [
         await ctx.delegate(
             "worker",
-            Work(seconds=request.seconds, label=str(i), fail=request.fail_child),
+            Work(
+                seconds=request.seconds,
+                label=str(i),
+                fail=request.fail_child,
+                fail_before_attempt=request.child_fail_before_attempt,
+            ),
             deadline=deadline,
         )
         for i in range(request.children)
@@ -119,6 +134,14 @@ async def spread(ctx: TaskContext, request: Spread) -> dict[str, object]:
     except ChildFailed as exc:
         return {"fallback": True, "error": exc.error.message if exc.error else ""}
     return {"labels": [r["label"] for r in results]}
+
+
+@chief.task
+async def chain(ctx: TaskContext, request: Chain) -> dict[str, object]:
+    spread = Spread(
+        children=request.children, child_fail_before_attempt=request.child_fail_before_attempt
+    )
+    return {"boss": await (await ctx.delegate("boss", spread))}
 
 
 @durable.task

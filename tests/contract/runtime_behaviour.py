@@ -26,7 +26,14 @@ from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope, encode_envelope
 from schemas.envelope import new_id
 from schemas.tasks import CANCEL, REDISPATCH, Cancel, Redispatch, TaskStatus
-from tests.contract.behaviour_agents import WORK_RUNS, Noticed, boss, listener, worker_agent
+from tests.contract.behaviour_agents import (
+    WORK_RUNS,
+    Noticed,
+    boss,
+    chief,
+    listener,
+    worker_agent,
+)
 from tests.helpers import eventually, read_all
 
 Factory = Callable[[], Transport]
@@ -378,7 +385,7 @@ class RuntimeBehaviour:
             "fail: stuck too often",
         )
 
-    async def test_a_task_and_its_children_form_one_trace_across_the_hops(
+    async def test_two_levels_of_delegation_and_a_retry_form_one_trace(
         self, transport_factory: Factory, settings: Settings
     ) -> None:
         exported = InMemorySpanExporter()  # the SDK's own exporter, keeping spans in memory
@@ -386,25 +393,42 @@ class RuntimeBehaviour:
         provider.add_span_processor(SimpleSpanProcessor(exported))
         use_provider(provider)
         try:
-            agents = (boss, worker_agent)
+            agents = (chief, boss, worker_agent)
             async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
-                task_id = await m.client.submit("boss", {"children": 2})
-                state = await m.client.wait(task_id, timeout=20)
+                request = {"children": 2, "child_fail_before_attempt": 2}  # each retried once
+                task_id = await m.client.submit("chief", request)
+                state = await m.client.wait(task_id, timeout=30)
+                [boss_id] = state.children
+                workers = m.client.view.tasks[boss_id].children
         finally:
             use_provider(None)
         assert state.status is TaskStatus.SUCCEEDED, state.error
         spans = exported.get_finished_spans()
-        consumers = {s.attributes["mesh.task_id"]: s for s in spans if s.kind is SpanKind.CONSUMER}
-        assert set(consumers) == {task_id, *state.children}
-        trace_ids = {s.context.trace_id for s in spans}
-        assert len(trace_ids) == 1, "every hop in one trace"
-        assert state.trace_id == format(trace_ids.pop(), "032x")
+        assert {s.context.trace_id for s in spans} == {int(state.trace_id or "0", 16)}
         by_id = {s.context.span_id: s for s in spans}
-        for child in state.children:  # child <- the boss's PRODUCER span <- the boss's span
-            sender = by_id[consumers[child].parent.span_id]
-            assert sender.kind is SpanKind.PRODUCER
-            assert sender.parent.span_id == consumers[task_id].context.span_id
-            assert sender.attributes["messaging.system"] == "kafka"
+        orphans = [s.name for s in spans if s.parent and s.parent.span_id not in by_id]
+        assert not orphans, orphans  # every link points at a span of this trace
+        handled: dict[str, list[Any]] = {}
+        for s in sorted(spans, key=lambda s: s.start_time or 0):
+            if s.kind is SpanKind.CONSUMER:
+                handled.setdefault(str(s.attributes["mesh.task_id"]), []).append(s)
+        [root] = handled[task_id]
+        assert root.parent is None  # submitted from outside any trace: the trace starts here
+
+        def sent_by(span: Any) -> Any:
+            """The span whose work sent the record `span` handles (via its PRODUCER)."""
+            producer = by_id[span.parent.span_id]
+            assert producer.kind is SpanKind.PRODUCER
+            assert producer.attributes["messaging.system"] == "kafka"
+            return by_id[producer.parent.span_id]
+
+        [boss_span] = handled[boss_id]
+        assert sent_by(boss_span) is root
+        for worker in workers:
+            first, second = handled[worker]  # attempt 1 failed, attempt 2 succeeded
+            assert (first.attributes["mesh.attempt"], second.attributes["mesh.attempt"]) == (1, 2)
+            assert sent_by(first) is boss_span
+            assert sent_by(second) is first  # the retry was sent by the failed attempt
 
     async def test_a_task_past_its_deadline_fails_and_cancels_its_children(
         self, transport_factory: Factory, settings: Settings
