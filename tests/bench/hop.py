@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import gc
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -21,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from mesh.gc_tuning import tune_for_service
 from mesh.publisher import Publisher
 from mesh.settings import Settings
+from mesh.tracing import configure_tracing, shutdown_tracing
 from mesh.transport.base import TopicSpec
 from mesh.transport.kafka import KafkaTransport, client_options
 from mesh.worker import Worker
@@ -82,7 +85,36 @@ async def run(settings: Settings, options: Options) -> Report:
     bare_rate, _, _ = await mesh_hop(bare, n, None)
     report.add("mesh_msgs_per_s_no_journal", bare_rate, "the headline hop, journal off")
     report.add("journal_cost_ratio", headline_rate / bare_rate, "with journal / without")
+    traced_rate, exported = await _traced_hop(settings, n)
+    report.add("mesh_msgs_per_s_traced", traced_rate, "the headline hop, spans to a file")
+    report.add("spans_exported", exported, "the batch processor drops what overflows its queue")
+    report.add(
+        "observability_ratio", traced_rate / headline_rate, "traced / untraced (target >= 0.85)"
+    )
     return report
+
+
+async def _traced_hop(settings: Settings, n: int) -> tuple[float, int]:
+    """The headline hop with tracing on: a span per consumed and per produced record,
+    batch-exported as JSON lines to a file (`MESH_TRACE_EXPORTER=file`). Metrics are
+    on in every hop here (they have no off switch; ADR 013 puts them at ~4 µs/hop)."""
+    with tempfile.TemporaryDirectory() as spans:
+        traced = settings.model_copy(
+            update={
+                "namespace": f"{settings.namespace}-traced",
+                "max_inflight": INFLIGHT[0],
+                "trace_exporter": "file",
+                "trace_file": str(Path(spans) / "spans.jsonl"),
+            }
+        )
+        configure_tracing(traced, "bench")
+        try:
+            rate, _, _ = await mesh_hop(traced, n, None)
+        finally:
+            shutdown_tracing()
+        exported = (Path(spans) / "spans.jsonl").read_text().count("\n")
+    assert exported > 0, "no span was exported"
+    return rate, exported
 
 
 def _ms(seconds: float) -> int:
