@@ -63,6 +63,7 @@ def submitted_state(request: Envelope, agent: str) -> TaskState:
         parent_task_id=request.parent_task_id,
         root_task_id=request.root_task_id or request.task_id,
         idempotency_key=request.idempotency_key,
+        priority=request.priority,
         input=request.payload,
         attempt=request.attempt,
         deadline=request.deadline,

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import uuid
-from collections import deque
 from datetime import datetime
 
 import orjson
@@ -97,8 +98,10 @@ class Worker:
         )
         self.running: dict[str, RunningTask] = {}  # accepted: started or in the backlog
         # Accepted tasks beyond `max_inflight` wait here as plain records, not as
-        # coroutines queued on a semaphore (3.11's Semaphore scans its waiters).
-        self._backlog: deque[RunningTask] = deque()
+        # coroutines queued on a semaphore (3.11's Semaphore scans its waiters): a heap,
+        # highest `priority` first, then in arrival order.
+        self._backlog: list[tuple[int, int, RunningTask]] = []
+        self._arrivals = itertools.count()
         self._active = 0
         # Retry records read before they are due, by (partition, offset).
         self._delayed: dict[tuple[TopicPartition, int], asyncio.TimerHandle] = {}
@@ -248,7 +251,7 @@ class Worker:
 
         Reading on past the running tasks matters: steering and cancel messages for
         them sit in the same partitions, behind the tasks waiting for a slot. A waiting
-        task is a decoded record in a deque, not a coroutine, so the backlog can be long.
+        task is a decoded record in a heap, not a coroutine, so the backlog can be long.
         """
         assert self._consumer is not None
         waiting = len(self.running) - self._active
@@ -331,7 +334,8 @@ class Worker:
         if self._may_start():
             self._start(running)
         else:
-            self._backlog.append(running)
+            order = (-running.request.priority, next(self._arrivals), running)
+            heapq.heappush(self._backlog, order)
 
     def _may_start(self) -> bool:
         """A slot is free and the circuit lets a task start (mesh/circuit.py)."""
@@ -350,7 +354,7 @@ class Worker:
 
     def _start_from_backlog(self) -> None:
         while self._backlog and self._may_start():
-            running = self._backlog.popleft()
+            _, _, running = heapq.heappop(self._backlog)
             if not running.handed_back and running.task is None:
                 self._start(running)
 

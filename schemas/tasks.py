@@ -168,6 +168,7 @@ class TaskState(BaseModel):
     deadline: datetime | None = None
     waiting_for: str | None = None  # while `waiting`: what a human is asked
     trace_id: str | None = None  # the OpenTelemetry trace of the task's whole tree
+    priority: int = 0  # higher starts first when tasks wait for a worker's slot
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

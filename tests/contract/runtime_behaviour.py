@@ -430,6 +430,23 @@ class RuntimeBehaviour:
             assert sent_by(first) is boss_span
             assert sent_by(second) is first  # the retry was sent by the failed attempt
 
+    async def test_waiting_tasks_start_highest_priority_first(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        one_slot = settings.model_copy(update={"max_inflight": 1})
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=one_slot) as m:
+            [worker] = m.workers
+            blocker = await m.client.submit("worker", {"wait_for_steer": True, "seconds": 30})
+            await eventually(lambda: blocker in worker.running, timeout=20, what="the blocker")
+            low = await m.client.submit("worker", {"label": "low"}, priority=1)
+            high = await m.client.submit("worker", {"label": "high"}, priority=9)
+            await eventually(lambda: len(worker.running) == 3, timeout=20, what="two waiting")
+            await m.client.steer(blocker, "done")  # frees the one slot
+            states = [await m.client.wait(t, timeout=20) for t in (low, high)]
+        started = {s.task_id: s.started_at for s in states}
+        assert started[high] and started[low] and started[high] < started[low], started
+        assert states[1].priority == 9
+
     async def test_a_task_past_its_deadline_fails_and_cancels_its_children(
         self, transport_factory: Factory, settings: Settings
     ) -> None:
