@@ -32,6 +32,7 @@ from typing import Any
 
 import faust
 import orjson
+from faust.transport.drivers import aiokafka as faust_kafka
 from pydantic import ValidationError
 
 from mesh.lag import LagCollector
@@ -68,6 +69,31 @@ _RESEND_AFTER = 10.0  # seconds before the same finding is acted on again
 _STATUS_EVERY = 2.0  # seconds between status snapshots
 
 
+def _transport_class(fetch_max_wait: float) -> type[faust_kafka.Transport]:
+    """faust's Kafka transport with the consumer's fetch wait from MESH_FETCH_MAX_WAIT.
+
+    faust fixes it at 1.5 s. A broker answers a fetch as soon as it has data, so on
+    Kafka that is harmless; the embedded broker holds a fetch for about half of the
+    wait even with data there (DESIGN.md, "Brokers"), which throttled the supervisor to
+    one fetch per ~0.75 s. So the wait is a setting here, as it is for the workers.
+    """
+
+    class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
+        def _create_worker_consumer(self, transport: Any) -> Any:
+            consumer = super()._create_worker_consumer(transport)
+            consumer._fetch_max_wait_ms = int(fetch_max_wait * 1000)  # read at its start
+            return consumer
+
+    class WaitingConsumer(faust_kafka.Consumer):
+        def _new_consumer_thread(self) -> ConsumerThread:
+            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    class Transport(faust_kafka.Transport):
+        Consumer = WaitingConsumer
+
+    return Transport
+
+
 def build_app(settings: Settings, policies: Policies) -> faust.App:
     topics = Topics(settings.namespace)
     source = Source(agent="supervisor", instance=settings.instance_id)
@@ -84,6 +110,11 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
         # rebalance that lags what this instance already read (seen on the embedded
         # broker) would otherwise crash a healthy survivor.
         recovery_consistency_check=False,
+        # On a rebalance or a stop, do not wait for every event in flight to be acked:
+        # faust could wait forever for one its stream had dropped (seen: a supervisor
+        # that never exited on SIGTERM). Unacked events are not committed, so the next
+        # owner reads them again; folding an event twice into a lease is harmless.
+        stream_wait_empty=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=0,
@@ -105,6 +136,7 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
+    app.transport = _transport_class(settings.fetch_max_wait)(app.conf.broker_consumer, app)
     events = app.topic(topics.task_events, key_serializer="raw", value_serializer="raw")
     beats = app.topic(topics.heartbeats, key_serializer="raw", value_serializer="raw")
     # Keys and values are bytes (the app's raw serializers): task or instance id, JSON.
