@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
 
-dev: $(STAMP) ## run the mesh: embedded broker + reference agents (Ctrl-C stops all)
+dev: $(STAMP) ## run the mesh: embedded broker, reference agents, supervisor, gateway (Ctrl-C stops all)
 	@exec $(BIN)/mesh dev
 
 test: $(STAMP) prometheus lint ## lint, then the whole test suite (unit, contract, e2e)
