@@ -20,9 +20,10 @@ import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
+import orjson
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -89,21 +90,39 @@ def _exporter(settings: Settings) -> SpanExporter | None:
 
 
 class JsonLinesExporter(SpanExporter):
-    """Each finished span as one JSON line (the dev file exporter)."""
+    """Each finished span as one compact JSON line (the dev file exporter). Written with
+    orjson from the span's fields: the SDK's `to_json` costs about five times as much,
+    and the export thread shares the worker's interpreter."""
 
     def __init__(self, out: IO[str]) -> None:
         self._out = out
         self._lock = threading.Lock()
 
     def export(self, spans: Any) -> SpanExportResult:
+        lines = b"".join(orjson.dumps(_span_record(span)) + b"\n" for span in spans)
         with self._lock:
-            for span in spans:
-                self._out.write(span.to_json(indent=None) + "\n")
+            self._out.write(lines.decode())
             self._out.flush()
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
         self._out.close()
+
+
+def _span_record(span: ReadableSpan) -> dict[str, Any]:
+    context, parent = span.context, span.parent
+    return {
+        "name": span.name,
+        "trace_id": format(context.trace_id, "032x") if context else None,
+        "span_id": format(context.span_id, "016x") if context else None,
+        "parent_id": format(parent.span_id, "016x") if parent else None,
+        "kind": span.kind.name,
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "status": span.status.status_code.name,
+        "attributes": dict(span.attributes or {}),
+        "service": span.resource.attributes.get("service.name"),
+    }
 
 
 def tracing_on() -> bool:
