@@ -72,6 +72,16 @@ class QueueDriver:
             now = conversation(thread, self._store.runs_of(thread_id), self._client.view)
             if any(run.blocks_thread and run.submitted for run in now.runs):
                 return
+            if next((run for run in now.runs if _is_queued(run)), None) is None:
+                return
+            # Its cancel may have been written a moment ago, as the run it waited for
+            # ended (cancel_many cancels the queued run, then the running one): read the
+            # threads topic to its end before starting it. Found by the SDK tests.
+            await self._store.catch_up()
+            thread = self._store.threads.get(thread_id)
+            if thread is None:
+                return
+            now = conversation(thread, self._store.runs_of(thread_id), self._client.view)
             queued = next((run for run in now.runs if _is_queued(run)), None)
             if queued is not None:
                 await self._submit(now, queued)
