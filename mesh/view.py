@@ -8,53 +8,31 @@ lookups, never a broker round trip.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from mesh.follower import TopicFollower
 from mesh.topics import Topics
-from mesh.transport.base import Consumer, TopicPartition, Transport
+from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope
 from schemas.tasks import AGENT_CARD, TASK_STATE, AgentCard, TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
 
 
-class TaskView:
+class TaskView(TopicFollower):
     def __init__(
         self, transport: Transport, topics: Topics, *, extra_topics: Sequence[str] = ()
     ) -> None:
         """`extra_topics` are read too; a subclass applies them in `apply_other`."""
-        self._consumer: Consumer = transport.consumer(
-            [topics.task_state, topics.agents, *extra_topics], group=None
+        super().__init__(
+            transport, [topics.task_state, topics.agents, *extra_topics], name="task-view"
         )
         self.tasks: dict[str, TaskState] = {}
         self.agents: dict[str, AgentCard] = {}
         self.by_idempotency_key: dict[tuple[str, str], str] = {}
-        self._next_offset: dict[TopicPartition, int] = {}
-        self._changed = asyncio.Condition()
-        self._follower: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        self._follower = asyncio.create_task(self._follow(), name="task-view")
-
-    async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-        await self._consumer.stop()
-
-    async def catch_up(self, timeout: float = 30.0) -> None:
-        """Wait until everything published before this call has been applied."""
-        ends = await self._consumer.end_offsets()
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(
-                lambda: all(self._next_offset.get(tp, 0) >= end for tp, end in ends.items())
-            )
 
     async def wait_for(self, task_id: str, *, terminal: bool, timeout: float) -> TaskState:
         """The task's state once it exists (and, with `terminal`, once it has ended)."""
@@ -100,16 +78,8 @@ class TaskView:
     def apply_other(self, envelope: Envelope) -> None:
         """A record of one of the `extra_topics` (ignored here)."""
 
-    async def _follow(self) -> None:
-        while True:
-            records = await self._consumer.fetch(timeout=1.0, max_records=1000)
-            async with self._changed:
-                for record in records:
-                    self._next_offset[record.tp] = record.offset + 1
-                    self._apply(record.value)
-                self._changed.notify_all()
-
-    def _apply(self, value: bytes | None) -> None:
+    def _on_record(self, record: Delivery) -> None:
+        value = record.value
         if value is None:
             return  # a tombstone
         try:

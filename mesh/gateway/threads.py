@@ -10,16 +10,15 @@ and one queue driver owns them all (mesh/gateway/queue.py, ADR 012).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import zlib
 
 from pydantic import BaseModel, ValidationError
 
+from mesh.follower import TopicFollower
 from mesh.publisher import Publisher
-from mesh.transport.base import Consumer, TopicPartition, Transport
+from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope
 from schemas.envelope import utc_now
 from schemas.langgraph import RUN, THREAD, RunRecord, ThreadRecord
@@ -27,14 +26,14 @@ from schemas.langgraph import RUN, THREAD, RunRecord, ThreadRecord
 log = logging.getLogger(__name__)
 
 
-class ThreadStore:
+class ThreadStore(TopicFollower):
     """Threads and their runs: written to the threads topic, read from a local copy."""
 
     def __init__(self, transport: Transport, publisher: Publisher, *, partitions: int) -> None:
         self._publisher = publisher
         self.topic = publisher.topics.langgraph_threads
         self._partitions = partitions
-        self._consumer: Consumer = transport.consumer([self.topic], group=None)
+        super().__init__(transport, [self.topic], name="thread-store")
         self.threads: dict[str, ThreadRecord] = {}
         self._runs: dict[str, dict[str, RunRecord]] = {}
         # Runs that may still wait for their task to be submitted, by thread: the queue
@@ -45,29 +44,10 @@ class ThreadStore:
         # Which record key the follower applied last, by a running count of its applies.
         self._follower_applies = 0
         self._touched: dict[str, int] = {}
-        self._next_offset: dict[TopicPartition, int] = {}
-        self._changed = asyncio.Condition()
-        self._follower: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._consumer.start()
-        self._follower = asyncio.create_task(self._follow(), name="thread-store")
+        await super().start()
         await self.catch_up()
-
-    async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-        await self._consumer.stop()
-
-    async def catch_up(self, timeout: float = 30.0) -> None:
-        """Wait until everything published before this call has been applied."""
-        ends = await self._consumer.end_offsets()
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(
-                lambda: all(self._next_offset.get(tp, 0) >= end for tp, end in ends.items())
-            )
 
     def partition_of(self, thread_id: str) -> int:
         return zlib.crc32(thread_id.encode()) % self._partitions
@@ -142,18 +122,12 @@ class ThreadStore:
 
     # -- following -------------------------------------------------------------------
 
-    async def _follow(self) -> None:
-        while True:
-            records = await self._consumer.fetch(timeout=1.0, max_records=1000)
-            async with self._changed:
-                for record in records:
-                    self._next_offset[record.tp] = record.offset + 1
-                    if record.value is not None:
-                        self._apply(record.value)
-                    if record.key is not None:
-                        self._follower_applies += 1
-                        self._touched[record.key.decode()] = self._follower_applies
-                self._changed.notify_all()
+    def _on_record(self, record: Delivery) -> None:
+        if record.value is not None:
+            self._apply(record.value)
+        if record.key is not None:
+            self._follower_applies += 1
+            self._touched[record.key.decode()] = self._follower_applies
 
     def _apply(self, value: bytes) -> None:
         try:

@@ -1,0 +1,54 @@
+"""`TopicFollower`: a local copy of topics, read from their start without a group.
+
+Every reader sees every record (no consumer group), so reads of the copy are
+dictionary lookups. `catch_up` waits until what was published before the call has
+been applied. Subclasses apply each record in `_on_record`; waiters use `_changed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
+
+
+class TopicFollower:
+    def __init__(self, transport: Transport, topics: Sequence[str], *, name: str) -> None:
+        self._consumer: Consumer = transport.consumer(list(topics), group=None)
+        self._name = name
+        self._next_offset: dict[TopicPartition, int] = {}
+        self._changed = asyncio.Condition()  # notified after each applied batch
+        self._follower: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._follower = asyncio.create_task(self._follow(), name=self._name)
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+        await self._consumer.stop()
+
+    async def catch_up(self, timeout: float = 30.0) -> None:
+        """Wait until everything published before this call has been applied."""
+        ends = await self._consumer.end_offsets()
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(
+                lambda: all(self._next_offset.get(tp, 0) >= end for tp, end in ends.items())
+            )
+
+    async def _follow(self) -> None:
+        while True:
+            records = await self._consumer.fetch(timeout=1.0, max_records=1000)
+            async with self._changed:
+                for record in records:
+                    self._next_offset[record.tp] = record.offset + 1
+                    self._on_record(record)
+                self._changed.notify_all()
+
+    def _on_record(self, record: Delivery) -> None:
+        raise NotImplementedError
