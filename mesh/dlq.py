@@ -155,12 +155,17 @@ async def read_dead_letters(
     """Every dead letter of `agent` that is not purged, in (partition, offset) order."""
     topics = Topics(settings.namespace)
     await transport.ensure_topics(dead_letter_topics(settings, agent))  # read before any exist
-    marks = _purge_marks(await transport.read_topics([topics.dead_letter_purges(agent)]))
+    marks = await purge_marks(transport, topics, agent)
     records = await transport.read_topics([topics.dead_letters(agent)])
     letters = [
         DeadLetter.from_delivery(r) for r in records if r.offset >= marks.get(r.partition, 0)
     ]
     return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
+
+
+async def purge_marks(transport: Transport, topics: Topics, agent: str) -> dict[int, int]:
+    """Per dead-letter partition of `agent`, the offset below which letters are purged."""
+    return _purge_marks(await transport.read_topics([topics.dead_letter_purges(agent)]))
 
 
 def _purge_marks(records: Iterable[Delivery]) -> dict[int, int]:

@@ -15,10 +15,12 @@ from collections.abc import Sequence
 import orjson
 from pydantic import ValidationError
 
+from mesh.dlq import purge_marks
 from mesh.errors import TransportError
 from mesh.metrics import CONSUMER_LAG, DEAD_LETTER_DEPTH, RETRY_DEPTH
 from mesh.settings import Settings
 from mesh.topics import Topics
+from mesh.topology import dead_letter_topics
 from mesh.transport.base import PartitionOffsets, Transport
 from schemas import decode_envelope
 from schemas.tasks import AGENT_CARD, AgentCard
@@ -33,6 +35,7 @@ class LagCollector:
         self._transport = transport
         self._settings = settings
         self._topics = Topics(settings.namespace)
+        self._purges_ensured: set[str] = set()
 
     async def collect(self) -> None:
         """Measure every known agent type's group and the supervisor's group once."""
@@ -68,8 +71,18 @@ class LagCollector:
         self._report(topics.group(card.name), [o for o in offsets if o.tp.topic != dead_letters])
         retry_topics = set(retries)
         RETRY_DEPTH.labels(card.name).set(sum(o.lag for o in offsets if o.tp.topic in retry_topics))
+        # Purged letters are still held until retention drops them, but no longer wait
+        # for anyone: the depth counts from each partition's purge mark (ADR 008).
+        if card.name not in self._purges_ensured:  # what `mesh dlq` does before reading
+            await self._transport.ensure_topics(dead_letter_topics(self._settings, card.name))
+            self._purges_ensured.add(card.name)
+        marks = await purge_marks(self._transport, topics, card.name)
         DEAD_LETTER_DEPTH.labels(card.name).set(
-            sum(o.held for o in offsets if o.tp.topic == dead_letters)
+            sum(
+                max(o.end - max(o.start, marks.get(o.tp.partition, 0)), 0)
+                for o in offsets
+                if o.tp.topic == dead_letters
+            )
         )
 
     @staticmethod

@@ -52,8 +52,9 @@ _TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
 _TRANSITIONS = Children(TASK_TRANSITIONS)
 
 
-def submitted_state(request: Envelope, agent: str) -> TaskState:
-    """The first state of the task that `request` asks `agent` to run."""
+def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = None) -> TaskState:
+    """The first state of the task that `request` asks `agent` to run (in the trace
+    `trace_id`, when it is traced)."""
     assert request.task_id is not None, "a task request carries its task id"
     return TaskState(
         task_id=request.task_id,
@@ -69,6 +70,7 @@ def submitted_state(request: Envelope, agent: str) -> TaskState:
         deadline=request.deadline,
         created_at=request.created_at,  # retries keep the first request's time
         updated_at=utc_now(),
+        trace_id=trace_id,
     )
 
 

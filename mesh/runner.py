@@ -185,10 +185,8 @@ class TaskRunner:
     def _first_state(self, running: RunningTask) -> TaskState:
         """The state a run starts from: children that earlier runs of the task started
         (from the journal) stay listed, since this run re-attaches to them."""
-        state = submitted_state(running.request, self.agent.name)
         trace_id = current_trace_id() or trace_id_of(running.request.traceparent)
-        if trace_id is not None:
-            state = state.model_copy(update={"trace_id": trace_id})
+        state = submitted_state(running.request, self.agent.name, trace_id=trace_id)
         earlier = self.journal.entries(running.record.partition, running.task_id)
         if earlier is None or not earlier.children:
             return state

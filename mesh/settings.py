@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     trace_exporter: Literal["none", "console", "file", "otlp-http", "otlp-grpc"] = "none"
     trace_file: str | None = None
     otlp_endpoint: str | None = None
+    # The share of new traces recorded (a task tree is kept or dropped whole: a hop
+    # follows its sender's decision). 1.0 records every task; lower it under load.
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
     instance_id: str = Field(default_factory=default_instance_id)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

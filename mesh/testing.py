@@ -10,6 +10,7 @@ same test against a broker.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from mesh.agent import Agent
@@ -43,17 +44,21 @@ class TestMesh:
 
     async def __aenter__(self) -> TestMesh:
         await self.transport.start()
-        for agent in self.agents:
-            for _ in range(self._workers_per_agent):
+
+        async def start_workers(agent: Agent) -> None:
+            for _ in range(self._workers_per_agent):  # one at a time: they share a group
                 await self.add_worker(agent)
+
+        # Agent types join their own groups, so they start together: on Kafka each
+        # join takes seconds, and one after another they would add up.
+        await asyncio.gather(*(start_workers(agent) for agent in self.agents))
         await self.client.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         with contextlib.suppress(Exception):
             await self.client.stop()
-        for worker in reversed(self.workers):
-            await worker.stop()
+        await asyncio.gather(*(worker.stop() for worker in reversed(self.workers)))
         await self.transport.stop()
 
     async def add_worker(self, agent: Agent, settings: Settings | None = None) -> Worker:

@@ -145,6 +145,10 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
     workers = app.GlobalTable("workers", key_type=bytes, value_type=bytes)
     health = app.Table("health", key_type=bytes, value_type=bytes)  # by agent type
     announced: set[tuple[str, float]] = set()  # half-open circuits already published
+    # Agent types whose circuit gauge this instance reports: those whose health it owns.
+    # A type whose partition moved to another instance is no longer reported here, or
+    # the stale value would stand beside the new owner's.
+    circuits_reported: set[str] = set()
     acted: dict[tuple[str, str, int], float] = {}
     ready = asyncio.Event()
     recent: deque[RecentAction] = deque(maxlen=50)
@@ -260,15 +264,21 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
             )
         for mark in [m for m, at in acted.items() if now - at > 4 * _RESEND_AFTER]:
             del acted[mark]
+        owned: set[str] = set()
         for key, value in list(health.items()):  # open circuits whose cooldown is over
             state = Health.model_validate_json(value)
             agent = key.decode()
+            owned.add(agent)
             effective = state.effective(now, policies.for_agent(agent))
             CIRCUIT_OPEN.labels(agent).set(effective != "closed")
             due = effective == "half_open"
             if due and (agent, state.opened_at) not in announced:
                 announced.add((agent, state.opened_at))
                 await publish_circuit(agent, state, now)
+        for agent in circuits_reported - owned:
+            CIRCUIT_OPEN.remove(agent)
+        circuits_reported.clear()
+        circuits_reported.update(owned)
 
     @app.timer(_STATUS_EVERY)  # type: ignore[untyped-decorator]
     async def report() -> None:

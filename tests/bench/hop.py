@@ -85,8 +85,11 @@ async def run(settings: Settings, options: Options) -> Report:
     bare_rate, _, _ = await mesh_hop(bare, n, None)
     report.add("mesh_msgs_per_s_no_journal", bare_rate, "the headline hop, journal off")
     report.add("journal_cost_ratio", headline_rate / bare_rate, "with journal / without")
-    traced_rate, exported = await _traced_hop(settings, n)
+    traced_profile = f"{options.profile}.traced" if options.profile else None
+    traced_rate, traced, exported = await _traced_hop(settings, n, traced_profile)
     report.add("mesh_msgs_per_s_traced", traced_rate, "the headline hop, spans to a file")
+    report.add("mesh_cpu_us_per_msg_traced", traced.cpu / n * 1e6, "process CPU / N")
+    report.add("mesh_gc_pause_s_traced", traced.gc_pause, traced.gc_summary())
     report.add("spans_exported", exported, "the batch processor drops what overflows its queue")
     report.add(
         "observability_ratio", traced_rate / headline_rate, "traced / untraced (target >= 0.85)"
@@ -94,7 +97,7 @@ async def run(settings: Settings, options: Options) -> Report:
     return report
 
 
-async def _traced_hop(settings: Settings, n: int) -> tuple[float, int]:
+async def _traced_hop(settings: Settings, n: int, profile: str | None) -> tuple[float, Window, int]:
     """The headline hop with tracing on: a span per consumed and per produced record,
     batch-exported as JSON lines to a file (`MESH_TRACE_EXPORTER=file`). Metrics are
     on in every hop here (they have no off switch; ADR 013 puts them at ~4 µs/hop)."""
@@ -109,12 +112,12 @@ async def _traced_hop(settings: Settings, n: int) -> tuple[float, int]:
         )
         configure_tracing(traced, "bench")
         try:
-            rate, _, _ = await mesh_hop(traced, n, None)
+            rate, window, _ = await mesh_hop(traced, n, profile)
         finally:
             shutdown_tracing()
         exported = (Path(spans) / "spans.jsonl").read_text().count("\n")
     assert exported > 0, "no span was exported"
-    return rate, exported
+    return rate, window, exported
 
 
 def _ms(seconds: float) -> int:

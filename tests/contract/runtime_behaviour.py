@@ -12,8 +12,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -21,7 +19,7 @@ from mesh import dead_letters
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
-from mesh.tracing import use_provider
+from mesh.tracing import use_exporter
 from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope, encode_envelope
 from schemas.envelope import new_id
@@ -389,9 +387,7 @@ class RuntimeBehaviour:
         self, transport_factory: Factory, settings: Settings
     ) -> None:
         exported = InMemorySpanExporter()  # the SDK's own exporter, keeping spans in memory
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(exported))
-        use_provider(provider)
+        use_exporter(exported, batch=False)
         try:
             agents = (chief, boss, worker_agent)
             async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
@@ -401,7 +397,7 @@ class RuntimeBehaviour:
                 [boss_id] = state.children
                 workers = m.client.view.tasks[boss_id].children
         finally:
-            use_provider(None)
+            use_exporter(None)
         assert state.status is TaskStatus.SUCCEEDED, state.error
         spans = exported.get_finished_spans()
         assert {s.context.trace_id for s in spans} == {int(state.trace_id or "0", 16)}

@@ -70,8 +70,15 @@ class GatewayServer:
             transport = KafkaTransport(self.settings)
             await transport.start()
             stack.push_async_callback(transport.stop)
-            for agent in self._agents:
-                await stack.enter_async_context(Worker(agent, transport, self.settings))
+            # Started together: each joins its own group, and the joins (a few seconds
+            # each on the embedded broker) overlap instead of adding up.
+            workers = [Worker(agent, transport, self.settings) for agent in self._agents]
+
+            async def stop_workers() -> None:
+                await asyncio.gather(*(worker.stop() for worker in workers))
+
+            stack.push_async_callback(stop_workers)
+            await asyncio.gather(*(worker.start() for worker in workers))
             config = uvicorn.Config(
                 create_app(self.settings),
                 host=self.settings.gateway_host,

@@ -6,12 +6,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from mesh.tracing import use_provider
+from mesh.tracing import use_exporter
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.native_support import poll, wait_status
 
@@ -23,13 +21,11 @@ CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     exported = InMemorySpanExporter()  # the SDK's own exporter, keeping spans in memory
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    use_provider(provider)  # process-wide: the gateway's thread traces through it too
+    use_exporter(exported, batch=False)  # process-wide: the gateway's thread traces too
     try:
         yield exported
     finally:
-        use_provider(None)
+        use_exporter(None)
 
 
 def test_the_callers_trace_continues_through_the_gateway_into_the_task(

@@ -14,7 +14,7 @@ from mesh.topology import agent_topics, runtime_topics
 from mesh.transport.base import TopicPartition
 from schemas import Envelope, Source, encode_envelope
 from schemas.envelope import utc_now
-from schemas.tasks import AGENT_CARD, AgentCard
+from schemas.tasks import AGENT_CARD, DLQ_PURGE_MARK, AgentCard, PurgeMark
 
 
 def _gauge(name: str, **labels: str) -> float | None:
@@ -52,3 +52,15 @@ async def test_lag_and_depths_follow_the_groups_commits(memory_settings: Setting
     await collector.collect()
     assert _gauge("mesh_consumer_lag", **lag) == 0
     assert _gauge("mesh_dead_letter_depth", agent=agent) == 2  # consuming does not drain it
+
+    # A purge (`mesh dlq purge`) does: purged letters wait for no one.
+    held = [o for o in await transport.offsets([topics.dead_letters(agent)]) if o.end]
+    mark = PurgeMark(
+        agent=agent, partition=held[0].tp.partition, before=held[0].end, purged_at=utc_now()
+    )
+    purge = Envelope(
+        type=DLQ_PURGE_MARK, source=Source(agent="ops"), payload=mark.model_dump(mode="json")
+    )
+    await transport.publish(topics.dead_letter_purges(agent), encode_envelope(purge), key=b"0")
+    await collector.collect()
+    assert _gauge("mesh_dead_letter_depth", agent=agent) == 2 - held[0].end
