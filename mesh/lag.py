@@ -4,7 +4,8 @@ Lag is a group's committed offset against each partition's end offset, both read
 from the broker (`Transport.offsets`), not counted by the consumers themselves: it is
 right after a crash or a rebalance, and it keeps growing while no worker of an agent
 type runs, which is when it matters most. So the supervisor measures it, for every
-agent type that has published an agent card, and for its own group (ADR 013).
+agent type that has published an agent card, for its own group and for the gateway's
+(ADR 013).
 """
 
 from __future__ import annotations
@@ -38,15 +39,22 @@ class LagCollector:
         self._purges_ensured: set[str] = set()
 
     async def collect(self) -> None:
-        """Measure every known agent type's group and the supervisor's group once."""
+        """Measure every known agent type's group, the supervisor's and the gateway's."""
         for card in await self._agent_cards():
             try:
                 await self._agent(card)
             except TransportError as exc:  # measure the other agent types all the same
                 log.warning("lag of agent %r not measured: %s", card.name, exc)
-        group = self._topics.supervisor_app  # the faust app id is its group
-        own = [self._topics.task_events, self._topics.heartbeats]
-        self._report(group, await self._transport.offsets(own, group=group))
+        topics = self._topics
+        groups = {
+            topics.supervisor_app: [topics.task_events, topics.heartbeats],  # faust's app id
+            # The gateway's: webhook deliveries and LangGraph queued runs (no partitions,
+            # so no series, where no gateway has created their topics).
+            topics.gateway_webhook_senders: [topics.gateway_webhooks],
+            topics.langgraph_queue_drivers: [topics.langgraph_threads],
+        }
+        for group, consumed in groups.items():
+            self._report(group, await self._transport.offsets(consumed, group=group))
 
     async def _agent_cards(self) -> list[AgentCard]:
         cards: dict[str, AgentCard] = {}

@@ -10,7 +10,7 @@ from mesh.lag import LagCollector
 from mesh.settings import Settings
 from mesh.testing import MemoryTransport
 from mesh.topics import Topics
-from mesh.topology import agent_topics, runtime_topics
+from mesh.topology import agent_topics, gateway_topics, runtime_topics
 from mesh.transport.base import TopicPartition
 from schemas import Envelope, Source, encode_envelope
 from schemas.envelope import utc_now
@@ -64,3 +64,25 @@ async def test_lag_and_depths_follow_the_groups_commits(memory_settings: Setting
     await transport.publish(topics.dead_letter_purges(agent), encode_envelope(purge), key=b"0")
     await collector.collect()
     assert _gauge("mesh_dead_letter_depth", agent=agent) == 2 - held[0].end
+
+
+async def test_the_gateways_groups_are_measured_once_their_topics_exist(
+    memory_settings: Settings,
+) -> None:
+    settings, topics = memory_settings, Topics(memory_settings.namespace)
+    transport = MemoryTransport()
+    await transport.ensure_topics(runtime_topics(settings))
+    collector = LagCollector(transport, settings)
+    await collector.collect()  # no gateway has run: nothing to measure, no failure
+    senders = topics.gateway_webhook_senders
+    assert (
+        _gauge("mesh_consumer_lag", group=senders, topic=topics.gateway_webhooks, partition="0")
+        is None
+    )
+
+    await transport.ensure_topics(gateway_topics(settings))
+    await transport.publish(topics.gateway_webhooks, b"registration", key=b"hook")
+    await collector.collect()
+    [held] = [o for o in await transport.offsets([topics.gateway_webhooks]) if o.end]
+    lag = {"group": senders, "topic": topics.gateway_webhooks, "partition": str(held.tp.partition)}
+    assert _gauge("mesh_consumer_lag", **lag) == 1
