@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 
 from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
+
+log = logging.getLogger(__name__)
+_RETRY = 1.0  # seconds between attempts to fetch after a failure
 
 
 class TopicFollower:
@@ -42,12 +46,22 @@ class TopicFollower:
             )
 
     async def _follow(self) -> None:
+        # Nothing may end this loop but `stop`: a copy that silently stops following
+        # would leave every waiter and reader on stale state.
         while True:
-            records = await self._consumer.fetch(timeout=1.0, max_records=1000)
+            try:
+                records = await self._consumer.fetch(timeout=1.0, max_records=1000)
+            except Exception as exc:  # e.g. the broker unreachable: the client reconnects
+                log.warning("%s: fetching failed, again in %.0f s: %s", self._name, _RETRY, exc)
+                await asyncio.sleep(_RETRY)
+                continue
             async with self._changed:
                 for record in records:
                     self._next_offset[record.tp] = record.offset + 1
-                    self._on_record(record)
+                    try:
+                        self._on_record(record)
+                    except Exception:
+                        log.exception("%s: skipping %s, which failed", self._name, record.where())
                 self._changed.notify_all()
 
     def _on_record(self, record: Delivery) -> None:
