@@ -46,7 +46,10 @@ def _embedded() -> bool:
 
 
 @pytest.fixture(scope="session")
-def bootstrap_servers() -> Iterator[str]:
+def external_cluster() -> Iterator[str | None]:
+    """The cluster the tests were given (`MESH_BOOTSTRAP_SERVERS`, or a testcontainers
+    Kafka), shared by the whole run; None when each test package starts its own
+    embedded broker (`bootstrap_servers`)."""
     given = os.environ.get("MESH_BOOTSTRAP_SERVERS")
     if given:
         yield given
@@ -55,6 +58,19 @@ def bootstrap_servers() -> Iterator[str]:
 
         with KafkaContainer() as kafka:
             yield kafka.get_bootstrap_server()
+    else:
+        yield None
+
+
+@pytest.fixture(scope="package")
+def bootstrap_servers(external_cluster: str | None) -> Iterator[str]:
+    """The broker of a test package: each package's conftest imports this fixture, so
+    that pytest scopes it to that package. The embedded broker starts afresh for each:
+    it keeps every record of every test in memory, and after the Kafka behaviour
+    suite's ~50 namespaces a supervisor takeover stalled on it (reproduced with a fresh
+    test process against that broker, never against a fresh broker)."""
+    if external_cluster is not None:
+        yield external_cluster
     else:
         yield from _embedded_broker()
 

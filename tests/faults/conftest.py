@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
 from tests.faults.chaos_agents import LEDGER_SCHEMA
 
 

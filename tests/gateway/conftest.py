@@ -22,6 +22,7 @@ from mesh.gateway.app import create_app
 from mesh.settings import Settings
 from mesh.transport.kafka import KafkaTransport
 from mesh.worker import Worker
+from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
 from tests.gateway.agents import ALL
 
 
@@ -98,7 +99,7 @@ NATIVE_WEBHOOK_SECRET = "native-tests-secret"
 
 
 @pytest.fixture(scope="package")
-def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:
+def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa: F811
     """One gateway shared by the native API tests (tests/gateway/test_native_*.py): the
     test agents plus a delegating `parent`, a webhook secret, fast webhook retries and a
     small request limit. Its namespace is its own; tests use fresh ids and keys."""
@@ -124,7 +125,7 @@ def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:
 
 
 @pytest.fixture(scope="package")
-def langgraph_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:
+def langgraph_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa: F811
     """One gateway with the test agents, shared by the LangGraph API and Deep Agents
     tests (tests/gateway/test_langgraph_*.py, test_deepagents.py); each test uses its
     own threads. It has its own namespace."""
