@@ -19,7 +19,7 @@ from typing import Any, Literal
 import httpx
 
 from mesh.client import Client
-from mesh.gateway.conversation import IN_FLIGHT, Conversation, RunView, conversation
+from mesh.gateway.conversation import IN_FLIGHT, Conversation, RunView
 from mesh.gateway.langgraph_wire import run_json
 from mesh.gateway.threads import ThreadStore
 from schemas.envelope import utc_now
@@ -69,12 +69,11 @@ class RunWebhooks:
         return found is not None and found[1].status not in IN_FLIGHT
 
     def _look(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView] | None:
-        thread = self._store.threads.get(thread_id)
-        if thread is None:
+        now = self._store.conversation(thread_id, self._client.view)
+        if now is None:
             return None
-        now = conversation(thread, self._store.runs_of(thread_id), self._client.view)
         run = now.run(run_id)
-        return (now, run) if run is not None else None
+        return None if run is None else (now, run)
 
     async def _deliver(self, thread_id: str, run_id: str) -> None:
         backoff = _FIRST_BACKOFF

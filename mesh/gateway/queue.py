@@ -17,7 +17,7 @@ from typing import Any
 
 from mesh.client import Client
 from mesh.errors import InvalidInput, MeshError, UnknownAgent
-from mesh.gateway.conversation import Conversation, RunView, conversation
+from mesh.gateway.conversation import Conversation, RunView
 from mesh.gateway.thread_locks import ThreadLocks
 from mesh.gateway.threads import ThreadStore
 from mesh.transport.base import Consumer, TopicPartition, Transport
@@ -66,22 +66,18 @@ class QueueDriver:
             return
         async with self._locked(thread_id):
             await self._catch_up_after_rebalance()
-            thread = self._store.threads.get(thread_id)
-            if thread is None:
+            now = self._store.conversation(thread_id, self._client.view)
+            if now is None or any(run.blocks_thread and run.submitted for run in now.runs):
                 return
-            now = conversation(thread, self._store.runs_of(thread_id), self._client.view)
-            if any(run.blocks_thread and run.submitted for run in now.runs):
-                return
-            if next((run for run in now.runs if _is_queued(run)), None) is None:
+            if not any(_is_queued(run) for run in now.runs):
                 return
             # Its cancel may have been written a moment ago, as the run it waited for
             # ended (cancel_many cancels the queued run, then the running one): read the
             # threads topic to its end before starting it. Found by the SDK tests.
             await self._store.catch_up()
-            thread = self._store.threads.get(thread_id)
-            if thread is None:
+            now = self._store.conversation(thread_id, self._client.view)
+            if now is None:
                 return
-            now = conversation(thread, self._store.runs_of(thread_id), self._client.view)
             queued = next((run for run in now.runs if _is_queued(run)), None)
             if queued is not None:
                 await self._submit(now, queued)
@@ -123,11 +119,10 @@ class QueueDriver:
     async def _delete_finished_stateless_threads(self) -> None:
         before = utc_now() - timedelta(seconds=DELETE_GRACE)
         for thread_id in list(self._store.disposable):
-            thread = self._store.threads.get(thread_id)
-            if thread is None or not self.owns(thread_id):
+            if not self.owns(thread_id):
                 continue
-            now = conversation(thread, self._store.runs_of(thread_id), self._client.view)
-            if now.ended_before(before):
+            now = self._store.conversation(thread_id, self._client.view)
+            if now is not None and now.ended_before(before):
                 await self._store.delete_thread(thread_id)
 
     def _threads_with_queued_runs(self) -> list[str]:

@@ -17,8 +17,10 @@ import zlib
 from pydantic import BaseModel, ValidationError
 
 from mesh.follower import TopicFollower
+from mesh.gateway.conversation import Conversation, conversation
 from mesh.publisher import Publisher
 from mesh.transport.base import Delivery, Transport
+from mesh.view import TaskView
 from schemas import Envelope, decode_envelope
 from schemas.envelope import utc_now
 from schemas.langgraph import RUN, THREAD, RunRecord, ThreadRecord
@@ -72,6 +74,11 @@ class ThreadStore(TopicFollower):
         """Oldest first."""
         runs = self._runs.get(thread_id, {})
         return sorted(runs.values(), key=lambda run: run.created_at)
+
+    def conversation(self, thread_id: str, tasks: TaskView) -> Conversation | None:
+        """The thread as of now, with its runs' tasks (None: unknown or deleted)."""
+        thread = self.threads.get(thread_id)
+        return None if thread is None else conversation(thread, self.runs_of(thread_id), tasks)
 
     def runs_by_id(self, thread_id: str) -> dict[str, RunRecord]:
         return self._runs.get(thread_id, {})
