@@ -63,6 +63,7 @@ def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = Non
         status=TaskStatus.SUBMITTED,
         parent_task_id=request.parent_task_id,
         root_task_id=request.root_task_id or request.task_id,
+        correlation_id=request.correlation_id,
         idempotency_key=request.idempotency_key,
         priority=request.priority,
         input=request.payload,

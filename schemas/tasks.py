@@ -157,6 +157,9 @@ class TaskState(BaseModel):
     status: TaskStatus
     parent_task_id: str | None = None
     root_task_id: str | None = None
+    # Shared by every task of one business flow: a domain event's id for the tasks it
+    # started (`GET /v1/tasks?correlation=`, `mesh tasks --correlation`).
+    correlation_id: str | None = None
     idempotency_key: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
     progress: list[ProgressEntry] = Field(default_factory=list)
@@ -167,6 +170,9 @@ class TaskState(BaseModel):
     instance: str = ""
     deadline: datetime | None = None
     waiting_for: str | None = None  # while `waiting`: what a human is asked
+    # While accepted but not started: why it is held back (the circuit is open, no
+    # live worker of its agent type, waiting for a slot); cleared when it starts.
+    held: str | None = None
     trace_id: str | None = None  # the OpenTelemetry trace of the task's whole tree
     priority: int = 0  # higher starts first when tasks wait for a worker's slot
     created_at: datetime
