@@ -161,9 +161,14 @@ class Client:
         status: TaskStatus | None = None,
         agent: str | None = None,
         root: str | None = None,
+        correlation: str | None = None,
         limit: int = 100,
     ) -> list[TaskState]:
-        return self.view.list(status=status, agent=agent, root=root, limit=limit)
+        """Newest first; `correlation` keeps the tasks a domain event started (by its
+        id, as `publish` returned it) and their descendants."""
+        return self.view.list(
+            status=status, agent=agent, root=root, correlation=correlation, limit=limit
+        )
 
     async def wait(self, task_id: str, *, timeout: float = 60.0) -> TaskState:
         """The task's state once it has ended (succeeded, failed, cancelled...)."""

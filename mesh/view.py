@@ -62,15 +62,18 @@ class TaskView(TopicFollower):
         status: TaskStatus | None = None,
         agent: str | None = None,
         root: str | None = None,
+        correlation: str | None = None,
         limit: int = 100,
     ) -> list[TaskState]:
-        """Newest first."""
+        """Newest first. `correlation`: the tasks a domain event started, with their
+        descendants (they share its `correlation_id`)."""
         found = [
             s
             for s in self.tasks.values()
             if (status is None or s.status is status)
             and (agent is None or s.agent == agent)
             and (root is None or s.root_task_id == root)
+            and (correlation is None or s.correlation_id == correlation)
         ]
         found.sort(key=lambda s: s.created_at, reverse=True)
         return found[:limit]
