@@ -219,7 +219,7 @@ class TaskRunner:
                 raise _Superseded
         except _Superseded:
             await self._note_superseded(running, recorder)
-        except TimeoutError:  # past its deadline or timeout: its children are of no use
+        except _DeadlineExceeded:  # past its deadline or timeout: its children are of no use
             await cancel_children(self.publisher, context, "the parent ran past its deadline")
             why = "the task ran past its deadline or timeout"
             error = TaskError(type=DEADLINE_EXCEEDED, message=why)
@@ -261,13 +261,21 @@ class TaskRunner:
         delay = self.settings.start_record_delay
         flush = loop.call_later(delay, self.background, recorder.flush)
         began = time.perf_counter()
+        # Only this scope is the task's deadline: a `TimeoutError` of the handler's own
+        # (its `asyncio.timeout`, a model or socket timeout) is an ordinary failure,
+        # retried by the policy.
+        deadline = asyncio.timeout(self._time_left(running.request))
         try:
-            async with asyncio.timeout(self._time_left(running.request)):
+            async with deadline:
                 if running.ask_human is not None:
                     answer = await context.escalate(running.ask_human)
                     if answer is not None and (answer.text or answer.data):
                         context._deliver_steer(answer)  # the human's words reach the handler
                 return await running.handler.fn(context, message)
+        except TimeoutError:
+            if deadline.expired():
+                raise _DeadlineExceeded from None
+            raise
         finally:
             flush.cancel()
             self._handler_seconds[running.request.type].observe(time.perf_counter() - began)
@@ -411,6 +419,10 @@ async def cancel_children(publisher: Publisher, context: TaskContext, reason: st
 
 class _Superseded(Exception):
     """The handler returned after its run was superseded."""
+
+
+class _DeadlineExceeded(Exception):
+    """The task's own time limit (its deadline, or the agent's `timeout`) ran out."""
 
 
 def _first_failure(record: Delivery) -> datetime | None:

@@ -25,6 +25,7 @@ class Work(BaseModel):
     hang_first_attempt: bool = False  # attempt 1 waits, and finishes even when cancelled
     ask_human: str = ""  # escalate with this question; return the answer
     result_bytes: int = 0  # pad the result with this many bytes
+    own_timeout_first_attempt: bool = False  # attempt 1: the handler's own timeout fires
 
 
 @REGISTRY.register("test.spread", 1)
@@ -95,6 +96,9 @@ async def work(ctx: TaskContext, request: Work) -> dict[str, object]:
     if request.wait_for_steer:
         steer = await ctx.next_steer(timeout=30)
         return {"steered": steer.text if steer else None}
+    if request.own_timeout_first_attempt and ctx.attempt == 1:
+        async with asyncio.timeout(0.01):  # like a model call's client-side timeout
+            await asyncio.sleep(30)
     await asyncio.sleep(request.seconds)
     if request.reject:
         raise Reject(f"rejected ({request.label})")

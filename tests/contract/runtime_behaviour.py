@@ -472,6 +472,17 @@ class RuntimeBehaviour:
         assert state.status is TaskStatus.CANCELLED, state
         assert state.error is not None and state.error.message == "changed my mind"
 
+    async def test_a_handlers_own_timeout_is_an_ordinary_failure_and_retried(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        """Only the task's deadline scope is its deadline: a `TimeoutError` from the
+        handler's own `asyncio.timeout` goes to the retry policy."""
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            task_id = await m.client.submit("worker", {"own_timeout_first_attempt": True})
+            state = await m.client.wait(task_id, timeout=20)
+        assert state.status is TaskStatus.SUCCEEDED, state.error
+        assert state.attempt == 2
+
     async def test_a_task_whose_deadline_passed_before_it_started_fails_unrun(
         self, transport_factory: Factory, settings: Settings
     ) -> None:
