@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mesh.errors import InvalidInput, Reject, Retry, SetupError, StepTooLarge
+from schemas.registry import SchemaError
 
 # Header of a retry record: the time (ISO 8601, UTC) before which it must not run.
 NOT_BEFORE = "mesh-retry-not-before"
@@ -26,6 +27,7 @@ ALWAYS_PERMANENT: tuple[type[BaseException], ...] = (
     ValidationError,
     StepTooLarge,
     SetupError,
+    SchemaError,  # e.g. `emit` or `delegate` of a model that was never registered
 )
 
 

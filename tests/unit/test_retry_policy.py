@@ -9,6 +9,7 @@ from mesh import Agent, InvalidInput, Reject, Retry, RetryPolicy, SetupError
 from mesh.retry import DeadLetter, RetryLater
 from mesh.settings import Settings
 from mesh.topology import retry_tier
+from schemas.registry import UnknownMessageType
 
 
 def test_failures_are_retried_with_growing_delays_until_attempts_run_out() -> None:
@@ -27,7 +28,14 @@ def test_delays_stay_within_jitter_and_the_maximum() -> None:
 
 
 @pytest.mark.parametrize(
-    "error", [Reject("no"), InvalidInput("bad"), PermissionError("denied")], ids=type
+    "error",
+    [
+        Reject("no"),
+        InvalidInput("bad"),
+        PermissionError("denied"),
+        UnknownMessageType("Draft is not registered"),  # from emit/delegate: a code bug
+    ],
+    ids=type,
 )
 def test_permanent_errors_are_dead_lettered_on_the_first_attempt(error: Exception) -> None:
     policy = RetryPolicy(max_attempts=5, permanent=(PermissionError,))
