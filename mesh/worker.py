@@ -32,8 +32,9 @@ from pydantic import ValidationError
 from mesh.agent import Agent
 from mesh.circuit import CircuitWatch
 from mesh.dead_letters import Failure, dead_letter
-from mesh.errors import TransportError
+from mesh.errors import InvalidInput, TransportError
 from mesh.fence import EffectFence
+from mesh.ingress import event_type_of, read_domain_event
 from mesh.journal import Journal
 from mesh.lifecycle import TaskRecorder, submit_task, submitted_state
 from mesh.liveness import heartbeat, send_heartbeats
@@ -272,11 +273,21 @@ class Worker:
                 record, f"oversized: {size} bytes, over MESH_MAX_MESSAGE_BYTES={limit}"
             )
             return
+        event_type = None
+        if record.topic != self.inbox and record.topic not in self._retry_topics:
+            event_type = event_type_of(record.topic, self.topics, self.agent.event_types)
         try:
-            envelope = decode_envelope(record.value or b"")
+            if event_type is None:
+                envelope = decode_envelope(record.value or b"")
+            else:  # upstream producers need not know the mesh (mesh/ingress.py)
+                envelope = read_domain_event(record, event_type)
         except (orjson.JSONDecodeError, ValidationError) as exc:
             self._consumed["undecodable"].inc()
             self._dead_letter_record(record, f"undecodable envelope: {_first_line(exc)}")
+            return
+        except InvalidInput as exc:  # its message names the header or field at fault
+            self._consumed["undecodable"].inc()
+            self._dead_letter_record(record, str(exc))
             return
         self._consumed[envelope.type].inc()
         if record.topic in self._retry_topics:
