@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
+from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport, unread_ends
 
 log = logging.getLogger(__name__)
 _RETRY = 1.0  # seconds between attempts to fetch after a failure
@@ -39,7 +39,7 @@ class TopicFollower:
 
     async def catch_up(self, timeout: float = 30.0) -> None:
         """Wait until everything published before this call has been applied."""
-        ends = await self._consumer.end_offsets()
+        ends = await unread_ends(self._consumer)
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(
                 lambda: all(self._next_offset.get(tp, 0) >= end for tp, end in ends.items())

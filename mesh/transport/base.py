@@ -15,7 +15,12 @@ Semantics every adapter must keep (checked by `tests/contract`):
 - A group consumer's partitions are *co-partitioned*: partition N of every subscribed
   topic with the same partition count goes to the same member (range assignment), so
   one worker owns a task's inbox, retry and journal partitions together.
-- `read_partitions` returns what the given partitions hold when it is called.
+- `read_partitions` returns what the given partitions hold when it is called, from
+  each one's log start (records before it expired or were deleted).
+
+Errors: every method that talks to the broker raises `TransportError` (or a subclass)
+and nothing else of the broker client's; an adapter maps its client's errors at this
+seam, so callers catch `TransportError`, never `Exception`.
 """
 
 from __future__ import annotations
@@ -102,7 +107,9 @@ class RebalanceListener(Protocol):
 
 class Consumer(ABC):
     @abstractmethod
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Connect and join the group (if any). Raises `TransportError`, or
+        `UnknownTopic` for a topic that does not exist."""
 
     @abstractmethod
     async def stop(self) -> None:
@@ -110,10 +117,13 @@ class Consumer(ABC):
 
     @abstractmethod
     async def fetch(self, *, timeout: float, max_records: int) -> list[Delivery]:
-        """Up to `max_records` records from unpaused partitions; [] after `timeout` s."""
+        """Up to `max_records` records from unpaused partitions; [] after `timeout` s.
+        Raises `TransportError` when the broker fails the fetch."""
 
     @abstractmethod
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Raises `TransportError`: the broker refused (e.g. a partition no longer
+        owned after a rebalance) or could not be reached."""
 
     @abstractmethod
     def pause(self) -> None:
@@ -126,8 +136,14 @@ class Consumer(ABC):
     def assignment(self) -> frozenset[TopicPartition]: ...
 
     @abstractmethod
+    async def start_offsets(self) -> dict[TopicPartition, int]:
+        """The first offset still held of every assigned partition (records before it
+        expired or were deleted). Raises `TransportError`."""
+
+    @abstractmethod
     async def end_offsets(self) -> dict[TopicPartition, int]:
-        """The offset after the last record of every assigned partition."""
+        """The offset after the last record of every assigned partition. Raises
+        `TransportError`."""
 
 
 class Transport(ABC):
@@ -139,7 +155,8 @@ class Transport(ABC):
 
     @abstractmethod
     async def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
-        """Create missing topics; existing ones are left as they are."""
+        """Create missing topics; existing ones are left as they are. Raises
+        `TransportError`."""
 
     @abstractmethod
     async def publish(
@@ -150,7 +167,8 @@ class Transport(ABC):
         key: bytes | None = None,
         headers: Mapping[str, bytes] | None = None,
     ) -> None:
-        """Append one record and wait until the broker has accepted it."""
+        """Append one record and wait until the broker has accepted it. Raises
+        `TransportError` (`UnknownTopic` for a topic never created)."""
 
     async def publish_many(self, records: Sequence[Outgoing]) -> None:
         """Publish several records at once and wait until all are accepted.
@@ -175,11 +193,16 @@ class Transport(ABC):
         self, topics: Sequence[str], *, group: str | None = None
     ) -> list[PartitionOffsets]:
         """Start, end and (with `group`) committed offsets of every partition of
-        `topics`, read without joining the group; missing topics are left out."""
+        `topics`, read without joining the group; missing topics are left out. Raises
+        `TransportError`."""
 
     @abstractmethod
-    async def read_partitions(self, partitions: Sequence[TopicPartition]) -> list[Delivery]:
-        """Every record of `partitions`, from the start to the end offsets at the call."""
+    async def read_partitions(
+        self, partitions: Sequence[TopicPartition], *, timeout: float = 60.0
+    ) -> list[Delivery]:
+        """Every record of `partitions`, from each log start to the end offsets at
+        the call. Raises `TransportError` when that takes over `timeout` s (never
+        hangs) or the broker fails the read."""
 
     async def read_topics(self, topics: Sequence[str], *, timeout: float = 60.0) -> list[Delivery]:
         """Every record of `topics`, from the start to the end offsets at the call (a
@@ -187,7 +210,7 @@ class Transport(ABC):
         consumer = self.consumer(topics, group=None)
         await consumer.start()
         try:
-            ends = await consumer.end_offsets()
+            ends = await unread_ends(consumer)
             position: dict[TopicPartition, int] = {}
             records: list[Delivery] = []
             async with asyncio.timeout(timeout):
@@ -198,3 +221,11 @@ class Transport(ABC):
             return records
         finally:
             await consumer.stop()
+
+
+async def unread_ends(consumer: Consumer) -> dict[TopicPartition, int]:
+    """The end offsets of the assigned partitions that hold records: a reader that
+    waits to pass each end must not wait on a partition whose records all expired or
+    were compacted away (start = end > 0: no record will ever come)."""
+    starts = await consumer.start_offsets()
+    return {tp: end for tp, end in (await consumer.end_offsets()).items() if end > starts[tp]}

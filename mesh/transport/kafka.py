@@ -14,17 +14,24 @@ Posture, chosen against aiokafka's weak defaults (DESIGN.md, "Brokers"):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import IllegalOperation, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    ConsumerStoppedError,
+    IllegalOperation,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 from aiokafka.partitioner import murmur2
 
 from mesh.errors import TransportError
@@ -46,6 +53,16 @@ log = logging.getLogger(__name__)
 
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)
+
+
+@contextlib.contextmanager
+def _mapped(what: str) -> Iterator[None]:
+    """aiokafka's errors become the mesh's `TransportError` at the seam (as httpx maps
+    its backends'), so callers catch one family and never an aiokafka type."""
+    try:
+        yield
+    except (KafkaError, ConsumerStoppedError) as exc:  # the latter is no KafkaError
+        raise TransportError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -174,7 +191,8 @@ class KafkaConsumer(Consumer):
         await self._consumer.stop()
 
     async def fetch(self, *, timeout: float, max_records: int) -> list[Delivery]:
-        batches = await self._consumer.getmany(timeout_ms=_ms(timeout), max_records=max_records)
+        with _mapped(f"cannot fetch from {self._topics!r}"):
+            batches = await self._consumer.getmany(timeout_ms=_ms(timeout), max_records=max_records)
         return [_delivery(record) for records in batches.values() for record in records]
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
@@ -194,11 +212,20 @@ class KafkaConsumer(Consumer):
     def assignment(self) -> frozenset[TopicPartition]:
         return _ours(self._consumer.assignment())
 
+    async def start_offsets(self) -> dict[TopicPartition, int]:
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        with _mapped(f"cannot read the start offsets of {self._topics!r}"):
+            starts = await self._consumer.beginning_offsets(assigned)
+        return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in starts.items()}
+
     async def end_offsets(self) -> dict[TopicPartition, int]:
         assigned = list(self._consumer.assignment())
         if not assigned:
             return {}
-        ends = await self._consumer.end_offsets(assigned)
+        with _mapped(f"cannot read the end offsets of {self._topics!r}"):
+            ends = await self._consumer.end_offsets(assigned)
         return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
 
@@ -248,12 +275,13 @@ class KafkaTransport(Transport):
 
     async def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
         admin = AIOKafkaAdminClient(**client_options(self._settings))
-        await admin.start()
         try:
-            existing = set(await admin.list_topics())
-            missing = [spec for spec in specs if spec.name not in existing]
-            if missing:
-                await self._create(admin, missing)
+            with _mapped("cannot create topics"):
+                await admin.start()
+                existing = set(await admin.list_topics())
+                missing = [spec for spec in specs if spec.name not in existing]
+                if missing:
+                    await self._create(admin, missing)
         finally:
             await admin.close()
 
@@ -295,7 +323,9 @@ class KafkaTransport(Transport):
 
         return await read_offsets(client_options(self._settings), topics, group)
 
-    async def read_partitions(self, partitions: Sequence[TopicPartition]) -> list[Delivery]:
+    async def read_partitions(
+        self, partitions: Sequence[TopicPartition], *, timeout: float = 60.0
+    ) -> list[Delivery]:
         if not partitions:
             return []
         consumer = AIOKafkaConsumer(
@@ -303,25 +333,42 @@ class KafkaTransport(Transport):
             enable_auto_commit=False,
             fetch_max_wait_ms=_ms(self._settings.fetch_max_wait),
         )
-        records: list[Delivery] = []
         try:
-            await consumer.start()
-            theirs = [_theirs(tp) for tp in partitions]
-            consumer.assign(theirs)
-            await consumer.seek_to_beginning(*theirs)
-            ends = await consumer.end_offsets(theirs)
-            remaining = {tp for tp in theirs if ends[tp] > 0}
-            while remaining:
-                batches = await consumer.getmany(*remaining, timeout_ms=1000)
-                for tp, batch in batches.items():
-                    records += [_delivery(r) for r in batch]
-                    if batch and batch[-1].offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-        except KafkaError as exc:
-            raise TransportError(f"cannot read {list(partitions)!r}: {exc}") from exc
+            with _mapped(f"cannot read {list(partitions)!r}"):
+                await consumer.start()
+                async with asyncio.timeout(timeout):
+                    return await _read_to_end(consumer, [_theirs(tp) for tp in partitions])
+        except TimeoutError:
+            raise TransportError(
+                f"reading {list(partitions)!r} to their end took over {timeout:g} s"
+            ) from None
         finally:
             await consumer.stop()
-        return records
+
+
+async def _read_to_end(
+    consumer: AIOKafkaConsumer, theirs: list[KafkaTopicPartition]
+) -> list[Delivery]:
+    """Every record from each partition's log start to its end offset at the call.
+
+    Done is where the consumer's *position* reaches the end, not where a record was
+    seen: a partition whose records all expired or were compacted away (start = end >
+    0), or whose tail holds no records (transaction markers), has no last record.
+    """
+    consumer.assign(theirs)
+    await consumer.seek_to_beginning(*theirs)
+    starts = await consumer.beginning_offsets(theirs)
+    ends = await consumer.end_offsets(theirs)
+    remaining = {tp for tp in theirs if ends[tp] > starts[tp]}
+    records: list[Delivery] = []
+    while remaining:
+        batches = await consumer.getmany(*remaining, timeout_ms=1000)
+        for batch in batches.values():
+            records += [_delivery(r) for r in batch]
+        for tp in list(remaining):
+            if await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)
+    return records
 
 
 def _new_topic(spec: TopicSpec) -> NewTopic:

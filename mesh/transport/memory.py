@@ -3,8 +3,9 @@
 It keeps Kafka's observable behaviour (key -> partition, per-partition order,
 consumer groups with eager rebalances that revoke everything and then assign the
 new split, positions reset to the committed offset after a rebalance, commits
-refused for partitions a member no longer owns), so the same contract suite
-passes on it and on a real broker.
+refused for partitions a member no longer owns, a log start offset that moves
+when records expire or are deleted), so the same contract suite passes on it and
+on a real broker.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from mesh.transport.base import (
     Transport,
 )
 
+_DELETED = Delivery("", 0, -1, None, None)  # stands where a deleted record was
+
 
 @dataclass
 class _Group:
@@ -43,6 +46,8 @@ class MemoryBroker:
     def __init__(self) -> None:
         self.topics: dict[str, list[list[Delivery]]] = {}
         self.specs: dict[str, TopicSpec] = {}
+        # The first offset still held per partition (0 unless records were deleted).
+        self.log_start: dict[TopicPartition, int] = {}
         self.groups: dict[str, _Group] = {}
         self._new_data = asyncio.Event()
         self._round_robin = itertools.count()
@@ -83,6 +88,22 @@ class MemoryBroker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await event.wait()
+
+    def delete_records(self, tp: TopicPartition, before: int) -> None:
+        """Drop the records of `tp` below offset `before`, as retention, compaction
+        or Kafka's DeleteRecords do: the log start moves, offsets do not."""
+        log = self.topics[tp.topic][tp.partition]
+        start = min(max(before, self.start_of(tp)), len(log))
+        self.log_start[tp] = start
+        for offset in range(start):
+            log[offset] = _DELETED
+
+    def start_of(self, tp: TopicPartition) -> int:
+        return self.log_start.get(tp, 0)
+
+    def held(self, tp: TopicPartition) -> list[Delivery]:
+        """The records of `tp` from its log start."""
+        return self.topics[tp.topic][tp.partition][self.start_of(tp) :]
 
     def partitions_of(self, topics: Sequence[str]) -> list[TopicPartition]:
         return [
@@ -164,7 +185,8 @@ class MemoryConsumer(Consumer):
         taken: list[Delivery] = []
         for tp in sorted(self._assignment):
             log = self._broker.topics[tp.topic][tp.partition]
-            start = self._positions[tp]
+            # Below the log start, a position resets to it (`auto_offset_reset=earliest`).
+            start = max(self._positions[tp], self._broker.start_of(tp))
             chunk = log[start : start + max_records - len(taken)]
             self._positions[tp] = start + len(chunk)
             taken.extend(chunk)
@@ -188,6 +210,9 @@ class MemoryConsumer(Consumer):
 
     def assignment(self) -> frozenset[TopicPartition]:
         return self._assignment
+
+    async def start_offsets(self) -> dict[TopicPartition, int]:
+        return {tp: self._broker.start_of(tp) for tp in self._assignment}
 
     async def end_offsets(self) -> dict[TopicPartition, int]:
         return {tp: len(self._broker.topics[tp.topic][tp.partition]) for tp in self._assignment}
@@ -258,14 +283,18 @@ class MemoryTransport(Transport):
         await asyncio.sleep(0)
         committed = self.broker.groups[group].committed if group in self.broker.groups else {}
         logs = self.broker.topics
-        return [  # nothing is ever deleted here: every log starts at 0
-            PartitionOffsets(tp, 0, len(logs[tp.topic][tp.partition]), committed.get(tp))
+        return [
+            PartitionOffsets(
+                tp, self.broker.start_of(tp), len(logs[tp.topic][tp.partition]), committed.get(tp)
+            )
             for tp in self.broker.partitions_of(topics)
         ]
 
-    async def read_partitions(self, partitions: Sequence[TopicPartition]) -> list[Delivery]:
+    async def read_partitions(
+        self, partitions: Sequence[TopicPartition], *, timeout: float = 60.0
+    ) -> list[Delivery]:
         await asyncio.sleep(0)
         for tp in partitions:
             if tp.topic not in self.broker.topics:
                 raise UnknownTopic(f"cannot read missing topic {tp.topic!r}")
-        return [r for tp in partitions for r in self.broker.topics[tp.topic][tp.partition]]
+        return [r for tp in partitions for r in self.broker.held(tp)]

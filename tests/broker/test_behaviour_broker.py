@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from aiokafka import TopicPartition as KafkaTopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.records_to_delete import RecordsToDelete
+from aiokafka.errors import KafkaConnectionError
 
 from mesh.settings import Settings
-from mesh.transport.base import Transport
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.base import TopicPartition, Transport
+from mesh.transport.kafka import KafkaTransport, client_options
 from tests.contract.dlq_behaviour import DeadLetterQueueBehaviour
 from tests.contract.journal_behaviour import JournalBehaviour
 from tests.contract.runtime_behaviour import RuntimeBehaviour
-from tests.contract.transport_behaviour import TransportBehaviour
+from tests.contract.transport_behaviour import DeleteRecords, TransportBehaviour
 
 pytestmark = pytest.mark.broker
 
@@ -24,6 +28,25 @@ class TestKafkaTransport(TransportBehaviour):
         await transport.start()
         yield transport
         await transport.stop()
+
+    @pytest.fixture
+    def delete_records(self, broker_settings: Settings) -> DeleteRecords:
+        """Kafka's DeleteRecords moves the log start as retention would. The embedded
+        broker does not implement it (it closes the connection): there the memory
+        transport's run of the same test covers the behaviour."""
+
+        async def delete(tp: TopicPartition, before: int) -> None:
+            admin = AIOKafkaAdminClient(**client_options(broker_settings))
+            await admin.start()
+            try:
+                theirs = KafkaTopicPartition(tp.topic, tp.partition)
+                await admin.delete_records({theirs: RecordsToDelete(before)}, timeout_ms=5000)
+            except KafkaConnectionError:
+                pytest.skip("this broker does not implement DeleteRecords (the embedded one)")
+            finally:
+                await admin.close()
+
+        return delete
 
 
 class TestKafkaRuntime(RuntimeBehaviour):

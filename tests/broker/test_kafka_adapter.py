@@ -29,3 +29,19 @@ async def test_records_waiting_for_the_broker_are_bounded(broker_settings: Setti
         await transport.publish_many(two)  # the earlier ones were acknowledged: room again
     finally:
         await transport.stop()
+
+
+async def test_the_client_errors_of_fetch_are_mapped(broker_settings: Settings) -> None:
+    """aiokafka's exceptions never cross the seam: callers catch `TransportError`."""
+    transport = KafkaTransport(broker_settings)
+    await transport.start()
+    try:
+        await transport.ensure_topics(runtime_topics(broker_settings))
+        consumer = transport.consumer([runtime_topics(broker_settings)[0].name], group=None)
+        await consumer.start()
+        await consumer.stop()
+        # (aiokafka raises ConsumerStoppedError here, which is not even a KafkaError.)
+        with pytest.raises(TransportError, match="cannot fetch"):
+            await consumer.fetch(timeout=0.1, max_records=1)
+    finally:
+        await transport.stop()

@@ -1,15 +1,26 @@
 """What every transport must do (the memory double and the Kafka adapter alike).
 
-Subclasses provide the `transport` fixture (a started transport) and `spec_partitions`.
+Subclasses provide the `transport` fixture (a started transport) and `delete_records`
+(drop a partition's records below an offset, as retention or compaction would).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from mesh.transport.base import Consumer, Delivery, TopicPartition, TopicSpec, Transport
+from mesh.transport.base import (
+    Consumer,
+    Delivery,
+    Outgoing,
+    TopicPartition,
+    TopicSpec,
+    Transport,
+    unread_ends,
+)
+
+DeleteRecords = Callable[[TopicPartition, int], Awaitable[None]]
 
 
 def _topic() -> str:
@@ -135,6 +146,32 @@ class TransportBehaviour:
         ungrouped = {o.tp: o for o in await transport.offsets([topic])}
         assert ungrouped[records[0].tp].committed is None
         assert ungrouped[records[0].tp].lag == ungrouped[records[0].tp].held == 5
+
+    async def test_readers_start_at_the_log_start_and_pass_emptied_partitions(
+        self, transport: Transport, delete_records: DeleteRecords
+    ) -> None:
+        """A partition whose records all expired (start = end > 0) holds nothing to
+        wait for: reading it to its end returns at once, it never hangs (a worker's
+        journal load at assignment reads partitions this way)."""
+        topic = _topic()
+        emptied, kept = TopicPartition(topic, 0), TopicPartition(topic, 1)
+        await transport.ensure_topics([TopicSpec(topic, partitions=2)])
+        await transport.publish_many([Outgoing(topic, b"old", partition=0) for _ in range(4)])
+        await transport.publish_many([Outgoing(topic, b"%d" % n, partition=1) for n in range(3)])
+        await delete_records(emptied, 4)
+        await delete_records(kept, 1)
+
+        records = await transport.read_partitions([emptied, kept], timeout=20)
+        assert [(r.partition, r.offset, r.value) for r in records] == [(1, 1, b"1"), (1, 2, b"2")]
+        offsets = {o.tp: (o.start, o.end) for o in await transport.offsets([topic])}
+        assert offsets == {emptied: (4, 4), kept: (1, 3)}
+        reader = transport.consumer([topic], group=None)
+        await reader.start()
+        assert await reader.start_offsets() == {emptied: 4, kept: 1}
+        assert await unread_ends(reader) == {kept: 3}
+        assert [r.offset for r in await _drain(reader, 2)] == [1, 2]
+        await reader.stop()
+        assert len(await transport.read_topics([topic], timeout=20)) == 2
 
     async def test_pause_holds_records_until_resume(self, transport: Transport) -> None:
         topic, group = _topic(), f"g-{uuid.uuid4().hex[:8]}"

@@ -8,11 +8,11 @@ import pytest
 
 from mesh.settings import Settings
 from mesh.testing import MemoryTransport
-from mesh.transport.base import Transport
+from mesh.transport.base import TopicPartition, Transport
 from tests.contract.dlq_behaviour import DeadLetterQueueBehaviour
 from tests.contract.journal_behaviour import JournalBehaviour
 from tests.contract.runtime_behaviour import RuntimeBehaviour
-from tests.contract.transport_behaviour import TransportBehaviour
+from tests.contract.transport_behaviour import DeleteRecords, TransportBehaviour
 
 
 class TestMemoryTransport(TransportBehaviour):
@@ -22,6 +22,13 @@ class TestMemoryTransport(TransportBehaviour):
         await transport.start()
         yield transport
         await transport.stop()
+
+    @pytest.fixture
+    def delete_records(self, transport: MemoryTransport) -> DeleteRecords:
+        async def delete(tp: TopicPartition, before: int) -> None:
+            transport.broker.delete_records(tp, before)
+
+        return delete
 
 
 class TestMemoryRuntime(RuntimeBehaviour):
