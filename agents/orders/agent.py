@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from functools import cache
 
-from agents.orders.store import OrderStore
+from agents.orders.store_thread import OrderStoreThread
 from mesh import Agent, TaskContext
 from schemas.support import OrdersFound, OrdersLookup
 
@@ -13,11 +12,13 @@ agent = Agent("orders", description="Looks up a customer's orders in the order d
 
 
 @cache
-def order_store() -> OrderStore:
-    return OrderStore.open()
+def order_store() -> OrderStoreThread:
+    # Made on first use, not at import; it opens the database on its own thread.
+    return OrderStoreThread()
 
 
 @agent.task
 async def lookup(ctx: TaskContext, query: OrdersLookup) -> OrdersFound:
-    # sqlite calls block; a thread keeps the event loop (and the other tasks) moving.
-    return await asyncio.to_thread(order_store().lookup, query)
+    # Opening (the first time, building the database) and querying run on the
+    # store's thread: SQLite blocks, and the loop serves every other task meanwhile.
+    return await order_store().lookup(query)

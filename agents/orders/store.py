@@ -1,8 +1,10 @@
 """Read-only access to the sample order database (SQLite, built from `seed.sql`).
 
-Every call is short and synchronous (a couple of indexed queries). An asyncio program
-runs it through `asyncio.to_thread`, which is why the connection is opened with
-`check_same_thread=False` and guarded by a lock.
+Every call is short and synchronous (a couple of indexed queries). A store belongs to
+the thread that opened it: sqlite3 refuses calls from other threads, and no lock
+guards the connection. An asyncio program uses it through `OrderStoreThread`
+(`agents/orders/store_thread.py`), which opens it and runs every call on a thread of
+its own.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-import threading
 from pathlib import Path
 from types import TracebackType
 
@@ -82,9 +83,6 @@ class OrderStore:
     def __init__(self, connection: sqlite3.Connection) -> None:
         """Wrap an open connection; the store owns it from now on."""
         self._connection = connection
-        # One connection shared by to_thread workers: the lock keeps a lookup's two
-        # queries together and never lets two threads drive the connection at once.
-        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path | None = None) -> OrderStore:
@@ -99,7 +97,7 @@ class OrderStore:
         """
         database = ensure_database(path or DEFAULT_DB)
         uri = f"{database.resolve().as_uri()}?mode=ro"
-        return cls(sqlite3.connect(uri, uri=True, check_same_thread=False))
+        return cls(sqlite3.connect(uri, uri=True))
 
     def lookup(self, query: OrdersLookup) -> OrdersFound:
         """Find a customer's orders, or one of them by id.
@@ -114,10 +112,9 @@ class OrderStore:
         """
         email = query.customer_email.strip().lower()
         order_id = query.order_id.strip().upper() if query.order_id else None
-        with self._lock:
-            cursor = self._connection.execute(_ORDERS_OF_CUSTOMER, (email, order_id, order_id))
-            rows = cursor.fetchall()
-            items = self._items([row[0] for row in rows])
+        cursor = self._connection.execute(_ORDERS_OF_CUSTOMER, (email, order_id, order_id))
+        rows = cursor.fetchall()
+        items = self._items([row[0] for row in rows])
         orders = [_order(row, items.get(row[0], [])) for row in rows]
         return OrdersFound(customer_email=query.customer_email, orders=orders)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from agents.orders.store import SEED_SQL, OrderStore, ensure_database
+from agents.orders.store_thread import OrderStoreThread
 from schemas.support import OrdersLookup
 
 
@@ -123,13 +126,26 @@ def test_store_is_read_only(store: OrderStore) -> None:
         store._connection.execute("DELETE FROM orders")
 
 
-def test_store_is_usable_from_another_thread(store: OrderStore) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+def test_store_is_confined_to_the_thread_that_opened_it(store: OrderStore) -> None:
+    # OrderStoreThread keeps it on one thread; sqlite3's own check stays on to prove it.
+    with ThreadPoolExecutor(max_workers=1) as other:
+        lookup = other.submit(store.lookup, OrdersLookup(customer_email="ada@example.com"))
+        with pytest.raises(sqlite3.ProgrammingError, match="same thread"):
+            lookup.result()
 
-    query = OrdersLookup(customer_email="ada@example.com")
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(store.lookup, [query] * 8))
-    assert all(result == results[0] for result in results)
+
+async def test_store_thread_opens_on_first_lookup_and_closes(tmp_path: Path) -> None:
+    path = tmp_path / "orders.sqlite3"
+    store = OrderStoreThread(path)
+    assert not path.exists()  # nothing opened yet
+    queries = [
+        OrdersLookup(customer_email="ada@example.com", order_id=f"ORD-100{n}") for n in (1, 3)
+    ]
+    found = await asyncio.gather(*(store.lookup(query) for query in queries))
+    assert [[order.order_id for order in f.orders] for f in found] == [["ORD-1001"], []]
+    await store.close()
+    with pytest.raises(RuntimeError):  # its thread is gone
+        await store.lookup(queries[0])
 
 
 def test_close_releases_the_connection(tmp_path: Path) -> None:
