@@ -6,6 +6,7 @@ Hierarchy::
     ├── SetupError           an agent definition is wrong (raised at registration)
     ├── SettingsError        a MESH_* setting is invalid (raised at start-up)
     ├── BrokerStartError     the embedded broker did not start (mesh.broker)
+    ├── WorkerFailed         a worker gave up on a write and stopped (exit status 1)
     ├── TransportError       the broker refused or failed an operation
     │   └── UnknownTopic     publishing to a topic that was never created
     ├── UnknownAgent         no agent type of that name has registered
@@ -21,6 +22,9 @@ Hierarchy::
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from schemas.tasks import TaskError as TaskErrorModel
 
@@ -45,12 +49,36 @@ class UnknownTopic(TransportError):
     pass
 
 
+class WorkerFailed(MeshError):
+    """A worker could not write what it must (after `MESH_WRITE_ATTEMPTS` tries) and
+    stopped; its uncommitted records go to the next owner of their partitions."""
+
+
 class UnknownAgent(MeshError):
     pass
 
 
+@dataclass(frozen=True)
+class FieldError:
+    """One part of an input that does not fit its schema: where, and why."""
+
+    path: tuple[str | int, ...]  # () for the input as a whole
+    reason: str
+
+    @property
+    def field(self) -> str:
+        """The path in dots (`customer.email`, `items.0.n`); `input` for the whole."""
+        return ".".join(str(part) for part in self.path) or "input"
+
+
 class InvalidInput(MeshError):
-    pass
+    """`errors` name each part that does not fit (empty when no part is to blame,
+    e.g. a message over MESH_MAX_MESSAGE_BYTES), so the gateway and the CLI can say
+    which field to fix."""
+
+    def __init__(self, message: str, *, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.errors = tuple(errors)
 
 
 class TaskNotFound(MeshError):

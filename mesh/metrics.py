@@ -65,6 +65,13 @@ TASKS_RUNNING = Gauge(
     "Tasks a worker process is running now (at most its max_inflight).",
     ["agent"],
 )
+WORKER_WRITE_FAILURES = Counter(
+    "mesh_worker_write_failures",
+    "Writes a worker gave up on after MESH_WRITE_ATTEMPTS tries (it then stops, exit "
+    "status 1, so its partitions move on), or that failed with an error no retry can "
+    "fix (the task is dead-lettered), by agent type and what was written.",
+    ["agent", "write"],
+)
 HEARTBEATS_SENT = Counter(
     "mesh_heartbeats_sent",
     "Heartbeats a worker process published, by agent type.",

@@ -80,6 +80,7 @@ class RunningTask:
     superseded: bool = False  # a newer attempt was dispatched (the supervisor's redispatch)
     ask_human: str | None = None  # wait for a human's go-ahead before the handler runs
     begun: bool = False  # its asyncio task has begun running (see `_interrupt`)
+    outcome_failures: int = 0  # earlier runs whose outcome the broker did not take
     early_steers: list[Steer] = field(default_factory=list)
 
     @property

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     # On a rebalance, how long a worker waits for steps and outcomes being written
     # before it gives up its partitions (must be well below the session timeout).
     rebalance_grace: float = Field(default=2.0, ge=0)
+    # A worker's write that fails (the broker unreachable or refusing it: an outcome, a
+    # dead letter, an adopted event) is tried `write_attempts` times in all,
+    # `write_backoff` s apart and doubling; then the worker stops with exit status 1, so
+    # an orchestrator restarts it and its uncommitted records run again. Never a silent
+    # stall with commits held back.
+    write_attempts: int = Field(default=5, ge=1, le=100)
+    write_backoff: float = Field(default=0.5, ge=0)
 
     # Worker liveness (agents/supervisor): a heartbeat every `liveness_interval` s; a
     # running task without progress for `task_lease` s is stuck (progress extends it).
@@ -85,6 +92,10 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=0, le=65535)
     gateway_max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    # How deeply a JSON request body may nest (objects and arrays); a deeper one gets
+    # 422 before it is validated. At most 200: the envelope around a payload adds
+    # levels, and its encoder (orjson) stops at 255.
+    gateway_max_json_depth: int = Field(default=64, ge=2, le=200)
     # Completion webhooks (ADR 011): the shared secret that signs each body
     # (`X-Mesh-Signature: sha256=<hex HMAC-SHA256>`; no webhooks accepted while empty),
     # attempts before a delivery is dead-lettered, the first retry delay (doubling per

@@ -24,6 +24,7 @@ import heapq
 import itertools
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import orjson
@@ -32,13 +33,19 @@ from pydantic import ValidationError
 from mesh.agent import Agent
 from mesh.circuit import CircuitWatch
 from mesh.dead_letters import Failure, dead_letter
-from mesh.errors import InvalidInput, TransportError
+from mesh.errors import InvalidInput, TransportError, WorkerFailed
 from mesh.fence import EffectFence
 from mesh.ingress import event_type_of, read_domain_event
 from mesh.journal import Journal
 from mesh.lifecycle import TaskRecorder, submit_task, submitted_state
 from mesh.liveness import heartbeat, send_heartbeats
-from mesh.metrics import MESSAGES_CONSUMED, TASKS_INFLIGHT, TASKS_RUNNING, Children
+from mesh.metrics import (
+    MESSAGES_CONSUMED,
+    TASKS_INFLIGHT,
+    TASKS_RUNNING,
+    WORKER_WRITE_FAILURES,
+    Children,
+)
 from mesh.offsets import OffsetTracker
 from mesh.publisher import Publisher
 from mesh.retry import NOT_BEFORE
@@ -67,7 +74,6 @@ from schemas.tasks import (
 )
 
 log = logging.getLogger(__name__)
-_RERUN_PAUSE = 2.0  # seconds before a run whose outcome could not be written starts again
 _ADOPTION_NAMESPACE = uuid.UUID("6f1d3c1e-8a8e-4c55-9b51-6a1f0b7f3a10")
 
 
@@ -95,7 +101,7 @@ class Worker:
             settings=settings,
             journal=self.journal,
             fence=self._fence,
-            background=lambda work: self._spawn(work()),
+            background=lambda work: self._spawn(work, what="task_record"),
         )
         self.running: dict[str, RunningTask] = {}  # accepted: started or in the backlog
         # Accepted tasks beyond `max_inflight` wait here as plain records, not as
@@ -116,6 +122,8 @@ class Worker:
         self._ready = asyncio.Event()
         self._ready.set()
         self._journal_failure: Exception | None = None
+        self._failure: WorkerFailed | None = None  # why the worker stops on its own
+        self._write_failures = Children(WORKER_WRITE_FAILURES, agent.name)  # by write
         self.duplicates_skipped = 0  # requests of runs running here or ended
         self._circuit = CircuitWatch(transport, self.topics, agent.name, self._on_circuit)
         self._probe: RunningTask | None = None
@@ -148,8 +156,8 @@ class Worker:
         """Stop fetching, let running tasks finish within the grace period, commit, leave."""
         self._stopping.set()
         if self._run_task is not None:
-            await self._run_task
-            self._run_task = None
+            run, self._run_task = self._run_task, None
+            await run  # raises `WorkerFailed` once, when the worker stopped on its own
 
     async def run(self) -> None:
         """Run in the foreground until `stop()` (what `mesh run` calls)."""
@@ -189,6 +197,8 @@ class Worker:
                 group.create_task(send_heartbeats(self.publisher, self._heartbeat, self._stopping))
                 group.create_task(self._circuit.run(self._stopping))
             await self._drain()
+            if self._failure is not None:
+                raise self._failure
         finally:
             TASKS_INFLIGHT.labels(self.agent.name).set_function(_nothing)  # let go of self
             TASKS_RUNNING.labels(self.agent.name).set_function(_nothing)
@@ -293,7 +303,7 @@ class Worker:
         if record.topic in self._retry_topics:
             self._hold_until_due(record, envelope)
         elif record.topic != self.inbox:
-            self._spawn(self._adopt_event(record, envelope), record)
+            self._spawn(lambda: self._adopt_event(record, envelope), record, what="adoption")
         elif envelope.type == RESULT:
             self._child_result(record, envelope)
         elif envelope.type in (STEER, CANCEL, REDISPATCH):
@@ -317,7 +327,8 @@ class Worker:
             self.duplicates_skipped += 1
             self._tracker.finish(record.tp, record.offset)
         elif self._circuit.name == "open" and self._circuit.fallback:
-            self._spawn(self._reroute(record, envelope, self._circuit.fallback), record)
+            fallback = self._circuit.fallback
+            self._spawn(lambda: self._reroute(record, envelope, fallback), record, what="reroute")
         else:
             self._accept(RunningTask(envelope, record, handler))
 
@@ -377,17 +388,11 @@ class Worker:
         except asyncio.CancelledError:
             if not running.handed_back:
                 raise
-        except Exception:
-            # The broker is unreachable or refused a write. The offset stays in flight
-            # and the run starts again after a pause: the journal replays what it
-            # completed, and nothing past the unrecorded outcome is committed.
-            log.exception(
-                "recording the outcome of task %s failed; running it again in %.0fs",
-                running.task_id,
-                _RERUN_PAUSE,
-            )
+        except TransportError as exc:
+            self._outcome_not_written(running, exc)
+        except Exception as exc:  # a bug no re-run can fix: park the task, say why
             running.handed_back = True
-            asyncio.get_running_loop().call_later(_RERUN_PAUSE, self._run_again, running)
+            self._dead_letter_unrecordable(running, exc)
         finally:
             self._active -= 1
             if self.running.get(running.task_id) is running:
@@ -396,11 +401,58 @@ class Worker:
                 self._tracker.finish(running.tp, running.offset)
             self._start_from_backlog()
 
-    def _run_again(self, failed: RunningTask) -> None:
+    def _outcome_not_written(self, running: RunningTask, exc: TransportError) -> None:
+        """The broker is unreachable or refused the outcome. The offset stays in
+        flight and the run starts again after a pause (the journal replays what it
+        completed; nothing past the unrecorded outcome is committed), at most
+        `MESH_WRITE_ATTEMPTS` times: then the worker stops (`_fail`)."""
+        running.handed_back = True
+        tries = running.outcome_failures + 1
+        if tries >= self.settings.write_attempts:
+            self._fail(f"recording the outcome of task {running.task_id} failed", exc, "outcome")
+            return
+        pause = self.settings.write_backoff * 2 ** (tries - 1)
+        log.warning(
+            "recording the outcome of task %s failed (try %d of %d); running it again in "
+            "%.1f s: %s",
+            running.task_id,
+            tries,
+            self.settings.write_attempts,
+            pause,
+            exc,
+        )
+        asyncio.get_running_loop().call_later(pause, self._run_again, running, tries)
+
+    def _run_again(self, failed: RunningTask, failures: int) -> None:
         if self._stopping.is_set() or failed.tp not in self._tracker.partitions():
             return  # stopping, or the partition moved: its next owner runs the task
         if failed.task_id not in self.running:
-            self._accept(RunningTask(failed.request, failed.record, failed.handler))
+            again = RunningTask(failed.request, failed.record, failed.handler)
+            again.outcome_failures = failures
+            self._accept(again)
+
+    def _dead_letter_unrecordable(self, running: RunningTask, exc: Exception) -> None:
+        """Running or recording the task raised something other than a broker error:
+        a bug in the runtime or in what the handler returned. Re-running it would fail
+        the same way forever, so the task is dead-lettered with the reason (and the
+        worker goes on; if even that cannot be written, it stops)."""
+        log.error("task %s cannot be recorded; dead-lettering it", running.task_id, exc_info=exc)
+        self._write_failures["outcome"].inc()
+        reason = f"the runtime could not record this task's outcome: {type(exc).__name__}: {exc}"
+        failure = Failure(reason[:2000], exc, running.request.attempt)
+        recorder = TaskRecorder(
+            self.publisher, submitted_state(running.request, self.agent.name), max_progress=0
+        )
+
+        async def park() -> None:
+            await dead_letter(self.publisher, self.agent.name, running.record, failure)
+            error = TaskError(type="DeadLettered", message=failure.reason)
+            await recorder.record(EventKind.DEAD_LETTERED, error=error)
+            await self.journal.ended(
+                running.record.partition, running.request, TaskStatus.DEAD_LETTERED
+            )
+
+        self._spawn(park, running.record, what="dead_letter")
 
     def _child_result(self, record: Delivery, envelope: Envelope) -> None:
         """Hand a child's outcome to its waiting parent and journal it for a re-run of
@@ -419,7 +471,11 @@ class Worker:
             self._tracker.finish(record.tp, record.offset)
             return
         agent = envelope.source.agent if envelope.source else ""
-        self._spawn(self.journal.child(record.partition, parent, child_id, agent, outcome), record)
+        self._spawn(
+            lambda: self.journal.child(record.partition, parent, child_id, agent, outcome),
+            record,
+            what="child_outcome",
+        )
 
     def _control(self, envelope: Envelope) -> None:
         task_id = envelope.task_id or ""
@@ -437,8 +493,11 @@ class Worker:
         else:
             steer = Steer.model_validate(envelope.payload)
             running.steer(steer)
-            if running.context is not None:
-                self._spawn(running.context._recorder.record(EventKind.STEERED, steer=steer))
+            if (context := running.context) is not None:
+                self._spawn(
+                    lambda: context._recorder.record(EventKind.STEERED, steer=steer),
+                    what="task_record",
+                )
 
     async def _reroute(self, record: Delivery, request: Envelope, fallback: str) -> None:
         """The circuit is open: hand the task to the fallback agent type, under the same
@@ -495,16 +554,34 @@ class Worker:
 
     def _dead_letter_record(self, record: Delivery, reason: str) -> None:
         failure = Failure(reason)
-        self._spawn(dead_letter(self.publisher, self.agent.name, record, failure), record)
+        self._spawn(
+            lambda: dead_letter(self.publisher, self.agent.name, record, failure),
+            record,
+            what="dead_letter",
+        )
 
-    def _spawn(self, work: object, record: Delivery | None = None) -> None:
-        """Run background work; its record's offset is finished only once it succeeded."""
+    def _spawn(
+        self,
+        work: Callable[[], Awaitable[object]],
+        record: Delivery | None = None,
+        *,
+        what: str,
+    ) -> None:
+        """Run background writes (`what` they write: a label of the failure metric);
+        the record's offset is finished once they succeeded.
+
+        A `TransportError` is tried again (`MESH_WRITE_ATTEMPTS`, backing off); when
+        the last try fails, or on any other error (a bug, which no retry fixes), the
+        worker stops (`_fail`): the record stays uncommitted for the next owner of its
+        partition, never held in flight with the partition's commits stalled behind it.
+        """
 
         async def guarded() -> None:
+            where = record.where() if record else "a running task"
             try:
-                await work  # type: ignore[misc]
-            except Exception:
-                log.exception("background work for %s failed", record.where() if record else "-")
+                await self._write_with_retries(work, f"the {what} of {where}")
+            except Exception as exc:
+                self._fail(f"writing the {what} of {where} failed", exc, what)
                 return
             if record is not None:
                 self._tracker.finish(record.tp, record.offset)
@@ -512,6 +589,35 @@ class Worker:
         task = asyncio.create_task(guarded())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _write_with_retries(self, work: Callable[[], Awaitable[object]], what: str) -> None:
+        attempts, delay = self.settings.write_attempts, self.settings.write_backoff
+        for attempt in range(1, attempts + 1):
+            try:
+                await work()
+                return
+            except TransportError as exc:
+                if attempt == attempts or self._failure is not None:
+                    raise
+                log.warning("writing %s failed (try %d of %d): %s", what, attempt, attempts, exc)
+                await asyncio.sleep(delay * 2 ** (attempt - 1))
+
+    def _fail(self, reason: str, exc: BaseException, what: str) -> None:
+        """Stop this worker visibly: a log line with the reason, the metric, and
+        `run()` raising `WorkerFailed` (`mesh run` exits 1; an orchestrator restarts
+        it). What it did not finish stays uncommitted and runs again on the next owner
+        of its partitions."""
+        self._write_failures[what].inc()
+        if self._failure is None:
+            log.error(
+                "worker %s of %r stops: %s",
+                self.settings.instance_id,
+                self.agent.name,
+                reason,
+                exc_info=exc,
+            )
+            self._failure = WorkerFailed(f"{reason}: {type(exc).__name__}: {exc}")
+        self._stopping.set()
 
     def _heartbeat(self, stopping: bool) -> Heartbeat:
         return heartbeat(self.agent.name, self.settings, self.running.values(), stopping=stopping)
@@ -543,7 +649,7 @@ class Worker:
             return
         try:
             await self._consumer.commit(pending)
-        except Exception as exc:  # a rebalance raced us; the next owner re-reads
+        except TransportError as exc:  # a rebalance raced us; the next owner re-reads
             log.warning("commit of %s failed: %s", pending, exc)
             return
         self._tracker.mark_committed(pending)
@@ -563,7 +669,7 @@ class Worker:
         self.journal.forget(self.journal.partitions() - owned)
         try:
             await self.journal.load(owned)
-        except Exception as exc:  # the consume loop ends the worker with it
+        except TransportError as exc:  # the consume loop ends the worker with it
             log.exception("loading journal partitions %s failed", sorted(owned))
             self._journal_failure = exc
         self._fence.open()
