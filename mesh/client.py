@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from mesh.errors import InvalidInput, TaskNotFound, UnknownAgent
 from mesh.lifecycle import submit_task, submitted_state
@@ -21,6 +21,7 @@ from mesh.publisher import Publisher
 from mesh.settings import Settings, load_settings
 from mesh.topology import runtime_topics
 from mesh.transport.base import Transport
+from mesh.validation import validated_event, validated_input
 from mesh.view import TaskView
 from schemas import REGISTRY, Envelope, Source
 from schemas.envelope import new_id
@@ -136,15 +137,9 @@ class Client:
     def _validated_input(
         self, card: AgentCard, input: BaseModel | dict[str, Any]
     ) -> dict[str, Any]:
-        raw = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
-        assert card.task_type is not None
-        if not REGISTRY.is_known(card.task_type):
-            return raw  # a contract this client does not ship; the worker validates
-        try:
-            model = REGISTRY.parse(card.task_type, card.task_version or 1, raw)
-        except (ValidationError, SchemaError) as exc:
-            raise InvalidInput(f"input for agent {card.name!r} is invalid: {exc}") from None
-        return model.model_dump(mode="json")
+        # Against the agent's model, or its card's JSON Schema when this process does
+        # not ship the model (mesh/validation.py).
+        return validated_input(card, input)
 
     async def get(self, task_id: str) -> TaskState:
         state = self.view.tasks.get(task_id)
@@ -212,11 +207,17 @@ class Client:
     async def publish_raw(
         self, type_: str, payload: dict[str, Any], *, key: str, version: int | None = None
     ) -> str:
-        """Validate `payload` against its registered schema, then publish it."""
+        """Validate `payload` against its registered schema, then publish the model's
+        dump (fields the schema does not know are not forwarded).
+
+        Raises:
+            InvalidInput: no such schema, or `payload` does not fit it (`errors` name
+                the fields).
+        """
         try:
             version = version or REGISTRY.latest_version(type_)
-            REGISTRY.parse(type_, version, payload)
-        except (ValidationError, SchemaError) as exc:
+            payload = validated_event(type_, version, payload)
+        except SchemaError as exc:
             raise InvalidInput(f"{type_!r} v{version}: {exc}") from None
         envelope = Envelope(
             type=type_, version=version, source=self.publisher.source, payload=payload

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from mesh.client import Client
 from mesh.gateway import langgraph, native, operations
 from mesh.gateway.http_metrics import RequestMetrics
 from mesh.gateway.limits import RequestSizeLimit
-from mesh.gateway.problems import install_problem_handlers
+from mesh.gateway.problems import document_problems, install_problem_handlers
 from mesh.gateway.view import GatewayView
 from mesh.gateway.webhooks import WebhookSender
 from mesh.gc_tuning import tune_for_service
@@ -27,6 +28,7 @@ from mesh.transport.connect import connect
 
 # /readyz: a view further behind than this (seconds to catch up) takes no traffic.
 READY_CATCH_UP_SECONDS = 2.0
+DOCS_ASSETS = "/docs/assets"  # Swagger UI's and ReDoc's files (the fastapi-offline wheel)
 
 
 class Gateway:
@@ -88,9 +90,14 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
         finally:
             await gateway.stop()
 
-    app = FastAPI(title="agentmesh gateway", version="1", lifespan=lifespan)
+    # /docs and /redoc load their scripts and styles from this app (DOCS_ASSETS), not
+    # from a CDN: they work where the gateway has no way out to the internet.
+    app = FastAPIOffline(
+        title="agentmesh gateway", version="1", lifespan=lifespan, static_url=DOCS_ASSETS
+    )
     app.state.gateway = gateway
     install_problem_handlers(app)
+    document_problems(app)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
     app.add_middleware(RequestMetrics)  # outermost: it also counts (and traces) the 413s
     app.include_router(operations.router)

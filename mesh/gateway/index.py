@@ -1,4 +1,5 @@
-"""`TaskIndex`: newest-first orderings of task ids by status, agent and root, for paging.
+"""`TaskIndex`: newest-first orderings of task ids by status, agent, root and correlation
+(the domain event that started a task tree), for paging.
 
 Each ordering is a sorted list of `(created_at, task_id)` keys (one shared tuple per
 task), so a page is a bisect plus a short walk backwards, and a cursor is just the
@@ -26,12 +27,14 @@ class TaskFilter:
     status: TaskStatus | None = None
     agent: str | None = None
     root: str | None = None
+    correlation: str | None = None
 
     def matches(self, state: TaskState) -> bool:
         return (
             (self.status is None or state.status is self.status)
             and (self.agent is None or state.agent == self.agent)
             and (self.root is None or state.root_task_id == self.root)
+            and (self.correlation is None or state.correlation_id == self.correlation)
         )
 
 
@@ -43,6 +46,8 @@ class TaskIndex:
         # Only tasks below a root: a root task is found by its id, and indexing every
         # top-level task under itself would cost a list per task.
         self._by_root: dict[str, list[SortKey]] = {}
+        # A task's correlation id is set when it is submitted and never changes.
+        self._by_correlation: dict[str, list[SortKey]] = {}
 
     def __len__(self) -> int:
         return len(self._all)
@@ -55,6 +60,8 @@ class TaskIndex:
             bisect.insort(self._by_agent.setdefault(state.agent, []), key)
             if state.root_task_id and state.root_task_id != state.task_id:
                 bisect.insort(self._by_root.setdefault(state.root_task_id, []), key)
+            if state.correlation_id:
+                bisect.insort(self._by_correlation.setdefault(state.correlation_id, []), key)
             bisect.insort(self._by_status.setdefault(state.status, []), key)
         elif previous.status is not state.status:
             key = _remove(self._by_status[previous.status], sort_key(previous))
@@ -91,6 +98,8 @@ class TaskIndex:
             below = self._by_root.get(where.root, [])
             root = lookup(where.root)
             options.append(sorted([*below, sort_key(root)]) if root is not None else below)
+        if where.correlation is not None:
+            options.append(self._by_correlation.get(where.correlation, []))
         return min(options, key=len)
 
     @staticmethod

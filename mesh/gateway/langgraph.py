@@ -14,10 +14,11 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from mesh.gateway.conversation import RunView
+from mesh.gateway.json_body import JsonBodyRoute
 from mesh.gateway.langgraph_stream import (
     json_when_ready,
     outcome_when_ended,
@@ -39,6 +40,7 @@ from mesh.gateway.langgraph_wire import (
     thread_json,
     thread_state_json,
 )
+from mesh.gateway.problems import ProblemError, problem_responses
 from mesh.gateway.queue import QueueDriver
 from mesh.gateway.run_service import LangGraphService
 from mesh.gateway.threads import ThreadStore
@@ -49,7 +51,17 @@ from schemas.langgraph import RunRecord
 if TYPE_CHECKING:  # app.py imports this module
     from mesh.gateway.app import Gateway
 
-router = APIRouter(tags=["langgraph"])
+router = APIRouter(tags=["langgraph"], route_class=JsonBodyRoute)
+
+# What the routes answer besides their success: an unknown thread, run or assistant
+# (404); a thread busy under `reject`, or no question to resume (409); the broker
+# refusing a write (503).
+_READ = problem_responses(404)
+_WRITE = problem_responses(404, 503)
+_RUN = problem_responses(404, 409, 503)
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}
+}
 
 
 @contextlib.asynccontextmanager
@@ -106,18 +118,18 @@ async def search_assistants(
     return [assistant_json(card) for card in cards[body.offset : body.offset + body.limit]]
 
 
-@router.get("/assistants/{assistant_id}")
+@router.get("/assistants/{assistant_id}", responses=_READ)
 async def get_assistant(request: Request, assistant_id: str) -> dict[str, Any]:
     for card in _service(request).assistants():
         if card.name == assistant_id:
             return assistant_json(card)
-    raise HTTPException(404, f"assistant {assistant_id!r} not found")
+    raise ProblemError(404, "assistant_id", f"assistant {assistant_id!r} not found")
 
 
 # -- threads ---------------------------------------------------------------------------
 
 
-@router.post("/threads")
+@router.post("/threads", responses=problem_responses(409, 503))
 async def create_thread(request: Request, body: ThreadCreate | None = None) -> dict[str, Any]:
     body = body or ThreadCreate()  # a client may send no body at all
     service = _service(request)
@@ -144,12 +156,12 @@ async def search_threads(
     return [thread_json(now) for now in page]
 
 
-@router.get("/threads/{thread_id}")
+@router.get("/threads/{thread_id}", responses=_READ)
 async def get_thread(request: Request, thread_id: str) -> dict[str, Any]:
     return thread_json(await _service(request).thread(thread_id))
 
 
-@router.patch("/threads/{thread_id}")
+@router.patch("/threads/{thread_id}", responses=_WRITE)
 async def patch_thread(request: Request, thread_id: str, body: ThreadPatch) -> dict[str, Any]:
     service = _service(request)
     now = await service.thread(thread_id)
@@ -160,13 +172,13 @@ async def patch_thread(request: Request, thread_id: str, body: ThreadPatch) -> d
     return thread_json(service.now(patched))
 
 
-@router.delete("/threads/{thread_id}", status_code=204)
+@router.delete("/threads/{thread_id}", status_code=204, responses=_WRITE)
 async def delete_thread(request: Request, thread_id: str) -> Response:
     await _service(request).delete_thread(thread_id)
     return Response(status_code=204)
 
 
-@router.post("/threads/{thread_id}/history")
+@router.post("/threads/{thread_id}/history", responses=_READ)
 async def get_thread_history(
     request: Request, thread_id: str, body: HistoryRequest | None = None
 ) -> list[dict[str, Any]]:
@@ -179,7 +191,7 @@ async def get_thread_history(
     return states[: body.limit]
 
 
-@router.get("/threads/{thread_id}/state")
+@router.get("/threads/{thread_id}/state", responses=_READ)
 async def get_thread_state(request: Request, thread_id: str) -> dict[str, Any]:
     return thread_state_json(await _service(request).thread(thread_id))
 
@@ -187,12 +199,12 @@ async def get_thread_state(request: Request, thread_id: str) -> dict[str, Any]:
 # -- runs ------------------------------------------------------------------------------
 
 
-@router.post("/threads/{thread_id}/runs")
+@router.post("/threads/{thread_id}/runs", responses=_RUN)
 async def create_run(request: Request, thread_id: str, body: RunCreate) -> JSONResponse:
     return _created(await _service(request).create_run(thread_id, body))
 
 
-@router.post("/threads/{thread_id}/runs/wait")
+@router.post("/threads/{thread_id}/runs/wait", responses=_RUN)
 async def create_run_and_wait(
     request: Request, thread_id: str, body: RunCreate
 ) -> StreamingResponse:
@@ -200,7 +212,7 @@ async def create_run_and_wait(
     return _waiting(service, await service.create_run(thread_id, body))
 
 
-@router.post("/threads/{thread_id}/runs/stream")
+@router.post("/threads/{thread_id}/runs/stream", responses={**_SSE, **_RUN})
 async def create_run_and_stream(
     request: Request, thread_id: str, body: RunCreate
 ) -> StreamingResponse:
@@ -211,24 +223,24 @@ async def create_run_and_stream(
 # Stateless runs: each on a new thread, deleted after the run unless on_completion="keep".
 
 
-@router.post("/runs")
+@router.post("/runs", responses=_RUN)
 async def create_stateless_run(request: Request, body: RunCreate) -> JSONResponse:
     return _created(await _service(request).create_stateless_run(body))
 
 
-@router.post("/runs/wait")
+@router.post("/runs/wait", responses=_RUN)
 async def create_stateless_run_and_wait(request: Request, body: RunCreate) -> StreamingResponse:
     service = _service(request)
     return _waiting(service, await service.create_stateless_run(body))
 
 
-@router.post("/runs/stream")
+@router.post("/runs/stream", responses={**_SSE, **_RUN})
 async def create_stateless_run_and_stream(request: Request, body: RunCreate) -> StreamingResponse:
     service = _service(request)
     return _streaming(service, await service.create_stateless_run(body), body.stream_mode)
 
 
-@router.post("/runs/cancel", status_code=204)
+@router.post("/runs/cancel", status_code=204, responses=_WRITE)
 async def cancel_runs(
     request: Request, body: RunsCancel, action: Literal["interrupt", "rollback"] = "interrupt"
 ) -> Response:
@@ -260,7 +272,7 @@ def _streaming(
     )
 
 
-@router.get("/threads/{thread_id}/runs")
+@router.get("/threads/{thread_id}/runs", responses=_READ)
 async def list_runs(
     request: Request,
     thread_id: str,
@@ -273,13 +285,18 @@ async def list_runs(
     return [run_json(run) for run in newest_first[offset : offset + limit]]
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}")
+@router.get("/threads/{thread_id}/runs/{run_id}", responses=_READ)
 async def get_run(request: Request, thread_id: str, run_id: str) -> dict[str, Any]:
     _, run = await _service(request).run(thread_id, run_id)
     return run_json(run)
 
 
-@router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=None)
+@router.post(
+    "/threads/{thread_id}/runs/{run_id}/cancel",
+    response_model=None,
+    status_code=202,
+    responses={200: {"description": "With `wait`: the run's outcome once it ended"}, **_WRITE},
+)
 async def cancel_run(
     request: Request,
     thread_id: str,
@@ -297,7 +314,7 @@ async def cancel_run(
     )
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/join")
+@router.get("/threads/{thread_id}/runs/{run_id}/join", responses=_READ)
 async def join_run(request: Request, thread_id: str, run_id: str) -> StreamingResponse:
     service = _service(request)
     await service.run(thread_id, run_id)  # a 404 before the stream starts
@@ -307,7 +324,7 @@ async def join_run(request: Request, thread_id: str, run_id: str) -> StreamingRe
     )
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", responses={**_SSE, **_READ})
 async def join_run_stream(
     request: Request,
     thread_id: str,

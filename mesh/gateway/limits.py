@@ -7,18 +7,17 @@ streams in, and the request is answered with 413 once the count passes the limit
 from __future__ import annotations
 
 import orjson
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mesh.gateway.problems import PROBLEM_JSON
+from mesh.gateway.problems import PROBLEM_JSON, ProblemError
 
 
-class BodyTooLarge(HTTPException):
+class BodyTooLarge(ProblemError):
     """Raised from `receive`: an HTTPException, so the body parser passes it on as is
     and the problem handler answers 413."""
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, _detail(max_bytes))
+        super().__init__(413, "body", _reason(max_bytes))
 
 
 class RequestSizeLimit:
@@ -63,8 +62,8 @@ class RequestSizeLimit:
                 "type": "about:blank",
                 "title": "Content Too Large",
                 "status": 413,
-                "detail": _detail(self.max_bytes),
-                "errors": [{"field": "body", "reason": f"over {self.max_bytes} bytes"}],
+                "detail": f"body: {_reason(self.max_bytes)}",
+                "errors": [{"field": "body", "reason": _reason(self.max_bytes)}],
             }
         )
         headers = [
@@ -76,5 +75,5 @@ class RequestSizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def _detail(max_bytes: int) -> str:
-    return f"body: larger than the limit of {max_bytes} bytes (MESH_GATEWAY_MAX_REQUEST_BYTES)"
+def _reason(max_bytes: int) -> str:
+    return f"larger than the limit of {max_bytes} bytes (MESH_GATEWAY_MAX_REQUEST_BYTES)"

@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
-from starlette.exceptions import HTTPException
 
 from mesh.errors import InvalidInput, UnknownAgent
 from mesh.gateway.index import SortKey, TaskFilter
+from mesh.gateway.json_body import JsonBodyRoute
 from mesh.gateway.models import (
     CancelTask,
     ControlAccepted,
@@ -27,6 +25,7 @@ from mesh.gateway.models import (
     TaskPage,
     task_document,
 )
+from mesh.gateway.problems import ProblemError, invalid_fields, problem_responses
 from mesh.gateway.sse import follow_task_events
 from mesh.gateway.webhooks import record_webhook
 from schemas import REGISTRY
@@ -38,7 +37,7 @@ from schemas.tasks import TaskState, TaskStatus
 if TYPE_CHECKING:
     from mesh.gateway.app import Gateway
 
-router = APIRouter(prefix="/v1", tags=["native"])
+router = APIRouter(prefix="/v1", tags=["native"], route_class=JsonBodyRoute)
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -46,32 +45,37 @@ def gateway_of(request: Request) -> Gateway:
     return gateway
 
 
-def invalid(field: tuple[str | int, ...], reason: str) -> RequestValidationError:
-    """A 422 naming `field` (a location like ("body", "input", "text"))."""
-    return RequestValidationError([{"loc": field, "msg": reason, "type": "value_error"}])
-
-
 def _task(gateway: Gateway, task_id: str) -> TaskState:
     state = gateway.view.tasks.get(task_id)
     if state is None:
-        raise HTTPException(404, f"task_id: no task with id {task_id!r}")
+        raise ProblemError(404, "task_id", f"no task with id {task_id!r}")
     return state
 
 
 def _running(gateway: Gateway, task_id: str) -> TaskState:
     state = _task(gateway, task_id)
     if state.status.is_terminal:
-        raise HTTPException(409, f"task_id: task {task_id!r} has already ended ({state.status})")
+        raise ProblemError(409, "task_id", f"task {task_id!r} has already ended ({state.status})")
     return state
 
 
-@router.post("/tasks", status_code=202, response_model=TaskAccepted)
+@router.post(
+    "/tasks",
+    status_code=202,
+    response_model=TaskAccepted,
+    responses=problem_responses(404, 503),
+)
 async def submit_task(body: SubmitTask, request: Request, response: Response) -> TaskAccepted:
-    """Submit a task to an agent; 202 with its id at once (the same for a repeated key)."""
+    """Submit a task to an agent; 202 with its id at once (the same for a repeated key).
+    The input is checked against the agent's input schema first (422 naming each field
+    that does not fit); nothing is produced for a bad one."""
     gateway = gateway_of(request)
-    _check_input(gateway, body.agent, body.input)
+    try:
+        gateway.client.agent(body.agent)
+    except UnknownAgent as exc:
+        raise ProblemError(404, "body.agent", str(exc)) from None
     if body.webhook is not None and not gateway.settings.gateway_webhook_secret.get_secret_value():
-        raise invalid(("body", "webhook"), "this gateway has no MESH_GATEWAY_WEBHOOK_SECRET")
+        raise ProblemError(422, "body.webhook", "this gateway has no MESH_GATEWAY_WEBHOOK_SECRET")
     try:
         task_id = await gateway.client.submit(
             body.agent,
@@ -80,8 +84,8 @@ async def submit_task(body: SubmitTask, request: Request, response: Response) ->
             deadline=body.deadline,
             priority=body.priority,
         )
-    except InvalidInput as exc:  # e.g. larger than MESH_MAX_MESSAGE_BYTES once enveloped
-        raise invalid(("body", "input"), str(exc)) from None
+    except InvalidInput as exc:  # a field misfits, or too large once enveloped
+        raise invalid_fields(("body", "input"), exc.errors, str(exc)) from None
     if body.webhook is not None and task_id not in gateway.view.webhooks:
         registration = WebhookDelivery(task_id=task_id, url=str(body.webhook), updated_at=utc_now())
         await record_webhook(gateway.client.publisher, registration)
@@ -90,23 +94,7 @@ async def submit_task(body: SubmitTask, request: Request, response: Response) ->
     return TaskAccepted(task_id=task_id, status_url=status_url)
 
 
-def _check_input(gateway: Gateway, agent: str, input: dict[str, Any]) -> None:
-    """404 for an agent no worker has registered; 422 naming each field of `input`
-    that does not fit the agent's input schema (checked here, before any produce)."""
-    try:
-        card = gateway.client.agent(agent)
-    except UnknownAgent as exc:
-        raise HTTPException(404, f"agent: {exc}") from None
-    if card.task_type and REGISTRY.is_known(card.task_type):
-        try:
-            REGISTRY.parse(card.task_type, card.task_version or 1, input)
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**error, "loc": ("body", "input", *error["loc"])} for error in exc.errors()]
-            ) from None
-
-
-@router.get("/tasks/{task_id}", response_model=TaskDocument)
+@router.get("/tasks/{task_id}", response_model=TaskDocument, responses=problem_responses(404))
 async def get_task(task_id: str, request: Request) -> Response:
     """Status, progress so far, result or error, children, attempt, times, webhook."""
     gateway = gateway_of(request)
@@ -115,19 +103,27 @@ async def get_task(task_id: str, request: Request) -> Response:
     return Response(document, media_type="application/json")
 
 
-@router.get("/tasks", response_model=TaskPage)
+@router.get("/tasks", response_model=TaskPage, responses=problem_responses(400))
 async def list_tasks(
     request: Request,
     status: TaskStatus | None = None,
     agent: Annotated[str | None, Query(max_length=200)] = None,
     root: Annotated[str | None, Query(max_length=200)] = None,
+    correlation: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="An event id (from `POST /v1/events`): the tasks it started, "
+            "with their descendants.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
     gateway = gateway_of(request)
     before = _decode_cursor(cursor) if cursor else None
-    where = TaskFilter(status=status, agent=agent, root=root)
+    where = TaskFilter(status=status, agent=agent, root=root, correlation=correlation)
     found = gateway.view.page(where, before=before, limit=limit)
     more = len(found) == limit
     documents = b",".join(task_document(s, gateway.view.webhooks.get(s.task_id)) for s in found)
@@ -136,7 +132,12 @@ async def list_tasks(
     return Response(page, media_type="application/json")
 
 
-@router.post("/tasks/{task_id}/messages", status_code=202, response_model=ControlAccepted)
+@router.post(
+    "/tasks/{task_id}/messages",
+    status_code=202,
+    response_model=ControlAccepted,
+    responses=problem_responses(404, 409, 503),
+)
 async def steer_task(task_id: str, body: SteerTask, request: Request) -> ControlAccepted:
     """Send a steering message to a task that has not ended."""
     gateway = gateway_of(request)
@@ -145,7 +146,12 @@ async def steer_task(task_id: str, body: SteerTask, request: Request) -> Control
     return ControlAccepted(task_id=task_id)
 
 
-@router.post("/tasks/{task_id}/cancel", status_code=202, response_model=ControlAccepted)
+@router.post(
+    "/tasks/{task_id}/cancel",
+    status_code=202,
+    response_model=ControlAccepted,
+    responses=problem_responses(404, 409, 503),
+)
 async def cancel_task(
     task_id: str, request: Request, body: Annotated[CancelTask | None, Body()] = None
 ) -> ControlAccepted:
@@ -159,7 +165,7 @@ async def cancel_task(
 @router.get(
     "/tasks/{task_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404)},
 )
 async def task_events(
     task_id: str,
@@ -177,7 +183,12 @@ async def task_events(
     )
 
 
-@router.post("/events/{event_type}", status_code=202, response_model=EventAccepted)
+@router.post(
+    "/events/{event_type}",
+    status_code=202,
+    response_model=EventAccepted,
+    responses=problem_responses(404, 503),
+)
 async def publish_event(
     event_type: str,
     request: Request,
@@ -186,24 +197,27 @@ async def publish_event(
     key: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> EventAccepted:
     """Publish a domain event, validated against its registered schema (`version`:
-    the newest when omitted); `key` orders events of one entity (random if omitted)."""
+    the newest when omitted); `key` orders events of one entity (random if omitted).
+    What is published is the schema's model of the payload: fields it does not know
+    are dropped. The answer's `id` is the event's: the tasks it starts carry it as
+    their `correlation_id` (`GET /v1/tasks?correlation=<id>`)."""
     gateway = gateway_of(request)
     if event_type.startswith("mesh."):
-        raise HTTPException(404, f"event_type: {event_type!r} is the runtime's, not a domain event")
+        reason = f"{event_type!r} is the runtime's, not a domain event"
+        raise ProblemError(404, "event_type", reason)
     try:
         version = version or REGISTRY.latest_version(event_type)
-        REGISTRY.parse(event_type, version, payload)
+        REGISTRY.model_for(event_type, version)
     except UnknownMessageType:
-        raise HTTPException(404, f"event_type: no schema registered for {event_type!r}") from None
+        raise ProblemError(404, "event_type", f"no schema registered for {event_type!r}") from None
     except UnsupportedVersion as exc:
-        raise invalid(("query", "version"), str(exc)) from None
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        ) from None
-    message_id = await gateway.client.publish_raw(
-        event_type, payload, key=key or new_id(), version=version
-    )
+        raise ProblemError(422, "query.version", str(exc)) from None
+    try:
+        message_id = await gateway.client.publish_raw(
+            event_type, payload, key=key or new_id(), version=version
+        )
+    except InvalidInput as exc:
+        raise invalid_fields(("body",), exc.errors, str(exc)) from None
     return EventAccepted(id=message_id, type=event_type, version=version)
 
 
@@ -220,4 +234,5 @@ def _decode_cursor(cursor: str) -> SortKey:
             return (float(created), task_id)
     except (binascii.Error, orjson.JSONDecodeError, TypeError, ValueError):
         pass
-    raise HTTPException(400, "cursor: not a cursor this API returned (pass next_cursor as is)")
+    reason = "not a cursor this API returned (pass next_cursor as is)"
+    raise ProblemError(400, "query.cursor", reason)

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mesh.gateway.problems import problem
+from mesh.gateway.json_body import JsonBodyRoute
+from mesh.gateway.problems import problem, problem_responses
 
 if TYPE_CHECKING:
     from mesh.gateway.app import Gateway
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=JsonBodyRoute)
 
 
 @router.get("/healthz")
@@ -21,7 +22,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"content": {"application/json": {"example": {"status": "ready"}}}},
+        **problem_responses(503),
+    },
+)
 async def readyz(request: Request) -> Response:
     """200 once the view has caught up with the topics (and follows them); else 503."""
     gateway: Gateway = request.app.state.gateway
@@ -31,7 +38,7 @@ async def readyz(request: Request) -> Response:
     return Response(b'{"status":"ready"}', media_type="application/json")
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 async def metrics() -> Response:
     """Prometheus text format (names prefixed `mesh_`)."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

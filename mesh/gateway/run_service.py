@@ -17,17 +17,15 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from fastapi import HTTPException
-from pydantic import ValidationError
-
 from mesh.client import Client
 from mesh.errors import InvalidInput, UnknownAgent
 from mesh.gateway.conversation import IN_FLIGHT, Conversation, RunView, conversation
 from mesh.gateway.langgraph_wire import RunCreate, ThreadCreate
+from mesh.gateway.problems import ProblemError, invalid_fields
 from mesh.gateway.queue import QueueDriver, task_input
 from mesh.gateway.thread_locks import ThreadLocks
 from mesh.gateway.threads import ThreadStore
-from schemas import REGISTRY, SchemaError
+from mesh.validation import validated_input
 from schemas.envelope import utc_now
 from schemas.langgraph import RunRecord, ThreadRecord
 from schemas.tasks import AgentCard
@@ -55,7 +53,8 @@ class LangGraphService:
             if existing is not None:
                 if body.if_exists == "do_nothing":
                     return existing
-                raise HTTPException(409, f"thread {body.thread_id!r} already exists")
+                reason = f"thread {body.thread_id!r} already exists"
+                raise ProblemError(409, "body.thread_id", reason)
         now = utc_now()
         thread = ThreadRecord(
             thread_id=body.thread_id or str(uuid.uuid4()),
@@ -70,7 +69,7 @@ class LangGraphService:
     async def thread(self, thread_id: str) -> Conversation:
         thread = await self.store.find(thread_id)
         if thread is None:
-            raise HTTPException(404, f"thread {thread_id!r} not found")
+            raise ProblemError(404, "thread_id", f"thread {thread_id!r} not found")
         return self.now(thread)
 
     def now(self, thread: ThreadRecord) -> Conversation:
@@ -92,14 +91,14 @@ class LangGraphService:
             now = await self.thread(thread_id)
         run = now.run(run_id)
         if run is None:
-            raise HTTPException(404, f"run {run_id!r} not found on thread {thread_id!r}")
+            raise ProblemError(404, "run_id", f"run {run_id!r} not found on thread {thread_id!r}")
         return now, run
 
     async def create_run(self, thread_id: str, body: RunCreate) -> RunView:
         thread = await self.store.find(thread_id)
         if thread is None:
             if body.if_not_exists != "create":
-                raise HTTPException(404, f"thread {thread_id!r} not found")
+                raise ProblemError(404, "thread_id", f"thread {thread_id!r} not found")
             thread = await self.create_thread(ThreadCreate(thread_id=thread_id))
         card = self._assistant(body.assistant_id)
         record = RunRecord(
@@ -135,8 +134,8 @@ class LangGraphService:
     async def _start_or_queue(self, now: Conversation, record: RunRecord) -> None:
         holding = [run for run in now.runs if run.blocks_thread]
         if holding and record.multitask_strategy == "reject":
-            raise HTTPException(
-                409, f"thread {record.thread_id!r} is already running a task (reject)"
+            raise ProblemError(
+                409, "thread_id", f"thread {record.thread_id!r} is already running a task (reject)"
             )
         superseded = holding if record.multitask_strategy in ("interrupt", "rollback") else []
         updates = [run.record.model_copy(update={"cancel_requested": True}) for run in superseded]
@@ -152,13 +151,14 @@ class LangGraphService:
     async def _resume(self, now: Conversation, record: RunRecord, answer: Any) -> RunRecord:
         waiting = now.waiting_run
         if waiting is None or waiting.task is None:
-            raise HTTPException(409, f"thread {record.thread_id!r} has no question to resume")
+            reason = f"thread {record.thread_id!r} has no question to resume"
+            raise ProblemError(409, "body.command.resume", reason)
         task = waiting.task
         text, data = _answer(answer)
         try:
             await self.client.resume(task.task_id, text, **data)
         except InvalidInput as exc:  # it stopped waiting (answered, cancelled) meanwhile
-            raise HTTPException(409, str(exc)) from None
+            raise ProblemError(409, "body.command.resume", str(exc)) from None
         record = record.model_copy(
             update={"resumes_task_id": task.task_id, "resumes_waiting_since": task.updated_at}
         )
@@ -221,17 +221,16 @@ class LangGraphService:
         try:
             return self.client.agent(assistant_id)
         except UnknownAgent as exc:
-            raise HTTPException(404, str(exc)) from None
+            raise ProblemError(404, "body.assistant_id", str(exc)) from None
 
 
 def _check_input(card: AgentCard, payload: dict[str, Any]) -> None:
-    """422 before anything is written when the input cannot fit the agent's schema."""
-    if card.task_type is None or not REGISTRY.is_known(card.task_type):
-        return  # a contract this gateway does not ship; the worker validates
+    """422 naming each field, before anything is written, when the input does not fit
+    the agent's model or input schema (mesh/validation.py)."""
     try:
-        REGISTRY.parse(card.task_type, card.task_version or 1, payload)
-    except (ValidationError, SchemaError, InvalidInput) as exc:
-        raise HTTPException(422, f"input for assistant {card.name!r} is invalid: {exc}") from None
+        validated_input(card, payload)
+    except InvalidInput as exc:
+        raise invalid_fields(("body", "input"), exc.errors, str(exc)) from None
 
 
 def _answer(resume: Any) -> tuple[str, dict[str, Any]]:
