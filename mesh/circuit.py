@@ -1,31 +1,32 @@
 """A worker's view of its agent type's circuit (decided by the supervisor).
 
-`CircuitWatch` follows the compacted `mesh.circuits` topic (a reader without a
-group) and keeps the latest `CircuitState` of one agent type. The worker asks it
-before starting a task: closed, start; open, start nothing new (the task waits,
-parked, or goes to the fallback agent type); half-open, start one task at a time (the
-probe whose outcome closes or re-opens the circuit).
+`CircuitWatch` follows the compacted `mesh.circuits` topic (a `TopicFollower`: a
+reader without a group, which goes on through a failed fetch) and keeps the latest
+`CircuitState` of one agent type. The worker asks it before starting a task: closed,
+start; open, start nothing new (the task waits, parked, or goes to the fallback
+agent type); half-open, start one task at a time (the probe whose outcome closes or
+re-opens the circuit).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 import orjson
 from pydantic import ValidationError
 
+from mesh.follower import TopicFollower
 from mesh.topics import Topics
-from mesh.transport.base import Transport
+from mesh.transport.base import Delivery, Transport
 from schemas import decode_envelope
 from schemas.supervision import CIRCUIT_STATE, CircuitState
 
 log = logging.getLogger(__name__)
 
 
-class CircuitWatch:
+class CircuitWatch(TopicFollower):
     def __init__(
         self,
         transport: Transport,
@@ -33,9 +34,9 @@ class CircuitWatch:
         agent: str,
         on_change: Callable[[CircuitState], None],
     ) -> None:
-        self._transport = transport
-        self._topic = topics.circuits
+        super().__init__(transport, [topics.circuits], name=f"circuit-{agent}")
         self._agent = agent
+        self._key = agent.encode()
         self._on_change = on_change
         self.state: CircuitState | None = None
 
@@ -49,28 +50,17 @@ class CircuitWatch:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Follow the topic until `stopping` (at once: a fetch in progress is cancelled)."""
-        follow = asyncio.create_task(self._follow())
+        await self.start()
         try:
             await stopping.wait()
         finally:
-            follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follow
+            await self.stop()
 
-    async def _follow(self) -> None:
-        consumer = self._transport.consumer([self._topic], group=None)
-        await consumer.start()
+    def _on_record(self, record: Delivery) -> None:
+        if record.key != self._key:
+            return
         try:
-            while True:
-                for record in await consumer.fetch(timeout=1.0, max_records=100):
-                    if record.key == self._agent.encode():
-                        self._apply(record.value)
-        finally:
-            await consumer.stop()
-
-    def _apply(self, value: bytes | None) -> None:
-        try:
-            envelope = decode_envelope(value or b"")
+            envelope = decode_envelope(record.value or b"")
             if envelope.type != CIRCUIT_STATE:
                 return
             state = CircuitState.model_validate(envelope.payload)

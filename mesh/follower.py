@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from mesh.errors import TransportError
 from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport, unread_ends
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class TopicFollower:
         while True:
             try:
                 records = await self._consumer.fetch(timeout=1.0, max_records=1000)
-            except Exception as exc:  # e.g. the broker unreachable: the client reconnects
+            except TransportError as exc:  # e.g. the broker unreachable: the client reconnects
                 log.warning("%s: fetching failed, again in %.0f s: %s", self._name, _RETRY, exc)
                 await asyncio.sleep(_RETRY)
                 continue

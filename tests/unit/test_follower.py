@@ -3,14 +3,21 @@ fetch: a copy that silently stopped would leave its readers on stale state."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from mesh import follower
+from mesh.circuit import CircuitWatch
+from mesh.errors import TransportError
 from mesh.follower import TopicFollower
 from mesh.testing import MemoryTransport
+from mesh.topics import Topics
 from mesh.transport.base import Delivery, TopicSpec
+from schemas import Envelope, encode_envelope
+from schemas.supervision import CIRCUIT_STATE, CircuitState
+from tests.helpers import eventually
 
 
 class Recorder(TopicFollower):
@@ -33,7 +40,7 @@ async def test_a_failing_record_and_a_failed_fetch_do_not_stop_the_follower(
     await transport.ensure_topics([TopicSpec("t", 1)])
     copy = Recorder(transport)
     fetch = copy._consumer.fetch
-    failures = [ConnectionError("the broker went away")]
+    failures = [TransportError("the broker went away")]
 
     async def fetch_failing_once(**kwargs: Any) -> list[Delivery]:
         if failures:
@@ -51,3 +58,36 @@ async def test_a_failing_record_and_a_failed_fetch_do_not_stop_the_follower(
         await transport.stop()
     assert copy.values == [b"one", b"two"]
     assert not failures
+
+
+async def test_the_circuit_watch_follows_on_after_a_failed_fetch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's view of its circuit is a `TopicFollower` too: a failed fetch
+    (the broker away for a moment) must not freeze the circuit a worker obeys."""
+    monkeypatch.setattr(follower, "_RETRY", 0.01)
+    transport = MemoryTransport()
+    await transport.start()
+    topics = Topics("")
+    await transport.ensure_topics([TopicSpec(topics.circuits, 1)])
+    changes: list[str] = []
+    watch = CircuitWatch(transport, topics, "triage", lambda state: changes.append(state.state))
+    fetch = watch._consumer.fetch
+    failures = [TransportError("the broker went away")]
+
+    async def fetch_failing_once(**kwargs: Any) -> list[Delivery]:
+        if failures:
+            raise failures.pop()
+        return await fetch(**kwargs)
+
+    monkeypatch.setattr(watch._consumer, "fetch", fetch_failing_once)
+    stopping = asyncio.Event()
+    following = asyncio.create_task(watch.run(stopping))
+    state = CircuitState(agent="triage", state="open", since=0.0, reason="failing")
+    envelope = Envelope(type=CIRCUIT_STATE, payload=state.model_dump(mode="json"))
+    await transport.publish(topics.circuits, encode_envelope(envelope), key=b"triage")
+    await eventually(lambda: watch.name == "open", timeout=5, what="the circuit to open")
+    stopping.set()
+    await following
+    await transport.stop()
+    assert changes == ["open"] and not failures
