@@ -99,14 +99,21 @@ class ThreadStore(TopicFollower):
         await self._write([(_run_key(run), RUN, run) for run in runs], thread_id)
 
     async def _write(self, items: list[tuple[str, str, BaseModel]], thread_id: str) -> None:
-        """Publish, then apply each record here at once (read-your-writes), unless the
-        follower applied a record under its key meanwhile: that one may be newer, and
-        our own will come back through the topic anyway."""
+        """Publish, then apply each record here at once (read-your-writes). When the
+        follower applied a record under one of the keys meanwhile, that one may be
+        newer than ours or older (a lagging follower applying the thread's creation
+        while we delete it): read the topic up to our write instead, so a read right
+        after this one sees it either way, in topic order."""
         applied_before = self._follower_applies
         await self._publish(items, thread_id)
+        raced = False
         for key, _, model in items:
             if self._touched.get(key, 0) <= applied_before:
                 self._apply_model(model)
+            else:
+                raced = True
+        if raced:
+            await self.catch_up()
 
     async def _publish(self, items: list[tuple[str, str, BaseModel]], thread_id: str) -> None:
         partition = self.partition_of(thread_id)
