@@ -139,6 +139,18 @@ GATEWAY_WEBHOOK_ATTEMPTS = Counter(
     "Completion webhook POSTs, by outcome (delivered, failed, dead_lettered).",
     ["outcome"],
 )
+GATEWAY_WEBHOOK_RECORD_FAILURES = Counter(
+    "mesh_gateway_webhook_record_failures",
+    "Webhook delivery records (an attempt's status) the gateway gave up writing after "
+    "MESH_WRITE_ATTEMPTS tries, by the status it was to record; the delivery went on, "
+    "but a replica taking it over may send the webhook again.",
+    ["status"],
+)
+GATEWAY_WEBHOOK_SENDER_RESTARTS = Counter(
+    "mesh_gateway_webhook_sender_restarts",
+    "Times a gateway's webhook sender loop failed and was started again (it stops, and "
+    "/readyz says why, after MESH_WRITE_ATTEMPTS failures in a row).",
+)
 
 # -- LLM usage: names reserved here, filled by the agents' model clients later ---------
 

@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     # dead letter, an adopted event) is tried `write_attempts` times in all,
     # `write_backoff` s apart and doubling; then the worker stops with exit status 1, so
     # an orchestrator restarts it and its uncommitted records run again. Never a silent
-    # stall with commits held back.
+    # stall with commits held back. The gateway's webhook sender tries its delivery
+    # records and restarts its loop by the same numbers (mesh/gateway/webhooks.py).
     write_attempts: int = Field(default=5, ge=1, le=100)
     write_backoff: float = Field(default=0.5, ge=0)
 

@@ -64,7 +64,9 @@ class Gateway:
         if not self.view.following:
             return "the task view stopped following the topics"
         if not self.webhooks.running:
-            return "the webhook sender stopped"
+            return f"the webhook sender stopped: {self.webhooks.failure}"
+        if self.webhooks.failure is not None:
+            return f"the webhook sender is restarting after: {self.webhooks.failure}"
         try:
             await self.view.catch_up(timeout=READY_CATCH_UP_SECONDS)
         except TimeoutError:

@@ -7,23 +7,35 @@ partitions to their end, so a delivery recorded before a rebalance is not repeat
 then it delivers each pending webhook whose task has ended (the view tells). Every
 attempt is recorded on the topic, so a replica taking over continues the count.
 Delivery is at least once: a receiver deduplicates by `X-Mesh-Task-Id`.
+
+A broker failure stops no delivery but its own record: each record is tried
+`MESH_WRITE_ATTEMPTS` times, then given up on visibly (a log line with the reason,
+`mesh_gateway_webhook_record_failures`) while the delivery goes on from what this
+replica holds. If the loop itself fails (its fetch, say), it starts again after a
+backoff, up to `MESH_WRITE_ATTEMPTS` times in a row; meanwhile, and once it gave up,
+/readyz says why.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
+import time
 from datetime import timedelta
 
 import httpx
 from pydantic import ValidationError
 
+from mesh.errors import TransportError
 from mesh.gateway.models import task_document
 from mesh.gateway.view import GatewayView
-from mesh.metrics import GATEWAY_WEBHOOK_ATTEMPTS
+from mesh.metrics import (
+    GATEWAY_WEBHOOK_ATTEMPTS,
+    GATEWAY_WEBHOOK_RECORD_FAILURES,
+    GATEWAY_WEBHOOK_SENDER_RESTARTS,
+)
 from mesh.publisher import Publisher
 from mesh.settings import Settings
 from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
@@ -35,6 +47,8 @@ from schemas.tasks import TaskState
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Mesh-Signature"  # "sha256=" + hex HMAC-SHA256(secret, body)
+# A loop that ran this long (seconds) before it failed starts its restart count afresh.
+_HEALTHY_RUN = 60.0
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -84,6 +98,8 @@ class WebhookSender:
         self._http: httpx.AsyncClient | None = None
         self._runner: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
+        # Why the loop is down (restarting, or given up); None while it runs.
+        self.failure: str | None = None
 
     @property
     def settled(self) -> bool:
@@ -98,33 +114,66 @@ class WebhookSender:
         self._http = httpx.AsyncClient(timeout=self._settings.gateway_webhook_timeout)
         await self._consumer.start()
         self._view.terminal_listeners.append(self._task_ended)
-        self._runner = asyncio.create_task(self._run(), name="webhook-sender")
+        self._runner = asyncio.create_task(self._run_restarting(), name="webhook-sender")
         self._runner.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
         if self._runner is not None:
             self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            # Waited for, not awaited: a sender that failed before was logged then
+            # (`_log_failure`), and must not fail the gateway's stop now.
+            await asyncio.wait([self._runner])
         await self._consumer.stop()
         if self._http is not None:
             await self._http.aclose()
 
+    async def _run_restarting(self) -> None:
+        """`_run`, started again after a failure (with a doubling pause), until it fails
+        `MESH_WRITE_ATTEMPTS` times in a row; then the failure ends the sender."""
+        failures = 0
+        while True:
+            began = time.monotonic()
+            try:
+                await self._run()
+            except ExceptionGroup as exc:  # what the loop's task group raised, whatever it was
+                failures = 1 if time.monotonic() - began > _HEALTHY_RUN else failures + 1
+                self.failure = _reason(exc)
+                if failures >= self._settings.write_attempts:
+                    raise
+                pause = self._settings.write_backoff * 2 ** (failures - 1)
+                log.warning(
+                    "the webhook sender failed (%s); starting it again in %.1f s",
+                    self.failure,
+                    pause,
+                )
+                GATEWAY_WEBHOOK_SENDER_RESTARTS.inc()
+                await asyncio.sleep(pause)
+
     async def _run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            while True:
-                for record in await self._consumer.fetch(timeout=0.5, max_records=500):
-                    self._position[record.tp] = record.offset + 1
-                    self._apply(record)
-                if self._ends is None:
-                    self._ends = await self._consumer.end_offsets()
-                if not self._caught_up and all(
-                    self._position.get(tp, 0) >= end for tp, end in self._ends.items()
-                ):
-                    self._caught_up = True
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                self.failure = None
+                if self._caught_up:  # a restart: deliveries the failure cancelled go on
                     for task_id in list(self._known):
                         self._maybe_send(task_id)
+                await self._follow()
+        finally:
+            self._group = None  # a task ending meanwhile waits for the next run
+
+    async def _follow(self) -> None:
+        while True:
+            for record in await self._consumer.fetch(timeout=0.5, max_records=500):
+                self._position[record.tp] = record.offset + 1
+                self._apply(record)
+            if self._ends is None:
+                self._ends = await self._consumer.end_offsets()
+            if not self._caught_up and all(
+                self._position.get(tp, 0) >= end for tp, end in self._ends.items()
+            ):
+                self._caught_up = True
+                for task_id in list(self._known):
+                    self._maybe_send(task_id)
 
     # -- the group: partitions come and go ---------------------------------------------
 
@@ -248,10 +297,39 @@ class WebhookSender:
         known = self._known.get(delivery.task_id)
         if known is not None:
             self._known[delivery.task_id] = (known[0], update)
-        await record_webhook(self._publisher, update)
+        await self._record_with_retries(update)
+
+    async def _record_with_retries(self, update: WebhookDelivery) -> None:
+        """Write `update`, tried `MESH_WRITE_ATTEMPTS` times; then give up on the record
+        (not on the delivery: this replica goes on from what it holds) and say so. A
+        replica taking the partition over may then send the webhook again."""
+        attempts = self._settings.write_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                await record_webhook(self._publisher, update)
+                return
+            except TransportError as exc:
+                if attempt == attempts:
+                    GATEWAY_WEBHOOK_RECORD_FAILURES.labels(update.status).inc()
+                    log.error(
+                        "webhook of task %s: could not record it %s after %d attempts: %s",
+                        update.task_id,
+                        update.status,
+                        attempts,
+                        exc,
+                    )
+                    return
+                await asyncio.sleep(self._settings.write_backoff * 2 ** (attempt - 1))
 
 
 def _log_failure(runner: asyncio.Task[None]) -> None:
     """The sender stopped on an error: say so (readyz reports it too)."""
     if not runner.cancelled() and runner.exception() is not None:
         log.error("the webhook sender stopped", exc_info=runner.exception())
+
+
+def _reason(exc: BaseException) -> str:
+    """The first error inside a task group's failure, with its type."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"

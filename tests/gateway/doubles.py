@@ -45,6 +45,75 @@ class FailingPublishTransport(MemoryTransport):
         await super().publish_many(records)
 
 
+class FailingFetchTransport(MemoryTransport):
+    """Fetches of the members of consumer group `failing_group` raise `TransportError`
+    while `failures_left` > 0 (each fetch uses one; -1: for ever), as a broker does
+    that cannot be reached for a while."""
+
+    def __init__(self, failing_group: str, *, failures: int = -1) -> None:
+        super().__init__()
+        self.failing_group = failing_group
+        self.failures_left = failures
+
+    def consumer(
+        self,
+        topics: Sequence[str],
+        *,
+        group: str | None,
+        listener: RebalanceListener | None = None,
+    ) -> Consumer:
+        inner = super().consumer(topics, group=group, listener=listener)
+        return _FailingFetches(inner, self) if group == self.failing_group else inner
+
+
+class _Delegating(Consumer):
+    """A consumer that passes every call to `inner` (subclasses change some)."""
+
+    def __init__(self, inner: Consumer) -> None:
+        self._inner = inner
+
+    async def fetch(self, *, timeout: float, max_records: int) -> list[Delivery]:
+        return await self._inner.fetch(timeout=timeout, max_records=max_records)
+
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        return await self._inner.end_offsets()
+
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def stop(self) -> None:
+        await self._inner.stop()
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        await self._inner.commit(offsets)
+
+    def pause(self) -> None:
+        self._inner.pause()
+
+    def resume(self) -> None:
+        self._inner.resume()
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        return self._inner.assignment()
+
+    async def start_offsets(self) -> dict[TopicPartition, int]:
+        return await self._inner.start_offsets()
+
+
+class _FailingFetches(_Delegating):
+    def __init__(self, inner: Consumer, transport: FailingFetchTransport) -> None:
+        super().__init__(inner)
+        self._transport = transport
+
+    async def fetch(self, *, timeout: float, max_records: int) -> list[Delivery]:
+        if self._transport.failures_left != 0:
+            if self._transport.failures_left > 0:
+                self._transport.failures_left -= 1
+            await asyncio.sleep(0.01)  # a failed round trip takes some time
+            raise TransportError("the test double fails this fetch")
+        return await super().fetch(timeout=timeout, max_records=max_records)
+
+
 class LaggingFollowerTransport(MemoryTransport):
     """Readers without a group of `topic` lag behind its writes, as a Kafka consumer's
     fetches do: they get a record only once they asked where the topic ends
@@ -80,9 +149,9 @@ class LaggingFollowerTransport(MemoryTransport):
         await super().publish_many(records)
 
 
-class _LaggingReader(Consumer):
+class _LaggingReader(_Delegating):
     def __init__(self, inner: Consumer, topic: str) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._topic = topic
         self._limit: dict[TopicPartition, int] = {}
         self._held: list[Delivery] = []
@@ -114,24 +183,3 @@ class _LaggingReader(Consumer):
         ends = await self._inner.end_offsets()
         self._limit.update({tp: end for tp, end in ends.items() if tp.topic == self._topic})
         return ends
-
-    async def start(self) -> None:
-        await self._inner.start()
-
-    async def stop(self) -> None:
-        await self._inner.stop()
-
-    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        await self._inner.commit(offsets)
-
-    def pause(self) -> None:
-        self._inner.pause()
-
-    def resume(self) -> None:
-        self._inner.resume()
-
-    def assignment(self) -> frozenset[TopicPartition]:
-        return self._inner.assignment()
-
-    async def start_offsets(self) -> dict[TopicPartition, int]:
-        return await self._inner.start_offsets()
