@@ -52,6 +52,7 @@ from schemas.tasks import (
     CANCEL,
     DEADLINE_EXCEEDED,
     GAVE_UP,
+    INVALID_INPUT,
     RESULT,
     Cancel,
     EventKind,
@@ -80,6 +81,10 @@ class RunningTask:
     superseded: bool = False  # a newer attempt was dispatched (the supervisor's redispatch)
     ask_human: str | None = None  # wait for a human's go-ahead before the handler runs
     begun: bool = False  # its asyncio task has begun running (see `_interrupt`)
+    # The input, parsed when the worker read the request (`parse_input`); or why it
+    # does not fit its schema.
+    message: BaseModel | None = None
+    invalid: Exception | None = None
     outcome_failures: int = 0  # earlier runs whose outcome the broker did not take
     early_steers: list[Steer] = field(default_factory=list)
 
@@ -117,6 +122,14 @@ class RunningTask:
         # that): until the task has begun, the flags alone stop it, checked as it begins.
         if self.task is not None and self.begun:
             self.task.cancel()
+
+    def parse_input(self) -> None:
+        """Parse the input against its registered schema; keep the error if it fails."""
+        request = self.request
+        try:
+            self.message = REGISTRY.parse(request.type, request.version, request.payload)
+        except (SchemaError, ValidationError) as exc:
+            self.invalid = exc
 
     def supersede(self) -> None:
         """A newer attempt replaces this run: it records no outcome and commits nothing
@@ -195,12 +208,15 @@ class TaskRunner:
 
     async def _execute(self, running: RunningTask, recorder: TaskRecorder) -> None:
         request = running.request
-        try:
-            message = REGISTRY.parse(request.type, request.version, request.payload)
-        except (SchemaError, ValidationError) as exc:
+        if running.message is None and running.invalid is None:
+            running.parse_input()
+        if running.invalid is not None or running.message is None:
+            exc = running.invalid
             reason = f"invalid input: {str(exc).splitlines()[0]}"
-            await self._dead_letter(running, recorder, Failure(reason, exc, request.attempt))
+            failure = Failure(reason, exc, request.attempt)
+            await self._dead_letter(running, recorder, failure, error_type=INVALID_INPUT)
             return
+        message = running.message
         if log.isEnabledFor(logging.DEBUG):  # payloads at DEBUG only, sensitive fields masked
             shown = redacted(REGISTRY.model_for(request.type, request.version), request.payload)
             log.debug("input %s v%d: %s", request.type, request.version, shown)
@@ -355,12 +371,17 @@ class TaskRunner:
             )
 
     async def _dead_letter(
-        self, running: RunningTask, recorder: TaskRecorder, failure: Failure
+        self,
+        running: RunningTask,
+        recorder: TaskRecorder,
+        failure: Failure,
+        *,
+        error_type: str = "DeadLettered",
     ) -> None:
         """Park the request with its provenance, end the task `dead_lettered`, tell the parent."""
         async with self._outcome(running, TaskStatus.DEAD_LETTERED):
             await dead_letter(self.publisher, self.agent.name, running.record, failure)
-            error = TaskError(type="DeadLettered", message=failure.reason[:2000])
+            error = TaskError(type=error_type, message=failure.reason[:2000])
             await recorder.record(EventKind.DEAD_LETTERED, error=error)
             outcome = TaskOutcome(status=TaskStatus.DEAD_LETTERED, error=error)
             await self._reply(running.request, outcome)

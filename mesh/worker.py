@@ -313,7 +313,7 @@ class Worker:
             self._dispatch_request(record, envelope)
 
     def _dispatch_request(self, record: Delivery, envelope: Envelope) -> None:
-        running = self.running.get(envelope.task_id or "")
+        earlier = self.running.get(envelope.task_id or "")
         if (handler := self.agent.handlers.get(envelope.type)) is None:
             self._dead_letter_record(
                 record, f"agent {self.agent.name!r} does not handle {envelope.type!r}"
@@ -321,16 +321,21 @@ class Worker:
         elif envelope.task_id is None:
             self._dead_letter_record(record, f"{envelope.type!r} request without a task_id")
         elif (
-            running is not None and _run_of(running.request) >= _run_of(envelope)
+            earlier is not None and _run_of(earlier.request) >= _run_of(envelope)
         ) or self.journal.is_duplicate(record.partition, envelope):
             log.debug("task %s: duplicate request %s skipped", envelope.task_id, envelope.id)
             self.duplicates_skipped += 1
             self._tracker.finish(record.tp, record.offset)
-        elif self._circuit.name == "open" and self._circuit.fallback:
-            fallback = self._circuit.fallback
-            self._spawn(lambda: self._reroute(record, envelope, fallback), record, what="reroute")
         else:
-            self._accept(RunningTask(envelope, record, handler))
+            running = RunningTask(envelope, record, handler)
+            running.parse_input()
+            fallback = self._circuit.fallback if self._circuit.name == "open" else None
+            if fallback is not None and running.invalid is None:
+                self._spawn(
+                    lambda: self._reroute(record, envelope, fallback), record, what="reroute"
+                )
+            else:
+                self._accept(running)
 
     def _hold_until_due(self, record: Delivery, envelope: Envelope) -> None:
         """Run a retry record at its due time. Until then it is an uncommitted offset
@@ -352,8 +357,13 @@ class Worker:
         self._dispatch_request(record, envelope)
 
     def _accept(self, running: RunningTask) -> None:
+        """Start the task, or keep it in the backlog until a slot is free and the
+        circuit lets it start. Invalid input starts at once, whatever the circuit or
+        the slots: it is dead-lettered (the sender's fault) without counting against
+        the agent type's health, and it never becomes a half-open circuit's probe."""
         self.running[running.task_id] = running
-        if self._may_start():
+        invalid_now = running.invalid is not None and not self._stopping.is_set()
+        if invalid_now or self._may_start():
             self._start(running)
         else:
             order = (-running.request.priority, next(self._arrivals), running)
@@ -369,7 +379,7 @@ class Worker:
         return circuit == "closed"
 
     def _start(self, running: RunningTask) -> None:
-        if self._circuit.name == "half_open":
+        if self._circuit.name == "half_open" and running.invalid is None:
             self._probe = running
         self._active += 1
         running.task = asyncio.create_task(self._run(running), name=f"task-{running.task_id}")

@@ -72,6 +72,9 @@ class EventKind(StrEnum):
 
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"  # the TaskError type of a task past its deadline
+# ... of a task dead-lettered for input that fails its schema: the sender's fault, so
+# it never counts against the agent type's health (its circuit)
+INVALID_INPUT = "InvalidInput"
 GAVE_UP = "SupervisorGaveUp"  # ... of a task the supervisor failed (stuck too often)
 
 

@@ -61,7 +61,7 @@ from schemas.supervision import (
     Heartbeat,
     RecentAction,
 )
-from schemas.tasks import TASK_EVENT, TaskEvent
+from schemas.tasks import INVALID_INPUT, TASK_EVENT, TaskEvent
 
 log = logging.getLogger(__name__)
 
@@ -347,14 +347,18 @@ _FAILURE = frozenset({"failed", "dead_lettered", "retry_scheduled"})
 def _outcome_of(value: bytes | None) -> bytes | None:
     """b"ok" or b"failed" for an event that ends an attempt; None for the rest.
 
-    Cancellations count neither way: they are not the agent's doing.
+    Cancellations and invalid input count neither way: they are not the agent's doing
+    (a burst of bad tasks from one sender must not open the agent type's circuit).
     """
     try:
-        kind = orjson.loads(value or b"{}").get("payload", {}).get("kind")
+        event = orjson.loads(value or b"{}").get("payload", {})
     except orjson.JSONDecodeError:
         return None
+    kind = event.get("kind")
     if kind in _SUCCESS:
         return b"ok"
+    if (event.get("error") or {}).get("type") == INVALID_INPUT:
+        return None
     return b"failed" if kind in _FAILURE else None
 
 
@@ -442,4 +446,7 @@ def run(settings: Settings, policies: Policies) -> None:
         redirect_stdouts=False,
         override_logging=False,
     )
+    # faust ends its start-up spinner with terminal control codes (backspace, "show
+    # cursor") even when stdout is a pipe or a file; `mesh dev` logs must stay plain.
+    worker.spinner = None
     worker.execute_from_commandline()

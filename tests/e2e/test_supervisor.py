@@ -15,8 +15,10 @@ import orjson
 import pytest
 
 from mesh import Client
+from mesh.lifecycle import submit_task
 from mesh.settings import Settings
-from schemas import decode_envelope
+from schemas import Envelope, decode_envelope
+from schemas.envelope import new_id
 from schemas.tasks import TaskStatus
 from tests.conftest import ROOT, settings_env
 from tests.e2e.processes import MeshProcess, wait_until_split
@@ -283,3 +285,33 @@ async def test_a_failing_agent_type_trips_its_circuit_to_the_fallback_and_recove
     assert after.result == {"n": 8, "by": "flaky"}
     events = await _events(client)
     assert all("rerouted" in [e["kind"] for e in events[i]] for i in rerouted)
+
+
+async def test_a_burst_of_invalid_tasks_never_opens_the_circuit(
+    spawn: Callable[..., MeshProcess], client: Client
+) -> None:
+    """Invalid input is the sender's fault: 1,000 tasks that fail their schema are
+    dead-lettered without counting against the agent type's health, so valid tasks
+    behind them run (before, the circuit opened and its probes were invalid tasks)."""
+    supervisor = spawn("supervisor", "supervisor-1")
+    steady = spawn(STEADY, "steady-1")
+    await wait_until_split([steady], partitions={STEADY: 2})
+    await _supervisor_ready(supervisor)
+    topics = client.publisher.topics
+    invalid = []
+    for n in range(1000):  # a sender that skips validation: `n` must be an integer
+        task_id = new_id()
+        invalid.append(task_id)
+        request = Envelope(
+            type="e2e.job", task_id=task_id, root_task_id=task_id, payload={"n": f"x{n}"}
+        )
+        await submit_task(client.publisher, request, "steady")
+    valid = [await client.submit("steady", {"n": n}) for n in range(5)]
+    states = [await client.wait(task_id, timeout=60) for task_id in valid]
+    assert [s.result for s in states] == [{"n": n, "by": "steady"} for n in range(5)]
+    last = await client.wait(invalid[-1], timeout=60)
+    assert last.status is TaskStatus.DEAD_LETTERED
+    assert last.error is not None and last.error.type == "InvalidInput"
+    circuits = await read_all(client.transport, [topics.circuits])
+    assert not [r for r in circuits if r.key == b"steady"], "the circuit of steady changed"
+    assert "circuit of 'steady'" not in steady.log()
