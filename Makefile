@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
 
-dev: $(STAMP) ## run the mesh: embedded broker, reference agents, supervisor, gateway (Ctrl-C stops all)
-	@exec $(BIN)/mesh dev
+# `make dev AGENTS="examples.summarizer:agent"` runs more agent modules beside the reference ones.
+AGENTS ?=
+
+dev: $(STAMP) ## run the mesh: broker, reference agents, supervisor, gateway; AGENTS="mod:attr ..." adds agents
+	@exec $(BIN)/mesh dev $(foreach spec,$(AGENTS),--agent $(spec))
 
 test: $(STAMP) prometheus lint ## lint, then the whole test suite (unit, contract, e2e)
 	$(BIN)/pytest -q -p no:cacheprovider

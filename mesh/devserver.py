@@ -4,6 +4,10 @@ Every child runs in its own session (see `mesh.broker.spawn_child`), so the
 terminal's SIGINT reaches only this process. It then stops the agents (and extra
 commands) first and the broker last, so agents can commit and leave their groups
 while the broker is still there.
+
+It writes `.mesh/dev.env` (mesh/dev_env.py), through which `mesh` commands in a
+second terminal find the mesh, and prints its banner once every agent has registered
+and the gateway is ready (mesh/dev_readiness.py), so the commands it prints work.
 """
 
 from __future__ import annotations
@@ -12,12 +16,26 @@ import asyncio
 import os
 import shlex
 import signal
+import socket
 import sys
+import time
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from mesh.broker import BrokerStartError, EmbeddedBroker, spawn_child, terminate_child
+from mesh.broker import (
+    BrokerStartError,
+    EmbeddedBroker,
+    free_loopback_port,
+    spawn_child,
+    terminate_child,
+)
+from mesh.command_support import invocation, load_agent
+from mesh.dev_banner import Mesh, Service, banner
+from mesh.dev_env import DEV_ENV, dev_settings, read_dev_env, remove_dev_env, write_dev_env
+from mesh.dev_readiness import wait_until_ready
+from mesh.settings import load_settings
 
 T = TypeVar("T")
 
@@ -38,6 +56,17 @@ DEV_PROFILE: Mapping[str, str] = {
 class _Child:
     label: str
     proc: asyncio.subprocess.Process
+    metrics: str | None = None  # its /metrics URL, "off", or None (not a mesh service)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A child to start: what the banner calls it, its command, and its metrics."""
+
+    label: str
+    argv: list[str]
+    metrics_port: int | None = None  # given as MESH_METRICS_PORT; None: as configured
+    metrics: str | None = None
 
 
 def child_environment(
@@ -61,28 +90,53 @@ def child_environment(
     return merged
 
 
-def _banner(address: str, broker: EmbeddedBroker | None, children: Sequence[_Child]) -> str:
-    if broker is not None:
-        where = f"embedded Tansu, pid {broker.pid}, log {broker.log_path}"
-    else:
-        where = "external cluster"
-    lines = ["agentmesh dev is up", f"  broker: {address} ({where})", "  processes:"]
-    lines += [f"    pid {child.proc.pid}  {child.label}" for child in children]
-    if not children:
-        lines.append("    (none)")
-    lines += [
-        "",
-        "Submit work from another terminal:",
-        f"export MESH_BOOTSTRAP_SERVERS={address}",
-        """.venv/bin/mesh submit knowledge '{"query": "where is my parcel"}'""",
-        ".venv/bin/mesh publish support.ticket.created '"
-        '{"ticket_id": "T-1", "customer": {"email": "ada@example.com"}, '
-        '"subject": "Where is my order ORD-1001?", "body": "It has not arrived."}\'',
-        ".venv/bin/mesh tasks  and  .venv/bin/mesh task <task-id>",
-        "",
-        "Press Ctrl-C to stop.",
-    ]
-    return "\n".join(lines)
+def _plans(
+    agents: Mapping[str, str],
+    *,
+    supervisor: bool,
+    gateway_url: str | None,
+    extra_commands: Sequence[Sequence[str]],
+    environment: Mapping[str, str],
+) -> list[_Plan]:
+    """Agents, supervisor, gateway, extra commands; each service with its metrics port.
+
+    Several processes on one host cannot share one metrics port, so each gets a free
+    one of its own (the banner says which), unless MESH_METRICS_PORT is set.
+    """
+    host = environment.get("MESH_METRICS_HOST", "127.0.0.1")
+    given = environment.get("MESH_METRICS_PORT")
+
+    def service(label: str, argv: list[str]) -> _Plan:
+        if given is not None:
+            shown = "off" if given.strip() == "-1" else f"http://{host}:{given}/metrics"
+            return _Plan(label, argv, None, shown)
+        port = free_loopback_port()
+        return _Plan(label, argv, port, f"http://{host}:{port}/metrics")
+
+    mesh = [sys.executable, "-m", "mesh"]
+    plans = [service(f"{name} ({spec})", [*mesh, "run", spec]) for spec, name in agents.items()]
+    if supervisor:
+        plans.append(service("supervisor", [*mesh, "supervisor", "run"]))
+    if gateway_url is not None:  # the gateway serves its metrics itself
+        plans.append(_Plan("gateway", [*mesh, "gateway"], None, f"{gateway_url}/metrics"))
+    plans += [_Plan(shlex.join(cmd), list(cmd)) for cmd in extra_commands]
+    return plans
+
+
+def _gateway_address(environment: Mapping[str, str]) -> tuple[str, int]:
+    host = environment.get("MESH_GATEWAY_HOST", "127.0.0.1")
+    port = int(environment.get("MESH_GATEWAY_PORT", "8000"))
+    return host, port
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 async def _unless_stopped(coro: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
@@ -134,29 +188,58 @@ async def run_dev(
     *,
     agents: Sequence[str],
     bootstrap_servers: str | None,
+    supervisor: bool = False,
+    gateway: bool = False,
     extra_commands: Sequence[Sequence[str]] = (),
     env: Mapping[str, str] | None = None,
     out: TextIO = sys.stdout,
+    directory: Path | None = None,
+    command: str = "mesh",
 ) -> int:
     """Run a dev mesh until Ctrl-C/SIGTERM or until a child exits.
 
     Args:
         agents: Agent specs such as "agents.triage:agent"; each runs as `mesh run <spec>`.
         bootstrap_servers: An existing cluster, or None to start an embedded broker.
-        extra_commands: Further commands to run alongside the agents (e.g. a gateway).
+        supervisor: Run `mesh supervisor run` too.
+        gateway: Run `mesh gateway` too (on MESH_GATEWAY_HOST/PORT, checked free first).
+        extra_commands: Further commands to run alongside.
         env: Extra environment variables for every child.
         out: Where the banner and status lines go.
+        directory: Where `.mesh/dev.env` goes (default: the working directory).
+        command: How the banner spells `mesh` for a second terminal.
 
     Returns:
-        0 after a signal-initiated stop; 1 if a child exited on its own or the broker
-        could not start.
+        0 after a signal-initiated stop; 1 if a child exited on its own, the broker
+        could not start or the gateway's port is taken.
+
+    Raises:
+        UsageError: an agent spec does not name an importable `Agent`.
     """
+    started = time.monotonic()
+    # Imported here, before anything starts: a typo in a spec fails at once.
+    names = {spec: load_agent(spec).name for spec in agents}
+    requested = {**os.environ, **(env or {})}
+    gateway_url = None
+    if gateway:
+        host, port = _gateway_address(requested)
+        if _port_taken(host, port):
+            print(
+                f"mesh dev: the gateway's address {host}:{port} is taken (another `make dev`?); "
+                "stop that, or set MESH_GATEWAY_PORT to a free port",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        gateway_url = f"http://{host}:{port}"
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     broker: EmbeddedBroker | None = None
     children: list[_Child] = []
+    dev_env: Path | None = None
+    announce: asyncio.Task[None] | None = None
     try:
         address = bootstrap_servers
         if address is None:
@@ -165,20 +248,54 @@ async def run_dev(
             if address is None:
                 return 0
         child_env = child_environment(address, env)
-        commands = [(spec, [sys.executable, "-m", "mesh", "run", spec]) for spec in agents]
-        commands += [(shlex.join(cmd), list(cmd)) for cmd in extra_commands]
-        for label, argv in commands:
+        # This process checks readiness with the children's settings.
+        os.environ.update({k: v for k, v in child_env.items() if k.startswith("MESH_")})
+        dev_env = _write_dev_env(directory or Path.cwd(), child_env, out)
+        plans = _plans(
+            names,
+            supervisor=supervisor,
+            gateway_url=gateway_url,
+            extra_commands=extra_commands,
+            environment=child_env,
+        )
+        for plan in plans:
+            plan_env = dict(child_env)
+            if plan.metrics_port is not None:
+                plan_env["MESH_METRICS_PORT"] = str(plan.metrics_port)
             try:
-                children.append(_Child(label, await spawn_child(argv, env=child_env)))
+                proc = await spawn_child(plan.argv, env=plan_env)
             except OSError as exc:
-                print(f"mesh dev: cannot start {label}: {exc}", file=sys.stderr, flush=True)
+                print(f"mesh dev: cannot start {plan.label}: {exc}", file=sys.stderr, flush=True)
                 return 1
-        print(_banner(address, broker, children), file=out, flush=True)
+            children.append(_Child(plan.label, proc, plan.metrics))
+
+        async def announce_when_ready() -> None:
+            await wait_until_ready(load_settings(), set(names.values()), gateway_url, say)
+            mesh = Mesh(
+                seconds_to_ready=time.monotonic() - started,
+                broker=_broker_line(address, broker),
+                services=[Service(c.proc.pid, c.label, c.metrics) for c in children],
+                gateway_url=gateway_url,
+                dev_env=_relative(dev_env),
+                command=command,
+                reference_agents=set(REFERENCE_NAMES) <= set(names.values()),
+            )
+            say(banner(mesh))
+
+        def say(text: str) -> None:
+            print(text, file=out, flush=True)
+
+        announce = asyncio.create_task(announce_when_ready())
         return await _watch(stop, children, broker, out)
     except BrokerStartError as exc:
         print(f"mesh dev: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
+        if announce is not None:
+            announce.cancel()
+            await asyncio.gather(announce, return_exceptions=True)
+        if dev_env is not None:  # first: commands now say "not running", not time out
+            remove_dev_env(dev_env, pid=os.getpid())
         # Agents first, broker last: agents still need the broker to shut down cleanly.
         await _stop_children(children)
         if broker is not None:
@@ -187,10 +304,40 @@ async def run_dev(
             loop.remove_signal_handler(sig)
 
 
+REFERENCE_NAMES = ("triage", "knowledge", "orders")
+
+
+def _broker_line(address: str, broker: EmbeddedBroker | None) -> str:
+    if broker is None:
+        return f"{address} (external cluster)"
+    return f"{address} (embedded Tansu, pid {broker.pid}, log {broker.log_path})"
+
+
+def _write_dev_env(directory: Path, child_env: Mapping[str, str], out: TextIO) -> Path:
+    existing = read_dev_env(directory / DEV_ENV)
+    if existing is not None and existing.running and existing.pid != os.getpid():
+        print(
+            f"mesh dev: {existing.describe()} runs here too; commands in this directory "
+            "now use this one",
+            file=out,
+            flush=True,
+        )
+    return write_dev_env(directory, dev_settings(child_env), pid=os.getpid())
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def main_dev(
     agents: Sequence[str],
     *,
     bootstrap_servers: str | None = None,
+    supervisor: bool = False,
+    gateway: bool = False,
     extra_commands: Sequence[Sequence[str]] = (),
     env: Mapping[str, str] | None = None,
     out: TextIO = sys.stdout,
@@ -200,8 +347,11 @@ def main_dev(
         run_dev(
             agents=agents,
             bootstrap_servers=bootstrap_servers,
+            supervisor=supervisor,
+            gateway=gateway,
             extra_commands=extra_commands,
             env=env,
             out=out,
+            command=invocation(),
         )
     )

@@ -8,11 +8,16 @@ query, follows a task across every process that touched it.
 
 Payload bodies are never logged at INFO; at DEBUG they go through
 `schemas.redaction.redacted`, which masks fields a schema marks sensitive.
+
+At INFO the console says what the mesh does, not what its libraries do: faust's
+service start-up lines and recovery tables and uvicorn's per-request lines come back
+with `MESH_LOG_LEVEL=DEBUG`; their warnings and errors always show.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Iterator
@@ -98,11 +103,53 @@ class TextFormatter(logging.Formatter):
         return f"{line} [task {task_id}]" if task_id else line
 
 
+class LibraryChatter(logging.Filter):
+    """Drops records below WARNING that code of `packages` logged.
+
+    By where the record was made, not by logger name: faust's services (mode) log
+    through a helper that names the caller's module, so the supervisor's own faust
+    subclasses log their "[^--Consumer]: Starting..." lines as `mesh.supervision.app`.
+    """
+
+    def __init__(self, packages: tuple[str, ...]) -> None:
+        super().__init__()
+        self._directories = tuple(_package_directories(packages))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.pathname.startswith(
+            self._directories
+        )
+
+
+def _package_directories(packages: tuple[str, ...]) -> list[str]:
+    """Where the installed `packages` live (without importing those not imported yet)."""
+    found = []
+    for package in packages:
+        module = sys.modules.get(package)
+        locations = getattr(module, "__path__", None)
+        if locations is None:
+            try:
+                spec = importlib.util.find_spec(package)
+            except (ImportError, ValueError):
+                spec = None
+            locations = spec.submodule_search_locations if spec else None
+        found += [f"{location.rstrip('/')}/" for location in locations or ()]
+    return found
+
+
 def configure_logging(settings: Settings, *, name: str = "") -> None:
     """Log to stderr in `settings.log_format`, as service `name`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ContextFilter(name, settings.instance_id))
+    if settings.log_level != "DEBUG":
+        handler.addFilter(LibraryChatter(("faust", "mode")))
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter(name))
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+    quiet = max(logging.WARNING, logging.getLogger().level)
     # aiokafka logs every reconnect attempt at ERROR; our own messages say what matters.
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("aiokafka").setLevel(quiet)
+    if settings.log_level != "DEBUG":
+        # A line per HTTP request, and the server's start and stop lines (`mesh dev`
+        # prints the gateway's address once it is ready).
+        for logger in ("uvicorn.access", "uvicorn.error"):
+            logging.getLogger(logger).setLevel(quiet)

@@ -1,4 +1,6 @@
-"""`mesh dev` orchestration: banner, orderly Ctrl-C shutdown, no orphans after SIGKILL.
+"""`mesh dev` orchestration: banner, orderly Ctrl-C shutdown, no orphans after SIGKILL,
+and its `.mesh/dev.env` (removed on a clean stop; left by a SIGKILL, and then named as
+not running by the commands that find it).
 
 `run_dev` runs in a real subprocess (through a tiny `python -c` driver), because the
 behaviour under test is about signals and process trees.
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 BANNER_END = b"Press Ctrl-C to stop."
+NO_MESH_ENV = {k: v for k, v in os.environ.items() if not k.startswith("MESH_")}
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 DRIVER = """
 import json, sys
@@ -36,14 +39,16 @@ sys.exit(main_dev([], bootstrap_servers=None, extra_commands=json.loads(sys.argv
 class DevProcess:
     """A `run_dev` subprocess plus the pids its banner announced."""
 
-    def __init__(self, extra_commands: list[list[str]]) -> None:
+    def __init__(self, extra_commands: list[list[str]], directory: Path) -> None:
         import json
 
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        self.directory = directory
+        self.dev_env = directory / ".mesh" / "dev.env"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", DRIVER, json.dumps(extra_commands)],
-            cwd=REPO,
+            cwd=directory,
             env=env,
             stdout=subprocess.PIPE,
             bufsize=0,
@@ -98,11 +103,11 @@ def _until(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 @pytest.fixture
-def dev_factory() -> Iterator[Callable[[list[list[str]]], DevProcess]]:
+def dev_factory(tmp_path: Path) -> Iterator[Callable[[list[list[str]]], DevProcess]]:
     started: list[DevProcess] = []
 
     def start(extra_commands: list[list[str]]) -> DevProcess:
-        dev = DevProcess(extra_commands)
+        dev = DevProcess(extra_commands, tmp_path)
         started.append(dev)
         dev.wait_banner()
         return dev
@@ -115,12 +120,17 @@ def dev_factory() -> Iterator[Callable[[list[list[str]]], DevProcess]]:
 def test_sigint_stops_everything(dev_factory: Callable[[list[list[str]]], DevProcess]) -> None:
     dev = dev_factory([SLEEPER, SLEEPER])
     assert len(dev.pids) == 3, dev.output  # broker + two children
-    assert b"export MESH_BOOTSTRAP_SERVERS=127.0.0.1:" in dev.output
+    address = re.search(rb"broker +(127\.0\.0\.1:\d+)", dev.output)
+    assert address is not None, dev.output
     assert all(not _gone(pid) for pid in dev.pids)
+    written = dev.dev_env.read_text()
+    assert f"MESH_BOOTSTRAP_SERVERS={address.group(1).decode()}\n" in written
+    assert "MESH_IDEMPOTENT_PRODUCER=false\n" in written  # what a second terminal lacked
 
     os.kill(dev.proc.pid, signal.SIGINT)  # only the dev process, as a terminal would
     assert dev.proc.wait(timeout=20) == 0
     assert _until(lambda: all(_gone(pid) for pid in dev.pids), timeout=10), dev.pids
+    assert not dev.dev_env.exists()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
@@ -131,6 +141,16 @@ def test_sigkill_leaves_no_orphans(dev_factory: Callable[[list[list[str]]], DevP
     os.kill(dev.proc.pid, signal.SIGKILL)
     assert dev.proc.wait(timeout=10) == -signal.SIGKILL
     assert _until(lambda: all(_gone(pid) for pid in dev.pids), timeout=10), dev.pids
+
+    # The file outlives a killed `mesh dev`; a command in a second terminal says so.
+    assert dev.dev_env.exists()
+    mesh = [sys.executable, "-m", "mesh", "agents"]
+    agents = subprocess.run(
+        mesh, cwd=dev.directory, env=NO_MESH_ENV, capture_output=True, text=True, timeout=60
+    )
+    assert agents.returncode == 1, agents
+    assert f"pid {dev.proc.pid}) is not running" in agents.stderr, agents.stderr
+    assert "start `make dev` again" in agents.stderr and "Traceback" not in agents.stderr
 
 
 def test_child_exit_stops_the_mesh(dev_factory: Callable[[list[list[str]]], DevProcess]) -> None:
