@@ -6,8 +6,9 @@ workers share the test's event loop.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
@@ -31,19 +32,33 @@ def producer_config(settings: Settings) -> dict[str, str | int | bool]:
 
 def produce(
     settings: Settings, topic: str, value: bytes, *, key: str, headers: Mapping[str, bytes]
-) -> None:
-    """Publish one record and wait until the broker has acknowledged it."""
+) -> int:
+    """Publish one record, wait until the broker has acknowledged it; its partition."""
+    return produce_many(settings, topic, [(key, value, headers)])[0]
+
+
+def produce_many(
+    settings: Settings, topic: str, records: Sequence[tuple[str, bytes, Mapping[str, bytes]]]
+) -> list[int]:
+    """Publish (key, value, headers) records in order; the partition of each."""
     producer = Producer(producer_config(settings))
-    failures: list[KafkaError | None] = []
-    producer.produce(
-        topic,
-        value,
-        key=key.encode(),
-        headers=list(headers.items()),
-        on_delivery=lambda error, _message: failures.append(error),
-    )
-    assert producer.flush(TIMEOUT) == 0, "the record was not delivered in time"
-    assert failures == [None], failures
+    # Reports arrive by batch (partition), not in produce order: each notes its index.
+    delivered: dict[int, tuple[KafkaError | None, int]] = {}
+
+    def report(index: int, error: KafkaError | None, message: Message) -> None:
+        delivered[index] = (error, message.partition())
+
+    for index, (key, value, headers) in enumerate(records):
+        producer.produce(
+            topic,
+            value,
+            key=key.encode(),
+            headers=list(headers.items()),
+            on_delivery=functools.partial(report, index),
+        )
+    assert producer.flush(TIMEOUT) == 0, "records were not delivered in time"
+    assert [delivered[i][0] for i in range(len(records))] == [None] * len(records), delivered
+    return [delivered[i][1] for i in range(len(records))]
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,12 @@ from mesh import Client
 from mesh.dlq import DeadLetter, read_dead_letters
 from mesh.settings import Settings
 from mesh.testing import TestMesh
+from mesh.topology import domain_topic
 from mesh.transport.kafka import KafkaTransport
 from schemas.support import TICKET_CREATED, Customer, TicketCreated
 from schemas.tasks import TaskState, TaskStatus
-from tests.helpers import eventually, eventually_true
-from tests.interop.confluent import consume_first, produce
+from tests.helpers import eventually, eventually_true, read_all
+from tests.interop.confluent import consume_first, produce, produce_many
 
 pytestmark = pytest.mark.broker
 
@@ -151,3 +152,22 @@ async def test_a_mesh_event_reads_in_a_confluent_kafka_consumer(
     envelope = orjson.loads(received.value)
     assert (envelope["id"], envelope["type"], envelope["version"]) == (event_id, TICKET_CREATED, 2)
     assert envelope["payload"] == event.model_dump(mode="json")
+
+
+async def test_a_key_lands_on_the_partition_the_mesh_chooses_for_it(
+    client: Client, settings: Settings
+) -> None:
+    # What the README's producer settings promise: with Java's partitioner in librdkafka,
+    # an entity's events from an upstream system and from the mesh share a partition.
+    await client.transport.ensure_topics([domain_topic(settings, TICKET_CREATED)])
+    topic = client.publisher.topics.domain(TICKET_CREATED)
+    keys = [f"T-{n}" for n in range(16)]
+    theirs = await asyncio.to_thread(
+        produce_many, settings, topic, [(key, b"{}", {}) for key in keys]
+    )
+    for key in keys:
+        await client.transport.publish(topic, b"{}", key=key.encode(), headers={"by": b"mesh"})
+    records = await read_all(client.transport, [topic])
+    ours = {r.key: r.partition for r in records if r.headers.get("by") == b"mesh"}
+    assert len(set(theirs)) > 1  # the keys do spread over the partitions
+    assert theirs == [ours[key.encode()] for key in keys]
