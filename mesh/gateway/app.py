@@ -93,9 +93,14 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
             await gateway.stop()
 
     # /docs and /redoc load their scripts and styles from this app (DOCS_ASSETS), not
-    # from a CDN: they work where the gateway has no way out to the internet.
+    # from a CDN: they work where the gateway has no way out to the internet. Swagger
+    # UI's validator badge would call out to swagger.io: it is off.
     app = FastAPIOffline(
-        title="agentmesh gateway", version="1", lifespan=lifespan, static_url=DOCS_ASSETS
+        title="agentmesh gateway",
+        version="1",
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.gateway = gateway
     install_problem_handlers(app)

@@ -101,10 +101,11 @@ NATIVE_WEBHOOK_SECRET = "native-tests-secret"
 @pytest.fixture(scope="package")
 def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa: F811
     """One gateway shared by the native API tests (tests/gateway/test_native_*.py): the
-    test agents plus a delegating `parent`, a webhook secret, fast webhook retries and a
-    small request limit. Its namespace is its own; tests use fresh ids and keys."""
+    test agents plus a delegating `parent` and an event-driven `intake`, a webhook
+    secret, fast webhook retries and a small request limit. Its namespace is its own;
+    tests use fresh ids and keys."""
     from tests.conftest import TEST_PROFILE, _embedded
-    from tests.gateway.native_agents import parent
+    from tests.gateway.native_agents import intake, parent
 
     settings = Settings(
         bootstrap_servers=bootstrap_servers,
@@ -116,7 +117,7 @@ def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa: 
         gateway_max_request_bytes=64 * 1024,
         **TEST_PROFILE,  # type: ignore[arg-type]
     )
-    server = GatewayServer(settings, [*ALL, parent])
+    server = GatewayServer(settings, [*ALL, parent, intake])
     server.start()
     try:
         yield server
