@@ -9,6 +9,10 @@ from mesh.supervision.tracking import Finding, WorkerSeen
 from schemas.supervision import AtRisk, RecentAction, SupervisorStatus, WorkerStatus
 
 _AT_RISK_SHOWN = 50
+# A worker that vanished without a last heartbeat shows as dead this many of its
+# heartbeat intervals (at least `_FORGET_AFTER_MIN` s), then ages out of the status.
+_FORGET_AFTER_BEATS = 60
+_FORGET_AFTER_MIN = 300.0
 
 
 def snapshot(
@@ -26,6 +30,8 @@ def snapshot(
     rows = []
     live: dict[str, int] = {}
     for name, seen in sorted(workers.items()):
+        if not _shown(seen, now):
+            continue
         alive = seen.alive(now, policies.for_agent(seen.agent).missed_beats)
         live[seen.agent] = live.get(seen.agent, 0) + int(alive)
         rows.append(
@@ -51,3 +57,9 @@ def snapshot(
         ],
         recent_actions=list(recent)[-20:],
     )
+
+
+def _shown(seen: WorkerSeen, now: float) -> bool:
+    """A cleanly stopped worker leaves the status at once; a vanished one ages out."""
+    forget_after = max(seen.interval * _FORGET_AFTER_BEATS, _FORGET_AFTER_MIN)
+    return not seen.stopping and now - seen.last_seen <= forget_after

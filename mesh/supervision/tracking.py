@@ -195,6 +195,14 @@ def _judge(
             return Problem.NO_CONSUMERS, f"no live worker of agent {lease.agent!r}"
         return None, ""
     worker = workers.get(lease.instance)
+    if worker is not None and worker.stopping:
+        # A clean stop (its last heartbeat said so) hands its tasks back uncommitted:
+        # Kafka re-delivers them to the next owner. Not lost; parked if no one is left.
+        unserved = lease.agent not in live_agents and now - worker.last_seen > policy.park_after
+        if unserved and not lease.parked:
+            why = f"its worker {lease.instance} stopped; no live worker of {lease.agent!r}"
+            return Problem.NO_CONSUMERS, why
+        return None, ""
     if worker is not None and not worker.alive(now, policy.missed_beats):
         if lease.lost_at is None:
             silent = now - worker.last_seen

@@ -10,6 +10,7 @@ from mesh.errors import SettingsError
 from mesh.supervision.actions import actions_for
 from mesh.supervision.circuits import Health, circuit_state, record_outcome
 from mesh.supervision.policy import Policies, SupervisionPolicy
+from mesh.supervision.status import snapshot
 from mesh.supervision.tracking import (
     Finding,
     Problem,
@@ -99,8 +100,31 @@ def test_a_silent_worker_is_lost_then_its_task_orphaned() -> None:
     assert findings(106, [("t", _lease(lost_at=104))], workers, POLICIES) == []
     [orphaned] = findings(110, [("t", _lease(lost_at=104))], workers, POLICIES)
     assert orphaned.problem is Problem.ORPHANED
+
+
+def test_a_cleanly_stopped_worker_is_not_lost_and_leaves_the_status() -> None:
+    """Its last heartbeat says `stopping`: its tasks were handed back for the next
+    owner (parked when no worker of the type is left), and the status drops it."""
     stopped = {"w1": _worker(last_seen=103.5, stopping=True)}
-    assert findings(104, [("t", _lease())], stopped, POLICIES)[0].problem is Problem.WORKER_LOST
+    others = {**stopped, "w2": _worker(last_seen=103.5)}
+    assert findings(104, [("t", _lease())], others, POLICIES) == []
+    assert findings(105, [("t", _lease())], stopped, POLICIES) == []  # within park_after
+    [parked] = findings(106, [("t", _lease())], stopped, POLICIES)
+    assert parked.problem is Problem.NO_CONSUMERS and "stopped" in parked.reason
+    assert findings(107, [("t", _lease(parked=True))], stopped, POLICIES) == []
+
+    vanished = {"w3": _worker(last_seen=0.0), "w4": _worker(last_seen=400.0)}
+    status = snapshot(
+        instance="s",
+        host="h",
+        now=500.0,
+        workers={**others, **vanished},
+        tracked=0,
+        at_risk=[],
+        policies=POLICIES,
+        recent=[],
+    )
+    assert [(w.instance, w.alive) for w in status.workers] == [("w4", False)]
 
 
 def test_deadlines_and_missing_consumers() -> None:
