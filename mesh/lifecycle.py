@@ -132,14 +132,18 @@ class TaskRecorder:
         error: TaskError | None = None,
         retry: tuple[int, datetime] | None = None,
         waiting_for: str | None = None,
+        held: str | None = None,
     ) -> None:
         """Apply one transition and publish its event with the new state.
 
         `retry` is (attempt, when) for a `retry_scheduled` transition; `waiting_for`
-        what a `waiting` task waits for (a human's answer to this).
+        what a `waiting` task waits for (a human's answer to this); `held` why a
+        `held` task has not started.
         """
         async with self._lock:
-            event = self._apply(kind, progress, child, steer, result, error, retry, waiting_for)
+            event = self._apply(
+                kind, progress, child, steer, result, error, retry, waiting_for, held
+            )
             await self._publish([event])
 
     async def note(self, kind: EventKind, error: TaskError | None = None) -> None:
@@ -177,11 +181,12 @@ class TaskRecorder:
         error: TaskError | None = None,
         retry: tuple[int, datetime] | None = None,
         waiting_for: str | None = None,
+        held: str | None = None,
     ) -> TaskEvent:
         """Move the state on by one transition and return its event."""
         _TRANSITIONS[self.state.agent, kind].inc()
         now = utc_now()
-        self.state = self._next_state(kind, now, progress, child, result, error, waiting_for)
+        self.state = self._next_state(kind, now, progress, child, result, error, waiting_for, held)
         return TaskEvent(
             kind=kind,
             agent=self.state.agent,
@@ -198,6 +203,7 @@ class TaskRecorder:
             retry_at=retry[1] if retry else None,
             deadline=self.state.deadline if kind in _CARRIES_DEADLINE else None,
             waiting_for=waiting_for,
+            held=held,
         )
 
     def _next_state(
@@ -209,8 +215,11 @@ class TaskRecorder:
         result: dict[str, Any] | None,
         error: TaskError | None,
         waiting_for: str | None,
+        held: str | None,
     ) -> TaskState:
         changes: dict[str, Any] = {"updated_at": now, "instance": self._publisher.source.instance}
+        if kind is EventKind.HELD or self.state.held is not None:
+            changes["held"] = held  # set while held back, cleared by the next transition
         status = _STATUS_OF.get(kind)
         if status is not None:
             changes["status"] = status

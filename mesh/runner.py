@@ -85,6 +85,7 @@ class RunningTask:
     # does not fit its schema.
     message: BaseModel | None = None
     invalid: Exception | None = None
+    held_since: float = 0.0  # loop time it went into the worker's backlog
     outcome_failures: int = 0  # earlier runs whose outcome the broker did not take
     early_steers: list[Steer] = field(default_factory=list)
 
@@ -176,7 +177,7 @@ class TaskRunner:
     async def _run(self, running: RunningTask) -> None:
         recorder = TaskRecorder(
             self.publisher,
-            self._first_state(running),
+            self.first_state(running),
             max_progress=self.settings.max_progress_entries,
             run_id=running.request.id,
         )
@@ -196,7 +197,7 @@ class TaskRunner:
             _uncancel()
             await self._finish_cancelled(running, recorder)
 
-    def _first_state(self, running: RunningTask) -> TaskState:
+    def first_state(self, running: RunningTask) -> TaskState:
         """The state a run starts from: children that earlier runs of the task started
         (from the journal) stay listed, since this run re-attaches to them."""
         trace_id = current_trace_id() or trace_id_of(running.request.traceparent)

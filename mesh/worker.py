@@ -19,7 +19,9 @@ outcomes come back to.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
@@ -108,6 +110,8 @@ class Worker:
         # coroutines queued on a semaphore (3.11's Semaphore scans its waiters): a heap,
         # highest `priority` first, then in arrival order.
         self._backlog: list[tuple[int, int, RunningTask]] = []
+        # Backlog tasks whose state does not say yet why they wait, oldest first.
+        self._held_unreported: collections.deque[RunningTask] = collections.deque()
         self._arrivals = itertools.count()
         self._active = 0
         # Retry records read before they are due, by (partition, offset).
@@ -368,6 +372,37 @@ class Worker:
         else:
             order = (-running.request.priority, next(self._arrivals), running)
             heapq.heappush(self._backlog, order)
+            running.held_since = asyncio.get_running_loop().time()
+            self._held_unreported.append(running)
+
+    def _report_held(self) -> None:
+        """Backlog tasks still waiting after `start_record_delay` say why in their
+        state (`held`, and a `held` event): a short wait writes nothing."""
+        now = asyncio.get_running_loop().time()
+        waiting = self._held_unreported
+        while waiting and now - waiting[0].held_since >= self.settings.start_record_delay:
+            running = waiting.popleft()
+            if running.task is None and self.running.get(running.task_id) is running:
+                why = self._held_reason()
+                self._spawn(functools.partial(self._record_held, running, why), what="task_record")
+
+    def _held_reason(self) -> str:
+        name, circuit = self.agent.name, self._circuit
+        if circuit.name == "open":
+            why = circuit.state.reason if circuit.state else ""
+            return f"the circuit of {name!r} is open ({why}); it starts once the circuit closes"
+        if circuit.name == "half_open":
+            return f"the circuit of {name!r} is half-open: one probe task runs at a time"
+        return (
+            f"waiting for a free slot: a worker runs at most {self.max_inflight} tasks "
+            f"of {name!r} at once (max_inflight)"
+        )
+
+    async def _record_held(self, running: RunningTask, why: str) -> None:
+        if running.task is not None or running.handed_back:
+            return  # it started (or moved) meanwhile: its own records say so
+        recorder = TaskRecorder(self.publisher, self.runner.first_state(running), max_progress=0)
+        await recorder.record(EventKind.HELD, held=why)
 
     def _may_start(self) -> bool:
         """A slot is free and the circuit lets a task start (mesh/circuit.py)."""
@@ -649,6 +684,7 @@ class Worker:
                 async with asyncio.timeout(self.settings.commit_interval):
                     await self._stopping.wait()
             if not self._stopping.is_set():
+                self._report_held()
                 await self._commit()
 
     async def _commit(self, only: frozenset[TopicPartition] | None = None) -> None:

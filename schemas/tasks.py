@@ -69,6 +69,9 @@ class EventKind(StrEnum):
     # the supervisor: past its deadline with no live worker of its agent type to cancel
     # it; its parent was told (`ChildTimedOut`), and it ends when a worker starts
     EXPIRED = "expired"
+    # a worker accepted it but holds it back (its circuit is open, or no slot is free);
+    # the state's `held` says why, until it starts
+    HELD = "held"
 
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"  # the TaskError type of a task past its deadline
@@ -148,6 +151,7 @@ class TaskEvent(BaseModel):
     retry_at: datetime | None = None
     deadline: datetime | None = None  # on submitted and started events
     waiting_for: str | None = None  # on waiting events: what a human is asked
+    held: str | None = None  # on held events: why the task has not started
 
 
 @REGISTRY.register(TASK_STATE, 1)

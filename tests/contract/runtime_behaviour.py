@@ -23,6 +23,7 @@ from mesh.tracing import use_exporter
 from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope, encode_envelope
 from schemas.envelope import new_id
+from schemas.supervision import CIRCUIT_STATE, CircuitState
 from schemas.tasks import CANCEL, REDISPATCH, Cancel, Redispatch, TaskStatus
 from tests.contract.behaviour_agents import (
     WORK_RUNS,
@@ -442,6 +443,64 @@ class RuntimeBehaviour:
         started = {s.task_id: s.started_at for s in states}
         assert started[high] and started[low] and started[high] < started[low], started
         assert states[1].priority == 9
+
+    async def test_a_task_waiting_for_a_slot_says_so_until_it_starts(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        one_slot = settings.model_copy(update={"max_inflight": 1})
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=one_slot) as m:
+            [worker] = m.workers
+            blocker = await m.client.submit("worker", {"wait_for_steer": True, "seconds": 30})
+            await eventually(lambda: blocker in worker.running, timeout=20, what="the blocker")
+            waiting = await m.client.submit("worker", {"label": "waits"})
+
+            def held() -> bool:
+                state = m.client.view.tasks.get(waiting)
+                return state is not None and state.held is not None
+
+            await eventually(held, timeout=20, what="the waiting task to say why")
+            state = await m.client.get(waiting)
+            assert state.status is TaskStatus.SUBMITTED
+            assert state.held is not None and "max_inflight" in state.held, state.held
+            await m.client.steer(blocker, "done")
+            done = await m.client.wait(waiting, timeout=20)
+            topics = Topics(settings.namespace)
+            events = await read_all(m.transport, [topics.task_events])
+        assert done.status is TaskStatus.SUCCEEDED and done.held is None
+        kinds = [
+            decode_envelope(r.value or b"").payload["kind"]
+            for r in events
+            if r.key == waiting.encode()
+        ]
+        assert kinds == ["submitted", "held", "started", "succeeded"], kinds
+
+    async def test_a_task_held_by_an_open_circuit_says_so_and_runs_once_it_closes(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        topics = Topics(settings.namespace)
+
+        async def circuit(state: str) -> None:
+            decided = CircuitState(agent="worker", state=state, since=0.0, reason="3 of 4 failed")
+            envelope = Envelope(type=CIRCUIT_STATE, payload=decided.model_dump(mode="json"))
+            await m.transport.publish(topics.circuits, encode_envelope(envelope), key=b"worker")
+
+        async with TestMesh(worker_agent, transport=transport_factory(), settings=settings) as m:
+            [worker] = m.workers
+            await circuit("open")
+            await eventually(lambda: worker._circuit.name == "open", timeout=20, what="open")
+            task_id = await m.client.submit("worker", {"label": "held"})
+
+            def held() -> bool:
+                state = m.client.view.tasks.get(task_id)
+                return state is not None and state.held is not None
+
+            await eventually(held, timeout=20, what="the task to say why it waits")
+            state = await m.client.get(task_id)
+            assert state.held is not None and "circuit of 'worker' is open" in state.held
+            assert "3 of 4 failed" in state.held
+            await circuit("closed")
+            done = await m.client.wait(task_id, timeout=20)
+        assert done.status is TaskStatus.SUCCEEDED and done.held is None
 
     async def test_a_task_past_its_deadline_fails_and_cancels_its_children(
         self, transport_factory: Factory, settings: Settings
