@@ -9,6 +9,9 @@ A short probe tells the last one from a broker that does not answer at all.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from mesh.dev_env import DEV_ENV, DevMesh
 from mesh.errors import TransportError
 from mesh.settings import Settings
@@ -73,15 +76,32 @@ async def _probe(address: str, settings: Settings) -> tuple[bool, str]:
     from mesh.transport.kafka import client_options
     from mesh.transport.kafka_probe import wait_until_serving
 
+    if not await _anything_listens(address):
+        return False, "nothing listens there"
     given = client_options(settings)  # the security settings; the probe sets the rest
-    options = {
-        k: v for k, v in given.items() if k not in ("bootstrap_servers", "request_timeout_ms")
-    }
+    ours = ("bootstrap_servers", "request_timeout_ms")
+    options = {k: v for k, v in given.items() if k not in ours}
     try:
         await wait_until_serving(address, timeout=_PROBE_SECONDS, options=options)
     except TimeoutError as exc:
-        last = str(exc).rpartition("last error: ")[2].rstrip(")")
-        return False, "nothing listens there" if last == "port closed" else last
-    except ValueError as exc:  # a malformed address
-        return False, str(exc)
+        return False, str(exc).rpartition("last error: ")[2].rstrip(")")
     return True, ""
+
+
+async def _anything_listens(address: str) -> bool:
+    """True if any of the comma-separated host:port pairs accepts a TCP connection
+    (answered at once when refused, where the Kafka probe would retry until its end)."""
+    for item in address.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not port.isdigit():
+            return True  # malformed: let the probe say so
+        try:
+            async with asyncio.timeout(_PROBE_SECONDS):
+                _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
