@@ -119,7 +119,7 @@ class Client:
             payload=payload,
         )
         self.view.apply_local(submitted_state(request, agent))
-        await submit_task(self.publisher, request, agent)
+        await submit_task(self.publisher, request, agent, input_schema=card.input_schema)
         return task_id
 
     def agent(self, name: str) -> AgentCard:

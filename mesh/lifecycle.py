@@ -8,7 +8,9 @@ task-id-keyed partitions a task's state records are always in causal order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +21,8 @@ from mesh.publisher import Publisher
 from mesh.transport.base import Outgoing
 from schemas import Envelope
 from schemas.envelope import new_id, utc_now
+from schemas.redaction import redacted_by_schema
+from schemas.registry import REGISTRY, SchemaError
 from schemas.tasks import (
     TASK_EVENT,
     TASK_STATE,
@@ -60,6 +64,7 @@ def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = Non
         task_id=request.task_id,
         agent=agent,
         type=request.type,
+        version=request.version,
         status=TaskStatus.SUBMITTED,
         parent_task_id=request.parent_task_id,
         root_task_id=request.root_task_id or request.task_id,
@@ -92,11 +97,18 @@ class TaskRecorder:
         *,
         max_progress: int,
         run_id: str | None = None,
+        input_schema: Mapping[str, Any] | None = None,
     ) -> None:
         """`run_id` (the id of the request being run) names the run's terminal event:
         a re-run of the same request after a crash writes the same event id again, so
-        readers count a task's terminal transition once (ADR 009)."""
+        readers count a task's terminal transition once (ADR 009).
+
+        The state's input is masked by `input_schema` (default: the registered
+        model's schema) in what is published, unless MESH_MASK_SENSITIVE=false.
+        """
         self._publisher = publisher
+        schema = input_schema or _registered_schema(state.type, state.version)
+        self._input_schema = schema if publisher.settings.mask_sensitive else None
         self._run_id = run_id
         self.state = state
         self._max_progress = max_progress
@@ -247,21 +259,36 @@ class TaskRecorder:
     def _encode(
         self, topic: str, type_: str, payload: BaseModel, id: str | None = None
     ) -> Outgoing:
+        body = payload.model_dump(mode="json", exclude_none=True)
+        if self._input_schema is not None and type_ == TASK_STATE and body.get("input"):
+            body["input"] = redacted_by_schema(self._input_schema, body["input"])
         # A copy of the validated template with typed parts: no second validation.
         envelope = self._envelope.model_copy(
-            update={
-                "id": id or new_id(),
-                "created_at": utc_now(),
-                "type": type_,
-                "payload": payload.model_dump(mode="json", exclude_none=True),
-            }
+            update={"id": id or new_id(), "created_at": utc_now(), "type": type_, "payload": body}
         )
         return self._publisher.encode(topic, envelope, key=self.state.task_id)
 
 
-async def submit_task(publisher: Publisher, request: Envelope, agent: str) -> TaskState:
-    """Record `submitted`, then publish the request to the agent's inbox."""
-    recorder = TaskRecorder(publisher, submitted_state(request, agent), max_progress=0)
+@functools.lru_cache(maxsize=1024)
+def _registered_schema(type_: str, version: int) -> Mapping[str, Any] | None:
+    try:
+        return REGISTRY.model_for(type_, version).model_json_schema()
+    except SchemaError:
+        return None  # a contract this process does not ship (the sender may pass it)
+
+
+async def submit_task(
+    publisher: Publisher,
+    request: Envelope,
+    agent: str,
+    *,
+    input_schema: Mapping[str, Any] | None = None,
+) -> TaskState:
+    """Record `submitted`, then publish the request to the agent's inbox
+    (`input_schema`: the agent card's, to mask an input whose model is not here)."""
+    recorder = TaskRecorder(
+        publisher, submitted_state(request, agent), max_progress=0, input_schema=input_schema
+    )
     await recorder.record(EventKind.SUBMITTED)
     await publisher.send(publisher.topics.inbox(agent), request, key=request.task_id)
     return recorder.state

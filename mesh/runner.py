@@ -260,7 +260,7 @@ class TaskRunner:
                 )
                 await self._dead_letter(running, recorder, Failure(reason, None, request.attempt))
                 return
-            await self._finish(running, recorder, result=payload)
+            await self._finish(running, recorder, result=payload, shown=self._shown(result))
 
     async def _call_handler(
         self, running: RunningTask, context: TaskContext, message: BaseModel, recorder: TaskRecorder
@@ -306,6 +306,12 @@ class TaskRunner:
         message = f"attempt {attempt} ended after a newer attempt began; its outcome is ignored"
         await recorder.note(EventKind.SUPERSEDED, TaskError(type="Superseded", message=message))
 
+    def _shown(self, result: object) -> dict[str, Any] | None:
+        """A result model's dump with its sensitive fields masked, for the records."""
+        if not isinstance(result, BaseModel) or not self.settings.mask_sensitive:
+            return None
+        return redacted(type(result), result.model_dump(mode="json"))
+
     def _time_left(self, request: Envelope) -> float | None:
         limits = []
         if self.agent.timeout is not None:
@@ -320,12 +326,15 @@ class TaskRunner:
         recorder: TaskRecorder,
         *,
         result: dict[str, Any] | None = None,
+        shown: dict[str, Any] | None = None,
         error: TaskError | None = None,
     ) -> None:
+        """`shown`: the result as the task's records show it (sensitive fields masked);
+        the parent gets `result` itself."""
         kind = EventKind.FAILED if error is not None else EventKind.SUCCEEDED
         status = TaskStatus.FAILED if error is not None else TaskStatus.SUCCEEDED
         async with self._outcome(running, status):
-            await recorder.record(kind, result=result, error=error)
+            await recorder.record(kind, result=shown if shown is not None else result, error=error)
             outcome = TaskOutcome(status=status, result=result, error=error)
             await self._reply(running.request, outcome)
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0)
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     max_progress_entries: int = Field(default=50, ge=0)
+    # Fields a schema marks sensitive (`schemas.redaction.sensitive`) are masked in the
+    # task state and event records (input and result), as in logs; false shows them
+    # there (logs stay masked). The parent still gets its child's result unmasked.
+    mask_sensitive: bool = True
     # Delay tiers of the retry topics, in seconds, ascending (ADR 007). JSON in the env:
     # MESH_RETRY_TIERS='[1, 5, 30, 300]'.
     retry_tiers: tuple[float, ...] = (1.0, 5.0, 30.0, 300.0)

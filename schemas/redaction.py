@@ -1,11 +1,15 @@
-"""Fields a schema marks sensitive, masked wherever a payload is shown (logs at DEBUG).
+"""Fields a schema marks sensitive, masked wherever a payload is shown: logs at DEBUG,
+and the task state and event records (unless MESH_MASK_SENSITIVE=false).
 
 Mark a field with `email: str = sensitive()` (or `sensitive(default=...)`); the mark
-is also in the field's JSON Schema (`"sensitive": true`), so other consumers see it.
+is also in the field's JSON Schema (`"sensitive": true`), so other consumers see it
+and mask by the schema alone (`redacted_by_schema`: a process without the model, such
+as a gateway serving an agent type whose models live only in its workers).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, get_args
 
 from pydantic import BaseModel, Field
@@ -49,3 +53,30 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if (found := _model_in(arg)) is not None:
             return found
     return None
+
+
+def redacted_by_schema(schema: Mapping[str, Any], value: Any) -> Any:
+    """`value` with what its JSON Schema marks `"sensitive": true` masked, at any depth
+    (through `$ref`, `properties`, `items` and `anyOf`/`oneOf`/`allOf`)."""
+    return _masked(schema, schema.get("$defs", {}), value)
+
+
+def _masked(node: Mapping[str, Any], defs: Mapping[str, Any], value: Any) -> Any:
+    if node.get("sensitive"):
+        return MASK
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        node = defs.get(ref.removeprefix("#/$defs/"), {})
+    properties = node.get("properties")
+    if isinstance(value, dict) and isinstance(properties, dict):
+        value = {
+            key: _masked(properties[key], defs, item) if key in properties else item
+            for key, item in value.items()
+        }
+    items = node.get("items")
+    if isinstance(value, list) and isinstance(items, dict):
+        value = [_masked(items, defs, item) for item in value]
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        for option in node.get(combinator, ()):
+            value = _masked(option, defs, value)
+    return value

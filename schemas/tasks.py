@@ -161,6 +161,7 @@ class TaskState(BaseModel):
     task_id: str
     agent: str
     type: str
+    version: int = 1  # the schema version of `type` the input was sent with
     status: TaskStatus
     parent_task_id: str | None = None
     root_task_id: str | None = None
