@@ -223,6 +223,9 @@ async def run_dev(
     gateway_url = None
     if gateway:
         host, port = _gateway_address(requested)
+        if port == 0:  # "any free port": chosen here, so the banner can name it
+            port = free_loopback_port()
+            env = {**(env or {}), "MESH_GATEWAY_PORT": str(port)}
         if _port_taken(host, port):
             print(
                 f"mesh dev: the gateway's address {host}:{port} is taken (another `make dev`?); "

@@ -12,6 +12,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -170,3 +171,25 @@ def test_child_environment_respects_user_settings(monkeypatch: pytest.MonkeyPatc
     assert env["MESH_HEARTBEAT_INTERVAL"] == "1"
     assert env["MESH_FETCH_MAX_WAIT"] == "0.2"
     assert env["EXTRA"] == "x"
+
+
+def test_mistakes_are_named_before_anything_starts(tmp_path: Path) -> None:
+    def dev(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "mesh", "dev", *args]
+        return subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = dev("--no-supervisor", env=NO_MESH_ENV | {"MESH_GATEWAY_PORT": str(port)})
+    assert busy.returncode == 1, busy
+    assert f"the gateway's address 127.0.0.1:{port} is taken" in busy.stderr, busy.stderr
+    assert "set MESH_GATEWAY_PORT to a free port" in busy.stderr
+
+    typo = dev("--agent", "agents.nosuch:agent", env=NO_MESH_ENV)
+    assert typo.returncode == 2, typo
+    assert "mesh: cannot import 'agents.nosuch'" in typo.stderr, typo.stderr
+    assert not (tmp_path / ".mesh").exists()  # nothing was started, nothing written
