@@ -149,7 +149,6 @@ def configure_logging(settings: Settings, *, name: str = "") -> None:
     # aiokafka logs every reconnect attempt at ERROR; our own messages say what matters.
     logging.getLogger("aiokafka").setLevel(quiet)
     if settings.log_level != "DEBUG":
-        # A line per HTTP request, and the server's start and stop lines (`mesh dev`
-        # prints the gateway's address once it is ready).
-        for logger in ("uvicorn.access", "uvicorn.error"):
-            logging.getLogger(logger).setLevel(quiet)
+        # A line per HTTP request drowns everything else (readiness probes, polling
+        # clients); the gateway's own metrics count the requests.
+        logging.getLogger("uvicorn.access").setLevel(quiet)
