@@ -122,6 +122,8 @@ def print_task(state: TaskState, client: Client) -> None:
     if state.waiting_for:
         answer = f"mesh resume {state.task_id} TEXT"
         print(f"waiting   for a human: {state.waiting_for}  (answer: {answer})")
+    if state.held:
+        print(f"held      {state.held}")
     print(f"parent    {state.parent_task_id or '-'}   root {state.root_task_id}")
     if state.trace_id:
         print(f"trace     {state.trace_id}")

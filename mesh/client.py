@@ -148,7 +148,7 @@ class Client:
             state = self.view.tasks.get(task_id)
         if state is None:
             raise TaskNotFound(f"no task with id {task_id!r}")
-        return state
+        return self.view.with_held(state)
 
     async def list(
         self,

@@ -60,6 +60,11 @@ class Topics:
         return self._name("mesh.circuits")
 
     @property
+    def agent_liveness(self) -> str:
+        """Compacted: each agent type's live worker count, by agent type (on change)."""
+        return self._name("mesh.agents.live")
+
+    @property
     def supervisor_status(self) -> str:
         """Compacted: the latest status snapshot of each supervisor instance."""
         return self._name("mesh.supervisor.status")

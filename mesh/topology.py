@@ -28,6 +28,7 @@ def runtime_topics(settings: Settings) -> list[TopicSpec]:
         _spec(settings, topics.agents, compacted=True),
         _spec(settings, topics.heartbeats, retention=_HEARTBEATS_RETENTION),
         _spec(settings, topics.circuits, compacted=True),
+        _spec(settings, topics.agent_liveness, compacted=True),
     ]
 
 

@@ -17,6 +17,7 @@ from mesh.follower import TopicFollower
 from mesh.topics import Topics
 from mesh.transport.base import Delivery, Transport
 from schemas import Envelope, decode_envelope
+from schemas.supervision import AGENT_LIVENESS, AgentLiveness
 from schemas.tasks import AGENT_CARD, TASK_STATE, AgentCard, TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,15 @@ class TaskView(TopicFollower):
     ) -> None:
         """`extra_topics` are read too; a subclass applies them in `apply_other`."""
         super().__init__(
-            transport, [topics.task_state, topics.agents, *extra_topics], name="task-view"
+            transport,
+            [topics.task_state, topics.agents, topics.agent_liveness, *extra_topics],
+            name="task-view",
         )
         self.tasks: dict[str, TaskState] = {}
         self.agents: dict[str, AgentCard] = {}
         self.by_idempotency_key: dict[tuple[str, str], str] = {}
+        # Live workers per agent type, as the supervisor last judged (None: unknown).
+        self.live_workers: dict[str, int] = {}
 
     async def wait_for(self, task_id: str, *, terminal: bool, timeout: float) -> TaskState:
         """The task's state once it exists (and, with `terminal`, once it has ended)."""
@@ -78,6 +83,20 @@ class TaskView(TopicFollower):
         found.sort(key=lambda s: s.created_at, reverse=True)
         return found[:limit]
 
+    def with_held(self, state: TaskState) -> TaskState:
+        """`state`, saying why it has not started when that is known: its own `held`
+        (written by the worker that holds it back), or no live worker of its agent
+        type (the supervisor's count; the task waits in the inbox: parked)."""
+        if state.held is not None or state.status is not TaskStatus.SUBMITTED:
+            return state
+        if self.live_workers.get(state.agent, 1) > 0:
+            return state
+        why = (
+            f"no live worker of agent {state.agent!r}: it waits in the inbox and starts "
+            "when one runs (parked)"
+        )
+        return state.model_copy(update={"held": why})
+
     def apply_other(self, envelope: Envelope) -> None:
         """A record of one of the `extra_topics` (ignored here)."""
 
@@ -92,6 +111,9 @@ class TaskView(TopicFollower):
             elif envelope.type == AGENT_CARD:
                 card = AgentCard.model_validate(envelope.payload)
                 self.agents[card.name] = card
+            elif envelope.type == AGENT_LIVENESS:
+                liveness = AgentLiveness.model_validate(envelope.payload)
+                self.live_workers[liveness.agent] = liveness.live
             else:
                 self.apply_other(envelope)
         except (ValueError, ValidationError) as exc:

@@ -101,3 +101,17 @@ class CircuitState(BaseModel):
     since: float  # epoch seconds
     fallback: str | None = None
     reason: str = ""
+
+
+AGENT_LIVENESS = "mesh.agent.liveness"
+
+
+@REGISTRY.register(AGENT_LIVENESS, 1)
+class AgentLiveness(BaseModel):
+    """How many live workers an agent type has, as the supervisor judges from their
+    heartbeats; written when it changes (compacted, keyed by agent type), so a client
+    can say why a task has not started (no worker: parked)."""
+
+    agent: str
+    live: int = Field(ge=0)
+    at: float  # epoch seconds

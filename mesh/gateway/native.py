@@ -98,7 +98,7 @@ async def submit_task(body: SubmitTask, request: Request, response: Response) ->
 async def get_task(task_id: str, request: Request) -> Response:
     """Status, progress so far, result or error, children, attempt, times, webhook."""
     gateway = gateway_of(request)
-    state = _task(gateway, task_id)
+    state = gateway.view.with_held(_task(gateway, task_id))
     document = task_document(state, gateway.view.webhooks.get(task_id))
     return Response(document, media_type="application/json")
 

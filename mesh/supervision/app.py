@@ -55,9 +55,11 @@ from mesh.topology import runtime_topics, supervisor_topics
 from mesh.transport.kafka import KafkaTransport
 from schemas import Envelope, Source, decode_envelope, encode_envelope
 from schemas.supervision import (
+    AGENT_LIVENESS,
     CIRCUIT_STATE,
     HEARTBEAT,
     SUPERVISOR_STATUS,
+    AgentLiveness,
     Heartbeat,
     RecentAction,
 )
@@ -280,6 +282,23 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
         circuits_reported.clear()
         circuits_reported.update(owned)
 
+    live_published: dict[str, int] = {}
+
+    async def publish_liveness(live_by_agent: dict[str, int], now: float) -> None:
+        """Each agent type's live worker count, on the topic when it changed (a type
+        whose workers all stopped or aged out goes to 0)."""
+        for agent in sorted(set(live_published) | set(live_by_agent)):
+            live = live_by_agent.get(agent, 0)
+            LIVE_WORKERS.labels(agent).set(live)
+            if live_published.get(agent) == live:
+                continue
+            payload = AgentLiveness(agent=agent, live=live, at=now).model_dump(mode="json")
+            envelope = Envelope(type=AGENT_LIVENESS, source=source, payload=payload)
+            await app.send(
+                topics.agent_liveness, key=agent.encode(), value=encode_envelope(envelope)
+            )
+            live_published[agent] = live
+
     @app.timer(_STATUS_EVERY)  # type: ignore[untyped-decorator]
     async def report() -> None:
         now = time.time()
@@ -293,8 +312,7 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
             policies=policies,
             recent=list(recent),
         )
-        for agent, live in status.live_by_agent.items():
-            LIVE_WORKERS.labels(agent).set(live)
+        await publish_liveness(status.live_by_agent, now)
         envelope = Envelope(
             type=SUPERVISOR_STATUS, source=source, payload=status.model_dump(mode="json")
         )

@@ -30,6 +30,7 @@ def snapshot(
     rows = []
     live: dict[str, int] = {}
     for name, seen in sorted(workers.items()):
+        live.setdefault(seen.agent, 0)  # an agent type whose workers all left: 0
         if not _shown(seen, now):
             continue
         alive = seen.alive(now, policies.for_agent(seen.agent).missed_beats)

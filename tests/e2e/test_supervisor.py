@@ -203,6 +203,19 @@ async def test_tasks_of_an_agent_with_no_worker_are_parked_then_drained(
     await eventually_true(parked, timeout=30, what="every task to be parked")
     status = await supervisor_status(settings)
     assert status["live_by_agent"].get("sleeper") == 0, status  # type: ignore[union-attr]
+    assert not status["workers"], "a cleanly stopped worker leaves the status"
+
+    async def says_why() -> bool:  # `mesh task`, as an operator runs it
+        proc = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "mesh", "task", ids[0]],
+            cwd=ROOT,
+            env=settings_env(settings),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+        return b"held      no live worker of agent 'sleeper'" in out
+
+    await eventually_true(says_why, timeout=30, what="mesh task to say why it waits")
     spawn(SLEEPER, "sleeper-2")
     states = [await client.wait(i, timeout=60) for i in ids]
     assert {s.status for s in states} == {TaskStatus.SUCCEEDED}
