@@ -18,6 +18,7 @@ import socket
 from collections.abc import Callable, Collection
 from datetime import timedelta
 
+from mesh.errors import TransportError
 from mesh.metrics import HEARTBEATS_SENT
 from mesh.publisher import Publisher
 from mesh.runner import RunningTask
@@ -83,5 +84,5 @@ async def _publish(publisher: Publisher, beat: Heartbeat) -> None:
     try:
         await publisher.send(publisher.topics.heartbeats, envelope, key=beat.instance)
         HEARTBEATS_SENT.labels(beat.agent).inc()
-    except Exception as exc:  # a missed beat is not worth stopping the worker for
+    except TransportError as exc:  # a missed beat is not worth stopping the worker for
         log.warning("heartbeat not sent: %s", exc)
