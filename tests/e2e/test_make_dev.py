@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT
 from tests.gateway.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -40,8 +39,9 @@ def test_mesh_dev_runs_agents_supervisor_and_gateway(tmp_path: Path) -> None:
     env |= {"MESH_GATEWAY_PORT": str(port), "MESH_NAMESPACE": f"dev{uuid.uuid4().hex[:8]}"}
     log = tmp_path / "dev.log"
     with log.open("w") as out:
+        # Not in the checkout: its `.mesh/dev.env` would steer every command run there.
         dev = subprocess.Popen(
-            [sys.executable, "-m", "mesh", "dev"], cwd=ROOT, env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "mesh", "dev"], cwd=tmp_path, env=env, stdout=out, stderr=out
         )
     url = f"http://127.0.0.1:{port}"
     try:
