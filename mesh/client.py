@@ -66,11 +66,16 @@ class Client:
         await self.stop()
 
     async def start(self) -> None:
-        if self._owns_transport:
-            await self.transport.start()
-        await self.transport.ensure_topics(runtime_topics(self.settings))
-        await self.view.start()
-        await self.view.catch_up()
+        """Connect and catch the view up; on failure, what was opened is closed again."""
+        try:
+            if self._owns_transport:
+                await self.transport.start()
+            await self.transport.ensure_topics(runtime_topics(self.settings))
+            await self.view.start()
+            await self.view.catch_up()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         await self.view.stop()
