@@ -16,6 +16,9 @@ Entries, keyed so that compaction keeps the latest of each:
   running the step again.
 - `<task>/child/<child>` -> a delegated child was started, or ended with an outcome:
   a re-run parent re-attaches to it instead of starting it again.
+- `adopted:<task>` -> a domain event read from this partition (of the agent's domain
+  topic) was adopted as task `<task>`: a re-delivered or re-sent event is not
+  submitted again, which would write a `submitted` state over the task's newer one.
 
 Each entry is written before what it protects is committed: the ended record after
 the task's outcome records are acknowledged and before its offset is committed, a
@@ -166,6 +169,15 @@ class Journal:
         value = {"kind": "ended", "attempt": ended.attempt, "replay": ended.replay}
         return self._write(partition, request.task_id, {**value, "status": str(status)})
 
+    def adopted(self, partition: int, request: Envelope) -> Awaitable[None]:
+        """The domain event read from `partition` was adopted as `request`'s task."""
+        marker = request.model_copy(update={"task_id": _adoption_key(request)})
+        return self.ended(partition, marker, TaskStatus.SUBMITTED)
+
+    def was_adopted(self, partition: int, request: Envelope) -> bool:
+        marker = request.model_copy(update={"task_id": _adoption_key(request)})
+        return self.is_duplicate(partition, marker)
+
     def step(self, partition: int, task_id: str, name: str, value: Any) -> Awaitable[None]:
         if not self.enabled:
             return _nothing()
@@ -266,3 +278,7 @@ class Journal:
 
 async def _nothing() -> None:
     return None
+
+
+def _adoption_key(request: Envelope) -> str:
+    return f"adopted:{request.task_id}"  # task ids are hex: no clash with a task's keys

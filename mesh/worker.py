@@ -55,9 +55,8 @@ from mesh.runner import RunningTask, TaskRunner
 from mesh.settings import Settings
 from mesh.topology import agent_topics, domain_topic, runtime_topics
 from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
-from schemas import REGISTRY, Envelope, Source, decode_envelope
+from schemas import Envelope, Source, decode_envelope
 from schemas.envelope import new_id, utc_now
-from schemas.registry import SchemaError
 from schemas.supervision import CircuitState, Heartbeat
 from schemas.tasks import (
     AGENT_CARD,
@@ -576,12 +575,16 @@ class Worker:
         self._accept(RunningTask(newer, running.record, running.handler, ask_human=order.ask_human))
 
     async def _adopt_event(self, record: Delivery, event: Envelope) -> None:
-        """Turn a domain event into a task of this agent (its id derived from the event's)."""
-        try:
-            REGISTRY.parse(event.type, event.version, event.payload)
-        except (SchemaError, ValidationError) as exc:
-            await dead_letter(self.publisher, self.agent.name, record, Failure(_first_line(exc)))
-            return
+        """Turn a domain event (its payload already validated, mesh/ingress.py) into a
+        task of this agent, its id derived from the event's.
+
+        The journal partition of the event's record notes the adoption (partition N of
+        the domain topic and of the journal have one owner), so an event read again (a
+        crash before the commit, an upstream re-send) is not submitted a second time:
+        that would write `submitted` over the task's newer state. A crash between the
+        submission and the note re-submits; the task still runs once (its request is a
+        duplicate for the journal of its inbox partition).
+        """
         task_id = uuid.uuid5(_ADOPTION_NAMESPACE, f"{self.agent.name}:{event.id}").hex
         request = event.model_copy(
             update={
@@ -595,7 +598,13 @@ class Worker:
                 "source": self.publisher.source,
             }
         )
+        noted = record.partition in self.journal.partitions()
+        if noted and self.journal.was_adopted(record.partition, request):
+            log.debug("event %s was adopted before, as task %s", event.id, task_id)
+            return
         await submit_task(self.publisher, request, self.agent.name)
+        if noted:
+            await self.journal.adopted(record.partition, request)
 
     def _dead_letter_record(self, record: Delivery, reason: str) -> None:
         failure = Failure(reason)

@@ -33,7 +33,7 @@ from tests.contract.behaviour_agents import (
     listener,
     worker_agent,
 )
-from tests.helpers import eventually, read_all
+from tests.helpers import eventually, eventually_true, read_all
 
 Factory = Callable[[], Transport]
 
@@ -293,6 +293,38 @@ class RuntimeBehaviour:
                 echoed = await reader.fetch(timeout=0.2, max_records=10)
             await reader.stop()
         assert len(echoed) == 1 and echoed[0].key == b"item-7"
+
+    async def test_an_event_read_again_leaves_its_ended_task_as_it_is(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        """An upstream re-send (or a re-read after a crash) of an adopted event is not
+        submitted again: its task neither runs twice nor goes back to `submitted`."""
+        async with TestMesh(listener, transport=transport_factory(), settings=settings) as m:
+            event = Envelope(type="test.noticed", payload={"item_id": "item-8"})
+            await m.client.publisher.send_event(event, key="item-8")
+
+            def ended() -> list[str]:
+                return [
+                    s.task_id
+                    for s in m.client.view.tasks.values()
+                    if s.agent == "listener" and s.status is TaskStatus.SUCCEEDED
+                ]
+
+            await eventually(lambda: bool(ended()), timeout=20, what="the adopted event task")
+            [task_id] = ended()
+            await m.client.publisher.send_event(event, key="item-8")  # the same event again
+            topics = m.client.publisher.topics
+
+            async def all_read() -> bool:
+                done = await m.transport.offsets(
+                    [topics.domain("test.noticed")], group=topics.group("listener")
+                )
+                return all(o.committed is not None and o.committed >= o.end for o in done if o.end)
+
+            await eventually_true(all_read, timeout=20, what="the second copy to be read")
+            await m.client.view.catch_up()
+            state = await m.client.get(task_id)
+        assert state.status is TaskStatus.SUCCEEDED, state
 
     async def test_an_idempotency_key_returns_the_same_task(
         self, transport_factory: Factory, settings: Settings
