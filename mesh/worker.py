@@ -299,7 +299,7 @@ class Worker:
             self._dead_letter_record(record, f"undecodable envelope: {_first_line(exc)}")
             return
         except InvalidInput as exc:  # its message names the header or field at fault
-            self._consumed["undecodable"].inc()
+            self._consumed[event_type or "undecodable"].inc()  # the topic names its type
             self._dead_letter_record(record, str(exc))
             return
         self._consumed[envelope.type].inc()
