@@ -14,7 +14,8 @@ from mesh.client import Client
 from mesh.gateway import langgraph, native, operations
 from mesh.gateway.http_metrics import RequestMetrics
 from mesh.gateway.limits import RequestSizeLimit
-from mesh.gateway.problems import document_problems, install_problem_handlers
+from mesh.gateway.openapi import complete_openapi
+from mesh.gateway.problems import install_problem_handlers
 from mesh.gateway.view import GatewayView
 from mesh.gateway.webhooks import WebhookSender
 from mesh.gc_tuning import tune_for_service
@@ -103,13 +104,14 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.gateway = gateway
-    install_problem_handlers(app)
-    document_problems(app)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
     app.add_middleware(RequestMetrics)  # outermost: it also counts (and traces) the 413s
-    app.include_router(operations.router)
-    app.include_router(native.router)
-    app.include_router(langgraph.router)
+    routers = [operations.router, native.router, langgraph.router]
+    for router in routers:
+        app.include_router(router)
+    routes = [*app.router.routes, *(route for router in routers for route in router.routes)]
+    install_problem_handlers(app, routes=routes)
+    complete_openapi(app)
     return app
 
 

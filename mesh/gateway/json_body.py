@@ -3,11 +3,13 @@ router.
 
 A body is taken only as JSON (`application/json` or `+json`; anything else is 415),
 and only as JSON the mesh can carry on: UTF-8 text, nested at most
-`MESH_GATEWAY_MAX_JSON_DEPTH` levels, numbers that fit in 64 bits and are finite,
-strings of Unicode text (no lone surrogate). Each of these otherwise fails later, in
-the publisher's encoder or a consumer's decoder, as a 500 or a dead letter; here it
-is a problem body naming `body`. The route class also documents, per route, the
-problems the machinery answers (400/413/415/422), so the OpenAPI document is whole.
+`MESH_GATEWAY_MAX_JSON_DEPTH` levels, numbers between -2**63 and 2**64 - 1 (what
+orjson, which encodes every envelope, writes), strings of Unicode text (no lone
+surrogate). Each of these otherwise fails later, in the publisher's encoder or a
+consumer's decoder, as a 500 or a dead letter; here it is a problem body naming
+`body`. `JsonObject` says the same in the OpenAPI document (`JsonValue`), and the
+route class documents, per route, the problems the machinery answers
+(400/413/415/422), so the document is whole.
 """
 
 from __future__ import annotations
@@ -16,15 +18,45 @@ import email.message
 import json
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BeforeValidator, WithJsonSchema
 
 from mesh.gateway.problems import ProblemError, problem_responses
 
-_INT64_MIN = -(2**63)
-_UINT64_MAX = 2**64 - 1  # orjson writes integers in [-2**63, 2**64 - 1]
+NUMBER_MIN = -(2**63)
+NUMBER_MAX = 2**64 - 1  # orjson writes integers in [-2**63, 2**64 - 1]
+# Points into the OpenAPI document's components (mesh/gateway/openapi.py): the request
+# models' JSON Schema exists only there (`model_json_schema()` alone cannot resolve it).
+JSON_VALUE_REF: dict[str, Any] = {"$ref": "#/components/schemas/JsonValue"}
+# Any JSON value the mesh carries (an OpenAPI component; mesh/gateway/openapi.py).
+JSON_VALUE: dict[str, Any] = {
+    "description": f"Any JSON value; numbers lie between {NUMBER_MIN} and {NUMBER_MAX}.",
+    "anyOf": [
+        {"type": "string"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "number", "minimum": NUMBER_MIN, "maximum": NUMBER_MAX},
+        {"type": "array", "items": JSON_VALUE_REF},
+        {"type": "object", "additionalProperties": JSON_VALUE_REF},
+    ],
+}
+JSON_OBJECT_SCHEMA = {"type": "object", "additionalProperties": JSON_VALUE_REF}
+# A free-form JSON object of a request body (validated as a dict; documented as above).
+JsonObject = Annotated[dict[str, Any], WithJsonSchema(JSON_OBJECT_SCHEMA)]
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("should be a JSON number, not a boolean or a string")
+    return value
+
+
+# An integer as JSON Schema has it (10, or 10.0), never `true` or `"10"` (pydantic's lax
+# mode takes those; its strict mode refuses 10.0).
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
 # A \u escape of a UTF-16 surrogate: a pair becomes one character, a lone one stays
 # a surrogate that no UTF-8 encoder takes. Strings are walked only when one is there.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
@@ -54,8 +86,8 @@ def parse_json_body(body: bytes, *, max_depth: int) -> Any:
     try:
         value = json.loads(
             text,
-            parse_int=_int64,
-            parse_float=_finite,
+            parse_int=_in_range(int),
+            parse_float=_in_range(float),
             parse_constant=_no_constant,
         )
     except json.JSONDecodeError as exc:
@@ -69,18 +101,14 @@ def parse_json_body(body: bytes, *, max_depth: int) -> Any:
     return value
 
 
-def _int64(literal: str) -> int:
-    number = int(literal)
-    if not _INT64_MIN <= number <= _UINT64_MAX:
-        raise _Unfit(f"the integer {literal[:30]} does not fit in 64 bits")
-    return number
+def _in_range(kind: Callable[[str], int | float]) -> Callable[[str], int | float]:
+    def parse(literal: str) -> int | float:
+        number = kind(literal)
+        if not NUMBER_MIN <= number <= NUMBER_MAX:  # also inf, from a float like 1e999
+            raise _Unfit(f"the number {literal[:30]} is not between {NUMBER_MIN} and {NUMBER_MAX}")
+        return number
 
-
-def _finite(literal: str) -> float:
-    number = float(literal)
-    if number in (float("inf"), float("-inf")):
-        raise _Unfit(f"the number {literal[:30]} is too large for a 64-bit float")
-    return number
+    return parse
 
 
 def _no_constant(literal: str) -> Any:

@@ -13,38 +13,44 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from mesh.gateway.conversation import Conversation, RunView, messages_of
+from mesh.gateway.json_body import JSON_VALUE_REF, JsonInt, JsonObject
 from schemas.langgraph import MultitaskStrategy
 from schemas.tasks import AgentCard
 
+MAX_OFFSET = 2**31 - 1  # past every thread and assistant there could be
+
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Unknown fields are read past, so they may be any JSON the gateway takes.
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"additionalProperties": JSON_VALUE_REF}
+    )
 
 
 class ThreadCreate(_Lenient):
     thread_id: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
     if_exists: Literal["raise", "do_nothing"] = "raise"
 
 
 class ThreadPatch(_Lenient):
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class ThreadSearch(_Lenient):
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
     ids: list[str] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
-    limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    limit: JsonInt = Field(default=10, ge=1, le=1000)
+    offset: JsonInt = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class RunCreate(_Lenient):
     assistant_id: str
-    input: dict[str, Any] | None = None
-    command: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
+    input: JsonObject | None = None
+    command: JsonObject | None = None
+    config: JsonObject | None = None
+    metadata: JsonObject | None = None
     multitask_strategy: MultitaskStrategy = "enqueue"
     if_not_exists: Literal["create", "reject"] = "reject"
     on_completion: Literal["delete", "keep"] = "delete"  # stateless runs only
@@ -53,8 +59,8 @@ class RunCreate(_Lenient):
 
 
 class HistoryRequest(_Lenient):
-    limit: int = Field(default=10, ge=1, le=1000)
-    before: str | dict[str, Any] | None = None  # a checkpoint id, or a checkpoint
+    limit: JsonInt = Field(default=10, ge=1, le=1000)
+    before: str | JsonObject | None = None  # a checkpoint id, or a checkpoint
 
 
 class RunsCancel(_Lenient):
@@ -66,8 +72,8 @@ class RunsCancel(_Lenient):
 class AssistantSearch(_Lenient):
     graph_id: str | None = None
     name: str | None = None
-    limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    limit: JsonInt = Field(default=10, ge=1, le=1000)
+    offset: JsonInt = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 def _time(moment: datetime) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from mesh.gateway.json_body import JsonInt, JsonObject
 from schemas.envelope import utc_now
 from schemas.gateway import WebhookDelivery
 from schemas.tasks import TaskState
@@ -16,14 +16,14 @@ class SubmitTask(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent: str = Field(min_length=1, max_length=200, description="The agent type to run it.")
-    input: dict[str, Any] = Field(description="Validated against the agent's input schema.")
+    input: JsonObject = Field(description="Validated against the agent's input schema.")
     idempotency_key: str | None = Field(
         default=None,
         min_length=1,
         max_length=200,
         description="The same key for the same agent names the same task.",
     )
-    priority: int = Field(
+    priority: JsonInt = Field(
         default=0,
         ge=0,
         le=9,
@@ -53,7 +53,7 @@ class SteerTask(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(default="", max_length=100_000)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JsonObject = Field(default_factory=dict)
 
 
 class CancelTask(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from mesh.errors import InvalidInput, UnknownAgent
 from mesh.gateway.index import SortKey, TaskFilter
-from mesh.gateway.json_body import JsonBodyRoute
+from mesh.gateway.json_body import JsonBodyRoute, JsonObject
 from mesh.gateway.models import (
     CancelTask,
     ControlAccepted,
@@ -192,7 +192,7 @@ async def task_events(
 async def publish_event(
     event_type: str,
     request: Request,
-    payload: Annotated[dict[str, Any], Body()],
+    payload: Annotated[JsonObject, Body()],
     version: Annotated[int | None, Query(ge=1)] = None,
     key: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> EventAccepted:

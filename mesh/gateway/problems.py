@@ -4,12 +4,12 @@ Every 4xx and 5xx the gateway answers is `application/problem+json` with an `err
 list: one `{"field", "reason"}` per field to fix (`body.input.text`, `query.limit`,
 `task_id`), empty when no single field is to blame (an unknown path, a method the
 path does not take). Routes raise `ProblemError` to name the field; the OpenAPI
-document describes the body once, as `Problem` (`document_problems`).
+document describes the body once, as `Problem` (mesh/gateway/openapi.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Route
 
 from mesh.errors import FieldError, TransportError
 
@@ -87,7 +87,9 @@ def problem(
     )
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(app: FastAPI, *, routes: Sequence[BaseRoute]) -> None:
+    """`routes`: every route of the app, in routing order (for `Allow` on a 405)."""
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -103,7 +105,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = exc.errors if isinstance(exc, ProblemError) else []
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            headers["Allow"] = _allowed_methods(request, routes)
         return problem(
             exc.status_code,
             _title(exc.status_code),
@@ -118,18 +120,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(503, "Service Unavailable", f"the broker did not accept it: {exc}")
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route takes at this path. Starlette's `Allow` names only the
-    first matching route's, and a path such as `/v1/tasks` has a route per method."""
-    allowed = []
-    for method in _METHODS:
-        scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
-            allowed.append(method)
-    return allowed
-
-
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+def _allowed_methods(request: Request, routes: Sequence[BaseRoute]) -> str:
+    """The methods of the resource at this path: of every route with the path template
+    of the first route that matches it, as Starlette routes (`/assistants/search` is
+    not `/assistants/{assistant_id}`). Starlette's own `Allow` names the first
+    route's methods only, and `/v1/tasks` has a route per method."""
+    path = request.scope["path"]
+    paths = [r for r in routes if isinstance(r, Route)]
+    template = next((r.path for r in paths if r.path_regex.match(path)), None)
+    methods = {m for r in paths if r.path == template for m in r.methods or ()}
+    return ", ".join(sorted(methods))
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -142,25 +142,6 @@ def _problem_response(status: int) -> dict[str, Any]:
         "description": _title(status),
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
-
-
-def document_problems(app: FastAPI) -> None:
-    """Put `Problem` (and what it refers to) into the app's OpenAPI components, where
-    `problem_responses` points."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        document = generate()
-        schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        components = document.setdefault("components", {}).setdefault("schemas", {})
-        components.update(schema.pop("$defs", {}))
-        components["Problem"] = schema
-        app.openapi_schema = document
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _title(status: int) -> str:

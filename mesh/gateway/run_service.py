@@ -95,12 +95,13 @@ class LangGraphService:
         return now, run
 
     async def create_run(self, thread_id: str, body: RunCreate) -> RunView:
+        card = self._assistant(body.assistant_id)
         thread = await self.store.find(thread_id)
         if thread is None:
             if body.if_not_exists != "create":
                 raise ProblemError(404, "thread_id", f"thread {thread_id!r} not found")
+            self._check_new_thread_run(card, body)
             thread = await self.create_thread(ThreadCreate(thread_id=thread_id))
-        card = self._assistant(body.assistant_id)
         record = RunRecord(
             run_id=str(uuid.uuid4()),
             thread_id=thread_id,
@@ -126,10 +127,18 @@ class LangGraphService:
     async def create_stateless_run(self, body: RunCreate) -> RunView:
         """A run on a thread of its own (`POST /runs`); with `on_completion="delete"`
         (the default) the thread goes once the run has ended (mesh/gateway/queue.py)."""
-        self._assistant(body.assistant_id)  # a 404 before a thread is made
+        self._check_new_thread_run(self._assistant(body.assistant_id), body)
         delete = body.on_completion == "delete"
         thread = await self.create_thread(ThreadCreate(), delete_when_done=delete)
         return await self.create_run(thread.thread_id, body)
+
+    @staticmethod
+    def _check_new_thread_run(card: AgentCard, body: RunCreate) -> None:
+        """What refuses a run on a thread about to be made, checked before it is made:
+        a refused request leaves nothing behind (no thread of its own making)."""
+        if body.command is not None and "resume" in body.command:
+            raise ProblemError(409, "body.command.resume", "a new thread has no question to resume")
+        _check_input(card, task_input(card, [], body.input or {}))
 
     async def _start_or_queue(self, now: Conversation, record: RunRecord) -> None:
         holding = [run for run in now.runs if run.blocks_thread]
@@ -221,6 +230,8 @@ class LangGraphService:
         try:
             return self.client.agent(assistant_id)
         except UnknownAgent as exc:
+            # 404, as the LangGraph server answers (its SDK raises NotFoundError); the
+            # problem's field tells it from an unknown thread.
             raise ProblemError(404, "body.assistant_id", str(exc)) from None
 
 

@@ -43,9 +43,8 @@ class ThreadStore(TopicFollower):
         self.unstarted: dict[str, set[str]] = {}
         self.disposable: set[str] = set()  # threads to delete once their runs have ended
         self.webhooks_due: set[tuple[str, str]] = set()  # (thread, run) with a webhook to send
-        # Which record key the follower applied last, by a running count of its applies.
-        self._follower_applies = 0
-        self._touched: dict[str, int] = {}
+        # Record keys with a write of ours not read back yet: the id of our latest.
+        self._awaiting_echo: dict[str, str] = {}
 
     async def start(self) -> None:
         await super().start()
@@ -99,58 +98,74 @@ class ThreadStore(TopicFollower):
         await self._write([(_run_key(run), RUN, run) for run in runs], thread_id)
 
     async def _write(self, items: list[tuple[str, str, BaseModel]], thread_id: str) -> None:
-        """Publish, then apply each record here at once (read-your-writes). When the
-        follower applied a record under one of the keys meanwhile, that one may be
-        newer than ours or older (a lagging follower applying the thread's creation
-        while we delete it): read the topic up to our write instead, so a read right
-        after this one sees it either way, in topic order."""
-        applied_before = self._follower_applies
-        await self._publish(items, thread_id)
-        raced = False
-        for key, _, model in items:
-            if self._touched.get(key, 0) <= applied_before:
-                self._apply_model(model)
-            else:
-                raced = True
-        if raced:
-            await self.catch_up()
+        """Publish, then apply each record here at once (read-your-writes).
 
-    async def _publish(self, items: list[tuple[str, str, BaseModel]], thread_id: str) -> None:
+        Until the follower reads a write of ours back, it skips the records it reads
+        under the same key: they come before ours in the partition, so ours replaces
+        them (a lagging follower must not bring back a thread we just deleted by
+        applying its creation). Our own record, once read, is applied; what follows
+        it, written by another gateway, is newer and is applied as usual.
+        """
+        envelopes = [(key, self._envelope(type_, model), model) for key, type_, model in items]
+        earlier = {key: self._awaiting_echo.get(key) for key, _, _ in envelopes}
+        self._awaiting_echo.update({key: envelope.id for key, envelope, _ in envelopes})
+        try:
+            await self._publish([(key, envelope) for key, envelope, _ in envelopes], thread_id)
+        except BaseException:
+            for key, envelope, _ in envelopes:  # nothing of ours will come back
+                if self._awaiting_echo.get(key) == envelope.id:
+                    self._forget_echo(key, earlier[key])
+            raise
+        for key, envelope, model in envelopes:
+            if self._awaiting_echo.get(key) == envelope.id:  # not read back yet
+                self._apply_model(model)
+
+    def _envelope(self, type_: str, model: BaseModel) -> Envelope:
+        return Envelope(
+            type=type_, source=self._publisher.source, payload=model.model_dump(mode="json")
+        )
+
+    def _forget_echo(self, key: str, earlier: str | None) -> None:
+        if earlier is None:
+            self._awaiting_echo.pop(key, None)
+        else:
+            self._awaiting_echo[key] = earlier
+
+    async def _publish(self, items: list[tuple[str, Envelope]], thread_id: str) -> None:
         partition = self.partition_of(thread_id)
         records = [
             dataclasses.replace(
-                self._publisher.encode(
-                    self.topic,
-                    Envelope(
-                        type=type_,
-                        source=self._publisher.source,
-                        payload=model.model_dump(mode="json"),
-                    ),
-                    key=key,
-                ),
-                partition=partition,
+                self._publisher.encode(self.topic, envelope, key=key), partition=partition
             )
-            for key, type_, model in items
+            for key, envelope in items
         ]
         await self._publisher.send_many(records)
 
     # -- following -------------------------------------------------------------------
 
     def _on_record(self, record: Delivery) -> None:
-        if record.value is not None:
-            self._apply(record.value)
-        if record.key is not None:
-            self._follower_applies += 1
-            self._touched[record.key.decode()] = self._follower_applies
-
-    def _apply(self, value: bytes) -> None:
+        if record.value is None:
+            return
         try:
-            envelope = decode_envelope(value)
+            envelope = decode_envelope(record.value)
+        except ValueError as exc:
+            log.warning("skipping an unreadable thread record: %s", exc)
+            return
+        key = record.key.decode() if record.key is not None else ""
+        awaited = self._awaiting_echo.get(key)
+        if awaited is not None:
+            if envelope.id != awaited:
+                return  # older than the write of ours that this gateway already shows
+            del self._awaiting_echo[key]
+        self._apply(envelope)
+
+    def _apply(self, envelope: Envelope) -> None:
+        try:
             if envelope.type == THREAD:
                 self._apply_model(ThreadRecord.model_validate(envelope.payload))
             elif envelope.type == RUN:
                 self._apply_model(RunRecord.model_validate(envelope.payload))
-        except (ValueError, ValidationError) as exc:
+        except ValidationError as exc:
             log.warning("skipping an unreadable thread record: %s", exc)
 
     def _apply_model(self, model: BaseModel) -> None:

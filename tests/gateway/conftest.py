@@ -12,7 +12,7 @@ import contextlib
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import uvicorn
@@ -20,6 +20,7 @@ import uvicorn
 from mesh import Agent
 from mesh.gateway.app import create_app
 from mesh.settings import Settings
+from mesh.transport.base import Transport
 from mesh.transport.kafka import KafkaTransport
 from mesh.worker import Worker
 from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
@@ -33,14 +34,25 @@ def free_port() -> int:
 
 
 class GatewayServer:
-    """`create_app` served by uvicorn, plus in-process workers for `agents`."""
+    """`create_app` served by uvicorn, plus in-process workers for `agents`; over the
+    test broker, or over the transport `shared_transport` makes (made in the server's
+    thread, and shared by the gateway and the workers: the in-memory one); on `port`,
+    or a free one."""
 
-    def __init__(self, settings: Settings, agents: list[Agent]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        agents: list[Agent],
+        *,
+        shared_transport: Callable[[], Transport] | None = None,
+        port: int | None = None,
+    ) -> None:
         self.settings = settings.model_copy(
-            update={"gateway_host": "127.0.0.1", "gateway_port": free_port()}
+            update={"gateway_host": "127.0.0.1", "gateway_port": port or free_port()}
         )
         self.url = f"http://127.0.0.1:{self.settings.gateway_port}"
         self._agents = agents
+        self._shared_transport = shared_transport
         self._server: uvicorn.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -68,7 +80,8 @@ class GatewayServer:
 
     async def _serve(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
-            transport = KafkaTransport(self.settings)
+            shared = self._shared_transport() if self._shared_transport else None
+            transport = shared or KafkaTransport(self.settings)
             await transport.start()
             stack.push_async_callback(transport.stop)
             # Started together: each joins its own group, and the joins (a few seconds
@@ -81,7 +94,7 @@ class GatewayServer:
             stack.push_async_callback(stop_workers)
             await asyncio.gather(*(worker.start() for worker in workers))
             config = uvicorn.Config(
-                create_app(self.settings),
+                create_app(self.settings, transport=shared),
                 host=self.settings.gateway_host,
                 port=self.settings.gateway_port,
                 log_config=None,

@@ -117,15 +117,17 @@ class _FailingFetches(_Delegating):
 class LaggingFollowerTransport(MemoryTransport):
     """Readers without a group of `topic` lag behind its writes, as a Kafka consumer's
     fetches do: they get a record only once they asked where the topic ends
-    (`end_offsets`, i.e. a catch-up), or once a later write to the topic has begun, at
-    which point they are let read up to that write (and the write waits for it). So a
-    writer can see its reader apply an older record of a key while its own write is
-    under way, and not its own record until it catches up."""
+    (`end_offsets`, i.e. a catch-up), or once the test releases it. With
+    `release_on_write`, a write to the topic first lets them read everything before
+    it (and waits until they did): a writer then sees its reader apply an older record
+    of a key while its own write is under way."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, *, release_on_write: bool = True) -> None:
         super().__init__()
         self.topic = topic
+        self._release_on_write = release_on_write
         self._readers: list[_LaggingReader] = []
+        self._last_write: tuple[TopicPartition, int] | None = None
 
     def consumer(
         self,
@@ -142,11 +144,26 @@ class LaggingFollowerTransport(MemoryTransport):
         return reader
 
     async def publish_many(self, records: Sequence[Outgoing]) -> None:
-        if any(record.topic == self.topic for record in records):
-            ends = {p.tp: p.end for p in await self.offsets([self.topic])}
-            for reader in self._readers:
-                await reader.read_up_to(ends)
+        ours = [record for record in records if record.topic == self.topic]
+        if ours and self._release_on_write:
+            await self._release(await self._ends())
         await super().publish_many(records)
+        if ours and ours[-1].partition is not None:
+            tp = TopicPartition(self.topic, ours[-1].partition)
+            self._last_write = (tp, (await self._ends())[tp] - 1)
+
+    async def release_all_but_the_last_write(self) -> None:
+        """Let the readers read everything written to `topic` except the last write."""
+        assert self._last_write is not None, "nothing was written with a partition"
+        tp, offset = self._last_write
+        await self._release({**await self._ends(), tp: offset})
+
+    async def _ends(self) -> dict[TopicPartition, int]:
+        return {p.tp: p.end for p in await self.offsets([self.topic])}
+
+    async def _release(self, ends: Mapping[TopicPartition, int]) -> None:
+        for reader in self._readers:
+            await reader.read_up_to(ends)
 
 
 class _LaggingReader(_Delegating):

@@ -5,6 +5,7 @@ On the in-memory transport."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -142,7 +143,12 @@ async def test_a_payload_nested_too_deeply_is_422_naming_the_body(mesh: MemoryGa
         (b'{"agent": "summarizer", "input": {"text": "\xff"}}', "application/json", 400, "UTF-8"),
         (b'{"agent": ', "application/json", 422, "not JSON"),
         (b'{"agent": "summarizer", "input": {"text": NaN}}', "application/json", 422, "NaN"),
-        (b'{"agent": "s", "input": {"n": 1' + b"0" * 30 + b"}}", "application/json", 422, "64"),
+        (
+            b'{"agent": "s", "input": {"n": 1' + b"0" * 30 + b"}}",
+            "application/json",
+            422,
+            "between",
+        ),
         (b'{"agent": "s", "input": {"text": "\\udc00"}}', "application/json", 422, "surrogate"),
         (b"agent=summarizer", "application/x-www-form-urlencoded", 415, "not JSON"),
         (b'{"agent": "summarizer"}', "text/plain", 415, "not JSON"),
@@ -168,3 +174,19 @@ async def test_a_method_a_path_does_not_take_is_405_with_allow(mesh: MemoryGatew
     assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"] == []
+
+
+async def test_a_refused_run_leaves_no_thread_behind(mesh: MemoryGateway) -> None:
+    thread_id = str(uuid.uuid4())
+    refused = [
+        ({"assistant_id": "nobody"}, 404),
+        ({"assistant_id": "summarizer", "input": {"text": 3}}, 422),
+        ({"assistant_id": "summarizer", "command": {"resume": "yes"}}, 409),
+    ]
+    for run, status in refused:
+        for path in (f"/threads/{thread_id}/runs", "/runs"):
+            body = {**run, "if_not_exists": "create", "on_completion": "keep"}
+            response = await mesh.http.post(path, json=body)
+            assert response.status_code == status, response.text
+    assert (await mesh.http.get(f"/threads/{thread_id}")).status_code == 404
+    assert (await mesh.http.post("/threads/search", json={})).json() == []

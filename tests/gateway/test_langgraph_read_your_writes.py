@@ -25,3 +25,18 @@ async def test_a_deleted_thread_is_gone_at_once_on_the_replica_that_deleted_it()
         assert gone.status_code == 404, gone.text
         listed = await mesh.http.post("/threads/search", json={"ids": [thread_id]})
         assert listed.json() == []
+
+
+async def test_a_deleted_thread_stays_gone_while_the_reader_catches_up() -> None:
+    settings = Settings()
+    topic = Topics(settings.namespace).langgraph_threads
+    transport = LaggingFollowerTransport(topic, release_on_write=False)
+    async with memory_gateway(settings=settings, transport=transport) as mesh:
+        thread_id = (await mesh.http.post("/threads", json={})).json()["thread_id"]
+        assert (await mesh.http.delete(f"/threads/{thread_id}")).status_code == 204
+
+        # The reader, behind, now applies the thread's creation, not yet its deletion
+        # (no read in between: a read of a missing thread would catch up).
+        await transport.release_all_but_the_last_write()
+        assert (await mesh.http.get(f"/threads/{thread_id}")).status_code == 404
+        assert (await mesh.http.get(f"/threads/{thread_id}/runs")).status_code == 404
