@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mesh.settings import Settings
 from mesh.topics import Topics
-from tests.gateway.doubles import LaggingFollowerTransport
+from tests.doubles import LaggingFollowerTransport
 from tests.gateway.memory_support import memory_gateway
 
 

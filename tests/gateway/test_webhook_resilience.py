@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY as METRICS
 
 from mesh.settings import Settings
 from mesh.topics import Topics
+from tests.doubles import FailingFetchTransport, FailingPublishTransport
 from tests.gateway.agents import echo, slow
-from tests.gateway.doubles import FailingFetchTransport, FailingPublishTransport
 from tests.gateway.memory_support import MemoryGateway, memory_gateway
 from tests.gateway.native_support import WebhookReceiver
 from tests.helpers import eventually, eventually_true

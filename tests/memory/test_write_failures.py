@@ -4,54 +4,19 @@ uncommitted for the next owner); an outcome no retry can write is dead-lettered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import pytest
 from prometheus_client import REGISTRY as METRICS
 
 from mesh import Agent, TaskContext
-from mesh.errors import TransportError, WorkerFailed
+from mesh.errors import WorkerFailed
 from mesh.settings import Settings
-from mesh.testing import MemoryTransport, TestMesh
+from mesh.testing import TestMesh
 from mesh.topics import Topics
-from mesh.transport.base import Outgoing
 from mesh.worker import Worker
 from schemas.tasks import TaskStatus
 from tests.contract.behaviour_agents import Work, worker_agent
+from tests.doubles import FailingPublishTransport
 from tests.helpers import eventually, eventually_true, read_all
-
-
-class RefusingTransport(MemoryTransport):
-    """Test double: the in-memory transport, refusing publishes to chosen topics
-    (`refuse[topic]` times, or forever with -1), as a broker that rejects writes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.refuse: dict[str, int] = {}
-        self.refused = 0
-
-    def _check(self, topics: Sequence[str]) -> None:
-        for topic in topics:
-            left = self.refuse.get(topic, 0)
-            if left:
-                self.refuse[topic] = left - 1 if left > 0 else left
-                self.refused += 1
-                raise TransportError(f"test double: the broker refused a write to {topic!r}")
-
-    async def publish(
-        self,
-        topic: str,
-        value: bytes,
-        *,
-        key: bytes | None = None,
-        headers: Mapping[str, bytes] | None = None,
-    ) -> None:
-        self._check([topic])
-        await super().publish(topic, value, key=key, headers=headers)
-
-    async def publish_many(self, records: Sequence[Outgoing]) -> None:
-        self._check([r.topic for r in records])
-        await super().publish_many(records)
 
 
 def _failures(agent: str, write: str) -> float:
@@ -78,21 +43,20 @@ async def _stopped(worker: Worker) -> WorkerFailed:
 async def test_a_dead_letter_the_broker_refuses_stops_the_worker_uncommitted(
     settings: Settings,
 ) -> None:
-    transport = RefusingTransport()
     topics = Topics(settings.namespace)
+    transport = FailingPublishTransport(topics.dead_letters("worker"))
     before = _failures("worker", "dead_letter")
     async with TestMesh(worker_agent, transport=transport, settings=settings) as mesh:
         [worker] = mesh.workers_of("worker")
-        transport.refuse[topics.dead_letters("worker")] = -1
         await transport.publish(topics.inbox("worker"), b"not an envelope", key=b"k")
         failed = await _stopped(worker)
-        assert "dead_letter" in str(failed) and "refused" in str(failed)
+        assert "dead_letter" in str(failed) and "refuses writes" in str(failed)
         assert transport.refused == 3  # MESH_WRITE_ATTEMPTS
         assert _failures("worker", "dead_letter") == before + 1
         [offsets] = await transport.offsets([topics.inbox("worker")], group="worker")
         assert offsets.committed is None or offsets.committed < offsets.end  # not lost
 
-        transport.refuse.clear()  # the broker is back: the next worker parks the record
+        transport.failures_left = 0  # the broker is back: the next worker parks the record
         await mesh.add_worker(worker_agent)
 
         async def parked() -> bool:
@@ -102,26 +66,24 @@ async def test_a_dead_letter_the_broker_refuses_stops_the_worker_uncommitted(
 
 
 async def test_an_outcome_refused_a_few_times_is_written_by_a_rerun(settings: Settings) -> None:
-    transport = RefusingTransport()
-    topics = Topics(settings.namespace)
+    transport = FailingPublishTransport(Topics(settings.namespace).task_state, failures=0)
     async with TestMesh(worker_agent, transport=transport, settings=settings) as mesh:
         task_id = await mesh.client.submit("worker", {"label": "refused twice", "seconds": 0.2})
-        transport.refuse[topics.task_state] = 2  # the held start and the outcome go together
+        transport.failures_left = 2  # the held start and the outcome go together
         state = await mesh.client.wait(task_id, timeout=20)
     assert state.status is TaskStatus.SUCCEEDED
     assert transport.refused == 2
 
 
 async def test_an_outcome_the_broker_keeps_refusing_stops_the_worker(settings: Settings) -> None:
-    transport = RefusingTransport()
-    topics = Topics(settings.namespace)
+    transport = FailingPublishTransport(Topics(settings.namespace).task_state, failures=0)
     before = _failures("worker", "outcome")
     async with TestMesh(worker_agent, transport=transport, settings=settings) as mesh:
         [worker] = mesh.workers_of("worker")
         await mesh.client.submit("worker", {"label": "refused"})
-        transport.refuse[topics.task_state] = -1
+        transport.failures_left = -1
         failed = await _stopped(worker)
-        transport.refuse.clear()
+        transport.failures_left = 0
     assert "recording the outcome" in str(failed)
     assert transport.refused == 3
     assert _failures("worker", "outcome") == before + 1
