@@ -26,16 +26,16 @@ import heapq
 import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import orjson
 from pydantic import ValidationError
 
 from mesh.agent import Agent
+from mesh.background import BackgroundWrites, Write
 from mesh.circuit import CircuitWatch
 from mesh.dead_letters import Failure, dead_letter
-from mesh.errors import InvalidInput, TransportError, WorkerFailed
+from mesh.errors import InvalidInput, TransportError
 from mesh.fence import EffectFence
 from mesh.ingress import event_type_of, read_domain_event
 from mesh.journal import Journal
@@ -45,7 +45,6 @@ from mesh.metrics import (
     MESSAGES_CONSUMED,
     TASKS_INFLIGHT,
     TASKS_RUNNING,
-    WORKER_WRITE_FAILURES,
     Children,
 )
 from mesh.offsets import OffsetTracker
@@ -118,15 +117,13 @@ class Worker:
         self._children: dict[str, asyncio.Future[TaskOutcome]] = {}
         self._tracker = OffsetTracker()
         self._consumer: Consumer | None = None
-        self._background: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._assigned = asyncio.Event()
         # Clear from a revocation until the new assignment's journal is loaded.
         self._ready = asyncio.Event()
         self._ready.set()
         self._journal_failure: Exception | None = None
-        self._failure: WorkerFailed | None = None  # why the worker stops on its own
-        self._write_failures = Children(WORKER_WRITE_FAILURES, agent.name)  # by write
+        self._writes = BackgroundWrites(agent.name, settings, on_failure=self._stopping.set)
         self.duplicates_skipped = 0  # requests of runs running here or ended
         self._circuit = CircuitWatch(transport, self.topics, agent.name, self._on_circuit)
         self._probe: RunningTask | None = None
@@ -200,8 +197,8 @@ class Worker:
                 group.create_task(send_heartbeats(self.publisher, self._heartbeat, self._stopping))
                 group.create_task(self._circuit.run(self._stopping))
             await self._drain()
-            if self._failure is not None:
-                raise self._failure
+            if self._writes.failure is not None:
+                raise self._writes.failure
         finally:
             TASKS_INFLIGHT.labels(self.agent.name).set_function(_nothing)  # let go of self
             TASKS_RUNNING.labels(self.agent.name).set_function(_nothing)
@@ -214,8 +211,7 @@ class Worker:
         if tasks:
             log.info("waiting up to %.1fs for %d tasks", self.settings.shutdown_grace, len(tasks))
             await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
-        if self._background:
-            await asyncio.wait(self._background, timeout=self.settings.shutdown_grace)
+        await self._writes.wait(self.settings.shutdown_grace)
         # Effects under way (a step, an outcome) finish; none start after this.
         await self._fence.close(self.settings.rebalance_grace)
         await self._commit()
@@ -449,11 +445,13 @@ class Worker:
         """The broker is unreachable or refused the outcome. The offset stays in
         flight and the run starts again after a pause (the journal replays what it
         completed; nothing past the unrecorded outcome is committed), at most
-        `MESH_WRITE_ATTEMPTS` times: then the worker stops (`_fail`)."""
+        `MESH_WRITE_ATTEMPTS` times: then the worker stops (mesh/background.py)."""
         running.handed_back = True
         tries = running.outcome_failures + 1
         if tries >= self.settings.write_attempts:
-            self._fail(f"recording the outcome of task {running.task_id} failed", exc, "outcome")
+            self._writes.fail(
+                f"recording the outcome of task {running.task_id} failed", exc, "outcome"
+            )
             return
         pause = self.settings.write_backoff * 2 ** (tries - 1)
         log.warning(
@@ -481,7 +479,7 @@ class Worker:
         the same way forever, so the task is dead-lettered with the reason (and the
         worker goes on; if even that cannot be written, it stops)."""
         log.error("task %s cannot be recorded; dead-lettering it", running.task_id, exc_info=exc)
-        self._write_failures["outcome"].inc()
+        self._writes.count("outcome")
         reason = f"the runtime could not record this task's outcome: {type(exc).__name__}: {exc}"
         failure = Failure(reason[:2000], exc, running.request.attempt)
         recorder = TaskRecorder(
@@ -614,64 +612,16 @@ class Worker:
             what="dead_letter",
         )
 
-    def _spawn(
-        self,
-        work: Callable[[], Awaitable[object]],
-        record: Delivery | None = None,
-        *,
-        what: str,
-    ) -> None:
-        """Run background writes (`what` they write: a label of the failure metric);
-        the record's offset is finished once they succeeded.
-
-        A `TransportError` is tried again (`MESH_WRITE_ATTEMPTS`, backing off); when
-        the last try fails, or on any other error (a bug, which no retry fixes), the
-        worker stops (`_fail`): the record stays uncommitted for the next owner of its
-        partition, never held in flight with the partition's commits stalled behind it.
-        """
-
-        async def guarded() -> None:
-            where = record.where() if record else "a running task"
-            try:
-                await self._write_with_retries(work, f"the {what} of {where}")
-            except Exception as exc:
-                self._fail(f"writing the {what} of {where} failed", exc, what)
-                return
-            if record is not None:
-                self._tracker.finish(record.tp, record.offset)
-
-        task = asyncio.create_task(guarded())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _write_with_retries(self, work: Callable[[], Awaitable[object]], what: str) -> None:
-        attempts, delay = self.settings.write_attempts, self.settings.write_backoff
-        for attempt in range(1, attempts + 1):
-            try:
-                await work()
-                return
-            except TransportError as exc:
-                if attempt == attempts or self._failure is not None:
-                    raise
-                log.warning("writing %s failed (try %d of %d): %s", what, attempt, attempts, exc)
-                await asyncio.sleep(delay * 2 ** (attempt - 1))
-
-    def _fail(self, reason: str, exc: BaseException, what: str) -> None:
-        """Stop this worker visibly: a log line with the reason, the metric, and
-        `run()` raising `WorkerFailed` (`mesh run` exits 1; an orchestrator restarts
-        it). What it did not finish stays uncommitted and runs again on the next owner
-        of its partitions."""
-        self._write_failures[what].inc()
-        if self._failure is None:
-            log.error(
-                "worker %s of %r stops: %s",
-                self.settings.instance_id,
-                self.agent.name,
-                reason,
-                exc_info=exc,
-            )
-            self._failure = WorkerFailed(f"{reason}: {type(exc).__name__}: {exc}")
-        self._stopping.set()
+    def _spawn(self, work: Write, record: Delivery | None = None, *, what: str) -> None:
+        """Write in the background (mesh/background.py); `record`'s offset is finished
+        once the write succeeded."""
+        where = record.where() if record else "a running task"
+        done = (
+            None
+            if record is None
+            else functools.partial(self._tracker.finish, record.tp, record.offset)
+        )
+        self._writes.spawn(work, what=what, where=where, done=done)
 
     def _heartbeat(self, stopping: bool) -> Heartbeat:
         return heartbeat(self.agent.name, self.settings, self.running.values(), stopping=stopping)
