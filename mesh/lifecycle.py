@@ -21,7 +21,7 @@ from mesh.publisher import Publisher
 from mesh.transport.base import Outgoing
 from schemas import Envelope
 from schemas.envelope import new_id, utc_now
-from schemas.redaction import redacted_by_schema
+from schemas.redaction import marks_sensitive, redacted_by_schema
 from schemas.registry import REGISTRY, SchemaError
 from schemas.tasks import (
     TASK_EVENT,
@@ -107,7 +107,9 @@ class TaskRecorder:
         model's schema) in what is published, unless MESH_MASK_SENSITIVE=false.
         """
         self._publisher = publisher
-        schema = input_schema or _registered_schema(state.type, state.version)
+        if input_schema is not None and not marks_sensitive(input_schema):
+            input_schema = None
+        schema = input_schema or _sensitive_schema(state.type, state.version)
         self._input_schema = schema if publisher.settings.mask_sensitive else None
         self._run_id = run_id
         self.state = state
@@ -270,11 +272,14 @@ class TaskRecorder:
 
 
 @functools.lru_cache(maxsize=1024)
-def _registered_schema(type_: str, version: int) -> Mapping[str, Any] | None:
+def _sensitive_schema(type_: str, version: int) -> Mapping[str, Any] | None:
+    """The registered schema of `(type_, version)` if it marks a field sensitive (most
+    mark none: their records are not walked at all)."""
     try:
-        return REGISTRY.model_for(type_, version).model_json_schema()
+        schema = REGISTRY.model_for(type_, version).model_json_schema()
     except SchemaError:
         return None  # a contract this process does not ship (the sender may pass it)
+    return schema if marks_sensitive(schema) else None
 
 
 async def submit_task(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -46,7 +47,7 @@ from mesh.tracing import consumer_span, current_trace_id, trace_id_of, traced_fo
 from mesh.transport.base import Delivery, Outgoing, TopicPartition
 from schemas import REGISTRY, Envelope
 from schemas.envelope import new_id, utc_now
-from schemas.redaction import redacted
+from schemas.redaction import marks_sensitive, redacted
 from schemas.registry import SchemaError
 from schemas.tasks import (
     CANCEL,
@@ -260,7 +261,8 @@ class TaskRunner:
                 )
                 await self._dead_letter(running, recorder, Failure(reason, None, request.attempt))
                 return
-            await self._finish(running, recorder, result=payload, shown=self._shown(result))
+            masked = self._shown(result, payload)
+            await self._finish(running, recorder, result=payload, shown=masked)
 
     async def _call_handler(
         self, running: RunningTask, context: TaskContext, message: BaseModel, recorder: TaskRecorder
@@ -306,11 +308,13 @@ class TaskRunner:
         message = f"attempt {attempt} ended after a newer attempt began; its outcome is ignored"
         await recorder.note(EventKind.SUPERSEDED, TaskError(type="Superseded", message=message))
 
-    def _shown(self, result: object) -> dict[str, Any] | None:
-        """A result model's dump with its sensitive fields masked, for the records."""
-        if not isinstance(result, BaseModel) or not self.settings.mask_sensitive:
+    def _shown(self, result: object, payload: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A result model's dump (`payload`) with its sensitive fields masked, for the
+        records; None when nothing is to be masked."""
+        if not isinstance(result, BaseModel) or payload is None or not self.settings.mask_sensitive:
             return None
-        return redacted(type(result), result.model_dump(mode="json"))
+        model = type(result)
+        return redacted(model, payload) if _marks_sensitive(model) else None
 
     def _time_left(self, request: Envelope) -> float | None:
         limits = []
@@ -461,6 +465,11 @@ def _first_failure(record: Delivery) -> datetime | None:
     """When an earlier attempt of this task first failed (a header of retry records)."""
     raw = record.headers.get(FIRST_FAILURE)
     return datetime.fromisoformat(raw.decode()) if raw else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _marks_sensitive(model: type[BaseModel]) -> bool:
+    return marks_sensitive(model.model_json_schema())
 
 
 def _uncancel() -> None:

@@ -80,3 +80,12 @@ def _masked(node: Mapping[str, Any], defs: Mapping[str, Any], value: Any) -> Any
         for option in node.get(combinator, ()):
             value = _masked(option, defs, value)
     return value
+
+
+def marks_sensitive(schema: Any) -> bool:
+    """Whether a JSON Schema marks anything sensitive (else there is nothing to mask)."""
+    if isinstance(schema, dict):
+        return schema.get("sensitive") is True or any(map(marks_sensitive, schema.values()))
+    if isinstance(schema, list):
+        return any(map(marks_sensitive, schema))
+    return False
