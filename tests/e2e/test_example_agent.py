@@ -34,7 +34,9 @@ def test_the_readme_shows_the_example_as_it_is() -> None:
 
 def test_make_dev_agents_runs_them_beside_the_reference_agents(tmp_path: Path) -> None:
     planned = subprocess.run(
-        ["make", "-n", "dev", "AGENTS=examples.summarizer:agent"],
+        # (--no-print-directory: under `make test` this make is nested and would say
+        # "Leaving directory" last)
+        ["make", "--no-print-directory", "-n", "dev", "AGENTS=examples.summarizer:agent"],
         cwd=ROOT,
         capture_output=True,
         text=True,
