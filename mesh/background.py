@@ -25,6 +25,17 @@ log = logging.getLogger(__name__)
 Write = Callable[[], Awaitable[object]]
 
 
+def first_then(first: Awaitable[object], again: Write) -> Write:
+    """A write whose first try is already under way (`first`: a write method that
+    changes memory at once and returns the write), and `again` for the retries."""
+    pending = [first]
+
+    def attempt() -> Awaitable[object]:
+        return pending.pop() if pending else again()
+
+    return attempt
+
+
 class BackgroundWrites:
     """The background writes of one worker; `on_failure` stops the worker."""
 

@@ -32,7 +32,7 @@ import orjson
 from pydantic import ValidationError
 
 from mesh.agent import Agent
-from mesh.background import BackgroundWrites, Write
+from mesh.background import BackgroundWrites, Write, first_then
 from mesh.circuit import CircuitWatch
 from mesh.dead_letters import Failure, dead_letter
 from mesh.errors import InvalidInput, TransportError
@@ -513,11 +513,14 @@ class Worker:
             self._tracker.finish(record.tp, record.offset)
             return
         agent = envelope.source.agent if envelope.source else ""
-        self._spawn(
-            lambda: self.journal.child(record.partition, parent, child_id, agent, outcome),
-            record,
-            what="child_outcome",
+        journal = functools.partial(
+            self.journal.child, record.partition, parent, child_id, agent, outcome
         )
+        # Called now, not in the background: the journal holds the outcome in memory at
+        # once, so a re-run of the parent that starts before the write is acknowledged
+        # (its request may be in the same fetch) re-attaches to it instead of waiting
+        # for a result that was already read.
+        self._spawn(first_then(journal(), journal), record, what="child_outcome")
 
     def _control(self, envelope: Envelope) -> None:
         task_id = envelope.task_id or ""

@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 from mesh.settings import Settings
 from mesh.testing import TestMesh
+from mesh.topics import Topics
 from mesh.transport.base import Transport
 from mesh.worker import Worker
 from schemas import decode_envelope
-from schemas.tasks import TaskStatus
+from schemas.tasks import RESULT, TaskStatus
 from tests.contract.behaviour_agents import (
     DURABLE_RUNS,
     EFFECTS,
@@ -24,7 +25,7 @@ from tests.contract.behaviour_agents import (
     durable,
     worker_agent,
 )
-from tests.helpers import eventually, read_all
+from tests.helpers import eventually, eventually_true, read_all
 
 Factory = Callable[[], Transport]
 
@@ -93,6 +94,39 @@ class JournalBehaviour:
         assert state.result == {"row": 1, "child": key, "runs": 2}
         assert state.instance == "b"
         assert EFFECTS[key] == 1, "the step ran again instead of replaying"
+        assert WORK_RUNS[key] == 1, "the child ran twice"
+
+    async def test_a_rerun_reads_a_childs_outcome_that_came_while_no_one_owned_it(
+        self, transport_factory: Factory, settings: Settings
+    ) -> None:
+        """The parent's first run is handed back before its child ends, so the child's
+        outcome waits in the inbox behind the parent's request. The next owner reads
+        both in one fetch: the outcome is in its journal memory before the parent's
+        re-run looks for the child (it must not wait for a result already read)."""
+        key = _key()
+        async with TestMesh(transport=transport_factory(), settings=settings) as m:
+            first = await m.add_worker(
+                durable, settings.model_copy(update={"shutdown_grace": 0, "instance_id": "a"})
+            )
+            task_id = await m.client.submit("durable", {"key": key, "hold": True})
+            await eventually(lambda: bool(_child_of(m, task_id)), timeout=20, what="a child")
+            child = _child_of(m, task_id)
+            assert child is not None
+            await first.stop()  # no worker of `worker` yet: the child has not run
+            m.workers.remove(first)
+            await m.add_worker(worker_agent)
+            await m.client.wait(child, timeout=20)
+            inbox = Topics(settings.namespace).inbox("durable")
+
+            async def outcome_waits() -> bool:
+                records = await read_all(m.transport, [inbox])
+                return any(decode_envelope(r.value or b"").type == RESULT for r in records)
+
+            await eventually_true(outcome_waits, timeout=20, what="the outcome in the inbox")
+            await m.add_worker(durable, settings.model_copy(update={"instance_id": "b"}))
+            state = await m.client.wait(task_id, timeout=30)
+        assert state.status is TaskStatus.SUCCEEDED, state.error
+        assert state.result == {"row": 1, "child": key, "runs": 2}
         assert WORK_RUNS[key] == 1, "the child ran twice"
 
     async def test_a_retry_replays_the_steps_of_the_failed_attempt(
