@@ -3,12 +3,12 @@
 Reading order for a newcomer:
 1. `mesh.agent`     - `Agent`: declare an agent type and its handlers.
 2. `mesh.context`   - `TaskContext`: emit, delegate, gather, progress, steering.
-3. `mesh.worker`    - `Worker`: one process in an agent type's consumer group;
-                      `mesh.runner` runs one task, `mesh.offsets` decides commits.
-4. `mesh.lifecycle` - task events and state; `mesh.view` materializes state.
+3. `mesh.runtime.worker`    - `Worker`: one process in an agent type's consumer group;
+                      `mesh.runtime.runner` runs one task, `mesh.runtime.offsets` decides commits.
+4. `mesh.runtime.lifecycle` - task events and state; `mesh.views.tasks` materializes state.
 5. `mesh.client`    - `Client`: submit, get, list, steer, cancel, publish.
 6. `mesh.transport` - the broker seam (`memory` double, `kafka` adapter).
-7. `mesh.cli`, `mesh.devserver`, `mesh.broker` - commands and the embedded broker.
+7. `mesh.cli.main`, `mesh.dev.devserver`, `mesh.dev.broker` - commands and the embedded broker.
 The message contracts live in the `schemas` package.
 """
 
@@ -31,8 +31,8 @@ from mesh.errors import (
     UnknownAgent,
 )
 from mesh.retry import RetryPolicy
+from mesh.runtime.worker import Worker
 from mesh.settings import Settings, load_settings
-from mesh.worker import Worker
 
 __all__ = [
     "Agent",

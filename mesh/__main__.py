@@ -1,3 +1,3 @@
-from mesh.cli import main
+from mesh.cli.main import main
 
 raise SystemExit(main())

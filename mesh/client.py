@@ -16,13 +16,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from mesh.errors import InvalidInput, TaskNotFound, UnknownAgent
-from mesh.lifecycle import submit_task, submitted_state
-from mesh.publisher import Publisher
+from mesh.runtime.lifecycle import submit_task, submitted_state
+from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings, load_settings
-from mesh.topology import runtime_topics
+from mesh.topics import runtime_topics
 from mesh.transport.base import Transport
 from mesh.validation import validated_event, validated_input
-from mesh.view import TaskView
+from mesh.views.tasks import TaskView
 from schemas import REGISTRY, Envelope, Source
 from schemas.envelope import new_id
 from schemas.registry import SchemaError
@@ -53,7 +53,7 @@ class Client:
     @classmethod
     def connect(cls, settings: Settings | None = None) -> Client:
         """A client on the Kafka cluster named by `MESH_BOOTSTRAP_SERVERS`."""
-        from mesh.transport.connect import connect
+        from mesh.transport.factory import connect
 
         settings = settings or load_settings()
         return cls(connect(settings), settings, owns_transport=True)
@@ -99,7 +99,7 @@ class Client:
         With an `idempotency_key` the task id is derived from the agent and the key,
         so clients that do not share a view (two gateway replicas) still name one
         task, and the agent's worker runs it once: a second request for it is a
-        duplicate of a running or ended task (mesh/journal.py).
+        duplicate of a running or ended task (mesh/runtime/journal.py).
 
         Raises:
             UnknownAgent: no agent of that name has ever registered.

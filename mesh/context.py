@@ -7,7 +7,7 @@ or `gather`-ing several, waits for the child's outcome, which arrives in this
 agent's inbox keyed by this task's id (so it lands on the partition this worker owns).
 
 A task may run more than once (a re-delivery after a crash or rebalance, a retry).
-`step` and `delegate` make that harmless through the task journal (mesh/journal.py):
+`step` and `delegate` make that harmless through the task journal (mesh/runtime/journal.py):
 a completed step returns its journaled result instead of running again, and a
 delegation re-attaches to the child an earlier run started.
 """
@@ -25,10 +25,10 @@ import orjson
 from pydantic import BaseModel
 
 from mesh.errors import ChildCancelled, ChildFailed, ChildTimedOut, SetupError, StepTooLarge
-from mesh.fence import EffectFence
-from mesh.journal import TaskJournal
-from mesh.lifecycle import TaskRecorder, submit_task
-from mesh.publisher import Publisher
+from mesh.runtime.fence import EffectFence
+from mesh.runtime.journal import TaskJournal
+from mesh.runtime.lifecycle import TaskRecorder, submit_task
+from mesh.runtime.publisher import Publisher
 from schemas import REGISTRY, Envelope
 from schemas.envelope import utc_now
 from schemas.tasks import (
@@ -106,7 +106,7 @@ class TaskContext:
         self._journal = journal
         self._fence = fence
         self._steps_run: set[str] = set()
-        # Activity extends the task's lease (mesh/liveness.py): start, progress,
+        # Activity extends the task's lease (mesh/runtime/liveness.py): start, progress,
         # delegation, step.
         self.started_at = utc_now()
         self.last_activity = self.started_at

@@ -5,7 +5,7 @@ Hierarchy::
     MeshError
     ├── SetupError           an agent definition is wrong (raised at registration)
     ├── SettingsError        a MESH_* setting is invalid (raised at start-up)
-    ├── BrokerStartError     the embedded broker did not start (mesh.broker)
+    ├── BrokerStartError     the embedded broker did not start (mesh.dev.broker)
     ├── WorkerFailed         a worker gave up on a write and stopped (exit status 1)
     ├── TransportError       the broker refused or failed an operation
     │   └── UnknownTopic     publishing to a topic that was never created
@@ -87,7 +87,7 @@ class TaskNotFound(MeshError):
 
 class DeadLetterError(MeshError):
     """A dead-letter id is malformed or not listed, or a purge would hide records
-    that were not named (mesh.dlq)."""
+    that were not named (mesh.dlq.operate)."""
 
 
 class TaskError(MeshError):

@@ -58,9 +58,9 @@ class Settings(BaseSettings):
     retry_tiers: tuple[float, ...] = (1.0, 5.0, 30.0, 300.0)
     # A task's `started` record waits this long (seconds) and goes out with the task's
     # next record when that comes first: a short task then writes one state record, not
-    # two, in one produce (mesh/lifecycle.py). `mesh task` shows `submitted` until then.
+    # two, in one produce (mesh/runtime/lifecycle.py). `mesh task` shows `submitted` until then.
     start_record_delay: float = Field(default=0.2, ge=0)
-    # The task journal (mesh/journal.py, ADR 009): finished-task records that absorb
+    # The task journal (mesh/runtime/journal.py, ADR 009): finished-task records that absorb
     # re-delivered requests, durable step results and child outcomes. Off only to
     # measure what it costs (`make bench`).
     journal_enabled: bool = True
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # `write_backoff` s apart and doubling; then the worker stops with exit status 1, so
     # an orchestrator restarts it and its uncommitted records run again. Never a silent
     # stall with commits held back. The gateway's webhook sender tries its delivery
-    # records and restarts its loop by the same numbers (mesh/gateway/webhooks.py).
+    # records and restarts its loop by the same numbers (mesh/gateway/native/webhooks.py).
     write_attempts: int = Field(default=5, ge=1, le=100)
     write_backoff: float = Field(default=0.5, ge=0)
 
@@ -132,18 +132,19 @@ class Settings(BaseSettings):
     # profiles turn it off. The guarantees do not depend on it (ADR 009).
     idempotent_producer: bool = True
 
-    # Prometheus `/metrics` of `mesh run` and `mesh supervisor run` (mesh/metrics_server.py;
-    # the gateway serves it on MESH_GATEWAY_PORT): -1 none, 0 a free port (logged; several
-    # workers on one host), else that port. The supervisor measures consumer lag and
-    # retry and dead-letter depth every `metrics_lag_interval` seconds (ADR 013).
+    # Prometheus `/metrics` of `mesh run` and `mesh supervisor run`
+    # (mesh/observability/metrics_server.py; the gateway serves it on MESH_GATEWAY_PORT):
+    # -1 none, 0 a free port (logged; several workers on one host), else that port. The
+    # supervisor measures consumer lag and retry and dead-letter depth every
+    # `metrics_lag_interval` seconds (ADR 013).
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=-1, le=65535)
     metrics_lag_interval: float = Field(default=10.0, gt=0)
 
-    # gen0 threshold of CPython's collector in `mesh run` processes (see mesh/gc_tuning.py).
+    # gen0 threshold of CPython's collector in `mesh run` processes (see mesh/runtime/gc_tuning.py).
     gc_gen0_threshold: int = Field(default=50_000, ge=100)
 
-    # Traces (mesh/tracing.py): where spans go. `none` by default and in tests; `file`
+    # Traces (mesh/observability/tracing.py): where spans go. `none` by default and in tests; `file`
     # writes JSON lines to `trace_file`; `otlp-http`/`otlp-grpc` send to `otlp_endpoint`
     # (None: the exporter's default, or OTEL_EXPORTER_OTLP_ENDPOINT).
     trace_exporter: Literal["none", "console", "file", "otlp-http", "otlp-grpc"] = "none"

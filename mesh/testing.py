@@ -15,10 +15,10 @@ import contextlib
 
 from mesh.agent import Agent
 from mesh.client import Client
+from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.transport.base import Transport
 from mesh.transport.memory import MemoryBroker, MemoryTransport
-from mesh.worker import Worker
 
 __all__ = ["MemoryBroker", "MemoryTransport", "TestMesh"]
 

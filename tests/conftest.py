@@ -19,7 +19,7 @@ import pytest
 
 from mesh import Client
 from mesh.settings import Settings
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.kafka.adapter import KafkaTransport
 
 ROOT = Path(__file__).resolve().parents[1]
 

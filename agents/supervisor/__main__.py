@@ -2,6 +2,6 @@
 
 import sys
 
-from mesh.cli import main
+from mesh.cli.main import main
 
 sys.exit(main(["supervisor", "run", *sys.argv[1:]]))

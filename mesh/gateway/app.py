@@ -11,21 +11,22 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from mesh.client import Client
-from mesh.gateway import langgraph, native, operations
+from mesh.gateway import operations
 from mesh.gateway.http_metrics import RequestMetrics
+from mesh.gateway.langgraph import routes as langgraph
 from mesh.gateway.limits import RequestSizeLimit
+from mesh.gateway.native import routes as native
+from mesh.gateway.native.webhooks import WebhookSender
 from mesh.gateway.openapi import complete_openapi
 from mesh.gateway.problems import install_problem_handlers
 from mesh.gateway.view import GatewayView
-from mesh.gateway.webhooks import WebhookSender
-from mesh.gc_tuning import tune_for_service
-from mesh.logs import configure_logging
+from mesh.observability.logs import configure_logging
+from mesh.observability.tracing import configure_tracing, shutdown_tracing
+from mesh.runtime.gc_tuning import tune_for_service
 from mesh.settings import Settings, load_settings
-from mesh.topics import Topics
-from mesh.topology import gateway_topics
-from mesh.tracing import configure_tracing, shutdown_tracing
+from mesh.topics import Topics, gateway_topics
 from mesh.transport.base import Transport
-from mesh.transport.connect import connect
+from mesh.transport.factory import connect
 
 # /readyz: a view further behind than this (seconds to catch up) takes no traffic.
 READY_CATCH_UP_SECONDS = 2.0
@@ -135,7 +136,7 @@ def run(settings: Settings | None = None) -> None:
         while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
             await asyncio.sleep(0.05)
         # The view has caught up: out of the collector's sight, so full collections do
-        # not walk every task the view holds (p99 latency; see mesh/gc_tuning.py).
+        # not walk every task the view holds (p99 latency; see mesh/runtime/gc_tuning.py).
         tune_for_service(settings.gc_gen0_threshold)
         await serving
 

@@ -9,8 +9,8 @@ import time
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mesh.metrics import GATEWAY_REQUEST_SECONDS, GATEWAY_REQUESTS
-from mesh.tracing import server_span, tracing_on
+from mesh.observability.metrics import GATEWAY_REQUEST_SECONDS, GATEWAY_REQUESTS
+from mesh.observability.tracing import server_span, tracing_on
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

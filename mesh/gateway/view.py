@@ -20,7 +20,7 @@ import orjson
 from mesh.gateway.index import TaskFilter, TaskIndex
 from mesh.topics import Topics
 from mesh.transport.base import Transport
-from mesh.view import TaskView
+from mesh.views.tasks import TaskView
 from schemas import Envelope
 from schemas.gateway import WEBHOOK, WebhookDelivery
 from schemas.tasks import TASK_EVENT, EventKind, TaskState, TaskStatus

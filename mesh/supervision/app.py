@@ -35,9 +35,9 @@ import orjson
 from faust.transport.drivers import aiokafka as faust_kafka
 from pydantic import ValidationError
 
-from mesh.lag import LagCollector
-from mesh.logs import configure_logging
-from mesh.metrics import (
+from mesh.observability.lag import LagCollector
+from mesh.observability.logs import configure_logging
+from mesh.observability.metrics import (
     CIRCUIT_OPEN,
     HEARTBEATS_RECEIVED,
     LIVE_WORKERS,
@@ -50,9 +50,8 @@ from mesh.supervision.circuits import Health, circuit_state, record_outcome
 from mesh.supervision.policy import Policies
 from mesh.supervision.status import snapshot
 from mesh.supervision.tracking import Finding, TaskLease, WorkerSeen, apply_event, findings
-from mesh.topics import Topics
-from mesh.topology import runtime_topics, supervisor_topics
-from mesh.transport.kafka import KafkaTransport
+from mesh.topics import Topics, runtime_topics, supervisor_topics
+from mesh.transport.kafka.adapter import KafkaTransport
 from schemas import Envelope, Source, decode_envelope, encode_envelope
 from schemas.supervision import (
     AGENT_LIVENESS,
@@ -451,7 +450,7 @@ def run(settings: Settings, policies: Policies) -> None:
     """Run a supervisor instance in the foreground until SIGTERM or SIGINT."""
     from faust.worker import Worker
 
-    from mesh.metrics_server import serve_metrics
+    from mesh.observability.metrics_server import serve_metrics
 
     ensure_topics(settings)
     serve_metrics(settings, "mesh supervisor run")

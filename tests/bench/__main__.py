@@ -29,7 +29,7 @@ from pathlib import Path
 
 import orjson
 
-from mesh.broker import EmbeddedBroker
+from mesh.dev.broker import EmbeddedBroker
 from mesh.settings import Settings
 from tests.bench import fanout, gateway, hop, inflight, recovery, supervision
 from tests.bench.common import BENCH_PROFILE, Options, Report

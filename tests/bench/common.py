@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from mesh.publisher import Publisher
+from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Delivery, Transport
 from schemas import Envelope
 

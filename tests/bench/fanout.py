@@ -13,7 +13,7 @@ import time
 
 from mesh.settings import Settings
 from mesh.testing import TestMesh
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.kafka.adapter import KafkaTransport
 from schemas.tasks import TaskStatus
 from tests.bench.common import Options, Report
 from tests.e2e.sample_agents import FanOut, fanout, sleeper

@@ -26,11 +26,11 @@ import aiohttp
 import psutil
 from pydantic import BaseModel
 
-from mesh.publisher import Publisher
+from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
-from mesh.topology import agent_topics, runtime_topics
+from mesh.topics import agent_topics, runtime_topics
 from mesh.transport.base import Outgoing
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.kafka.adapter import KafkaTransport
 from schemas import Envelope, Source
 from schemas.envelope import new_id, utc_now
 from schemas.support import KNOWLEDGE_SEARCH

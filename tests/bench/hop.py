@@ -20,13 +20,13 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from mesh.gc_tuning import tune_for_service
-from mesh.publisher import Publisher
+from mesh.observability.tracing import configure_tracing, shutdown_tracing
+from mesh.runtime.gc_tuning import tune_for_service
+from mesh.runtime.publisher import Publisher
+from mesh.runtime.worker import Worker
 from mesh.settings import Settings
-from mesh.tracing import configure_tracing, shutdown_tracing
 from mesh.transport.base import TopicSpec
-from mesh.transport.kafka import KafkaTransport, client_options
-from mesh.worker import Worker
+from mesh.transport.kafka.adapter import KafkaTransport, client_options
 from schemas import Envelope, Source
 from schemas.envelope import new_id
 from tests.bench.agents import noop
@@ -207,7 +207,7 @@ async def mesh_hop(
     try:
         worker = Worker(noop, transport, settings)
         await worker.start(wait_assigned=60)
-        # What `mesh run` does at start-up (mesh/gc_tuning.py); undone below so the
+        # What `mesh run` does at start-up (mesh/runtime/gc_tuning.py); undone below so the
         # raw baseline and other benchmarks run with CPython's defaults.
         default_threshold = gc.get_threshold()
         tune_for_service(settings.gc_gen0_threshold)

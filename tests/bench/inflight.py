@@ -17,9 +17,9 @@ from pathlib import Path
 import orjson
 import psutil
 
-from mesh.publisher import Publisher
+from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.kafka.adapter import KafkaTransport
 from schemas import Envelope, Source
 from schemas.envelope import new_id
 from tests.bench.common import EventCounter, Options, Report, publish_all, until

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mesh.client import Client
 from mesh.settings import Settings
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.kafka.adapter import KafkaTransport
 from schemas.tasks import TaskStatus
 from tests.bench.common import Options, Report, until
 from tests.e2e.processes import MeshProcess, wait_until_split

@@ -32,10 +32,10 @@ from pathlib import Path
 import orjson
 
 from mesh.client import Client
-from mesh.publisher import Publisher
+from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from mesh.topics import Topics
-from mesh.transport.kafka import KafkaTransport, client_options
+from mesh.transport.kafka.adapter import KafkaTransport, client_options
 from schemas import Envelope, Source, decode_envelope
 from schemas.envelope import new_id
 from schemas.support import Customer, TicketCreated
@@ -284,7 +284,7 @@ async def _throughput(settings: Settings, n: int) -> float:
     await transport.start()
     topics = Topics(settings.namespace)
     try:
-        from mesh.topology import runtime_topics
+        from mesh.topics import runtime_topics
 
         await transport.ensure_topics(runtime_topics(settings))
         publisher = Publisher(transport, settings, Source(agent="bench"))

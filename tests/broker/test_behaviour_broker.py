@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from mesh.settings import Settings
 from mesh.transport.base import TopicPartition, Transport
-from mesh.transport.kafka import KafkaTransport, client_options
+from mesh.transport.kafka.adapter import KafkaTransport, client_options
 from tests.contract.dlq_behaviour import DeadLetterQueueBehaviour
 from tests.contract.journal_behaviour import JournalBehaviour
 from tests.contract.runtime_behaviour import RuntimeBehaviour

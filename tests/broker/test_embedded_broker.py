@@ -13,7 +13,7 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from mesh.broker import BrokerStartError, EmbeddedBroker
+from mesh.dev.broker import BrokerStartError, EmbeddedBroker
 
 pytestmark = pytest.mark.broker
 

@@ -6,9 +6,9 @@ import pytest
 
 from mesh.errors import TransportError
 from mesh.settings import Settings
-from mesh.topology import runtime_topics
+from mesh.topics import runtime_topics
 from mesh.transport.base import Outgoing
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.kafka.adapter import KafkaTransport
 
 pytestmark = pytest.mark.broker
 

@@ -1,4 +1,4 @@
-"""What operating the dead-letter queue (`mesh.dlq`) must do on every transport.
+"""What operating the dead-letter queue (`mesh.dlq.operate`) must do on every transport.
 
 Subclasses provide `transport_factory` (a fresh, unstarted transport per call) and
 `settings` (a fresh namespace per test), as for `RuntimeBehaviour`. Each test parks
@@ -15,8 +15,9 @@ import orjson
 import pytest
 from pydantic import BaseModel
 
-from mesh import Agent, Reject, TaskContext, dlq
-from mesh.dlq import DeadLetter
+from mesh import Agent, Reject, TaskContext
+from mesh.dlq import operate as dlq
+from mesh.dlq.operate import DeadLetter
 from mesh.errors import DeadLetterError
 from mesh.settings import Settings
 from mesh.testing import TestMesh

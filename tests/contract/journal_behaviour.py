@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
 from mesh.transport.base import Transport
-from mesh.worker import Worker
 from schemas import decode_envelope
 from schemas.tasks import RESULT, TaskStatus
 from tests.contract.behaviour_agents import (

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mesh.devserver import child_environment
+from mesh.dev.devserver import child_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ NO_MESH_ENV = {k: v for k, v in os.environ.items() if not k.startswith("MESH_")}
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 DRIVER = """
 import json, sys
-from mesh.devserver import main_dev
+from mesh.dev.devserver import main_dev
 sys.exit(main_dev([], bootstrap_servers=None, extra_commands=json.loads(sys.argv[1])))
 """
 

@@ -14,7 +14,7 @@ import pytest
 
 from mesh.settings import Settings
 from mesh.testing import TestMesh
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.kafka.adapter import KafkaTransport
 from schemas.tasks import TaskStatus
 from tests.conftest import ROOT, settings_env
 from tests.contract.dlq_behaviour import fixable, park_rejected_and_poison

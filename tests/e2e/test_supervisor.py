@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from mesh import Client
-from mesh.lifecycle import submit_task
+from mesh.runtime.lifecycle import submit_task
 from mesh.settings import Settings
 from schemas import Envelope, decode_envelope
 from schemas.envelope import new_id

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mesh import Client, dlq
+from mesh import Client
+from mesh.dlq import operate as dlq
 from mesh.settings import Settings
 from schemas import Envelope, encode_envelope
 from schemas.envelope import new_id

@@ -19,10 +19,10 @@ import uvicorn
 
 from mesh import Agent
 from mesh.gateway.app import create_app
+from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.transport.base import Transport
-from mesh.transport.kafka import KafkaTransport
-from mesh.worker import Worker
+from mesh.transport.kafka.adapter import KafkaTransport
 from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
 from tests.gateway.agents import ALL
 

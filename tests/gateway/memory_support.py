@@ -12,10 +12,10 @@ from fastapi import FastAPI
 
 from mesh import Agent
 from mesh.gateway.app import Gateway, create_app
+from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.transport.base import Transport
 from mesh.transport.memory import MemoryTransport
-from mesh.worker import Worker
 from schemas import Envelope
 from schemas.envelope import utc_now
 from schemas.tasks import AGENT_CARD, AgentCard

@@ -12,7 +12,7 @@ import pytest
 
 from mesh import Client
 from mesh.errors import InvalidInput
-from mesh.topology import agent_topics
+from mesh.topics import agent_topics
 from schemas import REGISTRY, decode_envelope
 from tests.gateway.memory_support import MemoryGateway, card, memory_gateway
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from mesh.gateway.conversation import conversation
-from mesh.gateway.queue import task_input
+from mesh.gateway.langgraph.conversation import conversation
+from mesh.gateway.langgraph.run_queue import task_input
 from mesh.topics import Topics
 from mesh.transport.memory import MemoryTransport
-from mesh.view import TaskView
+from mesh.views.tasks import TaskView
 from schemas.langgraph import RunRecord, ThreadRecord
 from schemas.tasks import DEADLINE_EXCEEDED, AgentCard, TaskError, TaskState, TaskStatus
 

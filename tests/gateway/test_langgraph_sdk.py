@@ -15,7 +15,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
-from mesh.gateway import queue
+from mesh.gateway.langgraph import run_queue
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.langgraph_support import clean_client_env, poll, within  # noqa: F401
 
@@ -232,7 +232,7 @@ async def test_stateless_runs_get_a_thread_of_their_own(
     values = await within(sdk.runs.join(kept["thread_id"], kept["run_id"]))
     assert values["messages"][-1]["content"] == "echo: kept"
     # A thread of a run that ended is deleted after a grace period (shortened here).
-    monkeypatch.setattr(queue, "DELETE_GRACE", 0.5)
+    monkeypatch.setattr(run_queue, "DELETE_GRACE", 0.5)
     created: list[Any] = []
     values = await within(
         sdk.runs.wait(None, "echo", input=user("solo"), on_run_created=created.append)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mesh.topics import Topics
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.kafka.adapter import KafkaTransport
 from schemas import decode_envelope
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.native_support import poll, read_sse, submit, wait_status

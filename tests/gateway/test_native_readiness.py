@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 
 from mesh.gateway.app import Gateway, create_app
+from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.transport.memory import MemoryTransport
-from mesh.worker import Worker
 from tests.gateway.agents import echo
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from mesh.gateway.app import Gateway
-from mesh.gateway.webhooks import WebhookSender
+from mesh.gateway.native.webhooks import WebhookSender
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.native_support import WebhookReceiver, poll, submit, wait_status
 

@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from mesh.tracing import use_exporter
+from mesh.observability.tracing import use_exporter
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.native_support import poll, wait_status
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mesh.gateway.webhooks import record_webhook
-from mesh.publisher import Publisher
+from mesh.gateway.native.webhooks import record_webhook
+from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
-from mesh.transport.kafka import KafkaTransport
+from mesh.transport.kafka.adapter import KafkaTransport
 from schemas import Envelope, Source
 from schemas.envelope import new_id, utc_now
 from schemas.gateway import WebhookDelivery

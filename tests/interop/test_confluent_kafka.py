@@ -20,11 +20,11 @@ from agents.knowledge import agent as knowledge
 from agents.orders import agent as orders
 from agents.triage import agent as triage
 from mesh import Client
-from mesh.dlq import DeadLetter, read_dead_letters
+from mesh.dlq.operate import DeadLetter, read_dead_letters
 from mesh.settings import Settings
 from mesh.testing import TestMesh
-from mesh.topology import domain_topic
-from mesh.transport.kafka import KafkaTransport
+from mesh.topics import domain_topic
+from mesh.transport.kafka.adapter import KafkaTransport
 from schemas.support import TICKET_CREATED, Customer, TicketCreated
 from schemas.tasks import TaskState, TaskStatus
 from tests.helpers import eventually, eventually_true, read_all

@@ -9,10 +9,10 @@ from prometheus_client import REGISTRY as METRICS
 
 from mesh import Agent, TaskContext
 from mesh.errors import WorkerFailed
+from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
-from mesh.worker import Worker
 from schemas.tasks import TaskStatus
 from tests.contract.behaviour_agents import Work, worker_agent
 from tests.doubles import FailingPublishTransport

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from mesh.lag import LagCollector
+from mesh.observability.lag import LagCollector
 from mesh.settings import Settings
 from mesh.testing import MemoryTransport
-from mesh.topics import Topics
-from mesh.topology import agent_topics, gateway_topics, runtime_topics
+from mesh.topics import Topics, agent_topics, gateway_topics, runtime_topics
 from mesh.transport.base import TopicPartition
 from schemas import Envelope, Source, encode_envelope
 from schemas.envelope import utc_now

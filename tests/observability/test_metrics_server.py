@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from mesh.errors import SetupError
-from mesh.metrics_server import serve_metrics
+from mesh.observability.metrics_server import serve_metrics
 from mesh.settings import Settings
 
 

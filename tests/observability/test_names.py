@@ -8,7 +8,7 @@ import re
 import yaml
 from prometheus_client import Counter, Gauge, Histogram
 
-from mesh import metrics
+from mesh.observability import metrics
 from tests.observability.conftest import ALERT_TESTS, DASHBOARDS, RULES
 
 _SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
@@ -79,7 +79,9 @@ def test_dashboards_and_rules_use_only_defined_names() -> None:
                 assert name in recorded, f"{name!r} in {expr!r} is not a recording rule"
             elif name.startswith("mesh_"):
                 family = next((name.removesuffix(s) for s in _SUFFIXES if name.endswith(s)), name)
-                assert family in families, f"{name!r} in {expr!r} is not in mesh/metrics.py"
+                assert family in families, (
+                    f"{name!r} in {expr!r} is not in mesh/observability/metrics.py"
+                )
             else:
                 assert _STANDARD.match(name), f"{name!r} in {expr!r} is not a mesh_ metric"
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from mesh import follower
-from mesh.circuit import CircuitWatch
 from mesh.errors import TransportError
-from mesh.follower import TopicFollower
+from mesh.runtime.circuit import CircuitWatch
 from mesh.testing import MemoryTransport
 from mesh.topics import Topics
 from mesh.transport.base import Delivery, TopicSpec
+from mesh.views import follower
+from mesh.views.follower import TopicFollower
 from schemas import Envelope, encode_envelope
 from schemas.supervision import CIRCUIT_STATE, CircuitState
 from tests.helpers import eventually

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from mesh.errors import InvalidInput
-from mesh.ingress import event_type_of, read_domain_event
+from mesh.runtime.ingress import event_type_of, read_domain_event
 from mesh.topics import Topics
 from mesh.transport.base import Delivery
 from schemas import Envelope, MessageRegistry, Source, encode_envelope

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from mesh.journal import Ended, Journal
-from mesh.publisher import Publisher
+from mesh.runtime.journal import Ended, Journal
+from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from mesh.testing import MemoryTransport
-from mesh.topology import agent_topics
+from mesh.topics import agent_topics
 from schemas import Envelope, Source
 from schemas.tasks import TaskOutcome, TaskStatus
 

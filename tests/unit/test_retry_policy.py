@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from mesh import Agent, InvalidInput, Reject, Retry, RetryPolicy, SetupError
 from mesh.retry import DeadLetter, RetryLater
 from mesh.settings import Settings
-from mesh.topology import retry_tier
+from mesh.topics import retry_tier
 from schemas.registry import UnknownMessageType
 
 

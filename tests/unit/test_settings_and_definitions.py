@@ -7,7 +7,7 @@ import pytest
 from pydantic import BaseModel
 
 from mesh import Agent, SettingsError, SetupError, TaskContext, load_settings
-from mesh.devserver import DEV_PROFILE
+from mesh.dev.devserver import DEV_PROFILE
 from mesh.settings import Settings
 from schemas import REGISTRY
 

@@ -10,14 +10,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from mesh.errors import SettingsError
-from mesh.settings import Settings, load_settings
-from mesh.tracing import (
+from mesh.observability.tracing import (
     configure_tracing,
     consumer_span,
     shutdown_tracing,
     traced_for_send,
     use_exporter,
 )
+from mesh.settings import Settings, load_settings
 from schemas import Envelope
 
 

@@ -1,0 +1,360 @@
+"""`mesh dev`: a broker plus one process per agent, stopped in order on Ctrl-C.
+
+Every child runs in its own session (see `mesh.dev.broker.spawn_child`), so the
+terminal's SIGINT reaches only this process. It then stops the agents (and extra
+commands) first and the broker last, so agents can commit and leave their groups
+while the broker is still there.
+
+It writes `.mesh/dev.env` (mesh/dev/env_file.py), through which `mesh` commands in a
+second terminal find the mesh, and prints its banner once every agent has registered
+and the gateway is ready (mesh/dev/readiness.py), so the commands it prints work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import signal
+import socket
+import sys
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+from mesh.cli.support import invocation, load_agent
+from mesh.dev.banner import Mesh, Service, banner
+from mesh.dev.broker import (
+    BrokerStartError,
+    EmbeddedBroker,
+    free_loopback_port,
+    spawn_child,
+    terminate_child,
+)
+from mesh.dev.env_file import DEV_ENV, dev_settings, read_dev_env, remove_dev_env, write_dev_env
+from mesh.dev.readiness import wait_until_ready
+from mesh.settings import load_settings
+
+T = TypeVar("T")
+
+_CHILD_GRACE = 10.0
+
+# The dev profile: short group and fetch timers suit one laptop and the embedded
+# broker (see mesh.settings). Values the user already set win.
+DEV_PROFILE: Mapping[str, str] = {
+    "MESH_SESSION_TIMEOUT": "6",
+    "MESH_HEARTBEAT_INTERVAL": "1",
+    "MESH_FETCH_MAX_WAIT": "0.01",
+    "MESH_IDEMPOTENT_PRODUCER": "false",  # the embedded broker grants no producer ids
+    "MESH_LIVENESS_INTERVAL": "1",  # the supervisor notices a dead worker in seconds
+}
+
+
+@dataclass
+class _Child:
+    label: str
+    proc: asyncio.subprocess.Process
+    metrics: str | None = None  # its /metrics URL, "off", or None (not a mesh service)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A child to start: what the banner calls it, its command, and its metrics."""
+
+    label: str
+    argv: list[str]
+    metrics_port: int | None = None  # given as MESH_METRICS_PORT; None: as configured
+    metrics: str | None = None
+
+
+def child_environment(
+    bootstrap_servers: str, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment for dev children: os.environ, then `env`, then the mesh settings.
+
+    Args:
+        bootstrap_servers: Becomes MESH_BOOTSTRAP_SERVERS (always overrides).
+        env: Extra variables layered over os.environ.
+
+    Returns:
+        A new dict; the dev profile fills only variables that are not set yet.
+    """
+    merged = {**os.environ, **(env or {})}
+    merged["MESH_BOOTSTRAP_SERVERS"] = bootstrap_servers
+    for name, value in DEV_PROFILE.items():
+        merged.setdefault(name, value)
+    # Children share our stdout; unbuffered output keeps their logs in order when piped.
+    merged.setdefault("PYTHONUNBUFFERED", "1")
+    return merged
+
+
+def _plans(
+    agents: Mapping[str, str],
+    *,
+    supervisor: bool,
+    gateway_url: str | None,
+    extra_commands: Sequence[Sequence[str]],
+    environment: Mapping[str, str],
+) -> list[_Plan]:
+    """Agents, supervisor, gateway, extra commands; each service with its metrics port.
+
+    Several processes on one host cannot share one metrics port, so each gets a free
+    one of its own (the banner says which), unless MESH_METRICS_PORT is set.
+    """
+    host = environment.get("MESH_METRICS_HOST", "127.0.0.1")
+    given = environment.get("MESH_METRICS_PORT")
+
+    def service(label: str, argv: list[str]) -> _Plan:
+        if given is not None:
+            shown = "off" if given.strip() == "-1" else f"http://{host}:{given}/metrics"
+            return _Plan(label, argv, None, shown)
+        port = free_loopback_port()
+        return _Plan(label, argv, port, f"http://{host}:{port}/metrics")
+
+    mesh = [sys.executable, "-m", "mesh"]
+    plans = [service(f"{name} ({spec})", [*mesh, "run", spec]) for spec, name in agents.items()]
+    if supervisor:
+        plans.append(service("supervisor", [*mesh, "supervisor", "run"]))
+    if gateway_url is not None:  # the gateway serves its metrics itself
+        plans.append(_Plan("gateway", [*mesh, "gateway"], None, f"{gateway_url}/metrics"))
+    plans += [_Plan(shlex.join(cmd), list(cmd)) for cmd in extra_commands]
+    return plans
+
+
+def _gateway_address(environment: Mapping[str, str]) -> tuple[str, int]:
+    host = environment.get("MESH_GATEWAY_HOST", "127.0.0.1")
+    port = int(environment.get("MESH_GATEWAY_PORT", "8000"))
+    return host, port
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+async def _unless_stopped(coro: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
+    """Run `coro`, but cancel it and return None if `stop` is set first (Ctrl-C at start-up)."""
+    work = asyncio.ensure_future(coro)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not work.done():
+            work.cancel()
+        await asyncio.gather(work, stopped, return_exceptions=True)
+    return None if work.cancelled() else work.result()
+
+
+async def _watch(
+    stop: asyncio.Event, children: Sequence[_Child], broker: EmbeddedBroker | None, out: TextIO
+) -> int:
+    """Wait for a stop signal (returns 0) or any child's unexpected exit (returns 1)."""
+    waits: dict[asyncio.Future[Any], str] = {
+        asyncio.ensure_future(child.proc.wait()): f"{child.label} (pid {child.proc.pid})"
+        for child in children
+    }
+    if broker is not None:
+        waits[asyncio.ensure_future(broker.wait())] = f"the broker (pid {broker.pid})"
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({stopped, *waits}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (stopped, *waits):
+            task.cancel()
+        await asyncio.gather(stopped, *waits, return_exceptions=True)
+    exited = [task for task in done if task is not stopped]
+    if not exited:
+        print("\nStopping...", file=out, flush=True)
+        return 0
+    task = exited[0]
+    print(f"\n{waits[task]} exited unexpectedly with code {task.result()}; stopping", file=out)
+    out.flush()
+    return 1
+
+
+async def _stop_children(children: Sequence[_Child]) -> None:
+    await asyncio.gather(*(terminate_child(child.proc, _CHILD_GRACE) for child in children))
+
+
+async def run_dev(
+    *,
+    agents: Sequence[str],
+    bootstrap_servers: str | None,
+    supervisor: bool = False,
+    gateway: bool = False,
+    extra_commands: Sequence[Sequence[str]] = (),
+    env: Mapping[str, str] | None = None,
+    out: TextIO = sys.stdout,
+    directory: Path | None = None,
+    command: str = "mesh",
+) -> int:
+    """Run a dev mesh until Ctrl-C/SIGTERM or until a child exits.
+
+    Args:
+        agents: Agent specs such as "agents.triage:agent"; each runs as `mesh run <spec>`.
+        bootstrap_servers: An existing cluster, or None to start an embedded broker.
+        supervisor: Run `mesh supervisor run` too.
+        gateway: Run `mesh gateway` too (on MESH_GATEWAY_HOST/PORT, checked free first).
+        extra_commands: Further commands to run alongside.
+        env: Extra environment variables for every child.
+        out: Where the banner and status lines go.
+        directory: Where `.mesh/dev.env` goes (default: the working directory).
+        command: How the banner spells `mesh` for a second terminal.
+
+    Returns:
+        0 after a signal-initiated stop; 1 if a child exited on its own, the broker
+        could not start or the gateway's port is taken.
+
+    Raises:
+        UsageError: an agent spec does not name an importable `Agent`.
+    """
+    started = time.monotonic()
+    # Imported here, before anything starts: a typo in a spec fails at once.
+    names = {spec: load_agent(spec).name for spec in agents}
+    requested = {**os.environ, **(env or {})}
+    gateway_url = None
+    if gateway:
+        host, port = _gateway_address(requested)
+        if port == 0:  # "any free port": chosen here, so the banner can name it
+            port = free_loopback_port()
+            env = {**(env or {}), "MESH_GATEWAY_PORT": str(port)}
+        if _port_taken(host, port):
+            print(
+                f"mesh dev: the gateway's address {host}:{port} is taken (another `make dev`?); "
+                "stop that, or set MESH_GATEWAY_PORT to a free port",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        gateway_url = f"http://{host}:{port}"
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    broker: EmbeddedBroker | None = None
+    children: list[_Child] = []
+    dev_env: Path | None = None
+    announce: asyncio.Task[None] | None = None
+    try:
+        address = bootstrap_servers
+        if address is None:
+            broker = EmbeddedBroker()
+            address = await _unless_stopped(broker.start(), stop)
+            if address is None:
+                return 0
+        child_env = child_environment(address, env)
+        # This process checks readiness with the children's settings.
+        os.environ.update({k: v for k, v in child_env.items() if k.startswith("MESH_")})
+        dev_env = _write_dev_env(directory or Path.cwd(), child_env, out)
+        plans = _plans(
+            names,
+            supervisor=supervisor,
+            gateway_url=gateway_url,
+            extra_commands=extra_commands,
+            environment=child_env,
+        )
+        for plan in plans:
+            plan_env = dict(child_env)
+            if plan.metrics_port is not None:
+                plan_env["MESH_METRICS_PORT"] = str(plan.metrics_port)
+            try:
+                proc = await spawn_child(plan.argv, env=plan_env)
+            except OSError as exc:
+                print(f"mesh dev: cannot start {plan.label}: {exc}", file=sys.stderr, flush=True)
+                return 1
+            children.append(_Child(plan.label, proc, plan.metrics))
+
+        async def announce_when_ready() -> None:
+            await wait_until_ready(load_settings(), set(names.values()), gateway_url, say)
+            mesh = Mesh(
+                seconds_to_ready=time.monotonic() - started,
+                broker=_broker_line(address, broker),
+                services=[Service(c.proc.pid, c.label, c.metrics) for c in children],
+                gateway_url=gateway_url,
+                dev_env=_relative(dev_env),
+                command=command,
+                reference_agents=set(REFERENCE_NAMES) <= set(names.values()),
+            )
+            say(banner(mesh))
+
+        def say(text: str) -> None:
+            print(text, file=out, flush=True)
+
+        announce = asyncio.create_task(announce_when_ready())
+        return await _watch(stop, children, broker, out)
+    except BrokerStartError as exc:
+        print(f"mesh dev: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if announce is not None:
+            announce.cancel()
+            await asyncio.gather(announce, return_exceptions=True)
+        if dev_env is not None:  # first: commands now say "not running", not time out
+            remove_dev_env(dev_env, pid=os.getpid())
+        # Agents first, broker last: agents still need the broker to shut down cleanly.
+        await _stop_children(children)
+        if broker is not None:
+            await broker.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+REFERENCE_NAMES = ("triage", "knowledge", "orders")
+
+
+def _broker_line(address: str, broker: EmbeddedBroker | None) -> str:
+    if broker is None:
+        return f"{address} (external cluster)"
+    return f"{address} (embedded Tansu, pid {broker.pid}, log {broker.log_path})"
+
+
+def _write_dev_env(directory: Path, child_env: Mapping[str, str], out: TextIO) -> Path:
+    existing = read_dev_env(directory / DEV_ENV)
+    if existing is not None and existing.running and existing.pid != os.getpid():
+        print(
+            f"mesh dev: {existing.describe()} runs here too; commands in this directory "
+            "now use this one",
+            file=out,
+            flush=True,
+        )
+    return write_dev_env(directory, dev_settings(child_env), pid=os.getpid())
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def main_dev(
+    agents: Sequence[str],
+    *,
+    bootstrap_servers: str | None = None,
+    supervisor: bool = False,
+    gateway: bool = False,
+    extra_commands: Sequence[Sequence[str]] = (),
+    env: Mapping[str, str] | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Synchronous entry point for `mesh dev`: `run_dev` under `asyncio.run`."""
+    return asyncio.run(
+        run_dev(
+            agents=agents,
+            bootstrap_servers=bootstrap_servers,
+            supervisor=supervisor,
+            gateway=gateway,
+            extra_commands=extra_commands,
+            env=env,
+            out=out,
+            command=invocation(),
+        )
+    )

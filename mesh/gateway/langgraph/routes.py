@@ -1,0 +1,340 @@
+"""The LangGraph Agent Server compatible API at the root (threads, runs, assistants).
+
+Each mesh agent type that takes tasks is an assistant (`assistant_id` = its name),
+each run a mesh task, and threads live in Kafka (ADR 012), so `langgraph-sdk`
+clients and Deep Agents async subagents can delegate to mesh agents through any
+gateway replica. See ../shared/reference/langgraph-agent-server-api.md for the
+shapes real clients use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from mesh.gateway.json_body import JsonBodyRoute
+from mesh.gateway.langgraph.conversation import RunView
+from mesh.gateway.langgraph.run_queue import QueueDriver
+from mesh.gateway.langgraph.service import LangGraphService
+from mesh.gateway.langgraph.stream import (
+    json_when_ready,
+    outcome_when_ended,
+    run_events,
+    stream_modes,
+)
+from mesh.gateway.langgraph.threads import ThreadStore
+from mesh.gateway.langgraph.webhooks import RunWebhooks
+from mesh.gateway.langgraph.wire import (
+    AssistantSearch,
+    HistoryRequest,
+    RunCreate,
+    RunsCancel,
+    ThreadCreate,
+    ThreadPatch,
+    ThreadSearch,
+    assistant_json,
+    run_json,
+    thread_history_json,
+    thread_json,
+    thread_state_json,
+)
+from mesh.gateway.problems import ProblemError, problem_responses
+from mesh.topics import langgraph_topics
+from schemas.envelope import utc_now
+from schemas.langgraph import RunRecord
+
+if TYPE_CHECKING:  # app.py imports this module
+    from mesh.gateway.app import Gateway
+
+router = APIRouter(tags=["langgraph"], route_class=JsonBodyRoute)
+
+# What the routes answer besides their success: an unknown thread, run or assistant
+# (404); a thread busy under `reject`, or no question to resume (409); the broker
+# refusing a write (503).
+_READ = problem_responses(404)
+_WRITE = problem_responses(404, 503)
+_RUN = problem_responses(404, 409, 503)
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}
+}
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI, gateway: Gateway) -> AsyncIterator[None]:
+    """Run the thread store, the queue driver and the webhook sender while the app
+    serves."""
+    client = gateway.client
+    await client.transport.ensure_topics(langgraph_topics(gateway.settings))
+    store = ThreadStore(client.transport, client.publisher, partitions=gateway.settings.partitions)
+    await store.start()
+    driver = QueueDriver(client.transport, client, store)
+    webhooks = RunWebhooks(client, store, owns=driver.owns)
+    try:
+        await driver.start()
+        await webhooks.start()
+        app.state.langgraph = LangGraphService(client, store, driver)
+        yield
+    finally:
+        await webhooks.stop()
+        await driver.stop()
+        await store.stop()
+
+
+def _service(request: Request) -> LangGraphService:
+    service: LangGraphService = request.app.state.langgraph
+    return service
+
+
+def _run_location(run: RunRecord) -> dict[str, str]:
+    # langgraph-sdk's `on_run_created` reads the ids from it.
+    return {"Content-Location": f"/threads/{run.thread_id}/runs/{run.run_id}"}
+
+
+@router.get("/ok")
+async def ok() -> dict[str, bool]:
+    return {"ok": True}
+
+
+@router.get("/info")
+async def info() -> dict[str, Any]:
+    return {"version": "agentmesh", "flags": {}, "metadata": {}}
+
+
+# -- assistants ------------------------------------------------------------------------
+
+
+@router.post("/assistants/search")
+async def search_assistants(
+    request: Request, body: AssistantSearch | None = None
+) -> list[dict[str, Any]]:
+    body = body or AssistantSearch()
+    wanted = body.graph_id or body.name
+    cards = [c for c in _service(request).assistants() if wanted in (None, c.name)]
+    return [assistant_json(card) for card in cards[body.offset : body.offset + body.limit]]
+
+
+@router.get("/assistants/{assistant_id}", responses=_READ)
+async def get_assistant(request: Request, assistant_id: str) -> dict[str, Any]:
+    for card in _service(request).assistants():
+        if card.name == assistant_id:
+            return assistant_json(card)
+    raise ProblemError(404, "assistant_id", f"assistant {assistant_id!r} not found")
+
+
+# -- threads ---------------------------------------------------------------------------
+
+
+@router.post("/threads", responses=problem_responses(409, 503))
+async def create_thread(request: Request, body: ThreadCreate | None = None) -> dict[str, Any]:
+    body = body or ThreadCreate()  # a client may send no body at all
+    service = _service(request)
+    thread = await service.create_thread(body)
+    return thread_json(service.now(thread))
+
+
+@router.post("/threads/search")
+async def search_threads(
+    request: Request, body: ThreadSearch | None = None
+) -> list[dict[str, Any]]:
+    """Newest first; the cheap filters (ids, metadata) go before the derived status."""
+    body = body or ThreadSearch()
+    service = _service(request)
+    threads = sorted(service.store.threads.values(), key=lambda t: t.created_at, reverse=True)
+    matching = (
+        service.now(thread)
+        for thread in threads
+        if (body.ids is None or thread.thread_id in body.ids)
+        and all(thread.metadata.get(k) == v for k, v in body.metadata.items())
+    )
+    found = (now for now in matching if body.status in (None, now.status))
+    page = itertools.islice(found, body.offset, body.offset + body.limit)
+    return [thread_json(now) for now in page]
+
+
+@router.get("/threads/{thread_id}", responses=_READ)
+async def get_thread(request: Request, thread_id: str) -> dict[str, Any]:
+    return thread_json(await _service(request).thread(thread_id))
+
+
+@router.patch("/threads/{thread_id}", responses=_WRITE)
+async def patch_thread(request: Request, thread_id: str, body: ThreadPatch) -> dict[str, Any]:
+    service = _service(request)
+    now = await service.thread(thread_id)
+    patched = now.thread.model_copy(
+        update={"metadata": {**now.thread.metadata, **body.metadata}, "updated_at": utc_now()}
+    )
+    await service.store.put_thread(patched)
+    return thread_json(service.now(patched))
+
+
+@router.delete("/threads/{thread_id}", status_code=204, responses=_WRITE)
+async def delete_thread(request: Request, thread_id: str) -> Response:
+    await _service(request).delete_thread(thread_id)
+    return Response(status_code=204)
+
+
+@router.post("/threads/{thread_id}/history", responses=_READ)
+async def get_thread_history(
+    request: Request, thread_id: str, body: HistoryRequest | None = None
+) -> list[dict[str, Any]]:
+    body = body or HistoryRequest()
+    states = thread_history_json(await _service(request).thread(thread_id))
+    before = body.before.get("checkpoint_id") if isinstance(body.before, dict) else body.before
+    ids = [state["checkpoint"]["checkpoint_id"] for state in states]
+    if before in ids:
+        states = states[ids.index(before) + 1 :]
+    return states[: body.limit]
+
+
+@router.get("/threads/{thread_id}/state", responses=_READ)
+async def get_thread_state(request: Request, thread_id: str) -> dict[str, Any]:
+    return thread_state_json(await _service(request).thread(thread_id))
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+@router.post("/threads/{thread_id}/runs", responses=_RUN)
+async def create_run(request: Request, thread_id: str, body: RunCreate) -> JSONResponse:
+    return _created(await _service(request).create_run(thread_id, body))
+
+
+@router.post("/threads/{thread_id}/runs/wait", responses=_RUN)
+async def create_run_and_wait(
+    request: Request, thread_id: str, body: RunCreate
+) -> StreamingResponse:
+    service = _service(request)
+    return _waiting(service, await service.create_run(thread_id, body))
+
+
+@router.post("/threads/{thread_id}/runs/stream", responses={**_SSE, **_RUN})
+async def create_run_and_stream(
+    request: Request, thread_id: str, body: RunCreate
+) -> StreamingResponse:
+    service = _service(request)
+    return _streaming(service, await service.create_run(thread_id, body), body.stream_mode)
+
+
+# Stateless runs: each on a new thread, deleted after the run unless on_completion="keep".
+
+
+@router.post("/runs", responses=_RUN)
+async def create_stateless_run(request: Request, body: RunCreate) -> JSONResponse:
+    return _created(await _service(request).create_stateless_run(body))
+
+
+@router.post("/runs/wait", responses=_RUN)
+async def create_stateless_run_and_wait(request: Request, body: RunCreate) -> StreamingResponse:
+    service = _service(request)
+    return _waiting(service, await service.create_stateless_run(body))
+
+
+@router.post("/runs/stream", responses={**_SSE, **_RUN})
+async def create_stateless_run_and_stream(request: Request, body: RunCreate) -> StreamingResponse:
+    service = _service(request)
+    return _streaming(service, await service.create_stateless_run(body), body.stream_mode)
+
+
+@router.post("/runs/cancel", status_code=204, responses=_WRITE)
+async def cancel_runs(
+    request: Request, body: RunsCancel, action: Literal["interrupt", "rollback"] = "interrupt"
+) -> Response:
+    await _service(request).cancel_many(body.thread_id, body.run_ids, body.status)
+    return Response(status_code=204)
+
+
+def _created(run: RunView) -> JSONResponse:
+    return JSONResponse(run_json(run), headers=_run_location(run.record))
+
+
+def _waiting(service: LangGraphService, run: RunView) -> StreamingResponse:
+    record = run.record
+    return StreamingResponse(
+        json_when_ready(outcome_when_ended(service, record.thread_id, record.run_id)),
+        media_type="application/json",
+        headers=_run_location(record),
+    )
+
+
+def _streaming(
+    service: LangGraphService, run: RunView, modes: str | list[str]
+) -> StreamingResponse:
+    record = run.record
+    return StreamingResponse(
+        run_events(service, record.thread_id, record.run_id, stream_modes(modes)),
+        media_type="text/event-stream",
+        headers={**_run_location(record), "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/threads/{thread_id}/runs", responses=_READ)
+async def list_runs(
+    request: Request,
+    thread_id: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    now = await _service(request).thread(thread_id)
+    newest_first = [run for run in reversed(now.runs) if status in (None, run.status)]
+    return [run_json(run) for run in newest_first[offset : offset + limit]]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}", responses=_READ)
+async def get_run(request: Request, thread_id: str, run_id: str) -> dict[str, Any]:
+    _, run = await _service(request).run(thread_id, run_id)
+    return run_json(run)
+
+
+@router.post(
+    "/threads/{thread_id}/runs/{run_id}/cancel",
+    response_model=None,
+    status_code=202,
+    responses={200: {"description": "With `wait`: the run's outcome once it ended"}, **_WRITE},
+)
+async def cancel_run(
+    request: Request,
+    thread_id: str,
+    run_id: str,
+    wait: bool = False,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> Response | StreamingResponse:
+    service = _service(request)
+    await service.cancel_run(thread_id, run_id)
+    if not wait:
+        return Response(status_code=202)
+    return StreamingResponse(
+        json_when_ready(outcome_when_ended(service, thread_id, run_id)),
+        media_type="application/json",
+    )
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join", responses=_READ)
+async def join_run(request: Request, thread_id: str, run_id: str) -> StreamingResponse:
+    service = _service(request)
+    await service.run(thread_id, run_id)  # a 404 before the stream starts
+    return StreamingResponse(
+        json_when_ready(outcome_when_ended(service, thread_id, run_id)),
+        media_type="application/json",
+    )
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", responses={**_SSE, **_READ})
+async def join_run_stream(
+    request: Request,
+    thread_id: str,
+    run_id: str,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+) -> StreamingResponse:
+    service = _service(request)
+    await service.run(thread_id, run_id)
+    return StreamingResponse(
+        run_events(service, thread_id, run_id, stream_modes(stream_mode)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
+    )

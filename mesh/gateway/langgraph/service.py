@@ -1,0 +1,256 @@
+"""`LangGraphService`: threads and runs as the LangGraph API's routes ask for them.
+
+Creating a run applies the thread's multitask strategy (ADR 012):
+- `reject`: 409 while a run holds the thread;
+- `interrupt` (and `rollback`, treated alike): the runs holding the thread are
+  cancelled (they end `interrupted`) and the new one starts at once;
+- `enqueue` (the default): the run waits, `pending`, until those before it ended.
+The run is only written down here; the thread's queue driver submits it.
+A run with `command={"resume": ...}` answers the thread's task waiting for a human.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from mesh.client import Client
+from mesh.errors import InvalidInput, UnknownAgent
+from mesh.gateway.langgraph.conversation import IN_FLIGHT, Conversation, RunView, conversation
+from mesh.gateway.langgraph.run_queue import QueueDriver, task_input
+from mesh.gateway.langgraph.thread_locks import ThreadLocks
+from mesh.gateway.langgraph.threads import ThreadStore
+from mesh.gateway.langgraph.wire import RunCreate, ThreadCreate
+from mesh.gateway.problems import ProblemError, invalid_fields
+from mesh.validation import validated_input
+from schemas.envelope import utc_now
+from schemas.langgraph import RunRecord, ThreadRecord
+from schemas.tasks import AgentCard
+
+# Seconds between looks at a run that a request waits for: the views are local, so
+# looking is cheap, but many waiting requests should not spin.
+_FIRST_POLL = 0.02
+_LAST_POLL = 0.5
+
+
+class LangGraphService:
+    def __init__(self, client: Client, store: ThreadStore, driver: QueueDriver) -> None:
+        self.client = client
+        self.store = store
+        self.driver = driver
+        self._locked = ThreadLocks()  # one decision about a thread at a time, here
+
+    # -- threads ---------------------------------------------------------------------
+
+    async def create_thread(
+        self, body: ThreadCreate, *, delete_when_done: bool = False
+    ) -> ThreadRecord:
+        if body.thread_id is not None:
+            existing = await self.store.find(body.thread_id)
+            if existing is not None:
+                if body.if_exists == "do_nothing":
+                    return existing
+                reason = f"thread {body.thread_id!r} already exists"
+                raise ProblemError(409, "body.thread_id", reason)
+        now = utc_now()
+        thread = ThreadRecord(
+            thread_id=body.thread_id or str(uuid.uuid4()),
+            metadata=body.metadata,
+            created_at=now,
+            updated_at=now,
+            delete_when_done=delete_when_done,
+        )
+        await self.store.put_thread(thread)
+        return thread
+
+    async def thread(self, thread_id: str) -> Conversation:
+        thread = await self.store.find(thread_id)
+        if thread is None:
+            raise ProblemError(404, "thread_id", f"thread {thread_id!r} not found")
+        return self.now(thread)
+
+    def now(self, thread: ThreadRecord) -> Conversation:
+        return conversation(thread, self.store.runs_of(thread.thread_id), self.client.view)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        now = await self.thread(thread_id)
+        await self.store.delete_thread(thread_id)
+        for run in now.runs:
+            if run.status in IN_FLIGHT and run.task is not None:
+                await self.client.cancel(run.task.task_id, "its thread was deleted")
+
+    # -- runs ------------------------------------------------------------------------
+
+    async def run(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView]:
+        now = await self.thread(thread_id)
+        if now.run(run_id) is None:  # perhaps created through another gateway just now
+            await self.store.catch_up()
+            now = await self.thread(thread_id)
+        run = now.run(run_id)
+        if run is None:
+            raise ProblemError(404, "run_id", f"run {run_id!r} not found on thread {thread_id!r}")
+        return now, run
+
+    async def create_run(self, thread_id: str, body: RunCreate) -> RunView:
+        card = self._assistant(body.assistant_id)
+        thread = await self.store.find(thread_id)
+        if thread is None:
+            if body.if_not_exists != "create":
+                raise ProblemError(404, "thread_id", f"thread {thread_id!r} not found")
+            self._check_new_thread_run(card, body)
+            thread = await self.create_thread(ThreadCreate(thread_id=thread_id))
+        record = RunRecord(
+            run_id=str(uuid.uuid4()),
+            thread_id=thread_id,
+            assistant_id=card.name,
+            created_at=utc_now(),
+            multitask_strategy=body.multitask_strategy,
+            input=body.input or {},
+            command=body.command,
+            config=body.config or {},
+            metadata=body.metadata or {},
+            webhook=str(body.webhook) if body.webhook is not None else None,
+        )
+        async with self._locked(thread_id):
+            now = self.now(thread)
+            if body.command is not None and "resume" in body.command:
+                record = await self._resume(now, record, body.command["resume"])
+            else:
+                _check_input(card, task_input(card, now.messages, record.input))
+                await self._start_or_queue(now, record)
+        _, run = await self.run(thread_id, record.run_id)
+        return run
+
+    async def create_stateless_run(self, body: RunCreate) -> RunView:
+        """A run on a thread of its own (`POST /runs`); with `on_completion="delete"`
+        (the default) the thread goes once the run has ended
+        (mesh/gateway/langgraph/run_queue.py)."""
+        self._check_new_thread_run(self._assistant(body.assistant_id), body)
+        delete = body.on_completion == "delete"
+        thread = await self.create_thread(ThreadCreate(), delete_when_done=delete)
+        return await self.create_run(thread.thread_id, body)
+
+    @staticmethod
+    def _check_new_thread_run(card: AgentCard, body: RunCreate) -> None:
+        """What refuses a run on a thread about to be made, checked before it is made:
+        a refused request leaves nothing behind (no thread of its own making)."""
+        if body.command is not None and "resume" in body.command:
+            raise ProblemError(409, "body.command.resume", "a new thread has no question to resume")
+        _check_input(card, task_input(card, [], body.input or {}))
+
+    async def _start_or_queue(self, now: Conversation, record: RunRecord) -> None:
+        holding = [run for run in now.runs if run.blocks_thread]
+        if holding and record.multitask_strategy == "reject":
+            raise ProblemError(
+                409, "thread_id", f"thread {record.thread_id!r} is already running a task (reject)"
+            )
+        superseded = holding if record.multitask_strategy in ("interrupt", "rollback") else []
+        updates = [run.record.model_copy(update={"cancel_requested": True}) for run in superseded]
+        waiting = now.waiting_run  # a question nobody will answer now: the run ended there
+        if waiting is not None:
+            updates.append(waiting.record.model_copy(update={"ended_as": "success"}))
+        await self.store.put_runs(record.thread_id, [*updates, record])
+        for run in [*superseded, *([waiting] if waiting else [])]:
+            if run.task is not None and not run.task.status.is_terminal:
+                await self.client.cancel(run.task.task_id, f"superseded by run {record.run_id}")
+        await self.driver.drive(record.thread_id)
+
+    async def _resume(self, now: Conversation, record: RunRecord, answer: Any) -> RunRecord:
+        waiting = now.waiting_run
+        if waiting is None or waiting.task is None:
+            reason = f"thread {record.thread_id!r} has no question to resume"
+            raise ProblemError(409, "body.command.resume", reason)
+        task = waiting.task
+        text, data = _answer(answer)
+        try:
+            await self.client.resume(task.task_id, text, **data)
+        except InvalidInput as exc:  # it stopped waiting (answered, cancelled) meanwhile
+            raise ProblemError(409, "body.command.resume", str(exc)) from None
+        record = record.model_copy(
+            update={"resumes_task_id": task.task_id, "resumes_waiting_since": task.updated_at}
+        )
+        await self.store.put_runs(record.thread_id, [record])
+        return record
+
+    async def cancel_run(self, thread_id: str, run_id: str) -> None:
+        """Cancel a pending or running run; it ends `interrupted` (a no-op once ended)."""
+        async with self._locked(thread_id):
+            _, run = await self.run(thread_id, run_id)
+            if run.status not in IN_FLIGHT:
+                return
+            cancelled = run.record.model_copy(update={"cancel_requested": True})
+            await self.store.put_runs(thread_id, [cancelled])
+        _, run = await self.run(thread_id, run_id)  # it may have been submitted meanwhile
+        if run.task is not None and not run.task.status.is_terminal:
+            await self.client.cancel(run.task.task_id, f"run {run_id} cancelled by client")
+
+    async def cancel_many(
+        self, thread_id: str | None, run_ids: list[str] | None, status: str | None
+    ) -> None:
+        """Cancel the in-flight runs of one thread (or of all), only `run_ids` if given,
+        only those `pending` or `running` if `status` says so."""
+        if thread_id is not None:
+            threads = [(await self.thread(thread_id)).thread]
+        else:
+            threads = list(self.store.threads.values())
+        for thread in threads:
+            # Newest first: a queued run is cancelled before the run it waits for ends.
+            for run in reversed(self.now(thread).runs):
+                chosen = run_ids is None or run.record.run_id in run_ids
+                if chosen and run.status in IN_FLIGHT and status in (None, "all", run.status):
+                    await self.cancel_run(thread.thread_id, run.record.run_id)
+
+    async def ended(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView]:
+        """The thread and the run once the run has ended (or waits for a human)."""
+        async with contextlib.aclosing(self.watch(thread_id, run_id)) as looks:
+            async for now, run in looks:
+                if run.status not in IN_FLIGHT:
+                    return now, run
+        raise AssertionError("unreachable: watch() never ends")
+
+    async def watch(
+        self, thread_id: str, run_id: str
+    ) -> AsyncGenerator[tuple[Conversation, RunView]]:
+        """The thread and the run, again and again: soon after each other at first,
+        then less often (a long run is looked at twice a second)."""
+        pause = _FIRST_POLL
+        while True:
+            yield await self.run(thread_id, run_id)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, _LAST_POLL)
+
+    # -- assistants ------------------------------------------------------------------
+
+    def assistants(self) -> list[AgentCard]:
+        return [card for card in self.client.agents() if card.task_type]
+
+    def _assistant(self, assistant_id: str) -> AgentCard:
+        try:
+            return self.client.agent(assistant_id)
+        except UnknownAgent as exc:
+            # 404, as the LangGraph server answers (its SDK raises NotFoundError); the
+            # problem's field tells it from an unknown thread.
+            raise ProblemError(404, "body.assistant_id", str(exc)) from None
+
+
+def _check_input(card: AgentCard, payload: dict[str, Any]) -> None:
+    """422 naming each field, before anything is written, when the input does not fit
+    the agent's model or input schema (mesh/validation.py)."""
+    try:
+        validated_input(card, payload)
+    except InvalidInput as exc:
+        raise invalid_fields(("body", "input"), exc.errors, str(exc)) from None
+
+
+def _answer(resume: Any) -> tuple[str, dict[str, Any]]:
+    """`command.resume` as a steering message: a string is its text, a dict its data
+    (with `text` as the text), anything else `{"value": ...}`."""
+    if isinstance(resume, str):
+        return resume, {}
+    if isinstance(resume, dict):
+        data = {key: value for key, value in resume.items() if key != "text"}
+        return str(resume.get("text", "")), data
+    return "", {"value": resume}

@@ -1,0 +1,238 @@
+"""The native API under `/v1`: submit, read, steer, cancel, list and follow tasks;
+publish domain events. Reads come from the gateway's view, never from Kafka."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING, Annotated
+
+import orjson
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from mesh.errors import InvalidInput, UnknownAgent
+from mesh.gateway.index import SortKey, TaskFilter
+from mesh.gateway.json_body import JsonBodyRoute, JsonObject
+from mesh.gateway.native.models import (
+    CancelTask,
+    ControlAccepted,
+    EventAccepted,
+    SteerTask,
+    SubmitTask,
+    TaskAccepted,
+    TaskDocument,
+    TaskPage,
+    task_document,
+)
+from mesh.gateway.native.sse import follow_task_events
+from mesh.gateway.native.webhooks import record_webhook
+from mesh.gateway.problems import ProblemError, invalid_fields, problem_responses
+from schemas import REGISTRY
+from schemas.envelope import new_id, utc_now
+from schemas.gateway import WebhookDelivery
+from schemas.registry import UnknownMessageType, UnsupportedVersion
+from schemas.tasks import TaskState, TaskStatus
+
+if TYPE_CHECKING:
+    from mesh.gateway.app import Gateway
+
+router = APIRouter(prefix="/v1", tags=["native"], route_class=JsonBodyRoute)
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def _task(gateway: Gateway, task_id: str) -> TaskState:
+    state = gateway.view.tasks.get(task_id)
+    if state is None:
+        raise ProblemError(404, "task_id", f"no task with id {task_id!r}")
+    return state
+
+
+def _running(gateway: Gateway, task_id: str) -> TaskState:
+    state = _task(gateway, task_id)
+    if state.status.is_terminal:
+        raise ProblemError(409, "task_id", f"task {task_id!r} has already ended ({state.status})")
+    return state
+
+
+@router.post(
+    "/tasks",
+    status_code=202,
+    response_model=TaskAccepted,
+    responses=problem_responses(404, 503),
+)
+async def submit_task(body: SubmitTask, request: Request, response: Response) -> TaskAccepted:
+    """Submit a task to an agent; 202 with its id at once (the same for a repeated key).
+    The input is checked against the agent's input schema first (422 naming each field
+    that does not fit); nothing is produced for a bad one."""
+    gateway = gateway_of(request)
+    try:
+        gateway.client.agent(body.agent)
+    except UnknownAgent as exc:
+        raise ProblemError(404, "body.agent", str(exc)) from None
+    if body.webhook is not None and not gateway.settings.gateway_webhook_secret.get_secret_value():
+        raise ProblemError(422, "body.webhook", "this gateway has no MESH_GATEWAY_WEBHOOK_SECRET")
+    try:
+        task_id = await gateway.client.submit(
+            body.agent,
+            body.input,
+            idempotency_key=body.idempotency_key,
+            deadline=body.deadline,
+            priority=body.priority,
+        )
+    except InvalidInput as exc:  # a field misfits, or too large once enveloped
+        raise invalid_fields(("body", "input"), exc.errors, str(exc)) from None
+    if body.webhook is not None and task_id not in gateway.view.webhooks:
+        registration = WebhookDelivery(task_id=task_id, url=str(body.webhook), updated_at=utc_now())
+        await record_webhook(gateway.client.publisher, registration)
+    status_url = str(request.url_for("get_task", task_id=task_id).path)
+    response.headers["Location"] = status_url
+    return TaskAccepted(task_id=task_id, status_url=status_url)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskDocument, responses=problem_responses(404))
+async def get_task(task_id: str, request: Request) -> Response:
+    """Status, progress so far, result or error, children, attempt, times, webhook."""
+    gateway = gateway_of(request)
+    state = gateway.view.with_held(_task(gateway, task_id))
+    document = task_document(state, gateway.view.webhooks.get(task_id))
+    return Response(document, media_type="application/json")
+
+
+@router.get("/tasks", response_model=TaskPage, responses=problem_responses(400))
+async def list_tasks(
+    request: Request,
+    status: TaskStatus | None = None,
+    agent: Annotated[str | None, Query(max_length=200)] = None,
+    root: Annotated[str | None, Query(max_length=200)] = None,
+    correlation: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="An event id (from `POST /v1/events`): the tasks it started, "
+            "with their descendants.",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    gateway = gateway_of(request)
+    before = _decode_cursor(cursor) if cursor else None
+    where = TaskFilter(status=status, agent=agent, root=root, correlation=correlation)
+    found = gateway.view.page(where, before=before, limit=limit)
+    more = len(found) == limit
+    documents = b",".join(task_document(s, gateway.view.webhooks.get(s.task_id)) for s in found)
+    next_cursor = orjson.dumps(_encode_cursor(found[-1]) if more and found else None)
+    page = b'{"tasks":[' + documents + b'],"next_cursor":' + next_cursor + b"}"
+    return Response(page, media_type="application/json")
+
+
+@router.post(
+    "/tasks/{task_id}/messages",
+    status_code=202,
+    response_model=ControlAccepted,
+    responses=problem_responses(404, 409, 503),
+)
+async def steer_task(task_id: str, body: SteerTask, request: Request) -> ControlAccepted:
+    """Send a steering message to a task that has not ended."""
+    gateway = gateway_of(request)
+    _running(gateway, task_id)
+    await gateway.client.steer(task_id, body.text, **body.data)
+    return ControlAccepted(task_id=task_id)
+
+
+@router.post(
+    "/tasks/{task_id}/cancel",
+    status_code=202,
+    response_model=ControlAccepted,
+    responses=problem_responses(404, 409, 503),
+)
+async def cancel_task(
+    task_id: str, request: Request, body: Annotated[CancelTask | None, Body()] = None
+) -> ControlAccepted:
+    """Cancel a task that has not ended; its worker cancels its children in turn."""
+    gateway = gateway_of(request)
+    _running(gateway, task_id)
+    await gateway.client.cancel(task_id, (body or CancelTask()).reason)
+    return ControlAccepted(task_id=task_id)
+
+
+@router.get(
+    "/tasks/{task_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404)},
+)
+async def task_events(
+    task_id: str,
+    request: Request,
+    last_event_id: Annotated[str | None, Header(max_length=200)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: the task's events so far, then live ones until it ends.
+    Each `id:` is the event's id; reconnect with `Last-Event-ID` to resume after it."""
+    gateway = gateway_of(request)
+    _task(gateway, task_id)
+    return StreamingResponse(
+        follow_task_events(gateway.view, task_id, last_event_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post(
+    "/events/{event_type}",
+    status_code=202,
+    response_model=EventAccepted,
+    responses=problem_responses(404, 503),
+)
+async def publish_event(
+    event_type: str,
+    request: Request,
+    payload: Annotated[JsonObject, Body()],
+    version: Annotated[int | None, Query(ge=1)] = None,
+    key: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> EventAccepted:
+    """Publish a domain event, validated against its registered schema (`version`:
+    the newest when omitted); `key` orders events of one entity (random if omitted).
+    What is published is the schema's model of the payload: fields it does not know
+    are dropped. The answer's `id` is the event's: the tasks it starts carry it as
+    their `correlation_id` (`GET /v1/tasks?correlation=<id>`)."""
+    gateway = gateway_of(request)
+    if event_type.startswith("mesh."):
+        reason = f"{event_type!r} is the runtime's, not a domain event"
+        raise ProblemError(404, "event_type", reason)
+    try:
+        version = version or REGISTRY.latest_version(event_type)
+        REGISTRY.model_for(event_type, version)
+    except UnknownMessageType:
+        raise ProblemError(404, "event_type", f"no schema registered for {event_type!r}") from None
+    except UnsupportedVersion as exc:
+        raise ProblemError(422, "query.version", str(exc)) from None
+    try:
+        message_id = await gateway.client.publish_raw(
+            event_type, payload, key=key or new_id(), version=version
+        )
+    except InvalidInput as exc:
+        raise invalid_fields(("body",), exc.errors, str(exc)) from None
+    return EventAccepted(id=message_id, type=event_type, version=version)
+
+
+def _encode_cursor(state: TaskState) -> str:
+    key = [state.created_at.timestamp(), state.task_id]
+    return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> SortKey:
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        created, task_id = raw
+        if isinstance(created, int | float) and isinstance(task_id, str):
+            return (float(created), task_id)
+    except (binascii.Error, orjson.JSONDecodeError, TypeError, ValueError):
+        pass
+    reason = "not a cursor this API returned (pass next_cursor as is)"
+    raise ProblemError(400, "query.cursor", reason)

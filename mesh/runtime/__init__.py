@@ -1,0 +1,10 @@
+"""The runtime: what runs inside one worker process of an agent type.
+
+Reading order: `worker` (the consume loop of one member of the agent type's group),
+`runner` (one task: deadline, retries, outcome), `offsets` (commit below the lowest
+in-flight offset), `journal` and `fence` (exactly-once steps and child re-attach across
+rebalances), `lifecycle` (task events and state), `publisher` (every write, traced),
+`liveness` (heartbeats), `circuit` (circuits the supervisor opened), `background`
+(writes off the consume loop, and when to give up), `ingress` (a domain record from any
+producer as an envelope), `gc_tuning` (the collector settings a long-lived worker wants).
+"""

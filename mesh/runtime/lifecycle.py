@@ -1,0 +1,299 @@
+"""Task lifecycle: every transition is an event on the task-events topic and the
+new latest state on the compacted task-state topic, both keyed by task id.
+
+The submitter writes `submitted` before it publishes the request, so on the
+task-id-keyed partitions a task's state records are always in causal order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from mesh.observability.metrics import TASK_TRANSITIONS, Children
+from mesh.runtime.publisher import Publisher
+from mesh.transport.base import Outgoing
+from schemas import Envelope
+from schemas.envelope import new_id, utc_now
+from schemas.redaction import marks_sensitive, redacted_by_schema
+from schemas.registry import REGISTRY, SchemaError
+from schemas.tasks import (
+    TASK_EVENT,
+    TASK_STATE,
+    EventKind,
+    ProgressEntry,
+    Steer,
+    TaskError,
+    TaskEvent,
+    TaskState,
+    TaskStatus,
+)
+
+_STATUS_OF = {
+    EventKind.SUBMITTED: TaskStatus.SUBMITTED,
+    EventKind.STARTED: TaskStatus.RUNNING,
+    EventKind.RETRY_SCHEDULED: TaskStatus.RETRYING,
+    EventKind.WAITING: TaskStatus.WAITING,
+    EventKind.RESUMED: TaskStatus.RUNNING,
+    EventKind.SUCCEEDED: TaskStatus.SUCCEEDED,
+    EventKind.FAILED: TaskStatus.FAILED,
+    EventKind.CANCELLED: TaskStatus.CANCELLED,
+    EventKind.DEAD_LETTERED: TaskStatus.DEAD_LETTERED,
+    EventKind.REPLAYED: TaskStatus.SUBMITTED,
+}
+
+
+_CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
+_TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
+# Counted as each event is built: every transition of every task passes `_apply` or
+# `note` (the supervisor counts the events it writes itself: mesh/supervision/app.py).
+_TRANSITIONS = Children(TASK_TRANSITIONS)
+
+
+def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = None) -> TaskState:
+    """The first state of the task that `request` asks `agent` to run (in the trace
+    `trace_id`, when it is traced)."""
+    assert request.task_id is not None, "a task request carries its task id"
+    return TaskState(
+        task_id=request.task_id,
+        agent=agent,
+        type=request.type,
+        version=request.version,
+        status=TaskStatus.SUBMITTED,
+        parent_task_id=request.parent_task_id,
+        root_task_id=request.root_task_id or request.task_id,
+        correlation_id=request.correlation_id,
+        idempotency_key=request.idempotency_key,
+        priority=request.priority,
+        input=request.payload,
+        attempt=request.attempt,
+        deadline=request.deadline,
+        created_at=request.created_at,  # retries keep the first request's time
+        updated_at=utc_now(),
+        trace_id=trace_id,
+    )
+
+
+class TaskRecorder:
+    """Applies transitions to one task's state and publishes event + state.
+
+    A transition can be *held* (`hold`): its event waits and goes out with the
+    task's next record, or when `flush` is called. The runner holds `started`, so a
+    short task writes started + succeeded events and one state record in a single
+    produce, instead of two states and two round trips (Temporal records an
+    activity's start lazily for the same reason).
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        state: TaskState,
+        *,
+        max_progress: int,
+        run_id: str | None = None,
+        input_schema: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`run_id` (the id of the request being run) names the run's terminal event:
+        a re-run of the same request after a crash writes the same event id again, so
+        readers count a task's terminal transition once (ADR 009).
+
+        The state's input is masked by `input_schema` (default: the registered
+        model's schema) in what is published, unless MESH_MASK_SENSITIVE=false.
+        """
+        self._publisher = publisher
+        if input_schema is not None and not marks_sensitive(input_schema):
+            input_schema = None
+        schema = input_schema or _sensitive_schema(state.type, state.version)
+        self._input_schema = schema if publisher.settings.mask_sensitive else None
+        self._run_id = run_id
+        self.state = state
+        self._max_progress = max_progress
+        self._held: list[TaskEvent] = []
+        # The envelope fields every record of this task shares, validated once.
+        self._envelope = Envelope(
+            type=TASK_STATE,
+            task_id=state.task_id,
+            parent_task_id=state.parent_task_id,
+            root_task_id=state.root_task_id,
+            source=publisher.source,
+        )
+        self._lock = asyncio.Lock()  # keeps one task's records in transition order
+
+    def hold(self, kind: EventKind, *, steer: Steer | None = None) -> None:
+        """Apply a transition now; publish it with the next record (or on `flush`)."""
+        self._held.append(self._apply(kind, steer=steer))
+
+    async def flush(self) -> None:
+        """Publish held transitions (and the state they lead to), if any."""
+        async with self._lock:
+            if self._held:
+                await self._publish([])
+
+    async def record(
+        self,
+        kind: EventKind,
+        *,
+        progress: ProgressEntry | None = None,
+        child: tuple[str, str] | None = None,
+        steer: Steer | None = None,
+        result: dict[str, Any] | None = None,
+        error: TaskError | None = None,
+        retry: tuple[int, datetime] | None = None,
+        waiting_for: str | None = None,
+        held: str | None = None,
+    ) -> None:
+        """Apply one transition and publish its event with the new state.
+
+        `retry` is (attempt, when) for a `retry_scheduled` transition; `waiting_for`
+        what a `waiting` task waits for (a human's answer to this); `held` why a
+        `held` task has not started.
+        """
+        async with self._lock:
+            event = self._apply(
+                kind, progress, child, steer, result, error, retry, waiting_for, held
+            )
+            await self._publish([event])
+
+    async def note(self, kind: EventKind, error: TaskError | None = None) -> None:
+        """Publish an event that changes no state (the task's history only)."""
+        _TRANSITIONS[self.state.agent, kind].inc()
+        event = TaskEvent(
+            kind=kind,
+            agent=self.state.agent,
+            status=self.state.status,
+            at=utc_now(),
+            instance=self._publisher.source.instance,
+            error=error,
+            attempt=self.state.attempt,
+        )
+        topic = self._publisher.topics.task_events
+        await self._publisher.send_many([self._encode(topic, TASK_EVENT, event)])
+
+    async def _publish(self, events: list[TaskEvent]) -> None:
+        events, self._held = [*self._held, *events], []
+        topics = self._publisher.topics
+        records = [
+            self._encode(topics.task_events, TASK_EVENT, event, self._event_id(event))
+            for event in events
+        ]
+        records.append(self._encode(topics.task_state, TASK_STATE, self.state))
+        await self._publisher.send_many(records)
+
+    def _apply(
+        self,
+        kind: EventKind,
+        progress: ProgressEntry | None = None,
+        child: tuple[str, str] | None = None,
+        steer: Steer | None = None,
+        result: dict[str, Any] | None = None,
+        error: TaskError | None = None,
+        retry: tuple[int, datetime] | None = None,
+        waiting_for: str | None = None,
+        held: str | None = None,
+    ) -> TaskEvent:
+        """Move the state on by one transition and return its event."""
+        _TRANSITIONS[self.state.agent, kind].inc()
+        now = utc_now()
+        self.state = self._next_state(kind, now, progress, child, result, error, waiting_for, held)
+        return TaskEvent(
+            kind=kind,
+            agent=self.state.agent,
+            status=self.state.status,
+            at=now,
+            instance=self._publisher.source.instance,
+            progress=progress,
+            child_task_id=child[0] if child else None,
+            child_agent=child[1] if child else None,
+            steer=steer,
+            result=result,
+            error=error,
+            attempt=retry[0] if retry else self.state.attempt,
+            retry_at=retry[1] if retry else None,
+            deadline=self.state.deadline if kind in _CARRIES_DEADLINE else None,
+            waiting_for=waiting_for,
+            held=held,
+        )
+
+    def _next_state(
+        self,
+        kind: EventKind,
+        now: datetime,
+        progress: ProgressEntry | None,
+        child: tuple[str, str] | None,
+        result: dict[str, Any] | None,
+        error: TaskError | None,
+        waiting_for: str | None,
+        held: str | None,
+    ) -> TaskState:
+        changes: dict[str, Any] = {"updated_at": now, "instance": self._publisher.source.instance}
+        if kind is EventKind.HELD or self.state.held is not None:
+            changes["held"] = held  # set while held back, cleared by the next transition
+        status = _STATUS_OF.get(kind)
+        if status is not None:
+            changes["status"] = status
+            if status.is_terminal:
+                changes["finished_at"] = now
+        if kind is EventKind.STARTED:
+            changes["started_at"] = now
+        if kind in (EventKind.WAITING, EventKind.RESUMED):
+            changes["waiting_for"] = waiting_for  # set while waiting, cleared on resume
+        if progress is not None and self._max_progress:
+            changes["progress"] = [*self.state.progress, progress][-self._max_progress :]
+        if child is not None:
+            changes["children"] = [*self.state.children, child[0]]
+        if result is not None:
+            changes["result"] = result
+        if error is not None:
+            changes["error"] = error
+        return self.state.model_copy(update=changes)
+
+    def _event_id(self, event: TaskEvent) -> str:
+        if self._run_id is None or not event.status.is_terminal:
+            return new_id()
+        return uuid.uuid5(_TERMINAL_EVENTS, f"{self._run_id}:{event.kind}").hex
+
+    def _encode(
+        self, topic: str, type_: str, payload: BaseModel, id: str | None = None
+    ) -> Outgoing:
+        body = payload.model_dump(mode="json", exclude_none=True)
+        if self._input_schema is not None and type_ == TASK_STATE and body.get("input"):
+            body["input"] = redacted_by_schema(self._input_schema, body["input"])
+        # A copy of the validated template with typed parts: no second validation.
+        envelope = self._envelope.model_copy(
+            update={"id": id or new_id(), "created_at": utc_now(), "type": type_, "payload": body}
+        )
+        return self._publisher.encode(topic, envelope, key=self.state.task_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sensitive_schema(type_: str, version: int) -> Mapping[str, Any] | None:
+    """The registered schema of `(type_, version)` if it marks a field sensitive (most
+    mark none: their records are not walked at all)."""
+    try:
+        schema = REGISTRY.model_for(type_, version).model_json_schema()
+    except SchemaError:
+        return None  # a contract this process does not ship (the sender may pass it)
+    return schema if marks_sensitive(schema) else None
+
+
+async def submit_task(
+    publisher: Publisher,
+    request: Envelope,
+    agent: str,
+    *,
+    input_schema: Mapping[str, Any] | None = None,
+) -> TaskState:
+    """Record `submitted`, then publish the request to the agent's inbox
+    (`input_schema`: the agent card's, to mask an input whose model is not here)."""
+    recorder = TaskRecorder(
+        publisher, submitted_state(request, agent), max_progress=0, input_schema=input_schema
+    )
+    await recorder.record(EventKind.SUBMITTED)
+    await publisher.send(publisher.topics.inbox(agent), request, key=request.task_id)
+    return recorder.state
