@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas import header_names
+
 
 def new_id() -> str:
     """A fresh, globally unique message or task id (128 random bits, as hex)."""
@@ -82,22 +84,22 @@ class Envelope(BaseModel):
 
     def routing_headers(self) -> dict[str, bytes]:
         """Kafka headers that let routers and tracers work without decoding the value."""
-        headers = {
-            "mesh-id": self.id.encode(),
-            "mesh-type": self.type.encode(),
-            "mesh-version": b"%d" % self.version,
+        routing = {
+            header_names.ID: self.id.encode(),
+            header_names.TYPE: self.type.encode(),
+            header_names.VERSION: b"%d" % self.version,
         }
         if self.task_id:
-            headers["mesh-task-id"] = self.task_id.encode()
+            routing[header_names.TASK_ID] = self.task_id.encode()
         if self.root_task_id:
-            headers["mesh-root-task-id"] = self.root_task_id.encode()
+            routing[header_names.ROOT_TASK_ID] = self.root_task_id.encode()
         if self.tenant:
-            headers["mesh-tenant"] = self.tenant.encode()
+            routing[header_names.TENANT] = self.tenant.encode()
         if self.traceparent:
-            headers["traceparent"] = self.traceparent.encode()
+            routing[header_names.TRACEPARENT] = self.traceparent.encode()
         if self.tracestate:
-            headers["tracestate"] = self.tracestate.encode()
-        return headers
+            routing[header_names.TRACESTATE] = self.tracestate.encode()
+        return routing
 
 
 def encode_envelope(envelope: Envelope) -> bytes:

@@ -19,21 +19,17 @@ from datetime import datetime
 import orjson
 from pydantic import ValidationError
 
-from mesh.dlq import write as provenance
 from mesh.errors import DeadLetterError
 from mesh.runtime.lifecycle import TaskRecorder, submitted_state
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from mesh.topics import Topics, dead_letter_topics
 from mesh.transport.base import Delivery, Transport
-from schemas import Envelope, decode_envelope
+from schemas import Envelope, decode_envelope, header_names
 from schemas.envelope import new_id, utc_now
 from schemas.tasks import DLQ_PURGE_MARK, AgentCard, EventKind, PurgeMark, TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
-
-_TASK_ID_HEADER = "mesh-task-id"  # routing headers (schemas.envelope), kept by dead_letter
-_TYPE_HEADER = "mesh-type"
 
 
 @dataclass(frozen=True)
@@ -83,19 +79,19 @@ class DeadLetter:
             headers=h,
             envelope=envelope,
             undecodable=undecodable,
-            task_id=_text(h, _TASK_ID_HEADER) or (envelope.task_id if envelope else None),
-            type=_text(h, _TYPE_HEADER) or (envelope.type if envelope else None),
-            reason=_text(h, provenance.REASON) or "(no reason recorded)",
-            error_type=_text(h, provenance.ERROR_TYPE),
-            error_message=_text(h, provenance.ERROR_MESSAGE),
-            traceback_digest=_text(h, provenance.TRACEBACK_DIGEST),
-            attempts=_int(h, provenance.ATTEMPTS),
-            first_failure=_time(h, provenance.FIRST_FAILURE),
-            last_failure=_time(h, provenance.LAST_FAILURE),
-            original_topic=_text(h, provenance.ORIGINAL_TOPIC),
-            original_partition=_int(h, provenance.ORIGINAL_PARTITION),
-            original_offset=_int(h, provenance.ORIGINAL_OFFSET),
-            instance=_text(h, provenance.INSTANCE),
+            task_id=_text(h, header_names.TASK_ID) or (envelope.task_id if envelope else None),
+            type=_text(h, header_names.TYPE) or (envelope.type if envelope else None),
+            reason=_text(h, header_names.DLQ_REASON) or "(no reason recorded)",
+            error_type=_text(h, header_names.DLQ_ERROR_TYPE),
+            error_message=_text(h, header_names.DLQ_ERROR_MESSAGE),
+            traceback_digest=_text(h, header_names.DLQ_TRACEBACK_DIGEST),
+            attempts=_int(h, header_names.DLQ_ATTEMPTS),
+            first_failure=_time(h, header_names.DLQ_FIRST_FAILURE),
+            last_failure=_time(h, header_names.DLQ_LAST_FAILURE),
+            original_topic=_text(h, header_names.DLQ_ORIGINAL_TOPIC),
+            original_partition=_int(h, header_names.DLQ_ORIGINAL_PARTITION),
+            original_offset=_int(h, header_names.DLQ_ORIGINAL_OFFSET),
+            instance=_text(h, header_names.DLQ_INSTANCE),
         )
 
     def summary(self) -> dict[str, object]:

@@ -19,22 +19,11 @@ from datetime import datetime
 
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Delivery
+from schemas import header_names
 from schemas.envelope import utc_now
 
 log = logging.getLogger(__name__)
 
-REASON = "mesh-dlq-reason"
-ERROR_TYPE = "mesh-dlq-error-type"
-ERROR_MESSAGE = "mesh-dlq-error-message"
-TRACEBACK_DIGEST = "mesh-dlq-traceback-digest"
-ATTEMPTS = "mesh-dlq-attempts"
-FIRST_FAILURE = "mesh-dlq-first-failure-at"
-LAST_FAILURE = "mesh-dlq-last-failure-at"
-ORIGINAL_TOPIC = "mesh-dlq-original-topic"
-ORIGINAL_PARTITION = "mesh-dlq-original-partition"
-ORIGINAL_OFFSET = "mesh-dlq-original-offset"
-INSTANCE = "mesh-dlq-instance"
-TRUNCATED_FROM = "mesh-dlq-truncated-from"  # the original size, when the value is cut
 _MAX_HEADER = 4000
 _HEADROOM = 32 * 1024  # for the headers, below the producer's record limit
 
@@ -56,24 +45,24 @@ async def dead_letter(publisher: Publisher, agent: str, record: Delivery, failur
     headers = dict(record.headers)
     headers.update(
         {
-            REASON: failure.reason.encode()[:_MAX_HEADER],
-            ATTEMPTS: str(failure.attempts).encode(),
-            FIRST_FAILURE: (failure.first_failed_at or now).isoformat().encode(),
-            LAST_FAILURE: now.isoformat().encode(),
-            ORIGINAL_TOPIC: record.topic.encode(),
-            ORIGINAL_PARTITION: str(record.partition).encode(),
-            ORIGINAL_OFFSET: str(record.offset).encode(),
-            INSTANCE: publisher.source.instance.encode(),
+            header_names.DLQ_REASON: failure.reason.encode()[:_MAX_HEADER],
+            header_names.DLQ_ATTEMPTS: str(failure.attempts).encode(),
+            header_names.DLQ_FIRST_FAILURE: (failure.first_failed_at or now).isoformat().encode(),
+            header_names.DLQ_LAST_FAILURE: now.isoformat().encode(),
+            header_names.DLQ_ORIGINAL_TOPIC: record.topic.encode(),
+            header_names.DLQ_ORIGINAL_PARTITION: str(record.partition).encode(),
+            header_names.DLQ_ORIGINAL_OFFSET: str(record.offset).encode(),
+            header_names.DLQ_INSTANCE: publisher.source.instance.encode(),
         }
     )
     if failure.error is not None:
-        headers[ERROR_TYPE] = type(failure.error).__name__.encode()
-        headers[ERROR_MESSAGE] = str(failure.error).encode()[:_MAX_HEADER]
-        headers[TRACEBACK_DIGEST] = traceback_digest(failure.error).encode()
+        headers[header_names.DLQ_ERROR_TYPE] = type(failure.error).__name__.encode()
+        headers[header_names.DLQ_ERROR_MESSAGE] = str(failure.error).encode()[:_MAX_HEADER]
+        headers[header_names.DLQ_TRACEBACK_DIGEST] = traceback_digest(failure.error).encode()
     value = record.value or b""
     keep = max(publisher.settings.max_message_bytes - _HEADROOM, 1024)
     if len(value) > keep:  # an oversized record: park its beginning, say how big it was
-        headers[TRUNCATED_FROM] = str(len(value)).encode()
+        headers[header_names.DLQ_TRUNCATED_FROM] = str(len(value)).encode()
         value = value[:keep]
     await publisher.transport.publish(
         publisher.topics.dead_letters(agent), value, key=record.key, headers=headers

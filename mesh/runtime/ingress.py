@@ -57,6 +57,7 @@ from pydantic import ValidationError
 from mesh.errors import InvalidInput
 from mesh.topics import Topics
 from mesh.transport.base import Delivery
+from schemas import header_names
 from schemas.envelope import Envelope, Source
 from schemas.registry import REGISTRY, MessageRegistry, SchemaError
 
@@ -66,8 +67,6 @@ CE_SOURCE = "ce_source"
 CE_TYPE = "ce_type"
 CE_TIME = "ce_time"
 CONTENT_TYPE = "content-type"
-MESH_TYPE = "mesh-type"
-MESH_VERSION = "mesh-version"
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 
@@ -109,7 +108,7 @@ def read_domain_event(
             "CloudEvents structured mode is not read; send binary mode (ce_* headers, "
             "the data as the value)"
         )
-    elif MESH_TYPE in headers:
+    elif header_names.TYPE in headers:
         envelope = _mesh_envelope(record.value)
     else:
         value = _json_value(record.value)
@@ -246,14 +245,14 @@ def _required(headers: Headers, name: str) -> str:
 
 
 def _version(headers: Headers, event_type: str, registry: MessageRegistry) -> int:
-    text = _text(headers, MESH_VERSION, "")
+    text = _text(headers, header_names.VERSION, "")
     if not text:
         try:
             return registry.latest_version(event_type)
         except SchemaError as exc:
             raise InvalidInput(str(exc)) from None
     if not text.isdigit() or int(text) < 1:
-        raise InvalidInput(f"header {MESH_VERSION}: {text!r} is not a positive integer")
+        raise InvalidInput(f"header {header_names.VERSION}: {text!r} is not a positive integer")
     return int(text)
 
 

@@ -12,9 +12,7 @@ from mesh.observability.tracing import traced_for_send
 from mesh.settings import Settings
 from mesh.topics import Topics, domain_topic
 from mesh.transport.base import Outgoing, Transport
-from schemas import Envelope, Source, encode_envelope
-
-_TYPE_HEADER = "mesh-type"
+from schemas import Envelope, Source, encode_envelope, header_names
 
 
 class Publisher:
@@ -56,7 +54,7 @@ class Publisher:
         await self.transport.publish_many(records)
         produced = self._produced
         for record in records:  # the type travels in a header (Envelope.routing_headers)
-            produced[record.headers.get(_TYPE_HEADER, b"")].inc()
+            produced[record.headers.get(header_names.TYPE, b"")].inc()
 
     async def send_event(self, envelope: Envelope, *, key: str) -> None:
         """Publish a domain event, creating its topic the first time."""

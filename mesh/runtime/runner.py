@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from mesh.agent import Agent, Handler
 from mesh.context import ChildWaiter, TaskContext
-from mesh.dlq.write import FIRST_FAILURE, Failure, dead_letter
+from mesh.dlq.write import Failure, dead_letter
 from mesh.observability.logs import task_log_context
 from mesh.observability.metrics import HANDLER_SECONDS, Children
 from mesh.observability.tracing import consumer_span, current_trace_id, trace_id_of, traced_for_send
@@ -45,7 +45,7 @@ from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from mesh.topics import retry_tier
 from mesh.transport.base import Delivery, Outgoing, TopicPartition
-from schemas import REGISTRY, Envelope
+from schemas import REGISTRY, Envelope, header_names
 from schemas.envelope import new_id, utc_now
 from schemas.redaction import marks_sensitive, redacted
 from schemas.registry import SchemaError
@@ -372,7 +372,7 @@ class TaskRunner:
         headers = {
             **record.headers,
             NOT_BEFORE: due.isoformat().encode(),
-            FIRST_FAILURE: first.isoformat().encode(),
+            header_names.DLQ_FIRST_FAILURE: first.isoformat().encode(),
         }
         async with self._outcome(running, TaskStatus.RETRYING):
             try:
@@ -463,7 +463,7 @@ class _DeadlineExceeded(Exception):
 
 def _first_failure(record: Delivery) -> datetime | None:
     """When an earlier attempt of this task first failed (a header of retry records)."""
-    raw = record.headers.get(FIRST_FAILURE)
+    raw = record.headers.get(header_names.DLQ_FIRST_FAILURE)
     return datetime.fromisoformat(raw.decode()) if raw else None
 
 

@@ -15,13 +15,12 @@ from typing import Any
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from mesh.dlq import write as dead_letters
 from mesh.observability.tracing import use_exporter
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
 from mesh.transport.base import Delivery, Transport
-from schemas import Envelope, decode_envelope, encode_envelope
+from schemas import Envelope, decode_envelope, encode_envelope, header_names
 from schemas.envelope import new_id
 from schemas.supervision import CIRCUIT_STATE, CircuitState
 from schemas.tasks import CANCEL, REDISPATCH, Cancel, Redispatch, TaskStatus
@@ -129,15 +128,23 @@ class RuntimeBehaviour:
         assert states[0].error.message == "Reject is permanent: rejected (r)"
         headers = {r.key: r.headers for r in parked}
         reject, exhaust = headers[rejected.encode()], headers[exhausted.encode()]
-        assert (reject[dead_letters.ATTEMPTS], reject[dead_letters.ERROR_TYPE]) == (b"1", b"Reject")
-        assert exhaust[dead_letters.ATTEMPTS] == b"3"
-        assert (
-            exhaust[dead_letters.REASON] == b"ValueError: asked to fail (x) (failed all 3 attempts)"
+        assert (reject[header_names.DLQ_ATTEMPTS], reject[header_names.DLQ_ERROR_TYPE]) == (
+            b"1",
+            b"Reject",
         )
-        assert exhaust[dead_letters.ORIGINAL_TOPIC].startswith(f"{settings.namespace}.".encode())
-        assert b"in work" in exhaust[dead_letters.TRACEBACK_DIGEST]  # the raising function
-        first = exhaust[dead_letters.FIRST_FAILURE]
-        assert first < exhaust[dead_letters.LAST_FAILURE]  # ISO times: first attempt's is earlier
+        assert exhaust[header_names.DLQ_ATTEMPTS] == b"3"
+        assert (
+            exhaust[header_names.DLQ_REASON]
+            == b"ValueError: asked to fail (x) (failed all 3 attempts)"
+        )
+        assert exhaust[header_names.DLQ_ORIGINAL_TOPIC].startswith(
+            f"{settings.namespace}.".encode()
+        )
+        assert b"in work" in exhaust[header_names.DLQ_TRACEBACK_DIGEST]  # the raising function
+        first = exhaust[header_names.DLQ_FIRST_FAILURE]
+        assert (
+            first < exhaust[header_names.DLQ_LAST_FAILURE]
+        )  # ISO times: first attempt's is earlier
 
     async def test_a_waiting_retry_does_not_hold_up_its_partition(
         self, transport_factory: Factory, settings: Settings
@@ -265,10 +272,10 @@ class RuntimeBehaviour:
         assert failed.error is not None and "invalid input" in failed.error.message
         by_key = {r.key: r.headers for r in parked}
         assert len(parked) == 2 and set(by_key) == {b"x", bad_input_id.encode()}
-        assert b"undecodable" in by_key[b"x"][dead_letters.REASON]
-        assert by_key[b"x"][dead_letters.ORIGINAL_TOPIC] == inbox.encode()
-        assert b"invalid input" in by_key[bad_input_id.encode()][dead_letters.REASON]
-        assert by_key[bad_input_id.encode()][dead_letters.ERROR_TYPE] == b"ValidationError"
+        assert b"undecodable" in by_key[b"x"][header_names.DLQ_REASON]
+        assert by_key[b"x"][header_names.DLQ_ORIGINAL_TOPIC] == inbox.encode()
+        assert b"invalid input" in by_key[bad_input_id.encode()][header_names.DLQ_REASON]
+        assert by_key[bad_input_id.encode()][header_names.DLQ_ERROR_TYPE] == b"ValidationError"
 
     async def test_a_domain_event_is_adopted_and_can_emit(
         self, transport_factory: Factory, settings: Settings
