@@ -1,5 +1,5 @@
 """The real langgraph-sdk async client against the gateway: threads, runs, waits,
-joins, streams, cancels and the errors it maps (reference sections 3.1, 3.2, 5.4)."""
+joins, streams, cancels and the errors it maps."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ TIMEOUT = 30.0  # seconds for a produce or a first record to arrive
 def producer_config(settings: Settings) -> dict[str, str | int | bool]:
     return {
         "bootstrap.servers": settings.bootstrap_servers,
-        # The embedded broker grants no producer ids (DESIGN.md, "Brokers").
+        # The embedded broker grants no producer ids (ADR 003).
         "enable.idempotence": False,
         "acks": "all",
         # Java's partitioner, as the mesh's producers use: a key lands on the same
@@ -77,7 +77,7 @@ def consume_first(settings: Settings, topic: str, *, group: str) -> Received:
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             # The test profile's timers: the embedded broker holds a first join for
-            # half the session timeout (DESIGN.md, "Brokers").
+            # half the session timeout (ADR 003).
             "session.timeout.ms": int(settings.session_timeout * 1000),
             "heartbeat.interval.ms": int(settings.heartbeat_interval * 1000),
             "fetch.wait.max.ms": 20,

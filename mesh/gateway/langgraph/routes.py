@@ -3,8 +3,8 @@
 Each mesh agent type that takes tasks is an assistant (`assistant_id` = its name),
 each run a mesh task, and threads live in Kafka (ADR 012), so `langgraph-sdk`
 clients and Deep Agents async subagents can delegate to mesh agents through any
-gateway replica. See ../shared/reference/langgraph-agent-server-api.md for the
-shapes real clients use.
+gateway replica. The shapes are those real clients send and read (`wire`); the
+langgraph-sdk tests (tests/gateway/test_langgraph_sdk.py) pin them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The LangGraph Agent Server API's request bodies and response shapes.
 
-Field names and defaults follow what langgraph-sdk 0.4.14 sends and reads
-(../shared/reference/langgraph-agent-server-api.md, sections 3.1 and 3.2).
+Field names and defaults follow what langgraph-sdk 0.4.14 sends and reads (its
+`langgraph_sdk.schema` types; tests/gateway/test_langgraph_sdk.py runs that client).
 Unknown request fields are ignored, as the real server does.
 """
 

@@ -1,6 +1,6 @@
 """aiokafka adapter: the production transport.
 
-Posture, chosen against aiokafka's weak defaults (DESIGN.md, "Brokers"):
+Posture, chosen against aiokafka's weak defaults (ADR 003):
 - `acks="all"` (setting `MESH_ACKS`): a publish returns once all in-sync replicas have it.
 - no auto-commit: the runtime commits below the lowest in-flight offset itself.
 - `auto_offset_reset="earliest"`: a new group reads what was published before it joined;
