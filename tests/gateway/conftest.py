@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 import uvicorn
 
@@ -25,6 +26,7 @@ from mesh.transport.base import Transport
 from mesh.transport.kafka.adapter import KafkaTransport
 from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
 from tests.gateway.agents import ALL
+from tests.gateway.native_support import WebhookReceiver
 
 
 def free_port() -> int:
@@ -171,3 +173,29 @@ def gateway(broker_settings: Settings) -> Iterator[GatewayServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def http(native_gateway: GatewayServer) -> Iterator[httpx.Client]:
+    """A client on the shared native gateway."""
+    with httpx.Client(base_url=native_gateway.url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def langgraph_http(langgraph_gateway: GatewayServer) -> Iterator[httpx.Client]:
+    """A client on the shared LangGraph gateway, sending the header Deep Agents always
+    sends (it must be tolerated)."""
+    headers = {"x-auth-scheme": "langsmith"}
+    with httpx.Client(base_url=langgraph_gateway.url, headers=headers, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A webhook receiver on a free port; tests post to paths of their own."""
+    server = WebhookReceiver()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,16 +12,9 @@ import pytest
 
 from mesh.testing import TestMesh
 from tests.gateway.agents import echo
-from tests.gateway.conftest import GatewayServer
 from tests.gateway.native_agents import PARCEL_ARRIVED, ParcelArrived, intake
 from tests.gateway.native_support import poll
 from tests.helpers import eventually_true
-
-
-@pytest.fixture
-def http(native_gateway: GatewayServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=native_gateway.url, timeout=10) as client:
-        yield client
 
 
 def publish_parcel(http: httpx.Client, parcel_id: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -19,12 +18,6 @@ from tests.gateway.native_support import poll, read_sse, submit, wait_status
 from tests.helpers import read_all
 
 pytestmark = pytest.mark.broker
-
-
-@pytest.fixture
-def http(native_gateway: GatewayServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=native_gateway.url, timeout=20) as client:
-        yield client
 
 
 def test_list_filters_by_agent_status_and_root(http: httpx.Client) -> None:

@@ -13,12 +13,6 @@ from tests.gateway.native_support import submit, wait_status
 pytestmark = pytest.mark.broker
 
 
-@pytest.fixture
-def http(native_gateway: GatewayServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=native_gateway.url, timeout=10) as client:
-        yield client
-
-
 def test_healthz_and_readyz(http: httpx.Client) -> None:
     assert http.get("/healthz").json() == {"status": "ok"}
     ready = http.get("/readyz")

@@ -69,25 +69,21 @@ def test_two_replicas_answer_the_same(
 
 
 def test_each_webhook_is_delivered_by_one_replica(
-    native_gateway: GatewayServer, replica: GatewayServer
+    native_gateway: GatewayServer, replica: GatewayServer, receiver: WebhookReceiver
 ) -> None:
-    receiver = WebhookReceiver()
-    try:
-        with (
-            httpx.Client(base_url=native_gateway.url, timeout=10) as a,
-            httpx.Client(base_url=replica.url, timeout=10) as b,
-        ):
-            paths = [f"/ok/{uuid.uuid4().hex}" for _ in range(8)]
-            ids = [
-                submit(client, "echo", {"text": path}, webhook=receiver.url + path)
-                for client, path in zip([a, b] * 4, paths, strict=True)
-            ]
+    with (
+        httpx.Client(base_url=native_gateway.url, timeout=10) as a,
+        httpx.Client(base_url=replica.url, timeout=10) as b,
+    ):
+        paths = [f"/ok/{uuid.uuid4().hex}" for _ in range(8)]
+        ids = [
+            submit(client, "echo", {"text": path}, webhook=receiver.url + path)
+            for client, path in zip([a, b] * 4, paths, strict=True)
+        ]
 
-            def all_delivered() -> bool | None:
-                hooks = [b.get(f"/v1/tasks/{task_id}").json()["webhook"] for task_id in ids]
-                return all(h and h["status"] == "delivered" for h in hooks) or None
+        def all_delivered() -> bool | None:
+            hooks = [b.get(f"/v1/tasks/{task_id}").json()["webhook"] for task_id in ids]
+            return all(h and h["status"] == "delivered" for h in hooks) or None
 
-            poll(all_delivered, timeout=30, what="every webhook to be delivered")
-            assert [len(receiver.requests_to(path)) for path in paths] == [1] * len(paths)
-    finally:
-        receiver.close()
+        poll(all_delivered, timeout=30, what="every webhook to be delivered")
+        assert [len(receiver.requests_to(path)) for path in paths] == [1] * len(paths)

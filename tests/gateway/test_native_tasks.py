@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,12 +12,6 @@ from tests.gateway.conftest import GatewayServer
 from tests.gateway.native_support import poll, submit, wait_status
 
 pytestmark = pytest.mark.broker
-
-
-@pytest.fixture
-def http(native_gateway: GatewayServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=native_gateway.url, timeout=10) as client:
-        yield client
 
 
 def unique(prefix: str) -> str:

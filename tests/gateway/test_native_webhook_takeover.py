@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -36,15 +35,6 @@ def settings(bootstrap_servers: str) -> Settings:
         gateway_webhook_max_attempts=5,
         **TEST_PROFILE,  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 async def an_ended_task_with_a_webhook(settings: Settings, url: str) -> str:

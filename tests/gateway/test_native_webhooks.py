@@ -6,30 +6,14 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.gateway.conftest import NATIVE_WEBHOOK_SECRET, GatewayServer
+from tests.gateway.conftest import NATIVE_WEBHOOK_SECRET
 from tests.gateway.native_support import WebhookReceiver, poll, submit, wait_status
 
 pytestmark = pytest.mark.broker
-
-
-@pytest.fixture
-def http(native_gateway: GatewayServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=native_gateway.url, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def webhook_settled(http: httpx.Client, task_id: str, status: str) -> dict[str, object]:

@@ -5,7 +5,6 @@ is reported; a failed loop starts again, and /readyz tells while it cannot."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY as METRICS
@@ -23,15 +22,6 @@ SETTINGS = {
     "write_attempts": 3,
     "write_backoff": 0.01,
 }
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def metric(name: str, **labels: str) -> float:
