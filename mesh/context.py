@@ -166,7 +166,7 @@ class TaskContext:
             payload=input.model_dump(mode="json"),
         )
         self.last_activity = utc_now()
-        earlier = self._journal.child(child_id)
+        earlier = self._journal.child_entry(child_id)
         if earlier is not None and earlier.outcome is not None:  # ended in an earlier run
             outcome = asyncio.get_running_loop().create_future()
             outcome.set_result(earlier.outcome)
@@ -176,7 +176,7 @@ class TaskContext:
         self._children.append(handle)
         if earlier is None:  # not started by an earlier run of this task
             await submit_task(self._publisher, request, agent)
-            await self._journal.child_started(child_id, agent)
+            await self._journal.record_child_started(child_id, agent)
             await self._recorder.record(EventKind.DELEGATED, child=(child_id, agent))
         return handle
 
@@ -206,7 +206,7 @@ class TaskContext:
             )
         self._steps_run.add(name)
         self.last_activity = utc_now()
-        done, value = self._journal.step(name)
+        done, value = self._journal.step_result(name)
         if done:
             return value
         async with self._fence.effect():

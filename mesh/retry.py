@@ -40,8 +40,8 @@ class RetryLater:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
-    """Give up: park the task in the dead-letter queue with `reason`."""
+class GiveUp:
+    """Retry no more: park the task in the dead-letter queue with `reason`."""
 
     reason: str
 
@@ -81,12 +81,12 @@ class RetryPolicy(BaseModel):
         base = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
         return base * (1 + random.uniform(-self.jitter, self.jitter))
 
-    def decide(self, error: BaseException, attempt: int) -> RetryLater | DeadLetter:
+    def decide(self, error: BaseException, attempt: int) -> RetryLater | GiveUp:
         """The fate of a task whose attempt number `attempt` raised `error`."""
         if isinstance(error, (*ALWAYS_PERMANENT, *self.permanent)):
-            return DeadLetter(f"{type(error).__name__} is permanent: {error}")
+            return GiveUp(f"{type(error).__name__} is permanent: {error}")
         if attempt >= self.max_attempts:
-            return DeadLetter(f"{type(error).__name__}: {error} (failed all {attempt} attempts)")
+            return GiveUp(f"{type(error).__name__}: {error} (failed all {attempt} attempts)")
         if isinstance(error, Retry) and error.after is not None:
             return RetryLater(delay=error.after, attempt=attempt + 1)  # the caller's hint
         return RetryLater(delay=self.delay(attempt), attempt=attempt + 1)

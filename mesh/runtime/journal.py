@@ -84,7 +84,7 @@ class TaskJournal:
         self._partition = partition
         self._task_id = task_id
 
-    def step(self, name: str) -> tuple[bool, Any]:
+    def step_result(self, name: str) -> tuple[bool, Any]:
         """(True, result) for a step an earlier run of this task completed."""
         entries = self._journal.entries(self._partition, self._task_id)
         if entries is None or name not in entries.steps:
@@ -92,14 +92,14 @@ class TaskJournal:
         return True, entries.steps[name]
 
     async def record_step(self, name: str, value: Any) -> None:
-        await self._journal.step(self._partition, self._task_id, name, value)
+        await self._journal.record_step(self._partition, self._task_id, name, value)
 
-    def child(self, child_id: str) -> ChildEntry | None:
+    def child_entry(self, child_id: str) -> ChildEntry | None:
         entries = self._journal.entries(self._partition, self._task_id)
         return entries.children.get(child_id) if entries is not None else None
 
-    async def child_started(self, child_id: str, agent: str) -> None:
-        await self._journal.child(self._partition, self._task_id, child_id, agent, None)
+    async def record_child_started(self, child_id: str, agent: str) -> None:
+        await self._journal.record_child(self._partition, self._task_id, child_id, agent, None)
 
 
 class Journal:
@@ -160,7 +160,9 @@ class Journal:
     # reader on the event loop (a parent re-attaching to a child whose result was
     # just read) sees the entry before the broker has acknowledged it.
 
-    def ended(self, partition: int, request: Envelope, status: TaskStatus) -> Awaitable[None]:
+    def record_ended(
+        self, partition: int, request: Envelope, status: TaskStatus
+    ) -> Awaitable[None]:
         assert request.task_id is not None
         if not self.enabled:
             return _nothing()
@@ -169,16 +171,16 @@ class Journal:
         value = {"kind": "ended", "attempt": ended.attempt, "replay": ended.replay}
         return self._write(partition, request.task_id, {**value, "status": str(status)})
 
-    def adopted(self, partition: int, request: Envelope) -> Awaitable[None]:
+    def record_adoption(self, partition: int, request: Envelope) -> Awaitable[None]:
         """The domain event read from `partition` was adopted as `request`'s task."""
         marker = request.model_copy(update={"task_id": _adoption_key(request)})
-        return self.ended(partition, marker, TaskStatus.SUBMITTED)
+        return self.record_ended(partition, marker, TaskStatus.SUBMITTED)
 
     def was_adopted(self, partition: int, request: Envelope) -> bool:
         marker = request.model_copy(update={"task_id": _adoption_key(request)})
         return self.is_duplicate(partition, marker)
 
-    def step(self, partition: int, task_id: str, name: str, value: Any) -> Awaitable[None]:
+    def record_step(self, partition: int, task_id: str, name: str, value: Any) -> Awaitable[None]:
         if not self.enabled:
             return _nothing()
         self._task(partition, task_id).steps[name] = value
@@ -186,7 +188,7 @@ class Journal:
             partition, f"{task_id}/step/{name}", {"kind": "step", "name": name, "value": value}
         )
 
-    def child(
+    def record_child(
         self, partition: int, parent: str, child: str, agent: str, outcome: TaskOutcome | None
     ) -> Awaitable[None]:
         """Record that `child` was started (outcome None) or ended."""

@@ -37,7 +37,7 @@ from mesh.dlq.write import Failure, dead_letter
 from mesh.observability.logs import task_log_context
 from mesh.observability.metrics import HANDLER_SECONDS, Children
 from mesh.observability.tracing import consumer_span, current_trace_id, trace_id_of, traced_for_send
-from mesh.retry import NOT_BEFORE, DeadLetter, RetryLater
+from mesh.retry import NOT_BEFORE, GiveUp, RetryLater
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import Journal, TaskJournal
 from mesh.runtime.lifecycle import TaskRecorder, submitted_state
@@ -349,7 +349,7 @@ class TaskRunner:
         match self.agent.retry.decide(exc, attempt):
             case RetryLater(delay=delay, attempt=next_attempt):
                 await self._schedule_retry(running, recorder, exc, delay, next_attempt)
-            case DeadLetter(reason=reason):
+            case GiveUp(reason=reason):
                 first = _first_failure(running.record)
                 await self._dead_letter(running, recorder, Failure(reason, exc, attempt, first))
 
@@ -419,7 +419,7 @@ class TaskRunner:
         """Write an outcome inside the fence, then the run's `ended` journal record."""
         async with self.fence.effect():
             yield
-            await self.journal.ended(running.record.partition, running.request, status)
+            await self.journal.record_ended(running.record.partition, running.request, status)
 
     async def _reply(self, request: Envelope, outcome: TaskOutcome) -> None:
         """Send the outcome to the parent's inbox, keyed by the parent's task id."""

@@ -490,7 +490,7 @@ class Worker:
             await dead_letter(self.publisher, self.agent.name, running.record, failure)
             error = TaskError(type="DeadLettered", message=failure.reason)
             await recorder.record(EventKind.DEAD_LETTERED, error=error)
-            await self.journal.ended(
+            await self.journal.record_ended(
                 running.record.partition, running.request, TaskStatus.DEAD_LETTERED
             )
 
@@ -514,7 +514,7 @@ class Worker:
             return
         agent = envelope.source.agent if envelope.source else ""
         journal = functools.partial(
-            self.journal.child, record.partition, parent, child_id, agent, outcome
+            self.journal.record_child, record.partition, parent, child_id, agent, outcome
         )
         # Called now, not in the background: the journal holds the outcome in memory at
         # once, so a re-run of the parent that starts before the write is acknowledged
@@ -553,7 +553,7 @@ class Worker:
         )
         await recorder.note(EventKind.REROUTED, TaskError(type="CircuitOpen", message=why))
         await submit_task(self.publisher, request.model_copy(update={"id": new_id()}), fallback)
-        await self.journal.ended(record.partition, request, TaskStatus.SUBMITTED)
+        await self.journal.record_ended(record.partition, request, TaskStatus.SUBMITTED)
 
     def _on_circuit(self, state: CircuitState) -> None:
         if state.state != "open":
@@ -605,7 +605,7 @@ class Worker:
             return
         await submit_task(self.publisher, request, self.agent.name)
         if noted:
-            await self.journal.adopted(record.partition, request)
+            await self.journal.record_adoption(record.partition, request)
 
     def _dead_letter_record(self, record: Delivery, reason: str) -> None:
         failure = Failure(reason)

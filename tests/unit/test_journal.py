@@ -49,11 +49,11 @@ async def test_a_reload_restores_ended_runs_steps_and_children(memory_settings: 
     first = await _journal(transport, memory_settings)
     await first.load([2])
     outcome = TaskOutcome(status=TaskStatus.SUCCEEDED, result={"ok": True})
-    await first.step(2, "parent", "charge", {"row": 7})
-    await first.child(2, "parent", "c1", "worker", None)
-    await first.child(2, "parent", "c1", "worker", outcome)
-    await first.child(2, "parent", "c1", "worker", None)  # late "started": ignored
-    await first.ended(2, _request(), TaskStatus.SUCCEEDED)
+    await first.record_step(2, "parent", "charge", {"row": 7})
+    await first.record_child(2, "parent", "c1", "worker", None)
+    await first.record_child(2, "parent", "c1", "worker", outcome)
+    await first.record_child(2, "parent", "c1", "worker", None)  # late "started": ignored
+    await first.record_ended(2, _request(), TaskStatus.SUCCEEDED)
 
     second = await _journal(transport, memory_settings)
     await second.load([2])
@@ -70,11 +70,11 @@ async def test_a_reload_restores_ended_runs_steps_and_children(memory_settings: 
 async def test_a_finished_task_keeps_only_its_ended_record(memory_settings: Settings) -> None:
     journal = await _journal(MemoryTransport(), memory_settings)
     await journal.load([0])
-    await journal.step(0, "t1", "charge", {"row": 1})
-    await journal.ended(0, _request(), TaskStatus.RETRYING)
+    await journal.record_step(0, "t1", "charge", {"row": 1})
+    await journal.record_ended(0, _request(), TaskStatus.RETRYING)
     entries = journal.entries(0, "t1")
     assert entries is not None and entries.steps  # a retry replays them
-    await journal.ended(0, _request(attempt=2), TaskStatus.SUCCEEDED)
+    await journal.record_ended(0, _request(attempt=2), TaskStatus.SUCCEEDED)
     assert entries.steps == {} and entries.ended is not None
 
 
@@ -82,7 +82,7 @@ async def test_entries_are_visible_before_the_write_is_awaited(memory_settings: 
     journal = await _journal(MemoryTransport(), memory_settings)
     await journal.load([0])
     outcome = TaskOutcome(status=TaskStatus.SUCCEEDED)
-    write = journal.child(0, "parent", "c1", "worker", outcome)
+    write = journal.record_child(0, "parent", "c1", "worker", outcome)
     entries = journal.entries(0, "parent")
     assert entries is not None and entries.children["c1"].outcome == outcome
     await write
@@ -93,7 +93,7 @@ async def test_ended_records_expire_after_the_window(memory_settings: Settings) 
     transport = MemoryTransport()
     journal = await _journal(transport, short)
     await journal.load([0])
-    await journal.ended(0, _request(), TaskStatus.SUCCEEDED)
+    await journal.record_ended(0, _request(), TaskStatus.SUCCEEDED)
     await asyncio.sleep(0.1)
     reloaded = await _journal(transport, short)
     await reloaded.load([0])
@@ -105,7 +105,7 @@ async def test_a_disabled_journal_writes_and_remembers_nothing(memory_settings: 
     transport = MemoryTransport()
     journal = await _journal(transport, off)
     await journal.load([0])
-    await journal.ended(0, _request(), TaskStatus.SUCCEEDED)
+    await journal.record_ended(0, _request(), TaskStatus.SUCCEEDED)
     assert not journal.is_duplicate(0, _request())
     assert await transport.read_partitions([]) == []
     assert transport.broker.topics[journal.topic][0] == []

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from mesh import Agent, InvalidInput, Reject, Retry, RetryPolicy, SetupError
-from mesh.retry import DeadLetter, RetryLater
+from mesh.retry import GiveUp, RetryLater
 from mesh.settings import Settings
 from mesh.topics import retry_tier
 from schemas.registry import UnknownMessageType
@@ -16,7 +16,7 @@ def test_failures_are_retried_with_growing_delays_until_attempts_run_out() -> No
     policy = RetryPolicy(max_attempts=4, initial_delay=1.0, multiplier=3.0, jitter=0.0)
     decisions = [policy.decide(ValueError("boom"), attempt) for attempt in (1, 2, 3, 4)]
     assert decisions[:3] == [RetryLater(1.0, 2), RetryLater(3.0, 3), RetryLater(9.0, 4)]
-    assert decisions[3] == DeadLetter("ValueError: boom (failed all 4 attempts)")
+    assert decisions[3] == GiveUp("ValueError: boom (failed all 4 attempts)")
 
 
 def test_delays_stay_within_jitter_and_the_maximum() -> None:
@@ -40,13 +40,13 @@ def test_delays_stay_within_jitter_and_the_maximum() -> None:
 def test_permanent_errors_are_dead_lettered_on_the_first_attempt(error: Exception) -> None:
     policy = RetryPolicy(max_attempts=5, permanent=(PermissionError,))
     decision = policy.decide(error, 1)
-    assert decision == DeadLetter(f"{type(error).__name__} is permanent: {error}")
+    assert decision == GiveUp(f"{type(error).__name__} is permanent: {error}")
 
 
 def test_a_retry_after_hint_replaces_the_backoff_but_still_counts() -> None:
     policy = RetryPolicy(max_attempts=2, initial_delay=1.0)
     assert policy.decide(Retry("slow down", after=42.0), 1) == RetryLater(42.0, 2)
-    assert isinstance(policy.decide(Retry("slow down", after=42.0), 2), DeadLetter)
+    assert isinstance(policy.decide(Retry("slow down", after=42.0), 2), GiveUp)
 
 
 def test_bad_policies_and_hints_fail_with_what_to_change() -> None:
