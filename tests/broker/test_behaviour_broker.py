@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
 import pytest
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -11,8 +9,9 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.errors import KafkaConnectionError
 
 from mesh.settings import Settings
-from mesh.transport.base import TopicPartition, Transport
+from mesh.transport.base import TopicPartition
 from mesh.transport.kafka.adapter import KafkaTransport, client_options
+from tests.contract.config import Factory, TransportConfig
 from tests.contract.dlq_behaviour import DeadLetterQueueBehaviour
 from tests.contract.journal_behaviour import JournalBehaviour
 from tests.contract.runtime_behaviour import RuntimeBehaviour
@@ -21,13 +20,14 @@ from tests.contract.transport_behaviour import DeleteRecords, TransportBehaviour
 pytestmark = pytest.mark.broker
 
 
-class TestKafkaTransport(TransportBehaviour):
+class KafkaConfig(TransportConfig):
     @pytest.fixture
-    async def transport(self, broker_settings: Settings) -> AsyncIterator[Transport]:
-        transport = KafkaTransport(broker_settings)
-        await transport.start()
-        yield transport
-        await transport.stop()
+    def transport_factory(self, broker_settings: Settings) -> Factory:
+        return lambda: KafkaTransport(broker_settings)
+
+    @pytest.fixture
+    def settings(self, broker_settings: Settings) -> Settings:
+        return broker_settings
 
     @pytest.fixture
     def delete_records(self, broker_settings: Settings) -> DeleteRecords:
@@ -49,31 +49,17 @@ class TestKafkaTransport(TransportBehaviour):
         return delete
 
 
-class TestKafkaRuntime(RuntimeBehaviour):
-    @pytest.fixture
-    def transport_factory(self, broker_settings: Settings) -> Callable[[], Transport]:
-        return lambda: KafkaTransport(broker_settings)
-
-    @pytest.fixture
-    def settings(self, broker_settings: Settings) -> Settings:
-        return broker_settings
+class TestKafkaTransport(KafkaConfig, TransportBehaviour):
+    pass
 
 
-class TestKafkaDeadLetterQueue(DeadLetterQueueBehaviour):
-    @pytest.fixture
-    def transport_factory(self, broker_settings: Settings) -> Callable[[], Transport]:
-        return lambda: KafkaTransport(broker_settings)
-
-    @pytest.fixture
-    def settings(self, broker_settings: Settings) -> Settings:
-        return broker_settings
+class TestKafkaRuntime(KafkaConfig, RuntimeBehaviour):
+    pass
 
 
-class TestKafkaJournal(JournalBehaviour):
-    @pytest.fixture
-    def transport_factory(self, broker_settings: Settings) -> Callable[[], Transport]:
-        return lambda: KafkaTransport(broker_settings)
+class TestKafkaDeadLetterQueue(KafkaConfig, DeadLetterQueueBehaviour):
+    pass
 
-    @pytest.fixture
-    def settings(self, broker_settings: Settings) -> Settings:
-        return broker_settings
+
+class TestKafkaJournal(KafkaConfig, JournalBehaviour):
+    pass
