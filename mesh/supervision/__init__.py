@@ -2,6 +2,9 @@
 
 Reading order: `policy` (what an agent type tolerates), `tracking` (leases, workers
 and the rules that find problems; pure), `actions` (what to publish about each),
-`status` (the operator's snapshot), `app` (the faust-streaming app that runs it all;
-the only module here that imports faust). The deployable agent is `agents/supervisor`.
+`circuits` (circuit breaking per agent type), `status` (the operator's snapshot),
+`records` (reading the tables' bytes), `core` (the `Supervisor`: all of the above
+over its tables, records in and records out; no faust), `app` (the faust-streaming
+adapter that feeds the core and sends what it returns; the only module here that
+imports faust). The deployable agent is `agents/supervisor`.
 """

@@ -1,6 +1,6 @@
 """What the supervisor knows and decides, as plain functions on plain records.
 
-The faust app (`mesh.supervision.app`) keeps one `TaskLease` per unfinished task
+The supervisor (`mesh.supervision.core`) keeps one `TaskLease` per unfinished task
 (from the task-events topic) and one `WorkerSeen` per worker process (from the
 heartbeats topic), and every check interval asks `findings` what has gone wrong.
 Nothing here does I/O, so every rule is tested directly (tests/unit).
@@ -93,6 +93,12 @@ def apply_event(
         )
     if lease is None:
         return None  # submitted before the supervisor's retention window; not ours to judge
+    changes = _changes(lease, event, at)
+    return lease.model_copy(update=changes) if changes else lease
+
+
+def _changes(lease: TaskLease, event: TaskEvent, at: float) -> dict[str, object]:
+    """What `event` (at `at`) changes in the lease of a task that has not ended."""
     changes: dict[str, object] = {}
     if event.kind is EventKind.STARTED:
         changes = {
@@ -128,7 +134,7 @@ def apply_event(
         changes = {"parked": True}
     elif event.kind is EventKind.EXPIRED:
         changes = {"expired": True}
-    return lease.model_copy(update=changes) if changes else lease
+    return changes
 
 
 class Problem(StrEnum):

@@ -1,0 +1,259 @@
+"""The supervisor's decisions, with no faust and no broker: records in, records out.
+
+`Supervisor` folds what it is fed into three tables and answers with what to publish:
+
+- `track_task` folds a task event into the `leases` table (one per unfinished task);
+- `track_outcome` folds an attempt's outcome into its agent type's `health` and
+  returns the circuit's new state when it changed;
+- `track_worker` folds a heartbeat into the `workers` table;
+- `check` asks `tracking.findings` what is wrong and returns what `actions.actions_for`
+  publishes about it (a finding acted on is not acted on again for `RESEND_AFTER`
+  s; by then the action's own event has updated the lease), plus the circuits whose
+  cooldown is over;
+- `report` returns the instance's status snapshot and each agent type's live count.
+
+The tables are mappings of bytes to bytes: faust's changelogged tables in the app
+(`mesh.supervision.app`, which forwards its streams and timers here and sends what
+comes back), plain dicts in the tests. Times are epoch seconds, given by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+
+from mesh.observability.metrics import (
+    CIRCUIT_OPEN,
+    HEARTBEATS_RECEIVED,
+    LIVE_WORKERS,
+    SUPERVISOR_ACTIONS,
+    TASK_TRANSITIONS,
+)
+from mesh.supervision.actions import actions_for
+from mesh.supervision.circuits import Health, circuit_state, record_outcome
+from mesh.supervision.policy import Policies
+from mesh.supervision.records import LeaseCache, decode, outcome_of, workers_in
+from mesh.supervision.status import snapshot
+from mesh.supervision.tracking import Finding, WorkerSeen, apply_event, findings
+from mesh.topics import Topics
+from schemas import Envelope, Source
+from schemas.supervision import (
+    AGENT_LIVENESS,
+    CIRCUIT_STATE,
+    HEARTBEAT,
+    SUPERVISOR_STATUS,
+    AgentLiveness,
+    Heartbeat,
+    RecentAction,
+)
+from schemas.tasks import TASK_EVENT, TaskEvent
+
+log = logging.getLogger(__name__)
+
+RESEND_AFTER = 10.0  # seconds before the same finding is acted on again
+
+Table = MutableMapping[bytes, bytes]
+
+
+@dataclass(frozen=True)
+class Publish:
+    """One record for the adapter to send: topic, key and envelope."""
+
+    topic: str
+    key: str
+    envelope: Envelope
+    routed: bool = False  # with the envelope's routing headers (the actions on tasks)
+
+
+class Supervisor:
+    """One supervisor instance's state and rules, over the tables it is given.
+
+    Args:
+        instance: This instance's id (the status snapshot's key).
+        host: Its host name, for the status.
+        topics: The namespace's topic names.
+        policies: What each agent type tolerates.
+        leases: Task id -> `TaskLease` JSON (partitioned like the task events).
+        workers: Worker instance id -> `WorkerSeen` JSON (every worker).
+        health: Agent type -> `Health` JSON (partitioned by agent type).
+    """
+
+    def __init__(
+        self,
+        *,
+        instance: str,
+        host: str,
+        topics: Topics,
+        policies: Policies,
+        leases: Table,
+        workers: Table,
+        health: Table,
+    ) -> None:
+        self.instance, self.host, self.topics, self.policies = instance, host, topics, policies
+        self.leases, self.workers, self.health = leases, workers, health
+        self.source = Source(agent="supervisor", instance=instance)
+        self.recent: deque[RecentAction] = deque(maxlen=50)
+        self.latest: list[Finding] = []  # the last check's findings, for the status
+        self._parsed = LeaseCache()
+        self._acted: dict[tuple[str, str, int], float] = {}
+        self._announced: set[tuple[str, float]] = set()  # half-open circuits published
+        # Agent types whose circuit gauge this instance reports: those whose health it
+        # owns. A type whose partition moved to another instance is no longer reported
+        # here, or the stale value would stand beside the new owner's.
+        self._circuits_reported: set[str] = set()
+        self._live_published: dict[str, int] = {}
+
+    # -- what the streams feed in ----------------------------------------------------
+
+    def track_task(self, key: bytes | None, value: bytes | None) -> None:
+        """Fold one task event (keyed by task id) into its lease."""
+        decoded = decode(value, TASK_EVENT, TaskEvent)
+        if decoded is None or key is None:
+            return
+        envelope, event = decoded
+        try:
+            lease = self._parsed.get(key, self.leases.get(key))
+            submitter = envelope.source.agent if envelope.source else None
+            updated = apply_event(lease, event, envelope.parent_task_id, submitter)
+            if updated is not None:
+                data = updated.model_dump_json().encode()
+                self.leases[key] = data
+                self._parsed.put(key, data, updated)
+            elif lease is not None:
+                del self.leases[key]
+        except Exception:  # one bad lease must not stop the tracking of all others
+            log.exception("task %s: lease not updated", key.decode(errors="replace"))
+
+    def track_outcome(self, key: bytes | None, value: bytes | None, now: float) -> list[Publish]:
+        """Fold an attempt's outcome (keyed by agent type) into the type's health;
+        the circuit's new state, if it changed."""
+        succeeded = outcome_of(value)
+        decoded = decode(value, TASK_EVENT, TaskEvent)
+        if decoded is None or key is None or succeeded is None:
+            return []
+        agent = key.decode()
+        current = self.health.get(key)
+        state = Health.model_validate_json(current) if current is not None else Health()
+        at = decoded[1].at.timestamp()
+        policy = self.policies.for_agent(agent)
+        state, changed = record_outcome(state, at, succeeded == b"ok", policy)
+        self.health[key] = state.model_dump_json().encode()
+        return [self._circuit(agent, state, now)] if changed is not None else []
+
+    def track_worker(self, key: bytes | None, value: bytes | None) -> None:
+        """Fold a heartbeat (keyed by worker instance id) into the workers table."""
+        decoded = decode(value, HEARTBEAT, Heartbeat)
+        if decoded is not None and key is not None:
+            self.workers[key] = WorkerSeen.of(decoded[1]).model_dump_json().encode()
+            HEARTBEATS_RECEIVED.labels(decoded[1].agent).inc()
+
+    # -- what the timers ask -----------------------------------------------------------
+
+    def check(self, now: float) -> list[Publish]:
+        """The actions on tasks in trouble, then the circuits due for a probe."""
+        workers = workers_in(self.workers)
+        self.latest = findings(now, self._parsed.all(self.leases), workers, self.policies)
+        due = [f for f in self.latest if self._due(f, now)]
+        for mark in [m for m, at in self._acted.items() if now - at > 4 * RESEND_AFTER]:
+            del self._acted[mark]
+        return [p for finding in due for p in self._act(finding, now)] + self._probes(now)
+
+    def report(self, now: float) -> list[Publish]:
+        """Each agent type's live worker count where it changed, then the status."""
+        status = snapshot(
+            instance=self.instance,
+            host=self.host,
+            now=now,
+            workers=workers_in(self.workers),
+            tracked=len(self.leases),
+            at_risk=self.latest,
+            policies=self.policies,
+            recent=list(self.recent),
+        )
+        records = self._liveness(status.live_by_agent, now)
+        payload = status.model_dump(mode="json")
+        envelope = Envelope(type=SUPERVISOR_STATUS, source=self.source, payload=payload)
+        return [*records, Publish(self.topics.supervisor_status, self.instance, envelope)]
+
+    # -- the decisions -------------------------------------------------------------------
+
+    def _due(self, finding: Finding, now: float) -> bool:
+        """True unless the same finding was acted on within `RESEND_AFTER` s."""
+        mark = (finding.task_id, str(finding.problem), finding.lease.attempt)
+        if now - self._acted.get(mark, 0.0) < RESEND_AFTER:
+            return False
+        self._acted[mark] = now
+        return True
+
+    def _act(self, finding: Finding, now: float) -> list[Publish]:
+        lease = finding.lease
+        log.warning("task %s: %s (%s)", finding.task_id, finding.problem, finding.reason)
+        SUPERVISOR_ACTIONS.labels(lease.agent, str(finding.problem)).inc()
+        records = []
+        for action in actions_for(finding, self.topics, self.source):
+            records.append(Publish(action.topic, action.key, action.envelope, routed=True))
+            if action.envelope.type == TASK_EVENT:  # redispatched, worker_lost, parked...
+                kind = str(action.envelope.payload.get("kind"))
+                TASK_TRANSITIONS.labels(lease.agent, kind).inc()
+        self.recent.append(
+            RecentAction(
+                at=now,
+                task_id=finding.task_id,
+                agent=lease.agent,
+                problem=str(finding.problem),
+                reason=finding.reason,
+            )
+        )
+        return records
+
+    def _probes(self, now: float) -> list[Publish]:
+        """Open circuits whose cooldown is over (half-open), each announced once; and
+        the circuit gauges of the agent types this instance owns."""
+        records = []
+        owned: set[str] = set()
+        for key, value in list(self.health.items()):
+            state = Health.model_validate_json(value)
+            agent = key.decode()
+            owned.add(agent)
+            effective = state.effective(now, self.policies.for_agent(agent))
+            CIRCUIT_OPEN.labels(agent).set(effective != "closed")
+            if effective == "half_open" and (agent, state.opened_at) not in self._announced:
+                self._announced.add((agent, state.opened_at))
+                records.append(self._circuit(agent, state, now))
+        for agent in self._circuits_reported - owned:
+            CIRCUIT_OPEN.remove(agent)
+        self._circuits_reported = owned
+        return records
+
+    def _circuit(self, agent: str, state: Health, now: float) -> Publish:
+        circuit = circuit_state(agent, state, now, self.policies.for_agent(agent))
+        log.warning("circuit of %r is %s (%s)", agent, circuit.state, circuit.reason)
+        payload = circuit.model_dump(mode="json")
+        envelope = Envelope(type=CIRCUIT_STATE, source=self.source, payload=payload)
+        self.recent.append(
+            RecentAction(
+                at=now,
+                task_id="-",
+                agent=agent,
+                problem=f"circuit_{circuit.state}",
+                reason=circuit.reason or "the probe succeeded",
+            )
+        )
+        return Publish(self.topics.circuits, agent, envelope)
+
+    def _liveness(self, live_by_agent: dict[str, int], now: float) -> list[Publish]:
+        """Each agent type's live worker count, when it changed (a type whose workers
+        all stopped or aged out goes to 0)."""
+        records = []
+        for agent in sorted(set(self._live_published) | set(live_by_agent)):
+            live = live_by_agent.get(agent, 0)
+            LIVE_WORKERS.labels(agent).set(live)
+            if self._live_published.get(agent) == live:
+                continue
+            payload = AgentLiveness(agent=agent, live=live, at=now).model_dump(mode="json")
+            envelope = Envelope(type=AGENT_LIVENESS, source=self.source, payload=payload)
+            records.append(Publish(self.topics.agent_liveness, agent, envelope))
+            self._live_published[agent] = live
+        return records
