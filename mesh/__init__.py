@@ -2,13 +2,15 @@
 
 Reading order for a newcomer:
 1. `mesh.agent`     - `Agent`: declare an agent type and its handlers.
-2. `mesh.context`   - `TaskContext`: emit, delegate, gather, progress, steering.
+2. `mesh.context`   - `TaskContext`: emit, delegate (typed `TaskHandle`s), gather, step,
+                      progress, steering.
 3. `mesh.runtime.worker`    - `Worker`: one process in an agent type's consumer group;
                       `mesh.runtime.runner` runs one task, `mesh.runtime.offsets` decides commits.
 4. `mesh.runtime.lifecycle` - task events and state; `mesh.views.tasks` materializes state.
 5. `mesh.client`    - `Client`: submit, get, list, steer, cancel, publish.
 6. `mesh.transport` - the broker seam (`memory` double, `kafka` adapter).
 7. `mesh.cli.main`, `mesh.dev.devserver`, `mesh.dev.broker` - commands and the embedded broker.
+8. `mesh.errors`    - every error, in one hierarchy (drawn in its docstring).
 The message contracts live in the `schemas` package.
 """
 
@@ -17,29 +19,38 @@ from mesh.client import Client
 from mesh.context import TaskContext, TaskHandle
 from mesh.errors import (
     ChildCancelled,
+    ChildError,
     ChildFailed,
+    ChildResultInvalid,
     ChildTimedOut,
+    FieldError,
     InvalidInput,
     MeshError,
     Reject,
     Retry,
     SettingsError,
     SetupError,
-    TaskError,
+    StepTooLarge,
     TaskNotFound,
     TransportError,
     UnknownAgent,
+    WorkerFailed,
 )
 from mesh.retry import RetryPolicy
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings, load_settings
+from schemas.tasks import AgentCard, Steer, TaskState, TaskStatus
 
 __all__ = [
     "Agent",
+    "AgentCard",
     "ChildCancelled",
+    "ChildError",
     "ChildFailed",
+    "ChildResultInvalid",
     "ChildTimedOut",
     "Client",
+    "FieldError",
     "InvalidInput",
     "MeshError",
     "Reject",
@@ -48,12 +59,16 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SetupError",
+    "Steer",
+    "StepTooLarge",
     "TaskContext",
-    "TaskError",
     "TaskHandle",
     "TaskNotFound",
+    "TaskState",
+    "TaskStatus",
     "TransportError",
     "UnknownAgent",
     "Worker",
+    "WorkerFailed",
     "load_settings",
 ]

@@ -6,25 +6,43 @@ without blocking). Delegation returns a `TaskHandle` at once; awaiting the handl
 or `gather`-ing several, waits for the child's outcome, which arrives in this
 agent's inbox keyed by this task's id (so it lands on the partition this worker owns).
 
+Handles are typed: `delegate(..., result=KnowledgeHits)` returns a
+`TaskHandle[KnowledgeHits]`, and awaiting it validates the child's result into that
+model (without `result=`, the result comes back as a JSON object, a dict)::
+
+    hits = await ctx.delegate("knowledge", KnowledgeSearch(query="refund"), result=KnowledgeHits)
+    found: KnowledgeHits = await hits
+
 A task may run more than once (a re-delivery after a crash or rebalance, a retry).
 `step` and `delegate` make that harmless through the task journal (mesh/runtime/journal.py):
 a completed step returns its journaled result instead of running again, and a
 delegation re-attaches to the child an earlier run started.
+
+Every wait takes `timeout: float | None` in seconds, keyword-only (None: no limit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
+import typing
 import uuid
-from collections.abc import Awaitable, Callable, Generator
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, PydanticSchemaGenerationError, TypeAdapter, ValidationError
 
-from mesh.errors import ChildCancelled, ChildFailed, ChildTimedOut, SetupError, StepTooLarge
+from mesh.errors import (
+    ChildCancelled,
+    ChildFailed,
+    ChildResultInvalid,
+    ChildTimedOut,
+    SetupError,
+    StepTooLarge,
+)
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import TaskJournal
 from mesh.runtime.lifecycle import TaskRecorder, submit_task
@@ -36,12 +54,22 @@ from schemas.tasks import (
     EventKind,
     ProgressEntry,
     Steer,
+    TaskError,
     TaskOutcome,
     TaskStatus,
 )
 
 if TYPE_CHECKING:
     from mesh.agent import Agent
+
+R = TypeVar("R", covariant=True)  # what awaiting a handle gives
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+P = ParamSpec("P")
+R1 = TypeVar("R1")
+R2 = TypeVar("R2")
+R3 = TypeVar("R3")
+R4 = TypeVar("R4")
 
 
 class ChildWaiter(Protocol):
@@ -50,13 +78,25 @@ class ChildWaiter(Protocol):
     def expect_child(self, task_id: str) -> asyncio.Future[TaskOutcome]: ...
 
 
-class TaskHandle:
-    """A delegated child task. `await handle` returns its result or raises `TaskError`."""
+class TaskHandle(Generic[R]):
+    """A delegated child task: `await handle` returns its result or raises `ChildError`.
 
-    def __init__(self, task_id: str, agent: str, outcome: asyncio.Future[TaskOutcome]) -> None:
+    The result is the child's result model when the parent named it
+    (`ctx.delegate(..., result=Model)`: a `TaskHandle[Model]`), else its JSON object
+    (a `TaskHandle[dict[str, Any]]`).
+    """
+
+    def __init__(
+        self,
+        task_id: str,
+        agent: str,
+        outcome: asyncio.Future[TaskOutcome],
+        convert: Callable[[dict[str, Any]], R],
+    ) -> None:
         self.task_id = task_id
         self.agent = agent
         self._outcome = outcome
+        self._convert = convert
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.task_id!r}, agent={self.agent!r}, done={self.done()})"
@@ -64,18 +104,34 @@ class TaskHandle:
     def done(self) -> bool:
         return self._outcome.done()
 
-    async def result(self) -> dict[str, Any]:
+    async def result(self) -> R:
+        """Wait for the child to end; its result, or why it did not succeed.
+
+        Raises:
+            ChildFailed: it failed or was dead-lettered.
+            ChildTimedOut: it ran past its deadline.
+            ChildCancelled: it was cancelled.
+            ChildResultInvalid: it succeeded with a result that does not fit `result=`.
+        """
         outcome = await asyncio.shield(self._outcome)
         if outcome.status is TaskStatus.SUCCEEDED:
-            return outcome.result or {}
+            try:
+                return self._convert(outcome.result or {})
+            except ValidationError as exc:
+                error = TaskError(type="ChildResultInvalid", message=str(exc)[:2000])
+                raise ChildResultInvalid(self.task_id, self.agent, error) from exc
         if outcome.status is TaskStatus.CANCELLED:
             raise ChildCancelled(self.task_id, self.agent, outcome.error)
         if outcome.error is not None and outcome.error.type == DEADLINE_EXCEEDED:
             raise ChildTimedOut(self.task_id, self.agent, outcome.error)
         raise ChildFailed(self.task_id, self.agent, outcome.error)
 
-    def __await__(self) -> Generator[Any, None, dict[str, Any]]:
+    def __await__(self) -> Generator[Any, None, R]:
         return self.result().__await__()
+
+
+def _as_json(result: dict[str, Any]) -> dict[str, Any]:
+    return result
 
 
 class TaskContext:
@@ -111,9 +167,8 @@ class TaskContext:
         self.started_at = utc_now()
         self.last_activity = self.started_at
         self._steering_queue: asyncio.Queue[Steer] | None = None  # made on first use
-        self._children: list[TaskHandle] = []
+        self._children: list[TaskHandle[Any]] = []
         self._delegations = 0
-        self.cancel_requested: str | None = None
 
     # -- initiating ---------------------------------------------------------------
 
@@ -133,19 +188,70 @@ class TaskContext:
         await self._publisher.send_event(envelope, key=key)
         return envelope.id
 
+    @overload
     async def delegate(
-        self, agent: str, input: BaseModel, *, deadline: datetime | None = None
-    ) -> TaskHandle:
+        self,
+        agent: str,
+        input: BaseModel,
+        *,
+        result: None = None,
+        timeout: float | None = None,
+        deadline: datetime | None = None,
+    ) -> TaskHandle[dict[str, Any]]: ...
+
+    @overload
+    async def delegate(
+        self,
+        agent: str,
+        input: BaseModel,
+        *,
+        result: type[M],
+        timeout: float | None = None,
+        deadline: datetime | None = None,
+    ) -> TaskHandle[M]: ...
+
+    async def delegate(
+        self,
+        agent: str,
+        input: BaseModel,
+        *,
+        result: type[BaseModel] | None = None,
+        timeout: float | None = None,
+        deadline: datetime | None = None,
+    ) -> TaskHandle[Any]:
         """Start a child task on `agent` and return its handle without waiting for it.
 
         The child id is derived from this task's id and the delegation's order, so a
         re-run of this handler addresses the same children.
+
+        Args:
+            agent: the child's agent type; it must be in this agent's `delegates_to`.
+            input: the child's task input (a registered model).
+            result: the child's result model: awaiting the handle validates the
+                child's result into it. None: the result comes back as a dict.
+            timeout: seconds the child may take from now (its deadline); None: this
+                task's deadline, or `deadline`.
+            deadline: the child's deadline as an instant (instead of `timeout`).
+
+        Raises:
+            SetupError: `agent` is not in `delegates_to`, or both `timeout` and
+                `deadline` are given.
         """
         if agent not in self.agent.delegates_to:
             raise SetupError(
                 f"agent {self.agent.name!r} delegates to {agent!r}, which is not in its "
                 f"delegates_to {list(self.agent.delegates_to)!r}; add it there"
             )
+        if timeout is not None:
+            if deadline is not None:
+                raise SetupError(
+                    f"delegate to {agent!r}: give timeout={timeout!r} or deadline="
+                    f"{deadline!r}, not both"
+                )
+            deadline = utc_now() + timedelta(seconds=timeout)
+        convert: Callable[[dict[str, Any]], Any] = (
+            _as_json if result is None else result.model_validate
+        )
         type_, version = REGISTRY.type_of(type(input))
         self._delegations += 1
         child_id = uuid.uuid5(uuid.UUID(_as_uuid(self.task_id)), str(self._delegations)).hex
@@ -170,9 +276,9 @@ class TaskContext:
         if earlier is not None and earlier.outcome is not None:  # ended in an earlier run
             outcome = asyncio.get_running_loop().create_future()
             outcome.set_result(earlier.outcome)
-            handle = TaskHandle(child_id, agent, outcome)
+            handle = TaskHandle(child_id, agent, outcome, convert)
         else:
-            handle = TaskHandle(child_id, agent, self._waiter.expect_child(child_id))
+            handle = TaskHandle(child_id, agent, self._waiter.expect_child(child_id), convert)
         self._children.append(handle)
         if earlier is None:  # not started by an earlier run of this task
             await submit_task(self._publisher, request, agent)
@@ -180,24 +286,40 @@ class TaskContext:
             await self._recorder.record(EventKind.DELEGATED, child=(child_id, agent))
         return handle
 
-    async def step(self, name: str, fn: Callable[[], Awaitable[Any] | Any]) -> Any:
+    @overload
+    async def step(
+        self, name: str, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
+
+    @overload
+    async def step(
+        self, name: str, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
+
+    async def step(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run a side effect once per task and return its result.
 
-        The result is journaled before `step` returns. When this task runs again (a
+        `await ctx.step("charge", payments.charge, order, key=ctx.step_key("charge"))`
+        calls `payments.charge(order, key=...)` (sync or async) the first time; the
+        result is journaled before `step` returns. When this task runs again (a
         re-delivery after a crash or rebalance, or a retry), `step` returns the
         journaled result without calling `fn`. A crash after the effect and before
         the journal write runs `fn` again: pass `step_key(name)` to the system you
         call as its idempotency key, so that run changes nothing.
 
-        `fn` takes no arguments and may be async. Its result must be JSON (pydantic
-        models are dumped) of at most MESH_MAX_STEP_BYTES: journal a reference (a row
-        id, an object key), not a whole document. `step` returns the result as JSON
-        decodes it (a model comes back as a dict) on every run, so the code after a
-        step sees the same value whether the step ran or was replayed.
+        The result is journaled as JSON (pydantic models are dumped), at most
+        MESH_MAX_STEP_BYTES: journal a reference (a row id, an object key), not a
+        whole document. On every run, the ran and the replayed alike, `step` returns
+        that JSON validated into `fn`'s return annotation (a model comes back as the
+        model, a `tuple` as a tuple, a `datetime` as a datetime), so the code after a
+        step sees the same value either way. A function without a return annotation (a
+        lambda) gets the JSON itself back, so it must return JSON, not a model.
 
         Raises:
-            SetupError: the same step name twice in one run.
+            SetupError: the same step name twice in one run; or `fn` has no return
+                annotation and returned a pydantic model (a replay could not rebuild it).
             StepTooLarge: the result is over the limit (permanent: dead-lettered).
+            pydantic.ValidationError: the result does not fit `fn`'s return annotation.
         """
         if name in self._steps_run:
             raise SetupError(
@@ -206,13 +328,21 @@ class TaskContext:
             )
         self._steps_run.add(name)
         self.last_activity = utc_now()
+        adapter = _return_adapter(fn)
         done, value = self._journal.step_result(name)
         if done:
-            return value
+            return value if adapter is None else adapter.validate_python(value)
         async with self._fence.effect():
-            result = fn()
+            result = fn(*args, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
+            if adapter is None and isinstance(result, BaseModel):
+                raise SetupError(
+                    f"step {name!r} returned a {type(result).__name__} from a function with "
+                    "no return annotation, so a replay could only return its JSON: pass "
+                    f"a function annotated `-> {type(result).__name__}` (with its "
+                    "arguments after it), or return JSON"
+                )
             raw = orjson.dumps(result, default=_jsonable)
             limit = self._publisher.settings.max_step_bytes
             if len(raw) > limit:
@@ -222,20 +352,109 @@ class TaskContext:
                     "a reference (a row id, an object key), not the data"
                 )
             value = orjson.loads(raw)
+            typed = value if adapter is None else adapter.validate_python(value)
             await self._journal.record_step(name, value)
-        return value
+        return typed
 
     def step_key(self, name: str) -> str:
         """The idempotency key of step `name` of this task: the same on every run."""
         return f"{self.task_id}/{name}"
 
+    @overload
     @staticmethod
-    async def gather(*handles: TaskHandle, return_exceptions: bool = False) -> list[Any]:
-        """Wait for several children at once: wall time is the slowest, not the sum."""
-        results: list[Any] = await asyncio.gather(
+    async def gather(
+        h1: TaskHandle[R1], /, *, return_exceptions: Literal[False] = False
+    ) -> tuple[R1]: ...
+
+    @overload
+    @staticmethod
+    async def gather(
+        h1: TaskHandle[R1], h2: TaskHandle[R2], /, *, return_exceptions: Literal[False] = False
+    ) -> tuple[R1, R2]: ...
+
+    @overload
+    @staticmethod
+    async def gather(
+        h1: TaskHandle[R1],
+        h2: TaskHandle[R2],
+        h3: TaskHandle[R3],
+        /,
+        *,
+        return_exceptions: Literal[False] = False,
+    ) -> tuple[R1, R2, R3]: ...
+
+    @overload
+    @staticmethod
+    async def gather(
+        h1: TaskHandle[R1],
+        h2: TaskHandle[R2],
+        h3: TaskHandle[R3],
+        h4: TaskHandle[R4],
+        /,
+        *,
+        return_exceptions: Literal[False] = False,
+    ) -> tuple[R1, R2, R3, R4]: ...
+
+    @overload
+    @staticmethod
+    async def gather(
+        h1: TaskHandle[R1], /, *, return_exceptions: Literal[True]
+    ) -> tuple[R1 | BaseException]: ...
+
+    @overload
+    @staticmethod
+    async def gather(
+        h1: TaskHandle[R1], h2: TaskHandle[R2], /, *, return_exceptions: Literal[True]
+    ) -> tuple[R1 | BaseException, R2 | BaseException]: ...
+
+    @overload
+    @staticmethod
+    async def gather(
+        h1: TaskHandle[R1],
+        h2: TaskHandle[R2],
+        h3: TaskHandle[R3],
+        /,
+        *,
+        return_exceptions: Literal[True],
+    ) -> tuple[R1 | BaseException, R2 | BaseException, R3 | BaseException]: ...
+
+    @overload
+    @staticmethod
+    async def gather(
+        h1: TaskHandle[R1],
+        h2: TaskHandle[R2],
+        h3: TaskHandle[R3],
+        h4: TaskHandle[R4],
+        /,
+        *,
+        return_exceptions: Literal[True],
+    ) -> tuple[R1 | BaseException, R2 | BaseException, R3 | BaseException, R4 | BaseException]: ...
+
+    @overload
+    @staticmethod
+    async def gather(
+        *handles: TaskHandle[T], return_exceptions: Literal[False] = False
+    ) -> tuple[T, ...]: ...
+
+    @overload
+    @staticmethod
+    async def gather(
+        *handles: TaskHandle[T], return_exceptions: bool
+    ) -> tuple[T | BaseException, ...]: ...
+
+    @staticmethod
+    async def gather(*handles: TaskHandle[Any], return_exceptions: bool = False) -> tuple[Any, ...]:
+        """Wait for several children at once: wall time is the slowest, not the sum.
+
+        Returns their results in the order of `handles`, each typed as its handle's
+        (`gather(hits, orders)` is a `tuple[KnowledgeHits, OrdersFound]`). With
+        `return_exceptions=True` a child that did not succeed gives its `ChildError`
+        in its place instead of raising it.
+        """
+        results = await asyncio.gather(
             *(h.result() for h in handles), return_exceptions=return_exceptions
         )
-        return results
+        return tuple(results)
 
     async def progress(self, message: str = "", **data: Any) -> None:
         """Report a partial result; it shows in the task's state and event stream."""
@@ -252,14 +471,14 @@ class TaskContext:
         it waits, the supervisor does not take it for stuck.
         """
         await self._recorder.record(EventKind.WAITING, waiting_for=question)
-        answer = await self.next_steer(timeout)
+        answer = await self.next_steer(timeout=timeout)
         self.last_activity = utc_now()
         await self._recorder.record(EventKind.RESUMED, steer=answer)
         return answer
 
     # -- receiving ----------------------------------------------------------------
 
-    async def next_steer(self, timeout: float | None = None) -> Steer | None:
+    async def next_steer(self, *, timeout: float | None = None) -> Steer | None:
         """Wait for the next steering message; None after `timeout` seconds."""
         # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a
         # cancel request that arrives together with a steering message.
@@ -277,7 +496,7 @@ class TaskContext:
         return steers
 
     @property
-    def children(self) -> list[TaskHandle]:
+    def children(self) -> list[TaskHandle[Any]]:
         return list(self._children)
 
     @property
@@ -295,6 +514,33 @@ def _jsonable(value: object) -> object:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     raise TypeError(f"a step result must be JSON, got {type(value).__name__}")
+
+
+def _return_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any] | None:
+    """A validator for `fn`'s declared return type (a coroutine's result for an async
+    function); None when it declares none, as a lambda does."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    try:
+        annotation = typing.get_type_hints(fn).get("return")
+    except (NameError, TypeError):  # an unresolvable annotation, or no function at all
+        return None
+    if typing.get_origin(annotation) in (Awaitable, Coroutine):
+        annotation = typing.get_args(annotation)[-1]
+    if annotation is None:
+        return None
+    try:
+        return _adapter(annotation)
+    except TypeError:  # an unhashable annotation: build it uncached
+        return _adapter.__wrapped__(annotation)
+
+
+@functools.lru_cache(maxsize=512)
+def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
+    try:
+        return TypeAdapter(annotation)
+    except PydanticSchemaGenerationError:  # not a type pydantic rebuilds: keep the JSON
+        return None
 
 
 def _as_uuid(task_id: str) -> str:

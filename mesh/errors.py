@@ -3,22 +3,33 @@
 Hierarchy::
 
     MeshError
-    ├── SetupError           an agent definition is wrong (raised at registration)
+    ├── SetupError           an agent definition or a handler's use of the API is wrong
     ├── SettingsError        a MESH_* setting is invalid (raised at start-up)
+    ├── UsageError           bad command-line input (`mesh ...` exits 2)
     ├── BrokerStartError     the embedded broker did not start (mesh.dev.broker)
     ├── WorkerFailed         a worker gave up on a write and stopped (exit status 1)
     ├── TransportError       the broker refused or failed an operation
-    │   └── UnknownTopic     publishing to a topic that was never created
+    │   ├── UnknownTopic     publishing to a topic that was never created
+    │   └── BrokerUnreachable  a command could not connect (names the broker and the fix)
     ├── UnknownAgent         no agent type of that name has registered
     ├── InvalidInput         a task input or event payload fails its schema
     ├── TaskNotFound         no task with that id is known
+    ├── TaskEnded            steering or cancelling a task that has already ended
     ├── DeadLetterError      no dead letter with that id, or a purge would hide others
-    ├── TaskError            a delegated child did not succeed
+    ├── StepTooLarge         a durable step's result is over MESH_MAX_STEP_BYTES
+    ├── ChildError           a delegated child did not succeed (`await handle`)
     │   ├── ChildFailed
     │   │   └── ChildTimedOut
-    │   └── ChildCancelled
+    │   ├── ChildCancelled
+    │   └── ChildResultInvalid  its result does not fit `result=` (also a SetupError)
     ├── Retry                raised by a handler: try again (after a delay, if given)
     └── Reject               raised by a handler: the task can never succeed
+
+Not here, on purpose: `schemas.SchemaError` and its subclasses (the `schemas` package
+never imports `mesh`; the runtime maps them at its boundary), the runner's private
+control-flow signals (`_Superseded`, `_DeadlineExceeded` in mesh/runtime/runner.py,
+never seen outside it), and the gateway's `ProblemError` (a FastAPI `HTTPException`
+that renders an RFC 9457 problem, mesh/gateway/problems.py).
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from schemas.tasks import TaskError as TaskErrorModel
+from schemas.tasks import TaskError
 
 
 class MeshError(Exception):
@@ -46,7 +57,19 @@ class TransportError(MeshError):
 
 
 class UnknownTopic(TransportError):
-    pass
+    """Publishing to a topic that was never created (`mesh` creates its topics at start)."""
+
+
+class BrokerUnreachable(TransportError):
+    """A command could not connect; the message names the broker and the fix."""
+
+
+class UsageError(MeshError):
+    """Bad command-line input (exit status 2)."""
+
+
+class BrokerStartError(MeshError):
+    """The embedded broker could not be started; the message says why and where its log is."""
 
 
 class WorkerFailed(MeshError):
@@ -55,7 +78,8 @@ class WorkerFailed(MeshError):
 
 
 class UnknownAgent(MeshError):
-    pass
+    """No agent type of that name has registered (published its card); the message
+    lists the ones that have."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +106,11 @@ class InvalidInput(MeshError):
 
 
 class TaskNotFound(MeshError):
-    pass
+    """No task with that id is known to this client's view."""
+
+
+class TaskEnded(MeshError):
+    """Steering or cancelling a task that has already ended (exit status 1)."""
 
 
 class DeadLetterError(MeshError):
@@ -90,10 +118,16 @@ class DeadLetterError(MeshError):
     that were not named (mesh.dlq.operate)."""
 
 
-class TaskError(MeshError):
-    """A delegated child task did not succeed."""
+class ChildError(MeshError):
+    """A delegated child task did not succeed; raised by `await handle`.
 
-    def __init__(self, task_id: str, agent: str, error: TaskErrorModel | None) -> None:
+    Attributes:
+        task_id: the child's task id.
+        agent: the child's agent type.
+        error: why it did not succeed (its error type and message), when known.
+    """
+
+    def __init__(self, task_id: str, agent: str, error: TaskError | None) -> None:
         self.task_id = task_id
         self.agent = agent
         self.error = error
@@ -101,16 +135,22 @@ class TaskError(MeshError):
         super().__init__(f"child task {task_id!r} of agent {agent!r}: {detail}")
 
 
-class ChildFailed(TaskError):
-    pass
+class ChildFailed(ChildError):
+    """The child failed or was dead-lettered (its retries ran out, or it rejected)."""
 
 
 class ChildTimedOut(ChildFailed):
     """The child ran past its deadline or timeout (its own children were cancelled)."""
 
 
-class ChildCancelled(TaskError):
-    pass
+class ChildCancelled(ChildError):
+    """The child was cancelled (`mesh cancel`, `client.cancel`, or its parent's end)."""
+
+
+class ChildResultInvalid(ChildError, SetupError):
+    """The child succeeded, but its result does not fit the model its parent asked for
+    with `ctx.delegate(..., result=Model)`: the two agents disagree on the contract.
+    Also a `SetupError`, so it is permanent: a re-run reads the same result."""
 
 
 class StepTooLarge(MeshError):

@@ -44,17 +44,17 @@ async def triage(ctx: TaskContext, ticket: TriageTicket) -> ReplyDrafted:
     await ctx.progress("classified", category=category)
     order_id = extract_order_id(f"{ticket.subject} {ticket.body}")
     knowledge = await ctx.delegate(
-        "knowledge", KnowledgeSearch(query=knowledge_query(ticket, category))
+        "knowledge", KnowledgeSearch(query=knowledge_query(ticket, category)), result=KnowledgeHits
     )
     orders = await ctx.delegate(
-        "orders", OrdersLookup(customer_email=ticket.customer_email, order_id=order_id)
+        "orders",
+        OrdersLookup(customer_email=ticket.customer_email, order_id=order_id),
+        result=OrdersFound,
     )
     found_hits, found_orders = await ctx.gather(knowledge, orders, return_exceptions=True)
     # A failed lookup degrades the reply instead of failing the ticket.
-    hits = None if isinstance(found_hits, Exception) else KnowledgeHits.model_validate(found_hits)
-    orders_found = (
-        None if isinstance(found_orders, Exception) else OrdersFound.model_validate(found_orders)
-    )
+    hits = None if isinstance(found_hits, BaseException) else found_hits
+    orders_found = None if isinstance(found_orders, BaseException) else found_orders
     await ctx.progress(
         "facts gathered",
         articles=len(hits.articles) if hits else None,

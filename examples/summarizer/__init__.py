@@ -15,9 +15,11 @@ agent = Agent(
 async def summarize(ctx: TaskContext, request: Summarize) -> Summary:
     await ctx.progress("searching", topic=request.topic)
     search = await ctx.delegate(  # returns at once; the child runs on its own
-        "knowledge", KnowledgeSearch(query=request.topic, limit=request.articles)
+        "knowledge",
+        KnowledgeSearch(query=request.topic, limit=request.articles),
+        result=KnowledgeHits,  # what awaiting it gives: a TaskHandle[KnowledgeHits]
     )
-    hits = KnowledgeHits.model_validate(await search)  # several children: ctx.gather(a, b)
+    hits = await search  # a KnowledgeHits; several children: ctx.gather(a, b)
     if not hits.articles:
         raise Reject(f"the knowledge base has nothing on {request.topic!r}")  # dead-lettered
     points = [f"{article.title}: {article.snippet}" for article in hits.articles]

@@ -13,14 +13,10 @@ import asyncio
 import contextlib
 
 from mesh.dev.env_file import DEV_ENV, DevMesh
-from mesh.errors import TransportError
+from mesh.errors import BrokerUnreachable, TransportError
 from mesh.settings import Settings
 
 _PROBE_SECONDS = 2.0
-
-
-class BrokerUnreachable(TransportError):
-    """A command could not connect; the message names the broker and the fix."""
 
 
 def stale_dev_mesh(dev: DevMesh) -> BrokerUnreachable:

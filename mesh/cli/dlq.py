@@ -9,11 +9,11 @@ from typing import Any
 
 import orjson
 
-from mesh.cli.support import UsageError, with_client
+from mesh.cli.support import with_client
 from mesh.client import Client
 from mesh.dlq import operate
 from mesh.dlq.operate import DeadLetter
-from mesh.errors import DeadLetterError, UnknownAgent
+from mesh.errors import DeadLetterError, UnknownAgent, UsageError
 from schemas.tasks import AgentCard
 
 

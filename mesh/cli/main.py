@@ -19,7 +19,6 @@ import orjson
 from mesh.cli.dlq import add_dlq_parser
 from mesh.cli.supervisor import add_supervisor_parser
 from mesh.cli.support import (
-    UsageError,
     choose_broker,
     invocation,
     load_agent,
@@ -29,15 +28,11 @@ from mesh.cli.support import (
 )
 from mesh.client import Client
 from mesh.dev.env_file import DEV_ENV
-from mesh.errors import DeadLetterError, MeshError, UnknownAgent
+from mesh.errors import DeadLetterError, MeshError, TaskEnded, UnknownAgent, UsageError
 from mesh.settings import load_settings
 from schemas.tasks import TaskState, TaskStatus
 
 REFERENCE_AGENTS = ("agents.triage:agent", "agents.knowledge:agent", "agents.orders:agent")
-
-
-class TaskEnded(MeshError):
-    """Steering or cancelling a task that has already ended (exit status 1)."""
 
 
 # -- commands ------------------------------------------------------------------------

@@ -24,13 +24,9 @@ from mesh.agent import Agent
 from mesh.cli.broker_diagnosis import diagnose, stale_dev_mesh
 from mesh.client import Client
 from mesh.dev.env_file import DevMesh, use_dev_mesh
-from mesh.errors import MeshError, TransportError
+from mesh.errors import MeshError, TransportError, UsageError
 from mesh.settings import Settings, load_settings
 from mesh.transport.base import Transport
-
-
-class UsageError(MeshError):
-    """Bad command-line input (exit status 2)."""
 
 
 @dataclass(frozen=True)

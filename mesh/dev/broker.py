@@ -20,12 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from mesh.errors import MeshError
+from mesh.errors import BrokerStartError
 from mesh.transport.kafka.probe import wait_until_serving
-
-
-class BrokerStartError(MeshError):
-    """The embedded broker could not be started; the message says why and where its log is."""
 
 
 def _bind_loopback(port: int) -> int:

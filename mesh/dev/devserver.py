@@ -26,15 +26,10 @@ from typing import Any, TextIO, TypeVar
 
 from mesh.cli.support import invocation, load_agent
 from mesh.dev.banner import Mesh, Service, banner
-from mesh.dev.broker import (
-    BrokerStartError,
-    EmbeddedBroker,
-    free_loopback_port,
-    spawn_child,
-    terminate_child,
-)
+from mesh.dev.broker import EmbeddedBroker, free_loopback_port, spawn_child, terminate_child
 from mesh.dev.env_file import DEV_ENV, dev_settings, read_dev_env, remove_dev_env, write_dev_env
 from mesh.dev.readiness import wait_until_ready
+from mesh.errors import BrokerStartError
 from mesh.settings import load_settings
 
 T = TypeVar("T")

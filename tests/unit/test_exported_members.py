@@ -7,10 +7,14 @@ import mesh.testing
 def test_mesh_exports() -> None:
     assert mesh.__all__ == [
         "Agent",
+        "AgentCard",
         "ChildCancelled",
+        "ChildError",
         "ChildFailed",
+        "ChildResultInvalid",
         "ChildTimedOut",
         "Client",
+        "FieldError",
         "InvalidInput",
         "MeshError",
         "Reject",
@@ -19,15 +23,20 @@ def test_mesh_exports() -> None:
         "Settings",
         "SettingsError",
         "SetupError",
+        "Steer",
+        "StepTooLarge",
         "TaskContext",
-        "TaskError",
         "TaskHandle",
         "TaskNotFound",
+        "TaskState",
+        "TaskStatus",
         "TransportError",
         "UnknownAgent",
         "Worker",
+        "WorkerFailed",
         "load_settings",
     ]
+    assert mesh.__all__ == sorted(mesh.__all__)
     for name in mesh.__all__:
         assert getattr(mesh, name) is not None
 
