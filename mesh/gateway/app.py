@@ -12,11 +12,11 @@ from fastapi_offline import FastAPIOffline
 
 from mesh.client import Client
 from mesh.gateway import operations
+from mesh.gateway.gateway import Gateway
 from mesh.gateway.http_metrics import RequestMetrics
 from mesh.gateway.langgraph import routes as langgraph
 from mesh.gateway.limits import RequestSizeLimit
 from mesh.gateway.native import routes as native
-from mesh.gateway.native.webhooks import WebhookSender
 from mesh.gateway.openapi import complete_openapi
 from mesh.gateway.problems import install_problem_handlers
 from mesh.gateway.view import GatewayView
@@ -24,56 +24,11 @@ from mesh.observability.logs import configure_logging
 from mesh.observability.tracing import configure_tracing, shutdown_tracing
 from mesh.runtime.gc_tuning import tune_for_service
 from mesh.settings import Settings, load_settings
-from mesh.topics import Topics, gateway_topics
+from mesh.topics import Topics
 from mesh.transport.base import Transport
 from mesh.transport.factory import connect
 
-# /readyz: a view further behind than this (seconds to catch up) takes no traffic.
-READY_CATCH_UP_SECONDS = 2.0
 DOCS_ASSETS = "/docs/assets"  # Swagger UI's and ReDoc's files (the fastapi-offline wheel)
-
-
-class Gateway:
-    """What every route shares: a mesh client (producer + materialized view).
-
-    `client.view` is a `GatewayView` (tasks, their events and webhooks, indexed);
-    `webhooks` delivers the completion webhooks of this replica's share.
-    """
-
-    def __init__(self, client: Client, settings: Settings, *, owns_transport: bool) -> None:
-        assert isinstance(client.view, GatewayView), "create_app gives the client its view"
-        self.client = client
-        self.settings = settings
-        self.view: GatewayView = client.view
-        self.webhooks = WebhookSender(client.transport, settings, self.view, client.publisher)
-        self._owns_transport = owns_transport
-
-    async def start(self) -> None:
-        if self._owns_transport:
-            await self.client.transport.start()
-        await self.client.transport.ensure_topics(gateway_topics(self.settings))
-        await self.client.start()  # returns once the view has caught up
-        await self.webhooks.start()
-
-    async def stop(self) -> None:
-        await self.webhooks.stop()
-        await self.client.stop()
-        if self._owns_transport:
-            await self.client.transport.stop()
-
-    async def not_ready_reason(self) -> str | None:
-        """Why this replica should get no traffic yet, or None when it is ready."""
-        if not self.view.following:
-            return "the task view stopped following the topics"
-        if not self.webhooks.running:
-            return f"the webhook sender stopped: {self.webhooks.failure}"
-        if self.webhooks.failure is not None:
-            return f"the webhook sender is restarting after: {self.webhooks.failure}"
-        try:
-            await self.view.catch_up(timeout=READY_CATCH_UP_SECONDS)
-        except TimeoutError:
-            return f"the task view is more than {READY_CATCH_UP_SECONDS:g} s behind the topics"
-        return None
 
 
 def create_app(settings: Settings | None = None, transport: Transport | None = None) -> FastAPI:

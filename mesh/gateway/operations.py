@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from mesh.gateway.deps import GatewayDep
 from mesh.gateway.json_body import JsonBodyRoute
 from mesh.gateway.problems import problem, problem_responses
-
-if TYPE_CHECKING:
-    from mesh.gateway.app import Gateway
 
 router = APIRouter(tags=["operations"], route_class=JsonBodyRoute)
 
@@ -29,9 +25,8 @@ async def healthz() -> dict[str, str]:
         **problem_responses(503),
     },
 )
-async def readyz(request: Request) -> Response:
+async def readyz(gateway: GatewayDep) -> Response:
     """200 once the view has caught up with the topics (and follows them); else 503."""
-    gateway: Gateway = request.app.state.gateway
     reason = await gateway.not_ready_reason()
     if reason is not None:
         return problem(503, "Service Unavailable", reason)

@@ -49,11 +49,6 @@ class GatewayView(TaskView):
         self.terminal_listeners: list[Callable[[TaskState], None]] = []
         self.webhook_listeners: list[Callable[[WebhookDelivery], None]] = []
 
-    @property
-    def following(self) -> bool:
-        """The consumer that keeps the view current is running."""
-        return self._follower is not None and not self._follower.done()
-
     def apply_state(self, state: TaskState) -> None:
         previous = self.tasks.get(state.task_id)
         super().apply_state(state)

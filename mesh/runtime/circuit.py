@@ -17,6 +17,7 @@ from collections.abc import Callable
 import orjson
 from pydantic import ValidationError
 
+from mesh._background import serve_until
 from mesh.topics import Topics
 from mesh.transport.base import Delivery, Transport
 from mesh.views.follower import TopicFollower
@@ -50,11 +51,7 @@ class CircuitWatch(TopicFollower):
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Follow the topic until `stopping` (at once: a fetch in progress is cancelled)."""
-        await self.start()
-        try:
-            await stopping.wait()
-        finally:
-            await self.stop()
+        await serve_until(self, stopping)
 
     def _on_record(self, record: Delivery) -> None:
         if record.key != self._key:

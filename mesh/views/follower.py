@@ -8,10 +8,10 @@ been applied. Subclasses apply each record in `_on_record`; waiters use `_change
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
+from mesh._background import BackgroundTask
 from mesh.errors import TransportError
 from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport, unread_ends
 
@@ -25,17 +25,19 @@ class TopicFollower:
         self._name = name
         self._next_offset: dict[TopicPartition, int] = {}
         self._changed = asyncio.Condition()  # notified after each applied batch
-        self._follower: asyncio.Task[None] | None = None
+        self._follower = BackgroundTask(name, logger=log)
+
+    @property
+    def following(self) -> bool:
+        """The loop that keeps the copy current is running."""
+        return self._follower.running
 
     async def start(self) -> None:
         await self._consumer.start()
-        self._follower = asyncio.create_task(self._follow(), name=self._name)
+        self._follower.start(self._follow())
 
     async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
+        await self._follower.stop()
         await self._consumer.stop()
 
     async def catch_up(self, timeout: float = 30.0) -> None:

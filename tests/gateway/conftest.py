@@ -111,6 +111,7 @@ class GatewayServer:
 
 
 NATIVE_WEBHOOK_SECRET = "native-tests-secret"
+LANGGRAPH_WEBHOOK_SECRET = "langgraph-tests-secret"  # a run's webhook is signed with it
 
 
 @pytest.fixture(scope="package")
@@ -153,6 +154,7 @@ def langgraph_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noq
         bootstrap_servers=bootstrap_servers,
         namespace=f"t{uuid.uuid4().hex[:10]}",
         idempotent_producer=not _embedded(),
+        gateway_webhook_secret=LANGGRAPH_WEBHOOK_SECRET,
         **TEST_PROFILE,  # type: ignore[arg-type]
     )
     server = GatewayServer(settings, [*ALL, napper])

@@ -11,7 +11,8 @@ import httpx
 from fastapi import FastAPI
 
 from mesh import Agent
-from mesh.gateway.app import Gateway, create_app
+from mesh.gateway.app import create_app
+from mesh.gateway.gateway import Gateway
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.transport.base import Transport

@@ -3,6 +3,8 @@ joins, streams, cancels and the errors it maps."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +18,8 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 from mesh.gateway.langgraph import run_queue
-from tests.gateway.conftest import GatewayServer
+from mesh.gateway.webhook_delivery import SIGNATURE_HEADER
+from tests.gateway.conftest import LANGGRAPH_WEBHOOK_SECRET, GatewayServer
 from tests.gateway.langgraph_support import clean_client_env, poll, within  # noqa: F401
 
 pytestmark = pytest.mark.broker
@@ -279,13 +282,17 @@ async def test_history_has_a_state_per_run_and_cancel_many_cancels_runs(
 
 
 class Receiver(BaseHTTPRequestHandler):
-    """Keeps the JSON bodies POSTed to it (a webhook's receiving end)."""
+    """Keeps the JSON bodies POSTed to it (a webhook's receiving end), each with
+    whether its signature is valid."""
 
     bodies: list[dict[str, Any]] = []
 
     def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        self.bodies.append(json.loads(self.rfile.read(length)))
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        key = LANGGRAPH_WEBHOOK_SECRET.encode()
+        expected = "sha256=" + hmac.new(key, raw, hashlib.sha256).hexdigest()
+        signed = self.headers.get(SIGNATURE_HEADER) == expected
+        self.bodies.append({**json.loads(raw), "signed": signed})
         self.send_response(204)
         self.end_headers()
 
@@ -319,5 +326,6 @@ async def test_a_run_with_a_webhook_posts_itself_once_it_has_ended(
     assert body["run_id"] == run["run_id"] and body["status"] == "success"
     assert body["values"]["messages"][-1]["content"] == "echo: hook"
     assert body["run_started_at"] and body["run_ended_at"] and body["webhook_sent_at"]
+    assert body["signed"]  # X-Mesh-Signature: HMAC-SHA256 of the body, as native webhooks
     with pytest.raises(UnprocessableEntityError):
         await sdk.runs.create(thread_id, "echo", input=user("x"), webhook="not a url")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from mesh.gateway.app import Gateway, create_app
+from mesh.gateway.app import create_app
+from mesh.gateway.gateway import Gateway
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.transport.memory import MemoryTransport

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mesh.gateway.app import Gateway
+from mesh.gateway.gateway import Gateway
 from mesh.gateway.native.webhooks import WebhookSender
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.native_support import WebhookReceiver, poll, submit, wait_status

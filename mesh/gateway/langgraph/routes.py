@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from mesh.gateway.gateway import Gateway
 from mesh.gateway.json_body import JsonBodyRoute
 from mesh.gateway.langgraph.conversation import RunView
 from mesh.gateway.langgraph.run_queue import QueueDriver
@@ -47,9 +48,6 @@ from mesh.gateway.problems import ProblemError, problem_responses
 from mesh.topics import langgraph_topics
 from schemas.envelope import utc_now
 from schemas.langgraph import RunRecord
-
-if TYPE_CHECKING:  # app.py imports this module
-    from mesh.gateway.app import Gateway
 
 router = APIRouter(tags=["langgraph"], route_class=JsonBodyRoute)
 

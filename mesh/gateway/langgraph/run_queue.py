@@ -10,11 +10,11 @@ is one task (the run id is the task's idempotency key).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
 
+from mesh._background import BackgroundTask
 from mesh.client import Client
 from mesh.errors import InvalidInput, MeshError, UnknownAgent
 from mesh.gateway.langgraph.conversation import Conversation, RunView
@@ -40,20 +40,17 @@ class QueueDriver:
             [store.topic], group=client.publisher.topics.langgraph_queue_drivers
         )
         self._locked = ThreadLocks()
-        self._loop: asyncio.Task[None] | None = None
+        self._loop = BackgroundTask("langgraph-queue-driver", logger=log)
         self._caught_up_with: frozenset[TopicPartition] = frozenset()
 
     async def start(self) -> None:
         """Join the group in the background: until this member owns partitions (a
         few seconds), the runs it would start wait `pending`."""
         await self._membership.start()
-        self._loop = asyncio.create_task(self._drive_owned(), name="langgraph-queue-driver")
+        self._loop.start(self._drive_owned())
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        await self._loop.stop()
         await self._membership.stop()
 
     def owns(self, thread_id: str) -> bool:

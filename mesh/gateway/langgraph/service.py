@@ -25,6 +25,7 @@ from mesh.gateway.langgraph.thread_locks import ThreadLocks
 from mesh.gateway.langgraph.threads import ThreadStore
 from mesh.gateway.langgraph.wire import RunCreate, ThreadCreate
 from mesh.gateway.problems import ProblemError, invalid_fields
+from mesh.gateway.webhook_delivery import refuse_without_secret
 from mesh.validation import validated_input
 from schemas.envelope import utc_now
 from schemas.langgraph import RunRecord, ThreadRecord
@@ -96,6 +97,7 @@ class LangGraphService:
 
     async def create_run(self, thread_id: str, body: RunCreate) -> RunView:
         card = self._assistant(body.assistant_id)
+        self._check_webhook(body)
         thread = await self.store.find(thread_id)
         if thread is None:
             if body.if_not_exists != "create":
@@ -129,6 +131,7 @@ class LangGraphService:
         (the default) the thread goes once the run has ended
         (mesh/gateway/langgraph/run_queue.py)."""
         self._check_new_thread_run(self._assistant(body.assistant_id), body)
+        self._check_webhook(body)
         delete = body.on_completion == "delete"
         thread = await self.create_thread(ThreadCreate(), delete_when_done=delete)
         return await self.create_run(thread.thread_id, body)
@@ -140,6 +143,12 @@ class LangGraphService:
         if body.command is not None and "resume" in body.command:
             raise ProblemError(409, "body.command.resume", "a new thread has no question to resume")
         _check_input(card, task_input(card, [], body.input or {}))
+
+    def _check_webhook(self, body: RunCreate) -> None:
+        """Its deliveries are signed (mesh/gateway/webhook_delivery.py): no webhook
+        without a secret, as the native API."""
+        if body.webhook is not None:
+            refuse_without_secret(self.client.settings)
 
     async def _start_or_queue(self, now: Conversation, record: RunRecord) -> None:
         holding = [run for run in now.runs if run.blocks_thread]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from mesh.errors import InvalidInput, UnknownAgent
+from mesh.gateway.deps import GatewayDep
+from mesh.gateway.gateway import Gateway
 from mesh.gateway.index import SortKey, TaskFilter
 from mesh.gateway.json_body import JsonBodyRoute, JsonObject
 from mesh.gateway.native.models import (
@@ -28,21 +30,14 @@ from mesh.gateway.native.models import (
 from mesh.gateway.native.sse import follow_task_events
 from mesh.gateway.native.webhooks import record_webhook
 from mesh.gateway.problems import ProblemError, invalid_fields, problem_responses
+from mesh.gateway.webhook_delivery import refuse_without_secret
 from schemas import REGISTRY
 from schemas.envelope import new_id, utc_now
 from schemas.gateway import WebhookDelivery
 from schemas.registry import UnknownMessageType, UnsupportedVersion
 from schemas.tasks import TaskState, TaskStatus
 
-if TYPE_CHECKING:
-    from mesh.gateway.app import Gateway
-
 router = APIRouter(prefix="/v1", tags=["native"], route_class=JsonBodyRoute)
-
-
-def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
 
 
 def _task(gateway: Gateway, task_id: str) -> TaskState:
@@ -65,17 +60,18 @@ def _running(gateway: Gateway, task_id: str) -> TaskState:
     response_model=TaskAccepted,
     responses=problem_responses(404, 503),
 )
-async def submit_task(body: SubmitTask, request: Request, response: Response) -> TaskAccepted:
+async def submit_task(
+    body: SubmitTask, gateway: GatewayDep, request: Request, response: Response
+) -> TaskAccepted:
     """Submit a task to an agent; 202 with its id at once (the same for a repeated key).
     The input is checked against the agent's input schema first (422 naming each field
     that does not fit); nothing is produced for a bad one."""
-    gateway = gateway_of(request)
     try:
         gateway.client.agent(body.agent)
     except UnknownAgent as exc:
         raise ProblemError(404, "body.agent", str(exc)) from None
-    if body.webhook is not None and not gateway.settings.gateway_webhook_secret.get_secret_value():
-        raise ProblemError(422, "body.webhook", "this gateway has no MESH_GATEWAY_WEBHOOK_SECRET")
+    if body.webhook is not None:
+        refuse_without_secret(gateway.settings)
     try:
         task_id = await gateway.client.submit(
             body.agent,
@@ -95,9 +91,8 @@ async def submit_task(body: SubmitTask, request: Request, response: Response) ->
 
 
 @router.get("/tasks/{task_id}", response_model=TaskDocument, responses=problem_responses(404))
-async def get_task(task_id: str, request: Request) -> Response:
+async def get_task(task_id: str, gateway: GatewayDep) -> Response:
     """Status, progress so far, result or error, children, attempt, times, webhook."""
-    gateway = gateway_of(request)
     state = gateway.view.with_held(_task(gateway, task_id))
     document = task_document(state, gateway.view.webhooks.get(task_id))
     return Response(document, media_type="application/json")
@@ -105,7 +100,7 @@ async def get_task(task_id: str, request: Request) -> Response:
 
 @router.get("/tasks", response_model=TaskPage, responses=problem_responses(400))
 async def list_tasks(
-    request: Request,
+    gateway: GatewayDep,
     status: TaskStatus | None = None,
     agent: Annotated[str | None, Query(max_length=200)] = None,
     root: Annotated[str | None, Query(max_length=200)] = None,
@@ -121,7 +116,6 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
-    gateway = gateway_of(request)
     before = _decode_cursor(cursor) if cursor else None
     where = TaskFilter(status=status, agent=agent, root=root, correlation=correlation)
     found = gateway.view.page(where, before=before, limit=limit)
@@ -138,9 +132,8 @@ async def list_tasks(
     response_model=ControlAccepted,
     responses=problem_responses(404, 409, 503),
 )
-async def steer_task(task_id: str, body: SteerTask, request: Request) -> ControlAccepted:
+async def steer_task(task_id: str, body: SteerTask, gateway: GatewayDep) -> ControlAccepted:
     """Send a steering message to a task that has not ended."""
-    gateway = gateway_of(request)
     _running(gateway, task_id)
     await gateway.client.steer(task_id, body.text, **body.data)
     return ControlAccepted(task_id=task_id)
@@ -153,10 +146,9 @@ async def steer_task(task_id: str, body: SteerTask, request: Request) -> Control
     responses=problem_responses(404, 409, 503),
 )
 async def cancel_task(
-    task_id: str, request: Request, body: Annotated[CancelTask | None, Body()] = None
+    task_id: str, gateway: GatewayDep, body: Annotated[CancelTask | None, Body()] = None
 ) -> ControlAccepted:
     """Cancel a task that has not ended; its worker cancels its children in turn."""
-    gateway = gateway_of(request)
     _running(gateway, task_id)
     await gateway.client.cancel(task_id, (body or CancelTask()).reason)
     return ControlAccepted(task_id=task_id)
@@ -169,12 +161,11 @@ async def cancel_task(
 )
 async def task_events(
     task_id: str,
-    request: Request,
+    gateway: GatewayDep,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: the task's events so far, then live ones until it ends.
     Each `id:` is the event's id; reconnect with `Last-Event-ID` to resume after it."""
-    gateway = gateway_of(request)
     _task(gateway, task_id)
     return StreamingResponse(
         follow_task_events(gateway.view, task_id, last_event_id),
@@ -191,7 +182,7 @@ async def task_events(
 )
 async def publish_event(
     event_type: str,
-    request: Request,
+    gateway: GatewayDep,
     payload: Annotated[JsonObject, Body()],
     version: Annotated[int | None, Query(ge=1)] = None,
     key: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -201,7 +192,6 @@ async def publish_event(
     What is published is the schema's model of the payload: fields it does not know
     are dropped. The answer's `id` is the event's: the tasks it starts carry it as
     their `correlation_id` (`GET /v1/tasks?correlation=<id>`)."""
-    gateway = gateway_of(request)
     if event_type.startswith("mesh."):
         reason = f"{event_type!r} is the runtime's, not a domain event"
         raise ProblemError(404, "event_type", reason)

@@ -19,18 +19,18 @@ backoff, up to `MESH_WRITE_ATTEMPTS` times in a row; meanwhile, and once it gave
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import functools
 import logging
 import time
 from datetime import timedelta
 
-import httpx
 from pydantic import ValidationError
 
+from mesh._background import BackgroundTask
 from mesh.errors import TransportError
 from mesh.gateway.native.models import task_document
 from mesh.gateway.view import GatewayView
+from mesh.gateway.webhook_delivery import TASK_ID_HEADER, WebhookPoster
 from mesh.observability.metrics import (
     GATEWAY_WEBHOOK_ATTEMPTS,
     GATEWAY_WEBHOOK_RECORD_FAILURES,
@@ -46,13 +46,8 @@ from schemas.tasks import TaskState
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Mesh-Signature"  # "sha256=" + hex HMAC-SHA256(secret, body)
 # A loop that ran this long (seconds) before it failed starts its restart count afresh.
 _HEALTHY_RUN = 60.0
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 async def record_webhook(publisher: Publisher, delivery: WebhookDelivery) -> None:
@@ -95,8 +90,8 @@ class WebhookSender:
         self._ends: dict[TopicPartition, int] | None = None  # None: to read after assignment
         self._caught_up = False
         self.owned: frozenset[TopicPartition] = frozenset()  # this replica's share
-        self._http: httpx.AsyncClient | None = None
-        self._runner: asyncio.Task[None] | None = None
+        self._poster: WebhookPoster | None = None
+        self._runner = BackgroundTask("webhook-sender", logger=log)  # /readyz reports it
         self._group: asyncio.TaskGroup | None = None
         # Why the loop is down (restarting, or given up); None while it runs.
         self.failure: str | None = None
@@ -108,24 +103,19 @@ class WebhookSender:
 
     @property
     def running(self) -> bool:
-        return self._runner is not None and not self._runner.done()
+        return self._runner.running
 
     async def start(self) -> None:
-        self._http = httpx.AsyncClient(timeout=self._settings.gateway_webhook_timeout)
+        self._poster = WebhookPoster(self._settings)
         await self._consumer.start()
         self._view.terminal_listeners.append(self._task_ended)
-        self._runner = asyncio.create_task(self._run_restarting(), name="webhook-sender")
-        self._runner.add_done_callback(_log_failure)
+        self._runner.start(self._run_restarting())
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            # Waited for, not awaited: a sender that failed before was logged then
-            # (`_log_failure`), and must not fail the gateway's stop now.
-            await asyncio.wait([self._runner])
+        await self._runner.stop()
         await self._consumer.stop()
-        if self._http is not None:
-            await self._http.aclose()
+        if self._poster is not None:
+            await self._poster.close()
 
     async def _run_restarting(self) -> None:
         """`_run`, started again after a failure (with a doubling pause), until it fails
@@ -236,44 +226,35 @@ class WebhookSender:
             self._sending.pop(delivery.task_id, None)
 
     async def _attempts(self, delivery: WebhookDelivery) -> None:
+        assert self._poster is not None
         if delivery.next_attempt_at is not None:  # a retry an earlier owner scheduled
             wait = (delivery.next_attempt_at - utc_now()).total_seconds()
             await asyncio.sleep(max(0.0, wait))
-        attempts = delivery.attempts
-        while True:
-            attempts += 1
-            error = await self._post(delivery.url, self._view.tasks[delivery.task_id])
-            if error is None:
-                GATEWAY_WEBHOOK_ATTEMPTS.labels("delivered").inc()
-                await self._record(delivery, WebhookStatus.DELIVERED, attempts, None)
-                return
-            if attempts >= self._settings.gateway_webhook_max_attempts:
-                GATEWAY_WEBHOOK_ATTEMPTS.labels("dead_lettered").inc()
-                log.warning("webhook of task %s dead-lettered: %s", delivery.task_id, error)
-                await self._record(delivery, WebhookStatus.DEAD_LETTERED, attempts, error)
-                return
-            GATEWAY_WEBHOOK_ATTEMPTS.labels("failed").inc()
-            delay = self._settings.gateway_webhook_backoff * 2 ** (attempts - 1)
-            await self._record(delivery, WebhookStatus.PENDING, attempts, error, delay)
-            await asyncio.sleep(delay)
+        outcome = await self._poster.deliver(
+            functools.partial(self._post, delivery),
+            on_retry=functools.partial(self._retrying, delivery),
+            attempts_made=delivery.attempts,
+        )
+        if outcome.delivered:
+            GATEWAY_WEBHOOK_ATTEMPTS.labels("delivered").inc()
+            await self._record(delivery, WebhookStatus.DELIVERED, outcome.attempts, None)
+            return
+        GATEWAY_WEBHOOK_ATTEMPTS.labels("dead_lettered").inc()
+        log.warning("webhook of task %s dead-lettered: %s", delivery.task_id, outcome.error)
+        await self._record(delivery, WebhookStatus.DEAD_LETTERED, outcome.attempts, outcome.error)
 
-    async def _post(self, url: str, state: TaskState) -> str | None:
-        """POST the task; None when the receiver took it (2xx), else what went wrong."""
-        assert self._http is not None
+    async def _post(self, delivery: WebhookDelivery) -> str | None:
+        """POST the task as it is now; None when the receiver took it, else the error."""
+        assert self._poster is not None
+        state = self._view.tasks[delivery.task_id]
         body = task_document(state, None)
-        secret = self._settings.gateway_webhook_secret.get_secret_value()
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(secret, body),
-            "X-Mesh-Task-Id": state.task_id,
-        }
-        try:
-            response = await self._http.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
-        if response.is_success:
-            return None
-        return f"HTTP {response.status_code}"
+        return await self._poster.post(delivery.url, body, {TASK_ID_HEADER: state.task_id})
+
+    async def _retrying(
+        self, delivery: WebhookDelivery, attempts: int, error: str, delay: float
+    ) -> None:
+        GATEWAY_WEBHOOK_ATTEMPTS.labels("failed").inc()
+        await self._record(delivery, WebhookStatus.PENDING, attempts, error, delay)
 
     async def _record(
         self,
@@ -320,12 +301,6 @@ class WebhookSender:
                     )
                     return
                 await asyncio.sleep(self._settings.write_backoff * 2 ** (attempt - 1))
-
-
-def _log_failure(runner: asyncio.Task[None]) -> None:
-    """The sender stopped on an error: say so (readyz reports it too)."""
-    if not runner.cancelled() and runner.exception() is not None:
-        log.error("the webhook sender stopped", exc_info=runner.exception())
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,13 +16,13 @@ instead of letting memory grow (a worker then hands its task back uncommitted).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections import deque
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from mesh._background import BackgroundTask
 from mesh.errors import TransportError
 from mesh.transport.base import Outgoing
 
@@ -37,18 +37,14 @@ class ProducerWriter:
         self._pending = 0  # records written and not yet acknowledged (or failed)
         self._queue: deque[tuple[Sequence[Outgoing], asyncio.Future[None]]] = deque()
         self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("kafka-producer-writer")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="kafka-producer-writer")
+        self._task.start(self._run())
 
     async def stop(self) -> None:
         """Stop writing; anything not yet handed to the producer fails."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
         while self._queue:
             _, done = self._queue.popleft()
             if not done.done():
@@ -56,7 +52,9 @@ class ProducerWriter:
 
     def write(self, records: Sequence[Outgoing]) -> asyncio.Future[None]:
         """Queue `records`; the future resolves once the broker acknowledged all of them."""
-        if self._task is None or self._task.done():
+        if not self._task.running:
+            if (failure := self._task.failure) is not None:
+                raise TransportError(f"the producer's writer stopped on an error: {failure!r}")
             raise TransportError("publish before start(); use `async with` or call start()")
         if self._pending + len(records) > self._max_pending:
             raise TransportError(

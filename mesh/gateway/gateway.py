@@ -1,0 +1,59 @@
+"""`Gateway`: what every route of the gateway shares, and its readiness.
+
+The routers reach it through one FastAPI dependency (`mesh/gateway/deps.py`); the app
+(`mesh/gateway/app.py`) makes it and includes the routers, which never import the app.
+"""
+
+from __future__ import annotations
+
+from mesh.client import Client
+from mesh.gateway.native.webhooks import WebhookSender
+from mesh.gateway.view import GatewayView
+from mesh.settings import Settings
+from mesh.topics import gateway_topics
+
+# /readyz: a view further behind than this (seconds to catch up) takes no traffic.
+READY_CATCH_UP_SECONDS = 2.0
+
+
+class Gateway:
+    """What every route shares: a mesh client (producer + materialized view).
+
+    `client.view` is a `GatewayView` (tasks, their events and webhooks, indexed);
+    `webhooks` delivers the completion webhooks of this replica's share.
+    """
+
+    def __init__(self, client: Client, settings: Settings, *, owns_transport: bool) -> None:
+        assert isinstance(client.view, GatewayView), "create_app gives the client its view"
+        self.client = client
+        self.settings = settings
+        self.view: GatewayView = client.view
+        self.webhooks = WebhookSender(client.transport, settings, self.view, client.publisher)
+        self._owns_transport = owns_transport
+
+    async def start(self) -> None:
+        if self._owns_transport:
+            await self.client.transport.start()
+        await self.client.transport.ensure_topics(gateway_topics(self.settings))
+        await self.client.start()  # returns once the view has caught up
+        await self.webhooks.start()
+
+    async def stop(self) -> None:
+        await self.webhooks.stop()
+        await self.client.stop()
+        if self._owns_transport:
+            await self.client.transport.stop()
+
+    async def not_ready_reason(self) -> str | None:
+        """Why this replica should get no traffic yet, or None when it is ready."""
+        if not self.view.following:
+            return "the task view stopped following the topics"
+        if not self.webhooks.running:
+            return f"the webhook sender stopped: {self.webhooks.failure}"
+        if self.webhooks.failure is not None:
+            return f"the webhook sender is restarting after: {self.webhooks.failure}"
+        try:
+            await self.view.catch_up(timeout=READY_CATCH_UP_SECONDS)
+        except TimeoutError:
+            return f"the task view is more than {READY_CATCH_UP_SECONDS:g} s behind the topics"
+        return None
