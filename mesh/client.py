@@ -2,7 +2,7 @@
 
 Used by the CLI, the tests, and any Python program that hands work to the mesh::
 
-    async with Client.connect() as client:
+    async with Client.from_settings() as client:  # connects here, on entry
         task_id = await client.submit("knowledge", {"query": "refund"})
         state = await client.wait(task_id, timeout=30)
 """
@@ -51,8 +51,9 @@ class Client:
         self.view = view or TaskView(transport, self.publisher.topics)
 
     @classmethod
-    def connect(cls, settings: Settings | None = None) -> Client:
-        """A client on the Kafka cluster named by `MESH_BOOTSTRAP_SERVERS`."""
+    def from_settings(cls, settings: Settings | None = None) -> Client:
+        """A client of its own transport to the broker `settings` name (default: the
+        MESH_* environment). Nothing connects yet: `start()` (or `async with`) does."""
         from mesh.transport.factory import connect
 
         settings = settings or load_settings()

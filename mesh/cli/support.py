@@ -67,7 +67,7 @@ async def start_connected(
 async def with_client(args: argparse.Namespace, work: Callable[[Client], Awaitable[int]]) -> int:
     """Connect a client, run `work` with it, and stop it, also when `work` fails."""
     settings = load_settings()
-    client = Client.connect(settings)
+    client = Client.from_settings(settings)
     try:
         await start_connected(client.start, settings, args)
     except MeshError:

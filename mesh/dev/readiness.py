@@ -46,7 +46,7 @@ async def wait_until_ready(
 async def _agents_registered(
     settings: Settings, agents: Collection[str], waiting: dict[str, str]
 ) -> None:
-    async with Client.connect(settings) as client:
+    async with Client.from_settings(settings) as client:
         while missing := sorted(set(agents) - set(client.view.agents)):
             waiting["agents"] = f"agents to register: {', '.join(missing)}"
             await asyncio.sleep(_POLL)
