@@ -101,7 +101,8 @@ class Settings(BaseSettings):
     # 422 before it is validated. At most 200: the envelope around a payload adds
     # levels, and its encoder (orjson) stops at 255.
     gateway_max_json_depth: int = Field(default=64, ge=2, le=200)
-    # Completion webhooks (ADR 011): the shared secret that signs each body
+    # Completion webhooks (ADR 011) and LangGraph run webhooks, delivered alike
+    # (mesh/gateway/webhook_delivery.py): the shared secret that signs each body
     # (`X-Mesh-Signature: sha256=<hex HMAC-SHA256>`; no webhooks accepted while empty),
     # attempts before a delivery is dead-lettered, the first retry delay (doubling per
     # attempt) and the timeout of one POST, in seconds.

@@ -7,7 +7,10 @@ Every route reads its JSON body through `json_body` (only what the mesh can carr
 answers errors as `problems` (a problem body naming each field); `openapi` completes
 the document those two describe (ADR 018).
 
-Shared by both: `app` (the FastAPI app and its server), `view` and `index` (the
-gateway's materialized view), `problems`, `json_body`, `openapi`, `limits`,
-`http_metrics` and `operations` (health and metrics endpoints).
+Shared by both: `app` (the FastAPI app and its server), `gateway` (the `Gateway`
+every route shares, which routes reach through the one dependency in `deps`; they
+never import `app`), `view` and `index` (the gateway's materialized view),
+`webhook_delivery` (signing and attempts of both APIs' webhooks), `problems`,
+`json_body`, `openapi`, `limits`, `http_metrics` and `operations` (health and
+metrics endpoints).
 """
