@@ -17,9 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from mesh.errors import InvalidInput, Reject, Retry, SetupError, StepTooLarge
 from schemas.registry import SchemaError
 
-# Header of a retry record: the time (ISO 8601, UTC) before which it must not run.
-NOT_BEFORE = "mesh-retry-not-before"
-
 # Never worth a second attempt, whatever the policy says.
 ALWAYS_PERMANENT: tuple[type[BaseException], ...] = (
     Reject,

@@ -62,7 +62,7 @@ class TestMesh:
         await self.transport.stop()
 
     async def add_worker(self, agent: Agent, settings: Settings | None = None) -> Worker:
-        worker = Worker(agent, self.transport, settings or self.settings)
+        worker = Worker(agent, transport=self.transport, settings=settings or self.settings)
         await worker.start()
         self.workers.append(worker)
         return worker

@@ -2,7 +2,7 @@
 
 Routing headers (`Envelope.routing_headers`) let routers, tracers and other producers'
 consumers work without decoding a record's value; the retry header holds a delayed
-record back (mesh/retry.py); the dead-letter headers carry a failed record's
+record back (mesh/runtime/_delays.py); the dead-letter headers carry a failed record's
 provenance (mesh/dlq/write.py). Tracing uses the W3C names as they are.
 """
 

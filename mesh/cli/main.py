@@ -52,7 +52,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     configure_tracing(settings, agent.name)
     serve_metrics(settings, f"mesh run {agent.name}")
     transport = await started_transport(connect(settings), settings, args)
-    worker = Worker(agent, transport, settings)
+    worker = Worker(agent, transport=transport, settings=settings)
     tune_for_service(settings.gc_gen0_threshold)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,8 +20,8 @@ from datetime import timedelta
 
 from mesh.errors import TransportError
 from mesh.observability.metrics import HEARTBEATS_SENT
+from mesh.runtime._running_task import RunningTask
 from mesh.runtime.publisher import Publisher
-from mesh.runtime.runner import RunningTask
 from mesh.settings import Settings
 from schemas import Envelope
 from schemas.envelope import utc_now

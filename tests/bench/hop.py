@@ -205,7 +205,7 @@ async def mesh_hop(
     transport = KafkaTransport(settings)
     await transport.start()
     try:
-        worker = Worker(noop, transport, settings)
+        worker = Worker(noop, transport=transport, settings=settings)
         await worker.start(wait_assigned=60)
         # What `mesh run` does at start-up (mesh/runtime/gc_tuning.py); undone below so the
         # raw baseline and other benchmarks run with CPython's defaults.

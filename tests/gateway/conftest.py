@@ -88,7 +88,9 @@ class GatewayServer:
             stack.push_async_callback(transport.stop)
             # Started together: each joins its own group, and the joins (a few seconds
             # each on the embedded broker) overlap instead of adding up.
-            workers = [Worker(agent, transport, self.settings) for agent in self._agents]
+            workers = [
+                Worker(agent, transport=transport, settings=self.settings) for agent in self._agents
+            ]
 
             async def stop_workers() -> None:
                 await asyncio.gather(*(worker.stop() for worker in workers))

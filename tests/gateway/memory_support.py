@@ -57,7 +57,9 @@ async def memory_gateway(
     try:
         async with contextlib.AsyncExitStack() as stack:
             for agent in agents:
-                await stack.enter_async_context(Worker(agent, transport, settings))
+                await stack.enter_async_context(
+                    Worker(agent, transport=transport, settings=settings)
+                )
             await stack.enter_async_context(app.router.lifespan_context(app))
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw")

@@ -39,7 +39,7 @@ async def test_a_webhook_is_refused_while_no_secret_is_set() -> None:
     app = create_app(settings, transport=transport)
     try:
         async with (
-            Worker(echo, transport, settings),
+            Worker(echo, transport=transport, settings=settings),
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as http,
         ):

@@ -1,0 +1,95 @@
+"""`RunningTask`: a task a worker has accepted, from its request to its outcome.
+
+The worker's parts share it: admission keeps it in the backlog or starts it, the
+runner runs it, control commands cancel, steer or supersede it, a rebalance hands it
+back, heartbeats report it. Its flags say how a run ends early (see
+mesh/runtime/runner.py), and are checked as the run begins, since an asyncio task
+cancelled before its first step runs none of its clean-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ValidationError
+
+from mesh.agent import Handler
+from mesh.context import TaskContext
+from mesh.transport.base import Delivery, TopicPartition
+from schemas import REGISTRY, Envelope
+from schemas.registry import SchemaError
+from schemas.tasks import Steer
+
+
+@dataclass(eq=False)
+class RunningTask:
+    """A task this worker has accepted (running, or in its backlog waiting for a slot)."""
+
+    request: Envelope
+    record: Delivery  # what the request was read from: provenance for dead letters
+    handler: Handler
+    task: asyncio.Task[None] | None = None
+    context: TaskContext | None = None
+    cancel_reason: str | None = None
+    cancel_fails: bool = False  # end it `failed` with the reason, not `cancelled`
+    handed_back: bool = False
+    superseded: bool = False  # a newer attempt was dispatched (the supervisor's redispatch)
+    ask_human: str | None = None  # wait for a human's go-ahead before the handler runs
+    begun: bool = False  # its asyncio task has begun running (see `_interrupt`)
+    # The input, parsed when the worker read the request (`parse_input`); or why it
+    # does not fit its schema.
+    message: BaseModel | None = None
+    invalid: Exception | None = None
+    held_since: float = 0.0  # loop time it went into the worker's backlog
+    outcome_failures: int = 0  # earlier runs whose outcome the broker did not take
+    early_steers: list[Steer] = field(default_factory=list)
+
+    @property
+    def task_id(self) -> str:
+        assert self.request.task_id is not None
+        return self.request.task_id
+
+    @property
+    def tp(self) -> TopicPartition:
+        return self.record.tp
+
+    @property
+    def offset(self) -> int:
+        return self.record.offset
+
+    def steer(self, steer: Steer) -> None:
+        if self.context is not None:
+            self.context._deliver_steer(steer)
+        else:
+            self.early_steers.append(steer)
+
+    def cancel(self, reason: str, *, fail: bool = False) -> None:
+        self.cancel_reason = reason
+        self.cancel_fails = fail
+        self._interrupt()
+
+    def hand_back(self) -> None:
+        self.handed_back = True
+        self._interrupt()
+
+    def _interrupt(self) -> None:
+        # An asyncio task cancelled before its first step never runs its body, so none
+        # of its clean-up either (a cancel read in the same fetch as its request did
+        # that): until the task has begun, the flags alone stop it, checked as it begins.
+        if self.task is not None and self.begun:
+            self.task.cancel()
+
+    def parse_input(self) -> None:
+        """Parse the input against its registered schema; keep the error if it fails."""
+        request = self.request
+        try:
+            self.message = REGISTRY.parse(request.type, request.version, request.payload)
+        except (SchemaError, ValidationError) as exc:
+            self.invalid = exc
+
+    def supersede(self) -> None:
+        """A newer attempt replaces this run: it records no outcome and commits nothing
+        (a result it still returns is noted and ignored)."""
+        self.superseded = True
+        self.hand_back()
