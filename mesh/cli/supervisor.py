@@ -1,4 +1,4 @@
-"""`mesh supervisor run|status`."""
+"""`mesh supervisor run|status`: run an instance, or show what the instances report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import importlib
 import time
 from typing import Any
 
+from mesh.cli.support import started_transport
 from mesh.errors import SetupError
 from mesh.settings import Settings, load_settings
 from mesh.supervision.policy import Policies
@@ -49,8 +50,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
     from mesh.transport.factory import connect
 
     settings = load_settings()
-    transport = connect(settings)
-    await transport.start()
+    # As every command that connects: a failure says what is wrong with the broker chosen.
+    transport = await started_transport(connect(settings), settings, args)
     try:
         records = await transport.read_topics([Topics(settings.namespace).supervisor_status])
     finally:

@@ -33,8 +33,11 @@ def mesh(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
-def test_no_broker_configured_and_no_dev_mesh_says_start_make_dev(tmp_path: Path) -> None:
-    agents = mesh("agents", cwd=tmp_path, env=NO_MESH_ENV)
+@pytest.mark.parametrize("command", [["agents"], ["supervisor", "status"]], ids=" ".join)
+def test_no_broker_configured_and_no_dev_mesh_says_start_make_dev(
+    tmp_path: Path, command: list[str]
+) -> None:
+    agents = mesh(*command, cwd=tmp_path, env=NO_MESH_ENV)
 
     assert agents.returncode == 1, agents
     assert agents.stderr.startswith("mesh: no broker configured and no dev mesh running here")
@@ -42,13 +45,14 @@ def test_no_broker_configured_and_no_dev_mesh_says_start_make_dev(tmp_path: Path
     assert len(agents.stderr.splitlines()) == 1, agents.stderr  # no aiokafka noise either
 
 
+@pytest.mark.parametrize("command", [["agents"], ["supervisor", "status"]], ids=" ".join)
 def test_a_broker_refusing_the_idempotent_producer_gets_the_hint(
-    tmp_path: Path, bootstrap_servers: str, external_cluster: str | None
+    tmp_path: Path, bootstrap_servers: str, external_cluster: str | None, command: list[str]
 ) -> None:
     if external_cluster is not None:
         pytest.skip("Apache Kafka grants producer ids; only the embedded broker refuses them")
     env = NO_MESH_ENV | {"MESH_BOOTSTRAP_SERVERS": bootstrap_servers}
-    agents = mesh("agents", cwd=tmp_path, env=env)
+    agents = mesh(*command, cwd=tmp_path, env=env)
 
     assert agents.returncode == 1, agents
     assert f"the broker at {bootstrap_servers} answers but refused a producer id" in agents.stderr

@@ -1,0 +1,117 @@
+"""`mesh run|broker|dev|gateway`: the commands that run a service in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from typing import Any
+
+from mesh.cli.support import load_agent, started_transport
+from mesh.dev.env_file import DEV_ENV
+from mesh.settings import load_settings
+
+REFERENCE_AGENTS = ("agents.triage:agent", "agents.knowledge:agent", "agents.orders:agent")
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from mesh.observability.logs import configure_logging
+    from mesh.observability.metrics_server import serve_metrics
+    from mesh.observability.tracing import configure_tracing, shutdown_tracing
+    from mesh.runtime.gc_tuning import tune_for_service
+    from mesh.runtime.worker import Worker
+    from mesh.transport.factory import connect
+
+    agent = load_agent(args.spec)
+    settings = load_settings()
+    configure_logging(settings, name=agent.name)
+    configure_tracing(settings, agent.name)
+    serve_metrics(settings, f"mesh run {agent.name}")
+    transport = await started_transport(connect(settings), settings, args)
+    worker = Worker(agent, transport=transport, settings=settings)
+    tune_for_service(settings.gc_gen0_threshold)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, worker.request_stop)
+    try:
+        await worker.run()
+    finally:
+        await transport.stop()
+        shutdown_tracing()  # flushes the spans not yet exported
+    return 0
+
+
+async def cmd_broker(args: argparse.Namespace) -> int:
+    from mesh.dev.broker import EmbeddedBroker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with EmbeddedBroker(port=args.port) as broker:
+        print(f"broker serving at {broker.bootstrap_servers} (log: {broker.log_path})", flush=True)
+        print(f"export MESH_BOOTSTRAP_SERVERS={broker.bootstrap_servers}", flush=True)
+        await stop.wait()
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from mesh.dev.devserver import main_dev
+
+    specs = [*(args.agents or REFERENCE_AGENTS), *args.extra_agents]
+    return main_dev(
+        agents=list(dict.fromkeys(specs)),  # each once, in the order given
+        bootstrap_servers=os.environ.get("MESH_BOOTSTRAP_SERVERS") or None,
+        supervisor=not args.no_supervisor,
+        gateway=not args.no_gateway,
+    )
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from mesh.gateway import app
+
+    app.run()
+    return 0
+
+
+# -- parsers -------------------------------------------------------------------------
+
+
+def add_run_parser(sub: Any) -> None:
+    run = sub.add_parser("run", help="run one agent type as a service")
+    run.add_argument("spec", help="module:attribute of the Agent, e.g. agents.triage:agent")
+    run.set_defaults(handler=cmd_run)
+
+
+def add_dev_parsers(sub: Any) -> None:
+    """`broker` and `dev`."""
+    broker = sub.add_parser("broker", help="run the embedded broker in the foreground")
+    broker.add_argument("--port", type=int)
+    broker.set_defaults(handler=cmd_broker, connects=False)
+
+    dev = sub.add_parser(
+        "dev",
+        help="broker, reference agents, supervisor and gateway, until Ctrl-C",
+        description=f"Run a dev mesh until Ctrl-C and write {DEV_ENV}, through which "
+        "`mesh` commands in this directory find it.",
+    )
+    dev.add_argument(
+        "agents", nargs="*", help=f"agent specs to run instead of {', '.join(REFERENCE_AGENTS)}"
+    )
+    dev.add_argument(
+        "--agent",
+        dest="extra_agents",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="run this agent too, e.g. examples.summarizer:agent (repeatable)",
+    )
+    dev.add_argument("--no-supervisor", action="store_true", help="do not run the supervisor")
+    dev.add_argument("--no-gateway", action="store_true", help="do not run the gateway")
+    dev.set_defaults(handler=cmd_dev, connects=False)
+
+
+def add_gateway_parser(sub: Any) -> None:
+    gateway = sub.add_parser("gateway", help="serve the HTTP API (native /v1 and LangGraph)")
+    gateway.set_defaults(handler=cmd_gateway)

@@ -1,0 +1,213 @@
+"""`mesh submit|tasks|task|steer|resume|cancel|publish|agents`: work with tasks and events."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+
+from mesh.cli.support import invocation, parse_json_object, with_client
+from mesh.client import Client
+from mesh.errors import TaskEnded, UsageError
+from schemas.tasks import TaskState, TaskStatus
+
+
+async def cmd_submit(args: argparse.Namespace) -> int:
+    payload = parse_json_object(args.input, "task input")
+
+    async def submit(client: Client) -> int:
+        task_id = await client.submit(args.agent, payload, idempotency_key=args.idempotency_key)
+        print(task_id, flush=True)
+        if args.wait:
+            state = await client.wait(task_id, timeout=args.wait)
+            print_task(state, client)
+            return 0 if state.status is TaskStatus.SUCCEEDED else 1
+        return 0
+
+    return await with_client(args, submit)
+
+
+async def cmd_tasks(args: argparse.Namespace) -> int:
+    async def list_tasks(client: Client) -> int:
+        status = TaskStatus(args.status) if args.status else None
+        tasks = await client.list(
+            status=status, agent=args.agent, correlation=args.correlation, limit=args.limit
+        )
+        if args.json:
+            print(orjson.dumps([t.model_dump(mode="json") for t in tasks]).decode())
+            return 0
+        print(f"{'TASK':32}  {'AGENT':12}  {'STATUS':13}  {'CREATED':19}  CHILDREN")
+        for t in tasks:
+            created = t.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{t.task_id:32}  {t.agent:12}  {t.status:13}  {created}  {len(t.children)}")
+        return 0
+
+    return await with_client(args, list_tasks)
+
+
+async def cmd_task(args: argparse.Namespace) -> int:
+    async def show(client: Client) -> int:
+        state = await client.get(args.task_id)
+        if args.json:
+            print(orjson.dumps(state.model_dump(mode="json")).decode())
+        else:
+            print_task(state, client)
+        return 0
+
+    return await with_client(args, show)
+
+
+def print_task(state: TaskState, client: Client) -> None:
+    print(f"task      {state.task_id}")
+    print(f"agent     {state.agent} ({state.type})")
+    print(f"status    {state.status}")
+    if state.waiting_for:
+        answer = f"mesh resume {state.task_id} TEXT"
+        print(f"waiting   for a human: {state.waiting_for}  (answer: {answer})")
+    if state.held:
+        print(f"held      {state.held}")
+    print(f"parent    {state.parent_task_id or '-'}   root {state.root_task_id}")
+    if state.trace_id:
+        print(f"trace     {state.trace_id}")
+    print(f"input     {orjson.dumps(state.input).decode()}")
+    for entry in state.progress:
+        print(f"progress  {entry.at:%H:%M:%S} {entry.message} {orjson.dumps(entry.data).decode()}")
+    for child_id in state.children:
+        child = client.view.tasks.get(child_id)
+        detail = f"{child.agent:10} {child.status}" if child else "(not seen yet)"
+        print(f"child     {child_id}  {detail}")
+    if state.result is not None:
+        print(f"result    {orjson.dumps(state.result).decode()}")
+    if state.error is not None:
+        print(f"error     {state.error.type}: {state.error.message}")
+
+
+async def not_ended(client: Client, task_id: str, action: str) -> TaskState:
+    """The task's state, unless it has ended: then there is nothing to `action` (as
+    the gateway's 409)."""
+    state = await client.get(task_id)
+    if state.status.is_terminal:
+        raise TaskEnded(f"task {task_id} has already ended ({state.status}): nothing to {action}")
+    return state
+
+
+async def cmd_steer(args: argparse.Namespace) -> int:
+    async def steer(client: Client) -> int:
+        state = await not_ended(client, args.task_id, "steer")
+        await client.steer(args.task_id, args.text)
+        print(f"sent to task {args.task_id} ({state.agent}, {state.status})")
+        return 0
+
+    return await with_client(args, steer)
+
+
+async def cmd_resume(args: argparse.Namespace) -> int:
+    async def resume(client: Client) -> int:
+        await client.resume(args.task_id, args.text)
+        return 0
+
+    return await with_client(args, resume)
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    async def cancel(client: Client) -> int:
+        state = await not_ended(client, args.task_id, "cancel")
+        await client.cancel(args.task_id, args.reason)
+        print(f"cancelling task {args.task_id} ({state.agent}) and its children")
+        return 0
+
+    return await with_client(args, cancel)
+
+
+async def cmd_publish(args: argparse.Namespace) -> int:
+    payload = parse_json_object(args.payload, "event payload")
+    key = args.key or next(
+        (str(v) for k, v in payload.items() if k.endswith("_id") and isinstance(v, str)), None
+    )
+    if key is None:
+        raise UsageError("give --key: the payload has no '<entity>_id' field to key the event by")
+
+    async def publish(client: Client) -> int:
+        event_id = await client.publish_raw(args.type, payload, key=key, version=args.version)
+        print(event_id)
+        # On stderr, so `id=$(mesh publish ...)` still captures the id alone.
+        hint = f"{invocation()} tasks --correlation {event_id}"
+        print(f"the tasks it starts: {hint}", file=sys.stderr)
+        return 0
+
+    return await with_client(args, publish)
+
+
+async def cmd_agents(args: argparse.Namespace) -> int:
+    async def list_agents(client: Client) -> int:
+        for card in client.agents():
+            takes = f"{card.task_type} v{card.task_version}" if card.task_type else "-"
+            events = ", ".join(card.events) or "-"
+            print(f"{card.name:12}  tasks: {takes:24}  events: {events}")
+        return 0
+
+    return await with_client(args, list_agents)
+
+
+# -- parsers -------------------------------------------------------------------------
+
+
+def add_task_parsers(sub: Any) -> None:
+    """`submit`, `tasks`, `task`, `steer`, `resume` and `cancel`."""
+    submit = sub.add_parser("submit", help="submit a task; prints its id at once")
+    submit.add_argument("agent")
+    submit.add_argument("input", help="the task input as a JSON object")
+    submit.add_argument("--idempotency-key")
+    submit.add_argument("--wait", type=float, metavar="SECONDS", help="wait for the outcome")
+    submit.set_defaults(handler=cmd_submit)
+
+    tasks = sub.add_parser("tasks", help="list tasks, newest first")
+    tasks.add_argument("--status", choices=[s.value for s in TaskStatus])
+    tasks.add_argument("--agent")
+    tasks.add_argument(
+        "--correlation", metavar="ID", help="the tasks an event started (its id, as published)"
+    )
+    tasks.add_argument("--limit", type=int, default=50)
+    tasks.add_argument("--json", action="store_true")
+    tasks.set_defaults(handler=cmd_tasks)
+
+    task = sub.add_parser("task", help="show one task: status, progress, children, result")
+    task.add_argument("task_id")
+    task.add_argument("--json", action="store_true")
+    task.set_defaults(handler=cmd_task)
+    _add_control_parsers(sub)
+
+
+def _add_control_parsers(sub: Any) -> None:
+    steer = sub.add_parser(
+        "steer", help="send a follow-up instruction to a running task (exit 1 if it has ended)"
+    )
+    steer.add_argument("task_id")
+    steer.add_argument("text")
+    steer.set_defaults(handler=cmd_steer)
+
+    resume = sub.add_parser("resume", help="answer a task that waits for a human")
+    resume.add_argument("task_id")
+    resume.add_argument("text", help="the answer; the task's handler receives it")
+    resume.set_defaults(handler=cmd_resume)
+
+    cancel = sub.add_parser(
+        "cancel", help="cancel a task and its children (exit 1 if it has ended)"
+    )
+    cancel.add_argument("task_id")
+    cancel.add_argument("--reason", default="cancelled from the CLI")
+    cancel.set_defaults(handler=cmd_cancel)
+
+
+def add_event_parsers(sub: Any) -> None:
+    """`publish` and `agents`."""
+    publish = sub.add_parser("publish", help="publish a domain event (validated)")
+    publish.add_argument("type", help="event type, e.g. support.ticket.created")
+    publish.add_argument("payload", help="the event payload as a JSON object")
+    publish.add_argument("--key", help="entity id to key by (default: the first *_id field)")
+    publish.add_argument("--version", type=int, help="schema version (default: newest)")
+    publish.set_defaults(handler=cmd_publish)
+
+    sub.add_parser("agents", help="list registered agent types").set_defaults(handler=cmd_agents)
