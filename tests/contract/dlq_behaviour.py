@@ -7,8 +7,6 @@ one rejected task and one undecodable record, then lists, replays or purges them
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 
 import orjson
@@ -24,7 +22,7 @@ from mesh.testing import TestMesh
 from mesh.transport.base import Transport
 from schemas import REGISTRY, decode_envelope
 from schemas.tasks import TaskStatus
-from tests.helpers import eventually, read_all
+from tests.helpers import eventually, eventually_value, read_all
 
 Factory = Callable[[], Transport]
 
@@ -67,13 +65,12 @@ async def listed_when(
     m: TestMesh, condition: Callable[[list[DeadLetter]], bool], *, timeout: float = 10.0
 ) -> list[DeadLetter]:
     """The listed dead letters once `condition` holds (the worker parks records async)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        letters = await dlq.read_dead_letters(m.transport, m.settings, "fixable")
-        if condition(letters):
-            return letters
-        assert time.monotonic() < deadline, f"dead letters never matched: {letters}"
-        await asyncio.sleep(0.1)
+    return await eventually_value(
+        lambda: dlq.read_dead_letters(m.transport, m.settings, "fixable"),
+        condition,
+        timeout=timeout,
+        what="the dead letters to match",
+    )
 
 
 class DeadLetterQueueBehaviour:

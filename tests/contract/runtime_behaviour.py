@@ -6,8 +6,6 @@ Subclasses provide `transport_factory` (a fresh, unstarted transport per call) a
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +17,7 @@ from mesh.observability.tracing import use_exporter
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
-from mesh.transport.base import Delivery, Transport
+from mesh.transport.base import Transport
 from schemas import Envelope, decode_envelope, encode_envelope, header_names
 from schemas.envelope import new_id
 from schemas.supervision import CIRCUIT_STATE, CircuitState
@@ -32,7 +30,14 @@ from tests.contract.behaviour_agents import (
     listener,
     worker_agent,
 )
-from tests.helpers import eventually, eventually_true, read_all
+from tests.helpers import (
+    eventually,
+    eventually_true,
+    eventually_value,
+    most_at_once,
+    read_all,
+    running_intervals,
+)
 
 Factory = Callable[[], Transport]
 
@@ -77,15 +82,14 @@ class RuntimeBehaviour:
     ) -> None:
         agents = (boss, worker_agent)
         async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
-            started = time.monotonic()
-            task_id = await m.client.submit("boss", {"children": 10, "seconds": 0.5})
+            task_id = await m.client.submit("boss", {"children": 10, "seconds": 1.0})
             state = await m.client.wait(task_id, timeout=20)
-            elapsed = time.monotonic() - started
             children = [await m.client.get(c) for c in state.children]
         assert state.status is TaskStatus.SUCCEEDED, state.error
         assert sorted(state.result["labels"], key=int) == [str(i) for i in range(10)]  # type: ignore[index]
-        assert elapsed < 3.5, f"10 children of 0.5 s took {elapsed:.1f} s"
         assert len(children) == 10
+        peak = most_at_once(children)
+        assert peak == 10, f"at most {peak} at once: {running_intervals(children)}"
         assert all(c.parent_task_id == task_id and c.root_task_id == task_id for c in children)
 
     async def test_a_child_failure_reaches_the_parent_as_an_exception(
@@ -264,10 +268,12 @@ class RuntimeBehaviour:
             assert (await m.client.wait(after, timeout=20)).status is TaskStatus.SUCCEEDED
             failed = await m.client.wait(bad_input_id, timeout=20)
             dlq = m.client.publisher.topics.dead_letters("worker")
-            parked: list[Delivery] = []
-            deadline = time.monotonic() + 10
-            while len(parked) < 2 and time.monotonic() < deadline:
-                parked = await read_all(m.transport, [dlq])
+            parked = await eventually_value(
+                lambda: read_all(m.transport, [dlq]),
+                lambda records: len(records) >= 2,
+                timeout=10,
+                what="both records parked",
+            )
         assert failed.status is TaskStatus.DEAD_LETTERED
         assert failed.error is not None and "invalid input" in failed.error.message
         by_key = {r.key: r.headers for r in parked}
@@ -294,10 +300,13 @@ class RuntimeBehaviour:
                 [m.client.publisher.topics.domain("test.echoed")], group=None
             )
             await reader.start()
-            echoed = []
-            deadline = time.monotonic() + 10
-            while not echoed and time.monotonic() < deadline:
-                echoed = await reader.fetch(timeout=0.2, max_records=10)
+            echoed = await eventually_value(
+                lambda: reader.fetch(timeout=0.2, max_records=10),
+                bool,
+                timeout=10,
+                interval=0,
+                what="the emitted event",
+            )
             await reader.stop()
         assert len(echoed) == 1 and echoed[0].key == b"item-7"
 
@@ -387,17 +396,19 @@ class RuntimeBehaviour:
             await m.client.publisher.send(m.workers[0].inbox, order, key=task_id)
             state = await m.client.wait(task_id, timeout=20)
             events_topic = Topics(settings.namespace).task_events
-            deadline = time.monotonic() + 10
-            while True:  # the late attempt notes itself about 0.2 s after its cancel
+
+            async def kinds_of_task() -> list[str]:
                 records = await read_all(m.transport, [events_topic])
-                kinds = [
+                return [
                     decode_envelope(r.value or b"").payload["kind"]
                     for r in records
                     if r.key == task_id.encode()
                 ]
-                if "superseded" in kinds or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.1)
+
+            # The late attempt notes itself about 0.2 s after its cancel.
+            kinds = await eventually_value(
+                kinds_of_task, lambda k: "superseded" in k, timeout=10, what="the superseded note"
+            )
         assert state.status is TaskStatus.SUCCEEDED and state.attempt == 2
         assert state.result == {"label": "2"}
         assert kinds.count("succeeded") == 1 and "superseded" in kinds, kinds
@@ -590,7 +601,9 @@ class RuntimeBehaviour:
             deadline = datetime.now(UTC) + timedelta(seconds=0.2)
             label = new_id()
             task_id = await m.client.submit("worker", {"label": label}, deadline=deadline)
-            await asyncio.sleep(0.3)
+            await eventually(
+                lambda: datetime.now(UTC) > deadline, timeout=5, what="the deadline to pass"
+            )
             await m.add_worker(worker_agent)
             state = await m.client.wait(task_id, timeout=20)
         assert state.status is TaskStatus.FAILED, state

@@ -19,6 +19,7 @@ from mesh.transport.base import (
     Transport,
     unread_ends,
 )
+from tests.helpers import eventually_true
 
 DeleteRecords = Callable[[TopicPartition, int], Awaitable[None]]
 
@@ -198,6 +199,4 @@ async def _poll_both(
             await second.fetch(timeout=0.05, max_records=1)
         return condition()
 
-    deadline = time.monotonic() + 30
-    while not await step():
-        assert time.monotonic() < deadline, "the group never settled"
+    await eventually_true(step, timeout=30, interval=0, what="the group to settle")

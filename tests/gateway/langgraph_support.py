@@ -4,12 +4,14 @@ bounded polls."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
 import pytest
+
+from tests.helpers import eventually_value
+from tests.helpers import poll as poll_until_not_none
 
 T = TypeVar("T")
 
@@ -35,25 +37,21 @@ async def poll(
     read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float = 10.0
 ) -> T:
     """Read until `done(value)`; fails with the last value after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not done within {timeout} s; last value: {value!r}")
-        await asyncio.sleep(0.05)
+    return await eventually_value(read, done, timeout=timeout, interval=0.05, what="done")
 
 
 def poll_sync(read: Callable[[], T], done: Callable[[T], bool], *, timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not done within {timeout} s; last value: {value!r}")
-        time.sleep(0.05)
+    """`poll` for a synchronous test; fails with the last value read."""
+    last: list[T] = []
+
+    def check() -> tuple[T] | None:
+        last[:] = [read()]
+        return (last[0],) if done(last[0]) else None
+
+    found = poll_until_not_none(
+        check, timeout=timeout, what="done", explain=lambda: f"last: {last!r}"
+    )
+    return found[0]
 
 
 def wait_until_runs_start(url: str, *, timeout: float = 30.0) -> None:

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
-T = TypeVar("T")
-
-
-def poll(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    """Call `check` until it returns something other than None (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+from tests.helpers import poll as poll  # the native tests' bounded wait
 
 
 def submit(http: httpx.Client, agent: str, input: dict[str, Any], **extra: Any) -> str:
