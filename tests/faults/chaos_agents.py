@@ -5,6 +5,10 @@ The ledger (its path in CHAOS_LEDGER) is the outside system: `charges` honours t
 step's idempotency key, as the `ctx.step` contract asks of the systems a step calls;
 `calls` logs every call of the step's function, so a test can tell a step the
 journal replayed from one that ran again.
+
+The handlers' random pauses come from `RNG`, seeded from CHAOS_SEED (set by the chaos
+test, from its printed seed) and the process's instance id, so a failing run can be
+replayed; unset, the seed is fresh.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ sleepy = Agent("chaos-sleepy")
 picky = Agent("chaos-picky", retry=RetryPolicy(max_attempts=2, initial_delay=0.1, max_delay=0.2))
 payments = Agent("chaos-payments")
 
+_SEED = os.environ.get("CHAOS_SEED")
+RNG = random.Random(f"{_SEED}/{os.environ.get('MESH_INSTANCE_ID', '')}" if _SEED else None)
+
 
 def _ledger() -> sqlite3.Connection:
     db = sqlite3.connect(os.environ["CHAOS_LEDGER"], timeout=60, isolation_level=None)
@@ -79,7 +86,7 @@ def _note_run(ctx: TaskContext) -> int:
 async def place(ctx: TaskContext, order: Order) -> dict[str, object]:
     _note_run(ctx)
     child = await ctx.delegate("chaos-payments", Charge(order_id=order.order_id))
-    await asyncio.sleep(random.uniform(0.1, 0.5))
+    await asyncio.sleep(RNG.uniform(0.1, 0.5))
     charged = await child
     return {"order_id": order.order_id, "charge": charged["charge"]}
 
@@ -126,5 +133,5 @@ async def charge(ctx: TaskContext, request: Charge) -> dict[str, object]:
     _note_run(ctx)
     charged = await ctx.step("charge", lambda: _charge(ctx.step_key("charge"), request.order_id))
     # Work after the effect: a kill here must not repeat it.
-    await asyncio.sleep(random.uniform(0.2, 1.0))
+    await asyncio.sleep(RNG.uniform(0.2, 1.0))
     return {"charge": charged}

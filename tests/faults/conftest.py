@@ -1,8 +1,10 @@
-"""Fixtures of the fault tests: an empty side-effect ledger (the `client` fixture is in
-tests/conftest.py; each module sets its own `settings`)."""
+"""Fixtures of the fault tests: an empty side-effect ledger and the seed of a chaos
+run (the `client` fixture is in tests/conftest.py; each module sets its own `settings`)."""
 
 from __future__ import annotations
 
+import os
+import random
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +12,16 @@ import pytest
 
 from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
 from tests.faults.chaos_agents import LEDGER_SCHEMA
+
+
+@pytest.fixture
+def chaos_seed() -> int:
+    """The seed of a chaos run's randomness: $MESH_CHAOS_SEED replays a run, else a fresh
+    one. Printed (pytest shows it with a failure); tests also put it in their messages."""
+    given = os.environ.get("MESH_CHAOS_SEED")
+    seed = int(given) if given else random.SystemRandom().randrange(2**32)
+    print(f"chaos seed {seed} (replay with MESH_CHAOS_SEED={seed})")
+    return seed
 
 
 @pytest.fixture

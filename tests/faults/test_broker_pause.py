@@ -68,7 +68,13 @@ async def test_a_hung_broker_loses_nothing_and_repeats_nothing(
             return ids
 
         submitting = asyncio.create_task(submit_all())
-        await asyncio.sleep(2.0)  # tasks in flight everywhere
+
+        def running_on_both() -> bool:
+            under_way = {TaskStatus.RUNNING, TaskStatus.WAITING}
+            agents = Counter(s.agent for s in client.view.tasks.values() if s.status in under_way)
+            return min(agents["chaos-orders"], agents["chaos-payments"]) >= 5
+
+        await eventually(running_on_both, timeout=30, what="tasks in flight on both agents")
         os.kill(broker.pid, signal.SIGSTOP)
         try:
             await asyncio.sleep(PAUSE)

@@ -5,6 +5,9 @@ Invariants, not timings: every order and every charge reaches `succeeded`, each
 task's terminal transition is recorded once (one terminal event id per task; a
 re-run of the same request after a crash re-writes the same id), and the ledger
 has exactly one charge per order.
+
+The kills and the agents' pauses are seeded (the `chaos_seed` fixture): a failure
+names its seed, and MESH_CHAOS_SEED=<seed> replays the same choices.
 """
 
 from __future__ import annotations
@@ -44,10 +47,11 @@ def settings(broker_settings: Settings) -> Settings:
 class Fleet:
     """The agent processes, replaced as the chaos loop kills them."""
 
-    def __init__(self, settings: Settings, log_dir: Path, ledger: Path) -> None:
+    def __init__(self, settings: Settings, log_dir: Path, ledger: Path, *, seed: int) -> None:
         self._settings = settings
         self._log_dir = log_dir
-        self._env = {"CHAOS_LEDGER": str(ledger)}
+        self._env = {"CHAOS_LEDGER": str(ledger), "CHAOS_SEED": str(seed)}
+        self._rng = random.Random(seed)
         self._names = itertools.count()
         self.live: list[MeshProcess] = []
         self.everyone: list[MeshProcess] = []
@@ -61,7 +65,7 @@ class Fleet:
         return process
 
     def kill_one(self) -> None:
-        victim = random.choice(self.live)
+        victim = self._rng.choice(self.live)
         victim.stop(signal.SIGKILL)
         self.live.remove(victim)
         self.kills += 1
@@ -70,7 +74,7 @@ class Fleet:
     async def kill_every_few_seconds(self, seconds: float) -> None:
         until = time.monotonic() + seconds
         while time.monotonic() < until:
-            await asyncio.sleep(random.uniform(3.0, 6.0))
+            await asyncio.sleep(self._rng.uniform(3.0, 6.0))
             self.kill_one()
 
     def stop(self) -> None:
@@ -80,9 +84,10 @@ class Fleet:
 
 @pytest.mark.timeout(480)
 async def test_sigkill_chaos_loses_no_task_and_repeats_no_effect(
-    settings: Settings, client: Client, tmp_path: Path, ledger: Path
+    settings: Settings, client: Client, tmp_path: Path, ledger: Path, chaos_seed: int
 ) -> None:
-    fleet = Fleet(settings, tmp_path, ledger)
+    replay = f"(replay with MESH_CHAOS_SEED={chaos_seed})"
+    fleet = Fleet(settings, tmp_path, ledger, seed=chaos_seed)
     try:
         for spec in (ORDERS, ORDERS, PAYMENTS, PAYMENTS):
             fleet.start(spec)
@@ -109,14 +114,15 @@ async def test_sigkill_chaos_loses_no_task_and_repeats_no_effect(
             return ended == TASKS
 
         last_report = [time.monotonic()]
-        await eventually(all_ended, timeout=240, interval=0.5, what="every order to end")
+        await eventually(all_ended, timeout=240, interval=0.5, what=f"every order to end {replay}")
     finally:
         fleet.stop()
 
     states = [client.view.tasks[i] for i in order_ids]
-    assert Counter(s.status for s in states) == {TaskStatus.SUCCEEDED: TASKS}
+    statuses = Counter(s.status for s in states)
+    assert statuses == {TaskStatus.SUCCEEDED: TASKS}, f"{statuses} {replay}"
     charge_ids = [s.children[0] for s in states]
-    assert all(len(s.children) == 1 for s in states), "an order delegated more than once"
+    assert all(len(s.children) == 1 for s in states), f"an order delegated twice {replay}"
 
     events = await read_all(client.transport, [client.publisher.topics.task_events])
     terminal_ids: dict[str, set[str]] = defaultdict(set)
@@ -127,7 +133,7 @@ async def test_sigkill_chaos_loses_no_task_and_repeats_no_effect(
             terminal_ids[envelope.task_id].add(envelope.id)
             terminal_records += 1
     for task_id in [*order_ids, *charge_ids]:
-        assert len(terminal_ids[task_id]) == 1, f"task {task_id}: {terminal_ids[task_id]}"
+        assert len(terminal_ids[task_id]) == 1, f"{task_id}: {terminal_ids[task_id]} {replay}"
 
     with sqlite3.connect(ledger) as db:
         charges = db.execute("SELECT COUNT(*), COUNT(DISTINCT order_id) FROM charges").fetchone()
@@ -135,9 +141,9 @@ async def test_sigkill_chaos_loses_no_task_and_repeats_no_effect(
         reruns = db.execute(
             "SELECT COUNT(*) FROM (SELECT task_id FROM runs GROUP BY task_id HAVING COUNT(*) > 1)"
         ).fetchone()[0]
-    assert charges == (TASKS, TASKS)
+    assert charges == (TASKS, TASKS), f"charges, distinct orders: {charges} {replay}"
     print(
-        f"\nchaos: {fleet.kills} SIGKILLs; {reruns} tasks ran more than once; "
+        f"\nchaos (seed {chaos_seed}): {fleet.kills} SIGKILLs; {reruns} tasks ran more than once; "
         f"{calls - TASKS} charge calls repeated (not replayed from the journal); "
         f"{terminal_records - 2 * TASKS} terminal events re-written under the same id"
     )
