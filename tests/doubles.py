@@ -4,12 +4,12 @@ condition the plain double does not produce on its own."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 
 from mesh.errors import TransportError
 from mesh.transport.base import Consumer, Delivery, Outgoing, RebalanceListener, TopicPartition
 from mesh.transport.memory import MemoryTransport
+from tests.helpers import eventually
 
 
 class FailingPublishTransport(MemoryTransport):
@@ -177,11 +177,12 @@ class _LaggingReader(_Delegating):
     async def read_up_to(self, ends: Mapping[TopicPartition, int], timeout: float = 5.0) -> None:
         """Let the reader have the records before `ends`; return once it took them."""
         self._limit.update(ends)
-        deadline = time.monotonic() + timeout
-        while any(self._delivered.get(tp, 0) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the lagging reader did not read up to {ends}")
-            await asyncio.sleep(0.005)
+        await eventually(
+            lambda: all(self._delivered.get(tp, 0) >= end for tp, end in ends.items()),
+            timeout=timeout,
+            interval=0.005,
+            what=f"the lagging reader to read up to {ends}",
+        )
 
     async def fetch(self, *, timeout: float, max_records: int) -> list[Delivery]:
         # While records are held back, look again soon: a limit may have risen.

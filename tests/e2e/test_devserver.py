@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from mesh.dev.devserver import child_environment
+from tests.helpers import poll
 
 pytestmark = pytest.mark.e2e
 
@@ -93,14 +94,8 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _until(condition: Callable[[], bool], timeout: float) -> bool:
-    """Poll `condition` until it holds or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+def _wait_all_gone(pids: list[int], timeout: float = 10) -> None:
+    poll(lambda: all(_gone(pid) for pid in pids) or None, timeout=timeout, what=f"{pids} to exit")
 
 
 @pytest.fixture
@@ -130,7 +125,7 @@ def test_sigint_stops_everything(dev_factory: Callable[[list[list[str]]], DevPro
 
     os.kill(dev.proc.pid, signal.SIGINT)  # only the dev process, as a terminal would
     assert dev.proc.wait(timeout=20) == 0
-    assert _until(lambda: all(_gone(pid) for pid in dev.pids), timeout=10), dev.pids
+    _wait_all_gone(dev.pids)
     assert not dev.dev_env.exists()
 
 
@@ -141,7 +136,7 @@ def test_sigkill_leaves_no_orphans(dev_factory: Callable[[list[list[str]]], DevP
 
     os.kill(dev.proc.pid, signal.SIGKILL)
     assert dev.proc.wait(timeout=10) == -signal.SIGKILL
-    assert _until(lambda: all(_gone(pid) for pid in dev.pids), timeout=10), dev.pids
+    _wait_all_gone(dev.pids)
 
     # The file outlives a killed `mesh dev`; a command in a second terminal says so.
     assert dev.dev_env.exists()
@@ -159,7 +154,7 @@ def test_child_exit_stops_the_mesh(dev_factory: Callable[[list[list[str]]], DevP
     dev = dev_factory([SLEEPER, crasher])
     assert dev.proc.wait(timeout=20) == 1
     dev.read_until(b"exited unexpectedly with code 3", timeout=5)
-    assert _until(lambda: all(_gone(pid) for pid in dev.pids), timeout=10), dev.pids
+    _wait_all_gone(dev.pids)
 
 
 def test_child_environment_respects_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,13 +8,13 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
 from tests.e2e.readme import code_blocks, section
+from tests.helpers import poll
 
 pytestmark = pytest.mark.e2e
 
@@ -59,10 +59,12 @@ def test_make_dev_agents_runs_them_beside_the_reference_agents(tmp_path: Path) -
             argv, cwd=tmp_path, env=NO_MESH_ENV, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 90
-        while "Press Ctrl-C to stop." not in console.read_text():
-            assert dev.poll() is None and time.monotonic() < deadline, console.read_text()
-            time.sleep(0.2)
+
+        def banner() -> bool | None:
+            assert dev.poll() is None, console.read_text()
+            return "Press Ctrl-C to stop." in console.read_text() or None
+
+        poll(banner, timeout=90, interval=0.2, what="the banner", explain=console.read_text)
     finally:
         dev.send_signal(signal.SIGINT)
         assert dev.wait(timeout=30) == 0, console.read_text()

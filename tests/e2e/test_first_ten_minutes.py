@@ -31,6 +31,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.e2e.readme import Command, code_blocks, commands, section
 from tests.gateway.conftest import free_port
+from tests.helpers import poll as poll_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -71,14 +72,8 @@ class Run:
 
 
 def poll(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    """`tests.helpers.poll` for a check that answers with a truth value."""
+    return poll_until(lambda: check() or None, timeout=timeout, what=what, interval=interval)
 
 
 @pytest.fixture(scope="module")

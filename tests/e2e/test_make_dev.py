@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,20 +16,25 @@ import httpx
 import pytest
 
 from tests.gateway.conftest import free_port
+from tests.helpers import poll
 
 pytestmark = pytest.mark.e2e
 
 
 def _poll(check: Any, *, timeout: float, what: str, log: Path) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening_check() -> Any:
         try:
-            if (found := check()) is not None:
-                return found
+            return check()
         except httpx.TransportError:
-            pass  # not listening yet
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; mesh dev said:\n{log.read_text()[-4000:]}")
+            return None  # not listening yet
+
+    return poll(
+        listening_check,
+        timeout=timeout,
+        what=what,
+        interval=0.5,
+        explain=lambda: f"mesh dev said:\n{log.read_text()[-4000:]}",
+    )
 
 
 def test_mesh_dev_runs_agents_supervisor_and_gateway(tmp_path: Path) -> None:

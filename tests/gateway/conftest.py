@@ -27,6 +27,7 @@ from mesh.transport.kafka.adapter import KafkaTransport
 from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
 from tests.gateway.agents import ALL
 from tests.gateway.native_support import WebhookReceiver
+from tests.helpers import eventually
 
 
 def free_port() -> int:
@@ -104,10 +105,14 @@ class GatewayServer:
                 log_config=None,
                 lifespan="on",
             )
-            self._server = uvicorn.Server(config)
-            serving = asyncio.create_task(self._server.serve())
-            while not self._server.started and not serving.done():  # noqa: ASYNC110 (uvicorn offers no event)
-                await asyncio.sleep(0.02)
+            server = self._server = uvicorn.Server(config)
+            serving = asyncio.create_task(server.serve())
+            await eventually(  # uvicorn offers no event for it
+                lambda: server.started or serving.done(),
+                timeout=60,
+                interval=0.02,
+                what="uvicorn to listen",
+            )
             self._ready.set()
             await serving
 

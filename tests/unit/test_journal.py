@@ -3,7 +3,6 @@ what memory keeps, and that entries are visible before their write is acknowledg
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -15,6 +14,7 @@ from mesh.testing import MemoryTransport
 from mesh.topics import agent_topics
 from schemas import Envelope, Source
 from schemas.tasks import TaskOutcome, TaskStatus
+from tests.helpers import eventually_true
 
 
 def _request(attempt: int = 1, replay: int = 0) -> Envelope:
@@ -89,15 +89,22 @@ async def test_entries_are_visible_before_the_write_is_awaited(memory_settings: 
 
 
 async def test_ended_records_expire_after_the_window(memory_settings: Settings) -> None:
-    short = memory_settings.model_copy(update={"journal_retention": 0.05})
+    short = memory_settings.model_copy(update={"journal_retention": 0.5})
     transport = MemoryTransport()
     journal = await _journal(transport, short)
     await journal.load([0])
     await journal.record_ended(0, _request(), TaskStatus.SUCCEEDED)
-    await asyncio.sleep(0.1)
-    reloaded = await _journal(transport, short)
-    await reloaded.load([0])
-    assert not reloaded.is_duplicate(0, _request())
+
+    async def remembered_on_reload() -> bool:
+        reloaded = await _journal(transport, short)
+        await reloaded.load([0])
+        return reloaded.is_duplicate(0, _request())
+
+    async def forgotten_on_reload() -> bool:
+        return not await remembered_on_reload()
+
+    assert await remembered_on_reload(), "forgotten within the window"
+    await eventually_true(forgotten_on_reload, timeout=5, interval=0.05, what="the expiry")
 
 
 async def test_a_disabled_journal_writes_and_remembers_nothing(memory_settings: Settings) -> None:
