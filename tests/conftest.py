@@ -18,25 +18,10 @@ from pathlib import Path
 import pytest
 
 from mesh import Client
-from mesh.settings import Settings
+from mesh.settings import Settings, load_settings
 from mesh.transport.kafka.adapter import KafkaTransport
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# Small group and fetch timers for a single-machine broker (see mesh/settings.py).
-TEST_PROFILE = {
-    "session_timeout": 6.0,
-    "heartbeat_interval": 1.0,
-    "fetch_max_wait": 0.01,
-    "partitions": 4,
-    "commit_interval": 0.1,
-    "shutdown_grace": 5.0,
-    "rebalance_grace": 2.0,
-    # A request the broker never answers stalls its client for this long (suspected
-    # once: a worker fetched nothing for 30 s after a takeover); 15 s still outlasts
-    # the broker-pause fault test's 10 s SIGSTOP.
-    "request_timeout": 15.0,
-}
 
 
 def _embedded() -> bool:
@@ -114,16 +99,18 @@ def namespace() -> str:
 
 @pytest.fixture
 def memory_settings(namespace: str) -> Settings:
-    return Settings(namespace=namespace, **TEST_PROFILE)  # type: ignore[arg-type]
+    """Settings of the "test" profile (mesh.settings.PROFILES: small group and fetch
+    timers for a single-machine broker)."""
+    return load_settings(profile="test", namespace=namespace)
 
 
 @pytest.fixture
 def broker_settings(bootstrap_servers: str, namespace: str) -> Settings:
-    return Settings(
+    return load_settings(
+        profile="test",
         bootstrap_servers=bootstrap_servers,
         namespace=namespace,
         idempotent_producer=not _embedded(),
-        **TEST_PROFILE,  # type: ignore[arg-type]
     )
 
 

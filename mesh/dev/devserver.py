@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -30,21 +30,11 @@ from mesh.dev.broker import EmbeddedBroker, free_loopback_port, spawn_child, ter
 from mesh.dev.env_file import DEV_ENV, dev_settings, read_dev_env, remove_dev_env, write_dev_env
 from mesh.dev.readiness import wait_until_ready
 from mesh.errors import BrokerStartError
-from mesh.settings import load_settings
+from mesh.settings import load_settings, profile_environment
 
 T = TypeVar("T")
 
 _CHILD_GRACE = 10.0
-
-# The dev profile: short group and fetch timers suit one laptop and the embedded
-# broker (see mesh.settings). Values the user already set win.
-DEV_PROFILE: Mapping[str, str] = {
-    "MESH_SESSION_TIMEOUT": "6",
-    "MESH_HEARTBEAT_INTERVAL": "1",
-    "MESH_FETCH_MAX_WAIT": "0.01",
-    "MESH_IDEMPOTENT_PRODUCER": "false",  # the embedded broker grants no producer ids
-    "MESH_LIVENESS_INTERVAL": "1",  # the supervisor notices a dead worker in seconds
-}
 
 
 @dataclass
@@ -74,12 +64,13 @@ def child_environment(
         env: Extra variables layered over os.environ.
 
     Returns:
-        A new dict; the dev profile fills only variables that are not set yet.
+        A new dict; the "dev" settings profile (mesh.settings.PROFILES: short group and
+        fetch timers for one laptop and the embedded broker) fills only variables that
+        are not set yet.
     """
     merged = {**os.environ, **(env or {})}
     merged["MESH_BOOTSTRAP_SERVERS"] = bootstrap_servers
-    for name, value in DEV_PROFILE.items():
-        merged.setdefault(name, value)
+    merged.update(profile_environment("dev", merged))
     # Children share our stdout; unbuffered output keeps their logs in order when piped.
     merged.setdefault("PYTHONUNBUFFERED", "1")
     return merged
@@ -214,48 +205,101 @@ async def run_dev(
     started = time.monotonic()
     # Imported here, before anything starts: a typo in a spec fails at once.
     names = {spec: load_agent(spec).name for spec in agents}
-    requested = {**os.environ, **(env or {})}
-    gateway_url = None
+    gateway_url, env = None, dict(env or {})
     if gateway:
-        host, port = _gateway_address(requested)
-        if port == 0:  # "any free port": chosen here, so the banner can name it
-            port = free_loopback_port()
-            env = {**(env or {}), "MESH_GATEWAY_PORT": str(port)}
-        if _port_taken(host, port):
-            print(
-                f"mesh dev: the gateway's address {host}:{port} is taken (another `make dev`?); "
-                "stop that, or set MESH_GATEWAY_PORT to a free port",
-                file=sys.stderr,
-                flush=True,
-            )
+        if (claimed := _claim_gateway_address({**os.environ, **env})) is None:
             return 1
-        gateway_url = f"http://{host}:{port}"
+        gateway_url, chosen = claimed
+        env.update(chosen)
+    run = _DevRun(names, gateway_url, out, command, started)
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, run.stop.set)
+    try:
+        return await run.serve(
+            bootstrap_servers,
+            supervisor=supervisor,
+            extra_commands=extra_commands,
+            env=env,
+            directory=directory or Path.cwd(),
+        )
+    except BrokerStartError as exc:
+        print(f"mesh dev: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        await run.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _claim_gateway_address(requested: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
+    """The gateway's URL and the variables that fix its port; None (said on stderr)
+    when the address is taken."""
+    host, port = _gateway_address(requested)
+    chosen = {}
+    if port == 0:  # "any free port": chosen here, so the banner can name it
+        port = free_loopback_port()
+        chosen["MESH_GATEWAY_PORT"] = str(port)
+    if _port_taken(host, port):
+        print(
+            f"mesh dev: the gateway's address {host}:{port} is taken (another `make dev`?); "
+            "stop that, or set MESH_GATEWAY_PORT to a free port",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    return f"http://{host}:{port}", chosen
+
+
+@dataclass
+class _DevRun:
+    """One `mesh dev` run: what it started, so that `close` stops it all in order."""
+
+    names: dict[str, str]  # agent spec -> agent name
+    gateway_url: str | None
+    out: TextIO
+    command: str
+    started: float  # time.monotonic() at the start, for the banner
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
     broker: EmbeddedBroker | None = None
-    children: list[_Child] = []
+    children: list[_Child] = field(default_factory=list)
     dev_env: Path | None = None
     announce: asyncio.Task[None] | None = None
-    try:
+
+    async def serve(
+        self,
+        bootstrap_servers: str | None,
+        *,
+        supervisor: bool,
+        extra_commands: Sequence[Sequence[str]],
+        env: Mapping[str, str] | None,
+        directory: Path,
+    ) -> int:
+        """Start the broker (unless given one) and the children, then watch them."""
         address = bootstrap_servers
         if address is None:
-            broker = EmbeddedBroker()
-            address = await _unless_stopped(broker.start(), stop)
+            self.broker = EmbeddedBroker()
+            address = await _unless_stopped(self.broker.start(), self.stop)
             if address is None:
                 return 0
         child_env = child_environment(address, env)
         # This process checks readiness with the children's settings.
         os.environ.update({k: v for k, v in child_env.items() if k.startswith("MESH_")})
-        dev_env = _write_dev_env(directory or Path.cwd(), child_env, out)
+        self.dev_env = _write_dev_env(directory, child_env, self.out)
         plans = _plans(
-            names,
+            self.names,
             supervisor=supervisor,
-            gateway_url=gateway_url,
+            gateway_url=self.gateway_url,
             extra_commands=extra_commands,
             environment=child_env,
         )
+        if not await self._spawn(plans, child_env):
+            return 1
+        self.announce = asyncio.create_task(self._announce_when_ready(address, self.dev_env))
+        return await _watch(self.stop, self.children, self.broker, self.out)
+
+    async def _spawn(self, plans: Sequence[_Plan], child_env: Mapping[str, str]) -> bool:
+        """Start every planned child; False (said on stderr) if one could not start."""
         for plan in plans:
             plan_env = dict(child_env)
             if plan.metrics_port is not None:
@@ -264,42 +308,41 @@ async def run_dev(
                 proc = await spawn_child(plan.argv, env=plan_env)
             except OSError as exc:
                 print(f"mesh dev: cannot start {plan.label}: {exc}", file=sys.stderr, flush=True)
-                return 1
-            children.append(_Child(plan.label, proc, plan.metrics))
+                return False
+            self.children.append(_Child(plan.label, proc, plan.metrics))
+        return True
 
-        async def announce_when_ready() -> None:
-            await wait_until_ready(load_settings(), set(names.values()), gateway_url, say)
-            mesh = Mesh(
-                seconds_to_ready=time.monotonic() - started,
-                broker=_broker_line(address, broker),
-                services=[Service(c.proc.pid, c.label, c.metrics) for c in children],
-                gateway_url=gateway_url,
-                dev_env=_relative(dev_env),
-                command=command,
-                reference_agents=set(REFERENCE_NAMES) <= set(names.values()),
-            )
-            say(banner(mesh))
+    async def _announce_when_ready(self, address: str, dev_env: Path) -> None:
+        """The banner, once every agent has registered and the gateway is ready."""
+        await wait_until_ready(
+            load_settings(), set(self.names.values()), self.gateway_url, self._say
+        )
+        mesh = Mesh(
+            seconds_to_ready=time.monotonic() - self.started,
+            broker=_broker_line(address, self.broker),
+            services=[Service(c.proc.pid, c.label, c.metrics) for c in self.children],
+            gateway_url=self.gateway_url,
+            dev_env=_relative(dev_env),
+            command=self.command,
+            reference_agents=set(REFERENCE_NAMES) <= set(self.names.values()),
+        )
+        self._say(banner(mesh))
 
-        def say(text: str) -> None:
-            print(text, file=out, flush=True)
+    def _say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
 
-        announce = asyncio.create_task(announce_when_ready())
-        return await _watch(stop, children, broker, out)
-    except BrokerStartError as exc:
-        print(f"mesh dev: {exc}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        if announce is not None:
-            announce.cancel()
-            await asyncio.gather(announce, return_exceptions=True)
-        if dev_env is not None:  # first: commands now say "not running", not time out
-            remove_dev_env(dev_env, pid=os.getpid())
+    async def close(self) -> None:
+        """Stop the banner's wait, remove the dev env file, then stop the children and
+        the broker last."""
+        if self.announce is not None:
+            self.announce.cancel()
+            await asyncio.gather(self.announce, return_exceptions=True)
+        if self.dev_env is not None:  # first: commands now say "not running", not time out
+            remove_dev_env(self.dev_env, pid=os.getpid())
         # Agents first, broker last: agents still need the broker to shut down cleanly.
-        await _stop_children(children)
-        if broker is not None:
-            await broker.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        await _stop_children(self.children)
+        if self.broker is not None:
+            await self.broker.stop()
 
 
 REFERENCE_NAMES = ("triage", "knowledge", "orders")

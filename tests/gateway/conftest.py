@@ -21,7 +21,7 @@ import uvicorn
 from mesh import Agent
 from mesh.gateway.app import create_app
 from mesh.runtime.worker import Worker
-from mesh.settings import Settings
+from mesh.settings import Settings, load_settings
 from mesh.transport.base import Transport
 from mesh.transport.kafka.adapter import KafkaTransport
 from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
@@ -127,10 +127,11 @@ def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa: 
     test agents plus a delegating `parent` and an event-driven `intake`, a webhook
     secret, fast webhook retries and a small request limit. Its namespace is its own;
     tests use fresh ids and keys."""
-    from tests.conftest import TEST_PROFILE, _embedded
+    from tests.conftest import _embedded
     from tests.gateway.native_agents import intake, parent
 
-    settings = Settings(
+    settings = load_settings(
+        profile="test",
         bootstrap_servers=bootstrap_servers,
         namespace=f"t{uuid.uuid4().hex[:10]}",
         idempotent_producer=not _embedded(),
@@ -138,7 +139,6 @@ def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa: 
         gateway_webhook_max_attempts=3,
         gateway_webhook_backoff=0.2,
         gateway_max_request_bytes=64 * 1024,
-        **TEST_PROFILE,  # type: ignore[arg-type]
     )
     server = GatewayServer(settings, [*ALL, parent, intake])
     server.start()
@@ -153,16 +153,16 @@ def langgraph_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noq
     """One gateway with the test agents, shared by the LangGraph API and Deep Agents
     tests (tests/gateway/test_langgraph_*.py, test_deepagents.py); each test uses its
     own threads. It has its own namespace."""
-    from tests.conftest import TEST_PROFILE, _embedded
+    from tests.conftest import _embedded
     from tests.gateway.langgraph_agents import napper
     from tests.gateway.langgraph_support import wait_until_runs_start
 
-    settings = Settings(
+    settings = load_settings(
+        profile="test",
         bootstrap_servers=bootstrap_servers,
         namespace=f"t{uuid.uuid4().hex[:10]}",
         idempotent_producer=not _embedded(),
         gateway_webhook_secret=LANGGRAPH_WEBHOOK_SECRET,
-        **TEST_PROFILE,  # type: ignore[arg-type]
     )
     server = GatewayServer(settings, [*ALL, napper])
     server.start()

@@ -10,13 +10,13 @@ import pytest
 
 from mesh.gateway.native.webhooks import record_webhook
 from mesh.runtime.publisher import Publisher
-from mesh.settings import Settings
+from mesh.settings import Settings, load_settings
 from mesh.transport.kafka.adapter import KafkaTransport
 from schemas import Envelope, Source
 from schemas.envelope import new_id, utc_now
 from schemas.gateway import WebhookDelivery
 from schemas.tasks import TASK_STATE, TaskState, TaskStatus
-from tests.conftest import TEST_PROFILE, _embedded
+from tests.conftest import _embedded
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.native_support import WebhookReceiver, poll
 
@@ -26,14 +26,14 @@ pytestmark = pytest.mark.broker
 @pytest.fixture
 def settings(bootstrap_servers: str) -> Settings:
     """Gateways without workers; a 1 s first retry delay, long enough to stop one."""
-    return Settings(
+    return load_settings(
+        profile="test",
         bootstrap_servers=bootstrap_servers,
         namespace=f"t{uuid.uuid4().hex[:10]}",
         idempotent_producer=not _embedded(),
         gateway_webhook_secret="takeover",
         gateway_webhook_backoff=1.0,
         gateway_webhook_max_attempts=5,
-        **TEST_PROFILE,  # type: ignore[arg-type]
     )
 
 

@@ -26,9 +26,8 @@ from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 
 from mesh.gateway.app import create_app
-from mesh.settings import Settings
+from mesh.settings import load_settings
 from mesh.transport.memory import MemoryTransport
-from tests.conftest import TEST_PROFILE
 from tests.gateway.agents import echo, fail
 from tests.gateway.conftest import GatewayServer, free_port
 from tests.gateway.native_agents import intake
@@ -73,11 +72,11 @@ _ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 # MESH_GATEWAY_MAX_REQUEST_BYTES is refused before it is read at all.
 _REFUSED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 
-GATEWAY_SETTINGS = Settings(
+GATEWAY_SETTINGS = load_settings(
+    profile="test",
     namespace=f"t{uuid.uuid4().hex[:10]}",
     gateway_port=free_port(),
     gateway_webhook_secret="conformance-secret",
-    **TEST_PROFILE,  # type: ignore[arg-type]
 )
 BASE_URL = f"http://127.0.0.1:{GATEWAY_SETTINGS.gateway_port}"
 # The document, as the app builds it (nothing starts: no I/O until its lifespan).

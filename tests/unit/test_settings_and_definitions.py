@@ -7,8 +7,7 @@ import pytest
 from pydantic import BaseModel
 
 from mesh import Agent, SettingsError, SetupError, TaskContext, load_settings
-from mesh.dev.devserver import DEV_PROFILE
-from mesh.settings import Settings
+from mesh.settings import PROFILES, Settings, profile_environment, profile_settings
 from schemas import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,13 +37,37 @@ def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
 def test_the_dev_profile_and_the_defaults_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     """`make dev` starts its children with these; a new cross-field rule must keep them."""
     load_settings()
-    for name, value in DEV_PROFILE.items():
+    for name, value in profile_environment("dev", {}).items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
     assert settings.rebalance_grace <= settings.session_timeout / 2
+    assert load_settings(profile="dev") == settings.model_copy(
+        update={"instance_id": load_settings(profile="dev").instance_id}
+    )
     monkeypatch.setenv("MESH_REBALANCE_GRACE", "5")
     with pytest.raises(SettingsError, match="MESH_REBALANCE_GRACE"):
         load_settings()
+
+
+def test_a_profile_fills_what_no_variable_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mesh dev` and the test fixtures take their timers from one profile mechanism."""
+    assert profile_environment("dev", {}) == {
+        "MESH_SESSION_TIMEOUT": "6",
+        "MESH_HEARTBEAT_INTERVAL": "1",
+        "MESH_FETCH_MAX_WAIT": "0.01",
+        "MESH_IDEMPOTENT_PRODUCER": "false",
+        "MESH_LIVENESS_INTERVAL": "1",
+    }
+    monkeypatch.setenv("MESH_SESSION_TIMEOUT", "30")
+    monkeypatch.setenv("MESH_HEARTBEAT_INTERVAL", "2")
+    settings = load_settings(profile="test", partitions=2)
+    assert (settings.session_timeout, settings.heartbeat_interval) == (30, 2)  # set: they win
+    assert (settings.partitions, settings.fetch_max_wait) == (2, 0.01)  # override, profile
+    assert "session_timeout" not in profile_settings("test")
+    for name in PROFILES:
+        assert load_settings(profile=name, **profile_settings(name, {}))
+    with pytest.raises(SettingsError, match="no settings profile 'prod'"):
+        load_settings(profile="prod")
 
 
 def test_a_json_setting_that_is_not_json_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
