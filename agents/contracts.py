@@ -1,5 +1,10 @@
 """Contracts of the reference application: a support desk.
 
+Registered here, in the application, not in `schemas` (which holds the mesh's own
+messages): importing this module registers them. The agents import it; the gateway
+and the CLI import it through `MESH_CONTRACTS` (its default). Their JSON Schema
+snapshots are committed in `agents/snapshots/` (`mesh schemas check`).
+
 `support.ticket.created` exists in two versions to show upcasting: v1 carried a
 flat `customer_email`; v2 nests the customer and adds the channel.
 """

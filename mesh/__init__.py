@@ -16,7 +16,7 @@ The message contracts live in the `schemas` package.
 
 from mesh.agent import Agent
 from mesh.client import Client
-from mesh.context import TaskContext, TaskHandle
+from mesh.context import TaskContext
 from mesh.errors import (
     ChildCancelled,
     ChildError,
@@ -36,6 +36,7 @@ from mesh.errors import (
     UnknownAgent,
     WorkerFailed,
 )
+from mesh.handles import TaskHandle
 from mesh.retry import RetryPolicy
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings, load_settings

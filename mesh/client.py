@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mesh.contracts import import_contracts
 from mesh.errors import InvalidInput, TaskNotFound, UnknownAgent
 from mesh.runtime.lifecycle import submit_task, submitted_state
 from mesh.runtime.publisher import Publisher
@@ -41,8 +42,13 @@ class Client:
         name: str = "client",
         view: TaskView | None = None,
     ) -> None:
-        """`view` replaces the default `TaskView` (the gateway reads more topics)."""
+        """`view` replaces the default `TaskView` (the gateway reads more topics).
+
+        The client imports the contracts modules `settings.contracts` names
+        (MESH_CONTRACTS), so it knows the domain events it may publish.
+        """
         self.settings = settings or load_settings()
+        import_contracts(self.settings)
         self.transport = transport
         self._owns_transport = owns_transport
         self.publisher = Publisher(

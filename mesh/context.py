@@ -5,13 +5,8 @@ task's result) and initiates (`emit` domain events, `delegate` to other agent ty
 without blocking). Delegation returns a `TaskHandle` at once; awaiting the handle,
 or `gather`-ing several, waits for the child's outcome, which arrives in this
 agent's inbox keyed by this task's id (so it lands on the partition this worker owns).
-
-Handles are typed: `delegate(..., result=KnowledgeHits)` returns a
-`TaskHandle[KnowledgeHits]`, and awaiting it validates the child's result into that
-model (without `result=`, the result comes back as a JSON object, a dict)::
-
-    hits = await ctx.delegate("knowledge", KnowledgeSearch(query="refund"), result=KnowledgeHits)
-    found: KnowledgeHits = await hits
+Handles are typed (mesh/handles.py): `delegate(..., result=KnowledgeHits)` returns a
+`TaskHandle[KnowledgeHits]`, and awaiting it gives a `KnowledgeHits`.
 
 A task may run more than once (a re-delivery after a crash or rebalance, a retry).
 `step` and `delegate` make that harmless through the task journal (mesh/runtime/journal.py):
@@ -24,114 +19,40 @@ Every wait takes `timeout: float | None` in seconds, keyword-only (None: no limi
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
-import typing
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
 import orjson
-from pydantic import BaseModel, PydanticSchemaGenerationError, TypeAdapter, ValidationError
+from pydantic import BaseModel
 
-from mesh.errors import (
-    ChildCancelled,
-    ChildFailed,
-    ChildResultInvalid,
-    ChildTimedOut,
-    SetupError,
-    StepTooLarge,
-)
+from mesh._steps import jsonable, return_adapter
+from mesh.errors import SetupError, StepTooLarge
+from mesh.handles import TaskHandle, as_json, child_task_id
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import TaskJournal
 from mesh.runtime.lifecycle import TaskRecorder, submit_task
 from mesh.runtime.publisher import Publisher
 from schemas import REGISTRY, Envelope
 from schemas.envelope import utc_now
-from schemas.tasks import (
-    DEADLINE_EXCEEDED,
-    EventKind,
-    ProgressEntry,
-    Steer,
-    TaskError,
-    TaskOutcome,
-    TaskStatus,
-)
+from schemas.tasks import EventKind, ProgressEntry, Steer, TaskOutcome
 
 if TYPE_CHECKING:
     from mesh.agent import Agent
 
-R = TypeVar("R", covariant=True)  # what awaiting a handle gives
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 P = ParamSpec("P")
 R1 = TypeVar("R1")
 R2 = TypeVar("R2")
 R3 = TypeVar("R3")
-R4 = TypeVar("R4")
 
 
 class ChildWaiter(Protocol):
     """The worker side: routes child outcomes to the handle that waits for them."""
 
     def expect_child(self, task_id: str) -> asyncio.Future[TaskOutcome]: ...
-
-
-class TaskHandle(Generic[R]):
-    """A delegated child task: `await handle` returns its result or raises `ChildError`.
-
-    The result is the child's result model when the parent named it
-    (`ctx.delegate(..., result=Model)`: a `TaskHandle[Model]`), else its JSON object
-    (a `TaskHandle[dict[str, Any]]`).
-    """
-
-    def __init__(
-        self,
-        task_id: str,
-        agent: str,
-        outcome: asyncio.Future[TaskOutcome],
-        convert: Callable[[dict[str, Any]], R],
-    ) -> None:
-        self.task_id = task_id
-        self.agent = agent
-        self._outcome = outcome
-        self._convert = convert
-
-    def __repr__(self) -> str:
-        return f"TaskHandle({self.task_id!r}, agent={self.agent!r}, done={self.done()})"
-
-    def done(self) -> bool:
-        return self._outcome.done()
-
-    async def result(self) -> R:
-        """Wait for the child to end; its result, or why it did not succeed.
-
-        Raises:
-            ChildFailed: it failed or was dead-lettered.
-            ChildTimedOut: it ran past its deadline.
-            ChildCancelled: it was cancelled.
-            ChildResultInvalid: it succeeded with a result that does not fit `result=`.
-        """
-        outcome = await asyncio.shield(self._outcome)
-        if outcome.status is TaskStatus.SUCCEEDED:
-            try:
-                return self._convert(outcome.result or {})
-            except ValidationError as exc:
-                error = TaskError(type="ChildResultInvalid", message=str(exc)[:2000])
-                raise ChildResultInvalid(self.task_id, self.agent, error) from exc
-        if outcome.status is TaskStatus.CANCELLED:
-            raise ChildCancelled(self.task_id, self.agent, outcome.error)
-        if outcome.error is not None and outcome.error.type == DEADLINE_EXCEEDED:
-            raise ChildTimedOut(self.task_id, self.agent, outcome.error)
-        raise ChildFailed(self.task_id, self.agent, outcome.error)
-
-    def __await__(self) -> Generator[Any, None, R]:
-        return self.result().__await__()
-
-
-def _as_json(result: dict[str, Any]) -> dict[str, Any]:
-    return result
 
 
 class TaskContext:
@@ -242,35 +163,16 @@ class TaskContext:
                 f"agent {self.agent.name!r} delegates to {agent!r}, which is not in its "
                 f"delegates_to {list(self.agent.delegates_to)!r}; add it there"
             )
+        if timeout is not None and deadline is not None:
+            raise SetupError(f"delegate to {agent!r}: give timeout= or deadline=, not both")
         if timeout is not None:
-            if deadline is not None:
-                raise SetupError(
-                    f"delegate to {agent!r}: give timeout={timeout!r} or deadline="
-                    f"{deadline!r}, not both"
-                )
             deadline = utc_now() + timedelta(seconds=timeout)
         convert: Callable[[dict[str, Any]], Any] = (
-            _as_json if result is None else result.model_validate
+            as_json if result is None else result.model_validate
         )
-        type_, version = REGISTRY.type_of(type(input))
         self._delegations += 1
-        child_id = uuid.uuid5(uuid.UUID(_as_uuid(self.task_id)), str(self._delegations)).hex
-        request = Envelope(
-            type=type_,
-            version=version,
-            task_id=child_id,
-            parent_task_id=self.task_id,
-            root_task_id=self.root_task_id,
-            correlation_id=self.request.correlation_id or self.root_task_id,
-            causation_id=self.request.id,
-            source=self._publisher.source,
-            reply_to=self._publisher.topics.inbox(self.agent.name),
-            deadline=deadline or self.deadline,
-            priority=self.request.priority,
-            tenant=self.request.tenant,
-            traceparent=self.request.traceparent,
-            payload=input.model_dump(mode="json"),
-        )
+        child_id = child_task_id(self.task_id, self._delegations)
+        request = self._child_request(child_id, input, deadline or self.deadline)
         self.last_activity = utc_now()
         earlier = self._journal.child_entry(child_id)
         if earlier is not None and earlier.outcome is not None:  # ended in an earlier run
@@ -285,6 +187,27 @@ class TaskContext:
             await self._journal.record_child_started(child_id, agent)
             await self._recorder.record(EventKind.DELEGATED, child=(child_id, agent))
         return handle
+
+    def _child_request(
+        self, child_id: str, input: BaseModel, deadline: datetime | None
+    ) -> Envelope:
+        type_, version = REGISTRY.type_of(type(input))
+        return Envelope(
+            type=type_,
+            version=version,
+            task_id=child_id,
+            parent_task_id=self.task_id,
+            root_task_id=self.root_task_id,
+            correlation_id=self.request.correlation_id or self.root_task_id,
+            causation_id=self.request.id,
+            source=self._publisher.source,
+            reply_to=self._publisher.topics.inbox(self.agent.name),
+            deadline=deadline,
+            priority=self.request.priority,
+            tenant=self.request.tenant,
+            traceparent=self.request.traceparent,
+            payload=input.model_dump(mode="json"),
+        )
 
     @overload
     async def step(
@@ -307,13 +230,11 @@ class TaskContext:
         the journal write runs `fn` again: pass `step_key(name)` to the system you
         call as its idempotency key, so that run changes nothing.
 
-        The result is journaled as JSON (pydantic models are dumped), at most
-        MESH_MAX_STEP_BYTES: journal a reference (a row id, an object key), not a
-        whole document. On every run, the ran and the replayed alike, `step` returns
-        that JSON validated into `fn`'s return annotation (a model comes back as the
-        model, a `tuple` as a tuple, a `datetime` as a datetime), so the code after a
-        step sees the same value either way. A function without a return annotation (a
-        lambda) gets the JSON itself back, so it must return JSON, not a model.
+        The result is journaled as JSON (models are dumped), at most MESH_MAX_STEP_BYTES:
+        journal a reference (a row id, an object key), not a whole document. Ran or
+        replayed, `step` returns that JSON validated into `fn`'s return annotation (a
+        model comes back as the model; mesh/_steps.py). A function without one (a
+        lambda) gets the JSON back, so it must return JSON, not a model.
 
         Raises:
             SetupError: the same step name twice in one run; or `fn` has no return
@@ -328,7 +249,7 @@ class TaskContext:
             )
         self._steps_run.add(name)
         self.last_activity = utc_now()
-        adapter = _return_adapter(fn)
+        adapter = return_adapter(fn)
         done, value = self._journal.step_result(name)
         if done:
             return value if adapter is None else adapter.validate_python(value)
@@ -336,35 +257,33 @@ class TaskContext:
             result = fn(*args, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
-            if adapter is None and isinstance(result, BaseModel):
-                raise SetupError(
-                    f"step {name!r} returned a {type(result).__name__} from a function with "
-                    "no return annotation, so a replay could only return its JSON: pass "
-                    f"a function annotated `-> {type(result).__name__}` (with its "
-                    "arguments after it), or return JSON"
-                )
-            raw = orjson.dumps(result, default=_jsonable)
-            limit = self._publisher.settings.max_step_bytes
-            if len(raw) > limit:
-                raise StepTooLarge(
-                    f"step {name!r} of task {self.task_id} returned {len(raw)} bytes of "
-                    f"JSON; the journal takes at most MESH_MAX_STEP_BYTES={limit}: return "
-                    "a reference (a row id, an object key), not the data"
-                )
-            value = orjson.loads(raw)
+            value = self._journalable(name, result, typed=adapter is not None)
             typed = value if adapter is None else adapter.validate_python(value)
             await self._journal.record_step(name, value)
         return typed
 
+    def _journalable(self, name: str, result: Any, *, typed: bool) -> Any:
+        """`result` as the JSON the journal keeps (and an untyped step returns)."""
+        if not typed and isinstance(result, BaseModel):
+            raise SetupError(
+                f"step {name!r} returned a {type(result).__name__} from a function with "
+                "no return annotation, so a replay could only return its JSON: pass "
+                f"a function annotated `-> {type(result).__name__}` (with its "
+                "arguments after it), or return JSON"
+            )
+        raw = orjson.dumps(result, default=jsonable)
+        limit = self._publisher.settings.max_step_bytes
+        if len(raw) > limit:
+            raise StepTooLarge(
+                f"step {name!r} of task {self.task_id} returned {len(raw)} bytes of "
+                f"JSON; the journal takes at most MESH_MAX_STEP_BYTES={limit}: return "
+                "a reference (a row id, an object key), not the data"
+            )
+        return orjson.loads(raw)
+
     def step_key(self, name: str) -> str:
         """The idempotency key of step `name` of this task: the same on every run."""
         return f"{self.task_id}/{name}"
-
-    @overload
-    @staticmethod
-    async def gather(
-        h1: TaskHandle[R1], /, *, return_exceptions: Literal[False] = False
-    ) -> tuple[R1]: ...
 
     @overload
     @staticmethod
@@ -386,24 +305,6 @@ class TaskContext:
     @overload
     @staticmethod
     async def gather(
-        h1: TaskHandle[R1],
-        h2: TaskHandle[R2],
-        h3: TaskHandle[R3],
-        h4: TaskHandle[R4],
-        /,
-        *,
-        return_exceptions: Literal[False] = False,
-    ) -> tuple[R1, R2, R3, R4]: ...
-
-    @overload
-    @staticmethod
-    async def gather(
-        h1: TaskHandle[R1], /, *, return_exceptions: Literal[True]
-    ) -> tuple[R1 | BaseException]: ...
-
-    @overload
-    @staticmethod
-    async def gather(
         h1: TaskHandle[R1], h2: TaskHandle[R2], /, *, return_exceptions: Literal[True]
     ) -> tuple[R1 | BaseException, R2 | BaseException]: ...
 
@@ -417,18 +318,6 @@ class TaskContext:
         *,
         return_exceptions: Literal[True],
     ) -> tuple[R1 | BaseException, R2 | BaseException, R3 | BaseException]: ...
-
-    @overload
-    @staticmethod
-    async def gather(
-        h1: TaskHandle[R1],
-        h2: TaskHandle[R2],
-        h3: TaskHandle[R3],
-        h4: TaskHandle[R4],
-        /,
-        *,
-        return_exceptions: Literal[True],
-    ) -> tuple[R1 | BaseException, R2 | BaseException, R3 | BaseException, R4 | BaseException]: ...
 
     @overload
     @staticmethod
@@ -508,44 +397,3 @@ class TaskContext:
 
     def _deliver_steer(self, steer: Steer) -> None:
         self._steering.put_nowait(steer)
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    raise TypeError(f"a step result must be JSON, got {type(value).__name__}")
-
-
-def _return_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any] | None:
-    """A validator for `fn`'s declared return type (a coroutine's result for an async
-    function); None when it declares none, as a lambda does."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    try:
-        annotation = typing.get_type_hints(fn).get("return")
-    except (NameError, TypeError):  # an unresolvable annotation, or no function at all
-        return None
-    if typing.get_origin(annotation) in (Awaitable, Coroutine):
-        annotation = typing.get_args(annotation)[-1]
-    if annotation is None:
-        return None
-    try:
-        return _adapter(annotation)
-    except TypeError:  # an unhashable annotation: build it uncached
-        return _adapter.__wrapped__(annotation)
-
-
-@functools.lru_cache(maxsize=512)
-def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
-    try:
-        return TypeAdapter(annotation)
-    except PydanticSchemaGenerationError:  # not a type pydantic rebuilds: keep the JSON
-        return None
-
-
-def _as_uuid(task_id: str) -> str:
-    """Task ids are uuid hex; foreign ids (from upstream systems) are hashed into one."""
-    try:
-        return str(uuid.UUID(task_id))
-    except ValueError:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, task_id))

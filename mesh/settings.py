@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     supervisor_check_interval: float = Field(default=1.0, gt=0)
     supervision_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
+    # Modules whose import registers message contracts that a process running none of
+    # their agents must know: the gateway and the CLI check domain events and find
+    # schema snapshots by them (mesh/contracts.py). JSON in the env:
+    # MESH_CONTRACTS='["myapp.contracts"]'; '[]' for none. Default: the reference
+    # application's, as `mesh dev` runs the reference agents by default.
+    contracts: tuple[str, ...] = ("agents.contracts",)
+
     # The gateway (`mesh gateway`, mesh/gateway): where it listens, and the largest
     # request body it accepts (larger ones get 413 before they are parsed).
     gateway_host: str = "127.0.0.1"

@@ -2,17 +2,21 @@
 
 This package depends on pydantic and orjson only; it never imports `mesh` or `agents`.
 
+Importing it registers the mesh's own messages only. An application registers its
+contracts in its own modules (the reference application's are `agents.contracts`);
+a process that runs none of their agents imports them through `MESH_CONTRACTS`
+(mesh/contracts.py).
+
 Reading order: `envelope` (what every Kafka record carries), `registry` (how a
 `(type, version)` pair maps to a payload model, and how old versions are upcast),
-`tasks` (the runtime's own messages), `gateway` (webhook records), `supervision`
-(worker heartbeats and the supervisor's messages), `support` (the reference application's
-domain events and task inputs), `snapshots` (the committed JSON Schema files).
+`tasks` (the runtime's own messages), `gateway` (webhook records), `langgraph` (the
+LangGraph-compatible API's threads and runs), `supervision` (worker heartbeats and
+the supervisor's messages), `snapshots` (the committed JSON Schema files).
 """
 
 import schemas.gateway
 import schemas.langgraph
 import schemas.supervision
-import schemas.support
 import schemas.tasks  # noqa: F401  (registers the runtime messages)
 from schemas.envelope import Envelope, Source, decode_envelope, encode_envelope
 from schemas.registry import (

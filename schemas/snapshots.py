@@ -1,22 +1,30 @@
 """Committed JSON Schema snapshots of every registered `(type, version)`.
 
-`check` compares the live models with the files under `schemas/snapshots/`:
-an identical schema passes; an additive change (new optional fields) is reported
-as drift to accept with `mesh schemas export`; anything else is a breaking change
-that needs a new version and an upcaster.
+`check` compares the live models with the committed files: an identical schema
+passes; an additive change (new optional fields) is reported as drift to accept
+with `mesh schemas export`; anything else is a breaking change that needs a new
+version and an upcaster.
+
+A contract's snapshots are committed in `snapshots/` of the top-level package that
+defines it: the mesh's own messages in `schemas/snapshots/`, the reference
+application's in `agents/snapshots/`. Only registered contracts are checked: the CLI
+imports the application's contracts modules (`MESH_CONTRACTS`) first.
 """
 
 from __future__ import annotations
 
+import sys
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
+from pydantic import BaseModel
 
 from schemas.registry import REGISTRY, MessageRegistry
 
-SNAPSHOT_DIR = Path(__file__).parent / "snapshots"
+SNAPSHOT_DIR = Path(__file__).parent / "snapshots"  # the mesh's own messages
 
 
 @dataclass(frozen=True)
@@ -38,25 +46,61 @@ def current_schema(registry: MessageRegistry, type_: str, version: int) -> dict[
     return registry.model_for(type_, version).model_json_schema()
 
 
-def export(directory: Path = SNAPSHOT_DIR, registry: MessageRegistry = REGISTRY) -> list[Path]:
-    """Write one snapshot file per registered `(type, version)`; returns the paths."""
-    directory.mkdir(parents=True, exist_ok=True)
+def snapshot_dir(model: type[BaseModel]) -> Path:
+    """Where `model`'s snapshots are committed: `snapshots/` in its top-level package."""
+    top = sys.modules[model.__module__.partition(".")[0]]
+    if top.__file__ is not None:  # a package's __init__.py, or a top-level module
+        return Path(top.__file__).parent / "snapshots"
+    return Path(next(iter(getattr(top, "__path__", ["."])))) / "snapshots"  # a namespace
+
+
+def export(directory: Path | None = None, registry: MessageRegistry = REGISTRY) -> list[Path]:
+    """Write one snapshot file per registered `(type, version)`; returns the paths.
+
+    Each goes to `directory`, or by default to its defining package's (`snapshot_dir`).
+    """
     written = []
-    for type_, version in registry.registered():
-        path = snapshot_path(directory, type_, version)
-        schema = current_schema(registry, type_, version)
-        path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        written.append(path)
+    for where, keys in _by_directory(registry, directory).items():
+        where.mkdir(parents=True, exist_ok=True)
+        for type_, version in keys:
+            path = snapshot_path(where, type_, version)
+            schema = current_schema(registry, type_, version)
+            path.write_bytes(
+                orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+            )
+            written.append(path)
     return written
 
 
 def check(
-    directory: Path = SNAPSHOT_DIR, registry: MessageRegistry = REGISTRY
+    directory: Path | None = None, registry: MessageRegistry = REGISTRY
 ) -> list[SnapshotProblem]:
-    """Every difference between the live models and the committed snapshots."""
+    """Every difference between the live models and the committed snapshots, in
+    `directory` or by default in each defining package's (`snapshot_dir`)."""
+    problems = []
+    for where, keys in _by_directory(registry, directory).items():
+        problems.extend(_check_directory(where, keys, registry))
+    return problems
+
+
+def _by_directory(
+    registry: MessageRegistry, directory: Path | None
+) -> dict[Path, list[tuple[str, int]]]:
+    groups: dict[Path, list[tuple[str, int]]] = defaultdict(list)
+    if directory is not None:
+        groups[directory] = []  # checked for orphans even when nothing is registered
+    for type_, version in registry.registered():
+        model = registry.model_for(type_, version)
+        groups[directory or snapshot_dir(model)].append((type_, version))
+    return dict(groups)
+
+
+def _check_directory(
+    directory: Path, keys: list[tuple[str, int]], registry: MessageRegistry
+) -> list[SnapshotProblem]:
     problems = []
     known = set()
-    for type_, version in registry.registered():
+    for type_, version in keys:
         path = snapshot_path(directory, type_, version)
         known.add(path.name)
         if not path.exists():

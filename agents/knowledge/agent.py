@@ -6,9 +6,9 @@ import asyncio
 import threading
 from functools import cache
 
+from agents.contracts import Article, KnowledgeHits, KnowledgeSearch
 from agents.knowledge.search import KnowledgeBase
 from mesh import Agent, TaskContext
-from schemas.support import Article, KnowledgeHits, KnowledgeSearch
 
 agent = Agent("knowledge", description="Searches the help-centre knowledge base (BM25).")
 

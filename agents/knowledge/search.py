@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.support import Article
+from agents.contracts import Article
 
 K1 = 1.5
 B = 0.75

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
+from agents.contracts import OrdersFound, OrdersLookup
 from agents.orders.store_thread import OrderStoreThread
 from mesh import Agent, TaskContext
-from schemas.support import OrdersFound, OrdersLookup
 
 agent = Agent("orders", description="Looks up a customer's orders in the order database.")
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from schemas.support import Order, OrdersFound, OrdersLookup
+from agents.contracts import Order, OrdersFound, OrdersLookup
 
 SEED_SQL = Path(__file__).with_name("seed.sql")
 DEFAULT_DB = Path(tempfile.gettempdir()) / "agentmesh-orders.sqlite3"

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from agents.contracts import OrdersFound, OrdersLookup
 from agents.orders.store import OrderStore
-from schemas.support import OrdersFound, OrdersLookup
 
 T = TypeVar("T")
 

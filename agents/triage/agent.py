@@ -7,10 +7,7 @@ came back, and emits `support.reply.drafted`.
 
 from __future__ import annotations
 
-from agents.triage.classify import classify, extract_order_id
-from agents.triage.drafting import draft_reply, knowledge_query
-from mesh import Agent, TaskContext
-from schemas.support import (
+from agents.contracts import (
     KnowledgeHits,
     KnowledgeSearch,
     OrdersFound,
@@ -19,6 +16,9 @@ from schemas.support import (
     TicketCreated,
     TriageTicket,
 )
+from agents.triage.classify import classify, extract_order_id
+from agents.triage.drafting import draft_reply, knowledge_query
+from mesh import Agent, TaskContext
 
 agent = Agent(
     "triage",

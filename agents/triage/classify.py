@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from schemas.support import Category
+from agents.contracts import Category
 
 # Patterns are word prefixes, so "charg" covers charge, charged and charging.
 _RULES: Final[dict[Category, tuple[tuple[str, int], ...]]] = {

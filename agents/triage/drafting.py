@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from agents.triage.classify import ORDER_ID_PATTERN, extract_order_id
-from schemas.support import (
+from agents.contracts import (
     Article,
     Category,
     KnowledgeHits,
@@ -17,6 +16,7 @@ from schemas.support import (
     ReplyDrafted,
     TriageTicket,
 )
+from agents.triage.classify import ORDER_ID_PATTERN, extract_order_id
 
 # Words appended to the search query so a vague subject still reaches the right articles.
 CATEGORY_QUERY_WORDS: Final[dict[Category, str]] = {

@@ -1,8 +1,8 @@
 """`summarizer`: the README's example agent (`mesh run examples.summarizer:agent`)."""
 
+from agents.contracts import KnowledgeHits, KnowledgeSearch
 from examples.summarizer.contracts import Summarize, Summary, SummaryWritten
 from mesh import Agent, Reject, TaskContext
-from schemas.support import KnowledgeHits, KnowledgeSearch
 
 agent = Agent(
     "summarizer",

@@ -26,6 +26,7 @@ import aiohttp
 import psutil
 from pydantic import BaseModel
 
+from agents.contracts import KNOWLEDGE_SEARCH
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from mesh.topics import agent_topics, runtime_topics
@@ -33,7 +34,6 @@ from mesh.transport.base import Outgoing
 from mesh.transport.kafka.adapter import KafkaTransport
 from schemas import Envelope, Source
 from schemas.envelope import new_id, utc_now
-from schemas.support import KNOWLEDGE_SEARCH
 from schemas.tasks import (
     AGENT_CARD,
     TASK_EVENT,

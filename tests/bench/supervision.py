@@ -31,6 +31,7 @@ from pathlib import Path
 
 import orjson
 
+from agents.contracts import Customer, TicketCreated
 from mesh.client import Client
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
@@ -38,7 +39,6 @@ from mesh.topics import Topics
 from mesh.transport.kafka.adapter import KafkaTransport, client_options
 from schemas import Envelope, Source, decode_envelope
 from schemas.envelope import new_id
-from schemas.support import Customer, TicketCreated
 from schemas.tasks import TASK_EVENT, EventKind, TaskEvent, TaskStatus
 from tests.bench.common import Options, Report, publish_all, until
 from tests.e2e.processes import MeshProcess, wait_until_split

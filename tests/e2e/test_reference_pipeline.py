@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from agents.contracts import REPLY_DRAFTED, Customer, TicketCreated
 from mesh import Client
 from mesh.settings import Settings
 from mesh.topics import Topics
 from schemas import decode_envelope
-from schemas.support import REPLY_DRAFTED, Customer, TicketCreated
 from schemas.tasks import TASK_EVENT, EventKind, TaskStatus
 from tests.e2e.processes import MeshProcess, wait_until_split
 from tests.helpers import eventually, read_all

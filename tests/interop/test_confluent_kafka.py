@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
+from agents.contracts import TICKET_CREATED, Customer, TicketCreated
 from agents.knowledge import agent as knowledge
 from agents.orders import agent as orders
 from agents.triage import agent as triage
@@ -25,7 +26,6 @@ from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import domain_topic
 from mesh.transport.kafka.adapter import KafkaTransport
-from schemas.support import TICKET_CREATED, Customer, TicketCreated
 from schemas.tasks import TaskState, TaskStatus
 from tests.helpers import eventually, eventually_true, read_all
 from tests.interop.confluent import consume_first, produce, produce_many

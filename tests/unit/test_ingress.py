@@ -8,12 +8,12 @@ import orjson
 import pytest
 from pydantic import BaseModel
 
+from agents.contracts import TICKET_CREATED
 from mesh.errors import InvalidInput
 from mesh.runtime.ingress import event_type_of, read_domain_event
 from mesh.topics import Topics
 from mesh.transport.base import Delivery
 from schemas import Envelope, MessageRegistry, Source, encode_envelope
-from schemas.support import TICKET_CREATED
 
 TOPIC = "ns.support.ticket.created"
 WHEN = datetime(2026, 11, 30, 9, 15, 0, tzinfo=UTC)

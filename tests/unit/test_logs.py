@@ -10,11 +10,11 @@ import logging
 import orjson
 import pytest
 
+from agents.contracts import TicketCreated, TicketCreatedV1
 from mesh.observability.logs import ContextFilter, JsonFormatter, TextFormatter, task_log_context
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from schemas.redaction import MASK, redacted
-from schemas.support import TicketCreated, TicketCreatedV1
 from schemas.tasks import TaskStatus
 from tests.contract.behaviour_agents import worker_agent
 

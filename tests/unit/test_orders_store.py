@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from agents.contracts import OrdersLookup
 from agents.orders.store import SEED_SQL, OrderStore, ensure_database
 from agents.orders.store_thread import OrderStoreThread
-from schemas.support import OrdersLookup
 
 
 @pytest.fixture

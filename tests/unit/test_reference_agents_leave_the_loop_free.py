@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from agents.contracts import KnowledgeSearch, OrdersLookup
 from agents.knowledge.agent import agent as knowledge_agent
 from agents.knowledge.agent import knowledge_base
 from agents.knowledge.search import KnowledgeBase
@@ -25,7 +26,6 @@ from agents.orders.agent import order_store
 from agents.orders.store import OrderStore
 from mesh.settings import Settings
 from mesh.testing import TestMesh
-from schemas.support import KnowledgeSearch, OrdersLookup
 from schemas.tasks import TaskStatus
 
 LOOP_CALLBACK_BOUND = 10.0  # seconds a failing run waits for the stalled loop

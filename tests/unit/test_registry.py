@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from agents.contracts import TICKET_CREATED, TicketCreated, TicketCreatedV1
 from schemas import REGISTRY
 from schemas.registry import MessageRegistry, SchemaError, UnknownMessageType, UnsupportedVersion
-from schemas.support import TICKET_CREATED, TicketCreated, TicketCreatedV1
 
 
 class PersonV1(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from agents.contracts import Article, KnowledgeHits, Order, OrdersFound, TriageTicket
 from agents.triage.classify import classify, extract_order_id
 from agents.triage.drafting import draft_reply, knowledge_query
-from schemas.support import Article, KnowledgeHits, Order, OrdersFound, TriageTicket
 
 SHIPPED = Order(
     order_id="ORD-1001",

@@ -1,0 +1,49 @@
+"""How a durable step's result is journaled and given back (`TaskContext.step`).
+
+The journal holds JSON. So that the code after a step sees one value whether the step
+ran or was replayed, the JSON is validated into the step function's return annotation
+on every run (pydantic's `TypeAdapter`): a model comes back as the model, a tuple as a
+tuple, a datetime as a datetime. A function without one (a lambda) gets the JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from pydantic import BaseModel, PydanticSchemaGenerationError, TypeAdapter
+
+
+def jsonable(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"a step result must be JSON, got {type(value).__name__}")
+
+
+def return_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any] | None:
+    """A validator for `fn`'s declared return type (a coroutine's result for an async
+    function); None when it declares none, as a lambda does."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    try:
+        annotation = typing.get_type_hints(fn).get("return")
+    except (NameError, TypeError):  # an unresolvable annotation, or no function at all
+        return None
+    if typing.get_origin(annotation) in (Awaitable, Coroutine):
+        annotation = typing.get_args(annotation)[-1]
+    if annotation is None:
+        return None
+    try:
+        return _adapter(annotation)
+    except TypeError:  # an unhashable annotation: build it uncached
+        return _adapter.__wrapped__(annotation)
+
+
+@functools.lru_cache(maxsize=512)
+def _adapter(annotation: Any) -> TypeAdapter[Any] | None:
+    try:
+        return TypeAdapter(annotation)
+    except PydanticSchemaGenerationError:  # not a type pydantic rebuilds: keep the JSON
+        return None

@@ -1,0 +1,92 @@
+"""`TaskHandle`: a delegated child task, typed by its result; and the children's ids.
+
+`ctx.delegate(agent, input, result=Model)` returns a `TaskHandle[Model]`; awaiting it
+waits for the child's outcome (it arrives in the parent's inbox, mesh/runtime) and
+validates the child's result into `Model`, the way a Temporal workflow handle gives
+its workflow's return type. Without `result=`, a `TaskHandle[dict[str, Any]]` gives
+the result's JSON object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Generator
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from mesh.errors import ChildCancelled, ChildFailed, ChildResultInvalid, ChildTimedOut
+from schemas.tasks import DEADLINE_EXCEEDED, TaskError, TaskOutcome, TaskStatus
+
+R = TypeVar("R", covariant=True)  # what awaiting a handle gives
+
+
+class TaskHandle(Generic[R]):
+    """A delegated child task: `await handle` returns its result or raises `ChildError`.
+
+    The result is the child's result model when the parent named it
+    (`ctx.delegate(..., result=Model)`: a `TaskHandle[Model]`), else its JSON object
+    (a `TaskHandle[dict[str, Any]]`).
+    """
+
+    def __init__(
+        self,
+        task_id: str,
+        agent: str,
+        outcome: asyncio.Future[TaskOutcome],
+        convert: Callable[[dict[str, Any]], R],
+    ) -> None:
+        self.task_id = task_id
+        self.agent = agent
+        self._outcome = outcome
+        self._convert = convert
+
+    def __repr__(self) -> str:
+        return f"TaskHandle({self.task_id!r}, agent={self.agent!r}, done={self.done()})"
+
+    def done(self) -> bool:
+        return self._outcome.done()
+
+    async def result(self) -> R:
+        """Wait for the child to end; its result, or why it did not succeed.
+
+        Raises:
+            ChildFailed: it failed or was dead-lettered.
+            ChildTimedOut: it ran past its deadline.
+            ChildCancelled: it was cancelled.
+            ChildResultInvalid: it succeeded with a result that does not fit `result=`.
+        """
+        outcome = await asyncio.shield(self._outcome)
+        if outcome.status is TaskStatus.SUCCEEDED:
+            try:
+                return self._convert(outcome.result or {})
+            except ValidationError as exc:
+                error = TaskError(type="ChildResultInvalid", message=str(exc)[:2000])
+                raise ChildResultInvalid(self.task_id, self.agent, error) from exc
+        if outcome.status is TaskStatus.CANCELLED:
+            raise ChildCancelled(self.task_id, self.agent, outcome.error)
+        if outcome.error is not None and outcome.error.type == DEADLINE_EXCEEDED:
+            raise ChildTimedOut(self.task_id, self.agent, outcome.error)
+        raise ChildFailed(self.task_id, self.agent, outcome.error)
+
+    def __await__(self) -> Generator[Any, None, R]:
+        return self.result().__await__()
+
+
+def as_json(result: dict[str, Any]) -> dict[str, Any]:
+    """The conversion of a handle without a result model: the JSON object itself."""
+    return result
+
+
+def child_task_id(parent_task_id: str, n: int) -> str:
+    """The id of a task's `n`th child: the same on every run, so a re-run re-attaches."""
+    return uuid.uuid5(uuid.UUID(_as_uuid(parent_task_id)), str(n)).hex
+
+
+def _as_uuid(task_id: str) -> str:
+    """Task ids are uuid hex; foreign ids (from upstream systems) are hashed into one."""
+    try:
+        return str(uuid.UUID(task_id))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, task_id))
