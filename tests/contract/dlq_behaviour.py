@@ -19,12 +19,10 @@ from mesh.dlq.operate import DeadLetter
 from mesh.errors import DeadLetterError
 from mesh.settings import Settings
 from mesh.testing import TestMesh
-from mesh.transport.base import Transport
 from schemas import REGISTRY, decode_envelope
 from schemas.tasks import TaskStatus
+from tests.contract.config import Factory
 from tests.helpers import eventually, eventually_value, read_all
-
-Factory = Callable[[], Transport]
 
 
 @REGISTRY.register("test.fixable", 1)

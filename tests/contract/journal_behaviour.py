@@ -9,13 +9,11 @@ Subclasses provide `transport_factory` and `settings`, as for `RuntimeBehaviour`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
-from mesh.transport.base import Transport
 from schemas import decode_envelope
 from schemas.tasks import RESULT, TaskStatus
 from tests.contract.behaviour_agents import (
@@ -25,9 +23,8 @@ from tests.contract.behaviour_agents import (
     durable,
     worker_agent,
 )
+from tests.contract.config import Factory
 from tests.helpers import eventually, eventually_true, read_all
-
-Factory = Callable[[], Transport]
 
 
 def _key() -> str:

@@ -6,7 +6,6 @@ Subclasses provide `transport_factory` (a fresh, unstarted transport per call) a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,6 @@ from mesh.observability.tracing import use_exporter
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
-from mesh.transport.base import Transport
 from schemas import Envelope, decode_envelope, encode_envelope, header_names
 from schemas.envelope import new_id
 from schemas.supervision import CIRCUIT_STATE, CircuitState
@@ -30,6 +28,7 @@ from tests.contract.behaviour_agents import (
     listener,
     worker_agent,
 )
+from tests.contract.config import Factory
 from tests.helpers import (
     eventually,
     eventually_true,
@@ -38,8 +37,6 @@ from tests.helpers import (
     read_all,
     running_intervals,
 )
-
-Factory = Callable[[], Transport]
 
 
 class RuntimeBehaviour:
