@@ -166,21 +166,25 @@ class TaskRunner:
             log.info("task %s attempt %d failed: %r", running.task_id, request.attempt, exc)
             await self.outcomes.after_failure(running, recorder, exc)
         else:
-            payload = _result_payload(result)
-            size = len(orjson.dumps(payload))
-            # The result travels in the state record and the parent's reply: over half
-            # the record limit it could never be published, and the run would repeat.
-            if size > self.settings.max_message_bytes // 2:
-                reason = (
-                    f"result of {size} bytes is over half of MESH_MAX_MESSAGE_BYTES="
-                    f"{self.settings.max_message_bytes}; return a reference, not the data"
-                )
-                await self.outcomes.dead_letter(
-                    running, recorder, Failure(reason, None, request.attempt)
-                )
-                return
-            masked = self._shown(result, payload)
-            await self.outcomes.finish(running, recorder, result=payload, shown=masked)
+            await self._succeeded(running, recorder, result)
+
+    async def _succeeded(
+        self, running: RunningTask, recorder: TaskRecorder, result: object
+    ) -> None:
+        payload = _result_payload(result)
+        size = len(orjson.dumps(payload))
+        # The result travels in the state record and the parent's reply: over half
+        # the record limit it could never be published, and the run would repeat.
+        if size > self.settings.max_message_bytes // 2:
+            reason = (
+                f"result of {size} bytes is over half of MESH_MAX_MESSAGE_BYTES="
+                f"{self.settings.max_message_bytes}; return a reference, not the data"
+            )
+            failure = Failure(reason, None, running.request.attempt)
+            await self.outcomes.dead_letter(running, recorder, failure)
+            return
+        masked = self._shown(result, payload)
+        await self.outcomes.finish(running, recorder, result=payload, shown=masked)
 
     async def _call_handler(
         self, running: RunningTask, context: TaskContext, message: BaseModel, recorder: TaskRecorder

@@ -20,7 +20,7 @@ The worker reads each record and sends it where it belongs; its parts live besid
 before they are due), `_child_outcomes` (child outcomes back to waiting parents),
 `_control` (cancel, steer, redispatch), `_handoff` (adopted events, rerouted tasks),
 `_partitions` (commits and rebalances), `_record_writes` (writes a record's commit
-waits for).
+waits for), `_startup` (topics and the agent card).
 """
 
 from __future__ import annotations
@@ -44,10 +44,11 @@ from mesh.runtime._admission import Admission
 from mesh.runtime._child_outcomes import ChildOutcomes
 from mesh.runtime._control import apply_control
 from mesh.runtime._delays import DelayedRecords
-from mesh.runtime._handoff import adopt_event, reroute
+from mesh.runtime._handoff import Handoff
 from mesh.runtime._partitions import OwnedPartitions
 from mesh.runtime._record_writes import RecordWrites, first_line
 from mesh.runtime._running_task import RunningTask
+from mesh.runtime._startup import publish_card, topics_needed
 from mesh.runtime.background import BackgroundWrites
 from mesh.runtime.circuit import CircuitWatch
 from mesh.runtime.fence import EffectFence
@@ -58,12 +59,10 @@ from mesh.runtime.offsets import OffsetTracker
 from mesh.runtime.publisher import Publisher
 from mesh.runtime.runner import TaskRunner
 from mesh.settings import Settings
-from mesh.topics import agent_topics, domain_topic, runtime_topics
 from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
 from schemas import Envelope, Source, decode_envelope
-from schemas.envelope import utc_now
 from schemas.supervision import CircuitState, Heartbeat
-from schemas.tasks import AGENT_CARD, CANCEL, REDISPATCH, RESULT, STEER, AgentCard
+from schemas.tasks import CANCEL, REDISPATCH, RESULT, STEER
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +88,31 @@ class Worker:
         self._stopping = asyncio.Event()
         background = BackgroundWrites(agent.name, settings, on_failure=self._stopping.set)
         self._writes = RecordWrites(background, self._tracker, self.publisher, agent.name)
+        self._consumer: Consumer | None = None
+        self.duplicates_skipped = 0  # requests of runs running here or ended
+        self._paused = False
+        self._run_task: asyncio.Task[None] | None = None
+        self._consumed = Children(MESSAGES_CONSUMED, agent.name)  # by message type
+        self._assemble_parts()
+
+    def _assemble_parts(self) -> None:
+        """Make the worker's parts (mesh/runtime/_*.py) and wire them to each other."""
+        agent = self.agent
         self._children = ChildOutcomes(self.journal, self._tracker, self._writes)
         self.runner = TaskRunner(
             agent,
             self.publisher,
             self._children,
-            settings=settings,
+            settings=self.settings,
             journal=self.journal,
             fence=self._fence,
             background=lambda work: self._writes.spawn(work, what="task_record"),
         )
-        self._circuit = CircuitWatch(transport, self.topics, agent.name, self._on_circuit)
+        self._circuit = CircuitWatch(self.transport, self.topics, agent.name, self._on_circuit)
         self._admission = Admission(
             agent.name,
             max_inflight=self.max_inflight,
-            settings=settings,
+            settings=self.settings,
             runner=self.runner,
             publisher=self.publisher,
             journal=self.journal,
@@ -113,9 +122,10 @@ class Worker:
             stopping=self._stopping,
         )
         self._delays = DelayedRecords(release=self._dispatch_request)
+        self._handoff = Handoff(self.publisher, self.journal, agent.name)
         self._partitions = OwnedPartitions(
             agent.name,
-            settings=settings,
+            settings=self.settings,
             task_topics={self.inbox, *self._retry_topics},
             retry_topics=self._retry_topics,
             tracker=self._tracker,
@@ -125,11 +135,6 @@ class Worker:
             delays=self._delays,
             paused=lambda: self._paused,
         )
-        self._consumer: Consumer | None = None
-        self.duplicates_skipped = 0  # requests of runs running here or ended
-        self._paused = False
-        self._run_task: asyncio.Task[None] | None = None
-        self._consumed = Children(MESSAGES_CONSUMED, agent.name)  # by message type
 
     @property
     def running(self) -> dict[str, RunningTask]:
@@ -177,12 +182,8 @@ class Worker:
 
     async def _setup(self) -> None:
         agent = self.agent
-        specs = [*runtime_topics(self.settings), *agent_topics(self.settings, agent.name)]
-        specs += [domain_topic(self.settings, t) for t in agent.event_types]
-        for target in agent.delegates_to:
-            specs += agent_topics(self.settings, target)
-        await self.transport.ensure_topics(specs)
-        await self._publish_card()
+        await self.transport.ensure_topics(topics_needed(self.settings, agent))
+        await publish_card(self.publisher, agent)
         topics = [
             self.inbox,
             *self._retry_topics,
@@ -229,23 +230,6 @@ class Worker:
         if leftovers:
             log.warning("handing back %d unfinished tasks uncommitted", len(leftovers))
             await asyncio.wait(leftovers, timeout=5.0)
-
-    async def _publish_card(self) -> None:
-        handler = self.agent.task_handler
-        card = AgentCard(
-            name=self.agent.name,
-            description=self.agent.description,
-            task_type=handler.message_type if handler else None,
-            task_version=handler.version if handler else None,
-            input_schema=handler.model.model_json_schema() if handler else None,
-            events=self.agent.event_types,
-            delegates_to=list(self.agent.delegates_to),
-            updated_at=utc_now(),
-        )
-        envelope = Envelope(
-            type=AGENT_CARD, source=self.publisher.source, payload=card.model_dump(mode="json")
-        )
-        await self.publisher.send(self.topics.agents, envelope, key=self.agent.name)
 
     async def _commit_loop(self) -> None:
         while not self._stopping.is_set():
@@ -300,7 +284,9 @@ class Worker:
             self._consumer.resume()
 
     def _dispatch(self, record: Delivery) -> None:
-        """Send a record where it belongs: to the backlog, a timer, a parent, a task."""
+        """Hand a record to the part that handles it: a retry record to the delays, a
+        domain event to adoption, a child's outcome to its parent, a command to control,
+        a request to admission."""
         if not self._tracker.begin(record.tp, record.offset):
             return  # re-delivered after a rebalance; we already hold or finished it
         envelope = self._decode(record)
@@ -310,11 +296,8 @@ class Worker:
         if record.topic in self._retry_topics:
             self._delays.hold_until_due(record, envelope)
         elif record.topic != self.inbox:
-            publisher, journal, name = self.publisher, self.journal, self.agent.name
             self._writes.spawn(
-                lambda: adopt_event(publisher, journal, name, record, envelope),
-                record,
-                what="adoption",
+                lambda: self._handoff.adopt(record, envelope), record, what="adoption"
             )
         elif envelope.type == RESULT:
             self._children.deliver(record, envelope)
@@ -368,9 +351,8 @@ class Worker:
             running.parse_input()
             fallback = self._circuit.fallback if self._circuit.name == "open" else None
             if fallback is not None and running.invalid is None:
-                publisher, journal, name = self.publisher, self.journal, self.agent.name
                 self._writes.spawn(
-                    lambda: reroute(publisher, journal, name, record, envelope, fallback),
+                    lambda: self._handoff.reroute(record, envelope, fallback),
                     record,
                     what="reroute",
                 )

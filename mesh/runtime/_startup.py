@@ -1,0 +1,43 @@
+"""What a worker does once as it starts, before it consumes: make sure the topics it
+reads and writes exist, and publish its agent card (what `mesh agents`, the gateway
+and other producers read to learn what the agent type takes)."""
+
+from __future__ import annotations
+
+from mesh.agent import Agent
+from mesh.runtime.publisher import Publisher
+from mesh.settings import Settings
+from mesh.topics import agent_topics, domain_topic, runtime_topics
+from mesh.transport.base import TopicSpec
+from schemas import Envelope
+from schemas.envelope import utc_now
+from schemas.tasks import AGENT_CARD, AgentCard
+
+
+def topics_needed(settings: Settings, agent: Agent) -> list[TopicSpec]:
+    """The mesh's own topics, the agent's, its domain events', and those of the agent
+    types it delegates to."""
+    specs = [*runtime_topics(settings), *agent_topics(settings, agent.name)]
+    specs += [domain_topic(settings, t) for t in agent.event_types]
+    for target in agent.delegates_to:
+        specs += agent_topics(settings, target)
+    return specs
+
+
+async def publish_card(publisher: Publisher, agent: Agent) -> None:
+    """Publish the agent's card to the agents topic, keyed by the agent's name."""
+    handler = agent.task_handler
+    card = AgentCard(
+        name=agent.name,
+        description=agent.description,
+        task_type=handler.message_type if handler else None,
+        task_version=handler.version if handler else None,
+        input_schema=handler.model.model_json_schema() if handler else None,
+        events=agent.event_types,
+        delegates_to=list(agent.delegates_to),
+        updated_at=utc_now(),
+    )
+    envelope = Envelope(
+        type=AGENT_CARD, source=publisher.source, payload=card.model_dump(mode="json")
+    )
+    await publisher.send(publisher.topics.agents, envelope, key=agent.name)
