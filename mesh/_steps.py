@@ -9,6 +9,7 @@ tuple, a datetime as a datetime. A function without one (a lambda) gets the JSON
 from __future__ import annotations
 
 import functools
+import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -27,8 +28,11 @@ def return_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any] | None:
     function); None when it declares none, as a lambda does."""
     while isinstance(fn, functools.partial):
         fn = fn.func
+    if not isinstance(fn, type) and not inspect.isroutine(fn):  # an object with __call__
+        fn = type(fn).__call__
     try:
-        annotation = typing.get_type_hints(fn).get("return")
+        # A class called as the step makes an instance of itself.
+        annotation = fn if isinstance(fn, type) else typing.get_type_hints(fn).get("return")
     except (NameError, TypeError):  # an unresolvable annotation, or no function at all
         return None
     if typing.get_origin(annotation) in (Awaitable, Coroutine):
