@@ -40,6 +40,7 @@ from mesh.handles import TaskHandle
 from mesh.retry import RetryPolicy
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings, load_settings
+from mesh.supervision.policy import Policies, SupervisionPolicy
 from schemas.tasks import AgentCard, Steer, TaskState, TaskStatus
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "FieldError",
     "InvalidInput",
     "MeshError",
+    "Policies",
     "Reject",
     "Retry",
     "RetryPolicy",
@@ -62,6 +64,7 @@ __all__ = [
     "SetupError",
     "Steer",
     "StepTooLarge",
+    "SupervisionPolicy",
     "TaskContext",
     "TaskHandle",
     "TaskNotFound",

@@ -5,7 +5,7 @@ for no single point of failure. `policies` says how long each reference agent's 
 may go quiet; `MESH_SUPERVISION_POLICIES` overrides it per deployment.
 """
 
-from mesh.supervision.policy import Policies, SupervisionPolicy
+from mesh import Policies, SupervisionPolicy
 
 policies = Policies(
     default=SupervisionPolicy(),
