@@ -35,7 +35,7 @@ lint: $(STAMP) ## ruff, mypy (strict on mesh and schemas), import-linter, schema
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/mesh schemas check
+	MESH_CONTRACTS='["agents.contracts"]' $(BIN)/mesh schemas check
 
 format: $(STAMP) ## apply ruff's formatting and fixes
 	$(BIN)/ruff format .
@@ -56,7 +56,7 @@ bench: $(STAMP) ## benchmarks: ratios against baselines measured in the same run
 	$(BIN)/python -m tests.bench
 
 schemas: $(STAMP) ## re-export the JSON Schema snapshots after an additive change
-	$(BIN)/mesh schemas export
+	MESH_CONTRACTS='["agents.contracts"]' $(BIN)/mesh schemas export
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -10,6 +10,7 @@ fills only what no `MESH_*` variable sets: `load_settings(profile="dev")`, or
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Mapping
@@ -99,9 +100,10 @@ class Settings(BaseSettings):
     # Modules whose import registers message contracts that a process running none of
     # their agents must know: the gateway and the CLI check domain events and find
     # schema snapshots by them (mesh/contracts.py). JSON in the env:
-    # MESH_CONTRACTS='["myapp.contracts"]'; '[]' for none. Default: the reference
-    # application's, as `mesh dev` runs the reference agents by default.
-    contracts: tuple[str, ...] = ("agents.contracts",)
+    # MESH_CONTRACTS='["myapp.contracts"]'. Default: none, so a library user's process
+    # knows only the mesh's own messages; the dev and test profiles name the reference
+    # application's (`agents.contracts`), as `mesh dev` runs the reference agents.
+    contracts: tuple[str, ...] = ()
 
     # The gateway (`mesh gateway`, mesh/gateway): where it listens, and the largest
     # request body it accepts (larger ones get 413 before they are parsed).
@@ -202,6 +204,8 @@ class Settings(BaseSettings):
 
 
 # Small group and fetch timers for one machine and the embedded broker (see above).
+_REFERENCE_CONTRACTS = ("agents.contracts",)  # the reference application's (agents/)
+
 PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
         "dev": MappingProxyType(
@@ -211,6 +215,7 @@ PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
                 "fetch_max_wait": 0.01,
                 "idempotent_producer": False,  # the embedded broker grants no producer ids
                 "liveness_interval": 1.0,  # the supervisor notices a dead worker in seconds
+                "contracts": _REFERENCE_CONTRACTS,
             }
         ),
         "test": MappingProxyType(
@@ -226,6 +231,7 @@ PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
                 # (suspected once: a worker fetched nothing for 30 s after a takeover);
                 # 15 s still outlasts the broker-pause fault test's 10 s SIGSTOP.
                 "request_timeout": 15.0,
+                "contracts": _REFERENCE_CONTRACTS,
             }
         ),
     }
@@ -262,6 +268,8 @@ def _as_variable(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, tuple | list | dict):
+        return json.dumps(value)
     return str(value)
 
 

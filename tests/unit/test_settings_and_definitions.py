@@ -57,6 +57,7 @@ def test_a_profile_fills_what_no_variable_sets(monkeypatch: pytest.MonkeyPatch) 
         "MESH_FETCH_MAX_WAIT": "0.01",
         "MESH_IDEMPOTENT_PRODUCER": "false",
         "MESH_LIVENESS_INTERVAL": "1",
+        "MESH_CONTRACTS": '["agents.contracts"]',
     }
     monkeypatch.setenv("MESH_SESSION_TIMEOUT", "30")
     monkeypatch.setenv("MESH_HEARTBEAT_INTERVAL", "2")
