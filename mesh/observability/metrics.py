@@ -15,7 +15,7 @@ Who fills what (each service serves its own `/metrics`, see `mesh/observability/
 - the gateway (`mesh gateway`): HTTP requests and webhook deliveries, and the task
   transitions it writes (`submitted`).
 
-Hot paths use `Children`: a label child is looked up in a dict, not built by
+Hot paths use `LabelCache`: a label child is looked up in a dict, not built by
 `.labels()` per message.
 """
 
@@ -166,10 +166,10 @@ LLM_COST = Counter(
 )
 
 
-class Children(dict[Any, Any]):
-    """Label children of one metric, made on first use and kept.
+class LabelCache(dict[Any, Any]):
+    """Label children of one metric (`METRIC.labels(...)`), made on first use and kept.
 
-    `Children(METRIC, "triage")[kind]` is `METRIC.labels("triage", kind)`; a tuple key
+    `LabelCache(METRIC, "triage")[kind]` is `METRIC.labels("triage", kind)`; a tuple key
     fills several labels, and a bytes key (a Kafka header) is decoded once. `.labels()`
     takes a lock and builds a key per call; a dict hit does not, which matters on a path
     taken per message.

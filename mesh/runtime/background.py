@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from mesh.errors import TransportError, WorkerFailed
-from mesh.observability.metrics import WORKER_WRITE_FAILURES, Children
+from mesh.observability.metrics import WORKER_WRITE_FAILURES, LabelCache
 from mesh.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class BackgroundWrites:
         self._settings = settings
         self._on_failure = on_failure
         self._tasks: set[asyncio.Task[None]] = set()
-        self._failures = Children(WORKER_WRITE_FAILURES, agent)  # by what was written
+        self._failures = LabelCache(WORKER_WRITE_FAILURES, agent)  # by what was written
         self.failure: WorkerFailed | None = None  # why the worker stops, once it must
 
     def spawn(

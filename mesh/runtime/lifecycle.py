@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mesh.observability.metrics import TASK_TRANSITIONS, Children
+from mesh.observability.metrics import TASK_TRANSITIONS, LabelCache
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Outgoing
 from schemas import Envelope
@@ -53,7 +53,7 @@ _CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
 _TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
 # Counted as each event is built: every transition of every task passes `_apply` or
 # `note` (the supervisor counts the events it writes itself: mesh/supervision/app.py).
-_TRANSITIONS = Children(TASK_TRANSITIONS)
+_TRANSITIONS = LabelCache(TASK_TRANSITIONS)
 
 
 def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = None) -> TaskState:

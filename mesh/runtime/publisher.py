@@ -7,7 +7,7 @@ The size guard lives here, not in the broker, because some Kafka-protocol broker
 from __future__ import annotations
 
 from mesh.errors import InvalidInput
-from mesh.observability.metrics import MESSAGES_PRODUCED, Children
+from mesh.observability.metrics import MESSAGES_PRODUCED, LabelCache
 from mesh.observability.tracing import traced_for_send
 from mesh.settings import Settings
 from mesh.topics import Topics, domain_topic
@@ -24,7 +24,7 @@ class Publisher:
         self.source = source
         self.topics = Topics(settings.namespace)
         self._ensured: set[str] = set()
-        self._produced = Children(MESSAGES_PRODUCED, source.agent or "client")
+        self._produced = LabelCache(MESSAGES_PRODUCED, source.agent or "client")
 
     def encode(self, topic: str, envelope: Envelope, *, key: str | None) -> Outgoing:
         value = encode_envelope(envelope)

@@ -30,7 +30,7 @@ from mesh.agent import Agent
 from mesh.context import ChildWaiter, TaskContext
 from mesh.dlq.write import Failure
 from mesh.observability.logs import task_log_context
-from mesh.observability.metrics import HANDLER_SECONDS, Children
+from mesh.observability.metrics import HANDLER_SECONDS, LabelCache
 from mesh.observability.tracing import consumer_span, current_trace_id, trace_id_of
 from mesh.runtime._outcomes import OutcomeWriter, cancel_children
 from mesh.runtime._running_task import RunningTask
@@ -77,7 +77,7 @@ class TaskRunner:
         self.outcomes = OutcomeWriter(
             agent, publisher, settings=settings, journal=journal, fence=fence
         )
-        self._handler_seconds = Children(HANDLER_SECONDS, agent.name)  # by task type
+        self._handler_seconds = LabelCache(HANDLER_SECONDS, agent.name)  # by task type
 
     async def run(self, running: RunningTask) -> None:
         request = running.request

@@ -38,7 +38,7 @@ from mesh.observability.metrics import (
     MESSAGES_CONSUMED,
     TASKS_INFLIGHT,
     TASKS_RUNNING,
-    Children,
+    LabelCache,
 )
 from mesh.runtime._admission import Admission
 from mesh.runtime._child_outcomes import ChildOutcomes
@@ -92,7 +92,7 @@ class Worker:
         self.duplicates_skipped = 0  # requests of runs running here or ended
         self._paused = False
         self._run_task: asyncio.Task[None] | None = None
-        self._consumed = Children(MESSAGES_CONSUMED, agent.name)  # by message type
+        self._consumed = LabelCache(MESSAGES_CONSUMED, agent.name)  # by message type
         self._assemble_parts()
 
     def _assemble_parts(self) -> None:

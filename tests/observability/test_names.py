@@ -94,7 +94,7 @@ def test_every_alert_has_a_promtool_unit_test() -> None:
 
 
 def test_label_children_are_made_once_and_header_bytes_are_decoded() -> None:
-    children = metrics.Children(metrics.MESSAGES_PRODUCED, "names-test")
+    children = metrics.LabelCache(metrics.MESSAGES_PRODUCED, "names-test")
     first = children[b"names.test.v1"]
     assert children[b"names.test.v1"] is first
     first.inc()
