@@ -3,7 +3,7 @@
 Defaults suit a production Kafka cluster. The named `PROFILES` ("dev" for `mesh dev`,
 "test" for the test fixtures) set small group and fetch timers, because the embedded
 broker holds a first JoinGroup for half the session timeout and a fetch for about half
-of `fetch_max_wait` even when data is there (see DESIGN.md, "Brokers"). A profile
+of `fetch_max_wait` even when data is there (ADR 003). A profile
 fills only what no `MESH_*` variable sets: `load_settings(profile="dev")`, or
 `profile_environment` for a child process's environment.
 """

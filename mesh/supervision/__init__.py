@@ -6,5 +6,7 @@ and the rules that find problems; pure), `actions` (what to publish about each),
 `records` (reading the tables' bytes), `core` (the `Supervisor`: all of the above
 over its tables, records in and records out; no faust), `app` (the faust-streaming
 adapter that feeds the core and sends what it returns; the only module here that
-imports faust). The deployable agent is `agents/supervisor`.
+imports faust), `lag` (consumer lag, retry and dead-letter depth from the broker's
+offsets, measured by the supervisor for every agent type). The deployable agent is
+`agents/supervisor`.
 """

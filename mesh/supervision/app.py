@@ -40,10 +40,10 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 
-from mesh.observability.lag import LagCollector
 from mesh.observability.logs import configure_logging
 from mesh.settings import Settings
 from mesh.supervision.core import Publish, Supervisor
+from mesh.supervision.lag import LagCollector
 from mesh.supervision.policy import Policies
 from mesh.supervision.records import agent_of, outcome_of
 from mesh.topics import Topics, runtime_topics, supervisor_topics
@@ -60,7 +60,7 @@ def _transport_class(fetch_max_wait: float) -> type[faust_kafka.Transport]:
 
     faust fixes it at 1.5 s. A broker answers a fetch as soon as it has data, so on
     Kafka that is harmless; the embedded broker holds a fetch for about half of the
-    wait even with data there (DESIGN.md, "Brokers"), which throttled the supervisor to
+    wait even with data there (ADR 003), which throttled the supervisor to
     one fetch per ~0.75 s. So the wait is a setting here, as it is for the workers.
     """
 
