@@ -60,10 +60,10 @@ class Client:
     def from_settings(cls, settings: Settings | None = None) -> Client:
         """A client of its own transport to the broker `settings` name (default: the
         MESH_* environment). Nothing connects yet: `start()` (or `async with`) does."""
-        from mesh.transport.factory import connect
+        from mesh.transport.factory import kafka_transport
 
         settings = settings or load_settings()
-        return cls(connect(settings), settings, owns_transport=True)
+        return cls(kafka_transport(settings), settings, owns_transport=True)
 
     async def __aenter__(self) -> Client:
         await self.start()

@@ -21,14 +21,14 @@ async def cmd_run(args: argparse.Namespace) -> int:
     from mesh.observability.tracing import configure_tracing, shutdown_tracing
     from mesh.runtime.gc_tuning import tune_for_service
     from mesh.runtime.worker import Worker
-    from mesh.transport.factory import connect
+    from mesh.transport.factory import kafka_transport
 
     agent = load_agent(args.spec)
     settings = load_settings()
     configure_logging(settings, name=agent.name)
     configure_tracing(settings, agent.name)
     serve_metrics(settings, f"mesh run {agent.name}")
-    transport = await started_transport(connect(settings), settings, args)
+    transport = await started_transport(kafka_transport(settings), settings, args)
     worker = Worker(agent, transport=transport, settings=settings)
     tune_for_service(settings.gc_gen0_threshold)
     loop = asyncio.get_running_loop()

@@ -47,11 +47,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    from mesh.transport.factory import connect
+    from mesh.transport.factory import kafka_transport
 
     settings = load_settings()
     # As every command that connects: a failure says what is wrong with the broker chosen.
-    transport = await started_transport(connect(settings), settings, args)
+    transport = await started_transport(kafka_transport(settings), settings, args)
     try:
         records = await transport.read_topics([Topics(settings.namespace).supervisor_status])
     finally:

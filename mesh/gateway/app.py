@@ -26,7 +26,7 @@ from mesh.runtime.gc_tuning import tune_for_service
 from mesh.settings import Settings, load_settings
 from mesh.topics import Topics
 from mesh.transport.base import Transport
-from mesh.transport.factory import connect
+from mesh.transport.factory import kafka_transport
 
 DOCS_ASSETS = "/docs/assets"  # Swagger UI's and ReDoc's files (the fastapi-offline wheel)
 
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     """The gateway app; on `transport` when given (tests), else on the configured cluster."""
     settings = settings or load_settings()
     owns_transport = transport is None
-    transport = transport or connect(settings)
+    transport = transport or kafka_transport(settings)
     view = GatewayView(transport, Topics(settings.namespace))
     client = Client(transport, settings, name="gateway", view=view)
     gateway = Gateway(client, settings, owns_transport=owns_transport)

@@ -1,8 +1,9 @@
 """The transport seam: the tiny interface the runtime needs from a broker.
 
-`base` defines it with our own records (`Delivery`, `TopicPartition`); `memory`
-is the in-process double; `kafka` is the aiokafka adapter (the only module, with
-`kafka_probe`, that imports a Kafka client). Pick one with `connect()`.
+`base` defines it with our own records (`Delivery`, `TopicPartition`); `memory` is
+the in-process double (`mesh.testing`); `kafka/` is the aiokafka adapter, the only
+package that imports a Kafka client. `factory.kafka_transport(settings)` makes the
+Kafka transport without importing aiokafka until it is called.
 """
 
 from mesh.transport.base import (

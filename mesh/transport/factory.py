@@ -1,4 +1,5 @@
-"""Choose a transport from settings (kept apart so importing the seam stays light)."""
+"""The transport for settings (kept apart so importing the seam stays light: no Kafka
+client is imported until a transport is made)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from mesh.settings import Settings
 from mesh.transport.base import Transport
 
 
-def connect(settings: Settings) -> Transport:
+def kafka_transport(settings: Settings) -> Transport:
     """The Kafka transport for `settings.bootstrap_servers` (not started yet)."""
     from mesh.transport.kafka.adapter import KafkaTransport
 
