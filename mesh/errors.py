@@ -176,3 +176,11 @@ class Retry(MeshError):
 class Reject(MeshError):
     """Raise from a handler when the task can never succeed (bad input, no access):
     it goes to the dead-letter queue at once, with `reason`."""
+
+
+def first_line(exc: BaseException, *, limit: int = 500) -> str:
+    """An error's first non-blank line, at most `limit` characters, for a reason or a
+    log line (pydantic and orjson errors run to many lines); its type's name when its
+    message is empty."""
+    line = next((text for text in str(exc).splitlines() if text.strip()), "")
+    return line[:limit] or type(exc).__name__

@@ -24,7 +24,7 @@ from mesh.cli.supervisor import add_supervisor_parser
 from mesh.cli.support import choose_broker
 from mesh.cli.tasks import add_event_parsers, add_task_parsers
 from mesh.dev.env_file import DEV_ENV
-from mesh.errors import DeadLetterError, MeshError, UnknownAgent, UsageError
+from mesh.errors import DeadLetterError, MeshError, UnknownAgent, UsageError, first_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mesh: {exc}", file=sys.stderr)
         return 2
     except MeshError as exc:
-        print(f"mesh: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"mesh: {first_line(exc)}", file=sys.stderr)
         return 2 if _is_input_error(exc) else 1
     except TimeoutError:
         print("mesh: timed out waiting for the broker or the task", file=sys.stderr)

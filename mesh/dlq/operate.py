@@ -19,7 +19,7 @@ from datetime import datetime
 import orjson
 from pydantic import ValidationError
 
-from mesh.errors import DeadLetterError
+from mesh.errors import DeadLetterError, first_line
 from mesh.runtime.lifecycle import TaskRecorder, submitted_state
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
@@ -120,7 +120,7 @@ def _decode(value: bytes) -> tuple[Envelope | None, str | None]:
     try:
         return decode_envelope(value), None
     except (orjson.JSONDecodeError, ValidationError) as exc:
-        return None, str(exc).splitlines()[0]
+        return None, first_line(exc)
 
 
 def _text(headers: Mapping[str, bytes], name: str) -> str | None:

@@ -14,7 +14,8 @@ import functools
 
 from pydantic import ValidationError
 
-from mesh.runtime._record_writes import RecordWrites, first_line
+from mesh.errors import first_line
+from mesh.runtime._record_writes import RecordWrites
 from mesh.runtime.background import first_then
 from mesh.runtime.journal import Journal
 from mesh.runtime.offsets import OffsetTracker

@@ -47,8 +47,3 @@ class RecordWrites:
             record,
             what="dead_letter",
         )
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an error, for a dead letter's reason."""
-    return str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__

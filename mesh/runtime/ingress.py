@@ -54,7 +54,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from mesh.errors import InvalidInput
+from mesh.errors import InvalidInput, first_line
 from mesh.topics import Topics
 from mesh.transport.base import Delivery
 from schemas import header_names
@@ -125,7 +125,7 @@ def _mesh_envelope(value: bytes | None) -> Envelope:
     try:
         return Envelope.model_validate(orjson.loads(value or b""))
     except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise InvalidInput(f"undecodable envelope: {_first_line(exc)}") from None
+        raise InvalidInput(f"undecodable envelope: {first_line(exc)}") from None
 
 
 def _is_envelope_shaped(value: object, event_type: str) -> bool:
@@ -213,7 +213,7 @@ def _json_value(value: bytes | None, what: str = "value") -> object:
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"{what}: not JSON ({_first_line(exc)})") from None
+        raise InvalidInput(f"{what}: not JSON ({first_line(exc)})") from None
 
 
 def _payload(value: object, what: str) -> dict[str, Any]:
@@ -292,7 +292,3 @@ def _trace_header(headers: Headers, name: str, *prefixes: str) -> str | None:
         if text := _text(headers, candidate, ""):
             return text
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from mesh.agent import Agent
 from mesh.context import ChildWaiter, TaskContext
 from mesh.dlq.write import Failure
+from mesh.errors import first_line
 from mesh.observability.logs import task_log_context
 from mesh.observability.metrics import HANDLER_SECONDS, LabelCache
 from mesh.observability.tracing import consumer_span, current_trace_id, trace_id_of
@@ -130,7 +131,7 @@ class TaskRunner:
             running.parse_input()
         if running.invalid is not None or running.message is None:
             exc = running.invalid
-            reason = f"invalid input: {str(exc).splitlines()[0]}"
+            reason = f"invalid input: {first_line(exc) if exc else 'none parsed'}"
             failure = Failure(reason, exc, request.attempt)
             await self.outcomes.dead_letter(running, recorder, failure, error_type=INVALID_INPUT)
             return

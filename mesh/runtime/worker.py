@@ -33,7 +33,7 @@ import orjson
 from pydantic import ValidationError
 
 from mesh.agent import Agent
-from mesh.errors import InvalidInput, TransportError
+from mesh.errors import InvalidInput, TransportError, first_line
 from mesh.observability.metrics import (
     MESSAGES_CONSUMED,
     TASKS_INFLIGHT,
@@ -46,7 +46,7 @@ from mesh.runtime._control import apply_control
 from mesh.runtime._delays import DelayedRecords
 from mesh.runtime._handoff import Handoff
 from mesh.runtime._partitions import OwnedPartitions
-from mesh.runtime._record_writes import RecordWrites, first_line
+from mesh.runtime._record_writes import RecordWrites
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime._startup import publish_card, topics_needed
 from mesh.runtime.background import BackgroundWrites

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from mesh.errors import first_line
 from mesh.supervision.tracking import TaskLease, WorkerSeen
 from schemas import Envelope, decode_envelope
 from schemas.tasks import INVALID_INPUT
@@ -58,7 +59,7 @@ def decode(value: bytes | None, type_: str, model: Any) -> tuple[Envelope, Any] 
             return None
         return envelope, model.model_validate(envelope.payload)
     except (orjson.JSONDecodeError, ValidationError) as exc:
-        log.warning("skipping an unreadable %s record: %s", type_, str(exc).splitlines()[0])
+        log.warning("skipping an unreadable %s record: %s", type_, first_line(exc))
         return None
 
 

@@ -7,6 +7,7 @@ import pytest
 from pydantic import BaseModel
 
 from mesh import Agent, SettingsError, SetupError, TaskContext, load_settings
+from mesh.errors import first_line
 from mesh.settings import PROFILES, Settings, profile_environment, profile_settings
 from schemas import REGISTRY
 
@@ -152,3 +153,16 @@ def test_sasl_without_credentials_fails_at_start_up_saying_what_to_set() -> None
     assert refused.returncode == 2, refused.stderr
     assert "needs MESH_SASL_MECHANISM, MESH_SASL_USERNAME and MESH_SASL_PASSWORD" in refused.stderr
     assert refused.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ValueError("bad value\nmore detail"), "bad value"),
+        (ValueError("\n  \nafter blank lines"), "after blank lines"),
+        (ValueError(""), "ValueError"),
+        (ValueError("x" * 600), "x" * 500),
+    ],
+)
+def test_an_errors_first_line_is_its_first_non_blank_line(error: Exception, expected: str) -> None:
+    assert first_line(error) == expected
