@@ -5,7 +5,7 @@ parts are private modules beside it, listed in its docstring), `runner` (one tas
 deadline, retries; `_outcomes` writes how it ended), `offsets` (commit below the lowest
 in-flight offset), `journal` and `fence` (exactly-once steps and child re-attach across
 rebalances), `lifecycle` (task events and state), `publisher` (every write, traced),
-`liveness` (heartbeats), `circuit` (circuits the supervisor opened), `background`
+`liveness` (heartbeats), `circuit` (circuits the supervisor opened), `background_writes`
 (writes off the consume loop, and when to give up), `ingress` (a domain record from any
 producer as an envelope), `gc_tuning` (the collector settings a long-lived worker wants).
 """

@@ -183,7 +183,7 @@ class Admission:
         """The broker is unreachable or refused the outcome. The offset stays in
         flight and the run starts again after a pause (the journal replays what it
         completed; nothing past the unrecorded outcome is committed), at most
-        `MESH_WRITE_ATTEMPTS` times: then the worker stops (mesh/runtime/background.py)."""
+        `MESH_WRITE_ATTEMPTS` times: then the worker stops (mesh/runtime/background_writes.py)."""
         running.handed_back = True
         tries = running.outcome_failures + 1
         if tries >= self._settings.write_attempts:

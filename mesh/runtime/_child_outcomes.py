@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from mesh.errors import first_line
 from mesh.runtime._record_writes import RecordWrites
-from mesh.runtime.background import first_then
+from mesh.runtime.background_writes import first_then
 from mesh.runtime.journal import Journal
 from mesh.runtime.offsets import OffsetTracker
 from mesh.transport.base import Delivery

@@ -49,7 +49,7 @@ from mesh.runtime._partitions import OwnedPartitions
 from mesh.runtime._record_writes import RecordWrites
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime._startup import publish_card, topics_needed
-from mesh.runtime.background import BackgroundWrites
+from mesh.runtime.background_writes import BackgroundWrites
 from mesh.runtime.circuit import CircuitWatch
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.ingress import event_type_of, read_domain_event
