@@ -19,7 +19,7 @@ from tests.helpers import eventually
 
 SECRET = "langgraph-tests-secret"
 SETTINGS = Settings(
-    gateway_webhook_secret=SECRET,  # type: ignore[arg-type]
+    gateway_webhook_secret=SECRET,
     gateway_webhook_max_attempts=3,
     gateway_webhook_backoff=0.01,
 )
