@@ -5,7 +5,7 @@ Reading order for a newcomer:
 2. `mesh.context`   - `TaskContext`: emit, delegate (typed `TaskHandle`s), gather, step,
                       progress, steering.
 3. `mesh.runtime.worker`    - `Worker`: one process in an agent type's consumer group;
-                      `mesh.runtime.runner` runs one task, `mesh.runtime.offsets` decides commits.
+                      `mesh.runtime._runner` runs one task, `mesh.runtime._offsets` decides commits.
 4. `mesh.runtime.lifecycle` - task events and state; `mesh.views.tasks` materializes state.
 5. `mesh.client`    - `Client`: submit, get, list, steer, cancel, publish.
 6. `mesh.transport` - the broker seam (`memory` double, `kafka` adapter).

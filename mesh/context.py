@@ -83,7 +83,7 @@ class TaskContext:
         self._journal = journal
         self._fence = fence
         self._steps_run: set[str] = set()
-        # Activity extends the task's lease (mesh/runtime/liveness.py): start, progress,
+        # Activity extends the task's lease (mesh/runtime/_liveness.py): start, progress,
         # delegation, step.
         self.started_at = utc_now()
         self.last_activity = self.started_at

@@ -27,7 +27,7 @@ Hierarchy::
 
 Not here, on purpose: `schemas.SchemaError` and its subclasses (the `schemas` package
 never imports `mesh`; the runtime maps them at its boundary), the runner's private
-control-flow signals (`_Superseded`, `_DeadlineExceeded` in mesh/runtime/runner.py,
+control-flow signals (`_Superseded`, `_DeadlineExceeded` in mesh/runtime/_runner.py,
 never seen outside it), and the gateway's `ProblemError` (a FastAPI `HTTPException`
 that renders an RFC 9457 problem, mesh/gateway/problems.py).
 """

@@ -2,9 +2,9 @@
 
 Every command reads `MESH_*` settings; a bad setting or input ends the command
 with a one-line message on stderr and exit status 2 (1 for runtime failures).
-The commands live by group: `services` (run, broker, dev, gateway), `tasks`
-(submit, tasks, task, steer, resume, cancel, publish, agents), `dlq`, `supervisor`
-and `schemas`; `support` is what they share.
+The commands live by group: `_services` (run, broker, dev, gateway), `_tasks`
+(submit, tasks, task, steer, resume, cancel, publish, agents), `_dlq`, `_supervisor`
+and `_schemas`; `support` is what they share.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from mesh.cli.dlq import add_dlq_parser
-from mesh.cli.schemas import add_schemas_parser
-from mesh.cli.services import add_dev_parsers, add_gateway_parser, add_run_parser
-from mesh.cli.supervisor import add_supervisor_parser
+from mesh.cli._dlq import add_dlq_parser
+from mesh.cli._schemas import add_schemas_parser
+from mesh.cli._services import add_dev_parsers, add_gateway_parser, add_run_parser
+from mesh.cli._supervisor import add_supervisor_parser
+from mesh.cli._tasks import add_event_parsers, add_task_parsers
 from mesh.cli.support import choose_broker
-from mesh.cli.tasks import add_event_parsers, add_task_parsers
 from mesh.dev.env_file import DEV_ENV
 from mesh.errors import DeadLetterError, MeshError, UnknownAgent, UsageError, first_line
 
@@ -38,14 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"to {DEV_ENV}, and each command says on stderr when it uses them.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    add_run_parser(sub)  # mesh/cli/services.py
-    add_task_parsers(sub)  # mesh/cli/tasks.py
+    add_run_parser(sub)  # mesh/cli/_services.py
+    add_task_parsers(sub)  # mesh/cli/_tasks.py
     add_event_parsers(sub)
-    add_dev_parsers(sub)  # mesh/cli/services.py
-    add_dlq_parser(sub)  # mesh/cli/dlq.py
-    add_supervisor_parser(sub)  # mesh/cli/supervisor.py
-    add_gateway_parser(sub)  # mesh/cli/services.py
-    add_schemas_parser(sub)  # mesh/cli/schemas.py
+    add_dev_parsers(sub)  # mesh/cli/_services.py
+    add_dlq_parser(sub)  # mesh/cli/_dlq.py
+    add_supervisor_parser(sub)  # mesh/cli/_supervisor.py
+    add_gateway_parser(sub)  # mesh/cli/_services.py
+    add_schemas_parser(sub)  # mesh/cli/_schemas.py
     return parser
 
 

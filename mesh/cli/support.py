@@ -3,7 +3,7 @@
 Which broker a command uses: `MESH_BOOTSTRAP_SERVERS` when set, else the dev mesh
 whose `.mesh/dev.env` is in the working directory or above (`mesh dev` writes it),
 else the default. A failed connection ends the command with what is wrong with
-that choice (`mesh.cli.broker_diagnosis`), not a bare "cannot reach the broker".
+that choice (`mesh.cli._broker_diagnosis`), not a bare "cannot reach the broker".
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from mesh.agent import Agent
-from mesh.cli.broker_diagnosis import diagnose, stale_dev_mesh
+from mesh.cli._broker_diagnosis import diagnose, stale_dev_mesh
 from mesh.client import Client
 from mesh.dev.env_file import DevMesh, use_dev_mesh
 from mesh.errors import MeshError, TransportError, UsageError

@@ -7,7 +7,7 @@ while the broker is still there.
 
 It writes `.mesh/dev.env` (mesh/dev/env_file.py), through which `mesh` commands in a
 second terminal find the mesh, and prints its banner once every agent has registered
-and the gateway is ready (mesh/dev/readiness.py), so the commands it prints work.
+and the gateway is ready (mesh/dev/_readiness.py), so the commands it prints work.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from mesh.cli.support import invocation, load_agent
-from mesh.dev.banner import Mesh, Service, banner
+from mesh.dev._banner import Mesh, Service, banner
+from mesh.dev._readiness import wait_until_ready
 from mesh.dev.broker import EmbeddedBroker, free_loopback_port, spawn_child, terminate_child
 from mesh.dev.env_file import DEV_ENV, dev_settings, read_dev_env, remove_dev_env, write_dev_env
-from mesh.dev.readiness import wait_until_ready
 from mesh.errors import BrokerStartError
 from mesh.settings import load_settings, profile_environment
 

@@ -2,7 +2,7 @@
 
 A worker runs at most `max_inflight` tasks of its agent type at once, and starts none
 while the agent type's circuit is open (one probe at a time while it is half-open;
-mesh/runtime/circuit.py). Accepted tasks beyond that wait in the backlog as plain
+mesh/runtime/_circuit.py). Accepted tasks beyond that wait in the backlog as plain
 records, not as coroutines queued on a semaphore (3.11's Semaphore scans its
 waiters): a heap, highest `priority` first, then in arrival order. A task still
 waiting after `start_record_delay` says why in its state (`held`); a short wait
@@ -24,14 +24,14 @@ import logging
 
 from mesh.dlq.write import Failure, dead_letter
 from mesh.errors import TransportError
+from mesh.runtime._circuit import CircuitWatch
+from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime._record_writes import RecordWrites
+from mesh.runtime._runner import TaskRunner
 from mesh.runtime._running_task import RunningTask
-from mesh.runtime.circuit import CircuitWatch
 from mesh.runtime.journal import Journal
 from mesh.runtime.lifecycle import TaskRecorder, submitted_state
-from mesh.runtime.offsets import OffsetTracker
 from mesh.runtime.publisher import Publisher
-from mesh.runtime.runner import TaskRunner
 from mesh.settings import Settings
 from mesh.transport.base import TopicPartition
 from schemas.tasks import EventKind, TaskError, TaskStatus
@@ -115,7 +115,7 @@ class Admission:
                 del self.running[running.task_id]
 
     def _may_start(self) -> bool:
-        """A slot is free and the circuit lets a task start (mesh/runtime/circuit.py)."""
+        """A slot is free and the circuit lets a task start (mesh/runtime/_circuit.py)."""
         if self.active >= self.max_inflight or self._stopping.is_set():
             return False
         circuit = self._circuit.name
@@ -183,7 +183,7 @@ class Admission:
         """The broker is unreachable or refused the outcome. The offset stays in
         flight and the run starts again after a pause (the journal replays what it
         completed; nothing past the unrecorded outcome is committed), at most
-        `MESH_WRITE_ATTEMPTS` times: then the worker stops (mesh/runtime/background_writes.py)."""
+        `MESH_WRITE_ATTEMPTS` times: then the worker stops (mesh/runtime/_background_writes.py)."""
         running.handed_back = True
         tries = running.outcome_failures + 1
         if tries >= self._settings.write_attempts:

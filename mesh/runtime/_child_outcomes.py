@@ -15,10 +15,10 @@ import functools
 from pydantic import ValidationError
 
 from mesh.errors import first_line
+from mesh.runtime._background_writes import first_then
+from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime._record_writes import RecordWrites
-from mesh.runtime.background_writes import first_then
 from mesh.runtime.journal import Journal
-from mesh.runtime.offsets import OffsetTracker
 from mesh.transport.base import Delivery
 from schemas import Envelope
 from schemas.tasks import TaskOutcome

@@ -31,7 +31,7 @@ class Handoff:
         self._agent = agent
 
     async def adopt(self, record: Delivery, event: Envelope) -> None:
-        """Turn a domain event (its payload already validated, mesh/runtime/ingress.py)
+        """Turn a domain event (its payload already validated, mesh/runtime/_ingress.py)
         into a task of this agent, its id derived from the event's.
 
         The journal partition of the event's record notes the adoption (partition N of

@@ -1,7 +1,7 @@
 """The partitions a worker owns: committing them, and taking them on or giving them up.
 
 A worker commits each partition only below its lowest offset still in flight
-(mesh/runtime/offsets.py). When the group rebalances, the worker first holds effects
+(mesh/runtime/_offsets.py). When the group rebalances, the worker first holds effects
 back and lets those under way finish (the partition's next owner must not overlap
 them), commits what is done, and stops consuming until the journal of its new
 partitions is loaded; tasks of partitions it lost are handed back uncommitted, so
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from mesh.errors import TransportError
 from mesh.runtime._admission import Admission
 from mesh.runtime._delays import DelayedRecords
+from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import Journal
-from mesh.runtime.offsets import OffsetTracker
 from mesh.settings import Settings
 from mesh.transport.base import Consumer, TopicPartition
 

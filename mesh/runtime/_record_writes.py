@@ -1,7 +1,8 @@
 """Background writes made for a consumed record, and the commits that wait on them.
 
 Much of what a worker does with a record ends in a write off the consume loop (a
-dead letter, an adopted event, a child's outcome in the journal; mesh/runtime/background_writes.py).
+dead letter, an adopted event, a child's outcome in the journal;
+mesh/runtime/_background_writes.py).
 The record's offset stays in flight until that write succeeded, so a crash before it
 re-reads the record instead of losing the write (ADR 016).
 """
@@ -11,8 +12,8 @@ from __future__ import annotations
 import functools
 
 from mesh.dlq.write import Failure, dead_letter
-from mesh.runtime.background_writes import BackgroundWrites, Write
-from mesh.runtime.offsets import OffsetTracker
+from mesh.runtime._background_writes import BackgroundWrites, Write
+from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Delivery
 
@@ -29,7 +30,7 @@ class RecordWrites:
         self._agent = agent
 
     def spawn(self, work: Write, record: Delivery | None = None, *, what: str) -> None:
-        """Write in the background (mesh/runtime/background_writes.py); `record`'s offset
+        """Write in the background (mesh/runtime/_background_writes.py); `record`'s offset
         is finished once the write succeeded."""
         where = record.where() if record else "a running task"
         done = (

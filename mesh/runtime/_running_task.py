@@ -3,7 +3,7 @@
 The worker's parts share it: admission keeps it in the backlog or starts it, the
 runner runs it, control commands cancel, steer or supersede it, a rebalance hands it
 back, heartbeats report it. Its flags say how a run ends early (see
-mesh/runtime/runner.py), and are checked as the run begins, since an asyncio task
+mesh/runtime/_runner.py), and are checked as the run begins, since an asyncio task
 cancelled before its first step runs none of its clean-up.
 """
 

@@ -3,7 +3,7 @@
 It consumes the agent's inbox (tasks, steering, cancel, child outcomes) and the
 domain events the agent subscribes to, runs many tasks concurrently (a slow task
 never holds up its partition), and commits each partition only below its lowest
-offset still in flight (`mesh.runtime.offsets`).
+offset still in flight (`mesh.runtime._offsets`).
 
 Re-delivery is normal (a crash, a rebalance): the task journal (mesh/runtime/journal.py) of
 the partitions this worker owns recognises requests of runs that already ended, and
@@ -41,23 +41,23 @@ from mesh.observability.metrics import (
     LabelCache,
 )
 from mesh.runtime._admission import Admission
+from mesh.runtime._background_writes import BackgroundWrites
 from mesh.runtime._child_outcomes import ChildOutcomes
+from mesh.runtime._circuit import CircuitWatch
 from mesh.runtime._control import apply_control
 from mesh.runtime._delays import DelayedRecords
 from mesh.runtime._handoff import Handoff
+from mesh.runtime._ingress import event_type_of, read_domain_event
+from mesh.runtime._liveness import heartbeat, send_heartbeats
+from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime._partitions import OwnedPartitions
 from mesh.runtime._record_writes import RecordWrites
+from mesh.runtime._runner import TaskRunner
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime._startup import publish_card, topics_needed
-from mesh.runtime.background_writes import BackgroundWrites
-from mesh.runtime.circuit import CircuitWatch
 from mesh.runtime.fence import EffectFence
-from mesh.runtime.ingress import event_type_of, read_domain_event
 from mesh.runtime.journal import Journal
-from mesh.runtime.liveness import heartbeat, send_heartbeats
-from mesh.runtime.offsets import OffsetTracker
 from mesh.runtime.publisher import Publisher
-from mesh.runtime.runner import TaskRunner
 from mesh.settings import Settings
 from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
 from schemas import Envelope, Source, decode_envelope
@@ -322,7 +322,7 @@ class Worker:
         try:
             if event_type is None:
                 return decode_envelope(record.value or b"")
-            # upstream producers need not know the mesh (mesh/runtime/ingress.py)
+            # upstream producers need not know the mesh (mesh/runtime/_ingress.py)
             return read_domain_event(record, event_type)
         except (orjson.JSONDecodeError, ValidationError) as exc:
             self._consumed["undecodable"].inc()

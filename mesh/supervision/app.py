@@ -42,10 +42,10 @@ from faust.transport.drivers import aiokafka as faust_kafka
 
 from mesh.observability.logs import configure_logging
 from mesh.settings import Settings
+from mesh.supervision._lag import LagCollector
+from mesh.supervision._records import agent_of, outcome_of
 from mesh.supervision.core import Publish, Supervisor
-from mesh.supervision.lag import LagCollector
 from mesh.supervision.policy import Policies
-from mesh.supervision.records import agent_of, outcome_of
 from mesh.topics import Topics, runtime_topics, supervisor_topics
 from mesh.transport.kafka.adapter import KafkaTransport
 from schemas import encode_envelope

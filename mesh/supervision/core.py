@@ -31,12 +31,12 @@ from mesh.observability.metrics import (
     SUPERVISOR_ACTIONS,
     TASK_TRANSITIONS,
 )
-from mesh.supervision.actions import actions_for
-from mesh.supervision.circuits import Health, circuit_state, record_outcome
+from mesh.supervision._actions import actions_for
+from mesh.supervision._circuits import Health, circuit_state, record_outcome
+from mesh.supervision._records import LeaseCache, decode, outcome_of, workers_in
+from mesh.supervision._status import snapshot
+from mesh.supervision._tracking import Finding, WorkerSeen, apply_event, findings
 from mesh.supervision.policy import Policies
-from mesh.supervision.records import LeaseCache, decode, outcome_of, workers_in
-from mesh.supervision.status import snapshot
-from mesh.supervision.tracking import Finding, WorkerSeen, apply_event, findings
 from mesh.topics import Topics
 from schemas import Envelope, Source
 from schemas.supervision import (

@@ -35,7 +35,7 @@ class SupervisionPolicy(BaseModel):
     # A waiting task is reported (`parked`) when no worker of its agent type has been
     # alive for this long after it was submitted.
     park_after: float = Field(default=10.0, ge=0)
-    # Circuit breaking (mesh/supervision/circuits.py): the circuit opens when at least
+    # Circuit breaking (mesh/supervision/_circuits.py): the circuit opens when at least
     # `failure_ratio` of the agent type's outcomes in the last `window` seconds failed
     # (counting `min_outcomes` or more); after `cooldown` seconds one probe task runs.
     failure_ratio: float = Field(default=0.5, gt=0, le=1)

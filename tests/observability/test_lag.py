@@ -7,7 +7,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from mesh.settings import Settings
-from mesh.supervision.lag import LagCollector
+from mesh.supervision._lag import LagCollector
 from mesh.testing import MemoryTransport
 from mesh.topics import Topics, agent_topics, gateway_topics, runtime_topics
 from mesh.transport.base import TopicPartition

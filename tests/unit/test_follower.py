@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mesh.errors import TransportError
-from mesh.runtime.circuit import CircuitWatch
+from mesh.runtime._circuit import CircuitWatch
 from mesh.testing import MemoryTransport
 from mesh.topics import Topics
 from mesh.transport.base import Delivery, TopicSpec

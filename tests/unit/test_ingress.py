@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from agents.contracts import TICKET_CREATED
 from mesh.errors import InvalidInput
-from mesh.runtime.ingress import event_type_of, read_domain_event
+from mesh.runtime._ingress import event_type_of, read_domain_event
 from mesh.topics import Topics
 from mesh.transport.base import Delivery
 from schemas import Envelope, MessageRegistry, Source, encode_envelope

@@ -86,7 +86,7 @@ async def test_a_running_task_s_records_carry_its_id(
     caplog: pytest.LogCaptureFixture, memory_settings: Settings
 ) -> None:
     caplog.handler.addFilter(ContextFilter("worker", "i-1"))
-    caplog.set_level(logging.INFO, logger="mesh.runtime.runner")
+    caplog.set_level(logging.INFO, logger="mesh.runtime._runner")
     async with TestMesh(worker_agent, settings=memory_settings) as mesh:
         task_id = await mesh.client.submit("worker", {"fail": True})
         state = await mesh.client.wait(task_id, timeout=20)

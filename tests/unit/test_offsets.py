@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mesh.runtime.offsets import OffsetTracker, PartitionOffsets
+from mesh.runtime._offsets import OffsetTracker, PartitionOffsets
 from mesh.transport.base import TopicPartition
 
 A = TopicPartition("inbox", 0)

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from mesh.errors import SettingsError
-from mesh.supervision.actions import actions_for
-from mesh.supervision.circuits import Health, circuit_state, record_outcome
-from mesh.supervision.policy import Policies, SupervisionPolicy
-from mesh.supervision.status import snapshot
-from mesh.supervision.tracking import (
+from mesh.supervision._actions import actions_for
+from mesh.supervision._circuits import Health, circuit_state, record_outcome
+from mesh.supervision._status import snapshot
+from mesh.supervision._tracking import (
     Finding,
     Problem,
     TaskLease,
@@ -19,6 +18,7 @@ from mesh.supervision.tracking import (
     apply_event,
     findings,
 )
+from mesh.supervision.policy import Policies, SupervisionPolicy
 from mesh.topics import Topics
 from schemas import Source
 from schemas.tasks import EventKind, TaskEvent, TaskStatus

@@ -46,7 +46,7 @@ from mesh.transport.base import (
     TopicSpec,
     Transport,
 )
-from mesh.transport.kafka.writer import ProducerWriter
+from mesh.transport.kafka._writer import ProducerWriter
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +319,7 @@ class KafkaTransport(Transport):
     async def offsets(
         self, topics: Sequence[str], *, group: str | None = None
     ) -> list[PartitionOffsets]:
-        from mesh.transport.kafka.offsets import read_offsets  # imports this module
+        from mesh.transport.kafka._offsets import read_offsets  # imports this module
 
         return await read_offsets(client_options(self._settings), topics, group)
 

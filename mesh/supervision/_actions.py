@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from mesh.supervision.tracking import Finding, Problem
+from mesh.supervision._tracking import Finding, Problem
 from mesh.topics import Topics
 from schemas import Envelope, Source
 from schemas.envelope import utc_now

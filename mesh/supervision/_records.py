@@ -16,7 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from mesh.errors import first_line
-from mesh.supervision.tracking import TaskLease, WorkerSeen
+from mesh.supervision._tracking import TaskLease, WorkerSeen
 from schemas import Envelope, decode_envelope
 from schemas.tasks import INVALID_INPUT
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mesh.supervision._tracking import Finding, WorkerSeen
 from mesh.supervision.policy import Policies
-from mesh.supervision.tracking import Finding, WorkerSeen
 from schemas.supervision import AtRisk, RecentAction, SupervisorStatus, WorkerStatus
 
 _AT_RISK_SHOWN = 50
