@@ -15,14 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mesh.contracts import import_contracts
+from mesh._contracts import import_contracts
+from mesh._validation import validated_event, validated_input
 from mesh.errors import InvalidInput, TaskNotFound, UnknownAgent
 from mesh.runtime.lifecycle import submit_task, submitted_state
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings, load_settings
 from mesh.topics import runtime_topics
 from mesh.transport.base import Transport
-from mesh.validation import validated_event, validated_input
 from mesh.views.tasks import TaskView
 from schemas import REGISTRY, Envelope, Source
 from schemas.envelope import new_id
@@ -150,7 +150,7 @@ class Client:
         self, card: AgentCard, input: BaseModel | dict[str, Any]
     ) -> dict[str, Any]:
         # Against the agent's model, or its card's JSON Schema when this process does
-        # not ship the model (mesh/validation.py).
+        # not ship the model (mesh/_validation.py).
         return validated_input(card, input)
 
     async def get(self, task_id: str) -> TaskState:

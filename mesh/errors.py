@@ -29,7 +29,7 @@ Not here, on purpose: `schemas.SchemaError` and its subclasses (the `schemas` pa
 never imports `mesh`; the runtime maps them at its boundary), the runner's private
 control-flow signals (`_Superseded`, `_DeadlineExceeded` in mesh/runtime/_runner.py,
 never seen outside it), and the gateway's `ProblemError` (a FastAPI `HTTPException`
-that renders an RFC 9457 problem, mesh/gateway/problems.py).
+that renders an RFC 9457 problem, mesh/gateway/_problems.py).
 """
 
 from __future__ import annotations

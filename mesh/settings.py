@@ -99,7 +99,7 @@ class Settings(BaseSettings):
 
     # Modules whose import registers message contracts that a process running none of
     # their agents must know: the gateway and the CLI check domain events and find
-    # schema snapshots by them (mesh/contracts.py). JSON in the env:
+    # schema snapshots by them (mesh/_contracts.py). JSON in the env:
     # MESH_CONTRACTS='["myapp.contracts"]'. Default: none, so a library user's process
     # knows only the mesh's own messages; the dev and test profiles name the reference
     # application's (`agents.contracts`), as `mesh dev` runs the reference agents.
@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     # levels, and its encoder (orjson) stops at 255.
     gateway_max_json_depth: int = Field(default=64, ge=2, le=200)
     # Completion webhooks (ADR 011) and LangGraph run webhooks, delivered alike
-    # (mesh/gateway/webhook_delivery.py): the shared secret that signs each body
+    # (mesh/gateway/_webhook_delivery.py): the shared secret that signs each body
     # (`X-Mesh-Signature: sha256=<hex HMAC-SHA256>`; no webhooks accepted while empty),
     # attempts before a delivery is dead-lettered, the first retry delay (doubling per
     # attempt) and the timeout of one POST, in seconds.

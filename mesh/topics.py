@@ -182,7 +182,7 @@ def gateway_topics(settings: Settings) -> list[TopicSpec]:
 
 
 def langgraph_topics(settings: Settings) -> list[TopicSpec]:
-    """The gateway's LangGraph-API threads and runs (mesh/gateway/langgraph/threads.py)."""
+    """The gateway's LangGraph-API threads and runs (mesh/gateway/langgraph/_threads.py)."""
     return [_spec(settings, Topics(settings.namespace).langgraph_threads, compacted=True)]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
-    from mesh.contracts import import_contracts
+    from mesh._contracts import import_contracts
     from mesh.settings import load_settings
     from schemas import snapshots
 

@@ -11,15 +11,15 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from mesh.client import Client
-from mesh.gateway import operations
+from mesh.gateway import _operations as operations
+from mesh.gateway._http_metrics import RequestMetrics
+from mesh.gateway._limits import RequestSizeLimit
+from mesh.gateway._openapi import complete_openapi
+from mesh.gateway._problems import install_problem_handlers
+from mesh.gateway._view import GatewayView
 from mesh.gateway.gateway import Gateway
-from mesh.gateway.http_metrics import RequestMetrics
 from mesh.gateway.langgraph import routes as langgraph
-from mesh.gateway.limits import RequestSizeLimit
 from mesh.gateway.native import routes as native
-from mesh.gateway.openapi import complete_openapi
-from mesh.gateway.problems import install_problem_handlers
-from mesh.gateway.view import GatewayView
 from mesh.observability.logs import configure_logging
 from mesh.observability.tracing import configure_tracing, shutdown_tracing
 from mesh.runtime.gc_tuning import tune_for_service

@@ -1,14 +1,14 @@
 """`Gateway`: what every route of the gateway shares, and its readiness.
 
-The routers reach it through one FastAPI dependency (`mesh/gateway/deps.py`); the app
+The routers reach it through one FastAPI dependency (`mesh/gateway/_deps.py`); the app
 (`mesh/gateway/app.py`) makes it and includes the routers, which never import the app.
 """
 
 from __future__ import annotations
 
 from mesh.client import Client
+from mesh.gateway._view import GatewayView
 from mesh.gateway.native.webhooks import WebhookSender
-from mesh.gateway.view import GatewayView
 from mesh.settings import Settings
 from mesh.topics import gateway_topics
 

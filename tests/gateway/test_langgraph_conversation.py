@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from mesh.gateway.langgraph.conversation import conversation
-from mesh.gateway.langgraph.run_queue import task_input
+from mesh.gateway.langgraph._conversation import conversation
+from mesh.gateway.langgraph._run_queue import task_input
 from mesh.topics import Topics
 from mesh.transport.memory import MemoryTransport
 from mesh.views.tasks import TaskView

@@ -17,8 +17,8 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
-from mesh.gateway.langgraph import run_queue
-from mesh.gateway.webhook_delivery import SIGNATURE_HEADER
+from mesh.gateway._webhook_delivery import SIGNATURE_HEADER
+from mesh.gateway.langgraph import _run_queue as run_queue
 from tests.gateway.conftest import LANGGRAPH_WEBHOOK_SECRET, GatewayServer
 from tests.gateway.langgraph_support import clean_client_env, poll, within  # noqa: F401
 

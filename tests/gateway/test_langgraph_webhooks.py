@@ -9,8 +9,8 @@ import hmac
 import json
 import uuid
 
-from mesh.gateway.langgraph.service import LangGraphService
-from mesh.gateway.webhook_delivery import SIGNATURE_HEADER
+from mesh.gateway._webhook_delivery import SIGNATURE_HEADER
+from mesh.gateway.langgraph._service import LangGraphService
 from mesh.settings import Settings
 from tests.gateway.agents import echo
 from tests.gateway.memory_support import MemoryGateway, memory_gateway

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mesh.gateway.index import TaskFilter, TaskIndex, sort_key
+from mesh.gateway._index import TaskFilter, TaskIndex, sort_key
 from schemas.tasks import TaskState, TaskStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from mesh.gateway.webhook_delivery import SIGNATURE_HEADER, WebhookPoster, signature
+from mesh.gateway._webhook_delivery import SIGNATURE_HEADER, WebhookPoster, signature
 from mesh.settings import Settings
 
 SETTINGS = Settings(

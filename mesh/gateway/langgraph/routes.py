@@ -17,20 +17,21 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from mesh.gateway._json_body import JsonBodyRoute
+from mesh.gateway._problems import ProblemError, problem_responses
 from mesh.gateway.gateway import Gateway
-from mesh.gateway.json_body import JsonBodyRoute
-from mesh.gateway.langgraph.conversation import RunView
-from mesh.gateway.langgraph.run_queue import QueueDriver
-from mesh.gateway.langgraph.service import LangGraphService
-from mesh.gateway.langgraph.stream import (
+from mesh.gateway.langgraph._conversation import RunView
+from mesh.gateway.langgraph._run_queue import QueueDriver
+from mesh.gateway.langgraph._service import LangGraphService
+from mesh.gateway.langgraph._stream import (
     json_when_ready,
     outcome_when_ended,
     run_events,
     stream_modes,
 )
-from mesh.gateway.langgraph.threads import ThreadStore
-from mesh.gateway.langgraph.webhooks import RunWebhooks
-from mesh.gateway.langgraph.wire import (
+from mesh.gateway.langgraph._threads import ThreadStore
+from mesh.gateway.langgraph._webhooks import RunWebhooks
+from mesh.gateway.langgraph._wire import (
     AssistantSearch,
     HistoryRequest,
     RunCreate,
@@ -44,7 +45,6 @@ from mesh.gateway.langgraph.wire import (
     thread_json,
     thread_state_json,
 )
-from mesh.gateway.problems import ProblemError, problem_responses
 from mesh.topics import langgraph_topics
 from schemas.envelope import utc_now
 from schemas.langgraph import RunRecord

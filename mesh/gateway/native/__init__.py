@@ -1,2 +1,3 @@
-"""The native API under `/v1`: `routes`, `models` (its request and response shapes),
-`sse` (a task's events as Server-Sent Events) and `webhooks` (signed deliveries)."""
+"""The native API under `/v1`: `routes`, `webhooks` (signed deliveries, sent by the
+`Gateway`); private: `_models` (its request and response shapes) and `_sse` (a task's
+events as Server-Sent Events)."""

@@ -12,11 +12,13 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from mesh.errors import InvalidInput, UnknownAgent
-from mesh.gateway.deps import GatewayDep
+from mesh.gateway._deps import GatewayDep
+from mesh.gateway._index import SortKey, TaskFilter
+from mesh.gateway._json_body import JsonBodyRoute, JsonObject
+from mesh.gateway._problems import ProblemError, invalid_fields, problem_responses
+from mesh.gateway._webhook_delivery import refuse_without_secret
 from mesh.gateway.gateway import Gateway
-from mesh.gateway.index import SortKey, TaskFilter
-from mesh.gateway.json_body import JsonBodyRoute, JsonObject
-from mesh.gateway.native.models import (
+from mesh.gateway.native._models import (
     CancelTask,
     ControlAccepted,
     EventAccepted,
@@ -27,10 +29,8 @@ from mesh.gateway.native.models import (
     TaskPage,
     task_document,
 )
-from mesh.gateway.native.sse import follow_task_events
+from mesh.gateway.native._sse import follow_task_events
 from mesh.gateway.native.webhooks import record_webhook
-from mesh.gateway.problems import ProblemError, invalid_fields, problem_responses
-from mesh.gateway.webhook_delivery import refuse_without_secret
 from schemas import REGISTRY
 from schemas.envelope import new_id, utc_now
 from schemas.gateway import WebhookDelivery

@@ -28,9 +28,9 @@ from pydantic import ValidationError
 
 from mesh._background import BackgroundTask
 from mesh.errors import TransportError
-from mesh.gateway.native.models import task_document
-from mesh.gateway.view import GatewayView
-from mesh.gateway.webhook_delivery import TASK_ID_HEADER, WebhookPoster
+from mesh.gateway._view import GatewayView
+from mesh.gateway._webhook_delivery import TASK_ID_HEADER, WebhookPoster
+from mesh.gateway.native._models import task_document
 from mesh.observability.metrics import (
     GATEWAY_WEBHOOK_ATTEMPTS,
     GATEWAY_WEBHOOK_RECORD_FAILURES,

@@ -17,16 +17,16 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from mesh._validation import validated_input
 from mesh.client import Client
 from mesh.errors import InvalidInput, UnknownAgent
-from mesh.gateway.langgraph.conversation import IN_FLIGHT, Conversation, RunView, conversation
-from mesh.gateway.langgraph.run_queue import QueueDriver, task_input
-from mesh.gateway.langgraph.thread_locks import ThreadLocks
-from mesh.gateway.langgraph.threads import ThreadStore
-from mesh.gateway.langgraph.wire import RunCreate, ThreadCreate
-from mesh.gateway.problems import ProblemError, invalid_fields
-from mesh.gateway.webhook_delivery import refuse_without_secret
-from mesh.validation import validated_input
+from mesh.gateway._problems import ProblemError, invalid_fields
+from mesh.gateway._webhook_delivery import refuse_without_secret
+from mesh.gateway.langgraph._conversation import IN_FLIGHT, Conversation, RunView, conversation
+from mesh.gateway.langgraph._run_queue import QueueDriver, task_input
+from mesh.gateway.langgraph._thread_locks import ThreadLocks
+from mesh.gateway.langgraph._threads import ThreadStore
+from mesh.gateway.langgraph._wire import RunCreate, ThreadCreate
 from schemas.envelope import utc_now
 from schemas.langgraph import RunRecord, ThreadRecord
 from schemas.tasks import AgentCard
@@ -129,7 +129,7 @@ class LangGraphService:
     async def create_stateless_run(self, body: RunCreate) -> RunView:
         """A run on a thread of its own (`POST /runs`); with `on_completion="delete"`
         (the default) the thread goes once the run has ended
-        (mesh/gateway/langgraph/run_queue.py)."""
+        (mesh/gateway/langgraph/_run_queue.py)."""
         self._check_new_thread_run(self._assistant(body.assistant_id), body)
         self._check_webhook(body)
         delete = body.on_completion == "delete"
@@ -145,7 +145,7 @@ class LangGraphService:
         _check_input(card, task_input(card, [], body.input or {}))
 
     def _check_webhook(self, body: RunCreate) -> None:
-        """Its deliveries are signed (mesh/gateway/webhook_delivery.py): no webhook
+        """Its deliveries are signed (mesh/gateway/_webhook_delivery.py): no webhook
         without a secret, as the native API."""
         if body.webhook is not None:
             refuse_without_secret(self.client.settings)
@@ -247,7 +247,7 @@ class LangGraphService:
 
 def _check_input(card: AgentCard, payload: dict[str, Any]) -> None:
     """422 naming each field, before anything is written, when the input does not fit
-    the agent's model or input schema (mesh/validation.py)."""
+    the agent's model or input schema (mesh/_validation.py)."""
     try:
         validated_input(card, payload)
     except InvalidInput as exc:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from mesh.gateway.json_body import JsonInt, JsonObject
+from mesh.gateway._json_body import JsonInt, JsonObject
 from schemas.envelope import utc_now
 from schemas.gateway import WebhookDelivery
 from schemas.tasks import TaskState

@@ -24,14 +24,14 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BeforeValidator, WithJsonSchema
 
-from mesh.gateway.problems import ProblemError, problem_responses
+from mesh.gateway._problems import ProblemError, problem_responses
 
 NUMBER_MIN = -(2**63)
 NUMBER_MAX = 2**64 - 1  # orjson writes integers in [-2**63, 2**64 - 1]
-# Points into the OpenAPI document's components (mesh/gateway/openapi.py): the request
+# Points into the OpenAPI document's components (mesh/gateway/_openapi.py): the request
 # models' JSON Schema exists only there (`model_json_schema()` alone cannot resolve it).
 JSON_VALUE_REF: dict[str, Any] = {"$ref": "#/components/schemas/JsonValue"}
-# Any JSON value the mesh carries (an OpenAPI component; mesh/gateway/openapi.py).
+# Any JSON value the mesh carries (an OpenAPI component; mesh/gateway/_openapi.py).
 JSON_VALUE: dict[str, Any] = {
     "description": f"Any JSON value; numbers lie between {NUMBER_MIN} and {NUMBER_MAX}.",
     "anyOf": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from mesh.gateway.view import GatewayView, StoredEvent
+from mesh.gateway._view import GatewayView, StoredEvent
 
 KEEPALIVE_SECONDS = 10.0  # a comment line so proxies keep an idle stream open
 # A task that has ended but whose terminal event is not (or no longer) in the view:

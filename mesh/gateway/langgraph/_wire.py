@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from mesh.gateway.json_body import JSON_VALUE_REF, JsonInt, JsonObject
-from mesh.gateway.langgraph.conversation import Conversation, RunView, messages_of
+from mesh.gateway._json_body import JSON_VALUE_REF, JsonInt, JsonObject
+from mesh.gateway.langgraph._conversation import Conversation, RunView, messages_of
 from schemas.langgraph import MultitaskStrategy
 from schemas.tasks import AgentCard
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mesh.gateway.deps import GatewayDep
-from mesh.gateway.json_body import JsonBodyRoute
-from mesh.gateway.problems import problem, problem_responses
+from mesh.gateway._deps import GatewayDep
+from mesh.gateway._json_body import JsonBodyRoute
+from mesh.gateway._problems import problem, problem_responses
 
 router = APIRouter(tags=["operations"], route_class=JsonBodyRoute)
 

@@ -5,7 +5,7 @@ thread created through one gateway is read through any other; reads are dictiona
 lookups. A thread and its runs are written under separate keys (no read-modify-write
 of a shared record, so two gateways adding runs to one thread lose neither) but on
 one partition, chosen from the thread id, so a thread's records keep their order
-and one queue driver owns them all (mesh/gateway/langgraph/run_queue.py, ADR 012).
+and one queue driver owns them all (mesh/gateway/langgraph/_run_queue.py, ADR 012).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import zlib
 
 from pydantic import BaseModel, ValidationError
 
-from mesh.gateway.langgraph.conversation import Conversation, conversation
+from mesh.gateway.langgraph._conversation import Conversation, conversation
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Delivery, Transport
 from mesh.views.follower import TopicFollower

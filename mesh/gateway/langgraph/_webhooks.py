@@ -6,7 +6,7 @@ thread's partition sends it (the queue driver's ownership, ADR 012) and records 
 outcome (`webhook_status`) on the run, so a new owner after a rebalance does not send
 it again; a send cut short by that rebalance may be repeated (at least once). Each
 POST is signed and retried as the native API's webhooks are
-(mesh/gateway/webhook_delivery.py, the `MESH_GATEWAY_WEBHOOK_*` settings).
+(mesh/gateway/_webhook_delivery.py, the `MESH_GATEWAY_WEBHOOK_*` settings).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import orjson
 
 from mesh._background import BackgroundTask
 from mesh.client import Client
-from mesh.gateway.langgraph.conversation import IN_FLIGHT, Conversation, RunView
-from mesh.gateway.langgraph.threads import ThreadStore
-from mesh.gateway.langgraph.wire import run_json
-from mesh.gateway.webhook_delivery import WebhookPoster
+from mesh.gateway._webhook_delivery import WebhookPoster
+from mesh.gateway.langgraph._conversation import IN_FLIGHT, Conversation, RunView
+from mesh.gateway.langgraph._threads import ThreadStore
+from mesh.gateway.langgraph._wire import run_json
 from schemas.envelope import utc_now
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """What a thread looks like now: its runs' statuses, status, messages and interrupts.
 
 Derived on every read from two views, both materialized from Kafka: the thread's
-run records (mesh/gateway/langgraph/threads.py) and the state of the mesh task each run
+run records (mesh/gateway/langgraph/_threads.py) and the state of the mesh task each run
 submitted (mesh/views/tasks.py). Nothing derived here is stored, so any gateway answers
 the same.
 """

@@ -5,7 +5,7 @@ the task-events topic and the gateway's webhook topic, all without a consumer gr
 every replica holds everything and answers every read locally (ADR 011).
 
 Memory: a task's events are kept as their id and encoded JSON payload (bytes), not
-as models; the index holds one shared key tuple per task (mesh/gateway/index.py).
+as models; the index holds one shared key tuple per task (mesh/gateway/_index.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from mesh.gateway.index import TaskFilter, TaskIndex
+from mesh.gateway._index import TaskFilter, TaskIndex
 from mesh.topics import Topics
 from mesh.transport.base import Transport
 from mesh.views.tasks import TaskView

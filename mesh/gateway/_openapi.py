@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from mesh.gateway.json_body import JSON_VALUE
-from mesh.gateway.problems import Problem
+from mesh.gateway._json_body import JSON_VALUE
+from mesh.gateway._problems import Problem
 
 
 def complete_openapi(app: FastAPI) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 from mesh._background import BackgroundTask
 from mesh.client import Client
 from mesh.errors import InvalidInput, MeshError, UnknownAgent
-from mesh.gateway.langgraph.conversation import Conversation, RunView
-from mesh.gateway.langgraph.thread_locks import ThreadLocks
-from mesh.gateway.langgraph.threads import ThreadStore
+from mesh.gateway.langgraph._conversation import Conversation, RunView
+from mesh.gateway.langgraph._thread_locks import ThreadLocks
+from mesh.gateway.langgraph._threads import ThreadStore
 from mesh.transport.base import Consumer, TopicPartition, Transport
 from schemas.envelope import utc_now
 from schemas.tasks import AgentCard

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 from fastapi import HTTPException
 
-from mesh.gateway.langgraph.conversation import IN_FLIGHT, Conversation, RunView
-from mesh.gateway.langgraph.service import LangGraphService
-from mesh.gateway.langgraph.wire import run_outcome_json
+from mesh.gateway.langgraph._conversation import IN_FLIGHT, Conversation, RunView
+from mesh.gateway.langgraph._service import LangGraphService
+from mesh.gateway.langgraph._wire import run_outcome_json
 
 KEEP_ALIVE = 1.0  # seconds between keep-alive bytes on a response still waiting
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mesh.gateway.problems import PROBLEM_JSON, ProblemError
+from mesh.gateway._problems import PROBLEM_JSON, ProblemError
 
 
 class BodyTooLarge(ProblemError):

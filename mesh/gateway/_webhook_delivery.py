@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from mesh.gateway.problems import ProblemError
+from mesh.gateway._problems import ProblemError
 from mesh.settings import Settings
 
 SIGNATURE_HEADER = "X-Mesh-Signature"  # "sha256=" + hex HMAC-SHA256(secret, body)

@@ -4,7 +4,7 @@ Every 4xx and 5xx the gateway answers is `application/problem+json` with an `err
 list: one `{"field", "reason"}` per field to fix (`body.input.text`, `query.limit`,
 `task_id`), empty when no single field is to blame (an unknown path, a method the
 path does not take). Routes raise `ProblemError` to name the field; the OpenAPI
-document describes the body once, as `Problem` (mesh/gateway/openapi.py).
+document describes the body once, as `Problem` (mesh/gateway/_openapi.py).
 """
 
 from __future__ import annotations
