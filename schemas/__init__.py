@@ -5,7 +5,7 @@ This package depends on pydantic and orjson only; it never imports `mesh` or `ag
 Importing it registers the mesh's own messages only. An application registers its
 contracts in its own modules (the reference application's are `agents.contracts`);
 a process that runs none of their agents imports them through `MESH_CONTRACTS`
-(mesh/contracts.py).
+(mesh/_contracts.py).
 
 Reading order: `envelope` (what every Kafka record carries), `registry` (how a
 `(type, version)` pair maps to a payload model, and how old versions are upcast),
