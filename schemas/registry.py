@@ -1,9 +1,11 @@
 """Registry of `(type, version) -> payload model`, with upcasters between versions.
 
-Rules (checked by `tests/unit/test_schema_snapshots.py` against committed snapshots):
-within one version only additive changes with defaults; a breaking change is a new
-version plus an upcaster from the previous one, so producers and consumers can be
-deployed in any order.
+Rules (checked against the committed snapshots by `mesh schemas check`, which `make
+lint` runs; schemas/snapshots.py): within one version only additive changes with
+defaults; a breaking change is a new version plus an upcaster from the previous one,
+so producers and consumers can be deployed in any order. `REGISTRY` holds what the
+process imported: the mesh's own messages (this package) and the contracts of the
+agents it runs or of the modules `MESH_CONTRACTS` names.
 
 Exceptions::
 
