@@ -3,7 +3,7 @@
 Reading order for a newcomer:
 1. `mesh.agent`     - `Agent`: declare an agent type and its handlers.
 2. `mesh.context`   - `TaskContext`: emit, delegate (typed `TaskHandle`s), gather, step,
-                      progress, steering.
+                      chat (a model call, `mesh.models`), progress, steering.
 3. `mesh.runtime.worker`    - `Worker`: one process in an agent type's consumer group;
                       `mesh.runtime._runner` runs one task, `mesh.runtime._offsets` decides commits.
 4. `mesh.runtime.lifecycle` - task events and state; `mesh.views.tasks` materializes state.
@@ -26,6 +26,11 @@ from mesh.errors import (
     FieldError,
     InvalidInput,
     MeshError,
+    ModelError,
+    ModelOutputInvalid,
+    ModelRateLimited,
+    ModelRefused,
+    ModelUnavailable,
     Reject,
     Retry,
     SettingsError,
@@ -37,6 +42,7 @@ from mesh.errors import (
     WorkerFailed,
 )
 from mesh.handles import TaskHandle
+from mesh.models import ChatMessage, ModelAnswer, ModelSpec, ToolSpec, Usage
 from mesh.retry import RetryPolicy
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings, load_settings
@@ -46,6 +52,7 @@ from schemas.tasks import AgentCard, Steer, TaskState, TaskStatus
 __all__ = [
     "Agent",
     "AgentCard",
+    "ChatMessage",
     "ChildCancelled",
     "ChildError",
     "ChildFailed",
@@ -55,6 +62,13 @@ __all__ = [
     "FieldError",
     "InvalidInput",
     "MeshError",
+    "ModelAnswer",
+    "ModelError",
+    "ModelOutputInvalid",
+    "ModelRateLimited",
+    "ModelRefused",
+    "ModelSpec",
+    "ModelUnavailable",
     "Policies",
     "Reject",
     "Retry",
@@ -70,8 +84,10 @@ __all__ = [
     "TaskNotFound",
     "TaskState",
     "TaskStatus",
+    "ToolSpec",
     "TransportError",
     "UnknownAgent",
+    "Usage",
     "Worker",
     "WorkerFailed",
     "load_settings",

@@ -14,13 +14,40 @@ import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, PydanticSchemaGenerationError, TypeAdapter
+
+from mesh.errors import SetupError, StepTooLarge
 
 
 def jsonable(value: object) -> object:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     raise TypeError(f"a step result must be JSON, got {type(value).__name__}")
+
+
+def journalable(name: str, result: Any, task_id: str, *, typed: bool, limit: int) -> Any:
+    """`result` of step `name` as the JSON the journal keeps (and an untyped step returns).
+
+    Raises:
+        SetupError: an untyped step returned a model (a replay could only give its JSON).
+        StepTooLarge: the JSON is over `limit` bytes (MESH_MAX_STEP_BYTES).
+    """
+    if not typed and isinstance(result, BaseModel):
+        raise SetupError(
+            f"step {name!r} returned a {type(result).__name__} from a function with "
+            "no return annotation, so a replay could only return its JSON: pass "
+            f"a function annotated `-> {type(result).__name__}` (with its "
+            "arguments after it), or return JSON"
+        )
+    raw = orjson.dumps(result, default=jsonable)
+    if len(raw) > limit:
+        raise StepTooLarge(
+            f"step {name!r} of task {task_id} returned {len(raw)} bytes of "
+            f"JSON; the journal takes at most MESH_MAX_STEP_BYTES={limit}: return "
+            "a reference (a row id, an object key), not the data"
+        )
+    return orjson.loads(raw)
 
 
 def return_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any] | None:

@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from mesh.errors import SetupError
+from mesh.models.spec import ModelSpec, resolve_targets
 from mesh.retry import RetryPolicy
+from mesh.settings import Settings
 from schemas import REGISTRY
 from schemas.registry import SchemaError
 
@@ -60,6 +62,9 @@ class Agent:
         timeout: seconds a task may run before it fails (None: only its deadline).
         retry: how failed tasks are retried before they are dead-lettered
             (default `RetryPolicy()`: 3 attempts, 1 s then 2 s apart).
+        model: the model its handlers call with `ctx.chat` (`MESH_MODELS` and the
+            `MESH_MODEL_*` settings override and fill it, mesh/models/spec.py); a worker
+            checks at start-up that it resolves. None: `ctx.chat` uses the settings.
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class Agent:
         max_inflight: int | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
+        model: ModelSpec | None = None,
     ) -> None:
         if not _NAME.match(name):
             raise SetupError(
@@ -87,6 +93,11 @@ class Agent:
             raise SetupError(
                 f"agent {name!r}: retry must be a mesh.RetryPolicy, got {type(retry).__name__}"
             )
+        if model is not None and not isinstance(model, ModelSpec):
+            raise SetupError(
+                f"agent {name!r}: model must be a mesh.models.ModelSpec, got {type(model).__name__}"
+            )
+        self.model = model
         self.retry = retry or RetryPolicy()
         self.name = name
         self.description = description
@@ -121,8 +132,11 @@ class Agent:
     def event_types(self) -> list[str]:
         return sorted(h.message_type for h in self.handlers.values() if h.kind == "event")
 
-    def validate(self) -> None:
-        """Raise `SetupError` when the agent cannot run (called by the worker at start)."""
+    def validate(self, settings: Settings | None = None) -> None:
+        """Raise `SetupError` when the agent cannot run (called by the worker at start,
+        with its settings: a declared model must then resolve to a name and endpoint)."""
+        if settings is not None and self.model is not None:
+            resolve_targets(self.name, self.model, settings)
         if not self.handlers:
             raise SetupError(
                 f"agent {self.name!r} has no handlers; decorate an async function with "

@@ -13,6 +13,9 @@ A task may run more than once (a re-delivery after a crash or rebalance, a retry
 a completed step returns its journaled result instead of running again, and a
 delegation re-attaches to the child an earlier run started.
 
+`chat` calls the agent's model (mesh/models) as such a step too: a re-run gets the
+journaled answer back instead of paying for the call again.
+
 Every wait takes `timeout: float | None` in seconds, keyword-only (None: no limit).
 """
 
@@ -24,12 +27,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
-import orjson
 from pydantic import BaseModel
 
-from mesh._steps import jsonable, return_adapter
-from mesh.errors import SetupError, StepTooLarge
+from mesh._steps import journalable, return_adapter
+from mesh.errors import SetupError
 from mesh.handles import TaskHandle, as_json, child_task_id
+from mesh.models.calls import Chat
+from mesh.models.clients import ModelClients
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import TaskJournal
 from mesh.runtime.lifecycle import TaskRecorder, submit_task
@@ -68,6 +72,7 @@ class TaskContext:
         waiter: ChildWaiter,
         journal: TaskJournal,
         fence: EffectFence,
+        models: ModelClients | None = None,
     ) -> None:
         assert request.task_id is not None
         self.agent = agent
@@ -90,6 +95,16 @@ class TaskContext:
         self._steering_queue: asyncio.Queue[Steer] | None = None  # made on first use
         self._children: list[TaskHandle[Any]] = []
         self._delegations = 0
+        # `await ctx.chat(messages, tools=..., output=Model)`: a model call as a durable
+        # step, typed by `output` (mesh/models/calls.py).
+        self.chat = Chat(
+            agent.name,
+            agent.model,
+            publisher.settings,
+            journal=journal,
+            effect=fence.effect,
+            clients=models or ModelClients(publisher.settings),
+        )
 
     # -- initiating ---------------------------------------------------------------
 
@@ -257,29 +272,11 @@ class TaskContext:
             result = fn(*args, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
-            value = self._journalable(name, result, typed=adapter is not None)
+            limit = self._publisher.settings.max_step_bytes
+            value = journalable(name, result, self.task_id, typed=adapter is not None, limit=limit)
             typed = value if adapter is None else adapter.validate_python(value)
             await self._journal.record_step(name, value)
         return typed
-
-    def _journalable(self, name: str, result: Any, *, typed: bool) -> Any:
-        """`result` as the JSON the journal keeps (and an untyped step returns)."""
-        if not typed and isinstance(result, BaseModel):
-            raise SetupError(
-                f"step {name!r} returned a {type(result).__name__} from a function with "
-                "no return annotation, so a replay could only return its JSON: pass "
-                f"a function annotated `-> {type(result).__name__}` (with its "
-                "arguments after it), or return JSON"
-            )
-        raw = orjson.dumps(result, default=jsonable)
-        limit = self._publisher.settings.max_step_bytes
-        if len(raw) > limit:
-            raise StepTooLarge(
-                f"step {name!r} of task {self.task_id} returned {len(raw)} bytes of "
-                f"JSON; the journal takes at most MESH_MAX_STEP_BYTES={limit}: return "
-                "a reference (a row id, an object key), not the data"
-            )
-        return orjson.loads(raw)
 
     def step_key(self, name: str) -> str:
         """The idempotency key of step `name` of this task: the same on every run."""

@@ -7,6 +7,7 @@ Hierarchy::
     ├── SettingsError        a MESH_* setting is invalid (raised at start-up)
     ├── UsageError           bad command-line input (`mesh ...` exits 2)
     ├── BrokerStartError     the embedded broker did not start (mesh.dev.broker)
+    ├── ModelStartError      the embedded model server did not start (mesh.dev.model_server)
     ├── WorkerFailed         a worker gave up on a write and stopped (exit status 1)
     ├── TransportError       the broker refused or failed an operation
     │   ├── UnknownTopic     publishing to a topic that was never created
@@ -17,6 +18,11 @@ Hierarchy::
     ├── TaskEnded            steering or cancelling a task that has already ended
     ├── DeadLetterError      no dead letter with that id, or a purge would hide others
     ├── StepTooLarge         a durable step's result is over MESH_MAX_STEP_BYTES
+    ├── ModelError           a model call failed (`ctx.chat`, mesh/models)
+    │   ├── ModelUnavailable   no answer: connection, timeout or a 5xx (fallbacks tried)
+    │   ├── ModelRateLimited   429 (also a `Retry`: the task runs again after retry_after)
+    │   ├── ModelRefused       the provider refused the request (4xx: bad request, key)
+    │   └── ModelOutputInvalid the answer does not fit the output schema, twice
     ├── ChildError           a delegated child did not succeed (`await handle`)
     │   ├── ChildFailed
     │   │   └── ChildTimedOut
@@ -70,6 +76,10 @@ class UsageError(MeshError):
 
 class BrokerStartError(MeshError):
     """The embedded broker could not be started; the message says why and where its log is."""
+
+
+class ModelStartError(MeshError):
+    """The embedded model server could not be started; the message says why and what to do."""
 
 
 class WorkerFailed(MeshError):
@@ -157,6 +167,46 @@ class StepTooLarge(MeshError):
     """A durable step's result is over MESH_MAX_STEP_BYTES (journal a reference)."""
 
 
+class ModelError(MeshError):
+    """A model call failed; raised by `ctx.chat` (mesh/models).
+
+    Attributes:
+        model: the model that was called (the last one tried, after fallbacks).
+    """
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class ModelUnavailable(ModelError):
+    """The provider gave no answer: it could not be reached, timed out
+    (`MESH_MODEL_TIMEOUT`) or answered with a 5xx. The next fallback model is tried;
+    after the last one the task's `RetryPolicy` decides."""
+
+
+class ModelRefused(ModelError):
+    """The provider refused the request (a 4xx other than 429: a malformed request, an
+    unknown model, a missing or wrong `MESH_MODEL_API_KEY`); no fallback is tried, since
+    the same request would be refused again. Add it to `RetryPolicy(permanent=...)` to
+    dead-letter such tasks at once."""
+
+
+class ModelOutputInvalid(ModelError):
+    """The answer did not fit the requested output schema, and neither did the one
+    answer asked for again with the validation errors.
+
+    Attributes:
+        errors: the parts of the last answer that did not fit, as for `InvalidInput`.
+    """
+
+    def __init__(
+        self, message: str, *, model: str | None = None, errors: Sequence[FieldError] = ()
+    ) -> None:
+        super().__init__(message, model=model)
+        self.errors = tuple(errors)
+
+
 class Retry(MeshError):
     """Raise from a handler to have the task tried again.
 
@@ -171,6 +221,21 @@ class Retry(MeshError):
             raise ValueError(f"Retry(after={after!r}): a delay cannot be negative")
         super().__init__(reason)
         self.after = after
+
+
+class ModelRateLimited(ModelError, Retry):
+    """The provider answered 429 (rate limited). `retry_after` is its Retry-After in
+    seconds (None when it gave none). A limit that clears within
+    `MESH_MODEL_FALLBACK_WAIT` is waited out through the task's retry (this is also a
+    `Retry` with `after=retry_after`: no sleep holds the worker); a longer one moves on
+    to the next fallback model."""
+
+    def __init__(
+        self, message: str, *, model: str | None = None, retry_after: float | None = None
+    ) -> None:
+        ModelError.__init__(self, message, model=model)
+        self.after = retry_after
+        self.retry_after = retry_after
 
 
 class Reject(MeshError):

@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
@@ -26,6 +34,26 @@ from mesh.errors import SettingsError
 
 def default_instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ModelChoice(BaseModel):
+    """A model in `MESH_MODELS`: its name, and its endpoint (None: the agent's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    endpoint: str | None = None
+
+
+class ModelOverride(BaseModel):
+    """One agent type's entry of `MESH_MODELS`; what it sets wins over the code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(default=None, min_length=1)
+    endpoint: str | None = None
+    fallbacks: tuple[str | ModelChoice, ...] | None = None
+    timeout: float | None = Field(default=None, gt=0)
 
 
 class Settings(BaseSettings):
@@ -123,6 +151,20 @@ class Settings(BaseSettings):
     gateway_webhook_max_attempts: int = Field(default=5, ge=1, le=100)
     gateway_webhook_backoff: float = Field(default=1.0, ge=0)
     gateway_webhook_timeout: float = Field(default=10.0, gt=0)
+
+    # Model calls (`ctx.chat`, mesh/models, ADR 020): the OpenAI-compatible endpoint
+    # (base URL) and model an agent uses where its `ModelSpec` names none; the key
+    # (empty: none sent, as a local server needs); the seconds one request may take;
+    # per-agent overrides as JSON, which win over the code: MESH_MODELS='{"triage":
+    # {"name": "gpt-4o-mini", "fallbacks": ["gpt-4o"]}}'; and the longest Retry-After
+    # (seconds) of a 429 that is waited out (by retrying the task) rather than
+    # answered by the next fallback model.
+    model_endpoint: str | None = None
+    model_name: str | None = None
+    model_api_key: SecretStr = SecretStr("")
+    model_timeout: float = Field(default=60.0, gt=0)
+    models: dict[str, ModelOverride] = Field(default_factory=dict)
+    model_fallback_wait: float = Field(default=5.0, ge=0)
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker

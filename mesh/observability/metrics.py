@@ -8,7 +8,8 @@ task ids or raw paths), so series counts stay small. Dashboards and alert rules 
 Who fills what (each service serves its own `/metrics`, see `mesh/observability/metrics_server.py`):
 
 - workers (`mesh run`): messages consumed/produced, handler duration, task transitions,
-  tasks in flight, heartbeats sent;
+  tasks in flight, heartbeats sent, model requests, tokens and latency (`mesh_llm_*`;
+  `mesh_llm_cost_usd` is reserved for the price table);
 - the supervisor (`mesh supervisor run`): heartbeats received, live workers, open
   circuits, its actions, and consumer lag / retry and dead-letter depth of every agent
   type it has seen (ADR 013: measured where it stays visible when no worker runs);
@@ -152,12 +153,29 @@ GATEWAY_WEBHOOK_SENDER_RESTARTS = Counter(
     "/readyz says why, after MESH_WRITE_ATTEMPTS failures in a row).",
 )
 
-# -- LLM usage: names reserved here, filled by the agents' model clients later ---------
+# -- model calls (`ctx.chat`, mesh/models): workers ------------------------------------
 
+# Seconds: a model answers in a fraction of a second (cached, short) to minutes (long).
+_LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+LLM_REQUESTS = Counter(
+    "mesh_llm_requests",
+    "Requests to a model provider, by agent type, model and outcome (ok, unavailable, "
+    "rate_limited, refused, error, cancelled); a fallback's and an output schema's "
+    "re-ask count as requests of their own; answers replayed from the journal do not.",
+    ["agent", "model", "outcome"],
+)
 LLM_TOKENS = Counter(
     "mesh_llm_tokens",
-    "LLM tokens used, by agent type, model and direction (input, output).",
-    ["agent", "model", "direction"],
+    "Tokens model requests used, by agent type, model and kind (input, output, cached: "
+    "the part of input the provider had cached, also counted in input).",
+    ["agent", "model", "kind"],
+)
+LLM_REQUEST_SECONDS = Histogram(
+    "mesh_llm_request_seconds",
+    "Time one model request took (whatever its outcome), by agent type and model.",
+    ["agent", "model"],
+    buckets=_LLM_BUCKETS,
 )
 LLM_COST = Counter(
     "mesh_llm_cost_usd",

@@ -30,6 +30,7 @@ from mesh.agent import Agent
 from mesh.context import ChildWaiter, TaskContext
 from mesh.dlq.write import Failure
 from mesh.errors import first_line
+from mesh.models.clients import ModelClients
 from mesh.observability.logs import task_log_context
 from mesh.observability.metrics import HANDLER_SECONDS, LabelCache
 from mesh.observability.tracing import consumer_span, current_trace_id, trace_id_of
@@ -79,6 +80,7 @@ class TaskRunner:
             agent, publisher, settings=settings, journal=journal, fence=fence
         )
         self._handler_seconds = LabelCache(HANDLER_SECONDS, agent.name)  # by task type
+        self.models = ModelClients(settings)  # provider clients, closed by the worker
 
     async def run(self, running: RunningTask) -> None:
         request = running.request
@@ -147,6 +149,7 @@ class TaskRunner:
             waiter=self.waiter,
             journal=TaskJournal(self.journal, running.record.partition, running.task_id),
             fence=self.fence,
+            models=self.models,
         )
         running.context = context
         try:

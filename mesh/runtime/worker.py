@@ -71,7 +71,7 @@ class Worker:
     """Runs `agent` on `transport` until `stop()`; `async with Worker(...)` for tests."""
 
     def __init__(self, agent: Agent, *, transport: Transport, settings: Settings) -> None:
-        agent.validate()
+        agent.validate(settings)
         self.agent = agent
         self.transport = transport
         self.settings = settings
@@ -213,6 +213,7 @@ class Worker:
             TASKS_INFLIGHT.labels(self.agent.name).set_function(_nothing)  # let go of self
             TASKS_RUNNING.labels(self.agent.name).set_function(_nothing)
             await self._consumer.stop()
+            await self.runner.models.close()
             log.info("worker %s of %r stopped", self.settings.instance_id, self.agent.name)
 
     async def _drain(self) -> None:

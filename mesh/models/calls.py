@@ -1,0 +1,252 @@
+"""`ctx.chat`: a model call as a durable step, with fallbacks and an output schema.
+
+Each call is a step of the task journal (mesh/runtime/journal.py, ADR 020): the answer
+and its usage are journaled before `chat` returns, so a run of the task after a crash
+or a retry gets the journaled answer back and pays nothing. The step's name is bound
+to the request: `model/<hash>/<n>`, the hash of the canonical request (the models to
+try, messages, tools, output schema, parameters) and `n` counting identical requests
+within one run. A different request is a different step, so a new call.
+
+Fallbacks: the models are tried in order (mesh/models/spec.py) while one is
+unavailable (connection, timeout, 5xx) or rate limited for longer than
+`MESH_MODEL_FALLBACK_WAIT`; a shorter limit is raised at once (`ModelRateLimited` is a
+`Retry`: the task runs again after it, with no sleep in the worker). When every model
+fails, the last error is raised to the agent's `RetryPolicy`.
+
+With an output schema, an answer that does not fit is asked for once more with the
+validation errors appended to the conversation; a second misfit raises
+`ModelOutputInvalid`. Journal replays are not counted in the `mesh_llm_*` metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, TypeVar, cast, overload
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from mesh.errors import (
+    FieldError,
+    ModelError,
+    ModelOutputInvalid,
+    ModelRateLimited,
+    ModelRefused,
+    ModelUnavailable,
+)
+from mesh.models.base import ModelTarget
+from mesh.models.clients import ModelClients
+from mesh.models.spec import ModelSpec, resolve_targets
+from mesh.models.types import ChatMessage, ModelAnswer, ModelRequest, ToolSpec
+from mesh.observability.metrics import LLM_REQUEST_SECONDS, LLM_REQUESTS, LLM_TOKENS
+from mesh.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
+
+_OUTCOMES: dict[type[ModelError], str] = {
+    ModelUnavailable: "unavailable",
+    ModelRateLimited: "rate_limited",
+    ModelRefused: "refused",
+    ModelOutputInvalid: "invalid_output",
+}
+
+
+class StepJournal(Protocol):
+    """The part of a task's journal (mesh/runtime/journal.py `TaskJournal`) a call uses."""
+
+    def step_result(self, name: str) -> tuple[bool, Any]: ...
+
+    async def record_step(self, name: str, value: Any) -> None: ...
+
+
+class Chat:
+    """`ctx.chat`: one per task run (the occurrence counter is per run)."""
+
+    def __init__(
+        self,
+        agent: str,
+        spec: ModelSpec | None,
+        settings: Settings,
+        *,
+        journal: StepJournal,
+        effect: Callable[[], AbstractAsyncContextManager[None]],
+        clients: ModelClients,
+    ) -> None:
+        self._agent = agent
+        self._spec = spec
+        self._settings = settings
+        self._journal = journal
+        self._effect = effect
+        self._clients = clients
+        self._occurrences: dict[str, int] = {}
+
+    @overload
+    async def __call__(
+        self,
+        messages: Sequence[ChatMessage | dict[str, Any]],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        output: None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> ModelAnswer[None]: ...
+
+    @overload
+    async def __call__(
+        self,
+        messages: Sequence[ChatMessage | dict[str, Any]],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        output: type[M],
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> ModelAnswer[M]: ...
+
+    async def __call__(
+        self,
+        messages: Sequence[ChatMessage | dict[str, Any]],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        output: type[BaseModel] | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> ModelAnswer[Any]:
+        """Ask the agent's model (a durable step: a re-run replays the answer).
+
+        Args:
+            messages: the conversation (`ChatMessage`s, or dicts of their fields).
+            tools: tools the model may call; its calls come back in `tool_calls`.
+            output: a pydantic model the answer must fit; it comes back in `parsed`.
+            model: this call's first model (None: the agent's); fallbacks still apply.
+            max_tokens: the most tokens the answer may have.
+            temperature: sampling temperature (0-2).
+
+        Raises:
+            SetupError: no model or endpoint is set (the message names the setting).
+            ModelUnavailable, ModelRateLimited, ModelRefused: the call failed (after
+                the fallbacks, for the first two).
+            ModelOutputInvalid: the answer did not fit `output`, twice.
+        """
+        targets = resolve_targets(self._agent, self._spec, self._settings, name=model)
+        request = ModelRequest(
+            model=targets[0].name,
+            messages=tuple(ChatMessage.model_validate(m) for m in messages),
+            tools=tuple(tools or ()),
+            output_name=output.__name__ if output is not None else None,
+            output_schema=output.model_json_schema() if output is not None else None,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
+        step = self._step_name(request, targets)
+        done, value = self._journal.step_result(step)
+        if done:
+            return _answer_type(output).model_validate(value)
+        async with self._effect():
+            answer = await self._first_answer(request, targets, output)
+            await self._journal.record_step(step, answer.model_dump(mode="json"))
+        return answer
+
+    def _step_name(self, request: ModelRequest, targets: Sequence[ModelTarget]) -> str:
+        canonical = {
+            "models": [t.name for t in targets],
+            "request": request.model_dump(mode="json", exclude={"model"}),
+        }
+        digest = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        digest = digest[:24]
+        occurrence = self._occurrences.get(digest, 0)
+        self._occurrences[digest] = occurrence + 1
+        return f"model/{digest}/{occurrence}"
+
+    async def _first_answer(
+        self,
+        request: ModelRequest,
+        targets: Sequence[ModelTarget],
+        output: type[BaseModel] | None,
+    ) -> ModelAnswer[Any]:
+        """The first model's answer that comes; the last error when none does."""
+        last: ModelError | None = None
+        for target in targets:
+            try:
+                asked = request.model_copy(update={"model": target.name})
+                return await self._answer(target, asked, output)
+            except ModelRateLimited as exc:
+                wait = exc.retry_after
+                if wait is not None and wait <= self._settings.model_fallback_wait:
+                    raise  # clears soon: the task's retry waits it out on this model
+                last = exc
+            except ModelUnavailable as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def _answer(
+        self, target: ModelTarget, request: ModelRequest, output: type[BaseModel] | None
+    ) -> ModelAnswer[Any]:
+        answer = await self._request(target, request)
+        if output is None:
+            return answer
+        try:
+            return _parsed(answer, output)
+        except ValidationError as exc:
+            again = ChatMessage.user(
+                f"Your answer does not fit the required JSON schema: {_summary(exc)}. "
+                "Answer again with only JSON that fits the schema."
+            )
+            messages = (*request.messages, ChatMessage.assistant(answer.content), again)
+            second = await self._request(target, request.model_copy(update={"messages": messages}))
+            second = second.model_copy(update={"usage": answer.usage + second.usage})
+        try:
+            return _parsed(second, output)
+        except ValidationError as exc:
+            raise ModelOutputInvalid(
+                f"model {target.name!r} answered twice with JSON that does not fit "
+                f"{output.__name__}: {_summary(exc)}",
+                model=target.name,
+                errors=[FieldError(tuple(e["loc"]), e["msg"]) for e in exc.errors()],
+            ) from None
+
+    async def _request(self, target: ModelTarget, request: ModelRequest) -> ModelAnswer[None]:
+        """One request to one model, measured."""
+        started = time.monotonic()
+        outcome = "cancelled"
+        try:
+            answer = await self._clients.provider(target).chat(request)
+            outcome = "ok"
+        except ModelError as exc:
+            outcome = _OUTCOMES.get(type(exc), "error")
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            LLM_REQUESTS.labels(self._agent, target.name, outcome).inc()
+            LLM_REQUEST_SECONDS.labels(self._agent, target.name).observe(time.monotonic() - started)
+        usage = answer.usage
+        tokens = LLM_TOKENS.labels
+        tokens(self._agent, target.name, "input").inc(usage.input_tokens)
+        tokens(self._agent, target.name, "output").inc(usage.output_tokens)
+        tokens(self._agent, target.name, "cached").inc(usage.cached_tokens)
+        return answer
+
+
+def _answer_type(output: type[BaseModel] | None) -> type[ModelAnswer[Any]]:
+    # A runtime parametrization: pydantic then validates `parsed` into `output`.
+    return cast(Any, ModelAnswer)[output] if output is not None else ModelAnswer[None]
+
+
+def _parsed(answer: ModelAnswer[None], output: type[M]) -> ModelAnswer[M]:
+    parsed = output.model_validate_json(answer.content or "")
+    fields = answer.model_dump(exclude={"parsed"})
+    return cast(ModelAnswer[M], _answer_type(output)(**fields, parsed=parsed))
+
+
+def _summary(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()[:10]
+    )

@@ -1,0 +1,96 @@
+"""`ModelSpec`: which model an agent type calls, and how settings override it.
+
+Declared in code on the agent (`Agent("triage", model=ModelSpec(name="gpt-4o-mini",
+fallbacks=["gpt-4o"]))`); resolved against the settings each call:
+
+1. `MESH_MODELS[agent]` (per-agent JSON) wins where it sets a field;
+2. then the `ModelSpec` in code;
+3. then `MESH_MODEL_NAME` / `MESH_MODEL_ENDPOINT` / `MESH_MODEL_TIMEOUT` fill what both
+   leave unset (so `ModelSpec()` means "the mesh's model", e.g. the dev mesh's embedded one).
+
+A fallback is a model name on the same endpoint, or a `ModelSpec` (a `MESH_MODELS`
+object) naming its own endpoint; they are tried in order (mesh/models/calls.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from mesh.errors import SetupError
+from mesh.models.base import ModelTarget
+from mesh.settings import ModelChoice, Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """The model an agent type calls (every field optional: settings fill the rest).
+
+    Args:
+        name: the model's name at the endpoint (None: `MESH_MODEL_NAME`).
+        endpoint: an OpenAI-compatible base URL (None: `MESH_MODEL_ENDPOINT`).
+        fallbacks: models tried in order when one is unavailable or rate limited
+            past `MESH_MODEL_FALLBACK_WAIT`: names (same endpoint) or `ModelSpec`s.
+        timeout: seconds one request may take (None: `MESH_MODEL_TIMEOUT`).
+    """
+
+    name: str | None = None
+    endpoint: str | None = None
+    fallbacks: Sequence[str | ModelSpec] = field(default=())
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fallbacks", tuple(self.fallbacks))
+        if self.name is not None and not self.name.strip():
+            raise SetupError(
+                "ModelSpec(name=...) must not be blank; leave it None for MESH_MODEL_NAME"
+            )
+        if self.timeout is not None and self.timeout <= 0:
+            raise SetupError(f"ModelSpec(timeout=...) must be > 0 seconds, got {self.timeout!r}")
+        for fallback in self.fallbacks:
+            if isinstance(fallback, str) and fallback.strip():
+                continue
+            if isinstance(fallback, ModelSpec) and fallback.name and not fallback.fallbacks:
+                continue
+            raise SetupError(
+                f"ModelSpec fallback {fallback!r} must be a model name or a ModelSpec with "
+                "a name and no fallbacks of its own"
+            )
+
+
+def resolve_targets(
+    agent: str, spec: ModelSpec | None, settings: Settings, *, name: str | None = None
+) -> tuple[ModelTarget, ...]:
+    """The models to try, in order, for a call of `agent` (`name`: the call's choice of
+    first model, as `ctx.chat(..., model=...)`).
+
+    Raises:
+        SetupError: no model name or no endpoint is set anywhere; names the setting.
+    """
+    spec = spec or ModelSpec()
+    override = settings.models.get(agent)
+    first = name or (override and override.name) or spec.name or settings.model_name
+    endpoint = (override and override.endpoint) or spec.endpoint or settings.model_endpoint
+    timeout = (override and override.timeout) or spec.timeout or settings.model_timeout
+    if not first:
+        raise SetupError(
+            f"agent {agent!r} calls a model but none is named: set MESH_MODEL_NAME, "
+            f"ModelSpec(name=...) on the agent, or its entry in MESH_MODELS"
+        )
+    if not endpoint:
+        raise SetupError(
+            f"agent {agent!r} calls model {first!r} but no endpoint is set: set "
+            "MESH_MODEL_ENDPOINT (an OpenAI-compatible base URL, e.g. http://host:8080/v1), "
+            "ModelSpec(endpoint=...) on the agent, or its entry in MESH_MODELS"
+        )
+    fallbacks: Sequence[str | ModelSpec | ModelChoice] = spec.fallbacks
+    if override is not None and override.fallbacks is not None:
+        fallbacks = override.fallbacks
+    targets = [ModelTarget(first, endpoint, timeout)]
+    for fallback in fallbacks:
+        if isinstance(fallback, str):
+            targets.append(ModelTarget(fallback, endpoint, timeout))
+        else:
+            assert fallback.name is not None  # checked by ModelSpec and ModelChoice
+            targets.append(ModelTarget(fallback.name, fallback.endpoint or endpoint, timeout))
+    return tuple(targets)
