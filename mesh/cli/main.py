@@ -2,7 +2,7 @@
 
 Every command reads `MESH_*` settings; a bad setting or input ends the command
 with a one-line message on stderr and exit status 2 (1 for runtime failures).
-The commands live by group: `_services` (run, broker, dev, gateway), `_tasks`
+The commands live by group: `_services` (run, broker, model-server, dev, gateway), `_tasks`
 (submit, tasks, task, steer, resume, cancel, publish, agents), `_dlq`, `_supervisor`
 and `_schemas`; `support` is what they share.
 """

@@ -35,6 +35,7 @@ class Mesh:
     broker: str  # "127.0.0.1:4567 (embedded Tansu, pid 12, log /tmp/...)"
     services: Sequence[Service]
     gateway_url: str | None
+    model: str | None  # "http://127.0.0.1:4242/v1 (SmolLM2-135M-Instruct, ...)", or None
     dev_env: Path | None
     command: str  # how to run `mesh` from another terminal, e.g. ".venv/bin/mesh"
     reference_agents: bool  # the support-desk agents run, so their examples apply
@@ -47,6 +48,8 @@ def banner(mesh: Mesh) -> str:
     ]
     if mesh.gateway_url:
         lines.append(f"  gateway   {mesh.gateway_url}   API docs: {mesh.gateway_url}/docs")
+    if mesh.model:
+        lines.append(f"  model     {mesh.model}")
     lines.append("  processes (metrics: Prometheus /metrics of each)")
     width = max((len(s.label) for s in mesh.services), default=0)
     for service in mesh.services:

@@ -1,8 +1,10 @@
-"""When a dev mesh is ready: every agent has registered, and the gateway takes traffic.
+"""When a dev mesh is ready: every agent has registered, the gateway takes traffic, and
+the embedded model answers.
 
 `mesh dev` prints its banner only then, so each command it prints works at once: a
 task submitted to an agent whose card is not on the agents topic yet would be refused
-as "unknown agent", and the gateway answers 503 until its view has caught up.
+as "unknown agent", the gateway answers 503 until its view has caught up, and
+llama.cpp answers 503 on /health while it loads the model's weights.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ async def wait_until_ready(
     agents: Collection[str],
     gateway_url: str | None,
     report: Callable[[str], None],
+    *,
+    model_url: str | None = None,
 ) -> None:
-    """Return once the `agents` (names) have registered and the gateway is ready.
+    """Return once the `agents` (names) have registered and the gateway (at
+    `gateway_url`) and the model server (at `model_url`, its root) are ready.
 
     Waits as long as it takes (the caller cancels it on Ctrl-C or a child's exit);
     every 30 s it reports what it still waits for.
@@ -38,7 +43,9 @@ async def wait_until_ready(
             if agents:
                 group.create_task(_agents_registered(settings, agents, waiting))
             if gateway_url is not None:
-                group.create_task(_gateway_ready(gateway_url, waiting))
+                group.create_task(_http_ready("gateway", gateway_url, "/readyz", waiting))
+            if model_url is not None:
+                group.create_task(_http_ready("model", model_url, "/health", waiting))
     finally:
         reporter.cancel()
 
@@ -53,19 +60,20 @@ async def _agents_registered(
     waiting.pop("agents", None)
 
 
-async def _gateway_ready(url: str, waiting: dict[str, str]) -> None:
+async def _http_ready(what: str, url: str, path: str, waiting: dict[str, str]) -> None:
+    """Poll `GET {url}{path}` until it answers 200."""
     async with httpx.AsyncClient(base_url=url, timeout=2.0) as http:
         while True:
             try:
-                response = await http.get("/readyz")
+                response = await http.get(path)
             except httpx.TransportError as exc:  # not listening yet
-                waiting["gateway"] = f"the gateway at {url} ({type(exc).__name__})"
+                waiting[what] = f"the {what} at {url} ({type(exc).__name__})"
             else:
                 if response.status_code == 200:
                     break
-                waiting["gateway"] = f"the gateway at {url}: {response.text[:200]}"
+                waiting[what] = f"the {what} at {url}: {response.text[:200]}"
             await asyncio.sleep(_POLL)
-    waiting.pop("gateway", None)
+    waiting.pop(what, None)
 
 
 async def _report_waiting(waiting: dict[str, str], report: Callable[[str], None]) -> None:

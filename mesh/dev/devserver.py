@@ -1,4 +1,6 @@
-"""`mesh dev`: a broker plus one process per agent, stopped in order on Ctrl-C.
+"""`mesh dev`: a broker, the embedded model and one process per agent, stopped in
+order on Ctrl-C. What runs, and with which settings, is planned in mesh/dev/_children.py
+and mesh/dev/_model.py (the model unless MESH_MODEL_ENDPOINT names another).
 
 Every child runs in its own session (see `mesh.dev.broker.spawn_child`), so the
 terminal's SIGINT reaches only this process. It then stops the agents (and extra
@@ -7,14 +9,14 @@ while the broker is still there.
 
 It writes `.mesh/dev.env` (mesh/dev/env_file.py), through which `mesh` commands in a
 second terminal find the mesh, and prints its banner once every agent has registered
-and the gateway is ready (mesh/dev/_readiness.py), so the commands it prints work.
+and the gateway and the model are ready (mesh/dev/_readiness.py), so the commands it
+prints work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import signal
 import socket
 import sys
@@ -26,11 +28,13 @@ from typing import Any, TextIO, TypeVar
 
 from mesh.cli.support import invocation, load_agent
 from mesh.dev._banner import Mesh, Service, banner
+from mesh.dev._children import Plan, child_environment, plan_children
+from mesh.dev._model import DevModel, choose_model
 from mesh.dev._readiness import wait_until_ready
 from mesh.dev.broker import EmbeddedBroker, free_loopback_port, spawn_child, terminate_child
 from mesh.dev.env_file import DEV_ENV, dev_settings, read_dev_env, remove_dev_env, write_dev_env
 from mesh.errors import BrokerStartError
-from mesh.settings import load_settings, profile_environment
+from mesh.settings import load_settings
 
 T = TypeVar("T")
 
@@ -42,71 +46,6 @@ class _Child:
     label: str
     proc: asyncio.subprocess.Process
     metrics: str | None = None  # its /metrics URL, "off", or None (not a mesh service)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A child to start: what the banner calls it, its command, and its metrics."""
-
-    label: str
-    argv: list[str]
-    metrics_port: int | None = None  # given as MESH_METRICS_PORT; None: as configured
-    metrics: str | None = None
-
-
-def child_environment(
-    bootstrap_servers: str, env: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment for dev children: os.environ, then `env`, then the mesh settings.
-
-    Args:
-        bootstrap_servers: Becomes MESH_BOOTSTRAP_SERVERS (always overrides).
-        env: Extra variables layered over os.environ.
-
-    Returns:
-        A new dict; the "dev" settings profile (mesh.settings.PROFILES: short group and
-        fetch timers for one laptop and the embedded broker) fills only variables that
-        are not set yet.
-    """
-    merged = {**os.environ, **(env or {})}
-    merged["MESH_BOOTSTRAP_SERVERS"] = bootstrap_servers
-    merged.update(profile_environment("dev", merged))
-    # Children share our stdout; unbuffered output keeps their logs in order when piped.
-    merged.setdefault("PYTHONUNBUFFERED", "1")
-    return merged
-
-
-def _plans(
-    agents: Mapping[str, str],
-    *,
-    supervisor: bool,
-    gateway_url: str | None,
-    extra_commands: Sequence[Sequence[str]],
-    environment: Mapping[str, str],
-) -> list[_Plan]:
-    """Agents, supervisor, gateway, extra commands; each service with its metrics port.
-
-    Several processes on one host cannot share one metrics port, so each gets a free
-    one of its own (the banner says which), unless MESH_METRICS_PORT is set.
-    """
-    host = environment.get("MESH_METRICS_HOST", "127.0.0.1")
-    given = environment.get("MESH_METRICS_PORT")
-
-    def service(label: str, argv: list[str]) -> _Plan:
-        if given is not None:
-            shown = "off" if given.strip() == "-1" else f"http://{host}:{given}/metrics"
-            return _Plan(label, argv, None, shown)
-        port = free_loopback_port()
-        return _Plan(label, argv, port, f"http://{host}:{port}/metrics")
-
-    mesh = [sys.executable, "-m", "mesh"]
-    plans = [service(f"{name} ({spec})", [*mesh, "run", spec]) for spec, name in agents.items()]
-    if supervisor:
-        plans.append(service("supervisor", [*mesh, "supervisor", "run"]))
-    if gateway_url is not None:  # the gateway serves its metrics itself
-        plans.append(_Plan("gateway", [*mesh, "gateway"], None, f"{gateway_url}/metrics"))
-    plans += [_Plan(shlex.join(cmd), list(cmd)) for cmd in extra_commands]
-    return plans
 
 
 def _gateway_address(environment: Mapping[str, str]) -> tuple[str, int]:
@@ -176,6 +115,7 @@ async def run_dev(
     bootstrap_servers: str | None,
     supervisor: bool = False,
     gateway: bool = False,
+    model: bool = False,
     extra_commands: Sequence[Sequence[str]] = (),
     env: Mapping[str, str] | None = None,
     out: TextIO = sys.stdout,
@@ -189,6 +129,8 @@ async def run_dev(
         bootstrap_servers: An existing cluster, or None to start an embedded broker.
         supervisor: Run `mesh supervisor run` too.
         gateway: Run `mesh gateway` too (on MESH_GATEWAY_HOST/PORT, checked free first).
+        model: Run the embedded model (`mesh model-server`) unless MESH_MODEL_ENDPOINT
+            names another or MESH_DEV_MODEL=off (mesh/dev/_model.py).
         extra_commands: Further commands to run alongside.
         env: Extra environment variables for every child.
         out: Where the banner and status lines go.
@@ -205,13 +147,10 @@ async def run_dev(
     started = time.monotonic()
     # Imported here, before anything starts: a typo in a spec fails at once.
     names = {spec: load_agent(spec).name for spec in agents}
-    gateway_url, env = None, dict(env or {})
-    if gateway:
-        if (claimed := _claim_gateway_address({**os.environ, **env})) is None:
-            return 1
-        gateway_url, chosen = claimed
-        env.update(chosen)
-    run = _DevRun(names, gateway_url, out, command, started)
+    env = dict(env or {})
+    if (claimed := _claim_services(env, gateway=gateway, model=model)) is None:
+        return 1
+    run = _DevRun(names, claimed[0], out, command, started, claimed[1])
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, run.stop.set)
@@ -230,6 +169,22 @@ async def run_dev(
         await run.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _claim_services(
+    env: dict[str, str], *, gateway: bool, model: bool
+) -> tuple[str | None, DevModel | None] | None:
+    """The gateway's URL and the agents' model, their settings added to `env`; None
+    (said on stderr) when the gateway's address is taken."""
+    gateway_url = None
+    if gateway:
+        if (claimed := _claim_gateway_address({**os.environ, **env})) is None:
+            return None
+        gateway_url, chosen = claimed
+        env.update(chosen)
+    dev_model = choose_model({**os.environ, **env}, wanted=model)
+    env.update(dev_model.environment() if dev_model else {})
+    return gateway_url, dev_model
 
 
 def _claim_gateway_address(requested: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
@@ -260,6 +215,7 @@ class _DevRun:
     out: TextIO
     command: str
     started: float  # time.monotonic() at the start, for the banner
+    model: DevModel | None  # the model the agents call, if any
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     broker: EmbeddedBroker | None = None
     children: list[_Child] = field(default_factory=list)
@@ -286,8 +242,9 @@ class _DevRun:
         # This process checks readiness with the children's settings.
         os.environ.update({k: v for k, v in child_env.items() if k.startswith("MESH_")})
         self.dev_env = _write_dev_env(directory, child_env, self.out)
-        plans = _plans(
+        plans = plan_children(
             self.names,
+            model=self.model,
             supervisor=supervisor,
             gateway_url=self.gateway_url,
             extra_commands=extra_commands,
@@ -298,7 +255,7 @@ class _DevRun:
         self.announce = asyncio.create_task(self._announce_when_ready(address, self.dev_env))
         return await _watch(self.stop, self.children, self.broker, self.out)
 
-    async def _spawn(self, plans: Sequence[_Plan], child_env: Mapping[str, str]) -> bool:
+    async def _spawn(self, plans: Sequence[Plan], child_env: Mapping[str, str]) -> bool:
         """Start every planned child; False (said on stderr) if one could not start."""
         for plan in plans:
             plan_env = dict(child_env)
@@ -313,15 +270,22 @@ class _DevRun:
         return True
 
     async def _announce_when_ready(self, address: str, dev_env: Path) -> None:
-        """The banner, once every agent has registered and the gateway is ready."""
+        """The banner, once every agent has registered and the gateway and the embedded
+        model are ready."""
+        model = self.model
         await wait_until_ready(
-            load_settings(), set(self.names.values()), self.gateway_url, self._say
+            load_settings(),
+            set(self.names.values()),
+            self.gateway_url,
+            self._say,
+            model_url=model.root_url if model is not None and model.embedded else None,
         )
         mesh = Mesh(
             seconds_to_ready=time.monotonic() - self.started,
             broker=_broker_line(address, self.broker),
             services=[Service(c.proc.pid, c.label, c.metrics) for c in self.children],
             gateway_url=self.gateway_url,
+            model=model.describe() if model is not None else None,
             dev_env=_relative(dev_env),
             command=self.command,
             reference_agents=set(REFERENCE_NAMES) <= set(self.names.values()),
@@ -379,6 +343,7 @@ def main_dev(
     bootstrap_servers: str | None = None,
     supervisor: bool = False,
     gateway: bool = False,
+    model: bool = False,
     extra_commands: Sequence[Sequence[str]] = (),
     env: Mapping[str, str] | None = None,
     out: TextIO = sys.stdout,
@@ -390,6 +355,7 @@ def main_dev(
             bootstrap_servers=bootstrap_servers,
             supervisor=supervisor,
             gateway=gateway,
+            model=model,
             extra_commands=extra_commands,
             env=env,
             out=out,

@@ -24,7 +24,7 @@ DEV_ENV = Path(".mesh", "dev.env")
 
 # Per process (each child gets its own), or secrets that must not land on disk.
 _NOT_WRITTEN = frozenset({"MESH_INSTANCE_ID", "MESH_METRICS_PORT"})
-_SECRET = re.compile(r"PASSWORD|SECRET")
+_SECRET = re.compile(r"PASSWORD|SECRET|API_KEY")  # e.g. MESH_MODEL_API_KEY
 _PID_LINE = re.compile(r"^# mesh dev pid (\d+)")
 
 

@@ -1,6 +1,6 @@
 """`mesh dev` orchestration: banner, orderly Ctrl-C shutdown, no orphans after SIGKILL,
-and its `.mesh/dev.env` (removed on a clean stop; left by a SIGKILL, and then named as
-not running by the commands that find it).
+its `.mesh/dev.env` (removed on a clean stop; left by a SIGKILL, and then named as
+not running by the commands that find it), and the model it gives the agents.
 
 `run_dev` runs in a real subprocess (through a tiny `python -c` driver), because the
 behaviour under test is about signals and process trees.
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -34,22 +35,30 @@ SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 DRIVER = """
 import json, sys
 from mesh.dev.devserver import main_dev
-sys.exit(main_dev([], bootstrap_servers=None, extra_commands=json.loads(sys.argv[1])))
+commands, model = json.loads(sys.argv[1]), sys.argv[2] == "model"
+sys.exit(main_dev([], bootstrap_servers=None, extra_commands=commands, model=model))
 """
 
 
 class DevProcess:
     """A `run_dev` subprocess plus the pids its banner announced."""
 
-    def __init__(self, extra_commands: list[list[str]], directory: Path) -> None:
+    def __init__(
+        self,
+        extra_commands: list[list[str]],
+        directory: Path,
+        *,
+        model: bool = False,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         import json
 
-        env = dict(os.environ)
+        env = dict(os.environ if environment is None else environment)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self.directory = directory
         self.dev_env = directory / ".mesh" / "dev.env"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", DRIVER, json.dumps(extra_commands)],
+            [sys.executable, "-c", DRIVER, json.dumps(extra_commands), "model" if model else ""],
             cwd=directory,
             env=env,
             stdout=subprocess.PIPE,
@@ -188,3 +197,47 @@ def test_mistakes_are_named_before_anything_starts(tmp_path: Path) -> None:
     assert typo.returncode == 2, typo
     assert "mesh: cannot import 'agents.nosuch'" in typo.stderr, typo.stderr
     assert not (tmp_path / ".mesh").exists()  # nothing was started, nothing written
+
+
+def test_the_embedded_model_runs_and_every_child_gets_its_endpoint(tmp_path: Path) -> None:
+    show_env = [
+        sys.executable,
+        "-c",
+        "import os, time; print('child sees', "
+        "os.environ['MESH_MODEL_ENDPOINT'], flush=True); time.sleep(600)",
+    ]
+    dev = DevProcess([show_env], tmp_path, model=True, environment=NO_MESH_ENV)
+    try:
+        dev.wait_banner()
+        assert len(dev.pids) == 3, dev.output  # broker, model server, the command
+        settings = dev.dev_env.read_text()
+        endpoint = re.search(r"^MESH_MODEL_ENDPOINT=(\S+)$", settings, re.MULTILINE)
+        assert endpoint is not None and "MESH_MODEL_NAME=SmolLM2-135M-Instruct\n" in settings
+        url = endpoint.group(1)
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", url), url
+        assert f"model     {url} (SmolLM2-135M-Instruct".encode() in dev.output
+        assert b"model-server (SmolLM2-135M-Instruct)" in dev.output
+        # The banner waited for llama.cpp's /health, so the model answers now.
+        models = httpx.get(f"{url}/models", timeout=10).json()
+        assert [m["id"] for m in models["data"]] == ["SmolLM2-135M-Instruct"]
+        dev.read_until(f"child sees {url}".encode(), timeout=10)
+
+        os.kill(dev.proc.pid, signal.SIGINT)
+        assert dev.proc.wait(timeout=30) == 0
+        _wait_all_gone(dev.pids)
+    finally:
+        dev.close()
+
+
+def test_a_given_model_endpoint_starts_no_model(tmp_path: Path) -> None:
+    hosted = {"MESH_MODEL_ENDPOINT": "https://models.example.com/v1", "MESH_MODEL_NAME": "m-1"}
+    dev = DevProcess([SLEEPER], tmp_path, model=True, environment=NO_MESH_ENV | hosted)
+    try:
+        dev.wait_banner()
+        assert len(dev.pids) == 2, dev.output  # broker, the command: no model server
+        assert b"model     https://models.example.com/v1 (m-1, from MESH_MODEL_ENDPOINT)" in (
+            dev.output
+        )
+        assert "MESH_MODEL_ENDPOINT=https://models.example.com/v1\n" in dev.dev_env.read_text()
+    finally:
+        dev.close()

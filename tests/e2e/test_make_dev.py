@@ -1,6 +1,7 @@
 """`mesh dev` (what `make dev` runs) brings up the whole mesh: the embedded broker, the
-reference agents, the supervisor and the gateway; a ticket posted to the gateway is
-triaged, and Ctrl-C stops everything cleanly."""
+embedded model, the reference agents, the supervisor and the gateway; a ticket posted
+to the gateway is triaged, the model answers at the endpoint the mesh's settings name,
+and Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from mesh.dev.env_file import read_dev_env
+from mesh.dev.model_server import MODEL_NAME
 from tests.gateway.conftest import free_port
 from tests.helpers import poll
 
@@ -71,6 +74,7 @@ def test_mesh_dev_runs_agents_supervisor_and_gateway(tmp_path: Path) -> None:
 
             task = _poll(triaged, timeout=90, what="the ticket to be triaged", log=log)
             assert task["result"]["ticket_id"] == "T-dev-1"
+        _assert_the_model_answers(tmp_path, log)
         _poll(
             lambda: True if "ready: checking every" in log.read_text() else None,
             timeout=60,
@@ -81,3 +85,23 @@ def test_mesh_dev_runs_agents_supervisor_and_gateway(tmp_path: Path) -> None:
         dev.send_signal(signal.SIGINT)
         code = dev.wait(timeout=60)
     assert code == 0, log.read_text()[-4000:]
+
+
+def _assert_the_model_answers(directory: Path, log: Path) -> None:
+    """The banner names the embedded model; `.mesh/dev.env` gives its endpoint and
+    name (as every child got them); a chat completion there answers."""
+    _poll(
+        lambda: True if "Press Ctrl-C to stop." in log.read_text() else None,
+        timeout=60,
+        what="the banner",
+        log=log,
+    )
+    found = read_dev_env(directory / ".mesh" / "dev.env")
+    assert found is not None, log.read_text()[-4000:]
+    endpoint, name = found.settings["MESH_MODEL_ENDPOINT"], found.settings["MESH_MODEL_NAME"]
+    assert name == MODEL_NAME
+    assert f"  model     {endpoint} ({MODEL_NAME}, embedded llama.cpp" in log.read_text()
+    request = {"model": name, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
+    answer = httpx.post(f"{endpoint}/chat/completions", json=request, timeout=60).json()
+    assert answer["choices"][0]["message"]["content"].strip(), answer
+    assert answer["usage"]["completion_tokens"] > 0, answer
