@@ -36,13 +36,20 @@ def default_instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+# The protocol an endpoint speaks: "openai" (any OpenAI-compatible server,
+# mesh/models/openai_compatible.py) or "anthropic" (the Messages API,
+# mesh/models/anthropic_messages.py).
+ModelProviderName = Literal["openai", "anthropic"]
+
+
 class ModelChoice(BaseModel):
-    """A model in `MESH_MODELS`: its name, and its endpoint (None: the agent's)."""
+    """A model in `MESH_MODELS`: its name, its endpoint and protocol (None: the agent's)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     endpoint: str | None = None
+    provider: ModelProviderName | None = None
 
 
 class ModelOverride(BaseModel):
@@ -54,6 +61,7 @@ class ModelOverride(BaseModel):
     endpoint: str | None = None
     fallbacks: tuple[str | ModelChoice, ...] | None = None
     timeout: float | None = Field(default=None, gt=0)
+    provider: ModelProviderName | None = None
 
 
 class Settings(BaseSettings):
@@ -165,6 +173,9 @@ class Settings(BaseSettings):
     model_timeout: float = Field(default=60.0, gt=0)
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     model_fallback_wait: float = Field(default=5.0, ge=0)
+    # The protocol of MESH_MODEL_ENDPOINT where a ModelSpec / MESH_MODELS entry names
+    # none: "openai" (OpenAI-compatible) or "anthropic" (the Messages API).
+    model_provider: ModelProviderName = "openai"
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker

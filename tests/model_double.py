@@ -1,11 +1,14 @@
-"""`ModelDouble`: a scripted OpenAI-compatible server over real HTTP on loopback.
+"""`ModelDouble`: a scripted OpenAI-compatible and Anthropic server over HTTP on loopback.
 
-A TEST DOUBLE, not a model: it answers `POST /v1/chat/completions` with what a test
-scripted, so behaviour tests exercise the real `openai` client, HTTP and the mesh's
-error mapping without a model. Scriptable per call: content, tool calls, JSON, usage
-numbers, a status (429 with Retry-After, 500), a delay (to make the client time out)
-or a body that is not JSON. It records every request, so a test can count the calls
-made for one logical call (`calls_with("text")`).
+A TEST DOUBLE, not a model: it answers `POST /v1/chat/completions` (OpenAI shape, base
+URL `url`) and `POST /v1/messages` (Anthropic's `Message` shape, base URL
+`anthropic_url`; `finish_reason` is then a stop reason, `cached_tokens` the cache
+reads) with what a test scripted, so behaviour tests exercise the real `openai` and
+`anthropic` clients, HTTP and the mesh's error mapping without a model. Scriptable
+per call: content, tool calls, JSON, usage numbers, a status (429 with Retry-After,
+500, 529), a delay (to make the client time out) or a body that is not JSON. It
+records every request, so a test can count the calls made for one logical call
+(`calls_with("text")`).
 
     with ModelDouble() as double:
         double.script(Reply(content="hi"), model="small")  # next call to model "small"
@@ -58,12 +61,20 @@ class ModelDouble:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll: `shutdown` waits up to one interval, at every test's teardown.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/v1"
+
+    @property
+    def anthropic_url(self) -> str:
+        """The base URL the `anthropic` client takes (it adds `/v1/messages`)."""
+        return self.url.removesuffix("/v1")
 
     def __enter__(self) -> ModelDouble:
         self._thread.start()
@@ -103,8 +114,36 @@ class ModelDouble:
 def _first_user_text(body: dict[str, Any]) -> str:
     for message in body.get("messages", []):
         if message.get("role") == "user":
-            return str(message.get("content") or "")
+            content = message.get("content") or ""
+            if isinstance(content, list):  # Anthropic's content blocks
+                return " ".join(str(b.get("text", "")) for b in content)
+            return str(content)
     return ""
+
+
+def _message(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """An Anthropic Messages API `Message`."""
+    content: list[dict[str, Any]] = []
+    if reply.content is not None:
+        content.append({"type": "text", "text": reply.content})
+    for call_id, name, args in reply.tool_calls:
+        content.append({"type": "tool_use", "id": call_id, "name": name, "input": args})
+    stop = reply.finish_reason or ("tool_use" if reply.tool_calls else "end_turn")
+    return {
+        "id": "msg_double",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "double"),
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "cache_read_input_tokens": reply.cached_tokens,
+            "cache_creation_input_tokens": 0,
+        },
+    }
 
 
 def _completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
@@ -146,6 +185,7 @@ def _handler_for(double: ModelDouble) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             reply = double._next_reply(body)
+            anthropic = self.path.rstrip("/").endswith("/messages")
             if reply.delay:
                 time.sleep(reply.delay)  # the server's thread, never the test's loop
             headers = {"Content-Type": "application/json"}
@@ -153,9 +193,14 @@ def _handler_for(double: ModelDouble) -> type[BaseHTTPRequestHandler]:
                 headers["Retry-After"] = f"{reply.retry_after:g}"
             if reply.raw is not None:
                 payload = reply.raw
+            elif reply.status != 200 and anthropic:
+                error = {"type": "double_error", "message": f"scripted {reply.status}"}
+                payload = json.dumps({"type": "error", "error": error}).encode()
             elif reply.status != 200:
                 error = {"message": f"scripted {reply.status}", "type": "double", "code": None}
                 payload = json.dumps({"error": error}).encode()
+            elif anthropic:
+                payload = json.dumps(_message(body, reply)).encode()
             else:
                 payload = json.dumps(_completion(body, reply)).encode()
             self._send(reply.status, payload, headers)

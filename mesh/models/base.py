@@ -24,11 +24,13 @@ from mesh.models.types import ModelAnswer, ModelRequest
 
 @dataclass(frozen=True, slots=True)
 class ModelTarget:
-    """Where one model is served: its name, the endpoint, the request timeout (s)."""
+    """Where one model is served: its name, the endpoint, the request timeout (s), and
+    the protocol the endpoint speaks (`openai` or `anthropic`)."""
 
     name: str
     endpoint: str
     timeout: float
+    provider: str = "openai"
 
 
 class ModelProvider(ABC):

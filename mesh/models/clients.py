@@ -12,22 +12,17 @@ from mesh.settings import Settings
 
 
 class ModelClients:
-    """Providers by (endpoint, timeout), made on first use."""
+    """Providers by (protocol, endpoint, timeout), made on first use."""
 
     def __init__(self, settings: Settings) -> None:
         self._api_key = settings.model_api_key
-        self._providers: dict[tuple[str, float], ModelProvider] = {}
+        self._providers: dict[tuple[str, str, float], ModelProvider] = {}
 
     def provider(self, target: ModelTarget) -> ModelProvider:
-        key = (target.endpoint, target.timeout)
+        key = (target.provider, target.endpoint, target.timeout)
         provider = self._providers.get(key)
         if provider is None:
-            # Imported here: `import mesh` does not pay for the SDK.
-            from mesh.models.openai_compatible import OpenAICompatible
-
-            provider = OpenAICompatible(
-                target.endpoint, api_key=self._api_key.get_secret_value(), timeout=target.timeout
-            )
+            provider = _make(target, self._api_key.get_secret_value())
             self._providers[key] = provider
         return provider
 
@@ -35,3 +30,14 @@ class ModelClients:
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.close()
+
+
+def _make(target: ModelTarget, api_key: str) -> ModelProvider:
+    # Imported here: `import mesh` does not pay for an SDK it does not use.
+    if target.provider == "anthropic":
+        from mesh.models.anthropic_messages import AnthropicMessages
+
+        return AnthropicMessages(target.endpoint, api_key=api_key, timeout=target.timeout)
+    from mesh.models.openai_compatible import OpenAICompatible
+
+    return OpenAICompatible(target.endpoint, api_key=api_key, timeout=target.timeout)

@@ -5,8 +5,9 @@ fallbacks=["gpt-4o"]))`); resolved against the settings each call:
 
 1. `MESH_MODELS[agent]` (per-agent JSON) wins where it sets a field;
 2. then the `ModelSpec` in code;
-3. then `MESH_MODEL_NAME` / `MESH_MODEL_ENDPOINT` / `MESH_MODEL_TIMEOUT` fill what both
-   leave unset (so `ModelSpec()` means "the mesh's model", e.g. the dev mesh's embedded one).
+3. then `MESH_MODEL_NAME` / `MESH_MODEL_ENDPOINT` / `MESH_MODEL_TIMEOUT` /
+   `MESH_MODEL_PROVIDER` fill what both leave unset (so `ModelSpec()` means "the mesh's
+   model", e.g. the dev mesh's embedded one).
 
 A fallback is a model name on the same endpoint, or a `ModelSpec` (a `MESH_MODELS`
 object) naming its own endpoint; they are tried in order (mesh/models/calls.py).
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from mesh.errors import SetupError
 from mesh.models.base import ModelTarget
-from mesh.settings import ModelChoice, Settings
+from mesh.settings import ModelChoice, ModelProviderName, Settings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,15 +33,22 @@ class ModelSpec:
         fallbacks: models tried in order when one is unavailable or rate limited
             past `MESH_MODEL_FALLBACK_WAIT`: names (same endpoint) or `ModelSpec`s.
         timeout: seconds one request may take (None: `MESH_MODEL_TIMEOUT`).
+        provider: the endpoint's protocol, `"openai"` (OpenAI-compatible) or
+            `"anthropic"` (the Messages API) (None: `MESH_MODEL_PROVIDER`).
     """
 
     name: str | None = None
     endpoint: str | None = None
     fallbacks: Sequence[str | ModelSpec] = field(default=())
     timeout: float | None = None
+    provider: ModelProviderName | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fallbacks", tuple(self.fallbacks))
+        if self.provider not in (None, "openai", "anthropic"):
+            raise SetupError(
+                f"ModelSpec(provider=...) must be 'openai' or 'anthropic', got {self.provider!r}"
+            )
         if self.name is not None and not self.name.strip():
             raise SetupError(
                 "ModelSpec(name=...) must not be blank; leave it None for MESH_MODEL_NAME"
@@ -72,6 +80,7 @@ def resolve_targets(
     first = name or (override and override.name) or spec.name or settings.model_name
     endpoint = (override and override.endpoint) or spec.endpoint or settings.model_endpoint
     timeout = (override and override.timeout) or spec.timeout or settings.model_timeout
+    provider = (override and override.provider) or spec.provider or settings.model_provider
     if not first:
         raise SetupError(
             f"agent {agent!r} calls a model but none is named: set MESH_MODEL_NAME, "
@@ -86,11 +95,13 @@ def resolve_targets(
     fallbacks: Sequence[str | ModelSpec | ModelChoice] = spec.fallbacks
     if override is not None and override.fallbacks is not None:
         fallbacks = override.fallbacks
-    targets = [ModelTarget(first, endpoint, timeout)]
+    targets = [ModelTarget(first, endpoint, timeout, provider)]
     for fallback in fallbacks:
         if isinstance(fallback, str):
-            targets.append(ModelTarget(fallback, endpoint, timeout))
+            targets.append(ModelTarget(fallback, endpoint, timeout, provider))
         else:
             assert fallback.name is not None  # checked by ModelSpec and ModelChoice
-            targets.append(ModelTarget(fallback.name, fallback.endpoint or endpoint, timeout))
+            where = fallback.endpoint or endpoint
+            speaks = fallback.provider or provider  # unnamed: the first model's protocol
+            targets.append(ModelTarget(fallback.name, where, timeout, speaks))
     return tuple(targets)
