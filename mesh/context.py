@@ -25,13 +25,13 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
 
 from mesh._steps import journalable, return_adapter
 from mesh.errors import SetupError
-from mesh.handles import TaskHandle, as_json, child_task_id
+from mesh.handles import TaskHandle, as_json, child_task_id, gather
 from mesh.models.calls import Chat
 from mesh.models.clients import ModelClients
 from mesh.runtime.fence import EffectFence
@@ -48,9 +48,6 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 P = ParamSpec("P")
-R1 = TypeVar("R1")
-R2 = TypeVar("R2")
-R3 = TypeVar("R3")
 
 
 class ChildWaiter(Protocol):
@@ -282,65 +279,7 @@ class TaskContext:
         """The idempotency key of step `name` of this task: the same on every run."""
         return f"{self.task_id}/{name}"
 
-    @overload
-    @staticmethod
-    async def gather(
-        h1: TaskHandle[R1], h2: TaskHandle[R2], /, *, return_exceptions: Literal[False] = False
-    ) -> tuple[R1, R2]: ...
-
-    @overload
-    @staticmethod
-    async def gather(
-        h1: TaskHandle[R1],
-        h2: TaskHandle[R2],
-        h3: TaskHandle[R3],
-        /,
-        *,
-        return_exceptions: Literal[False] = False,
-    ) -> tuple[R1, R2, R3]: ...
-
-    @overload
-    @staticmethod
-    async def gather(
-        h1: TaskHandle[R1], h2: TaskHandle[R2], /, *, return_exceptions: Literal[True]
-    ) -> tuple[R1 | BaseException, R2 | BaseException]: ...
-
-    @overload
-    @staticmethod
-    async def gather(
-        h1: TaskHandle[R1],
-        h2: TaskHandle[R2],
-        h3: TaskHandle[R3],
-        /,
-        *,
-        return_exceptions: Literal[True],
-    ) -> tuple[R1 | BaseException, R2 | BaseException, R3 | BaseException]: ...
-
-    @overload
-    @staticmethod
-    async def gather(
-        *handles: TaskHandle[T], return_exceptions: Literal[False] = False
-    ) -> tuple[T, ...]: ...
-
-    @overload
-    @staticmethod
-    async def gather(
-        *handles: TaskHandle[T], return_exceptions: bool
-    ) -> tuple[T | BaseException, ...]: ...
-
-    @staticmethod
-    async def gather(*handles: TaskHandle[Any], return_exceptions: bool = False) -> tuple[Any, ...]:
-        """Wait for several children at once: wall time is the slowest, not the sum.
-
-        Returns their results in the order of `handles`, each typed as its handle's
-        (`gather(hits, orders)` is a `tuple[KnowledgeHits, OrdersFound]`). With
-        `return_exceptions=True` a child that did not succeed gives its `ChildError`
-        in its place instead of raising it.
-        """
-        results = await asyncio.gather(
-            *(h.result() for h in handles), return_exceptions=return_exceptions
-        )
-        return tuple(results)
+    gather = gather  # wait for several children at once (mesh/handles.py)
 
     async def progress(self, message: str = "", **data: Any) -> None:
         """Report a partial result; it shows in the task's state and event stream."""

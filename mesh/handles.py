@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from pydantic import ValidationError
 
@@ -20,6 +20,10 @@ from mesh.errors import ChildCancelled, ChildFailed, ChildResultInvalid, ChildTi
 from schemas.tasks import DEADLINE_EXCEEDED, TaskError, TaskOutcome, TaskStatus
 
 R = TypeVar("R", covariant=True)  # what awaiting a handle gives
+T = TypeVar("T")
+R1 = TypeVar("R1")
+R2 = TypeVar("R2")
+R3 = TypeVar("R3")
 
 
 class TaskHandle(Generic[R]):
@@ -90,3 +94,72 @@ def _as_uuid(task_id: str) -> str:
         return str(uuid.UUID(task_id))
     except ValueError:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, task_id))
+
+
+class Gather:
+    """`ctx.gather` (a callable object, so the overloads survive as a class attribute)."""
+
+    @overload
+    async def __call__(
+        self,
+        h1: TaskHandle[R1],
+        h2: TaskHandle[R2],
+        /,
+        *,
+        return_exceptions: Literal[False] = False,
+    ) -> tuple[R1, R2]: ...
+
+    @overload
+    async def __call__(
+        self,
+        h1: TaskHandle[R1],
+        h2: TaskHandle[R2],
+        h3: TaskHandle[R3],
+        /,
+        *,
+        return_exceptions: Literal[False] = False,
+    ) -> tuple[R1, R2, R3]: ...
+
+    @overload
+    async def __call__(
+        self, h1: TaskHandle[R1], h2: TaskHandle[R2], /, *, return_exceptions: Literal[True]
+    ) -> tuple[R1 | BaseException, R2 | BaseException]: ...
+
+    @overload
+    async def __call__(
+        self,
+        h1: TaskHandle[R1],
+        h2: TaskHandle[R2],
+        h3: TaskHandle[R3],
+        /,
+        *,
+        return_exceptions: Literal[True],
+    ) -> tuple[R1 | BaseException, R2 | BaseException, R3 | BaseException]: ...
+
+    @overload
+    async def __call__(
+        self, *handles: TaskHandle[T], return_exceptions: Literal[False] = False
+    ) -> tuple[T, ...]: ...
+
+    @overload
+    async def __call__(
+        self, *handles: TaskHandle[T], return_exceptions: bool
+    ) -> tuple[T | BaseException, ...]: ...
+
+    async def __call__(
+        self, *handles: TaskHandle[Any], return_exceptions: bool = False
+    ) -> tuple[Any, ...]:
+        """Wait for several children at once: wall time is the slowest, not the sum.
+
+        Returns their results in the order of `handles`, each typed as its handle's
+        (`gather(hits, orders)` is a `tuple[KnowledgeHits, OrdersFound]`). With
+        `return_exceptions=True` a child that did not succeed gives its `ChildError`
+        in its place instead of raising it.
+        """
+        results = await asyncio.gather(
+            *(h.result() for h in handles), return_exceptions=return_exceptions
+        )
+        return tuple(results)
+
+
+gather = Gather()
