@@ -101,6 +101,7 @@ class TaskContext:
             journal=journal,
             effect=fence.effect,
             clients=models or ModelClients(publisher.settings),
+            recorder=recorder,  # counts the task's calls, shows their usage (ADR 021)
         )
 
     # -- initiating ---------------------------------------------------------------

@@ -22,7 +22,8 @@ Hierarchy::
     │   ├── ModelUnavailable   no answer: connection, timeout or a 5xx (fallbacks tried)
     │   ├── ModelRateLimited   429 (also a `Retry`: the task runs again after retry_after)
     │   ├── ModelRefused       the provider refused the request (4xx: bad request, key)
-    │   └── ModelOutputInvalid the answer does not fit the output schema, twice
+    │   ├── ModelOutputInvalid the answer does not fit the output schema, twice
+    │   └── ModelCallLimitExceeded  a task's calls past MESH_MODEL_MAX_CALLS_PER_TASK
     ├── ChildError           a delegated child did not succeed (`await handle`)
     │   ├── ChildFailed
     │   │   └── ChildTimedOut
@@ -205,6 +206,22 @@ class ModelOutputInvalid(ModelError):
     ) -> None:
         super().__init__(message, model=model)
         self.errors = tuple(errors)
+
+
+class ModelCallLimitExceeded(ModelError):
+    """The task has made MESH_MODEL_MAX_CALLS_PER_TASK model calls (its earlier runs'
+    included) and asked for one more: a runaway loop, stopped. Permanent: the task is
+    dead-lettered, never retried (a retry would replay the calls and stop again).
+
+    Attributes:
+        calls: the calls the task had made.
+        limit: the setting's value.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, calls: int, limit: int) -> None:
+        super().__init__(message, model=model)
+        self.calls = calls
+        self.limit = limit
 
 
 class Retry(MeshError):

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mesh.errors import InvalidInput, Reject, Retry, SetupError, StepTooLarge
+from mesh.errors import (
+    InvalidInput,
+    ModelCallLimitExceeded,
+    Reject,
+    Retry,
+    SetupError,
+    StepTooLarge,
+)
 from schemas.registry import SchemaError
 
 # Never worth a second attempt, whatever the policy says.
@@ -25,6 +32,7 @@ ALWAYS_PERMANENT: tuple[type[BaseException], ...] = (
     StepTooLarge,
     SetupError,
     SchemaError,  # e.g. `emit` or `delegate` of a model that was never registered
+    ModelCallLimitExceeded,  # a retry would replay the task's calls and stop again
 )
 
 

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 from mesh.errors import SettingsError
+from mesh.prices import ModelPrice, prices_named_by_model
 
 
 def default_instance_id() -> str:
@@ -176,6 +177,12 @@ class Settings(BaseSettings):
     # The protocol of MESH_MODEL_ENDPOINT where a ModelSpec / MESH_MODELS entry names
     # none: "openai" (OpenAI-compatible) or "anthropic" (the Messages API).
     model_provider: ModelProviderName = "openai"
+    # Prices by model name, USD per million tokens, for each call's cost (ADR 021):
+    # MESH_MODEL_PRICES='{"gpt-4o-mini": {"input": 0.15, "output": 0.6, "cached": 0.075}}'
+    # (a model not listed costs 0); and the most model calls one task may make, its
+    # earlier runs' included (the next raises ModelCallLimitExceeded).
+    model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    model_max_calls_per_task: int = Field(default=100, ge=1)
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker
@@ -231,6 +238,8 @@ class Settings(BaseSettings):
         if not tiers or any(t <= 0 for t in tiers) or list(tiers) != sorted(set(tiers)):
             raise ValueError(f"must be distinct positive seconds in ascending order, got {tiers}")
         return tiers
+
+    _prices = field_validator("model_prices", mode="wrap")(prices_named_by_model)
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> Settings:

@@ -72,6 +72,9 @@ class EventKind(StrEnum):
     # a worker accepted it but holds it back (its circuit is open, or no slot is free);
     # the state's `held` says why, until it starts
     HELD = "held"
+    # the task's handler got a model's answer (a call paid for, not a journal replay);
+    # the event's `usage` is the call's usage line (ADR 021)
+    MODEL_CALLED = "model_called"
 
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"  # the TaskError type of a task past its deadline
@@ -126,6 +129,22 @@ class TaskOutcome(BaseModel):
     error: TaskError | None = None
 
 
+class ModelUsage(BaseModel):
+    """Model calls of one agent type to one model, summed: a line of a task's usage
+    (`TaskState.usage`), or one call's (a `model_called` event). `cost_usd` is priced by
+    MESH_MODEL_PRICES when each call was answered (0 for a model not in it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent: str
+    model: str
+    calls: int = Field(default=0, ge=0)
+    input_tokens: int = Field(default=0, ge=0)  # cached input included
+    output_tokens: int = Field(default=0, ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0)
+
+
 class ProgressEntry(BaseModel):
     at: datetime
     message: str = ""
@@ -152,6 +171,7 @@ class TaskEvent(BaseModel):
     deadline: datetime | None = None  # on submitted and started events
     waiting_for: str | None = None  # on waiting events: what a human is asked
     held: str | None = None  # on held events: why the task has not started
+    usage: ModelUsage | None = None  # on model_called events: that call's
 
 
 @REGISTRY.register(TASK_STATE, 1)
@@ -183,6 +203,9 @@ class TaskState(BaseModel):
     held: str | None = None
     trace_id: str | None = None  # the OpenTelemetry trace of the task's whole tree
     priority: int = 0  # higher starts first when tasks wait for a worker's slot
+    # The task's own model calls (every run's, each once), one line per agent and model;
+    # its tree's total is summed from its descendants' (mesh/views/usage.py).
+    usage: list[ModelUsage] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

@@ -16,6 +16,11 @@ fails, the last error is raised to the agent's `RetryPolicy`.
 With an output schema, an answer that does not fit is asked for once more with the
 validation errors appended to the conversation; a second misfit raises
 `ModelOutputInvalid`. Journal replays are not counted in the `mesh_llm_*` metrics.
+
+Accounting (ADR 021, mesh/models/accounting.py): each request is priced by
+`MESH_MODEL_PRICES` as it is answered, and the cost journaled with the answer
+(`cost_usd`); each answered call (not a replay) goes to the task's recorder as a usage
+line, and a call past `MESH_MODEL_MAX_CALLS_PER_TASK` raises `ModelCallLimitExceeded`.
 """
 
 from __future__ import annotations
@@ -31,18 +36,21 @@ from pydantic import BaseModel, ValidationError
 
 from mesh.errors import (
     FieldError,
+    ModelCallLimitExceeded,
     ModelError,
     ModelOutputInvalid,
     ModelRateLimited,
     ModelRefused,
     ModelUnavailable,
 )
+from mesh.models.accounting import MODEL_STEP_PREFIX, call_cost, usage_line
 from mesh.models.base import ModelTarget
 from mesh.models.clients import ModelClients
 from mesh.models.spec import ModelSpec, resolve_targets
 from mesh.models.types import ChatMessage, ModelAnswer, ModelRequest, ToolSpec
-from mesh.observability.metrics import LLM_REQUEST_SECONDS, LLM_REQUESTS, LLM_TOKENS
+from mesh.observability.metrics import LLM_COST, LLM_REQUEST_SECONDS, LLM_REQUESTS, LLM_TOKENS
 from mesh.settings import Settings
+from schemas.tasks import ModelUsage
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -62,6 +70,15 @@ class StepJournal(Protocol):
     async def record_step(self, name: str, value: Any) -> None: ...
 
 
+class CallRecorder(Protocol):
+    """Where a task's model calls are counted (mesh/runtime/lifecycle.py `TaskRecorder`:
+    its state's usage, seeded from the journal's model steps of earlier runs)."""
+
+    def model_calls(self) -> int: ...
+
+    async def record_model_call(self, line: ModelUsage) -> None: ...
+
+
 class Chat:
     """`ctx.chat`: one per task run (the occurrence counter is per run)."""
 
@@ -74,6 +91,7 @@ class Chat:
         journal: StepJournal,
         effect: Callable[[], AbstractAsyncContextManager[None]],
         clients: ModelClients,
+        recorder: CallRecorder,
     ) -> None:
         self._agent = agent
         self._spec = spec
@@ -81,7 +99,9 @@ class Chat:
         self._journal = journal
         self._effect = effect
         self._clients = clients
+        self._recorder = recorder
         self._occurrences: dict[str, int] = {}
+        self._in_flight = 0  # calls of this run not answered yet (they count to the cap)
 
     @overload
     async def __call__(
@@ -132,6 +152,8 @@ class Chat:
             ModelUnavailable, ModelRateLimited, ModelRefused: the call failed (after
                 the fallbacks, for the first two).
             ModelOutputInvalid: the answer did not fit `output`, twice.
+            ModelCallLimitExceeded: the task has made MESH_MODEL_MAX_CALLS_PER_TASK
+                calls (permanent: the task is dead-lettered).
         """
         targets = resolve_targets(self._agent, self._spec, self._settings, name=model)
         request = ModelRequest(
@@ -147,10 +169,29 @@ class Chat:
         done, value = self._journal.step_result(step)
         if done:
             return _answer_type(output).model_validate(value)
-        async with self._effect():
-            answer = await self._first_answer(request, targets, output)
-            await self._journal.record_step(step, answer.model_dump(mode="json"))
+        self._check_call_limit(request.model)
+        self._in_flight += 1
+        try:
+            async with self._effect():
+                answer = await self._first_answer(request, targets, output)
+                await self._journal.record_step(step, answer.model_dump(mode="json"))
+        finally:
+            self._in_flight -= 1
+        await self._recorder.record_model_call(usage_line(self._agent, answer))
         return answer
+
+    def _check_call_limit(self, model: str) -> None:
+        limit = self._settings.model_max_calls_per_task
+        made = self._recorder.model_calls() + self._in_flight
+        if made >= limit:
+            raise ModelCallLimitExceeded(
+                f"agent {self._agent!r} asked for model call {made + 1} of one task, past "
+                f"MESH_MODEL_MAX_CALLS_PER_TASK={limit} (every run of the task counts): "
+                "a runaway loop? Raise the setting if the task needs more calls",
+                model=model,
+                calls=made,
+                limit=limit,
+            )
 
     def _step_name(self, request: ModelRequest, targets: Sequence[ModelTarget]) -> str:
         canonical = {
@@ -161,7 +202,7 @@ class Chat:
         digest = digest[:24]
         occurrence = self._occurrences.get(digest, 0)
         self._occurrences[digest] = occurrence + 1
-        return f"model/{digest}/{occurrence}"
+        return f"{MODEL_STEP_PREFIX}{digest}/{occurrence}"
 
     async def _first_answer(
         self,
@@ -200,7 +241,11 @@ class Chat:
             )
             messages = (*request.messages, ChatMessage.assistant(answer.content), again)
             second = await self._request(target, request.model_copy(update={"messages": messages}))
-            second = second.model_copy(update={"usage": answer.usage + second.usage})
+            both = {
+                "usage": answer.usage + second.usage,
+                "cost_usd": answer.cost_usd + second.cost_usd,
+            }
+            second = second.model_copy(update=both)  # both requests were paid for
         try:
             return _parsed(second, output)
         except ValidationError as exc:
@@ -232,7 +277,9 @@ class Chat:
         tokens(self._agent, target.name, "input").inc(usage.input_tokens)
         tokens(self._agent, target.name, "output").inc(usage.output_tokens)
         tokens(self._agent, target.name, "cached").inc(usage.cached_tokens)
-        return answer
+        cost = call_cost(target.name, usage, self._settings.model_prices)
+        LLM_COST.labels(self._agent, target.name).inc(cost)
+        return answer.model_copy(update={"cost_usd": cost})
 
 
 def _answer_type(output: type[BaseModel] | None) -> type[ModelAnswer[Any]]:

@@ -99,6 +99,9 @@ class ModelAnswer(BaseModel, Generic[T]):
         model: the model that answered (a fallback's name when the first failed).
         finish_reason: why it stopped (`stop`, `length`, `tool_calls`, ...).
         parsed: with `output=Model`, the answer validated into `Model`; else None.
+        cost_usd: what the call cost in US dollars, priced by MESH_MODEL_PRICES when
+            it was answered (journaled with it: a replay keeps it); 0 for a model
+            not in the table.
     """
 
     content: str | None = None
@@ -107,6 +110,7 @@ class ModelAnswer(BaseModel, Generic[T]):
     model: str
     finish_reason: str = "stop"
     parsed: T | None = None
+    cost_usd: float = Field(default=0.0, ge=0)
 
 
 class ModelRequest(BaseModel):

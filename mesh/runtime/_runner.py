@@ -30,6 +30,7 @@ from mesh.agent import Agent
 from mesh.context import ChildWaiter, TaskContext
 from mesh.dlq.write import Failure
 from mesh.errors import first_line
+from mesh.models.accounting import journaled_usage
 from mesh.models.clients import ModelClients
 from mesh.observability.logs import task_log_context
 from mesh.observability.metrics import HANDLER_SECONDS, LabelCache
@@ -119,13 +120,15 @@ class TaskRunner:
 
     def first_state(self, running: RunningTask) -> TaskState:
         """The state a run starts from: children that earlier runs of the task started
-        (from the journal) stay listed, since this run re-attaches to them."""
+        (from the journal) stay listed, since this run re-attaches to them; and the
+        model calls they made are its usage, each once (ADR 021)."""
         trace_id = current_trace_id() or trace_id_of(running.request.traceparent)
         state = submitted_state(running.request, self.agent.name, trace_id=trace_id)
         earlier = self.journal.entries(running.record.partition, running.task_id)
-        if earlier is None or not earlier.children:
+        if earlier is None or not (earlier.children or earlier.steps):
             return state
-        return state.model_copy(update={"children": list(earlier.children)})
+        usage = journaled_usage(self.agent.name, earlier.steps)
+        return state.model_copy(update={"children": list(earlier.children), "usage": usage})
 
     async def _execute(self, running: RunningTask, recorder: TaskRecorder) -> None:
         request = running.request

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mesh.models.accounting import add_usage
 from mesh.observability.metrics import TASK_TRANSITIONS, LabelCache
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Outgoing
@@ -27,6 +28,7 @@ from schemas.tasks import (
     TASK_EVENT,
     TASK_STATE,
     EventKind,
+    ModelUsage,
     ProgressEntry,
     Steer,
     TaskError,
@@ -158,6 +160,21 @@ class TaskRecorder:
             event = self._apply(
                 kind, progress, child, steer, result, error, retry, waiting_for, held
             )
+            await self._publish([event])
+
+    def model_calls(self) -> int:
+        """The model calls the task has made: every run's, each once (its state's usage
+        starts from the journal's model steps, mesh/runtime/_runner.py)."""
+        return sum(line.calls for line in self.state.usage)
+
+    async def record_model_call(self, line: ModelUsage) -> None:
+        """A model call was answered (not replayed): its usage line joins the state's,
+        published at once so a running task shows what it has spent (ADR 021)."""
+        async with self._lock:
+            event = self._apply(EventKind.MODEL_CALLED)
+            event = event.model_copy(update={"usage": line})
+            usage = add_usage(self.state.usage, [line])
+            self.state = self.state.model_copy(update={"usage": usage})
             await self._publish([event])
 
     async def note(self, kind: EventKind, error: TaskError | None = None) -> None:

@@ -23,6 +23,7 @@ from mesh.runtime.worker import Worker
 from mesh.settings import Settings, load_settings
 from mesh.testing import MemoryTransport
 from schemas import REGISTRY
+from schemas.tasks import ModelUsage
 from tests.model_double import ModelDouble, Reply
 
 
@@ -218,6 +219,19 @@ class _Journal:
         self.steps[name] = value
 
 
+class _Recorder:
+    """Counts the calls a `Chat` reports (the runtime's is the task's `TaskRecorder`)."""
+
+    def __init__(self) -> None:
+        self.lines: list[ModelUsage] = []
+
+    def model_calls(self) -> int:
+        return len(self.lines)
+
+    async def record_model_call(self, line: ModelUsage) -> None:
+        self.lines.append(line)
+
+
 class _Provider(ModelProvider):
     def __init__(self) -> None:
         self.requests: list[ModelRequest] = []
@@ -247,6 +261,7 @@ def _chat(journal: _Journal, clients: _Clients) -> Chat:
         journal=journal,
         effect=contextlib.nullcontext,
         clients=clients,  # type: ignore[arg-type]
+        recorder=_Recorder(),
     )
 
 
