@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.contract.accounting_behaviour import ModelAccountingBehaviour
 from tests.contract.model_behaviour import ModelCallBehaviour, ModelJournalBehaviour
 from tests.memory.test_behaviour_memory import MemoryConfig
 
@@ -11,4 +12,8 @@ class TestMemoryModelCalls(MemoryConfig, ModelCallBehaviour):
 
 
 class TestMemoryModelJournal(MemoryConfig, ModelJournalBehaviour):
+    pass
+
+
+class TestMemoryModelAccounting(MemoryConfig, ModelAccountingBehaviour):
     pass
