@@ -15,9 +15,10 @@ from typing import Any
 
 import orjson
 
+from mesh.models.accounting import tree_usage
 from mesh.views.tasks import TaskView
 from schemas.langgraph import RunRecord, RunStatus, ThreadRecord
-from schemas.tasks import DEADLINE_EXCEEDED, TaskState, TaskStatus
+from schemas.tasks import DEADLINE_EXCEEDED, ModelUsage, TaskState, TaskStatus
 
 IN_FLIGHT: frozenset[RunStatus] = frozenset({"pending", "running"})
 _INTERRUPTS = uuid.UUID("5d0f4a8e-9b7c-4e21-8f3a-6c1d2b9e7a40")
@@ -42,6 +43,9 @@ class RunView:
     task: TaskState | None
     status: RunStatus
     owns_task: bool  # no later run resumed the task, so its outcome is this run's
+    # The model usage of its task's tree (the task and its descendants; every run of a
+    # resumed task shows the task's), per agent type and model (ADR 021).
+    usage: tuple[ModelUsage, ...] = ()
 
     @property
     def blocks_thread(self) -> bool:
@@ -131,7 +135,9 @@ def conversation(thread: ThreadRecord, records: list[RunRecord], tasks: TaskView
     views: list[RunView] = []
     for record, task in reversed(found):
         owns = task is None or task.task_id not in resumed_later
-        views.append(RunView(record, task, run_status(record, task, owns_task=owns), owns))
+        status = run_status(record, task, owns_task=owns)
+        usage = tuple(tree_usage(tasks.tasks, task.task_id)) if task is not None else ()
+        views.append(RunView(record, task, status, owns, usage))
         if task is not None and record.resumes_task_id is not None:
             resumed_later.add(task.task_id)
     views.reverse()

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from mesh.gateway._json_body import JSON_VALUE_REF, JsonInt, JsonObject
 from mesh.gateway.langgraph._conversation import Conversation, RunView, messages_of
+from mesh.models.accounting import usage_total
 from schemas.langgraph import MultitaskStrategy
 from schemas.tasks import AgentCard
 
@@ -104,7 +105,7 @@ def run_json(run: RunView) -> dict[str, Any]:
         "created_at": _time(record.created_at),
         "updated_at": _time(run.updated_at),
         "status": run.status,
-        "metadata": record.metadata,
+        "metadata": {**record.metadata, **_usage_metadata(run)},
         "kwargs": {
             "input": record.input,
             "command": record.command,
@@ -120,6 +121,17 @@ def run_json(run: RunView) -> dict[str, Any]:
         # Not in LangGraph's Run schema; Deep Agents reports it when present.
         body["error"] = f"{error[0]}: {error[1]}"
     return body
+
+
+def _usage_metadata(run: RunView) -> dict[str, Any]:
+    """`mesh_usage`: the model usage of the run's task tree, added to the run's metadata
+    (where a LangGraph client reads a run's extra fields; ADR 021): the totals, and
+    `by_model` lines per agent type and model; absent until the run's task exists."""
+    if run.task is None:
+        return {}
+    total = usage_total(run.usage).model_dump(exclude={"agent", "model"})
+    by_model = [line.model_dump() for line in run.usage]
+    return {"mesh_usage": {**total, "by_model": by_model}}
 
 
 def run_error(run: RunView) -> tuple[str, str] | None:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+)
 
 from mesh.gateway._json_body import JsonInt, JsonObject
 from schemas.envelope import utc_now
 from schemas.gateway import WebhookDelivery
-from schemas.tasks import TaskState
+from schemas.tasks import ModelUsage, TaskState
 
 
 class SubmitTask(BaseModel):
@@ -70,6 +78,11 @@ class TaskDocument(TaskState):
     """A task as the gateway shows it: its latest state and its webhook's delivery."""
 
     webhook: WebhookDelivery | None = None
+    usage_total: list[ModelUsage] | None = Field(
+        default=None,
+        description="On `GET /v1/tasks/{id}`: the model usage of the task and all its "
+        "descendants, per agent type and model (`usage` is the task's own).",
+    )
 
 
 class TaskPage(BaseModel):
@@ -83,12 +96,21 @@ class EventAccepted(BaseModel):
     version: int
 
 
-def task_document(state: TaskState, webhook: WebhookDelivery | None) -> bytes:
+def task_document(
+    state: TaskState,
+    webhook: WebhookDelivery | None,
+    usage_total: list[ModelUsage] | None = None,
+) -> bytes:
     """A `TaskDocument` as JSON, serialized by pydantic-core straight from the view's
-    models (no dict in between, no validation again): the hot path of every read."""
+    models (no dict in between, no validation again): the hot path of every read.
+    `usage_total` (the task tree's) only where it was summed: one task's read."""
     hook = _WEBHOOK_JSON.to_json(webhook) if webhook is not None else b"null"
-    return _STATE_JSON.to_json(state)[:-1] + b',"webhook":' + hook + b"}"
+    document = _STATE_JSON.to_json(state)[:-1] + b',"webhook":' + hook
+    if usage_total is not None:
+        document += b',"usage_total":' + _USAGE_JSON.to_json(usage_total)
+    return document + b"}"
 
 
 _STATE_JSON = TaskState.__pydantic_serializer__
 _WEBHOOK_JSON = WebhookDelivery.__pydantic_serializer__
+_USAGE_JSON = TypeAdapter(list[ModelUsage]).serializer

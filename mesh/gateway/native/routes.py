@@ -31,6 +31,7 @@ from mesh.gateway.native._models import (
 )
 from mesh.gateway.native._sse import follow_task_events
 from mesh.gateway.native.webhooks import record_webhook
+from mesh.models.accounting import tree_usage
 from schemas import REGISTRY
 from schemas.envelope import new_id, utc_now
 from schemas.gateway import WebhookDelivery
@@ -92,9 +93,11 @@ async def submit_task(
 
 @router.get("/tasks/{task_id}", response_model=TaskDocument, responses=problem_responses(404))
 async def get_task(task_id: str, gateway: GatewayDep) -> Response:
-    """Status, progress so far, result or error, children, attempt, times, webhook."""
+    """Status, progress so far, result or error, children, attempt, times, webhook;
+    model usage, its own and its tree's (`usage_total`)."""
     state = gateway.view.with_held(_task(gateway, task_id))
-    document = task_document(state, gateway.view.webhooks.get(task_id))
+    total = tree_usage(gateway.view.tasks, task_id)
+    document = task_document(state, gateway.view.webhooks.get(task_id), total)
     return Response(document, media_type="application/json")
 
 

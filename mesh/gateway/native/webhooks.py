@@ -31,6 +31,7 @@ from mesh.errors import TransportError
 from mesh.gateway._view import GatewayView
 from mesh.gateway._webhook_delivery import TASK_ID_HEADER, WebhookPoster
 from mesh.gateway.native._models import task_document
+from mesh.models.accounting import tree_usage
 from mesh.observability.metrics import (
     GATEWAY_WEBHOOK_ATTEMPTS,
     GATEWAY_WEBHOOK_RECORD_FAILURES,
@@ -247,7 +248,7 @@ class WebhookSender:
         """POST the task as it is now; None when the receiver took it, else the error."""
         assert self._poster is not None
         state = self._view.tasks[delivery.task_id]
-        body = task_document(state, None)
+        body = task_document(state, None, tree_usage(self._view.tasks, state.task_id))
         return await self._poster.post(delivery.url, body, {TASK_ID_HEADER: state.task_id})
 
     async def _retrying(
