@@ -8,9 +8,11 @@ from typing import Any
 
 import orjson
 
+from mesh.cli._usage import usage_table
 from mesh.cli.support import invocation, parse_json_object, with_client
 from mesh.client import Client
 from mesh.errors import TaskEnded, UsageError
+from mesh.models.accounting import tree_usage
 from schemas.tasks import TaskState, TaskStatus
 
 
@@ -78,6 +80,8 @@ def print_task(state: TaskState, client: Client) -> None:
         child = client.view.tasks.get(child_id)
         detail = f"{child.agent:10} {child.status}" if child else "(not seen yet)"
         print(f"child     {child_id}  {detail}")
+    for line in usage_table(state.usage, tree_usage(client.view.tasks, state.task_id)):
+        print(line)
     if state.result is not None:
         print(f"result    {orjson.dumps(state.result).decode()}")
     if state.error is not None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mesh import RetryPolicy, SettingsError
+from mesh.cli._tasks import print_task
 from mesh.errors import ModelCallLimitExceeded
 from mesh.models import ChatMessage, ModelAnswer, Usage
 from mesh.models.accounting import (
@@ -222,3 +224,30 @@ async def test_calls_in_flight_count_toward_the_cap_and_replays_do_not() -> None
     assert provider.requests == 2
     decision = RetryPolicy(max_attempts=5).decide(caught.value, attempt=1)
     assert isinstance(decision, GiveUp)  # permanent: never retried
+
+
+# -- `mesh task` ----------------------------------------------------------------------
+
+
+def test_mesh_task_shows_its_own_usage_and_its_trees_with_a_total(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tasks = {
+        "root": _state("root", [_line("planner", "big", 1, 0.25)], ["child"]),
+        "child": _state("child", [_line("researcher", "small", 2, 0.5)], []),
+    }
+    client = SimpleNamespace(view=SimpleNamespace(tasks=tasks))
+    print_task(tasks["root"], client)  # type: ignore[arg-type]
+    shown = [line.split() for line in capsys.readouterr().out.splitlines()]
+    usage = [words[1:] for words in shown if words[0] == "usage"]
+    assert usage == [
+        ["AGENT", "MODEL", "CALLS", "INPUT", "CACHED", "OUTPUT", "COST", "USD"],
+        ["own", "planner", "big", "1", "10", "0", "0", "0.250000"],
+        ["tree", "planner", "big", "1", "10", "0", "0", "0.250000"],
+        ["tree", "researcher", "small", "2", "20", "0", "0", "0.500000"],
+        ["tree", "total", "3", "30", "0", "0", "0.750000"],
+    ]
+    print_task(tasks["child"], client)  # type: ignore[arg-type]
+    assert "own   researcher" in capsys.readouterr().out
+    print_task(_state("quiet", [], []), client)  # type: ignore[arg-type]
+    assert "usage" not in capsys.readouterr().out  # no model call: no table
