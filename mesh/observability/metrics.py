@@ -8,8 +8,8 @@ task ids or raw paths), so series counts stay small. Dashboards and alert rules 
 Who fills what (each service serves its own `/metrics`, see `mesh/observability/metrics_server.py`):
 
 - workers (`mesh run`): messages consumed/produced, handler duration, task transitions,
-  tasks in flight, heartbeats sent, model requests, tokens and latency (`mesh_llm_*`;
-  `mesh_llm_cost_usd` is reserved for the price table);
+  tasks in flight, heartbeats sent, model requests, tokens, cost and latency
+  (`mesh_llm_*`);
 - the supervisor (`mesh supervisor run`): heartbeats received, live workers, open
   circuits, its actions, and consumer lag / retry and dead-letter depth of every agent
   type it has seen (ADR 013: measured where it stays visible when no worker runs);
@@ -179,7 +179,9 @@ LLM_REQUEST_SECONDS = Histogram(
 )
 LLM_COST = Counter(
     "mesh_llm_cost_usd",
-    "Estimated LLM spend in US dollars, by agent type and model.",
+    "What model requests cost in US dollars, priced by MESH_MODEL_PRICES as each is "
+    "answered (a model not in the table costs 0), by agent type and model; answers "
+    "replayed from the journal cost nothing.",
     ["agent", "model"],
 )
 

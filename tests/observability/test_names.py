@@ -86,6 +86,18 @@ def test_dashboards_and_rules_use_only_defined_names() -> None:
                 assert _STANDARD.match(name), f"{name!r} in {expr!r} is not a mesh_ metric"
 
 
+def test_the_dashboards_show_model_requests_tokens_cost_and_latency_by_agent_and_model() -> None:
+    exprs = _dashboard_exprs()
+    for series in (
+        "mesh_llm_requests_total",
+        "mesh_llm_tokens_total",
+        "mesh_llm_cost_usd_total",
+        "mesh_llm_request_seconds_bucket",
+    ):
+        shown = [e for e in exprs if series in _series_names(e)]
+        assert any("by (agent, model" in e for e in shown), f"no panel shows {series} by model"
+
+
 def test_every_alert_has_a_promtool_unit_test() -> None:
     alerts = {rule["alert"] for rule in _rules() if "alert" in rule}
     tests = yaml.safe_load(ALERT_TESTS.read_text())["tests"]
