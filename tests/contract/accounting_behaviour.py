@@ -8,6 +8,7 @@ it stands on is proven on both transports by `ModelJournalBehaviour`.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -70,6 +71,19 @@ async def _research(ctx: TaskContext, request: Research) -> dict[str, Any]:
     await ctx.chat([{"role": "user", "content": f"check {request.question}"}])
     await ctx.next_steer(timeout=30)  # holds the task running while the test looks
     return {"done": True}
+
+
+holder = Agent("acct-holder", model=ModelSpec())
+_RUNS: dict[str, int] = {}  # runs of each question's task
+
+
+@holder.task
+async def _hold(ctx: TaskContext, request: Research) -> dict[str, Any]:
+    _RUNS[request.question] = _RUNS.get(request.question, 0) + 1
+    await ctx.chat([{"role": "user", "content": request.question}])
+    if _RUNS[request.question] == 1:
+        await asyncio.Event().wait()  # until its worker stops and hands it back
+    return {"runs": _RUNS[request.question]}
 
 
 @looper.task
@@ -155,6 +169,29 @@ class ModelAccountingBehaviour(_WithDouble):
         assert double.calls() == 1
         once = _line("asker", "small", calls=1, input_tokens=40, output_tokens=10, cost_usd=6e-05)
         assert _same(state.usage, [once])
+
+    async def test_a_run_on_another_worker_counts_the_call_from_the_journal(
+        self, transport_factory: Factory, priced: Settings, double: ModelDouble
+    ) -> None:
+        q = uuid.uuid4().hex
+        async with TestMesh(transport=transport_factory(), settings=priced) as m:
+            first = await m.add_worker(
+                holder, priced.model_copy(update={"shutdown_grace": 0, "instance_id": "a"})
+            )
+            task_id = await m.client.submit("acct-holder", Research(question=q).model_dump())
+            tasks = m.client.view.tasks
+            await eventually(
+                lambda: task_id in tasks and bool(tasks[task_id].usage),
+                timeout=20,
+                what="the first run's call on the state",
+            )
+            await first.stop()  # handed back uncommitted: the next owner runs it again
+            m.workers.remove(first)
+            await m.add_worker(holder, priced.model_copy(update={"instance_id": "b"}))
+            state = await m.client.wait(task_id, timeout=30)
+        assert state.result == {"runs": 2} and state.instance == "b", state
+        assert double.calls_with(q) == 1  # replayed from the journal the second worker read
+        assert [(line.calls, line.input_tokens) for line in state.usage] == [(1, 10)]
 
     async def test_the_call_past_the_cap_fails_the_task_counting_earlier_runs(
         self, transport_factory: Factory, model_settings: Settings, double: ModelDouble
