@@ -2,8 +2,9 @@
 usage on a task's state while it runs, summed up the delegation tree; every paid call
 counted once across a retry; the per-task cap on calls.
 
-`ModelAccountingBehaviour` runs on the in-memory transport (tests/memory); the journal
-it stands on is proven on both transports by `ModelJournalBehaviour`.
+`ModelAccountingBehaviour` runs on the in-memory transport (tests/memory);
+`ModelUsageCountedOnceBehaviour`, a retry counting its failed attempt's call once, on
+the broker too (tests/broker: each test there costs seconds of group joins).
 """
 
 from __future__ import annotations
@@ -114,11 +115,30 @@ def _same(lines: list[ModelUsage], expected: list[ModelUsage]) -> bool:
     return without_cost == [line.model_copy(update={"cost_usd": 0.0}) for line in expected]
 
 
-class ModelAccountingBehaviour(_WithDouble):
+class ModelUsageCountedOnceBehaviour(_WithDouble):
+    """On both transports: the retry (through the retry tier topics) counts the call its
+    failed attempt journaled, once."""
+
     @pytest.fixture
     def priced(self, model_settings: Settings) -> Settings:
         return model_settings.model_copy(update={"model_prices": _PRICES})
 
+    async def test_a_call_replayed_by_a_retry_is_counted_once(
+        self, transport_factory: Factory, priced: Settings, double: ModelDouble
+    ) -> None:
+        double.script(Reply(content="once", input_tokens=40, output_tokens=10))
+        async with TestMesh(asker, transport=transport_factory(), settings=priced) as m:
+            task_id = await m.client.submit(
+                "asker", Ask(question=uuid.uuid4().hex, fail_first_attempt=True).model_dump()
+            )
+            state = await m.client.wait(task_id, timeout=30)
+        assert state.result is not None and state.result["attempt"] == 2, state.error
+        assert double.calls() == 1
+        once = _line("asker", "small", calls=1, input_tokens=40, output_tokens=10, cost_usd=6e-05)
+        assert _same(state.usage, [once])
+
+
+class ModelAccountingBehaviour(ModelUsageCountedOnceBehaviour):
     async def test_usage_shows_on_a_running_task_and_sums_up_the_tree(
         self, transport_factory: Factory, priced: Settings, double: ModelDouble
     ) -> None:
@@ -155,20 +175,6 @@ class ModelAccountingBehaviour(_WithDouble):
             assert _same(tree_usage(tasks, root), [big, small])  # its tree's
             assert _same(tree_usage(tasks, child.task_id), [small])
         assert _cost("acct-researcher", "small") == pytest.approx(before + 0.0008)
-
-    async def test_a_call_replayed_by_a_retry_is_counted_once(
-        self, transport_factory: Factory, priced: Settings, double: ModelDouble
-    ) -> None:
-        double.script(Reply(content="once", input_tokens=40, output_tokens=10))
-        async with TestMesh(asker, transport=transport_factory(), settings=priced) as m:
-            task_id = await m.client.submit(
-                "asker", Ask(question=uuid.uuid4().hex, fail_first_attempt=True).model_dump()
-            )
-            state = await m.client.wait(task_id, timeout=30)
-        assert state.result is not None and state.result["attempt"] == 2, state.error
-        assert double.calls() == 1
-        once = _line("asker", "small", calls=1, input_tokens=40, output_tokens=10, cost_usd=6e-05)
-        assert _same(state.usage, [once])
 
     async def test_a_run_on_another_worker_counts_the_call_from_the_journal(
         self, transport_factory: Factory, priced: Settings, double: ModelDouble
