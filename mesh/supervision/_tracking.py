@@ -64,7 +64,10 @@ class WorkerSeen(BaseModel):
         return not self.stopping and now - self.last_seen <= self.interval * missed_beats
 
 
-_ACTIVITY = frozenset({EventKind.PROGRESS, EventKind.DELEGATED, EventKind.STEERED})
+# A model call answered is activity too: a task in a long tool loop is not stuck.
+_ACTIVITY = frozenset(
+    {EventKind.PROGRESS, EventKind.DELEGATED, EventKind.STEERED, EventKind.MODEL_CALLED}
+)
 
 
 def apply_event(

@@ -28,7 +28,8 @@ from mesh.models.types import ModelRequest
 from mesh.prices import ModelPrice
 from mesh.retry import GiveUp
 from mesh.settings import load_settings
-from schemas.tasks import ModelUsage, TaskState, TaskStatus
+from mesh.supervision._tracking import apply_event
+from schemas.tasks import EventKind, ModelUsage, TaskEvent, TaskState, TaskStatus
 
 # -- the price table ------------------------------------------------------------------
 
@@ -251,3 +252,15 @@ def test_mesh_task_shows_its_own_usage_and_its_trees_with_a_total(
     assert "own   researcher" in capsys.readouterr().out
     print_task(_state("quiet", [], []), client)  # type: ignore[arg-type]
     assert "usage" not in capsys.readouterr().out  # no model call: no table
+
+
+def test_a_model_call_is_activity_that_extends_the_supervisors_lease() -> None:
+    def event(kind: EventKind, second: int) -> TaskEvent:
+        at = datetime(2026, 12, 1, 12, 0, second, tzinfo=UTC)
+        return TaskEvent(kind=kind, agent="a", status=TaskStatus.RUNNING, at=at)
+
+    lease = apply_event(None, event(EventKind.SUBMITTED, 0), None)
+    lease = apply_event(lease, event(EventKind.STARTED, 1), None)
+    lease = apply_event(lease, event(EventKind.MODEL_CALLED, 30), None)
+    assert lease is not None
+    assert lease.last_activity == event(EventKind.MODEL_CALLED, 30).at.timestamp()
