@@ -19,6 +19,7 @@ def test_mesh_exports() -> None:
         "InvalidInput",
         "MeshError",
         "ModelAnswer",
+        "ModelCallLimitExceeded",
         "ModelError",
         "ModelOutputInvalid",
         "ModelRateLimited",
