@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from mesh.models.types import ModelAnswer, Usage
 from mesh.prices import ModelPrice
 from schemas.tasks import ModelUsage, TaskState
@@ -56,11 +58,14 @@ def usage_line(agent: str, answer: ModelAnswer[Any]) -> ModelUsage:
 
 def journaled_usage(agent: str, steps: Mapping[str, Any]) -> list[ModelUsage]:
     """The usage of the model calls among a task's journaled `steps`, per model."""
-    calls = (
-        usage_line(agent, ModelAnswer[None].model_validate(value))
-        for name, value in steps.items()
-        if name.startswith(MODEL_STEP_PREFIX)
-    )
+    calls = []
+    for name, value in steps.items():
+        if not name.startswith(MODEL_STEP_PREFIX):
+            continue
+        try:
+            calls.append(usage_line(agent, ModelAnswer[None].model_validate(value)))
+        except ValidationError:
+            continue  # a handler's own step that happens to be named `model/...`
     return add_usage([], calls)
 
 

@@ -102,7 +102,7 @@ def test_journaled_usage_counts_each_model_step_once() -> None:
     answer = ModelAnswer[None](
         model="m", usage=Usage(input_tokens=5, output_tokens=2), cost_usd=0.5
     ).model_dump(mode="json")
-    steps = {"model/abc/0": answer, "model/abc/1": answer, "charge": {"id": 1}}
+    steps = {"model/abc/0": answer, "model/abc/1": answer, "charge": {"id": 1}, "model/x": 3}
     (line,) = journaled_usage("a", steps)
     assert (line.calls, line.input_tokens, line.output_tokens, line.cost_usd) == (2, 10, 4, 1.0)
     assert journaled_usage("a", {"charge": 1}) == []
