@@ -189,8 +189,8 @@ class Chat:
         self, target: ModelTarget, request: ModelRequest, output: type[BaseModel] | None
     ) -> ModelAnswer[Any]:
         answer = await self._request(target, request)
-        if output is None:
-            return answer
+        if output is None or answer.tool_calls:
+            return answer  # an answer that calls tools is not the final one: nothing to parse
         try:
             return _parsed(answer, output)
         except ValidationError as exc:
