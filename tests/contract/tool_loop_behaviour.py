@@ -144,7 +144,7 @@ def _key() -> str:
     return uuid.uuid4().hex
 
 
-class ToolLoopBehaviour(_WithDouble):
+class _ToolLoopSuite(_WithDouble):
     def mesh(self, factory: Factory, settings: Settings) -> TestMesh:
         return TestMesh(planner, orders, kb, transport=factory(), settings=settings)
 
@@ -152,6 +152,22 @@ class ToolLoopBehaviour(_WithDouble):
         """A planner task whose question names `run` (`double.calls_with(run)`)."""
         return await m.client.submit("tl-planner", Ask(question=f"about {run}", **ask).model_dump())
 
+    async def wait_steered(self, m: TestMesh, task_id: str) -> None:
+        """Until the task's history shows the steer: it is then in the handler's queue."""
+        topic = Topics(m.settings.namespace).task_events
+
+        async def steered() -> bool:
+            records = await read_all(m.transport, [topic])
+            return any(
+                r.key == task_id.encode()
+                and decode_envelope(r.value or b"").payload["kind"] == "steered"
+                for r in records
+            )
+
+        await eventually_true(steered, timeout=10, interval=0.05, what="the steered event")
+
+
+class ToolLoopBehaviour(_ToolLoopSuite):
     async def test_tool_calls_run_as_concurrent_delegations_and_return_to_the_model(
         self, transport_factory: Factory, model_settings: Settings, double: ModelDouble
     ) -> None:
@@ -237,6 +253,33 @@ class ToolLoopBehaviour(_WithDouble):
         )
         assert double.calls_with(run) == 2
 
+    async def test_cancelling_the_task_cancels_the_tool_calls_in_flight(
+        self, transport_factory: Factory, model_settings: Settings, double: ModelDouble
+    ) -> None:
+        run = _key()
+        double.script(
+            Reply(
+                content=None,
+                tool_calls=[
+                    _call("c1", "tl-orders", run=run, customer="c-1", block=True),
+                    _call("c2", "tl-kb", run=run, query="q", block=True),
+                ],
+            )
+        )
+        async with self.mesh(transport_factory, model_settings) as m:
+            task_id = await self.submit(m, run)
+            await eventually(lambda: len(STARTED[run]) == 2, timeout=10, what="both calls")
+            await m.client.cancel(task_id)
+            state = await m.client.wait(task_id, timeout=30)
+            children = [await m.client.wait(child, timeout=30) for child in state.children]
+        assert state.status is TaskStatus.CANCELLED
+        assert [c.status for c in children] == [TaskStatus.CANCELLED] * 2
+        assert double.calls_with(run) == 1
+
+
+class ToolLoopJournalBehaviour(_ToolLoopSuite):
+    """Exactly once on a re-run: on both transports."""
+
     async def test_a_steer_joins_the_conversation_and_a_rerun_replays_the_loop(
         self, transport_factory: Factory, model_settings: Settings, double: ModelDouble
     ) -> None:
@@ -264,40 +307,3 @@ class ToolLoopBehaviour(_WithDouble):
         # Attempt 2 replayed the calls, the steer and the child: nothing new was paid or run.
         assert double.calls_with(run) == 2
         assert RUNS[run, "tl-orders"] == 1 and len(state.children) == 1
-
-    async def test_cancelling_the_task_cancels_the_tool_calls_in_flight(
-        self, transport_factory: Factory, model_settings: Settings, double: ModelDouble
-    ) -> None:
-        run = _key()
-        double.script(
-            Reply(
-                content=None,
-                tool_calls=[
-                    _call("c1", "tl-orders", run=run, customer="c-1", block=True),
-                    _call("c2", "tl-kb", run=run, query="q", block=True),
-                ],
-            )
-        )
-        async with self.mesh(transport_factory, model_settings) as m:
-            task_id = await self.submit(m, run)
-            await eventually(lambda: len(STARTED[run]) == 2, timeout=10, what="both calls")
-            await m.client.cancel(task_id)
-            state = await m.client.wait(task_id, timeout=30)
-            children = [await m.client.wait(child, timeout=30) for child in state.children]
-        assert state.status is TaskStatus.CANCELLED
-        assert [c.status for c in children] == [TaskStatus.CANCELLED] * 2
-        assert double.calls_with(run) == 1
-
-    async def wait_steered(self, m: TestMesh, task_id: str) -> None:
-        """Until the task's history shows the steer: it is then in the handler's queue."""
-        topic = Topics(m.settings.namespace).task_events
-
-        async def steered() -> bool:
-            records = await read_all(m.transport, [topic])
-            return any(
-                r.key == task_id.encode()
-                and decode_envelope(r.value or b"").payload["kind"] == "steered"
-                for r in records
-            )
-
-        await eventually_true(steered, timeout=10, interval=0.05, what="the steered event")
