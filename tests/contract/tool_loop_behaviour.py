@@ -253,6 +253,29 @@ class ToolLoopBehaviour(_ToolLoopSuite):
         )
         assert double.calls_with(run) == 2
 
+    async def test_the_loop_speaks_the_anthropic_protocol_too(
+        self, transport_factory: Factory, model_settings: Settings, double: ModelDouble
+    ) -> None:
+        run = _key()
+        double.script(
+            Reply(content=None, tool_calls=[_call("t1", "add", run=run, numbers=[4, 5])]),
+            Reply(content="nine"),
+        )
+        update = {"model_endpoint": double.anthropic_url, "model_provider": "anthropic"}
+        settings = model_settings.model_copy(update=update)
+        async with self.mesh(transport_factory, settings) as m:
+            state = await m.client.wait(await self.submit(m, run), timeout=30)
+        assert state.result is not None and state.result["content"] == "nine", state.error
+        assert [t["name"] for t in double.requests[0]["tools"]] == ["tl-orders", "tl-kb", "add"]
+        turns = double.requests[1]["messages"]
+        assert turns[1]["content"][0]["type"] == "tool_use"
+        result = turns[2]["content"][0]
+        assert (result["type"], result["tool_use_id"], result["content"]) == (
+            "tool_result",
+            "t1",
+            '{"total":9}',
+        )
+
     async def test_cancelling_the_task_cancels_the_tool_calls_in_flight(
         self, transport_factory: Factory, model_settings: Settings, double: ModelDouble
     ) -> None:
