@@ -22,7 +22,7 @@ flight: they are the task's children, which the runner cancels with it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import orjson
@@ -47,6 +47,8 @@ class ToolLoop:
     def __init__(self, ctx: TaskContext) -> None:
         self._ctx = ctx
         self._loops = 0  # loops begun in this run: names their journal steps
+        # Steers an earlier run took (journaled), which this run may receive again.
+        self._replayed: list[Steer] = []
 
     @overload
     async def __call__(
@@ -105,7 +107,7 @@ class ToolLoop:
         """
         by_name = _checked(tools, self._ctx, max_iterations)
         self._loops += 1
-        run = _LoopRun(self._ctx, by_name, loop=self._loops)
+        run = _LoopRun(self._ctx, by_name, loop=self._loops, replayed=self._replayed)
         conversation = [ChatMessage.model_validate(m) for m in messages]
         specs = [tool.spec for tool in tools]
         usage = Usage()
@@ -137,12 +139,13 @@ class ToolLoop:
 class _LoopRun:
     """One loop's state: its tools, its journal steps' prefix, the steers it replayed."""
 
-    def __init__(self, ctx: TaskContext, tools: dict[str, Tool], *, loop: int) -> None:
+    def __init__(
+        self, ctx: TaskContext, tools: dict[str, Tool], *, loop: int, replayed: list[Steer]
+    ) -> None:
         self._ctx = ctx
         self._tools = tools
         self._prefix = f"tool-loop/{loop}"
-        # Steers an earlier run took (journaled), which this run may receive again.
-        self._replayed: list[Steer] = []
+        self._replayed = replayed  # shared by the run's loops (`ToolLoop._replayed`)
 
     async def steers(self, iteration: int) -> list[ChatMessage]:
         """The steers that joined the conversation before model call `iteration`."""
@@ -167,7 +170,7 @@ class _LoopRun:
 
     async def tool_messages(self, iteration: int, calls: Sequence[ToolCall]) -> list[ChatMessage]:
         """Run one answer's tool calls; their results as tool messages, in call order."""
-        pending: list[Awaitable[str] | str] = []
+        pending: list[Callable[[], Awaitable[str]] | str] = []
         for index, call in enumerate(calls):
             tool = self._tools.get(call.name)
             if tool is None:
@@ -184,7 +187,7 @@ class _LoopRun:
         return [ChatMessage.tool(call.id, text) for call, text in zip(calls, texts, strict=True)]
 
 
-async def _all(pending: Sequence[Awaitable[str] | str]) -> list[str]:
+async def _all(pending: Sequence[Callable[[], Awaitable[str]] | str]) -> list[str]:
     """Await the calls together; the first failure (other calls cancelled) is raised as
     itself, so the task's `RetryPolicy` sees its type."""
     tasks: list[asyncio.Task[str] | str] = []
@@ -197,8 +200,8 @@ async def _all(pending: Sequence[Awaitable[str] | str]) -> list[str]:
     return [item if isinstance(item, str) else item.result() for item in tasks]
 
 
-async def _text(awaitable: Awaitable[str]) -> str:
-    return await awaitable
+async def _text(call: Callable[[], Awaitable[str]]) -> str:
+    return await call()
 
 
 def _checked(tools: Sequence[Tool], ctx: TaskContext, max_iterations: int) -> dict[str, Tool]:

@@ -15,6 +15,7 @@ JSON value, a string as it is.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from abc import ABC, abstractmethod
@@ -57,11 +58,14 @@ class Tool(ABC):
         return self.arguments.model_validate(raw)
 
     @abstractmethod
-    async def start(self, ctx: TaskContext, arguments: BaseModel, *, step: str) -> Awaitable[str]:
-        """Begin one call and return what gives its result as text once awaited.
+    async def start(
+        self, ctx: TaskContext, arguments: BaseModel, *, step: str
+    ) -> Callable[[], Awaitable[str]]:
+        """Begin one call; return what, called and awaited, gives its result as text.
 
         Called for a model answer's calls one after another, in order (delegations
-        take their child ids in that order); the results are awaited together.
+        take their child ids in that order); the results are awaited together, so
+        what may wait long (a child, a function) waits in the returned callable.
         `step` names this call in the task's journal.
         """
 
@@ -96,9 +100,11 @@ class AgentTool(Tool):
         self.agent = agent.name
         self.result = result
 
-    async def start(self, ctx: TaskContext, arguments: BaseModel, *, step: str) -> Awaitable[str]:
+    async def start(
+        self, ctx: TaskContext, arguments: BaseModel, *, step: str
+    ) -> Callable[[], Awaitable[str]]:
         handle = await ctx.delegate(self.agent, arguments, result=self.result)
-        return _child_result(handle)
+        return functools.partial(_child_result, handle)
 
 
 class FunctionTool(Tool):
@@ -129,8 +135,10 @@ class FunctionTool(Tool):
         super().__init__(ToolSpec.from_model(name or fn.__name__, arguments, text), arguments)
         self.fn = fn
 
-    async def start(self, ctx: TaskContext, arguments: BaseModel, *, step: str) -> Awaitable[str]:
-        return self._run(ctx, arguments, step)
+    async def start(
+        self, ctx: TaskContext, arguments: BaseModel, *, step: str
+    ) -> Callable[[], Awaitable[str]]:
+        return functools.partial(self._run, ctx, arguments, step)
 
     async def _run(self, ctx: TaskContext, arguments: BaseModel, step: str) -> str:
         return as_text(await ctx.step(step, self.fn, arguments))

@@ -155,12 +155,12 @@ async def test_steers_are_journaled_and_a_redelivered_one_joins_only_once() -> N
     journal: dict[str, Any] = {}
     first = FakeContext(journal)
     first.steers = [Steer(text="refunds only"), Steer(data={"tone": "short"})]
-    taken = await _LoopRun(first, {}, loop=1).steers(0)  # type: ignore[arg-type]
+    taken = await _LoopRun(first, {}, loop=1, replayed=[]).steers(0)  # type: ignore[arg-type]
     assert [m.content for m in taken] == ["refunds only", '{"tone":"short"}']
     # A re-run: iteration 0 replays from the journal, whatever has arrived since; the
     # steers it took, read again from the inbox, do not join a second time.
     again = FakeContext(journal)
-    run = _LoopRun(again, {}, loop=1)  # type: ignore[arg-type]
+    run = _LoopRun(again, {}, loop=1, replayed=[])  # type: ignore[arg-type]
     assert await run.steers(0) == taken
     again.steers = [Steer(text="refunds only"), Steer(text="and be quick")]
     assert [m.content for m in await run.steers(1)] == ["and be quick"]
