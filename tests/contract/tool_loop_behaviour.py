@@ -111,7 +111,15 @@ async def add(args: AddArgs) -> Total:
     return Total(total=sum(args.numbers))
 
 
-TOOLS = [AgentTool(orders), AgentTool(kb), FunctionTool(add)]
+async def flaky(args: AddArgs) -> str:
+    """Fails the first time it runs for a run key."""
+    RUNS[args.run, "flaky"] += 1
+    if RUNS[args.run, "flaky"] == 1:
+        raise ValueError("flaky fails the first time")
+    return "steady now"
+
+
+TOOLS = [AgentTool(orders), AgentTool(kb), FunctionTool(add), FunctionTool(flaky)]
 
 
 @planner.task
@@ -192,7 +200,7 @@ class ToolLoopBehaviour(_ToolLoopSuite):
         assert len(state.children) == 2
         assert double.calls_with(run) == 2
         offered = {t["function"]["name"]: t["function"] for t in double.requests[0]["tools"]}
-        assert list(offered) == ["tl-orders", "tl-kb", "add"]
+        assert list(offered) == ["tl-orders", "tl-kb", "add", "flaky"]
         assert offered["tl-orders"]["parameters"] == OrdersQuery.model_json_schema()
         assert offered["tl-orders"]["description"] == "Finds a customer's orders."
         assert offered["add"]["description"] == "Adds numbers."
@@ -266,7 +274,7 @@ class ToolLoopBehaviour(_ToolLoopSuite):
         async with self.mesh(transport_factory, settings) as m:
             state = await m.client.wait(await self.submit(m, run), timeout=30)
         assert state.result is not None and state.result["content"] == "nine", state.error
-        assert [t["name"] for t in double.requests[0]["tools"]] == ["tl-orders", "tl-kb", "add"]
+        assert [t["name"] for t in double.requests[0]["tools"]][:3] == ["tl-orders", "tl-kb", "add"]
         turns = double.requests[1]["messages"]
         assert turns[1]["content"][0]["type"] == "tool_use"
         result = turns[2]["content"][0]
@@ -275,6 +283,30 @@ class ToolLoopBehaviour(_ToolLoopSuite):
             "t1",
             '{"total":9}',
         )
+
+    async def test_a_rerun_mid_loop_reattaches_to_the_child_still_running(
+        self, transport_factory: Factory, model_settings: Settings, double: ModelDouble
+    ) -> None:
+        run = _key()
+        double.script(
+            Reply(
+                content=None,
+                tool_calls=[
+                    _call("c1", "tl-orders", run=run, customer="c-1", block=True),
+                    _call("c2", "flaky", run=run, numbers=[]),  # attempt 1 fails here
+                ],
+            ),
+            Reply(content="done"),
+        )
+        async with self.mesh(transport_factory, model_settings) as m:
+            task_id = await self.submit(m, run)
+            await eventually(lambda: RUNS[run, "flaky"] == 2, timeout=10, what="attempt 2")
+            RELEASE[run].set()
+            state = await m.client.wait(task_id, timeout=30)
+        assert state.status is TaskStatus.SUCCEEDED and state.attempt == 2, state.error
+        assert RUNS[run, "tl-orders"] == 1 and len(state.children) == 1  # re-attached
+        assert double.calls_with(run) == 2  # the first call replayed, the second made once
+        assert _tool_messages(double.requests[1])["c2"] == "steady now"
 
     async def test_cancelling_the_task_cancels_the_tool_calls_in_flight(
         self, transport_factory: Factory, model_settings: Settings, double: ModelDouble
