@@ -122,7 +122,8 @@ class Chat:
         Args:
             messages: the conversation (`ChatMessage`s, or dicts of their fields).
             tools: tools the model may call; its calls come back in `tool_calls`.
-            output: a pydantic model the answer must fit; it comes back in `parsed`.
+            output: a pydantic model the answer must fit; it comes back in `parsed`
+                (None on an answer that calls tools: that one is not final).
             model: this call's first model (None: the agent's); fallbacks still apply.
             max_tokens: the most tokens the answer may have.
             temperature: sampling temperature (0-2).
@@ -189,8 +190,8 @@ class Chat:
         self, target: ModelTarget, request: ModelRequest, output: type[BaseModel] | None
     ) -> ModelAnswer[Any]:
         answer = await self._request(target, request)
-        if output is None:
-            return answer
+        if output is None or answer.tool_calls:
+            return answer  # an answer that calls tools is not the final one: nothing to parse
         try:
             return _parsed(answer, output)
         except ValidationError as exc:
