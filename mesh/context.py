@@ -38,6 +38,7 @@ from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import TaskJournal
 from mesh.runtime.lifecycle import TaskRecorder, submit_task
 from mesh.runtime.publisher import Publisher
+from mesh.runtime.tokens import TaskTokens
 from schemas import REGISTRY, Envelope
 from schemas.envelope import utc_now
 from schemas.tasks import EventKind, ProgressEntry, Steer, TaskOutcome
@@ -101,6 +102,7 @@ class TaskContext:
             journal=journal,
             effect=fence.effect,
             clients=models or ModelClients(publisher.settings),
+            tokens=TaskTokens(request, publisher, recorder),  # `stream=True` (ADR 022)
         )
 
     # -- initiating ---------------------------------------------------------------
