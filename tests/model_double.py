@@ -15,7 +15,8 @@ OpenAI `chat.completion.chunk`s (the content in `Reply.pieces` pieces, tool-call
 arguments in two pieces, then a usage chunk when `stream_options.include_usage`), or
 Anthropic's `message_start` ... `message_stop` event stream. A test that must see a
 delta before the answer ends sets `Reply.gate` (a `threading.Event`): the double
-sends the first piece, then waits for the gate before the rest.
+sends the first piece, then waits for the gate before the rest (and cuts the answer
+off, so the call fails, when the gate stays closed for `GATE_TIMEOUT` seconds).
 
     with ModelDouble() as double:
         double.script(Reply(content="hi"), model="small")  # next call to model "small"
@@ -38,6 +39,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+GATE_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -237,8 +240,9 @@ def _handler_for(double: ModelDouble) -> type[BaseHTTPRequestHandler]:
                 events = _anthropic_events if anthropic else _openai_events
                 first_delta = 3 if anthropic else 1  # the frame of the first text delta
                 for number, frame in enumerate(events(body, reply)):
-                    if number == first_delta + 1 and reply.gate is not None:
-                        reply.gate.wait(timeout=30)
+                    held = number == first_delta + 1 and reply.gate is not None
+                    if held and not reply.gate.wait(timeout=GATE_TIMEOUT):  # type: ignore[union-attr]
+                        return  # a test that never saw the first piece: cut it off
                     self.wfile.write(frame)
                     self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):

@@ -62,6 +62,12 @@ class AnthropicMessages(ModelProvider):
                     if event.type == "text" and event.text:
                         yield ModelChunk(text=event.text)
                 message = await events.get_final_message()
+        if message.stop_reason is None:  # the stream was cut before `message_delta`
+            raise ModelUnavailable(
+                f"model {request.model!r} at {self.endpoint}: the stream ended before the "
+                "answer did (no stop_reason)",
+                model=request.model,
+            )
         yield ModelChunk(answer=_answer(message, request))
 
     async def close(self) -> None:

@@ -75,9 +75,10 @@ class OpenAICompatible(ModelProvider):
                         yield ModelChunk(text=text)
             finally:
                 await chunks.close()  # a consumer that stops early frees the connection
-        if not parts.answered:
+        if parts.finish_reason is None:  # every answer's last choice says why it ended
             raise ModelUnavailable(
-                f"model {request.model!r} at {self.endpoint} streamed no choices",
+                f"model {request.model!r} at {self.endpoint}: the stream ended before the "
+                "answer did (no finish_reason)",
                 model=request.model,
             )
         yield ModelChunk(answer=parts.answer(request.model))
@@ -158,7 +159,6 @@ class _StreamedParts:
     calls: dict[int, list[str]] = field(default_factory=dict)  # index: [id, name, args]
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
-    answered: bool = False
 
     def add(self, chunk: Any) -> str:
         """Take one chunk in; its text delta ("" when none)."""
@@ -166,7 +166,6 @@ class _StreamedParts:
             self.usage = _usage(chunk.usage)
         if not chunk.choices:
             return ""
-        self.answered = True
         choice = chunk.choices[0]
         self.finish_reason = choice.finish_reason or self.finish_reason
         for delta in choice.delta.tool_calls or []:

@@ -17,6 +17,7 @@ from mesh.models.anthropic_messages import AnthropicMessages
 from mesh.models.base import ModelProvider
 from mesh.models.openai_compatible import OpenAICompatible
 from mesh.models.types import ModelChunk, ModelRequest
+from tests import model_double
 from tests.model_double import ModelDouble, Reply
 
 
@@ -101,6 +102,15 @@ async def test_errors_map_as_chat_maps_them(
         await _all(adapter, _request())
     if isinstance(raised.value, ModelRateLimited):
         assert raised.value.retry_after == 7
+
+
+async def test_a_stream_cut_off_midway_is_unavailable(
+    adapter: ModelProvider, double: ModelDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_double, "GATE_TIMEOUT", 0.1)  # the double then cuts it off
+    double.script(Reply(content="never finished", gate=threading.Event()))
+    with pytest.raises(ModelUnavailable):
+        await _all(adapter, _request())
 
 
 async def test_a_provider_without_stream_streams_its_chat_answer_as_one_chunk() -> None:
