@@ -1,9 +1,12 @@
 """`ctx.chat(..., stream=True)` on the in-memory transport (ADR 022): deltas reach the
 tokens topic while the answer is generated, coalesced; the task's durable events get
-the final message; a replay of the journaled call streams nothing new."""
+the final message; a replay of the journaled call streams nothing new; `mesh task
+--follow` prints the tokens as they come."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -12,6 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from mesh import Agent, ModelSpec, RetryPolicy, TaskContext
+from mesh.cli._follow import follow_task
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from mesh.topics import Topics
@@ -112,3 +116,35 @@ async def test_a_replayed_call_streams_nothing_new(
     await feed.catch_up()
     records = [token.delta for token in feed.after(task_id, 0)]
     assert [r.done for r in records] == [False, True]  # one message, from attempt 1
+
+
+class _Terminal(io.StringIO):
+    """`mesh task --follow`'s output; opens `gate` once the first piece is printed."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def flush(self) -> None:
+        if "one t" in self.getvalue():
+            self.gate.set()
+
+
+async def test_follow_prints_tokens_as_they_come_until_the_task_ends(
+    mesh: tuple[TestMesh, TokenFeed], double: ModelDouble
+) -> None:
+    m, _ = mesh
+    gate = threading.Event()
+    double.script(Reply(content="one two three four five six", pieces=6, gate=gate))
+    task_id = await m.client.submit("streamer", Say(topic="follow me").model_dump())
+    out = _Terminal(gate)
+    ended = await asyncio.wait_for(follow_task(m.client, task_id, out=out), timeout=20)
+    assert ended.status is TaskStatus.SUCCEEDED, ended.error
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"task      {task_id}  (streamer)"
+    assert "tokens    one two three four five six" in lines  # printed piece by piece
+    assert lines[-2:] == [
+        "status    succeeded",
+        'result    {"content":"one two three four five six","tokens":5}',
+    ]
+    assert not any(line.startswith("progress") for line in lines)  # not printed twice
