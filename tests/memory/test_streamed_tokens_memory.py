@@ -17,11 +17,12 @@ from pydantic import BaseModel
 from mesh import Agent, ModelSpec, RetryPolicy, TaskContext
 from mesh.cli._follow import follow_task
 from mesh.settings import Settings
-from mesh.testing import TestMesh
+from mesh.testing import MemoryTransport, TestMesh
 from mesh.topics import Topics
 from mesh.views.tokens import TokenFeed
 from schemas import REGISTRY
 from schemas.tasks import TaskStatus
+from tests.contract.token_feed_behaviour import check_the_feed_reads_from_the_end
 from tests.helpers import eventually
 from tests.model_double import ModelDouble, Reply
 
@@ -148,3 +149,12 @@ async def test_follow_prints_tokens_as_they_come_until_the_task_ends(
         'result    {"content":"one two three four five six","tokens":5}',
     ]
     assert not any(line.startswith("progress") for line in lines)  # not printed twice
+
+
+async def test_the_token_feed_reads_from_the_end(memory_settings: Settings) -> None:
+    transport = MemoryTransport()
+    await transport.start()
+    try:
+        await check_the_feed_reads_from_the_end(transport, memory_settings)
+    finally:
+        await transport.stop()
