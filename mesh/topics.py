@@ -54,7 +54,7 @@ class Topics:
     @property
     def task_tokens(self) -> str:
         """Streamed model output of running tasks, by task id (short retention, ADR 022)."""
-        return self._name("mesh.task.tokens")
+        return self._name("mesh.tasks.tokens")
 
     @property
     def task_state(self) -> str:
