@@ -39,6 +39,7 @@ from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import TaskJournal
 from mesh.runtime.lifecycle import TaskRecorder, submit_task
 from mesh.runtime.publisher import Publisher
+from mesh.runtime.tokens import TaskTokens
 from mesh.tool_loop import ToolLoop
 from schemas import REGISTRY, Envelope
 from schemas.envelope import utc_now
@@ -103,6 +104,7 @@ class TaskContext:
             journal=journal,
             effect=fence.effect,
             clients=models or ModelClients(publisher.settings),
+            tokens=TaskTokens(request, publisher, recorder),  # `stream=True` (ADR 022)
         )
         # `await ctx.chat_with_tools(messages, tools=[AgentTool(agent), ...])`: the tool
         # loop, the calls run as delegations (mesh/tool_loop.py).

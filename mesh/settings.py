@@ -176,6 +176,13 @@ class Settings(BaseSettings):
     # The protocol of MESH_MODEL_ENDPOINT where a ModelSpec / MESH_MODELS entry names
     # none: "openai" (OpenAI-compatible) or "anthropic" (the Messages API).
     model_provider: ModelProviderName = "openai"
+    # Streamed tokens (`ctx.chat(..., stream=True)`, ADR 022): how long the tokens
+    # topic keeps them (seconds; live readers only, the answer itself is journaled),
+    # and how deltas are coalesced into one record: at most this many seconds, or
+    # this many characters, after the first one buffered.
+    tokens_retention: float = Field(default=3600.0, gt=0)
+    tokens_flush_interval: float = Field(default=0.05, gt=0)
+    tokens_flush_chars: int = Field(default=256, ge=1)
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker

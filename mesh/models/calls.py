@@ -16,6 +16,9 @@ fails, the last error is raised to the agent's `RetryPolicy`.
 With an output schema, an answer that does not fit is asked for once more with the
 validation errors appended to the conversation; a second misfit raises
 `ModelOutputInvalid`. Journal replays are not counted in the `mesh_llm_*` metrics.
+
+With `stream=True` the same answer comes back, but the provider streams it and its
+text deltas reach the task's token sink as they come (mesh/models/streaming.py).
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from mesh.errors import (
 from mesh.models.base import ModelTarget
 from mesh.models.clients import ModelClients
 from mesh.models.spec import ModelSpec, resolve_targets
+from mesh.models.streaming import CallStream, TokenSink, streamed_answer
 from mesh.models.types import ChatMessage, ModelAnswer, ModelRequest, ToolSpec
 from mesh.observability.metrics import LLM_REQUEST_SECONDS, LLM_REQUESTS, LLM_TOKENS
 from mesh.settings import Settings
+from schemas.tokens import TokenDelta
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -74,6 +79,7 @@ class Chat:
         journal: StepJournal,
         effect: Callable[[], AbstractAsyncContextManager[None]],
         clients: ModelClients,
+        tokens: TokenSink | None = None,
     ) -> None:
         self._agent = agent
         self._spec = spec
@@ -81,6 +87,7 @@ class Chat:
         self._journal = journal
         self._effect = effect
         self._clients = clients
+        self._tokens = tokens  # None: a streamed call's deltas go nowhere
         self._occurrences: dict[str, int] = {}
 
     @overload
@@ -93,6 +100,7 @@ class Chat:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        stream: bool = False,
     ) -> ModelAnswer[None]: ...
 
     @overload
@@ -105,6 +113,7 @@ class Chat:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        stream: bool = False,
     ) -> ModelAnswer[M]: ...
 
     async def __call__(
@@ -116,6 +125,7 @@ class Chat:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        stream: bool = False,
     ) -> ModelAnswer[Any]:
         """Ask the agent's model (a durable step: a re-run replays the answer).
 
@@ -127,6 +137,8 @@ class Chat:
             model: this call's first model (None: the agent's); fallbacks still apply.
             max_tokens: the most tokens the answer may have.
             temperature: sampling temperature (0-2).
+            stream: stream the answer: its text reaches the task's live readers as
+                it is generated (ADR 022); the answer returned is the same.
 
         Raises:
             SetupError: no model or endpoint is set (the message names the setting).
@@ -148,10 +160,19 @@ class Chat:
         done, value = self._journal.step_result(step)
         if done:
             return _answer_type(output).model_validate(value)
+        live = self._call_stream(step) if stream else None
         async with self._effect():
-            answer = await self._first_answer(request, targets, output)
+            answer = await self._first_answer(request, targets, output, live)
             await self._journal.record_step(step, answer.model_dump(mode="json"))
+        if live is not None:
+            await live.sink.answered(step, answer)
         return answer
+
+    def _call_stream(self, step: str) -> CallStream:
+        sink = self._tokens or _NO_TOKENS
+        settings = self._settings
+        interval, chars = settings.tokens_flush_interval, settings.tokens_flush_chars
+        return CallStream(sink, self._agent, step, flush_interval=interval, flush_chars=chars)
 
     def _step_name(self, request: ModelRequest, targets: Sequence[ModelTarget]) -> str:
         canonical = {
@@ -169,13 +190,14 @@ class Chat:
         request: ModelRequest,
         targets: Sequence[ModelTarget],
         output: type[BaseModel] | None,
+        live: CallStream | None,
     ) -> ModelAnswer[Any]:
         """The first model's answer that comes; the last error when none does."""
         last: ModelError | None = None
         for target in targets:
             try:
                 asked = request.model_copy(update={"model": target.name})
-                return await self._answer(target, asked, output)
+                return await self._answer(target, asked, output, live)
             except ModelRateLimited as exc:
                 wait = exc.retry_after
                 if wait is not None and wait <= self._settings.model_fallback_wait:
@@ -187,9 +209,13 @@ class Chat:
         raise last
 
     async def _answer(
-        self, target: ModelTarget, request: ModelRequest, output: type[BaseModel] | None
+        self,
+        target: ModelTarget,
+        request: ModelRequest,
+        output: type[BaseModel] | None,
+        live: CallStream | None,
     ) -> ModelAnswer[Any]:
-        answer = await self._request(target, request)
+        answer = await self._request(target, request, live)
         if output is None or answer.tool_calls:
             return answer  # an answer that calls tools is not the final one: nothing to parse
         try:
@@ -200,7 +226,8 @@ class Chat:
                 "Answer again with only JSON that fits the schema."
             )
             messages = (*request.messages, ChatMessage.assistant(answer.content), again)
-            second = await self._request(target, request.model_copy(update={"messages": messages}))
+            again_request = request.model_copy(update={"messages": messages})
+            second = await self._request(target, again_request, live)
             second = second.model_copy(update={"usage": answer.usage + second.usage})
         try:
             return _parsed(second, output)
@@ -212,12 +239,18 @@ class Chat:
                 errors=[FieldError(tuple(e["loc"]), e["msg"]) for e in exc.errors()],
             ) from None
 
-    async def _request(self, target: ModelTarget, request: ModelRequest) -> ModelAnswer[None]:
-        """One request to one model, measured."""
+    async def _request(
+        self, target: ModelTarget, request: ModelRequest, live: CallStream | None
+    ) -> ModelAnswer[None]:
+        """One request to one model (streamed with `live`), measured."""
         started = time.monotonic()
         outcome = "cancelled"
+        provider = self._clients.provider(target)
         try:
-            answer = await self._clients.provider(target).chat(request)
+            if live is None:
+                answer = await provider.chat(request)
+            else:
+                answer = await streamed_answer(provider, request, live)
             outcome = "ok"
         except ModelError as exc:
             outcome = _OUTCOMES.get(type(exc), "error")
@@ -234,6 +267,19 @@ class Chat:
         tokens(self._agent, target.name, "output").inc(usage.output_tokens)
         tokens(self._agent, target.name, "cached").inc(usage.cached_tokens)
         return answer
+
+
+class _NoTokens:
+    """A streamed call's sink when the caller gave none (a `Chat` outside a worker)."""
+
+    async def publish(self, delta: TokenDelta) -> None:
+        pass
+
+    async def answered(self, call: str, answer: ModelAnswer[Any]) -> None:
+        pass
+
+
+_NO_TOKENS = _NoTokens()
 
 
 def _answer_type(output: type[BaseModel] | None) -> type[ModelAnswer[Any]]:
