@@ -122,3 +122,23 @@ class ReplyDrafted(BaseModel):
     reply: str
     article_ids: list[str] = Field(default_factory=list)
     order_ids: list[str] = Field(default_factory=list)
+
+
+ASSISTANT_ASK = "assistant.ask"
+
+
+@REGISTRY.register(ASSISTANT_ASK, 1)
+class AskAssistant(BaseModel):
+    """Input of the `assistant` agent: a question for the mesh's model."""
+
+    question: str = Field(min_length=1, max_length=4000)
+    max_tokens: int = Field(default=96, ge=1, le=1024)
+
+
+class AssistantAnswer(BaseModel):
+    """Result of `assistant.ask`: the model's answer, which model gave it, and its tokens."""
+
+    answer: str
+    model: str
+    input_tokens: int
+    output_tokens: int

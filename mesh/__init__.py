@@ -3,7 +3,8 @@
 Reading order for a newcomer:
 1. `mesh.agent`     - `Agent`: declare an agent type and its handlers.
 2. `mesh.context`   - `TaskContext`: emit, delegate (typed `TaskHandle`s), gather, step,
-                      chat (a model call, `mesh.models`), progress, steering.
+                      chat (a model call, `mesh.models`), chat_with_tools (agents as
+                      tools, `mesh.tool_loop`), progress, steering.
 3. `mesh.runtime.worker`    - `Worker`: one process in an agent type's consumer group;
                       `mesh.runtime._runner` runs one task, `mesh.runtime._offsets` decides commits.
 4. `mesh.runtime.lifecycle` - task events and state; `mesh.views.tasks` materializes state.
@@ -38,6 +39,7 @@ from mesh.errors import (
     SetupError,
     StepTooLarge,
     TaskNotFound,
+    ToolLoopExhausted,
     TransportError,
     UnknownAgent,
     WorkerFailed,
@@ -48,11 +50,13 @@ from mesh.retry import RetryPolicy
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings, load_settings
 from mesh.supervision.policy import Policies, SupervisionPolicy
+from mesh.tools import AgentTool, FunctionTool
 from schemas.tasks import AgentCard, Steer, TaskState, TaskStatus
 
 __all__ = [
     "Agent",
     "AgentCard",
+    "AgentTool",
     "ChatMessage",
     "ChildCancelled",
     "ChildError",
@@ -61,6 +65,7 @@ __all__ = [
     "ChildTimedOut",
     "Client",
     "FieldError",
+    "FunctionTool",
     "InvalidInput",
     "MeshError",
     "ModelAnswer",
@@ -86,6 +91,7 @@ __all__ = [
     "TaskNotFound",
     "TaskState",
     "TaskStatus",
+    "ToolLoopExhausted",
     "ToolSpec",
     "TransportError",
     "UnknownAgent",

@@ -14,7 +14,8 @@ a completed step returns its journaled result instead of running again, and a
 delegation re-attaches to the child an earlier run started.
 
 `chat` calls the agent's model (mesh/models) as such a step too: a re-run gets the
-journaled answer back instead of paying for the call again.
+journaled answer back instead of paying for the call again. `chat_with_tools` runs the
+tool loop on it (mesh/tool_loop.py): the model's tool calls run as delegations.
 
 Every wait takes `timeout: float | None` in seconds, keyword-only (None: no limit).
 """
@@ -38,6 +39,8 @@ from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import TaskJournal
 from mesh.runtime.lifecycle import TaskRecorder, submit_task
 from mesh.runtime.publisher import Publisher
+from mesh.runtime.tokens import TaskTokens
+from mesh.tool_loop import ToolLoop
 from schemas import REGISTRY, Envelope
 from schemas.envelope import utc_now
 from schemas.tasks import EventKind, ProgressEntry, Steer, TaskOutcome
@@ -102,7 +105,11 @@ class TaskContext:
             effect=fence.effect,
             clients=models or ModelClients(publisher.settings),
             recorder=recorder,  # counts the task's calls, shows their usage (ADR 021)
+            tokens=TaskTokens(request, publisher, recorder),  # `stream=True` (ADR 022)
         )
+        # `await ctx.chat_with_tools(messages, tools=[AgentTool(agent), ...])`: the tool
+        # loop, the calls run as delegations (mesh/tool_loop.py).
+        self.chat_with_tools = ToolLoop(self)
 
     # -- initiating ---------------------------------------------------------------
 

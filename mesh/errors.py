@@ -23,7 +23,8 @@ Hierarchy::
     │   ├── ModelRateLimited   429 (also a `Retry`: the task runs again after retry_after)
     │   ├── ModelRefused       the provider refused the request (4xx: bad request, key)
     │   ├── ModelOutputInvalid the answer does not fit the output schema, twice
-    │   └── ModelCallLimitExceeded  a task's calls past MESH_MODEL_MAX_CALLS_PER_TASK
+    │   ├── ModelCallLimitExceeded  a task's calls past MESH_MODEL_MAX_CALLS_PER_TASK
+    │   └── ToolLoopExhausted  the model still called tools at the loop's last iteration
     ├── ChildError           a delegated child did not succeed (`await handle`)
     │   ├── ChildFailed
     │   │   └── ChildTimedOut
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.tasks import TaskError
 
@@ -258,6 +260,22 @@ class ModelRateLimited(ModelError, Retry):
 class Reject(MeshError):
     """Raise from a handler when the task can never succeed (bad input, no access):
     it goes to the dead-letter queue at once, with `reason`."""
+
+
+class ToolLoopExhausted(ModelError, Reject):
+    """`ctx.chat_with_tools` made `max_iterations` model calls and the last one still
+    called tools. Also a `Reject` (permanent): a re-run replays the same journaled
+    answers and would end the same way. A handler may catch it and use `answer`.
+
+    Attributes:
+        answer: the last answer (its `tool_calls` were not run).
+        iterations: the model calls the loop made.
+    """
+
+    def __init__(self, message: str, *, model: str | None, answer: Any, iterations: int) -> None:
+        super().__init__(message, model=model)
+        self.answer = answer
+        self.iterations = iterations
 
 
 def first_line(exc: BaseException, *, limit: int = 500) -> str:

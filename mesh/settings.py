@@ -183,6 +183,13 @@ class Settings(BaseSettings):
     # earlier runs' included (the next raises ModelCallLimitExceeded).
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
     model_max_calls_per_task: int = Field(default=100, ge=1)
+    # Streamed tokens (`ctx.chat(..., stream=True)`, ADR 022): how long the tokens
+    # topic keeps them (seconds; live readers only, the answer itself is journaled),
+    # and how deltas are coalesced into one record: at most this many seconds, or
+    # this many characters, after the first one buffered.
+    tokens_retention: float = Field(default=3600.0, gt=0)
+    tokens_flush_interval: float = Field(default=0.05, gt=0)
+    tokens_flush_chars: int = Field(default=256, ge=1)
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker

@@ -52,6 +52,11 @@ class Topics:
         return self._name("mesh.tasks.events")
 
     @property
+    def task_tokens(self) -> str:
+        """Streamed model output of running tasks, by task id (short retention, ADR 022)."""
+        return self._name("mesh.tasks.tokens")
+
+    @property
     def task_state(self) -> str:
         return self._name("mesh.tasks.state")
 
@@ -125,11 +130,12 @@ def _spec(settings: Settings, name: str, **options: object) -> TopicSpec:
 
 
 def runtime_topics(settings: Settings) -> list[TopicSpec]:
-    """Topics every mesh process needs: lifecycle events, task state, agent cards,
-    heartbeats."""
+    """Topics every mesh process needs: lifecycle events, streamed tokens, task state,
+    agent cards, heartbeats."""
     topics = Topics(settings.namespace)
     return [
         _spec(settings, topics.task_events, retention=settings.events_retention),
+        _spec(settings, topics.task_tokens, retention=settings.tokens_retention),
         _spec(settings, topics.task_state, compacted=True),
         _spec(settings, topics.agents, compacted=True),
         _spec(settings, topics.heartbeats, retention=_HEARTBEATS_RETENTION),

@@ -9,15 +9,17 @@ a process that runs none of their agents imports them through `MESH_CONTRACTS`
 
 Reading order: `envelope` (what every Kafka record carries), `registry` (how a
 `(type, version)` pair maps to a payload model, and how old versions are upcast),
-`tasks` (the runtime's own messages), `gateway` (webhook records), `langgraph` (the
-LangGraph-compatible API's threads and runs), `supervision` (worker heartbeats and
-the supervisor's messages), `snapshots` (the committed JSON Schema files).
+`tasks` (the runtime's own messages), `tokens` (streamed model output), `gateway`
+(webhook records), `langgraph` (the LangGraph-compatible API's threads and runs),
+`supervision` (worker heartbeats and the supervisor's messages), `snapshots` (the
+committed JSON Schema files).
 """
 
 import schemas.gateway
 import schemas.langgraph
 import schemas.supervision
-import schemas.tasks  # noqa: F401  (registers the runtime messages)
+import schemas.tasks
+import schemas.tokens  # noqa: F401  (registers the runtime messages)
 from schemas.envelope import Envelope, Source, decode_envelope, encode_envelope
 from schemas.registry import (
     REGISTRY,

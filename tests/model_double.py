@@ -10,6 +10,14 @@ per call: content, tool calls, JSON, usage numbers, a status (429 with Retry-Aft
 records every request, so a test can count the calls made for one logical call
 (`calls_with("text")`).
 
+A request with `"stream": true` gets the same scripted reply as Server-Sent Events:
+OpenAI `chat.completion.chunk`s (the content in `Reply.pieces` pieces, tool-call
+arguments in two pieces, then a usage chunk when `stream_options.include_usage`), or
+Anthropic's `message_start` ... `message_stop` event stream. A test that must see a
+delta before the answer ends sets `Reply.gate` (a `threading.Event`): the double
+sends the first piece, then waits for the gate before the rest (and cuts the answer
+off, so the call fails, when the gate stays closed for `GATE_TIMEOUT` seconds).
+
     with ModelDouble() as double:
         double.script(Reply(content="hi"), model="small")  # next call to model "small"
         double.script(Reply(status=500))                   # next call to any model
@@ -32,6 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+GATE_TIMEOUT = 10.0
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -48,6 +58,8 @@ class Reply:
     retry_after: float | None = None
     delay: float = 0.0
     raw: bytes | None = None
+    pieces: int = 3  # streamed: the content is sent in this many deltas
+    gate: threading.Event | None = None  # streamed: the rest waits for it after piece 1
 
 
 class ModelDouble:
@@ -199,6 +211,9 @@ def _handler_for(double: ModelDouble) -> type[BaseHTTPRequestHandler]:
             elif reply.status != 200:
                 error = {"message": f"scripted {reply.status}", "type": "double", "code": None}
                 payload = json.dumps({"error": error}).encode()
+            elif body.get("stream"):
+                self._stream(body, reply, anthropic)
+                return
             elif anthropic:
                 payload = json.dumps(_message(body, reply)).encode()
             else:
@@ -216,7 +231,103 @@ def _handler_for(double: ModelDouble) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):  # the client timed out
                 pass
 
+        def _stream(self, body: dict[str, Any], reply: Reply, anthropic: bool) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")  # the body ends when we close
+                self.end_headers()
+                events = _anthropic_events if anthropic else _openai_events
+                first_delta = 3 if anthropic else 1  # the frame of the first text delta
+                for number, frame in enumerate(events(body, reply)):
+                    held = number == first_delta + 1 and reply.gate is not None
+                    if held and not reply.gate.wait(timeout=GATE_TIMEOUT):  # type: ignore[union-attr]
+                        return  # a test that never saw the first piece: cut it off
+                    self.wfile.write(frame)
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
 
     return Handler
+
+
+def _pieces(text: str | None, count: int) -> list[str]:
+    if not text:
+        return []
+    size = max(1, -(-len(text) // max(1, count)))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n".encode()
+
+
+def _openai_events(body: dict[str, Any], reply: Reply) -> list[bytes]:
+    """A streamed chat completion: role, content pieces, tool calls, finish, usage."""
+    completion = _completion(body, reply)
+    base = {k: completion[k] for k in ("id", "created", "model")}
+    base["object"] = "chat.completion.chunk"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return _sse({**base, "choices": [choice]})
+
+    frames = [chunk({"role": "assistant", "content": ""})]
+    frames += [chunk({"content": piece}) for piece in _pieces(reply.content, reply.pieces)]
+    for index, call in enumerate(completion["choices"][0]["message"].get("tool_calls", [])):
+        arguments = call["function"]["arguments"]
+        half = len(arguments) // 2
+        head = {"index": index, "id": call["id"], "type": "function"}
+        function = {"name": call["function"]["name"], "arguments": arguments[:half]}
+        frames.append(chunk({"tool_calls": [{**head, "function": function}]}))
+        rest = {"index": index, "function": {"arguments": arguments[half:]}}
+        frames.append(chunk({"tool_calls": [rest]}))
+    frames.append(chunk({}, completion["choices"][0]["finish_reason"]))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        frames.append(_sse({**base, "choices": [], "usage": completion["usage"]}))
+    return [*frames, b"data: [DONE]\n\n"]
+
+
+def _anthropic_events(body: dict[str, Any], reply: Reply) -> list[bytes]:
+    """Anthropic's Messages event stream for the same reply."""
+    message = _message(body, reply)
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 0}}
+    frames = [_sse({"type": "message_start", "message": start}, "message_start")]
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            opening: dict[str, Any] = {"type": "text", "text": ""}
+            deltas = [
+                {"type": "text_delta", "text": p} for p in _pieces(block["text"], reply.pieces)
+            ]
+        else:
+            opening = {**block, "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"])}]
+        frames.append(
+            _sse(
+                {"type": "content_block_start", "index": index, "content_block": opening},
+                "content_block_start",
+            )
+        )
+        frames += [
+            _sse({"type": "content_block_delta", "index": index, "delta": d}, "content_block_delta")
+            for d in deltas
+        ]
+        frames.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+    delta = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    frames.append(
+        _sse(
+            {
+                "type": "message_delta",
+                "delta": delta,
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+            "message_delta",
+        )
+    )
+    return [*frames, _sse({"type": "message_stop"}, "message_stop")]

@@ -14,7 +14,12 @@ from mesh.cli.support import load_agent, started_transport
 from mesh.dev.env_file import DEV_ENV
 from mesh.settings import load_settings
 
-REFERENCE_AGENTS = ("agents.triage:agent", "agents.knowledge:agent", "agents.orders:agent")
+REFERENCE_AGENTS = (
+    "agents.triage:agent",
+    "agents.knowledge:agent",
+    "agents.orders:agent",
+    "agents.assistant:agent",  # not started when the dev mesh has no model
+)
 
 
 async def cmd_run(args: argparse.Namespace) -> int:

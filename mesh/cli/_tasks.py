@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from mesh.cli._follow import follow_task
 from mesh.cli._usage import usage_table
 from mesh.cli.support import invocation, parse_json_object, with_client
 from mesh.client import Client
@@ -51,6 +52,9 @@ async def cmd_tasks(args: argparse.Namespace) -> int:
 
 async def cmd_task(args: argparse.Namespace) -> int:
     async def show(client: Client) -> int:
+        if args.follow:
+            ended = await follow_task(client, args.task_id)
+            return 0 if ended.status is TaskStatus.SUCCEEDED else 1
         state = await client.get(args.task_id)
         if args.json:
             print(orjson.dumps(state.model_dump(mode="json")).decode())
@@ -180,6 +184,12 @@ def add_task_parsers(sub: Any) -> None:
     task = sub.add_parser("task", help="show one task: status, progress, children, result")
     task.add_argument("task_id")
     task.add_argument("--json", action="store_true")
+    task.add_argument(
+        "--follow",
+        action="store_true",
+        help="print its events and its model's streamed tokens as they come, until it "
+        "ends (exit 1 unless it succeeded)",
+    )
     task.set_defaults(handler=cmd_task)
     _add_control_parsers(sub)
 

@@ -17,6 +17,8 @@ REFERENCE_TICKET = (
     '"subject": "Where is my order ORD-1001?", "body": "It has not arrived."}'
 )
 
+ASSISTANT_QUESTION = '{"question": "What is Apache Kafka?"}'
+
 
 @dataclass(frozen=True)
 class Service:
@@ -39,6 +41,7 @@ class Mesh:
     dev_env: Path | None
     command: str  # how to run `mesh` from another terminal, e.g. ".venv/bin/mesh"
     reference_agents: bool  # the support-desk agents run, so their examples apply
+    assistant: bool = False  # the `assistant` agent runs (it has a model to call)
 
 
 def banner(mesh: Mesh) -> str:
@@ -59,14 +62,18 @@ def banner(mesh: Mesh) -> str:
         lines.append("    (none)")
     if mesh.dev_env is not None:
         lines.append(f"  settings  {mesh.dev_env} (mesh commands run in this directory use it)")
-    commands = try_commands(mesh.command, mesh.reference_agents, mesh.gateway_url)
+    commands = try_commands(
+        mesh.command, mesh.reference_agents, mesh.gateway_url, assistant=mesh.assistant
+    )
     lines += ["", "Try, from another terminal in this directory:"]
     lines += [f"  {command}" for command in commands]
     lines += ["", "Logs follow (MESH_LOG_LEVEL=DEBUG shows more). Press Ctrl-C to stop."]
     return "\n".join(lines)
 
 
-def try_commands(command: str, reference_agents: bool, gateway_url: str | None) -> list[str]:
+def try_commands(
+    command: str, reference_agents: bool, gateway_url: str | None, *, assistant: bool = False
+) -> list[str]:
     """The commands to try, each a line a shell runs as it is."""
     mesh = shlex.quote(command) if " " not in command else command  # "python -m mesh"
     found = [f"{mesh} agents"]
@@ -76,6 +83,8 @@ def try_commands(command: str, reference_agents: bool, gateway_url: str | None) 
             f"{mesh} submit knowledge {query}",
             f"{mesh} publish support.ticket.created {shlex.quote(REFERENCE_TICKET)}",
         ]
+    if assistant:  # last submitted: `mesh task <task-id>` then shows the model's answer
+        found.append(f"{mesh} submit assistant {shlex.quote(ASSISTANT_QUESTION)}")
     found += [f"{mesh} tasks", f"{mesh} task <task-id>"]
     if gateway_url:
         found.append(f"curl -s {gateway_url}/v1/tasks")

@@ -13,9 +13,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TextIO
 
+from mesh.agent import Agent
 from mesh.dev.broker import free_loopback_port
 from mesh.dev.model_server import LOOPBACK, MODEL_NAME, THREADS
+from mesh.errors import SetupError
+from mesh.settings import load_settings
 
 _OFF = frozenset({"off", "0", "false", "no"})
 
@@ -71,3 +75,34 @@ def choose_model(environment: Mapping[str, str], *, wanted: bool = True) -> DevM
         return None
     port = free_loopback_port()
     return DevModel(f"http://{LOOPBACK}:{port}/v1", MODEL_NAME, port)
+
+
+def without_unmodelled(
+    agents: Mapping[str, Agent], environment: Mapping[str, str], out: TextIO
+) -> dict[str, str]:
+    """The specs and names of the agents to start: all but those whose declared model
+    does not resolve with `environment` (the dev mesh runs no model: `--no-model` or
+    MESH_DEV_MODEL=off, and MESH_MODEL_* name none). Such an agent would stop at once
+    with the same error; the rest of the mesh runs without it, and this says why."""
+    overrides = {
+        field: value
+        for field, variable in (
+            ("model_endpoint", "MESH_MODEL_ENDPOINT"),
+            ("model_name", "MESH_MODEL_NAME"),
+        )
+        if (value := environment.get(variable))
+    }
+    runnable = {}
+    for spec, agent in agents.items():
+        if agent.model is not None:
+            try:
+                agent.validate(load_settings(profile="dev", **overrides))
+            except SetupError as exc:
+                print(
+                    f"mesh dev: {agent.name} is not started (this dev mesh runs no model): {exc}",
+                    file=out,
+                    flush=True,
+                )
+                continue
+        runnable[spec] = agent.name
+    return runnable

@@ -29,7 +29,7 @@ from typing import Any, TextIO, TypeVar
 from mesh.cli.support import invocation, load_agent
 from mesh.dev._banner import Mesh, Service, banner
 from mesh.dev._children import Plan, child_environment, plan_children
-from mesh.dev._model import DevModel, choose_model
+from mesh.dev._model import DevModel, choose_model, without_unmodelled
 from mesh.dev._readiness import wait_until_ready
 from mesh.dev.broker import EmbeddedBroker, free_loopback_port, spawn_child, terminate_child
 from mesh.dev.env_file import DEV_ENV, dev_settings, read_dev_env, remove_dev_env, write_dev_env
@@ -131,26 +131,26 @@ async def run_dev(
         gateway: Run `mesh gateway` too (on MESH_GATEWAY_HOST/PORT, checked free first).
         model: Run the embedded model (`mesh model-server`) unless MESH_MODEL_ENDPOINT
             names another or MESH_DEV_MODEL=off (mesh/dev/_model.py).
-        extra_commands: Further commands to run alongside.
-        env: Extra environment variables for every child.
+        extra_commands: Further commands to run alongside; env: variables for every child.
         out: Where the banner and status lines go.
         directory: Where `.mesh/dev.env` goes (default: the working directory).
         command: How the banner spells `mesh` for a second terminal.
 
     Returns:
-        0 after a signal-initiated stop; 1 if a child exited on its own, the broker
-        could not start or the gateway's port is taken.
+        0 after a signal-initiated stop; 1 if a child exited, the broker could not start
+        or the gateway's port is taken.
 
     Raises:
         UsageError: an agent spec does not name an importable `Agent`.
     """
     started = time.monotonic()
-    # Imported here, before anything starts: a typo in a spec fails at once.
-    names = {spec: load_agent(spec).name for spec in agents}
+    loaded = {spec: load_agent(spec) for spec in agents}  # before anything starts: a typo fails
     env = dict(env or {})
     if (claimed := _claim_services(env, gateway=gateway, model=model)) is None:
         return 1
-    run = _DevRun(names, claimed[0], out, command, started, claimed[1])
+    run = _DevRun(
+        without_unmodelled(loaded, env, out), claimed[0], out, command, started, claimed[1]
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, run.stop.set)
@@ -289,6 +289,7 @@ class _DevRun:
             dev_env=_relative(dev_env),
             command=self.command,
             reference_agents=set(REFERENCE_NAMES) <= set(self.names.values()),
+            assistant="assistant" in self.names.values(),
         )
         self._say(banner(mesh))
 

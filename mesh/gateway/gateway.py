@@ -10,7 +10,8 @@ from mesh.client import Client
 from mesh.gateway._view import GatewayView
 from mesh.gateway.native.webhooks import WebhookSender
 from mesh.settings import Settings
-from mesh.topics import gateway_topics
+from mesh.topics import Topics, gateway_topics
+from mesh.views.tokens import TokenFeed
 
 # /readyz: a view further behind than this (seconds to catch up) takes no traffic.
 READY_CATCH_UP_SECONDS = 2.0
@@ -20,7 +21,8 @@ class Gateway:
     """What every route shares: a mesh client (producer + materialized view).
 
     `client.view` is a `GatewayView` (tasks, their events and webhooks, indexed);
-    `webhooks` delivers the completion webhooks of this replica's share.
+    `webhooks` delivers the completion webhooks of this replica's share; `tokens`
+    holds the streamed model output of running tasks (ADR 022).
     """
 
     def __init__(self, client: Client, settings: Settings, *, owns_transport: bool) -> None:
@@ -29,6 +31,7 @@ class Gateway:
         self.settings = settings
         self.view: GatewayView = client.view
         self.webhooks = WebhookSender(client.transport, settings, self.view, client.publisher)
+        self.tokens = TokenFeed(client.transport, Topics(settings.namespace))
         self._owns_transport = owns_transport
 
     async def start(self) -> None:
@@ -36,10 +39,12 @@ class Gateway:
             await self.client.transport.start()
         await self.client.transport.ensure_topics(gateway_topics(self.settings))
         await self.client.start()  # returns once the view has caught up
+        await self.tokens.start()  # from the tokens topic's end: live tokens only
         await self.webhooks.start()
 
     async def stop(self) -> None:
         await self.webhooks.stop()
+        await self.tokens.stop()
         await self.client.stop()
         if self._owns_transport:
             await self.client.transport.stop()
@@ -48,6 +53,8 @@ class Gateway:
         """Why this replica should get no traffic yet, or None when it is ready."""
         if not self.view.following:
             return "the task view stopped following the topics"
+        if not self.tokens.following:
+            return "the token feed stopped following the tokens topic"
         if not self.webhooks.running:
             return f"the webhook sender stopped: {self.webhooks.failure}"
         if self.webhooks.failure is not None:

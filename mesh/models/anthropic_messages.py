@@ -10,22 +10,24 @@ The mapping: system messages become `system=`; tool calls and results become
 `max_tokens`, which Anthropic requires, defaults to `DEFAULT_MAX_TOKENS`. An output
 schema has no `response_format` here: it is offered as one tool whose `input_schema`
 is the schema, forced by `tool_choice`, and that tool's input is the answer's JSON
-`content`. `input_tokens` counts the whole prompt, cache reads and writes included (as
-OpenAI's `prompt_tokens` does); `cached_tokens` is the cache reads.
+`content`. `stream` reads the SDK's event stream: its text deltas as they come,
+then the final message mapped as `chat` maps it. `input_tokens` counts the whole
+prompt, cache reads and writes included (as OpenAI's `prompt_tokens` does);
+`cached_tokens` is the cache reads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
 
 from mesh.errors import ModelRateLimited, ModelRefused, ModelUnavailable
 from mesh.models.base import ModelProvider
-from mesh.models.types import ChatMessage, ModelAnswer, ModelRequest, ToolCall, Usage
+from mesh.models.types import ChatMessage, ModelAnswer, ModelChunk, ModelRequest, ToolCall, Usage
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -51,31 +53,51 @@ class AnthropicMessages(ModelProvider):
     async def chat(self, request: ModelRequest) -> ModelAnswer[None]:
         with _mapped_errors(request.model, self.endpoint):
             message = await self._client.messages.create(**_arguments(request))
-        output = _output_tool(request)
-        texts: list[str] = []
-        calls: list[ToolCall] = []
-        answered = False
-        for block in message.content:
-            if block.type == "text":
-                texts.append(block.text)
-            elif block.type == "tool_use" and output is not None and block.name == output:
-                texts = [json.dumps(block.input)]
-                answered = True
-            elif block.type == "tool_use":
-                calls.append(ToolCall(id=block.id, name=block.name, arguments=_input(block.input)))
-        finish = _FINISH.get(str(message.stop_reason), str(message.stop_reason or "stop"))
-        if answered and not calls:
-            finish = "stop"  # the forced output tool is the answer, not a call to make
-        return ModelAnswer[None](
-            content="".join(texts) if texts else None,
-            tool_calls=tuple(calls),
-            usage=_usage(message.usage),
-            model=request.model,
-            finish_reason=finish,
-        )
+        return _answer(message, request)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        with _mapped_errors(request.model, self.endpoint):
+            async with self._client.messages.stream(**_arguments(request)) as events:
+                async for event in events:
+                    if event.type == "text" and event.text:
+                        yield ModelChunk(text=event.text)
+                message = await events.get_final_message()
+        if message.stop_reason is None:  # the stream was cut before `message_delta`
+            raise ModelUnavailable(
+                f"model {request.model!r} at {self.endpoint}: the stream ended before the "
+                "answer did (no stop_reason)",
+                model=request.model,
+            )
+        yield ModelChunk(answer=_answer(message, request))
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _answer(message: Any, request: ModelRequest) -> ModelAnswer[None]:
+    """A `Message` (whole or streamed) as the mesh's answer."""
+    output = _output_tool(request)
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    answered = False
+    for block in message.content:
+        if block.type == "text":
+            texts.append(block.text)
+        elif block.type == "tool_use" and output is not None and block.name == output:
+            texts = [json.dumps(block.input)]
+            answered = True
+        elif block.type == "tool_use":
+            calls.append(ToolCall(id=block.id, name=block.name, arguments=_input(block.input)))
+    finish = _FINISH.get(str(message.stop_reason), str(message.stop_reason or "stop"))
+    if answered and not calls:
+        finish = "stop"  # the forced output tool is the answer, not a call to make
+    return ModelAnswer[None](
+        content="".join(texts) if texts else None,
+        tool_calls=tuple(calls),
+        usage=_usage(message.usage),
+        model=request.model,
+        finish_reason=finish,
+    )
 
 
 def _output_tool(request: ModelRequest) -> str | None:

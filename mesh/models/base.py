@@ -9,17 +9,18 @@ it. An adapter maps its client's errors into the mesh's family at this boundary:
 - `ModelRateLimited`: a 429, with its Retry-After in seconds;
 - `ModelRefused`: any other 4xx.
 
-Another provider is one module implementing this class. Streaming will be a second
-method (`stream(request) -> AsyncIterator[ModelChunk]`) beside `chat`; a provider
-without it will keep working through `chat`.
+Another provider is one module implementing this class. `stream(request)` yields
+the answer's text deltas as they are generated, then the whole answer; a provider
+that does not override it streams its `chat` answer as one chunk (ADR 022).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from mesh.models.types import ModelAnswer, ModelRequest
+from mesh.models.types import ModelAnswer, ModelChunk, ModelRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,16 @@ class ModelProvider(ABC):
             ModelRefused: another 4xx.
             ModelOutputInvalid: a tool call's arguments are not a JSON object.
         """
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        """Ask for one answer, streamed: chunks with `text` deltas as they come, then
+        a last chunk whose `answer` is the whole answer (as `chat` returns it).
+
+        Raises what `chat` raises, before or between chunks. This default yields the
+        `chat` answer as that one last chunk (its text included).
+        """
+        answer = await self.chat(request)
+        yield ModelChunk(text=answer.content or "", answer=answer)
 
     @abstractmethod
     async def close(self) -> None:

@@ -21,6 +21,9 @@ Accounting (ADR 021, mesh/models/accounting.py): each request is priced by
 `MESH_MODEL_PRICES` as it is answered, and the cost journaled with the answer
 (`cost_usd`); each answered call (not a replay) goes to the task's recorder as a usage
 line, and a call past `MESH_MODEL_MAX_CALLS_PER_TASK` raises `ModelCallLimitExceeded`.
+
+With `stream=True` the same answer comes back, but the provider streams it and its
+text deltas reach the task's token sink as they come (mesh/models/streaming.py).
 """
 
 from __future__ import annotations
@@ -47,10 +50,12 @@ from mesh.models.accounting import MODEL_STEP_PREFIX, call_cost, usage_line
 from mesh.models.base import ModelTarget
 from mesh.models.clients import ModelClients
 from mesh.models.spec import ModelSpec, resolve_targets
+from mesh.models.streaming import CallStream, TokenSink, streamed_answer
 from mesh.models.types import ChatMessage, ModelAnswer, ModelRequest, ToolSpec
 from mesh.observability.metrics import LLM_COST, LLM_REQUEST_SECONDS, LLM_REQUESTS, LLM_TOKENS
 from mesh.settings import Settings
 from schemas.tasks import ModelUsage
+from schemas.tokens import TokenDelta
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -92,6 +97,7 @@ class Chat:
         effect: Callable[[], AbstractAsyncContextManager[None]],
         clients: ModelClients,
         recorder: CallRecorder,
+        tokens: TokenSink | None = None,
     ) -> None:
         self._agent = agent
         self._spec = spec
@@ -100,6 +106,7 @@ class Chat:
         self._effect = effect
         self._clients = clients
         self._recorder = recorder
+        self._tokens = tokens  # None: a streamed call's deltas go nowhere
         self._occurrences: dict[str, int] = {}
         self._in_flight = 0  # calls of this run not answered yet (they count to the cap)
 
@@ -113,6 +120,7 @@ class Chat:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        stream: bool = False,
     ) -> ModelAnswer[None]: ...
 
     @overload
@@ -125,6 +133,7 @@ class Chat:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        stream: bool = False,
     ) -> ModelAnswer[M]: ...
 
     async def __call__(
@@ -136,16 +145,20 @@ class Chat:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        stream: bool = False,
     ) -> ModelAnswer[Any]:
         """Ask the agent's model (a durable step: a re-run replays the answer).
 
         Args:
             messages: the conversation (`ChatMessage`s, or dicts of their fields).
             tools: tools the model may call; its calls come back in `tool_calls`.
-            output: a pydantic model the answer must fit; it comes back in `parsed`.
+            output: a pydantic model the answer must fit; it comes back in `parsed`
+                (None on an answer that calls tools: that one is not final).
             model: this call's first model (None: the agent's); fallbacks still apply.
             max_tokens: the most tokens the answer may have.
             temperature: sampling temperature (0-2).
+            stream: stream the answer: its text reaches the task's live readers as
+                it is generated (ADR 022); the answer returned is the same.
 
         Raises:
             SetupError: no model or endpoint is set (the message names the setting).
@@ -170,14 +183,17 @@ class Chat:
         if done:
             return _answer_type(output).model_validate(value)
         self._check_call_limit(request.model)
+        live = self._call_stream(step) if stream else None
         self._in_flight += 1
         try:
             async with self._effect():
-                answer = await self._first_answer(request, targets, output)
+                answer = await self._first_answer(request, targets, output, live)
                 await self._journal.record_step(step, answer.model_dump(mode="json"))
         finally:
             self._in_flight -= 1
         await self._recorder.record_model_call(usage_line(self._agent, answer))
+        if live is not None:
+            await live.sink.answered(step, answer)
         return answer
 
     def _check_call_limit(self, model: str) -> None:
@@ -192,6 +208,12 @@ class Chat:
                 calls=made,
                 limit=limit,
             )
+
+    def _call_stream(self, step: str) -> CallStream:
+        sink = self._tokens or _NO_TOKENS
+        settings = self._settings
+        interval, chars = settings.tokens_flush_interval, settings.tokens_flush_chars
+        return CallStream(sink, self._agent, step, flush_interval=interval, flush_chars=chars)
 
     def _step_name(self, request: ModelRequest, targets: Sequence[ModelTarget]) -> str:
         canonical = {
@@ -209,13 +231,14 @@ class Chat:
         request: ModelRequest,
         targets: Sequence[ModelTarget],
         output: type[BaseModel] | None,
+        live: CallStream | None,
     ) -> ModelAnswer[Any]:
         """The first model's answer that comes; the last error when none does."""
         last: ModelError | None = None
         for target in targets:
             try:
                 asked = request.model_copy(update={"model": target.name})
-                return await self._answer(target, asked, output)
+                return await self._answer(target, asked, output, live)
             except ModelRateLimited as exc:
                 wait = exc.retry_after
                 if wait is not None and wait <= self._settings.model_fallback_wait:
@@ -227,11 +250,15 @@ class Chat:
         raise last
 
     async def _answer(
-        self, target: ModelTarget, request: ModelRequest, output: type[BaseModel] | None
+        self,
+        target: ModelTarget,
+        request: ModelRequest,
+        output: type[BaseModel] | None,
+        live: CallStream | None,
     ) -> ModelAnswer[Any]:
-        answer = await self._request(target, request)
-        if output is None:
-            return answer
+        answer = await self._request(target, request, live)
+        if output is None or answer.tool_calls:
+            return answer  # an answer that calls tools is not the final one: nothing to parse
         try:
             return _parsed(answer, output)
         except ValidationError as exc:
@@ -240,7 +267,8 @@ class Chat:
                 "Answer again with only JSON that fits the schema."
             )
             messages = (*request.messages, ChatMessage.assistant(answer.content), again)
-            second = await self._request(target, request.model_copy(update={"messages": messages}))
+            again_request = request.model_copy(update={"messages": messages})
+            second = await self._request(target, again_request, live)
             both = {
                 "usage": answer.usage + second.usage,
                 "cost_usd": answer.cost_usd + second.cost_usd,
@@ -256,12 +284,18 @@ class Chat:
                 errors=[FieldError(tuple(e["loc"]), e["msg"]) for e in exc.errors()],
             ) from None
 
-    async def _request(self, target: ModelTarget, request: ModelRequest) -> ModelAnswer[None]:
-        """One request to one model, measured."""
+    async def _request(
+        self, target: ModelTarget, request: ModelRequest, live: CallStream | None
+    ) -> ModelAnswer[None]:
+        """One request to one model (streamed with `live`), measured."""
         started = time.monotonic()
         outcome = "cancelled"
+        provider = self._clients.provider(target)
         try:
-            answer = await self._clients.provider(target).chat(request)
+            if live is None:
+                answer = await provider.chat(request)
+            else:
+                answer = await streamed_answer(provider, request, live)
             outcome = "ok"
         except ModelError as exc:
             outcome = _OUTCOMES.get(type(exc), "error")
@@ -280,6 +314,19 @@ class Chat:
         cost = call_cost(target.name, usage, self._settings.model_prices)
         LLM_COST.labels(self._agent, target.name).inc(cost)
         return answer.model_copy(update={"cost_usd": cost})
+
+
+class _NoTokens:
+    """A streamed call's sink when the caller gave none (a `Chat` outside a worker)."""
+
+    async def publish(self, delta: TokenDelta) -> None:
+        pass
+
+    async def answered(self, call: str, answer: ModelAnswer[Any]) -> None:
+        pass
+
+
+_NO_TOKENS = _NoTokens()
 
 
 def _answer_type(output: type[BaseModel] | None) -> type[ModelAnswer[Any]]:

@@ -3,13 +3,18 @@
 The only module that imports `openai` (an import-linter contract keeps it so). The
 SDK's own retries are off (`max_retries=0`): a retry is the mesh's decision (the next
 fallback, or the task's `RetryPolicy`), and a hidden one would pay twice.
+
+`stream` asks with `stream=True` and `stream_options={"include_usage": True}` (the
+usage comes in a last chunk with no choices); tool-call deltas, which arrive as
+pieces of their JSON arguments by index, are assembled into whole `ToolCall`s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
@@ -22,7 +27,7 @@ from mesh.errors import (
     ModelUnavailable,
 )
 from mesh.models.base import ModelProvider
-from mesh.models.types import ChatMessage, ModelAnswer, ModelRequest, ToolCall, Usage
+from mesh.models.types import ChatMessage, ModelAnswer, ModelChunk, ModelRequest, ToolCall, Usage
 
 
 class OpenAICompatible(ModelProvider):
@@ -44,13 +49,39 @@ class OpenAICompatible(ModelProvider):
                 model=request.model,
             )
         choice = completion.choices[0]
+        calls = [
+            (c.id, c.function.name, c.function.arguments)
+            for c in choice.message.tool_calls or []
+            if getattr(c, "function", None) is not None  # a custom tool: not the mesh's
+        ]
         return ModelAnswer[None](
             content=choice.message.content,
-            tool_calls=tuple(_tool_calls(choice.message.tool_calls or [], request.model)),
+            tool_calls=tuple(_tool_call(*call, model=request.model) for call in calls),
             usage=_usage(completion.usage),
             model=request.model,
             finish_reason=str(choice.finish_reason or "stop"),
         )
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        parts = _StreamedParts()
+        with _mapped_errors(request.model, self.endpoint):
+            chunks = await self._client.chat.completions.create(
+                **_arguments(request), stream=True, stream_options={"include_usage": True}
+            )
+            try:
+                async for chunk in chunks:
+                    text = parts.add(chunk)
+                    if text:
+                        yield ModelChunk(text=text)
+            finally:
+                await chunks.close()  # a consumer that stops early frees the connection
+        if parts.finish_reason is None:  # every answer's last choice says why it ended
+            raise ModelUnavailable(
+                f"model {request.model!r} at {self.endpoint}: the stream ended before the "
+                "answer did (no finish_reason)",
+                model=request.model,
+            )
+        yield ModelChunk(answer=parts.answer(request.model))
 
     async def close(self) -> None:
         await self._client.close()
@@ -104,23 +135,58 @@ def _message(message: ChatMessage) -> dict[str, Any]:
     return out
 
 
-def _tool_calls(calls: list[Any], model: str) -> Iterator[ToolCall]:
-    for call in calls:
-        function = getattr(call, "function", None)
-        if function is None:  # a custom (non-function) tool call: not offered by the mesh
-            continue
-        try:
-            arguments = json.loads(function.arguments or "{}")
-        except json.JSONDecodeError as exc:
-            arguments = exc
-        if not isinstance(arguments, dict):
-            raise ModelOutputInvalid(
-                f"model {model!r} called tool {function.name!r} with arguments that are "
-                f"not a JSON object: {str(function.arguments)[:200]!r}",
-                model=model,
-                errors=[FieldError(("tool_calls", function.name), "not a JSON object")],
-            )
-        yield ToolCall(id=call.id, name=function.name, arguments=arguments)
+def _tool_call(call_id: str, name: str, text: str | None, *, model: str) -> ToolCall:
+    try:
+        arguments = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        arguments = exc
+    if not isinstance(arguments, dict):
+        raise ModelOutputInvalid(
+            f"model {model!r} called tool {name!r} with arguments that are "
+            f"not a JSON object: {str(text)[:200]!r}",
+            model=model,
+            errors=[FieldError(("tool_calls", name), "not a JSON object")],
+        )
+    return ToolCall(id=call_id, name=name, arguments=arguments)
+
+
+@dataclass
+class _StreamedParts:
+    """A streamed completion put back together: text, tool calls by index (their id
+    and name come in the first delta, their arguments in pieces), finish, usage."""
+
+    text: list[str] = field(default_factory=list)
+    calls: dict[int, list[str]] = field(default_factory=dict)  # index: [id, name, args]
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    def add(self, chunk: Any) -> str:
+        """Take one chunk in; its text delta ("" when none)."""
+        if chunk.usage is not None:
+            self.usage = _usage(chunk.usage)
+        if not chunk.choices:
+            return ""
+        choice = chunk.choices[0]
+        self.finish_reason = choice.finish_reason or self.finish_reason
+        for delta in choice.delta.tool_calls or []:
+            parts = self.calls.setdefault(delta.index, ["", "", ""])
+            function = delta.function
+            parts[0] = delta.id or parts[0]
+            parts[1] = (function and function.name) or parts[1]
+            parts[2] += (function and function.arguments) or ""
+        text = choice.delta.content or ""
+        self.text.append(text)
+        return text
+
+    def answer(self, model: str) -> ModelAnswer[None]:
+        calls = [self.calls[index] for index in sorted(self.calls)]
+        return ModelAnswer[None](
+            content="".join(self.text) if any(self.text) or not calls else None,
+            tool_calls=tuple(_tool_call(*call, model=model) for call in calls),
+            usage=self.usage,
+            model=model,
+            finish_reason=self.finish_reason or "stop",
+        )
 
 
 def _usage(usage: Any) -> Usage:

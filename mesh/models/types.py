@@ -125,3 +125,13 @@ class ModelRequest(BaseModel):
     output_schema: dict[str, Any] | None = None
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class ModelChunk(BaseModel):
+    """One piece of a streamed answer (`ModelProvider.stream`): a text delta as it
+    arrives, and last one chunk with the whole `answer` (its usage included)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = ""
+    answer: ModelAnswer[None] | None = None

@@ -10,8 +10,9 @@ Payload bodies are never logged at INFO; at DEBUG they go through
 `schemas.redaction.redacted`, which masks fields a schema marks sensitive.
 
 At INFO the console says what the mesh does, not what its libraries do: faust's
-service start-up lines and recovery tables and uvicorn's per-request lines come back
-with `MESH_LOG_LEVEL=DEBUG`; their warnings and errors always show.
+service start-up lines and recovery tables, and uvicorn's and httpx's per-request lines
+(the gateway's, the model clients') come back with `MESH_LOG_LEVEL=DEBUG`; their
+warnings and errors always show.
 """
 
 from __future__ import annotations
@@ -152,3 +153,6 @@ def configure_logging(settings: Settings, *, name: str = "") -> None:
         # A line per HTTP request drowns everything else (readiness probes, polling
         # clients); the gateway's own metrics count the requests.
         logging.getLogger("uvicorn.access").setLevel(quiet)
+        # The model SDKs' HTTP client logs every request at INFO; mesh_llm_* count them.
+        for client in ("httpx", "httpx2"):  # httpx2: the openai SDK's fork
+            logging.getLogger(client).setLevel(quiet)

@@ -1,8 +1,10 @@
 """`TopicFollower`: a local copy of topics, read from their start without a group.
 
 Every reader sees every record (no consumer group), so reads of the copy are
-dictionary lookups. `catch_up` waits until what was published before the call has
-been applied. Subclasses apply each record in `_on_record`; waiters use `_changed`.
+dictionary lookups. With `from_end`, records published before `start` are skipped
+(read past, not applied): a reader of live data only, such as streamed tokens.
+`catch_up` waits until what was published before the call has been applied.
+Subclasses apply each record in `_on_record`; waiters use `_changed`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ _RETRY = 1.0  # seconds between attempts to fetch after a failure
 
 
 class TopicFollower:
-    def __init__(self, transport: Transport, topics: Sequence[str], *, name: str) -> None:
+    def __init__(
+        self, transport: Transport, topics: Sequence[str], *, name: str, from_end: bool = False
+    ) -> None:
         self._consumer: Consumer = transport.consumer(list(topics), group=None)
         self._name = name
+        self._from_end = from_end
+        self._skip_below: dict[TopicPartition, int] = {}  # with `from_end`: the ends at start
         self._next_offset: dict[TopicPartition, int] = {}
         self._changed = asyncio.Condition()  # notified after each applied batch
         self._follower = BackgroundTask(name, logger=log)
@@ -34,6 +40,8 @@ class TopicFollower:
 
     async def start(self) -> None:
         await self._consumer.start()
+        if self._from_end:
+            self._skip_below = await self._consumer.end_offsets()
         self._follower.start(self._follow())
 
     async def stop(self) -> None:
@@ -61,6 +69,8 @@ class TopicFollower:
             async with self._changed:
                 for record in records:
                     self._next_offset[record.tp] = record.offset + 1
+                    if record.offset < self._skip_below.get(record.tp, 0):
+                        continue
                     try:
                         self._on_record(record)
                     except Exception:

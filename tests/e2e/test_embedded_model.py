@@ -24,6 +24,9 @@ import openai
 import pytest
 
 from mesh.dev.model_server import MODEL_NAME
+from mesh.models import ChatMessage
+from mesh.models.openai_compatible import OpenAICompatible
+from mesh.models.types import ModelRequest
 
 pytestmark = pytest.mark.e2e
 
@@ -140,3 +143,20 @@ def test_json_schema_answer_parses(served: Served) -> None:
     routed = json.loads(answer.choices[0].message.content or "")
     assert set(routed) == {"urgent", "team"}
     assert isinstance(routed["urgent"], bool) and routed["team"] in ("billing", "shipping")
+
+
+async def test_the_mesh_adapter_streams_from_it(served: Served) -> None:
+    """`ModelProvider.stream` (ADR 022) on the real server: deltas, then the answer."""
+    provider = OpenAICompatible(served.base_url, api_key="", timeout=60)
+    question = ChatMessage.user("Describe a river in one sentence.")
+    request = ModelRequest(model=served.name, messages=(question,), max_tokens=8, temperature=0)
+    try:
+        chunks = [chunk async for chunk in provider.stream(request)]
+    finally:
+        await provider.close()
+    texts = [chunk.text for chunk in chunks if chunk.text]
+    answer = chunks[-1].answer
+    assert len(texts) >= 3, chunks  # token by token, not at once
+    assert answer is not None and answer.content == "".join(texts)
+    assert answer.finish_reason in ("stop", "length")
+    assert answer.usage.output_tokens >= len(texts) and answer.usage.input_tokens > 0

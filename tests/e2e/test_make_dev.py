@@ -1,6 +1,7 @@
 """`mesh dev` (what `make dev` runs) brings up the whole mesh: the embedded broker, the
 embedded model, the reference agents, the supervisor and the gateway; a ticket posted
-to the gateway is triaged, the model answers at the endpoint the mesh's settings name,
+to the gateway is triaged, the `assistant` agent answers with the embedded model, the
+model answers at the endpoint the mesh's settings name,
 and Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def test_mesh_dev_runs_agents_supervisor_and_gateway(tmp_path: Path) -> None:
 
             task = _poll(triaged, timeout=90, what="the ticket to be triaged", log=log)
             assert task["result"]["ticket_id"] == "T-dev-1"
+            _assert_the_assistant_answers(http, log)
         _assert_the_model_answers(tmp_path, log)
         _poll(
             lambda: True if "ready: checking every" in log.read_text() else None,
@@ -85,6 +87,22 @@ def test_mesh_dev_runs_agents_supervisor_and_gateway(tmp_path: Path) -> None:
         dev.send_signal(signal.SIGINT)
         code = dev.wait(timeout=60)
     assert code == 0, log.read_text()[-4000:]
+
+
+def _assert_the_assistant_answers(http: httpx.Client, log: Path) -> None:
+    """The `assistant` reference agent answers a task with the embedded model."""
+    asked = {"agent": "assistant", "input": {"question": "Say hello.", "max_tokens": 8}}
+    response = http.post("/v1/tasks", json=asked)
+    assert response.status_code == 202, response.text
+    task_id = response.json()["task_id"]
+
+    def ended() -> dict[str, Any] | None:
+        task = http.get(f"/v1/tasks/{task_id}").json()
+        return task if task["status"] in ("succeeded", "failed", "dead_lettered") else None
+
+    task = _poll(ended, timeout=90, what="the assistant to answer", log=log)
+    assert task["status"] == "succeeded", task
+    assert task["result"]["model"] == MODEL_NAME and task["result"]["output_tokens"] > 0, task
 
 
 def _assert_the_model_answers(directory: Path, log: Path) -> None:

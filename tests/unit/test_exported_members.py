@@ -8,6 +8,7 @@ def test_mesh_exports() -> None:
     assert mesh.__all__ == [
         "Agent",
         "AgentCard",
+        "AgentTool",
         "ChatMessage",
         "ChildCancelled",
         "ChildError",
@@ -16,6 +17,7 @@ def test_mesh_exports() -> None:
         "ChildTimedOut",
         "Client",
         "FieldError",
+        "FunctionTool",
         "InvalidInput",
         "MeshError",
         "ModelAnswer",
@@ -41,6 +43,7 @@ def test_mesh_exports() -> None:
         "TaskNotFound",
         "TaskState",
         "TaskStatus",
+        "ToolLoopExhausted",
         "ToolSpec",
         "TransportError",
         "UnknownAgent",

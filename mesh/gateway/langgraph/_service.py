@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from mesh._validation import validated_input
@@ -27,6 +27,7 @@ from mesh.gateway.langgraph._run_queue import QueueDriver, task_input
 from mesh.gateway.langgraph._thread_locks import ThreadLocks
 from mesh.gateway.langgraph._threads import ThreadStore
 from mesh.gateway.langgraph._wire import RunCreate, ThreadCreate
+from mesh.views.tokens import TokenFeed
 from schemas.envelope import utc_now
 from schemas.langgraph import RunRecord, ThreadRecord
 from schemas.tasks import AgentCard
@@ -38,10 +39,18 @@ _LAST_POLL = 0.5
 
 
 class LangGraphService:
-    def __init__(self, client: Client, store: ThreadStore, driver: QueueDriver) -> None:
+    def __init__(
+        self,
+        client: Client,
+        store: ThreadStore,
+        driver: QueueDriver,
+        *,
+        tokens: TokenFeed | None = None,
+    ) -> None:
         self.client = client
         self.store = store
         self.driver = driver
+        self.tokens = tokens  # runs' streamed model tokens (`messages` stream modes)
         self._locked = ThreadLocks()  # one decision about a thread at a time, here
 
     # -- threads ---------------------------------------------------------------------
@@ -221,15 +230,20 @@ class LangGraphService:
         raise AssertionError("unreachable: watch() never ends")
 
     async def watch(
-        self, thread_id: str, run_id: str
+        self,
+        thread_id: str,
+        run_id: str,
+        *,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> AsyncGenerator[tuple[Conversation, RunView]]:
         """The thread and the run, again and again: soon after each other at first,
-        then less often (a long run is looked at twice a second)."""
-        pause = _FIRST_POLL
+        then less often (a long run is looked at twice a second). `pause(seconds)`
+        waits between looks (it may return sooner: a streamed token came)."""
+        delay = _FIRST_POLL
         while True:
             yield await self.run(thread_id, run_id)
-            await asyncio.sleep(pause)
-            pause = min(pause * 1.5, _LAST_POLL)
+            await pause(delay)
+            delay = min(delay * 1.5, _LAST_POLL)
 
     # -- assistants ------------------------------------------------------------------
 

@@ -3,7 +3,10 @@
 A waiting response writes a newline each `KEEP_ALIVE` seconds until the JSON is
 ready (JSON allows leading whitespace), so a client's read timeout, 300 s in
 langgraph-sdk, never cuts a long run off. The SSE stream sends `metadata` first,
-then the modes asked for as the run moves, then ends when the run has ended.
+then the modes asked for as the run moves, then ends when the run has ended. In the
+`messages` modes the run's streamed model tokens come as they reach the gateway
+(mesh/gateway/langgraph/_messages.py), so the stream wakes on a token as well as on
+its next look at the run.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import orjson
 from fastapi import HTTPException
 
 from mesh.gateway.langgraph._conversation import IN_FLIGHT, Conversation, RunView
+from mesh.gateway.langgraph._messages import MESSAGE_MODES, MessageFrames
 from mesh.gateway.langgraph._service import LangGraphService
 from mesh.gateway.langgraph._wire import run_outcome_json
+from mesh.views.tokens import TokenFeed
 
 KEEP_ALIVE = 1.0  # seconds between keep-alive bytes on a response still waiting
 
@@ -62,18 +67,25 @@ def _frame(event: str, data: Any) -> bytes:
 async def run_events(
     service: LangGraphService, thread_id: str, run_id: str, modes: frozenset[str]
 ) -> AsyncIterator[bytes]:
-    """The run as SSE frames: metadata, then values/updates/custom as it moves, then
-    `error` if it failed; a heartbeat comment when nothing was sent for a while."""
+    """The run as SSE frames: metadata, then values/updates/custom/messages as it
+    moves, then `error` if it failed; a heartbeat comment when nothing was sent for a
+    while."""
     yield _frame("metadata", {"run_id": run_id, "attempt": 1})
-    stream = _RunStream(modes)
+    stream = _RunStream(modes, service.tokens)
     last_byte = time.monotonic()
     try:
-        async with contextlib.aclosing(service.watch(thread_id, run_id)) as looks:
+        async with contextlib.aclosing(
+            service.watch(thread_id, run_id, pause=stream.wait)
+        ) as looks:
             async for now, run in looks:
-                for frame in stream.frames(now, run):
+                ended = run.status not in IN_FLIGHT
+                messages = stream.message_frames(run)
+                if ended:  # answers whose last tokens had not come: complete them
+                    messages += stream.messages.unfinished()
+                for frame in [*messages, *stream.frames(now, run)]:
                     yield frame
                     last_byte = time.monotonic()
-                if run.status not in IN_FLIGHT:
+                if ended:
                     return
                 if time.monotonic() - last_byte >= KEEP_ALIVE:
                     yield b": heartbeat\n\n"
@@ -82,13 +94,46 @@ async def run_events(
         yield _frame("error", {"error": "NotFound", "message": str(exc.detail)})
 
 
+def _run_ids(run: RunView) -> dict[str, str]:
+    record = run.record
+    return {
+        "run_id": record.run_id,
+        "thread_id": record.thread_id,
+        "assistant_id": record.assistant_id,
+    }
+
+
 class _RunStream:
     """What one stream has sent so far, so each look at the run sends only what is new."""
 
-    def __init__(self, modes: frozenset[str]) -> None:
+    def __init__(self, modes: frozenset[str], tokens: TokenFeed | None) -> None:
         self.modes = modes
+        self.tokens = tokens if modes & MESSAGE_MODES else None
         self.sent_values: dict[str, Any] | None = None
         self.sent_progress = 0
+        # The `messages` modes: the run's task, and the number of its last token sent.
+        self.task_id: str | None = None
+        self.tokens_seen = 0
+        self.messages = MessageFrames(modes, {})
+
+    def message_frames(self, run: RunView) -> list[bytes]:
+        """The message frames of the tokens the run's task streamed since last time."""
+        if self.tokens is None or run.task is None or not run.owns_task:
+            return []
+        if self.task_id != run.task.task_id:  # the run's task, first seen
+            self.task_id = run.task.task_id
+            self.messages = MessageFrames(self.modes, _run_ids(run))
+            self.tokens_seen = 0
+        found = self.tokens.after(self.task_id, self.tokens_seen)
+        self.tokens_seen = max([self.tokens_seen, *(token.number for token in found)])
+        return [frame for token in found for frame in self.messages.frames(token)]
+
+    async def wait(self, seconds: float) -> None:
+        """Until the next look at the run: `seconds`, or less when a token comes."""
+        if self.tokens is None or self.task_id is None:
+            await asyncio.sleep(seconds)
+        else:
+            await self.tokens.wait_for_tokens(self.task_id, self.tokens_seen, seconds)
 
     def frames(self, now: Conversation, run: RunView) -> list[bytes]:
         frames = []

@@ -75,7 +75,7 @@ async def serving(app: FastAPI, gateway: Gateway) -> AsyncIterator[None]:
     try:
         await driver.start()
         await webhooks.start()
-        app.state.langgraph = LangGraphService(client, store, driver)
+        app.state.langgraph = LangGraphService(client, store, driver, tokens=gateway.tokens)
         yield
     finally:
         await webhooks.stop()

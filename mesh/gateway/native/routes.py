@@ -168,10 +168,12 @@ async def task_events(
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: the task's events so far, then live ones until it ends.
-    Each `id:` is the event's id; reconnect with `Last-Event-ID` to resume after it."""
+    Each `id:` is the event's id; reconnect with `Last-Event-ID` to resume after it.
+    Interleaved, `event: token` frames (no `id:`) carry the text its model calls
+    stream as it is generated (`ctx.chat(..., stream=True)`)."""
     _task(gateway, task_id)
     return StreamingResponse(
-        follow_task_events(gateway.view, task_id, last_event_id),
+        follow_task_events(gateway.view, task_id, last_event_id, gateway.tokens),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
