@@ -1,0 +1,196 @@
+"""The model layer's cost per call (issue 15): `ctx.chat` against a direct `openai` SDK
+call (`model_overhead`), and the journal write's share of it (`model_journal`).
+
+    python -m tests.bench model_overhead model_journal
+
+What is timed: one task of the `chatter` agent (tests/bench/agents.py), run by an
+in-process Worker on the Kafka transport, makes N `ctx.chat` calls one after another,
+timed inside the handler from its first call to its last. The task's own hop
+(consume, start, result) is outside the window, so the rate is the layer's: the step
+key, the journal lookup, the provider adapter on the `openai` SDK, the answer's
+models, the metrics and the journal write awaited from the broker. The baseline is
+N `AsyncOpenAI.chat.completions.create` calls one after another, on a client made as
+the adapter makes it (no SDK retries). Each side makes one untimed call first (a
+connection), and the rounds alternate sides so that the machine's load hits both.
+
+Both sides ask the same server: the scripted model double (tests/model_double.py), a
+stdlib ThreadingHTTPServer in this process. Its own time per request (~1 ms of
+Python, under the GIL with the caller) is in both sides, so it is a ceiling on either
+rate, and it pulls the ratio towards 1 as a real provider's latency (hundreds of ms)
+would, much more. `overhead_us_per_call` is the absolute difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import openai
+
+from mesh.settings import Settings
+from mesh.testing import TestMesh
+from mesh.transport.kafka.adapter import KafkaTransport
+from schemas.tasks import TaskStatus
+from tests.bench.agents import Chats, chatter
+from tests.bench.common import Options, Report
+from tests.model_double import ModelDouble
+
+MODEL = "bench-double"
+
+# A round: N calls timed, giving (wall seconds, process CPU seconds).
+Round = Callable[[str, int], Awaitable[tuple[float, float]]]
+
+
+@dataclass
+class Side:
+    """One side of a ratio: its rounds' wall and CPU seconds."""
+
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def rate(self, calls: int) -> float:
+        """Calls per second of the median round."""
+        return calls / statistics.median(self.seconds)
+
+    def cpu_us(self, calls: int) -> float:
+        """Process CPU per call (this process: the caller and the double) of the median."""
+        return statistics.median(self.cpu) / calls * 1e6
+
+    def rates(self, calls: int) -> str:
+        return ", ".join(f"{calls / s:.0f}" for s in self.seconds)
+
+
+async def run_overhead(settings: Settings, options: Options) -> Report:
+    calls, rounds = _sizes(options)
+    report = Report("model_overhead")
+    with ModelDouble() as double:
+        direct = openai.AsyncOpenAI(base_url=double.url, api_key="unused", max_retries=0)
+        try:
+            async with _chatter_mesh(settings, double, journal=True) as mesh:
+                direct_side, mesh_side = await _alternate(
+                    [Side("direct"), Side("mesh")],
+                    [_direct_round(direct), _mesh_round(mesh)],
+                    calls,
+                    rounds,
+                )
+        finally:
+            await direct.close()
+    _add_sizes(report, calls, rounds)
+    _add_side(report, direct_side, calls, "AsyncOpenAI.chat.completions.create, sequential")
+    _add_side(report, mesh_side, calls, "ctx.chat in one handler, sequential, journal on")
+    report.add("ratio", mesh_side.rate(calls) / direct_side.rate(calls), "mesh/direct (>= 0.9)")
+    overhead = 1e6 / mesh_side.rate(calls) - 1e6 / direct_side.rate(calls)
+    report.add("overhead_us_per_call", overhead, "wall time per call, mesh minus direct")
+    report.add(
+        "overhead_cpu_us_per_call",
+        mesh_side.cpu_us(calls) - direct_side.cpu_us(calls),
+        "process CPU per call, mesh minus direct",
+    )
+    _add_rounds(report, [direct_side, mesh_side], calls)
+    return report
+
+
+async def run_journal(settings: Settings, options: Options) -> Report:
+    calls, rounds = _sizes(options)
+    report = Report("model_journal")
+    with ModelDouble() as double:
+        async with (
+            _chatter_mesh(settings, double, journal=True) as journaled,
+            _chatter_mesh(settings, double, journal=False) as bare,
+        ):
+            with_side, without_side = await _alternate(
+                [Side("with"), Side("without")],
+                [_mesh_round(journaled), _mesh_round(bare)],
+                calls,
+                rounds,
+            )
+    _add_sizes(report, calls, rounds)
+    _add_side(report, with_side, calls, "ctx.chat, each answer journaled (acks=all)")
+    _add_side(report, without_side, calls, "ctx.chat, MESH_JOURNAL_ENABLED=false")
+    ratio = with_side.rate(calls) / without_side.rate(calls)
+    report.add("ratio", ratio, "with journal / without")
+    cost = 1e6 / with_side.rate(calls) - 1e6 / without_side.rate(calls)
+    report.add("journal_us_per_call", cost, "wall time per call, with minus without")
+    _add_rounds(report, [with_side, without_side], calls)
+    return report
+
+
+def _sizes(options: Options) -> tuple[int, int]:
+    """(calls per round, rounds per side)."""
+    return (100, 3) if options.quick else (400, 5)
+
+
+async def _alternate(
+    sides: list[Side], rounds_of: list[Round], calls: int, rounds: int
+) -> list[Side]:
+    for n in range(rounds):
+        for side, round_of in zip(sides, rounds_of, strict=True):
+            seconds, cpu = await round_of(f"{side.name}-{n}-{uuid.uuid4().hex[:6]}", calls)
+            side.seconds.append(seconds)
+            side.cpu.append(cpu)
+    return sides
+
+
+def _direct_round(client: openai.AsyncOpenAI) -> Round:
+    async def one(content: str) -> None:
+        messages = [{"role": "user", "content": content}]
+        await client.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
+
+    async def timed(label: str, calls: int) -> tuple[float, float]:
+        await one(f"{label} warm-up")
+        began, began_cpu = time.perf_counter(), time.process_time()
+        for i in range(calls):
+            await one(f"{label} call {i}")
+        return time.perf_counter() - began, time.process_time() - began_cpu
+
+    return timed
+
+
+def _mesh_round(mesh: TestMesh) -> Round:
+    async def timed(label: str, calls: int) -> tuple[float, float]:
+        task_id = await mesh.client.submit("chatter", Chats(label=label, calls=calls))
+        state = await mesh.client.wait(task_id, timeout=120)
+        if state.status is not TaskStatus.SUCCEEDED or state.result is None:
+            raise AssertionError(f"the chatter task ended {state.status}: {state.error}")
+        return float(state.result["seconds"]), float(state.result["cpu"])
+
+    return timed
+
+
+@contextlib.asynccontextmanager
+async def _chatter_mesh(
+    settings: Settings, double: ModelDouble, *, journal: bool
+) -> AsyncIterator[TestMesh]:
+    """A worker of `chatter` asking the double, in its own namespace."""
+    suffix = "journal" if journal else "no-journal"
+    chatter_settings = settings.model_copy(
+        update={
+            "namespace": f"{settings.namespace}-{suffix}",
+            "model_endpoint": double.url,
+            "model_name": MODEL,
+            "journal_enabled": journal,
+        }
+    )
+    transport = KafkaTransport(chatter_settings)
+    async with TestMesh(chatter, transport=transport, settings=chatter_settings) as mesh:
+        yield mesh
+
+
+def _add_sizes(report: Report, calls: int, rounds: int) -> None:
+    report.add("calls_per_round", calls, "one after another, after one untimed call")
+    report.add("rounds", rounds, "per side, alternating; the median round counts")
+
+
+def _add_side(report: Report, side: Side, calls: int, what: str) -> None:
+    report.add(f"{side.name}_calls_per_s", side.rate(calls), what)
+    report.add(f"{side.name}_cpu_us_per_call", side.cpu_us(calls), "this process (and the double)")
+
+
+def _add_rounds(report: Report, sides: list[Side], calls: int) -> None:
+    for side in sides:
+        report.notes.append(f"{side.name} calls/s by round: {side.rates(calls)}")
