@@ -68,20 +68,24 @@ async def test_a_worker_killed_between_model_calls_pays_each_call_once(
     processes = {
         name: MeshProcess(WRITER, settings, tmp_path, name, env) for name in ("w-1", "w-2")
     }
+
+    def paused() -> list[str]:
+        """The workers whose run of the task reached the gate."""
+        return [n for n in processes if (gate / f"paused-{n}").exists()]
+
     try:
         await eventually(lambda: one_owner([*processes.values()]), timeout=30, what="the group")
         await eventually(lambda: "fault-writer" in client.view.agents, timeout=30, what="a card")
         draft = Draft(topic=topic, parts=PARTS, pause_before=PAUSE_BEFORE, gate=str(gate))
         task_id = await client.submit("fault-writer", draft)
 
-        def paused() -> list[str]:
-            return [n for n in processes if (gate / f"paused-{n}").exists()]
-
         def paused_after_its_calls() -> bool:
             return bool(paused()) and double.calls_with(topic) == PAUSE_BEFORE
 
         await eventually(paused_after_its_calls, timeout=30, what="the first run to pause")
-        [victim] = paused()
+        victims = paused()
+        assert len(victims) == 1, f"more than one run reached the gate: {victims}"
+        victim = victims[0]
         processes[victim].stop(signal.SIGKILL)
         (gate / "resume").touch()
         state = await client.wait(task_id, timeout=60)
@@ -94,9 +98,9 @@ async def test_a_worker_killed_between_model_calls_pays_each_call_once(
     [survivor] = [n for n in processes if n != victim]
     assert state.result["instance"] == survivor
     assert sorted(paused()) == sorted(processes)  # the second run went through parts 0, 1
-    # Parts 0 and 1 were replayed from the journal (the same answers, no request); parts
-    # 2 and 3 were asked by the second run, each once.
-    assert state.result["answers"] == [f"answer {part}" for part in range(PARTS)]
+    # Parts 0 and 1 were replayed from the journal (no request, the same answers: the
+    # prompts built on them matched); parts 2 and 3 were asked by the second run, once.
     per_part = [double.calls_with(part_label(topic, part)) for part in range(PARTS)]
     assert per_part == [1] * PARTS, per_part
     assert double.calls_with(topic) == PARTS
+    assert state.result["answers"] == [f"answer {part}" for part in range(PARTS)]
