@@ -15,13 +15,14 @@ the adapter makes it (no SDK retries). Each side makes one untimed call first (a
 connection), and the rounds alternate sides so that the machine's load hits both.
 
 Both sides ask the same server: the scripted model double (tests/model_double.py), a
-stdlib ThreadingHTTPServer, in a process of its own. In this process, its thread
-waited for the GIL behind the Workers' and clients' fetch loops: rounds of either side
-ran at 20 calls/s on a loaded machine, 200 on a quiet one. Its time per request is
-still in both sides, so it caps either rate and pulls the ratio towards 1, as a real
+stdlib ThreadingHTTPServer, in a process of its own so that its thread does not share
+this process's GIL with the Workers' and clients' fetch loops. Its time per request
+is in both sides, so it caps either rate and pulls the ratio towards 1, as a real
 provider's latency (hundreds of ms) would, much more: `overhead_us_per_call` is the
-absolute difference. The ratio is the median of each round's ratio to the other
-side's round of the same number (neighbours in time see the same load).
+absolute difference. On this shared 2-core machine a round of either side ran at 250
+calls/s or, under other processes' load, at 20; so the ratio is the median of each
+round's ratio to the other side's round of the same number (neighbours in time see
+the same load), and `ratio_of_medians` is there to compare.
 """
 
 from __future__ import annotations
