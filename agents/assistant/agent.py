@@ -1,4 +1,4 @@
-"""`assistant`: answers a question with the mesh's model.
+"""`assistant`: answers a question with the mesh's model, its tokens streamed.
 
 The one reference agent that calls a model: `ModelSpec()` means "the mesh's model",
 which `make dev` points at its embedded SmolLM2-135M-Instruct (MESH_MODEL_ENDPOINT
@@ -28,7 +28,9 @@ INSTRUCTIONS = "You are a helpful assistant. Answer in at most three short sente
 @agent.task
 async def ask(ctx: TaskContext, request: AskAssistant) -> AssistantAnswer:
     messages = [ChatMessage.system(INSTRUCTIONS), ChatMessage.user(request.question)]
-    answer = await ctx.chat(messages, max_tokens=request.max_tokens, temperature=0)
+    # stream=True: the tokens reach the gateway's SSE, LangGraph's messages mode and
+    # `mesh task --follow` as they come; the answer returned here is the whole one.
+    answer = await ctx.chat(messages, max_tokens=request.max_tokens, temperature=0, stream=True)
     return AssistantAnswer(
         answer=(answer.content or "").strip(),
         model=answer.model,

@@ -1,4 +1,5 @@
-"""`mesh task ID --follow`: the task as it moves, its model's tokens as they come.
+"""`mesh task ID --follow`, `mesh submit ... --follow`: the task as it moves, its
+model's tokens as they come.
 
 It reads the task's state from the client's view (status changes, progress entries)
 and the task's streamed tokens from a `TokenFeed` (from the tokens topic's end, no
@@ -11,6 +12,8 @@ wakes the loop at once; a state change is seen within `LOOK_EVERY` seconds.
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TextIO
 
 import orjson
@@ -23,19 +26,40 @@ from schemas.tasks import ProgressEntry, TaskState
 LOOK_EVERY = 0.2  # seconds between looks at the task's state while no token comes
 
 
-async def follow_task(client: Client, task_id: str, *, out: TextIO = sys.stdout) -> TaskState:
-    """Print the task's events and tokens until it ends; its last state."""
+@asynccontextmanager
+async def token_feed(client: Client) -> AsyncIterator[TokenFeed]:
+    """The tokens streamed from now on. Open it before submitting a task to follow:
+    it reads from the topic's end, so tokens written before it started are not in it."""
     feed = TokenFeed(client.transport, Topics(client.settings.namespace))
     await feed.start()
     try:
-        return await _follow(client, feed, task_id, out)
+        yield feed
     finally:
         await feed.stop()
 
 
-async def _follow(client: Client, feed: TokenFeed, task_id: str, out: TextIO) -> TaskState:
+async def follow_task(
+    client: Client,
+    task_id: str,
+    *,
+    feed: TokenFeed | None = None,
+    header: bool = True,
+    out: TextIO = sys.stdout,
+) -> TaskState:
+    """Print the task's events and tokens until it ends; its last state. `feed`: one
+    opened earlier (`token_feed`); `header`: print the task's id and agent first."""
+    if feed is not None:
+        return await _follow(client, feed, task_id, out, header)
+    async with token_feed(client) as opened:
+        return await _follow(client, opened, task_id, out, header)
+
+
+async def _follow(
+    client: Client, feed: TokenFeed, task_id: str, out: TextIO, header: bool
+) -> TaskState:
     state = await client.get(task_id)
-    print(f"task      {state.task_id}  ({state.agent})", file=out)
+    if header:
+        print(f"task      {state.task_id}  ({state.agent})", file=out)
     printer = _Printer(out)
     printer.status(state)
     for token in feed.unfinished(task_id):  # an answer begun before we joined

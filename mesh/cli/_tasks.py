@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from mesh.cli._follow import follow_task
+from mesh.cli._follow import follow_task, token_feed
 from mesh.cli._usage import usage_table
 from mesh.cli.support import invocation, parse_json_object, with_client
 from mesh.client import Client
@@ -21,6 +21,14 @@ async def cmd_submit(args: argparse.Namespace) -> int:
     payload = parse_json_object(args.input, "task input")
 
     async def submit(client: Client) -> int:
+        if args.follow:
+            async with token_feed(client) as feed:  # before the task: none of its tokens missed
+                task_id = await client.submit(
+                    args.agent, payload, idempotency_key=args.idempotency_key
+                )
+                print(task_id, flush=True)
+                ended = await follow_task(client, task_id, feed=feed, header=False)
+            return 0 if ended.status is TaskStatus.SUCCEEDED else 1
         task_id = await client.submit(args.agent, payload, idempotency_key=args.idempotency_key)
         print(task_id, flush=True)
         if args.wait:
@@ -169,6 +177,11 @@ def add_task_parsers(sub: Any) -> None:
     submit.add_argument("input", help="the task input as a JSON object")
     submit.add_argument("--idempotency-key")
     submit.add_argument("--wait", type=float, metavar="SECONDS", help="wait for the outcome")
+    submit.add_argument(
+        "--follow",
+        action="store_true",
+        help="then print its events and streamed tokens until it ends (exit 1 unless it succeeds)",
+    )
     submit.set_defaults(handler=cmd_submit)
 
     tasks = sub.add_parser("tasks", help="list tasks, newest first")

@@ -84,7 +84,7 @@ def try_commands(
             f"{mesh} publish support.ticket.created {shlex.quote(REFERENCE_TICKET)}",
         ]
     if assistant:  # last submitted: `mesh task <task-id>` then shows the model's answer
-        found.append(f"{mesh} submit assistant {shlex.quote(ASSISTANT_QUESTION)}")
+        found.append(f"{mesh} submit assistant {shlex.quote(ASSISTANT_QUESTION)} --follow")
     found += [f"{mesh} tasks", f"{mesh} task <task-id>"]
     if gateway_url:
         found.append(f"curl -s {gateway_url}/v1/tasks")

@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
     python -m tests.bench                  # all: hop, inflight, fanout, recovery, supervisor,
-                                           # gateway
+                                           # gateway, model_overhead, model_journal
     python -m tests.bench hop fanout       # a subset, in the order given
     python -m tests.bench --quick          # smaller sizes
     python -m tests.bench hop --profile /tmp/hop.prof   # cProfile of the timed mesh hop
@@ -31,7 +31,7 @@ import orjson
 
 from mesh.dev.broker import EmbeddedBroker
 from mesh.settings import Settings
-from tests.bench import fanout, gateway, hop, inflight, recovery, supervision
+from tests.bench import fanout, gateway, hop, inflight, model_calls, recovery, supervision
 from tests.bench.common import BENCH_PROFILE, Options, Report
 
 BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
@@ -41,6 +41,8 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "recovery": recovery.run,
     "supervisor": supervision.run,
     "gateway": gateway.run,
+    "model_overhead": model_calls.run_overhead,
+    "model_journal": model_calls.run_journal,
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 RESULTS = Path(__file__).with_name("results.json")

@@ -173,6 +173,9 @@ class SecondTerminal:
             task_id = out.splitlines()[0]
             assert TASK_ID.match(task_id), run  # "prints a task id at once"
             self.values["<task-id>"] = task_id
+            if text.endswith(" --follow"):  # the model's tokens as they came, then the end
+                assert "\ntokens    " in out and "\nstatus    succeeded" in out, run
+                assert '\nresult    {"answer":' in out, run
         elif "mesh publish " in text:
             event_id = out.strip()
             assert TASK_ID.match(event_id), run
