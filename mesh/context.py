@@ -101,6 +101,7 @@ class TaskContext:
             journal=journal,
             effect=fence.effect,
             clients=models or ModelClients(publisher.settings),
+            priority=request.priority,
         )
 
     # -- initiating ---------------------------------------------------------------

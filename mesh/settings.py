@@ -64,6 +64,22 @@ class ModelOverride(BaseModel):
     provider: ModelProviderName | None = None
 
 
+class ModelLimit(BaseModel):
+    """One model's entry of `MESH_MODEL_LIMITS`: requests and tokens per minute of one
+    provider account (an endpoint), shared by the whole mesh (ADR 024)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> ModelLimit:
+        if self.rpm is None and self.tpm is None:
+            raise ValueError('a limit needs "rpm", "tpm" or both, e.g. {"rpm": 500}')
+        return self
+
+
 class Settings(BaseSettings):
     """All runtime knobs; each field is the env var `MESH_<FIELD>` (upper case)."""
 
@@ -176,6 +192,13 @@ class Settings(BaseSettings):
     # The protocol of MESH_MODEL_ENDPOINT where a ModelSpec / MESH_MODELS entry names
     # none: "openai" (OpenAI-compatible) or "anthropic" (the Messages API).
     model_provider: ModelProviderName = "openai"
+    # Mesh-wide rate limits (mesh/quota, ADR 024), per model name and endpoint (one
+    # provider account): MESH_MODEL_LIMITS='{"gpt-4o-mini": {"rpm": 500, "tpm": 200000}}'.
+    # Each process reports its demand every `model_limits_refresh` s and holds a lease
+    # of `model_limits_lease` s (at least two refreshes).
+    model_limits: dict[str, ModelLimit] = Field(default_factory=dict)
+    model_limits_refresh: float = Field(default=1.0, gt=0)
+    model_limits_lease: float = Field(default=5.0, gt=0)
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker
@@ -247,6 +270,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MESH_SECURITY_PROTOCOL={self.security_protocol} needs MESH_SASL_MECHANISM, "
                 "MESH_SASL_USERNAME and MESH_SASL_PASSWORD"
+            )
+        if self.model_limits_lease < 2 * self.model_limits_refresh:
+            raise ValueError(
+                f"model_limits_lease ({self.model_limits_lease}) must be at least twice "
+                f"model_limits_refresh ({self.model_limits_refresh}); raise MESH_MODEL_LIMITS_LEASE"
             )
         if self.rebalance_grace > self.session_timeout / 2:
             raise ValueError(

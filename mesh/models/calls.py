@@ -74,6 +74,7 @@ class Chat:
         journal: StepJournal,
         effect: Callable[[], AbstractAsyncContextManager[None]],
         clients: ModelClients,
+        priority: int = 0,
     ) -> None:
         self._agent = agent
         self._spec = spec
@@ -82,6 +83,7 @@ class Chat:
         self._effect = effect
         self._clients = clients
         self._occurrences: dict[str, int] = {}
+        self._priority = priority  # the task's: first through the rate limits' queue
 
     @overload
     async def __call__(
@@ -212,6 +214,14 @@ class Chat:
             ) from None
 
     async def _request(self, target: ModelTarget, request: ModelRequest) -> ModelAnswer[None]:
+        """One request to one model, under the mesh-wide rate limits (ADR 024)."""
+        limits = self._clients.limits
+        async with limits.admit(self._agent, target, request, priority=self._priority) as call:
+            answer = await self._measured(target, request)
+            call.used(answer.usage)
+        return answer
+
+    async def _measured(self, target: ModelTarget, request: ModelRequest) -> ModelAnswer[None]:
         """One request to one model, measured."""
         started = time.monotonic()
         outcome = "cancelled"

@@ -54,7 +54,7 @@ from mesh.runtime._partitions import OwnedPartitions
 from mesh.runtime._record_writes import RecordWrites
 from mesh.runtime._runner import TaskRunner
 from mesh.runtime._running_task import RunningTask
-from mesh.runtime._startup import publish_card, topics_needed
+from mesh.runtime._startup import publish_card, start_rate_limits, topics_needed
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import Journal
 from mesh.runtime.publisher import Publisher
@@ -197,10 +197,12 @@ class Worker:
     async def _serve(self) -> None:
         assert self._consumer is not None
         await self._consumer.start()
+        quota = None
         # Read at scrape time: nothing to update per task.
         TASKS_INFLIGHT.labels(self.agent.name).set_function(lambda: len(self.running))
         TASKS_RUNNING.labels(self.agent.name).set_function(lambda: self._admission.active)
         try:
+            quota = await start_rate_limits(self.transport, self.settings, self.runner.models)
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume_loop())
                 group.create_task(self._commit_loop())
@@ -213,6 +215,8 @@ class Worker:
             TASKS_INFLIGHT.labels(self.agent.name).set_function(_nothing)  # let go of self
             TASKS_RUNNING.labels(self.agent.name).set_function(_nothing)
             await self._consumer.stop()
+            if quota is not None:
+                await quota.stop()
             await self.runner.models.close()
             log.info("worker %s of %r stopped", self.settings.instance_id, self.agent.name)
 
