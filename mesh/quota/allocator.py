@@ -3,8 +3,8 @@
 Every process that limits model calls joins one consumer group on the requests
 topic; the member owning a partition is the allocator of the resources keyed onto
 it. There is no allocator process to run or lose: when a member leaves, a rebalance
-gives its partitions to the others, whose new ledgers learn for one lease
-(mesh/quota/ledger.py) before dividing by demand.
+gives its partitions to the others, whose new ledgers learn for two refresh
+intervals (mesh/quota/ledger.py) before dividing by demand.
 
 The allocator keeps no durable state: a ledger is rebuilt from the reports clients
 send every refresh interval, so it never needs the topic's history. It skips
@@ -39,6 +39,9 @@ class Allocator:
         self._transport = transport
         self._topics = Topics(settings.namespace)
         self._lease = settings.model_limits_lease
+        # Every client holding a lease reports each refresh; after two, a new owner has
+        # heard from all that can still reach the broker (ADR 024).
+        self._learning = 2 * settings.model_limits_refresh
         self._ledgers: dict[TopicPartition, dict[str, ResourceLedger]] = {}
         self._revoked: dict[TopicPartition, dict[str, ResourceLedger]] = {}
         self._consumer: Consumer = transport.consumer(
@@ -67,7 +70,7 @@ class Allocator:
         self._ledgers = {}
 
     async def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
-        learned_at = time.monotonic() + self._lease
+        learned_at = time.monotonic() + self._learning
         for tp in partitions:
             kept = self._revoked.get(tp)
             self._ledgers[tp] = kept if kept is not None else _Learning(learned_at)

@@ -12,10 +12,11 @@ wait for the others' next refresh. Small excesses wait for that refresh, which
 keeps the grants per report from growing with the square of the clients.
 
 A client that has not reported for a lease has no live grant and is forgotten.
-A ledger made after a rebalance is *learning* for one lease (Doorman's learning
+A ledger made after a rebalance is *learning* for a while (Doorman's learning
 mode): clients may hold leases the previous owner granted, which it cannot know, so
 it only renews what each reports holding (`Demand.has`) within the capacity, and
-divides by demand once every such lease has been reported or has expired.
+divides by demand once every such lease has been reported (the allocator learns
+for two refresh intervals: every client with a lease reports once per interval).
 A pause (a provider's 429) is sent to every live client at once.
 """
 
