@@ -75,6 +75,8 @@ class Allocator:
             kept = self._revoked.get(tp)
             self._ledgers[tp] = kept if kept is not None else _Learning(learned_at)
         self._revoked = {}
+        owned = sorted(tp.partition for tp in partitions)
+        log.info("quota allocator: allocating for requests partitions %s", owned)
 
     # -- serving ---------------------------------------------------------------------
 

@@ -219,6 +219,8 @@ class QuotaClient:
         if gate is None:
             return
         now = time.monotonic()
+        if not gate.granted:
+            log.info("quota: first grant of %s: %s per minute", grant.resource, grant.rates)
         gate.grant(grant.rates, lease=grant.lease, now=now)
         if grant.pause:
             gate.pause(now + grant.pause)
