@@ -40,6 +40,7 @@ from mesh.observability.metrics import (
     TASKS_RUNNING,
     LabelCache,
 )
+from mesh.quota import Quota
 from mesh.runtime._admission import Admission
 from mesh.runtime._background_writes import BackgroundWrites
 from mesh.runtime._child_outcomes import ChildOutcomes
@@ -90,6 +91,7 @@ class Worker:
         self._writes = RecordWrites(background, self._tracker, self.publisher, agent.name)
         self._consumer: Consumer | None = None
         self.duplicates_skipped = 0  # requests of runs running here or ended
+        self.rate_limits: Quota | None = None  # with MESH_MODEL_LIMITS, while serving
         self._paused = False
         self._run_task: asyncio.Task[None] | None = None
         self._consumed = LabelCache(MESSAGES_CONSUMED, agent.name)  # by message type
@@ -197,12 +199,13 @@ class Worker:
     async def _serve(self) -> None:
         assert self._consumer is not None
         await self._consumer.start()
-        quota = None
         # Read at scrape time: nothing to update per task.
         TASKS_INFLIGHT.labels(self.agent.name).set_function(lambda: len(self.running))
         TASKS_RUNNING.labels(self.agent.name).set_function(lambda: self._admission.active)
         try:
-            quota = await start_rate_limits(self.transport, self.settings, self.runner.models)
+            self.rate_limits = await start_rate_limits(
+                self.transport, self.settings, self.runner.models
+            )
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume_loop())
                 group.create_task(self._commit_loop())
@@ -215,8 +218,8 @@ class Worker:
             TASKS_INFLIGHT.labels(self.agent.name).set_function(_nothing)  # let go of self
             TASKS_RUNNING.labels(self.agent.name).set_function(_nothing)
             await self._consumer.stop()
-            if quota is not None:
-                await quota.stop()
+            if self.rate_limits is not None:
+                await self.rate_limits.stop()
             await self.runner.models.close()
             log.info("worker %s of %r stopped", self.settings.instance_id, self.agent.name)
 
