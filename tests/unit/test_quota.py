@@ -13,6 +13,8 @@ from mesh.quota.ledger import ResourceLedger
 from mesh.quota.messages import Demand
 from mesh.quota.share import divide, max_min
 from mesh.settings import load_settings
+from mesh.topics import quota_topics
+from mesh.transport.kafka.adapter import _new_topic
 
 # -- the division ----------------------------------------------------------------------
 
@@ -165,3 +167,11 @@ def test_a_limit_needs_rpm_or_tpm_above_zero_and_names_the_setting() -> None:
     with pytest.raises(SettingsError, match="MESH_MODEL_LIMITS_LEASE"):
         load_settings(model_limits_refresh=2.0, model_limits_lease=3.0)
     assert load_settings(model_limits={"m": {"tpm": 1000}}).model_limits["m"].rpm is None
+
+
+def test_the_quota_topics_roll_segments_as_often_as_they_expire() -> None:
+    # Every process reads the grants from their start: retention must take effect,
+    # and Kafka deletes only closed segments (rolled weekly by default).
+    for spec in quota_topics(load_settings()):
+        configs = _new_topic(spec).topic_configs
+        assert configs["segment.ms"] == configs["retention.ms"] == "600000"
