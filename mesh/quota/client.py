@@ -111,6 +111,8 @@ class QuotaClient:
             try:
                 await self._wait(future, timeout)
             finally:
+                if future.cancelled():  # it left the queue: the next may fit now
+                    self._pump(resource)
                 QUOTA_WAITING.labels(resource).set(gate.waiting)
         return Permit(resource, dict(amounts), self)
 
