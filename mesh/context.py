@@ -106,6 +106,7 @@ class TaskContext:
             clients=models or ModelClients(publisher.settings),
             recorder=recorder,  # counts the task's calls, shows their usage (ADR 021)
             tokens=TaskTokens(request, publisher, recorder),  # `stream=True` (ADR 022)
+            priority=request.priority,
         )
         # `await ctx.chat_with_tools(messages, tools=[AgentTool(agent), ...])`: the tool
         # loop, the calls run as delegations (mesh/tool_loop.py).

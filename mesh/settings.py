@@ -65,6 +65,22 @@ class ModelOverride(BaseModel):
     provider: ModelProviderName | None = None
 
 
+class ModelLimit(BaseModel):
+    """One model's entry of `MESH_MODEL_LIMITS`: requests and tokens per minute of one
+    provider account (an endpoint), shared by the whole mesh (ADR 024)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> ModelLimit:
+        if self.rpm is None and self.tpm is None:
+            raise ValueError('a limit needs "rpm", "tpm" or both, e.g. {"rpm": 500}')
+        return self
+
+
 class Settings(BaseSettings):
     """All runtime knobs; each field is the env var `MESH_<FIELD>` (upper case)."""
 
@@ -183,13 +199,18 @@ class Settings(BaseSettings):
     # earlier runs' included (the next raises ModelCallLimitExceeded).
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
     model_max_calls_per_task: int = Field(default=100, ge=1)
-    # Streamed tokens (`ctx.chat(..., stream=True)`, ADR 022): how long the tokens
-    # topic keeps them (seconds; live readers only, the answer itself is journaled),
-    # and how deltas are coalesced into one record: at most this many seconds, or
-    # this many characters, after the first one buffered.
+    # Streamed tokens (ADR 022): how long the tokens topic keeps them (s), and when a
+    # record of buffered deltas goes out: after this many seconds, or characters.
     tokens_retention: float = Field(default=3600.0, gt=0)
     tokens_flush_interval: float = Field(default=0.05, gt=0)
     tokens_flush_chars: int = Field(default=256, ge=1)
+    # Mesh-wide rate limits (mesh/quota, ADR 024), per model name and endpoint (one
+    # provider account): MESH_MODEL_LIMITS='{"gpt-4o-mini": {"rpm": 500, "tpm": 200000}}'.
+    # Each process reports its demand every `model_limits_refresh` s and holds a lease
+    # of `model_limits_lease` s (at least two refreshes).
+    model_limits: dict[str, ModelLimit] = Field(default_factory=dict)
+    model_limits_refresh: float = Field(default=1.0, gt=0)
+    model_limits_lease: float = Field(default=5.0, gt=0)
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker
@@ -263,6 +284,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MESH_SECURITY_PROTOCOL={self.security_protocol} needs MESH_SASL_MECHANISM, "
                 "MESH_SASL_USERNAME and MESH_SASL_PASSWORD"
+            )
+        if self.model_limits_lease < 2 * self.model_limits_refresh:
+            raise ValueError(
+                f"model_limits_lease ({self.model_limits_lease}) must be at least twice "
+                f"model_limits_refresh ({self.model_limits_refresh}); raise MESH_MODEL_LIMITS_LEASE"
             )
         if self.rebalance_grace > self.session_timeout / 2:
             raise ValueError(

@@ -112,6 +112,22 @@ class Topics:
         thread's partition starts its queued runs."""
         return self._name("mesh.gateway.langgraph.queue-drivers")
 
+    @property
+    def quota_requests(self) -> str:
+        """Rate-limit demand reports, keyed by resource (mesh/quota, ADR 024)."""
+        return self._name("mesh.quota.requests")
+
+    @property
+    def quota_grants(self) -> str:
+        """Rate-limit grants, keyed by the client they are for; read by every client."""
+        return self._name("mesh.quota.grants")
+
+    @property
+    def quota_allocators(self) -> str:
+        """The allocators' consumer group on the requests topic: the member owning a
+        resource's partition is its allocator."""
+        return self._name("mesh.quota.allocators")
+
     def group(self, agent: str) -> str:
         """One consumer group per agent type: more processes share its partitions."""
         return self._name(f"mesh.{agent}")
@@ -158,6 +174,18 @@ def agent_topics(settings: Settings, agent: str) -> list[TopicSpec]:
             settings, topics.journal(agent), compacted=True, retention=settings.journal_retention
         ),
         *(_spec(settings, topics.retry(agent, tier)) for tier in settings.retry_tiers),
+    ]
+
+
+_QUOTA_RETENTION = 600.0  # only the latest report and grant matter
+
+
+def quota_topics(settings: Settings) -> list[TopicSpec]:
+    """The rate-limit requests and grants topics (mesh/quota, ADR 024)."""
+    topics = Topics(settings.namespace)
+    return [
+        _spec(settings, topics.quota_requests, retention=_QUOTA_RETENTION),
+        _spec(settings, topics.quota_grants, retention=_QUOTA_RETENTION),
     ]
 
 

@@ -68,6 +68,7 @@ class ModelDouble:
     def __init__(self) -> None:
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request, in order
         self._shared: deque[Reply] = deque()
         self._by_model: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
@@ -117,6 +118,7 @@ class ModelDouble:
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append(body)
+            self.arrivals.append(time.monotonic())
             own = self._by_model.get(str(body.get("model")))
             if own:
                 return own.popleft()

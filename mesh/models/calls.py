@@ -98,6 +98,7 @@ class Chat:
         clients: ModelClients,
         recorder: CallRecorder,
         tokens: TokenSink | None = None,
+        priority: int = 0,
     ) -> None:
         self._agent = agent
         self._spec = spec
@@ -109,6 +110,7 @@ class Chat:
         self._tokens = tokens  # None: a streamed call's deltas go nowhere
         self._occurrences: dict[str, int] = {}
         self._in_flight = 0  # calls of this run not answered yet (they count to the cap)
+        self._priority = priority  # the task's: first through the rate limits' queue
 
     @overload
     async def __call__(
@@ -285,6 +287,16 @@ class Chat:
             ) from None
 
     async def _request(
+        self, target: ModelTarget, request: ModelRequest, live: CallStream | None
+    ) -> ModelAnswer[None]:
+        """One request to one model, under the mesh-wide rate limits (ADR 024)."""
+        limits = self._clients.limits
+        async with limits.admit(self._agent, target, request, priority=self._priority) as call:
+            answer = await self._measured(target, request, live)
+            call.used(answer.usage)
+        return answer
+
+    async def _measured(
         self, target: ModelTarget, request: ModelRequest, live: CallStream | None
     ) -> ModelAnswer[None]:
         """One request to one model (streamed with `live`), measured."""

@@ -8,6 +8,7 @@ when the worker stops.
 from __future__ import annotations
 
 from mesh.models.base import ModelProvider, ModelTarget
+from mesh.models.limits import ModelLimits
 from mesh.settings import Settings
 
 
@@ -17,6 +18,9 @@ class ModelClients:
     def __init__(self, settings: Settings) -> None:
         self._api_key = settings.model_api_key
         self._providers: dict[tuple[str, str, float], ModelProvider] = {}
+        # The mesh-wide rate limits; the worker puts in one with its quota client when
+        # MESH_MODEL_LIMITS is set (mesh/models/limits.py).
+        self.limits = ModelLimits(settings)
 
     def provider(self, target: ModelTarget) -> ModelProvider:
         key = (target.provider, target.endpoint, target.timeout)

@@ -185,6 +185,30 @@ LLM_COST = Counter(
     ["agent", "model"],
 )
 
+# Mesh-wide rate limits (mesh/quota, ADR 024): time a call waited for capacity; this
+# process's current grant and waiting calls per resource (model@endpoint); pauses.
+LLM_RATE_LIMIT_WAIT = Histogram(
+    "mesh_llm_rate_limit_wait_seconds",
+    "Time a model request waited for the mesh-wide rate limit, by agent type and model "
+    "(calls that gave up waiting included).",
+    ["agent", "model"],
+    buckets=(0.005, 0.05, 0.25, 1, 2.5, 5, 10, 30, 60),
+)
+QUOTA_GRANT = Gauge(
+    "mesh_quota_grant_per_minute",
+    "This process's current grant of a rate-limited resource, per minute, by dimension "
+    "(requests, tokens); 0 when it holds no lease.",
+    ["resource", "dimension"],
+)
+QUOTA_WAITING = Gauge(
+    "mesh_quota_waiting", "Calls of this process waiting for a resource's capacity.", ["resource"]
+)
+QUOTA_PAUSES = Counter(
+    "mesh_quota_pauses",
+    "Provider 429s with a Retry-After that paused a resource for the whole mesh.",
+    ["resource"],
+)
+
 
 class LabelCache(dict[Any, Any]):
     """Label children of one metric (`METRIC.labels(...)`), made on first use and kept.

@@ -5,10 +5,13 @@ and other producers read to learn what the agent type takes)."""
 from __future__ import annotations
 
 from mesh.agent import Agent
+from mesh.models.clients import ModelClients
+from mesh.models.limits import ModelLimits
+from mesh.quota import Quota
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from mesh.topics import agent_topics, domain_topic, runtime_topics
-from mesh.transport.base import TopicSpec
+from mesh.transport.base import TopicSpec, Transport
 from schemas import Envelope
 from schemas.envelope import utc_now
 from schemas.tasks import AGENT_CARD, AgentCard
@@ -41,3 +44,16 @@ async def publish_card(publisher: Publisher, agent: Agent) -> None:
         type=AGENT_CARD, source=publisher.source, payload=card.model_dump(mode="json")
     )
     await publisher.send(publisher.topics.agents, envelope, key=agent.name)
+
+
+async def start_rate_limits(
+    transport: Transport, settings: Settings, models: ModelClients
+) -> Quota | None:
+    """With MESH_MODEL_LIMITS set, join the mesh's rate-limit allocators and put this
+    process's model calls under them (ADR 024); else None and calls are not limited."""
+    if not settings.model_limits:
+        return None
+    quota = Quota(transport, settings)
+    await quota.start()
+    models.limits = ModelLimits(settings, quota.client)
+    return quota

@@ -40,6 +40,7 @@ from mesh.observability.metrics import (
     TASKS_RUNNING,
     LabelCache,
 )
+from mesh.quota import Quota
 from mesh.runtime._admission import Admission
 from mesh.runtime._background_writes import BackgroundWrites
 from mesh.runtime._child_outcomes import ChildOutcomes
@@ -54,7 +55,7 @@ from mesh.runtime._partitions import OwnedPartitions
 from mesh.runtime._record_writes import RecordWrites
 from mesh.runtime._runner import TaskRunner
 from mesh.runtime._running_task import RunningTask
-from mesh.runtime._startup import publish_card, topics_needed
+from mesh.runtime._startup import publish_card, start_rate_limits, topics_needed
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import Journal
 from mesh.runtime.publisher import Publisher
@@ -90,6 +91,7 @@ class Worker:
         self._writes = RecordWrites(background, self._tracker, self.publisher, agent.name)
         self._consumer: Consumer | None = None
         self.duplicates_skipped = 0  # requests of runs running here or ended
+        self.rate_limits: Quota | None = None  # with MESH_MODEL_LIMITS, while serving
         self._paused = False
         self._run_task: asyncio.Task[None] | None = None
         self._consumed = LabelCache(MESSAGES_CONSUMED, agent.name)  # by message type
@@ -201,6 +203,9 @@ class Worker:
         TASKS_INFLIGHT.labels(self.agent.name).set_function(lambda: len(self.running))
         TASKS_RUNNING.labels(self.agent.name).set_function(lambda: self._admission.active)
         try:
+            self.rate_limits = await start_rate_limits(
+                self.transport, self.settings, self.runner.models
+            )
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume_loop())
                 group.create_task(self._commit_loop())
@@ -213,6 +218,8 @@ class Worker:
             TASKS_INFLIGHT.labels(self.agent.name).set_function(_nothing)  # let go of self
             TASKS_RUNNING.labels(self.agent.name).set_function(_nothing)
             await self._consumer.stop()
+            if self.rate_limits is not None:
+                await self.rate_limits.stop()
             await self.runner.models.close()
             log.info("worker %s of %r stopped", self.settings.instance_id, self.agent.name)
 

@@ -1,10 +1,11 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
     python -m tests.bench                  # all: hop, inflight, fanout, recovery, supervisor,
-                                           # gateway, model_overhead, model_journal
+                                           # gateway, model_overhead, model_journal, ratelimit
     python -m tests.bench hop fanout       # a subset, in the order given
     python -m tests.bench --quick          # smaller sizes
     python -m tests.bench hop --profile /tmp/hop.prof   # cProfile of the timed mesh hop
+    python -m tests.bench ratelimit --window 20          # a shorter measuring window
 
 One embedded Tansu broker serves the whole run (or the cluster in
 MESH_BOOTSTRAP_SERVERS); each benchmark gets a fresh namespace. Performance is
@@ -31,7 +32,16 @@ import orjson
 
 from mesh.dev.broker import EmbeddedBroker
 from mesh.settings import Settings
-from tests.bench import fanout, gateway, hop, inflight, model_calls, recovery, supervision
+from tests.bench import (
+    fanout,
+    gateway,
+    hop,
+    inflight,
+    model_calls,
+    ratelimit,
+    recovery,
+    supervision,
+)
 from tests.bench.common import BENCH_PROFILE, Options, Report
 
 BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
@@ -43,6 +53,7 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "gateway": gateway.run,
     "model_overhead": model_calls.run_overhead,
     "model_journal": model_calls.run_journal,
+    "ratelimit": ratelimit.run,
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 RESULTS = Path(__file__).with_name("results.json")
@@ -57,6 +68,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the timed mesh hop")
+    parser.add_argument(
+        "--window", type=float, metavar="SECONDS", help="ratelimit's window (default 60)"
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
@@ -138,7 +152,7 @@ def write_json(reports: list[Report], errors: dict[str, str], options: Options) 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     names = list(dict.fromkeys(args.names)) or list(BENCHMARKS)
-    options = Options(quick=args.quick, profile=args.profile)
+    options = Options(quick=args.quick, profile=args.profile, window=args.window)
     reports, errors = asyncio.run(run_all(names, options))
     print_table(reports, errors)
     write_json(reports, errors, options)

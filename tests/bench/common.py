@@ -35,6 +35,7 @@ BENCH_PROFILE: dict[str, Any] = {
 class Options:
     quick: bool = False
     profile: str | None = None  # where `hop` writes a cProfile of its timed mesh window
+    window: float | None = None  # seconds `ratelimit` measures over (None: its default)
 
 
 @dataclass

@@ -24,10 +24,11 @@ from mesh.models.accounting import (
 )
 from mesh.models.base import ModelProvider, ModelTarget
 from mesh.models.calls import Chat
+from mesh.models.limits import ModelLimits
 from mesh.models.types import ModelRequest
 from mesh.prices import ModelPrice
 from mesh.retry import GiveUp
-from mesh.settings import load_settings
+from mesh.settings import Settings, load_settings
 from mesh.supervision._tracking import apply_event
 from schemas.tasks import EventKind, ModelUsage, TaskEvent, TaskState, TaskStatus
 
@@ -181,6 +182,7 @@ class _SlowProvider(ModelProvider):
 class _Clients:
     def __init__(self, provider: ModelProvider) -> None:
         self.provider_ = provider
+        self.limits = ModelLimits(Settings())  # no MESH_MODEL_LIMITS: nothing waits
 
     def provider(self, target: ModelTarget) -> ModelProvider:
         return self.provider_

@@ -16,6 +16,7 @@ from mesh.errors import ModelOutputInvalid, ModelRateLimited, ModelRefused, Mode
 from mesh.models import ChatMessage, ModelAnswer, ToolCall, ToolSpec, Usage
 from mesh.models.base import ModelProvider, ModelTarget
 from mesh.models.calls import Chat
+from mesh.models.limits import ModelLimits
 from mesh.models.openai_compatible import OpenAICompatible
 from mesh.models.spec import resolve_targets
 from mesh.models.types import ModelRequest
@@ -247,6 +248,7 @@ class _Provider(ModelProvider):
 class _Clients:
     def __init__(self) -> None:
         self.fake = _Provider()
+        self.limits = ModelLimits(Settings())  # no MESH_MODEL_LIMITS: nothing waits
 
     def provider(self, target: ModelTarget) -> ModelProvider:
         return self.fake

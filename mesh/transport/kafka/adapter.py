@@ -371,10 +371,18 @@ async def _read_to_end(
     return records
 
 
+_ROLL_SHORT_RETENTION = 24 * 3600.0  # seconds
+
+
 def _new_topic(spec: TopicSpec) -> NewTopic:
     configs = {}
     if spec.retention is not None:
         configs["retention.ms"] = str(_ms(spec.retention))
+    if spec.retention is not None and spec.retention <= _ROLL_SHORT_RETENTION:
+        # Retention deletes whole closed segments, and a segment rolls after a week
+        # (or 1 GB) by default: a short retention (the rate-limit grants, read from
+        # their start by every process) takes effect only if its segments roll as often.
+        configs["segment.ms"] = str(_ms(spec.retention))
     if spec.compacted:  # compacted and also bounded in time when a retention is given
         configs["cleanup.policy"] = "compact,delete" if spec.retention else "compact"
     return NewTopic(
