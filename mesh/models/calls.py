@@ -22,6 +22,10 @@ Accounting (ADR 021, mesh/models/accounting.py): each request is priced by
 (`cost_usd`); each answered call (not a replay) goes to the task's recorder as a usage
 line, and a call past `MESH_MODEL_MAX_CALLS_PER_TASK` raises `ModelCallLimitExceeded`.
 
+Rate limits (ADR 024, mesh/models/limits.py): each request first waits for its share
+of the mesh-wide limits of its model (task priority first); a wait past
+`MESH_MODEL_FALLBACK_WAIT` is a `ModelRateLimited` that moves on to the next model.
+
 With `stream=True` the same answer comes back, but the provider streams it and its
 text deltas reach the task's token sink as they come (mesh/models/streaming.py).
 """
