@@ -89,7 +89,7 @@ class ModelBudgets:
 
     def __init__(self, settings: Settings, budgets: Budgets | None = None) -> None:
         self._settings = settings
-        self._budgets = budgets
+        self.service = budgets  # this process's keeper and client (None: outside a worker)
         self._timeout = settings.request_timeout
         # A reservation whose settle never comes (a crashed process) is dropped after
         # longer than any request may take.
@@ -132,13 +132,13 @@ class ModelBudgets:
                     await self._ask(client, "settle", line, name, used, quiet=True)
 
     async def stop(self) -> None:
-        if self._budgets is not None:
-            await self._budgets.stop()
+        if self.service is not None:
+            await self.service.stop()
 
     async def _client(self) -> BudgetClient:
-        if self._budgets is None:
+        if self.service is None:
             raise SetupError("a budget applies to this model call but it runs outside a worker")
-        return await self._budgets.started()
+        return await self.service.started()
 
     def _estimate(self, target: ModelTarget, request: ModelRequest) -> dict[str, float]:
         output = request.max_tokens or DEFAULT_OUTPUT_TOKENS

@@ -181,8 +181,7 @@ class Chat:
             ModelOutputInvalid: the answer did not fit `output`, twice.
             ModelCallLimitExceeded: the task has made MESH_MODEL_MAX_CALLS_PER_TASK
                 calls (permanent: the task is dead-lettered).
-            BudgetExceeded: a request's estimate does not fit a budget (ADR 025);
-                permanent, but a handler may catch it and degrade.
+            BudgetExceeded: a request does not fit a budget (ADR 025); may be caught.
         """
         targets = resolve_targets(self._agent, self._spec, self._settings, name=model)
         request = ModelRequest(
