@@ -3,13 +3,15 @@ release, expiry, idempotent names), the budgets a call draws from, the settings.
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from mesh.budgets.book import BudgetBook
-from mesh.errors import SettingsError
+from mesh.cli._tasks import add_task_parsers, budget_option
+from mesh.errors import SettingsError, UsageError
 from mesh.models.budgets import BudgetScope
 from mesh.settings import Settings, load_settings
 from schemas import Envelope
@@ -100,3 +102,13 @@ def test_a_budget_of_zero_or_without_a_limit_is_refused() -> None:
         load_settings(budgets={"agent:a": {"usd": -1}})
     with pytest.raises(SettingsError, match="agent:<name> or tenant:<name>"):
         load_settings(budgets={"triage": {"usd": 1}})
+
+
+def test_the_submit_command_takes_a_budget() -> None:
+    parser = argparse.ArgumentParser()
+    add_task_parsers(parser.add_subparsers())
+    args = parser.parse_args(["submit", "a", "{}", "--budget-usd", "0.5", "--budget-tokens", "9"])
+    assert budget_option(args) == Budget(usd=0.5, tokens=9)
+    assert budget_option(parser.parse_args(["submit", "a", "{}"])) is None
+    with pytest.raises(UsageError, match="--budget-tokens must be > 0, got 0"):
+        budget_option(parser.parse_args(["submit", "a", "{}", "--budget-tokens", "0"]))
