@@ -1,14 +1,19 @@
 """The native API's `budget` field (ADR 025), on the in-memory transport: a budget of
 zero or less is a 422 naming the field, and a budget given reaches the task's model
-calls (too small a one dead-letters the task before any request)."""
+calls (too small a one dead-letters the task before any request). The same for a
+LangGraph run's `config.configurable.mesh_budget`."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from mesh.settings import Settings
 from tests.contract.budget_behaviour import spender
+from tests.gateway.langgraph_support import poll
 from tests.gateway.memory_support import memory_gateway
+from tests.gateway.test_model_usage import chatty, helper
 from tests.model_double import ModelDouble
 
 
@@ -42,4 +47,31 @@ async def test_a_budget_given_bounds_the_tasks_model_calls(memory_settings: Sett
             task_id = response.json()["task_id"]
             state = await mesh.gateway.client.wait(task_id, timeout=20)
             assert state.error is not None and "limit 3 tokens" in state.error.message
+            assert double.calls() == 0
+
+
+def _run(budget: dict[str, float]) -> dict[str, Any]:
+    return {
+        "assistant_id": "chatty",
+        "input": {"messages": [{"role": "user", "content": "hi"}]},
+        "config": {"configurable": {"mesh_budget": budget}},
+        "on_completion": "keep",
+    }
+
+
+async def test_a_langgraph_run_takes_its_budget_from_its_config(memory_settings: Settings) -> None:
+    with ModelDouble() as double:
+        update = {"model_endpoint": double.url, "model_name": "small"}
+        settings = memory_settings.model_copy(update=update)
+        async with memory_gateway(chatty, helper, settings=settings) as mesh:
+            refused = await mesh.http.post("/runs", json=_run({"usd": 0}))
+            assert refused.status_code == 422, refused.text
+            assert "body.config.configurable.mesh_budget.usd" in refused.json()["detail"]
+            run = (await mesh.http.post("/runs", json=_run({"tokens": 3}))).json()
+            run_url = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+            ended = await poll(
+                lambda: mesh.http.get(run_url),
+                lambda r: r.json()["status"] != "pending" and r.json()["status"] != "running",
+            )
+            assert ended.json()["status"] == "error", ended.text
             assert double.calls() == 0
