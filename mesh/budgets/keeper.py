@@ -65,7 +65,7 @@ class Keeper:
     async def on_assigned(self, partitions: frozenset[TopicPartition]) -> None:
         owned = sorted(tp.partition for tp in partitions)
         ledger = [TopicPartition(self._topics.budget_ledger, p) for p in owned]
-        records = await self._transport.read_partitions(ledger)
+        records = await self._read_ledger(ledger)
         books: dict[int, dict[str, BudgetBook]] = {p: {} for p in owned}
         for record in records:  # in offset order: the latest state of a budget wins
             if record.value is not None and record.partition in books:
@@ -73,6 +73,16 @@ class Keeper:
                 books[record.partition][state.budget] = BudgetBook(state)
         self._books = books
         log.info("budget keeper: keeping budgets of requests partitions %s", owned)
+
+    async def _read_ledger(self, ledger: list[TopicPartition]) -> list[Delivery]:
+        # Without its ledger a keeper must not answer (it would start from zero), so
+        # it tries until the read succeeds; meanwhile clients ask again.
+        while True:
+            try:
+                return await self._transport.read_partitions(ledger)
+            except TransportError as exc:
+                log.warning("budget keeper: reading the ledger failed, again: %s", exc)
+                await asyncio.sleep(_RETRY)
 
     # -- serving ---------------------------------------------------------------------
 

@@ -54,9 +54,9 @@ class BudgetScope:
     @classmethod
     def of(cls, agent: str, default: Budget | None, request: Envelope) -> BudgetScope:
         root = request.root_task_id or request.task_id or ""
-        is_root = request.task_id is None or root == request.task_id
-        tree = request.budget or (default if is_root else None)
-        run = f"{request.task_id}/{request.attempt}.{request.replay}"
+        # An event handler's calls (no task) draw only from the per-period budgets.
+        tree = (request.budget or (default if root == request.task_id else None)) if root else None
+        run = f"{request.task_id or request.id}/{request.attempt}.{request.replay}"
         return cls(run, agent, tree, root, request.tenant)
 
     def lines(self, settings: Settings, now: datetime) -> list[BudgetLine]:

@@ -112,3 +112,10 @@ def test_the_submit_command_takes_a_budget() -> None:
     assert budget_option(parser.parse_args(["submit", "a", "{}"])) is None
     with pytest.raises(UsageError, match="--budget-tokens must be > 0, got 0"):
         budget_option(parser.parse_args(["submit", "a", "{}", "--budget-tokens", "0"]))
+
+
+def test_an_event_handlers_calls_draw_only_from_the_per_period_budgets() -> None:
+    settings = Settings(budgets={"agent:x": {"usd": 5}})
+    event = Envelope(type="t")  # no task
+    lines = BudgetScope.of("x", Budget(usd=1), event).lines(settings, datetime.now(UTC))
+    assert [line.budget.split(":")[0] for line in lines] == ["agent"]
