@@ -15,7 +15,7 @@ from mesh.client import Client
 from mesh.errors import TaskEnded, UsageError
 from mesh.models.accounting import tree_usage
 from schemas.envelope import Budget
-from schemas.tasks import TaskState, TaskStatus
+from schemas.tasks import ModelUsage, TaskState, TaskStatus
 
 
 async def cmd_submit(args: argparse.Namespace) -> int:
@@ -48,6 +48,15 @@ def budget_option(args: argparse.Namespace) -> Budget | None:
     if args.budget_usd is None and args.budget_tokens is None:
         return None
     return Budget(usd=args.budget_usd, tokens=args.budget_tokens)
+
+
+def budget_line(budget: Budget, spent: list[ModelUsage]) -> str:
+    """`budget    $0.5000, 20000 tokens for the tree; spent $0.0002, 150 tokens`."""
+    usd = sum(line.cost_usd for line in spent)
+    tokens = sum(line.input_tokens + line.output_tokens for line in spent)
+    limit = [f"${budget.usd:.4f}"] if budget.usd is not None else []
+    limit += [f"{budget.tokens} tokens"] if budget.tokens is not None else []
+    return f"budget    {', '.join(limit)} for the tree; spent ${usd:.4f}, {tokens} tokens"
 
 
 async def cmd_tasks(args: argparse.Namespace) -> int:
@@ -104,6 +113,9 @@ def print_task(state: TaskState, client: Client) -> None:
         print(f"child     {child_id}  {detail}")
     for line in usage_table(state.usage, tree_usage(client.view.tasks, state.task_id)):
         print(line)
+    if state.budget is not None:
+        root = state.root_task_id or state.task_id
+        print(budget_line(state.budget, tree_usage(client.view.tasks, root)))
     if state.result is not None:
         print(f"result    {orjson.dumps(state.result).decode()}")
     if state.error is not None:

@@ -47,6 +47,8 @@ async def test_a_budget_given_bounds_the_tasks_model_calls(memory_settings: Sett
             task_id = response.json()["task_id"]
             state = await mesh.gateway.client.wait(task_id, timeout=20)
             assert state.error is not None and "limit 3 tokens" in state.error.message
+            document = (await mesh.http.get(f"/v1/tasks/{task_id}")).json()
+            assert document["budget"] == {"usd": None, "tokens": 3}
             assert double.calls() == 0
 
 

@@ -26,6 +26,7 @@ class TestMemoryBudgets(MemoryConfig, BudgetBehaviour):
             )
             state = await mesh.client.wait(small, timeout=20)
             assert state.status is TaskStatus.DEAD_LETTERED
+            assert state.budget == Budget(tokens=5)  # shown on the task's state
             assert state.error is not None
             assert f"does not fit budget task:{small} (limit 5 tokens" in state.error.message
             assert double.calls() == 0

@@ -10,12 +10,13 @@ import pytest
 from pydantic import ValidationError
 
 from mesh.budgets.book import BudgetBook
-from mesh.cli._tasks import add_task_parsers, budget_option
+from mesh.cli._tasks import add_task_parsers, budget_line, budget_option
 from mesh.errors import SettingsError, UsageError
 from mesh.models.budgets import BudgetScope
 from mesh.settings import Settings, load_settings
 from schemas import Envelope
 from schemas.envelope import Budget
+from schemas.tasks import ModelUsage
 
 LIMIT = {"usd": 1.0, "tokens": 100.0}
 
@@ -119,3 +120,12 @@ def test_an_event_handlers_calls_draw_only_from_the_per_period_budgets() -> None
     event = Envelope(type="t")  # no task
     lines = BudgetScope.of("x", Budget(usd=1), event).lines(settings, datetime.now(UTC))
     assert [line.budget.split(":")[0] for line in lines] == ["agent"]
+
+
+def test_mesh_task_shows_the_budget_and_the_trees_spend() -> None:
+    spent = [
+        ModelUsage(agent="a", model="m", calls=1, input_tokens=100, output_tokens=50),
+        ModelUsage(agent="b", model="m", calls=1, input_tokens=10, output_tokens=5, cost_usd=0.25),
+    ]
+    line = budget_line(Budget(usd=0.5, tokens=20000), spent)
+    assert line == "budget    $0.5000, 20000 tokens for the tree; spent $0.2500, 165 tokens"
