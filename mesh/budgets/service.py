@@ -28,8 +28,8 @@ class Budgets:
 
     async def started(self) -> BudgetClient:
         """The client, once the topics exist and this process has joined the keepers."""
-        if self._started is None:
-            self._started = asyncio.ensure_future(self._start())
+        if self._started is None or (self._started.done() and self._started.exception()):
+            self._started = asyncio.ensure_future(self._start())  # first use, or after a failure
         await asyncio.shield(self._started)
         return self.client
 
@@ -42,7 +42,7 @@ class Budgets:
         if self._started is None:
             return
         started, self._started = self._started, None
-        if not started.done():
-            started.cancel()
+        started.cancel()
+        await asyncio.wait({started})  # a start still under way ends first (no raise)
         await self.client.stop()
         await self.keeper.stop()

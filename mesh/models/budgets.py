@@ -106,11 +106,11 @@ class ModelBudgets:
             ModelUnavailable: the ledger did not answer within MESH_REQUEST_TIMEOUT.
         """
         lines = scope.lines(self._settings, datetime.now(UTC)) if scope is not None else []
-        if not lines:
-            yield Spend()
+        if scope is None or not lines:
+            yield Spend()  # the common path: no budget, no round trip
             return
         client = await self._client()
-        name = f"{scope.run if scope else ''}/{name}"
+        name = f"{scope.run}/{name}"
         estimate = self._estimate(target, request)
         held: list[BudgetLine] = []
         spend = Spend()
@@ -119,7 +119,7 @@ class ModelBudgets:
                 reply = await self._ask(client, "reserve", line, name, estimate)
                 assert reply is not None  # not quiet: no answer raised
                 if not reply.granted:
-                    raise _exceeded(scope, line, reply, estimate, target)
+                    raise _exceeded(scope.agent, line, reply, estimate, target)
                 held.append(line)
             yield spend
         finally:
@@ -182,13 +182,12 @@ def _tokens(usage: Usage) -> int:
 
 
 def _exceeded(
-    scope: BudgetScope | None,
+    agent: str,
     line: BudgetLine,
     reply: BudgetReply,
     estimate: dict[str, float],
     target: ModelTarget,
 ) -> BudgetExceeded:
-    agent = scope.agent if scope is not None else "?"
     needs = {u: a for u, a in estimate.items() if u in line.limit}
     return BudgetExceeded(
         f"agent {agent!r}: a call to model {target.name!r} needing about {_amounts(needs)} "
