@@ -1,13 +1,16 @@
 """Budgets (ADR 025) on the in-memory transport: the concurrency suite
 (tests/contract/budget_behaviour.py); a call past a task's budget dead-letters it with
 a message naming the budget and never reaches the provider; an agent type's budget
-per day holds across its tasks."""
+per day holds across its tasks; a keeper taking over a budget's partition rebuilds its
+balance from the ledger."""
 
 from __future__ import annotations
 
 from mesh import Budget
+from mesh.budgets import Budgets
 from mesh.settings import Settings
 from mesh.testing import TestMesh
+from mesh.transport.memory import MemoryTransport
 from schemas.tasks import TaskStatus
 from tests.contract.budget_behaviour import BudgetBehaviour, Spend, spender
 from tests.memory.test_behaviour_memory import MemoryConfig
@@ -45,3 +48,28 @@ class TestMemoryBudgets(MemoryConfig, BudgetBehaviour):
             assert error is not None and "budget agent:budget-spender:" in error.message
             assert "spent 30 tokens" in error.message
             assert double.calls() == 2
+
+
+async def test_a_keeper_that_takes_over_a_budget_rebuilds_it_from_the_ledger(
+    memory_settings: Settings,
+) -> None:
+    transport = MemoryTransport()
+    await transport.start()
+    one, two = Budgets(transport, memory_settings), Budgets(transport, memory_settings)
+    try:
+        clients = [await one.started(), await two.started()]
+        ask = {"limit": {"tokens": 30.0}, "ttl": 60.0, "timeout": 10.0}
+        granted = await clients[0].ask("reserve", "task:r", "run/a", amounts={"tokens": 20}, **ask)
+        assert granted.granted
+        await clients[1].ask("settle", "task:r", "run/a", amounts={"tokens": 15}, **ask)
+        keeper, other = (one, two) if one.keeper.book("task:r") is not None else (two, one)
+        await keeper.stop()  # the other member gets its partitions and reads the ledger
+        reply = await other.client.ask("reserve", "task:r", "run/b", amounts={"tokens": 20}, **ask)
+        assert not reply.granted  # 15 spent + 20 > 30: the balance survived the move
+        assert reply.spent == {"tokens": 15.0}
+        reply = await other.client.ask("reserve", "task:r", "run/c", amounts={"tokens": 15}, **ask)
+        assert reply.granted and reply.reserved == {"tokens": 15.0}
+    finally:
+        await one.stop()
+        await two.stop()
+        await transport.stop()
