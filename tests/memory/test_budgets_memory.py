@@ -2,7 +2,8 @@
 (tests/contract/budget_behaviour.py); a call past a task's budget dead-letters it with
 a message naming the budget and never reaches the provider; an agent type's budget
 per day holds across its tasks; a keeper taking over a budget's partition rebuilds its
-balance from the ledger."""
+balance from the ledger; a failed request's reservation is released and its fallback
+checked again."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from mesh.testing import TestMesh
 from mesh.transport.memory import MemoryTransport
 from schemas.tasks import TaskStatus
 from tests.contract.budget_behaviour import BudgetBehaviour, Spend, spender
+from tests.contract.model_behaviour import Ask, asker
 from tests.memory.test_behaviour_memory import MemoryConfig
-from tests.model_double import ModelDouble
+from tests.model_double import ModelDouble, Reply
 
 
 class TestMemoryBudgets(MemoryConfig, BudgetBehaviour):
@@ -73,3 +75,27 @@ async def test_a_keeper_that_takes_over_a_budget_rebuilds_it_from_the_ledger(
         await one.stop()
         await two.stop()
         await transport.stop()
+
+
+async def test_a_fallback_is_checked_against_the_budget_again(
+    memory_settings: Settings,
+) -> None:
+    with ModelDouble() as double:
+        update = {"model_endpoint": double.url, "model_name": "small"}
+        settings = memory_settings.model_copy(update=update)
+        double.script(Reply(status=500), model="small")
+        async with TestMesh(asker, settings=settings) as mesh:
+            # Room for one estimate (~520 tokens: no max_tokens), not two: the failed
+            # request's reservation must be released for the fallback's to fit.
+            task = await mesh.client.submit(
+                "asker", Ask(question="q").model_dump(), budget=Budget(tokens=600)
+            )
+            state = await mesh.client.wait(task, timeout=20)
+            assert state.status is TaskStatus.SUCCEEDED, state.error
+            assert state.result is not None and state.result["model"] == "backup"
+            assert (double.calls("small"), double.calls("backup")) == (1, 1)
+            (worker,) = mesh.workers
+            service = worker.runner.models.budgets.service
+            assert service is not None
+            book = service.keeper.book(f"task:{task}")
+            assert book is not None and book.spent == {"tokens": 15} and book.reserved() == {}
