@@ -143,13 +143,13 @@ class Keeper:
         name = request.reservation
         if request.op == "reserve":
             granted = book.reserve(name, request.amounts, request.limit, now=now, ttl=request.ttl)
-            touched = True  # the limit may have changed even when refused
         elif request.op == "settle":
-            granted = touched = book.settle(name, request.amounts)
+            granted = book.settle(name, request.amounts)
         else:
-            granted = touched = book.release(name)
-        if touched:
-            changed[(record.partition, book.budget)] = book
+            granted = book.release(name)
+        # Written even when unchanged: a request asked again after a failed ledger write
+        # finds the book changed in memory, and the ledger must catch up before a reply.
+        changed[(record.partition, book.budget)] = book
         reply = BudgetReply(
             request=request.request,
             client=request.client,
