@@ -69,7 +69,8 @@ async def _plan(ctx: TaskContext, request: Plan) -> dict[str, Any]:
 def _keeper_book(mesh: TestMesh, budget: str) -> Any:
     for worker in mesh.workers:
         service = worker.runner.models.budgets.service
-        book = service.keeper.book(budget) if service is not None else None
+        keeper = service.keeper if service is not None else None
+        book = keeper.book(budget) if keeper is not None else None
         if book is not None:
             return book
     return None

@@ -64,12 +64,14 @@ async def test_a_keeper_that_takes_over_a_budget_rebuilds_it_from_the_ledger(
         granted = await clients[0].ask("reserve", "task:r", "run/a", amounts={"tokens": 20}, **ask)
         assert granted.granted
         await clients[1].ask("settle", "task:r", "run/a", amounts={"tokens": 15}, **ask)
-        keeper, other = (one, two) if one.keeper.book("task:r") is not None else (two, one)
-        await keeper.stop()  # the other member gets its partitions and reads the ledger
-        reply = await other.client.ask("reserve", "task:r", "run/b", amounts={"tokens": 20}, **ask)
+        assert one.keeper is not None
+        owner, other = (0, 1) if one.keeper.book("task:r") is not None else (1, 0)
+        await (one, two)[owner].stop()  # the other member gets its partitions, reads the ledger
+        client = clients[other]
+        reply = await client.ask("reserve", "task:r", "run/b", amounts={"tokens": 20}, **ask)
         assert not reply.granted  # 15 spent + 20 > 30: the balance survived the move
         assert reply.spent == {"tokens": 15.0}
-        reply = await other.client.ask("reserve", "task:r", "run/c", amounts={"tokens": 15}, **ask)
+        reply = await client.ask("reserve", "task:r", "run/c", amounts={"tokens": 15}, **ask)
         assert reply.granted and reply.reserved == {"tokens": 15.0}
     finally:
         await one.stop()
@@ -96,6 +98,6 @@ async def test_a_fallback_is_checked_against_the_budget_again(
             assert (double.calls("small"), double.calls("backup")) == (1, 1)
             (worker,) = mesh.workers
             service = worker.runner.models.budgets.service
-            assert service is not None
+            assert service is not None and service.keeper is not None
             book = service.keeper.book(f"task:{task}")
             assert book is not None and book.spent == {"tokens": 15} and book.reserved() == {}
