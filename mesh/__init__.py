@@ -19,6 +19,7 @@ from mesh.agent import Agent
 from mesh.client import Client
 from mesh.context import TaskContext
 from mesh.errors import (
+    BudgetExceeded,
     ChildCancelled,
     ChildError,
     ChildFailed,
@@ -51,12 +52,15 @@ from mesh.runtime.worker import Worker
 from mesh.settings import Settings, load_settings
 from mesh.supervision.policy import Policies, SupervisionPolicy
 from mesh.tools import AgentTool, FunctionTool
+from schemas.envelope import Budget
 from schemas.tasks import AgentCard, Steer, TaskState, TaskStatus
 
 __all__ = [
     "Agent",
     "AgentCard",
     "AgentTool",
+    "Budget",
+    "BudgetExceeded",
     "ChatMessage",
     "ChildCancelled",
     "ChildError",

@@ -32,6 +32,7 @@ from mesh.models.spec import ModelSpec, resolve_targets
 from mesh.retry import RetryPolicy
 from mesh.settings import Settings
 from schemas import REGISTRY
+from schemas.envelope import Budget
 from schemas.registry import SchemaError
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class Agent:
         model: the model its handlers call with `ctx.chat` (`MESH_MODELS` and the
             `MESH_MODEL_*` settings override and fill it, mesh/models/spec.py); a worker
             checks at start-up that it resolves. None: `ctx.chat` uses the settings.
+        budget: what a task tree rooted at this agent type may spend on model calls
+            when its request brings no budget (ADR 025); None: no default.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class Agent:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         model: ModelSpec | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if not _NAME.match(name):
             raise SetupError(
@@ -97,7 +101,10 @@ class Agent:
             raise SetupError(
                 f"agent {name!r}: model must be a mesh.models.ModelSpec, got {type(model).__name__}"
             )
+        if budget is not None and not isinstance(budget, Budget):
+            raise SetupError(f"agent {name!r}: budget must be a mesh.Budget, got {budget!r}")
         self.model = model
+        self.budget = budget
         self.retry = retry or RetryPolicy()
         self.name = name
         self.description = description

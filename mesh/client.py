@@ -25,7 +25,7 @@ from mesh.topics import runtime_topics
 from mesh.transport.base import Transport
 from mesh.views.tasks import TaskView
 from schemas import REGISTRY, Envelope, Source
-from schemas.envelope import new_id
+from schemas.envelope import Budget, new_id
 from schemas.registry import SchemaError
 from schemas.tasks import CANCEL, STEER, AgentCard, Cancel, Steer, TaskState, TaskStatus
 
@@ -100,8 +100,12 @@ class Client:
         deadline: datetime | None = None,
         priority: int = 0,
         tenant: str | None = None,
+        budget: Budget | None = None,
     ) -> str:
         """Submit a task and return its id at once (the same id for a repeated key).
+
+        A `budget` bounds what the task and its descendants spend on model calls
+        (ADR 025); past it a call raises `BudgetExceeded`.
 
         With an `idempotency_key` the task id is derived from the agent and the key,
         so clients that do not share a view (two gateway replicas) still name one
@@ -127,6 +131,7 @@ class Client:
             deadline=deadline,
             priority=priority,
             tenant=tenant,
+            budget=budget,
             source=self.publisher.source,
             payload=payload,
         )

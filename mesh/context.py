@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from mesh._steps import journalable, return_adapter
 from mesh.errors import SetupError
 from mesh.handles import TaskHandle, as_json, child_task_id, gather
+from mesh.models.budgets import BudgetScope
 from mesh.models.calls import Chat
 from mesh.models.clients import ModelClients
 from mesh.runtime.fence import EffectFence
@@ -107,6 +108,7 @@ class TaskContext:
             recorder=recorder,  # counts the task's calls, shows their usage (ADR 021)
             tokens=TaskTokens(request, publisher, recorder),  # `stream=True` (ADR 022)
             priority=request.priority,
+            budget=BudgetScope.of(agent.name, agent.budget, request),  # ADR 025
         )
         # `await ctx.chat_with_tools(messages, tools=[AgentTool(agent), ...])`: the tool
         # loop, the calls run as delegations (mesh/tool_loop.py).
@@ -226,6 +228,7 @@ class TaskContext:
             deadline=deadline,
             priority=self.request.priority,
             tenant=self.request.tenant,
+            budget=self.chat.budget,  # the root's: children draw from it (ADR 025)
             traceparent=self.request.traceparent,
             payload=input.model_dump(mode="json"),
         )

@@ -24,6 +24,7 @@ Hierarchy::
     │   ├── ModelRefused       the provider refused the request (4xx: bad request, key)
     │   ├── ModelOutputInvalid the answer does not fit the output schema, twice
     │   ├── ModelCallLimitExceeded  a task's calls past MESH_MODEL_MAX_CALLS_PER_TASK
+    │   ├── BudgetExceeded     a call's estimate does not fit a budget (ADR 025)
     │   └── ToolLoopExhausted  the model still called tools at the loop's last iteration
     ├── ChildError           a delegated child did not succeed (`await handle`)
     │   ├── ChildFailed
@@ -224,6 +225,34 @@ class ModelCallLimitExceeded(ModelError):
         super().__init__(message, model=model)
         self.calls = calls
         self.limit = limit
+
+
+class BudgetExceeded(ModelError):
+    """A model call's estimated cost does not fit a budget that applies to it (the
+    task tree's, its agent type's or tenant's for this period; ADR 025). Nothing was
+    sent to the provider. Permanent: a handler may catch it and degrade (a cheaper
+    model, a shorter answer); uncaught, the task is dead-lettered.
+
+    Attributes:
+        budget: the budget's id, e.g. `task:<root id>` or `agent:triage:2026-12-02`.
+        limit, spent, reserved: by unit ("usd", "tokens"), as the ledger had them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        budget: str,
+        limit: dict[str, float],
+        spent: dict[str, float],
+        reserved: dict[str, float],
+    ) -> None:
+        super().__init__(message, model=model)
+        self.budget = budget
+        self.limit = limit
+        self.spent = spent
+        self.reserved = reserved
 
 
 class Retry(MeshError):

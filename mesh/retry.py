@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mesh.errors import (
+    BudgetExceeded,
     InvalidInput,
     ModelCallLimitExceeded,
     Reject,
@@ -33,6 +34,7 @@ ALWAYS_PERMANENT: tuple[type[BaseException], ...] = (
     SetupError,
     SchemaError,  # e.g. `emit` or `delegate` of a model that was never registered
     ModelCallLimitExceeded,  # a retry would replay the task's calls and stop again
+    BudgetExceeded,  # the spend is recorded: a retry would be refused again
 )
 
 

@@ -1,11 +1,10 @@
 """Settings from `MESH_*` environment variables, validated at start-up.
 
-Defaults suit a production Kafka cluster. The named `PROFILES` ("dev" for `mesh dev`,
-"test" for the test fixtures) set small group and fetch timers, because the embedded
-broker holds a first JoinGroup for half the session timeout and a fetch for about half
-of `fetch_max_wait` even when data is there (ADR 003). A profile
-fills only what no `MESH_*` variable sets: `load_settings(profile="dev")`, or
-`profile_environment` for a child process's environment.
+Defaults suit a production Kafka cluster. The named `PROFILES` ("dev" for `mesh dev`, "test"
+for the test fixtures) set small group and fetch timers, because the embedded broker holds a
+first JoinGroup for half the session timeout and a fetch for about half of `fetch_max_wait`
+even when data is there (ADR 003). A profile fills only what no `MESH_*` variable sets:
+`load_settings(profile="dev")`, or `profile_environment` for a child process's environment.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
+from mesh.budget_limits import BudgetTable
 from mesh.errors import SettingsError
 from mesh.prices import ModelPrice, prices_named_by_model
 
@@ -211,6 +211,7 @@ class Settings(BaseSettings):
     model_limits: dict[str, ModelLimit] = Field(default_factory=dict)
     model_limits_refresh: float = Field(default=1.0, gt=0)
     model_limits_lease: float = Field(default=5.0, gt=0)
+    budgets: BudgetTable = Field(default_factory=dict)  # MESH_BUDGETS, ADR 025
 
     session_timeout: float = Field(default=10.0, gt=0)
     # Longest gap between two fetches before the group drops a member. The worker

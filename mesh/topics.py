@@ -128,6 +128,26 @@ class Topics:
         resource's partition is its allocator."""
         return self._name("mesh.quota.allocators")
 
+    @property
+    def budget_requests(self) -> str:
+        """Budget reserve/settle/release requests, keyed by budget id (ADR 025)."""
+        return self._name("mesh.budget.requests")
+
+    @property
+    def budget_ledger(self) -> str:
+        """Compacted: each budget's balance, keyed by budget id, written before a reply."""
+        return self._name("mesh.budget.ledger")
+
+    @property
+    def budget_replies(self) -> str:
+        """The keepers' answers, keyed by the client they are for; read by every client."""
+        return self._name("mesh.budget.replies")
+
+    @property
+    def budget_keepers(self) -> str:
+        """The keepers' consumer group on the requests topic."""
+        return self._name("mesh.budget.keepers")
+
     def group(self, agent: str) -> str:
         """One consumer group per agent type: more processes share its partitions."""
         return self._name(f"mesh.{agent}")
@@ -186,6 +206,18 @@ def quota_topics(settings: Settings) -> list[TopicSpec]:
     return [
         _spec(settings, topics.quota_requests, retention=_QUOTA_RETENTION),
         _spec(settings, topics.quota_grants, retention=_QUOTA_RETENTION),
+    ]
+
+
+def budget_topics(settings: Settings) -> list[TopicSpec]:
+    """The budgets' requests, ledger and replies topics (mesh/budgets, ADR 025). The
+    ledger has the requests' partition count: a keeper owning requests partition N
+    rebuilds its budgets from ledger partition N."""
+    topics = Topics(settings.namespace)
+    return [
+        _spec(settings, topics.budget_requests, retention=_QUOTA_RETENTION),
+        _spec(settings, topics.budget_ledger, compacted=True),
+        _spec(settings, topics.budget_replies, retention=_QUOTA_RETENTION),
     ]
 
 

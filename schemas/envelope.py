@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas import header_names
 
@@ -35,6 +35,24 @@ class Source(BaseModel):
     instance: str = ""
 
 
+class Budget(BaseModel):
+    """What a task tree may spend on model calls (ADR 025): USD, tokens, or both.
+
+    Set on a root task; its descendants draw from the same budget (`root_task_id`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    usd: float | None = Field(default=None, gt=0)
+    tokens: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.usd is None and self.tokens is None:
+            raise ValueError('a budget needs "usd", "tokens" or both, e.g. {"usd": 0.5}')
+        return self
+
+
 class Envelope(BaseModel):
     """Metadata around one typed payload.
 
@@ -55,6 +73,7 @@ class Envelope(BaseModel):
         replay: how many times the task was replayed from the dead-letter queue; a
             replay is a new run that deduplication does not absorb.
         tenant: owner of the work, for multi-tenant meshes.
+        budget: what the task tree may spend on model calls; children inherit it.
         traceparent: W3C trace context of the producing span.
         tracestate: its vendor-specific W3C `tracestate`, when there is one.
     """
@@ -77,6 +96,7 @@ class Envelope(BaseModel):
     attempt: int = Field(default=1, ge=1)
     replay: int = Field(default=0, ge=0)
     tenant: str | None = None
+    budget: Budget | None = None
     traceparent: str | None = None
     tracestate: str | None = None
     created_at: datetime = Field(default_factory=utc_now)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.envelope import Budget
 from schemas.registry import REGISTRY
 
 STEER = "mesh.task.steer"
@@ -206,6 +207,7 @@ class TaskState(BaseModel):
     # The task's own model calls (every run's, each once), one line per agent and model;
     # its tree's total is summed from its descendants' (mesh/views/usage.py).
     usage: list[ModelUsage] = Field(default_factory=list)
+    budget: Budget | None = None  # what its task tree may spend on model calls (ADR 025)
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

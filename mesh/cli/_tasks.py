@@ -14,22 +14,22 @@ from mesh.cli.support import invocation, parse_json_object, with_client
 from mesh.client import Client
 from mesh.errors import TaskEnded, UsageError
 from mesh.models.accounting import tree_usage
-from schemas.tasks import TaskState, TaskStatus
+from schemas.envelope import Budget
+from schemas.tasks import ModelUsage, TaskState, TaskStatus
 
 
 async def cmd_submit(args: argparse.Namespace) -> int:
     payload = parse_json_object(args.input, "task input")
+    options = {"idempotency_key": args.idempotency_key, "budget": budget_option(args)}
 
     async def submit(client: Client) -> int:
         if args.follow:
             async with token_feed(client) as feed:  # before the task: none of its tokens missed
-                task_id = await client.submit(
-                    args.agent, payload, idempotency_key=args.idempotency_key
-                )
+                task_id = await client.submit(args.agent, payload, **options)
                 print(task_id, flush=True)
                 ended = await follow_task(client, task_id, feed=feed, header=False)
             return 0 if ended.status is TaskStatus.SUCCEEDED else 1
-        task_id = await client.submit(args.agent, payload, idempotency_key=args.idempotency_key)
+        task_id = await client.submit(args.agent, payload, **options)
         print(task_id, flush=True)
         if args.wait:
             state = await client.wait(task_id, timeout=args.wait)
@@ -38,6 +38,25 @@ async def cmd_submit(args: argparse.Namespace) -> int:
         return 0
 
     return await with_client(args, submit)
+
+
+def budget_option(args: argparse.Namespace) -> Budget | None:
+    """`--budget-usd` / `--budget-tokens` as a `Budget` (ADR 025); None when neither."""
+    for flag, value in (("--budget-usd", args.budget_usd), ("--budget-tokens", args.budget_tokens)):
+        if value is not None and value <= 0:
+            raise UsageError(f"{flag} must be > 0, got {value:g}")
+    if args.budget_usd is None and args.budget_tokens is None:
+        return None
+    return Budget(usd=args.budget_usd, tokens=args.budget_tokens)
+
+
+def budget_line(budget: Budget, spent: list[ModelUsage]) -> str:
+    """`budget    $0.5000, 20000 tokens for the tree; spent $0.0002, 150 tokens`."""
+    usd = sum(line.cost_usd for line in spent)
+    tokens = sum(line.input_tokens + line.output_tokens for line in spent)
+    limit = [f"${budget.usd:.4f}"] if budget.usd is not None else []
+    limit += [f"{budget.tokens} tokens"] if budget.tokens is not None else []
+    return f"budget    {', '.join(limit)} for the tree; spent ${usd:.4f}, {tokens} tokens"
 
 
 async def cmd_tasks(args: argparse.Namespace) -> int:
@@ -94,6 +113,9 @@ def print_task(state: TaskState, client: Client) -> None:
         print(f"child     {child_id}  {detail}")
     for line in usage_table(state.usage, tree_usage(client.view.tasks, state.task_id)):
         print(line)
+    if state.budget is not None:
+        root = state.root_task_id or state.task_id
+        print(budget_line(state.budget, tree_usage(client.view.tasks, root)))
     if state.result is not None:
         print(f"result    {orjson.dumps(state.result).decode()}")
     if state.error is not None:
@@ -176,6 +198,8 @@ def add_task_parsers(sub: Any) -> None:
     submit.add_argument("agent")
     submit.add_argument("input", help="the task input as a JSON object")
     submit.add_argument("--idempotency-key")
+    submit.add_argument("--budget-usd", type=float, help="what its model calls may cost (USD)")
+    submit.add_argument("--budget-tokens", type=int, help="the model tokens it may use")
     submit.add_argument("--wait", type=float, metavar="SECONDS", help="wait for the outcome")
     submit.add_argument(
         "--follow",

@@ -26,6 +26,10 @@ Rate limits (ADR 024, mesh/models/limits.py): each request first waits for its s
 of the mesh-wide limits of its model (task priority first); a wait past
 `MESH_MODEL_FALLBACK_WAIT` is a `ModelRateLimited` that moves on to the next model.
 
+Budgets (ADR 025, mesh/models/budgets.py): each request first reserves its estimated
+cost from the budgets that apply (the task tree's, its agent type's and tenant's per
+period) and settles to the real cost after; one that does not fit is `BudgetExceeded`.
+
 With `stream=True` the same answer comes back, but the provider streams it and its
 text deltas reach the task's token sink as they come (mesh/models/streaming.py).
 """
@@ -52,6 +56,7 @@ from mesh.errors import (
 )
 from mesh.models.accounting import MODEL_STEP_PREFIX, call_cost, usage_line
 from mesh.models.base import ModelTarget
+from mesh.models.budgets import BudgetScope
 from mesh.models.clients import ModelClients
 from mesh.models.spec import ModelSpec, resolve_targets
 from mesh.models.streaming import CallStream, TokenSink, streamed_answer
@@ -103,6 +108,7 @@ class Chat:
         recorder: CallRecorder,
         tokens: TokenSink | None = None,
         priority: int = 0,
+        budget: BudgetScope | None = None,
     ) -> None:
         self._agent = agent
         self._spec = spec
@@ -115,6 +121,8 @@ class Chat:
         self._occurrences: dict[str, int] = {}
         self._in_flight = 0  # calls of this run not answered yet (they count to the cap)
         self._priority = priority  # the task's: first through the rate limits' queue
+        self._scope = budget  # the budgets its calls draw from (ADR 025)
+        self.budget = budget.tree if budget is not None else None  # children inherit it
 
     @overload
     async def __call__(
@@ -173,6 +181,7 @@ class Chat:
             ModelOutputInvalid: the answer did not fit `output`, twice.
             ModelCallLimitExceeded: the task has made MESH_MODEL_MAX_CALLS_PER_TASK
                 calls (permanent: the task is dead-lettered).
+            BudgetExceeded: a request does not fit a budget (ADR 025); may be caught.
         """
         targets = resolve_targets(self._agent, self._spec, self._settings, name=model)
         request = ModelRequest(
@@ -193,7 +202,7 @@ class Chat:
         self._in_flight += 1
         try:
             async with self._effect():
-                answer = await self._first_answer(request, targets, output, live)
+                answer = await self._first_answer(step, request, targets, output, live)
                 await self._journal.record_step(step, answer.model_dump(mode="json"))
         finally:
             self._in_flight -= 1
@@ -234,6 +243,7 @@ class Chat:
 
     async def _first_answer(
         self,
+        step: str,
         request: ModelRequest,
         targets: Sequence[ModelTarget],
         output: type[BaseModel] | None,
@@ -244,7 +254,7 @@ class Chat:
         for target in targets:
             try:
                 asked = request.model_copy(update={"model": target.name})
-                return await self._answer(target, asked, output, live)
+                return await self._answer(step, target, asked, output, live)
             except ModelRateLimited as exc:
                 wait = exc.retry_after
                 if wait is not None and wait <= self._settings.model_fallback_wait:
@@ -257,12 +267,13 @@ class Chat:
 
     async def _answer(
         self,
+        step: str,
         target: ModelTarget,
         request: ModelRequest,
         output: type[BaseModel] | None,
         live: CallStream | None,
     ) -> ModelAnswer[Any]:
-        answer = await self._request(target, request, live)
+        answer = await self._request(step, target, request, live)
         if output is None or answer.tool_calls:
             return answer  # an answer that calls tools is not the final one: nothing to parse
         try:
@@ -274,7 +285,7 @@ class Chat:
             )
             messages = (*request.messages, ChatMessage.assistant(answer.content), again)
             again_request = request.model_copy(update={"messages": messages})
-            second = await self._request(target, again_request, live)
+            second = await self._request(step, target, again_request, live)
             both = {
                 "usage": answer.usage + second.usage,
                 "cost_usd": answer.cost_usd + second.cost_usd,
@@ -291,13 +302,18 @@ class Chat:
             ) from None
 
     async def _request(
-        self, target: ModelTarget, request: ModelRequest, live: CallStream | None
+        self, step: str, target: ModelTarget, request: ModelRequest, live: CallStream | None
     ) -> ModelAnswer[None]:
-        """One request to one model, under the mesh-wide rate limits (ADR 024)."""
+        """One request to one model, within the budgets (ADR 025), under the mesh-wide
+        rate limits (ADR 024). Its reservation is named by the step, the target and
+        the conversation's length (the schema retry's request is longer)."""
+        name = f"{step}/{target.name}@{target.endpoint}/{len(request.messages)}"
         limits = self._clients.limits
-        async with limits.admit(self._agent, target, request, priority=self._priority) as call:
-            answer = await self._measured(target, request, live)
-            call.used(answer.usage)
+        async with self._clients.budgets.reserve(self._scope, name, target, request) as spend:
+            async with limits.admit(self._agent, target, request, priority=self._priority) as call:
+                answer = await self._measured(target, request, live)
+                call.used(answer.usage)
+            spend.used(answer)
         return answer
 
     async def _measured(

@@ -8,6 +8,7 @@ when the worker stops.
 from __future__ import annotations
 
 from mesh.models.base import ModelProvider, ModelTarget
+from mesh.models.budgets import ModelBudgets
 from mesh.models.limits import ModelLimits
 from mesh.settings import Settings
 
@@ -21,6 +22,8 @@ class ModelClients:
         # The mesh-wide rate limits; the worker puts in one with its quota client when
         # MESH_MODEL_LIMITS is set (mesh/models/limits.py).
         self.limits = ModelLimits(settings)
+        # The budgets (ADR 025); the worker puts in one with the mesh's ledger.
+        self.budgets = ModelBudgets(settings)
 
     def provider(self, target: ModelTarget) -> ModelProvider:
         key = (target.provider, target.endpoint, target.timeout)
@@ -31,6 +34,7 @@ class ModelClients:
         return provider
 
     async def close(self) -> None:
+        await self.budgets.stop()
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.close()

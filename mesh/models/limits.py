@@ -78,7 +78,7 @@ class ModelLimits:
                 self._quota.pause(resource, exc.retry_after)
             raise
         finally:
-            admitted.used(Usage(input_tokens=_input_tokens(request)))  # no answer: its input
+            admitted.used(Usage(input_tokens=input_tokens(request)))  # no answer: its input
 
     async def _acquire(
         self, agent: str, target: ModelTarget, resource: str, request: ModelRequest, priority: int
@@ -87,7 +87,7 @@ class ModelLimits:
         limit = self._limits[target.name]
         capacity = {"requests": limit.rpm, "tokens": limit.tpm}
         output = request.max_tokens or DEFAULT_OUTPUT_TOKENS
-        amounts = {"requests": 1.0, "tokens": float(_input_tokens(request) + output)}
+        amounts = {"requests": 1.0, "tokens": float(input_tokens(request) + output)}
         started = time.monotonic()
         try:
             return await self._quota.acquire(
@@ -107,7 +107,8 @@ class ModelLimits:
             LLM_RATE_LIMIT_WAIT.labels(agent, target.name).observe(time.monotonic() - started)
 
 
-def _input_tokens(request: ModelRequest) -> int:
+def input_tokens(request: ModelRequest) -> int:
+    """A rough estimate of the request's input tokens (its characters / 4)."""
     chars = sum(len(m.content or "") for m in request.messages)
     chars += sum(len(t.model_dump_json()) for t in request.tools)
     chars += len(str(request.output_schema or ""))

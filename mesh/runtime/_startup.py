@@ -5,6 +5,8 @@ and other producers read to learn what the agent type takes)."""
 from __future__ import annotations
 
 from mesh.agent import Agent
+from mesh.budgets import Budgets
+from mesh.models.budgets import ModelBudgets
 from mesh.models.clients import ModelClients
 from mesh.models.limits import ModelLimits
 from mesh.quota import Quota
@@ -50,7 +52,10 @@ async def start_rate_limits(
     transport: Transport, settings: Settings, models: ModelClients
 ) -> Quota | None:
     """With MESH_MODEL_LIMITS set, join the mesh's rate-limit allocators and put this
-    process's model calls under them (ADR 024); else None and calls are not limited."""
+    process's model calls under them (ADR 024); else None and calls are not limited.
+    Either way, model calls can draw from budgets (ADR 025)."""
+    # Budgets start on first use (mesh/budgets/service.py): nothing to pay until then.
+    models.budgets = ModelBudgets(settings, Budgets(transport, settings))
     if not settings.model_limits:
         return None
     quota = Quota(transport, settings)

@@ -73,6 +73,7 @@ def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = Non
         correlation_id=request.correlation_id,
         idempotency_key=request.idempotency_key,
         priority=request.priority,
+        budget=request.budget,
         input=request.payload,
         attempt=request.attempt,
         deadline=request.deadline,

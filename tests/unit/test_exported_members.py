@@ -9,6 +9,8 @@ def test_mesh_exports() -> None:
         "Agent",
         "AgentCard",
         "AgentTool",
+        "Budget",
+        "BudgetExceeded",
         "ChatMessage",
         "ChildCancelled",
         "ChildError",

@@ -23,6 +23,7 @@ from mesh.models.accounting import (
     usage_total,
 )
 from mesh.models.base import ModelProvider, ModelTarget
+from mesh.models.budgets import ModelBudgets
 from mesh.models.calls import Chat
 from mesh.models.limits import ModelLimits
 from mesh.models.types import ModelRequest
@@ -183,6 +184,7 @@ class _Clients:
     def __init__(self, provider: ModelProvider) -> None:
         self.provider_ = provider
         self.limits = ModelLimits(Settings())  # no MESH_MODEL_LIMITS: nothing waits
+        self.budgets = ModelBudgets(Settings())  # no budget applies: no round trip
 
     def provider(self, target: ModelTarget) -> ModelProvider:
         return self.provider_

@@ -15,6 +15,7 @@ from mesh import Agent, ModelSpec, Retry, SettingsError, SetupError, TaskContext
 from mesh.errors import ModelOutputInvalid, ModelRateLimited, ModelRefused, ModelUnavailable
 from mesh.models import ChatMessage, ModelAnswer, ToolCall, ToolSpec, Usage
 from mesh.models.base import ModelProvider, ModelTarget
+from mesh.models.budgets import ModelBudgets
 from mesh.models.calls import Chat
 from mesh.models.limits import ModelLimits
 from mesh.models.openai_compatible import OpenAICompatible
@@ -249,6 +250,7 @@ class _Clients:
     def __init__(self) -> None:
         self.fake = _Provider()
         self.limits = ModelLimits(Settings())  # no MESH_MODEL_LIMITS: nothing waits
+        self.budgets = ModelBudgets(Settings())  # no budget applies: no round trip
 
     def provider(self, target: ModelTarget) -> ModelProvider:
         return self.fake

@@ -17,6 +17,7 @@ from typing import Any
 from mesh._background import BackgroundTask
 from mesh.client import Client
 from mesh.errors import InvalidInput, MeshError, UnknownAgent
+from mesh.gateway.langgraph._budget import run_budget
 from mesh.gateway.langgraph._conversation import Conversation, RunView
 from mesh.gateway.langgraph._thread_locks import ThreadLocks
 from mesh.gateway.langgraph._threads import ThreadStore
@@ -94,7 +95,10 @@ class QueueDriver:
         try:
             card = self._client.agent(record.assistant_id)
             payload = task_input(card, now.history_before(record.run_id), record.input)
-            await self._client.submit(record.assistant_id, payload, idempotency_key=record.run_id)
+            budget = run_budget(record.config)  # validated when the run was created
+            await self._client.submit(
+                record.assistant_id, payload, idempotency_key=record.run_id, budget=budget
+            )
         except (UnknownAgent, InvalidInput) as exc:  # the agent is gone, or the input misfits
             log.warning("run %s cannot start: %s", record.run_id, exc)
             ended = record.model_copy(update={"ended_as": "error", "error": str(exc)})

@@ -22,6 +22,7 @@ from mesh.client import Client
 from mesh.errors import InvalidInput, UnknownAgent
 from mesh.gateway._problems import ProblemError, invalid_fields
 from mesh.gateway._webhook_delivery import refuse_without_secret
+from mesh.gateway.langgraph._budget import run_budget
 from mesh.gateway.langgraph._conversation import IN_FLIGHT, Conversation, RunView, conversation
 from mesh.gateway.langgraph._run_queue import QueueDriver, task_input
 from mesh.gateway.langgraph._thread_locks import ThreadLocks
@@ -107,6 +108,7 @@ class LangGraphService:
     async def create_run(self, thread_id: str, body: RunCreate) -> RunView:
         card = self._assistant(body.assistant_id)
         self._check_webhook(body)
+        run_budget(body.config or {})  # a bad budget is a 422 now, not a failed run later
         thread = await self.store.find(thread_id)
         if thread is None:
             if body.if_not_exists != "create":

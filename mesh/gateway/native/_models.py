@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from mesh.gateway._json_body import JsonInt, JsonObject
-from schemas.envelope import utc_now
+from schemas.envelope import Budget, utc_now
 from schemas.gateway import WebhookDelivery
 from schemas.tasks import ModelUsage, TaskState
 
@@ -42,6 +42,11 @@ class SubmitTask(BaseModel):
     )
     webhook: AnyHttpUrl | None = Field(
         default=None, description="POSTed the task, signed, once it has ended."
+    )
+    budget: Budget | None = Field(
+        default=None,
+        description="What the task and its descendants may spend on model calls "
+        '(USD and/or tokens, each > 0), e.g. {"usd": 0.5}; past it a call fails.',
     )
 
     @field_validator("deadline")

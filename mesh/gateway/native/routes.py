@@ -80,6 +80,7 @@ async def submit_task(
             idempotency_key=body.idempotency_key,
             deadline=body.deadline,
             priority=body.priority,
+            budget=body.budget,
         )
     except InvalidInput as exc:  # a field misfits, or too large once enveloped
         raise invalid_fields(("body", "input"), exc.errors, str(exc)) from None
