@@ -17,8 +17,6 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -30,55 +28,12 @@ from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 from mesh.budget_limits import BudgetTable
 from mesh.errors import SettingsError
+from mesh.model_choices import ModelLimit, ModelOverride, ModelProviderName
 from mesh.prices import ModelPrice, prices_named_by_model
 
 
 def default_instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-# The protocol an endpoint speaks: "openai" (any OpenAI-compatible server,
-# mesh/models/openai_compatible.py) or "anthropic" (the Messages API,
-# mesh/models/anthropic_messages.py).
-ModelProviderName = Literal["openai", "anthropic"]
-
-
-class ModelChoice(BaseModel):
-    """A model in `MESH_MODELS`: its name, its endpoint and protocol (None: the agent's)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    endpoint: str | None = None
-    provider: ModelProviderName | None = None
-
-
-class ModelOverride(BaseModel):
-    """One agent type's entry of `MESH_MODELS`; what it sets wins over the code."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str | None = Field(default=None, min_length=1)
-    endpoint: str | None = None
-    fallbacks: tuple[str | ModelChoice, ...] | None = None
-    timeout: float | None = Field(default=None, gt=0)
-    provider: ModelProviderName | None = None
-
-
-class ModelLimit(BaseModel):
-    """One model's entry of `MESH_MODEL_LIMITS`: requests and tokens per minute of one
-    provider account (an endpoint), shared by the whole mesh (ADR 024)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rpm: int | None = Field(default=None, gt=0)
-    tpm: int | None = Field(default=None, gt=0)
-
-    @model_validator(mode="after")
-    def _some_limit(self) -> ModelLimit:
-        if self.rpm is None and self.tpm is None:
-            raise ValueError('a limit needs "rpm", "tpm" or both, e.g. {"rpm": 500}')
-        return self
 
 
 class Settings(BaseSettings):

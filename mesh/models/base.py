@@ -25,13 +25,15 @@ from mesh.models.types import ModelAnswer, ModelChunk, ModelRequest
 
 @dataclass(frozen=True, slots=True)
 class ModelTarget:
-    """Where one model is served: its name, the endpoint, the request timeout (s), and
-    the protocol the endpoint speaks (`openai` or `anthropic`)."""
+    """Where one model is served: its name, the endpoint, the request timeout (s), the
+    protocol the endpoint speaks (`openai` or `anthropic`), and the environment
+    variable holding its API key (None: `MESH_MODEL_API_KEY`)."""
 
     name: str
     endpoint: str
     timeout: float
     provider: str = "openai"
+    api_key_env: str | None = None
 
 
 class ModelProvider(ABC):

@@ -15,12 +15,14 @@ object) naming its own endpoint; they are tried in order (mesh/models/calls.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mesh.errors import SetupError
+from mesh.model_choices import ModelChoice, ModelProviderName
 from mesh.models.base import ModelTarget
-from mesh.settings import ModelChoice, ModelProviderName, Settings
+from mesh.settings import Settings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +37,10 @@ class ModelSpec:
         timeout: seconds one request may take (None: `MESH_MODEL_TIMEOUT`).
         provider: the endpoint's protocol, `"openai"` (OpenAI-compatible) or
             `"anthropic"` (the Messages API) (None: `MESH_MODEL_PROVIDER`).
+        api_key_env: the environment variable holding this endpoint's API key, e.g.
+            `"ANTHROPIC_API_KEY"` (None: `MESH_MODEL_API_KEY`), so a fallback on another
+            provider's endpoint gets its own key; the key itself is never in code or
+            JSON. A fallback on the same endpoint uses the first model's key.
     """
 
     name: str | None = None
@@ -42,6 +48,7 @@ class ModelSpec:
     fallbacks: Sequence[str | ModelSpec] = field(default=())
     timeout: float | None = None
     provider: ModelProviderName | None = None
+    api_key_env: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fallbacks", tuple(self.fallbacks))
@@ -95,13 +102,28 @@ def resolve_targets(
     fallbacks: Sequence[str | ModelSpec | ModelChoice] = spec.fallbacks
     if override is not None and override.fallbacks is not None:
         fallbacks = override.fallbacks
-    targets = [ModelTarget(first, endpoint, timeout, provider)]
+    key = (override and override.api_key_env) or spec.api_key_env
+    targets = [ModelTarget(first, endpoint, timeout, provider, _key_env(agent, key))]
     for fallback in fallbacks:
         if isinstance(fallback, str):
-            targets.append(ModelTarget(fallback, endpoint, timeout, provider))
+            targets.append(ModelTarget(fallback, endpoint, timeout, provider, key))
         else:
             assert fallback.name is not None  # checked by ModelSpec and ModelChoice
             where = fallback.endpoint or endpoint
             speaks = fallback.provider or provider  # unnamed: the first model's protocol
-            targets.append(ModelTarget(fallback.name, where, timeout, speaks))
+            # Another endpoint never gets the first one's key: its own, or the mesh's.
+            its_key = fallback.api_key_env or (key if where == endpoint else None)
+            targets.append(
+                ModelTarget(fallback.name, where, timeout, speaks, _key_env(agent, its_key))
+            )
     return tuple(targets)
+
+
+def _key_env(agent: str, variable: str | None) -> str | None:
+    """`variable`, checked to hold a key (so a worker fails at start-up, not per call)."""
+    if variable is not None and not os.environ.get(variable):
+        raise SetupError(
+            f"agent {agent!r}'s model reads its API key from ${variable} (api_key_env), "
+            "which is not set: export it, or remove api_key_env to use MESH_MODEL_API_KEY"
+        )
+    return variable

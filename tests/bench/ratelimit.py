@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from mesh.client import Client
-from mesh.settings import ModelLimit, Settings
+from mesh.model_choices import ModelLimit
+from mesh.settings import Settings
 from mesh.transport.kafka.adapter import KafkaTransport
 from schemas.tasks import TaskStatus
 from tests.bench.common import Options, Report, until

@@ -18,7 +18,8 @@ from prometheus_client import REGISTRY as METRICS
 from pydantic import BaseModel
 
 from mesh import Agent, ModelSpec, RetryPolicy, TaskContext
-from mesh.settings import ModelOverride, Settings
+from mesh.model_choices import ModelOverride
+from mesh.settings import Settings
 from mesh.testing import TestMesh
 from schemas import REGISTRY
 from schemas.tasks import TaskState, TaskStatus

@@ -17,6 +17,7 @@ from mesh.models import ChatMessage, ModelAnswer, ToolCall, ToolSpec, Usage
 from mesh.models.base import ModelProvider, ModelTarget
 from mesh.models.budgets import ModelBudgets
 from mesh.models.calls import Chat
+from mesh.models.clients import ModelClients
 from mesh.models.limits import ModelLimits
 from mesh.models.openai_compatible import OpenAICompatible
 from mesh.models.spec import resolve_targets
@@ -286,3 +287,43 @@ async def test_a_rerun_replays_each_call_by_its_request_and_occurrence() -> None
     assert replayed == ["answer 1", "answer 2", "answer 3"]
     assert len(clients.fake.requests) == 3
     assert (await rerun([ChatMessage.user("new")])).content == "answer 4"
+
+
+def test_a_fallback_on_another_endpoint_reads_its_own_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIRST_KEY", "sk-first")
+    monkeypatch.setenv("BACKUP_KEY", "sk-backup")
+    spec = ModelSpec(
+        name="gpt-4o-mini",
+        endpoint="https://api.example.com/v1",
+        api_key_env="FIRST_KEY",
+        fallbacks=[
+            "gpt-4o",  # same endpoint: the first one's key
+            ModelSpec(
+                name="claude", endpoint="https://other.example.com", api_key_env="BACKUP_KEY"
+            ),
+            ModelSpec(name="local", endpoint="http://127.0.0.1:9/v1"),  # never the first's key
+        ],
+    )
+    settings = Settings(model_api_key="sk-mesh")
+    targets = resolve_targets("a", spec, settings)
+    assert [t.api_key_env for t in targets] == ["FIRST_KEY", "FIRST_KEY", "BACKUP_KEY", None]
+    clients = ModelClients(settings)
+    assert [clients._key(t) for t in targets] == ["sk-first", "sk-first", "sk-backup", "sk-mesh"]
+
+
+def test_a_key_variable_that_is_not_set_fails_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_KEY", raising=False)
+    agent = Agent(
+        "keyed", model=ModelSpec(name="m", endpoint="http://h/v1", api_key_env="NOT_SET_KEY")
+    )
+
+    @agent.task
+    async def handle(ctx: TaskContext, question: Question) -> Question:
+        return question
+
+    with pytest.raises(SetupError, match=r"\$NOT_SET_KEY \(api_key_env\), which is not set"):
+        agent.validate(Settings())
+    override = '{"keyed": {"api_key_env": "NOT_SET_KEY"}}'
+    monkeypatch.setenv("MESH_MODELS", override)
+    with pytest.raises(SetupError, match="NOT_SET_KEY"):
+        resolve_targets("keyed", ModelSpec(name="m", endpoint="http://h/v1"), load_settings())
