@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     # earlier runs' included (the next raises ModelCallLimitExceeded).
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
     model_max_calls_per_task: int = Field(default=100, ge=1)
+    # While one model call runs, a `model_waiting` event every this many seconds keeps
+    # the supervisor from taking the task for stuck (keep it below the agent's lease).
+    model_keepalive: float = Field(default=60.0, gt=0)
     # Streamed tokens (ADR 022): how long the tokens topic keeps them (s), and when a
     # record of buffered deltas goes out: after this many seconds, or characters.
     tokens_retention: float = Field(default=3600.0, gt=0)

@@ -76,6 +76,9 @@ class EventKind(StrEnum):
     # the task's handler got a model's answer (a call paid for, not a journal replay);
     # the event's `usage` is the call's usage line (ADR 021)
     MODEL_CALLED = "model_called"
+    # a model call still running, every MESH_MODEL_KEEPALIVE seconds: activity that
+    # keeps a task in one long call from being taken for stuck by the supervisor
+    MODEL_WAITING = "model_waiting"
 
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"  # the TaskError type of a task past its deadline

@@ -36,10 +36,12 @@ text deltas reach the task's token sink as they come (mesh/models/streaming.py).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, TypeVar, cast, overload
 
 import orjson
@@ -91,6 +93,8 @@ class CallRecorder(Protocol):
     def model_calls(self) -> int: ...
 
     async def record_model_call(self, line: ModelUsage) -> None: ...
+
+    async def model_waiting(self) -> None: ...
 
 
 class Chat:
@@ -201,7 +205,7 @@ class Chat:
         live = self._call_stream(step) if stream else None
         self._in_flight += 1
         try:
-            async with self._effect():
+            async with self._effect(), self._keepalive():
                 answer = await self._first_answer(step, request, targets, output, live)
                 await self._journal.record_step(step, answer.model_dump(mode="json"))
         finally:
@@ -210,6 +214,24 @@ class Chat:
         if live is not None:
             await live.sink.answered(step, answer)
         return answer
+
+    @asynccontextmanager
+    async def _keepalive(self) -> AsyncIterator[None]:
+        """While the call runs, tell the task's readers and the supervisor every
+        MESH_MODEL_KEEPALIVE seconds that it is waiting for the model, not stuck."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self._settings.model_keepalive)
+                await self._recorder.model_waiting()
+
+        beating = asyncio.create_task(beat(), name=f"model-keepalive-{self._agent}")
+        try:
+            yield
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
 
     def _check_call_limit(self, model: str) -> None:
         limit = self._settings.model_max_calls_per_task

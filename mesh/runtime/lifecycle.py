@@ -178,6 +178,10 @@ class TaskRecorder:
             self.state = self.state.model_copy(update={"usage": usage})
             await self._publish([event])
 
+    async def model_waiting(self) -> None:
+        """A model call of the task is still running (the supervisor's lease: ADR 021)."""
+        await self.note(EventKind.MODEL_WAITING)
+
     async def note(self, kind: EventKind, error: TaskError | None = None) -> None:
         """Publish an event that changes no state (the task's history only)."""
         _TRANSITIONS[self.state.agent, kind].inc()

@@ -64,9 +64,16 @@ class WorkerSeen(BaseModel):
         return not self.stopping and now - self.last_seen <= self.interval * missed_beats
 
 
-# A model call answered is activity too: a task in a long tool loop is not stuck.
+# A model call answered, or still running, is activity too: a task in a long tool loop
+# or one long call is not stuck.
 _ACTIVITY = frozenset(
-    {EventKind.PROGRESS, EventKind.DELEGATED, EventKind.STEERED, EventKind.MODEL_CALLED}
+    {
+        EventKind.PROGRESS,
+        EventKind.DELEGATED,
+        EventKind.STEERED,
+        EventKind.MODEL_CALLED,
+        EventKind.MODEL_WAITING,
+    }
 )
 
 

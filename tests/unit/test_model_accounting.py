@@ -32,6 +32,7 @@ from mesh.retry import GiveUp
 from mesh.settings import Settings, load_settings
 from mesh.supervision._tracking import apply_event
 from schemas.tasks import EventKind, ModelUsage, TaskEvent, TaskState, TaskStatus
+from tests.helpers import eventually
 
 # -- the price table ------------------------------------------------------------------
 
@@ -144,12 +145,16 @@ class _Recorder:
     def __init__(self, earlier_calls: int = 0) -> None:
         self.earlier = earlier_calls
         self.lines: list[ModelUsage] = []
+        self.waiting = 0  # model_waiting beats
 
     def model_calls(self) -> int:
         return self.earlier + sum(line.calls for line in self.lines)
 
     async def record_model_call(self, line: ModelUsage) -> None:
         self.lines.append(line)
+
+    async def model_waiting(self) -> None:
+        self.waiting += 1
 
 
 class _Journal:
@@ -190,11 +195,18 @@ class _Clients:
         return self.provider_
 
 
-def _chat(recorder: _Recorder, provider: ModelProvider, journal: _Journal, cap: int) -> Chat:
+def _chat(
+    recorder: _Recorder,
+    provider: ModelProvider,
+    journal: _Journal,
+    cap: int,
+    keepalive: float = 60.0,
+) -> Chat:
     settings = load_settings(
         model_endpoint="http://local/v1",
         model_name="small",
         model_max_calls_per_task=cap,
+        model_keepalive=keepalive,
         model_prices={"small": ModelPrice(input=1.0, output=2.0)},
     )
     return Chat(
@@ -268,3 +280,19 @@ def test_a_model_call_is_activity_that_extends_the_supervisors_lease() -> None:
     lease = apply_event(lease, event(EventKind.MODEL_CALLED, 30), None)
     assert lease is not None
     assert lease.last_activity == event(EventKind.MODEL_CALLED, 30).at.timestamp()
+    lease = apply_event(lease, event(EventKind.MODEL_WAITING, 50), None)  # one long call
+    assert lease is not None
+    assert lease.last_activity == event(EventKind.MODEL_WAITING, 50).at.timestamp()
+
+
+async def test_a_long_call_beats_model_waiting_until_it_is_answered() -> None:
+    recorder, provider = _Recorder(), _SlowProvider()
+    chat = _chat(recorder, provider, _Journal(), cap=3, keepalive=0.01)
+    call = asyncio.create_task(chat([ChatMessage.user("think long")]))
+    await eventually(lambda: recorder.waiting >= 2, timeout=10, what="beats while in flight")
+    provider.release.set()
+    await call
+    beats = recorder.waiting
+    await asyncio.sleep(0.05)  # five keepalive intervals after the answer
+    assert recorder.waiting == beats  # the beats stopped with the call
+    assert len(recorder.lines) == 1
