@@ -1,0 +1,82 @@
+"""`Embedder`: texts in, unit-length 384-dimensional sentence vectors out.
+
+What sentence-transformers does for all-MiniLM-L6-v2, without torch: BERT's WordPiece
+tokenizer (the `tokenizers` library reading the package's `tokenizer.json`), the
+encoder (`minilm.MiniLM`), the mean of the token vectors over the attention mask,
+then L2 normalisation, so a dot product of two embeddings is their cosine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from agents.embedding.minilm import Floats, MiniLM
+
+# sentence-transformers' max_seq_length for this model (sentence_bert_config.json):
+# longer texts are cut, as the model was trained on at most 256 word pieces.
+MAX_TOKENS: Final = 256
+# Texts per forward pass. Larger batches pad more and gain little on two cores.
+BATCH_SIZE: Final = 32
+DIMENSIONS: Final = 384
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 sentence embeddings, computed with numpy.
+
+    The weights load on the first `embed` (about a second), not on construction, so
+    creating one costs nothing and an agent can pay the load off its event loop.
+    `embed` is safe to call from several threads at once.
+    """
+
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = model_dir
+        self._load_lock = threading.Lock()
+        self._model: MiniLM | None = None
+        self._tokenizer: Tokenizer | None = None
+
+    def load(self) -> None:
+        """Read the tokenizer and weights now, if not yet (idempotent, thread-safe)."""
+        with self._load_lock:
+            if self._model is not None:
+                return
+            tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+            tokenizer.enable_truncation(max_length=MAX_TOKENS)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S105 (a token)
+            self._tokenizer = tokenizer
+            self._model = MiniLM(self.model_dir)
+
+    def embed(self, texts: Sequence[str]) -> Floats:
+        """Embed texts.
+
+        Args:
+            texts: Any texts; an empty one gets the vector of an empty sentence.
+
+        Returns:
+            A (len(texts), 384) float32 array whose rows have unit length, in the
+            order of `texts`.
+        """
+        self.load()
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        # Texts of similar length share a batch, so little of each batch is padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), BATCH_SIZE):
+            chunk = order[start : start + BATCH_SIZE]
+            out[chunk] = self._embed_batch([texts[i] for i in chunk])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> Floats:
+        assert self._tokenizer is not None and self._model is not None
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        tokens = self._model(ids, mask)
+        weights = mask[:, :, None].astype(np.float32)
+        mean = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(mean, axis=1, keepdims=True)
+        return (mean / np.maximum(norms, 1e-12)).astype(np.float32)
