@@ -8,15 +8,17 @@ then L2 normalisation, so a dot product of two embeddings is their cosine.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 import numpy as np
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from tokenizers import Tokenizer
 
-from agents.embedding.minilm import Floats, MiniLM
+from agents.embedding.minilm import Floats, MiniLM, float32
 
 # sentence-transformers' max_seq_length for this model (sentence_bert_config.json):
 # longer texts are cut, as the model was trained on at most 256 word pieces.
@@ -24,6 +26,8 @@ MAX_TOKENS: Final = 256
 # Texts per forward pass. Larger batches pad more and gain little on two cores.
 BATCH_SIZE: Final = 32
 DIMENSIONS: Final = 384
+# Set, any of these says how many BLAS threads the operator wants; we then keep out.
+BLAS_THREAD_VARIABLES: Final = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class Embedder:
@@ -47,9 +51,10 @@ class Embedder:
                 return
             tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S105 (a token)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
             self._tokenizer = tokenizer
             self._model = MiniLM(self.model_dir)
+            _one_blas_thread()
 
     def embed(self, texts: Sequence[str]) -> Floats:
         """Embed texts.
@@ -79,4 +84,13 @@ class Embedder:
         weights = mask[:, :, None].astype(np.float32)
         mean = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(mean, axis=1, keepdims=True)
-        return (mean / np.maximum(norms, 1e-12)).astype(np.float32)
+        return float32(mean / np.maximum(norms, 1e-12))
+
+
+def _one_blas_thread() -> None:
+    # A ticket is a few dozen tokens: matrices this small gain nothing from a second
+    # BLAS thread, and on a busy 2-core machine OpenBLAS's threads spin against the
+    # mesh's own processes (measured: 3 texts/s one at a time with its default of two
+    # threads, 25/s with one). Concurrent tasks already embed on the worker's threads.
+    if not any(name in os.environ for name in BLAS_THREAD_VARIABLES):
+        threadpool_limits(limits=1, user_api="blas")

@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,11 @@ _ERF_P: Final = 0.3275911
 _ERF_A: Final = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
 
+def float32(array: Any) -> Floats:
+    """`array` as float32 (numpy's stubs lose the dtype of some expressions)."""
+    return np.asarray(array, dtype=np.float32)
+
+
 def erf(x: Floats) -> Floats:
     """The error function, elementwise, to 1.5e-7 absolute."""
     sign = np.sign(x)
@@ -36,18 +41,18 @@ def erf(x: Floats) -> Floats:
     t = 1.0 / (1.0 + _ERF_P * a)
     a1, a2, a3, a4, a5 = _ERF_A
     poly = ((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t
-    return (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
+    return float32(sign * (1.0 - poly * np.exp(-a * a)))
 
 
 def gelu(x: Floats) -> Floats:
     """BERT's GELU: the exact one, x * Phi(x), not the tanh approximation."""
-    return (0.5 * x * (1.0 + erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)
+    return float32(0.5 * x * (1.0 + erf(x / np.float32(math.sqrt(2.0)))))
 
 
 def layer_norm(x: Floats, weight: Floats, bias: Floats, eps: float) -> Floats:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
+    return float32((x - mean) / np.sqrt(var + eps) * weight + bias)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class Layer:
         scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(size)) + mask_bias
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         weights = scores / scores.sum(axis=-1, keepdims=True)
-        return (weights @ v).transpose(0, 2, 1, 3).reshape(batch, length, width)
+        return float32((weights @ v).transpose(0, 2, 1, 3).reshape(batch, length, width))
 
 
 class MiniLM:
@@ -137,7 +142,7 @@ class MiniLM:
         x = self.embedding_norm(x)
         # Padding gets the float32 minimum added before the softmax, as BertModel does:
         # its weight underflows to exactly 0, so padding changes no real token's vector.
-        mask_bias = ((1.0 - mask[:, None, None, :]) * np.finfo(np.float32).min).astype(np.float32)
+        mask_bias = float32((1.0 - mask[:, None, None, :]) * np.finfo(np.float32).min)
         for layer in self.layers:
             x = layer(x, mask_bias)
         return x
