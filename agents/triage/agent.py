@@ -16,8 +16,9 @@ from agents.contracts import (
     TicketCreated,
     TriageTicket,
 )
-from agents.triage.classify import classify, extract_order_id
+from agents.triage.classify import extract_order_id
 from agents.triage.drafting import draft_reply, knowledge_query
+from agents.triage.meaning import classify_ticket
 from mesh import Agent, TaskContext
 
 agent = Agent(
@@ -40,8 +41,12 @@ async def on_ticket_created(ctx: TaskContext, event: TicketCreated) -> ReplyDraf
 
 @agent.task
 async def triage(ctx: TaskContext, ticket: TriageTicket) -> ReplyDrafted:
-    category = classify(ticket.subject, ticket.body)
-    await ctx.progress("classified", category=category)
+    # By meaning where embeddings are installed, by keyword rules elsewhere (meaning.py).
+    classified = await classify_ticket(ticket.subject, ticket.body)
+    category = classified.category
+    await ctx.progress(
+        "classified", category=category, by=classified.method, similarity=classified.similarity
+    )
     order_id = extract_order_id(f"{ticket.subject} {ticket.body}")
     knowledge = await ctx.delegate(
         "knowledge", KnowledgeSearch(query=knowledge_query(ticket, category)), result=KnowledgeHits
