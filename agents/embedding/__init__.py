@@ -7,7 +7,7 @@ embedder is found; `encoder` and `minilm` hold the arithmetic.
 """
 
 from agents.embedding.cache import CachedEmbeddings, TextEmbedder
-from agents.embedding.loading import EMBEDDINGS_ENV, embedder, forget_embedder
+from agents.embedding.loading import EMBEDDINGS_ENV, embedder
 from agents.embedding.ranking import DenseRanker, dense_ranker
 
 __all__ = [
@@ -17,5 +17,4 @@ __all__ = [
     "TextEmbedder",
     "dense_ranker",
     "embedder",
-    "forget_embedder",
 ]

@@ -23,8 +23,11 @@ from agents.embedding.minilm import Floats, MiniLM, float32
 # sentence-transformers' max_seq_length for this model (sentence_bert_config.json):
 # longer texts are cut, as the model was trained on at most 256 word pieces.
 MAX_TOKENS: Final = 256
-# Texts per forward pass. Larger batches pad more and gain little on two cores.
+# A forward pass takes at most this many texts, and at most this many token slots
+# (texts x the longest one's tokens): past that, batching gains nothing on a CPU, and
+# the attention and GELU temporaries outgrow the caches.
 BATCH_SIZE: Final = 32
+BATCH_TOKENS: Final = 1024
 DIMENSIONS: Final = 384
 # Set, any of these says how many BLAS threads the operator wants; we then keep out.
 BLAS_THREAD_VARIABLES: Final = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -51,7 +54,8 @@ class Embedder:
                 return
             tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            # The file pads every text to 128 tokens; we pad each batch to its longest.
+            tokenizer.no_padding()
             self._tokenizer = tokenizer
             self._model = MiniLM(self.model_dir)
             _one_blas_thread()
@@ -67,24 +71,40 @@ class Embedder:
             order of `texts`.
         """
         self.load()
+        assert self._tokenizer is not None
+        token_ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
         out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
-        # Texts of similar length share a batch, so little of each batch is padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), BATCH_SIZE):
-            chunk = order[start : start + BATCH_SIZE]
-            out[chunk] = self._embed_batch([texts[i] for i in chunk])
+        for batch in _batches(token_ids):
+            out[batch] = self._embed_batch([token_ids[i] for i in batch])
         return out
 
-    def _embed_batch(self, texts: list[str]) -> Floats:
-        assert self._tokenizer is not None and self._model is not None
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _embed_batch(self, token_ids: list[list[int]]) -> Floats:
+        assert self._model is not None
+        length = max(len(ids) for ids in token_ids)
+        ids = np.zeros((len(token_ids), length), dtype=np.int64)  # 0 is [PAD]
+        mask = np.zeros_like(ids)
+        for row, text_ids in enumerate(token_ids):
+            ids[row, : len(text_ids)] = text_ids
+            mask[row, : len(text_ids)] = 1
         tokens = self._model(ids, mask)
         weights = mask[:, :, None].astype(np.float32)
         mean = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(mean, axis=1, keepdims=True)
         return float32(mean / np.maximum(norms, 1e-12))
+
+
+def _batches(token_ids: list[list[int]]) -> list[list[int]]:
+    """Group text indices into forward passes, texts of similar length together so
+    that little of a batch is padding (one long text would pad every short one)."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(token_ids)), key=lambda i: len(token_ids[i])):
+        # Sorted by length, so the newest text is the longest of its batch.
+        fits = batches and (len(batches[-1]) + 1) * len(token_ids[i]) <= BATCH_TOKENS
+        if fits and len(batches[-1]) < BATCH_SIZE:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def _one_blas_thread() -> None:

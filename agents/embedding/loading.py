@@ -50,12 +50,6 @@ def embedder() -> Embedder | None:
         return _found[0]
 
 
-def forget_embedder() -> None:
-    """Look again on the next `embedder()` call (tests that change the environment)."""
-    with _lock:
-        _found.clear()
-
-
 def _find() -> Embedder | None:
     choice = os.environ.get(EMBEDDINGS_ENV, "auto").strip().lower()
     if choice not in EMBEDDINGS_CHOICES:
