@@ -1,7 +1,7 @@
 """Sentence embeddings in numpy: the same numbers as sentence-transformers, and the
 helpers built on them (the per-text cache, the dense ranker, finding the embedder).
 
-The reference values were computed by sentence-transformers 6.2 on torch 2.13 (CPU)
+The reference values were computed by sentence-transformers 6.3 on torch 2.13 (CPU)
 from the same weights, once, in a scratch environment (torch is no dependency of
 ours): they prove the numpy forward pass, not only its shape.
 """
