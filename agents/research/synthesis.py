@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from agents.contracts import Citation, Finding
 
-MAX_CITATIONS = 8
+MAX_CITATIONS = 6
 MIN_WORDS = 8
+PASSAGE_WORDS_SENT = 80  # of each cited passage, in the summary request
 SUMMARY_INSTRUCTIONS = (
     "Answer the question from the numbered passages of the Python language reference "
     "only. Cite each passage you use by its id in brackets, e.g. [yield#1]. At most "
@@ -42,8 +43,16 @@ def citations(findings: Sequence[Finding]) -> list[Citation]:
 
 def summary_request(question: str, findings: Sequence[Finding]) -> str:
     """The user message of the summary call: the question, then the passages."""
-    passages = "\n\n".join(f"[{f.doc_id}] {f.passage}" for f in findings)
+    # Each passage clipped: a small local model reads ~1,000 prompt tokens in seconds.
+    passages = "\n\n".join(f"[{f.doc_id}] {_clipped(f.passage)}" for f in findings)
     return f"Question: {question}\n\nPassages:\n{passages}"
+
+
+def _clipped(passage: str) -> str:
+    words = passage.split()
+    return (
+        passage if len(words) <= PASSAGE_WORDS_SENT else " ".join(words[:PASSAGE_WORDS_SENT]) + " …"
+    )
 
 
 def usable_summary(answer: str | None, findings: Sequence[Finding]) -> str | None:

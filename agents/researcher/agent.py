@@ -32,7 +32,7 @@ agent = Agent(
     description="Researches one subtopic in the Python language reference (research desk).",
 )
 
-READ_MAX_TOKENS = 80
+READ_MAX_TOKENS = 60
 
 
 @dataclass

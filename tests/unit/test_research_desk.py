@@ -4,6 +4,7 @@ plan validation and fallback, steer conventions, readings and the summary check.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Sequence
 
 import pytest
@@ -15,6 +16,9 @@ from agents.research.reading import extractive_reading, usable_reading
 from agents.research.retrieval import Retriever, reciprocal_rank_fusion
 from agents.research.steering import Command, focused_query, matches_subtopic, parse_steer
 from agents.research.synthesis import cited_findings, extractive_summary, usable_summary
+from mesh.cli._services import REFERENCE_AGENTS
+from mesh.cli.support import load_agent
+from mesh.dev._model import without_unmodelled
 from mesh.errors import SetupError
 from mesh.handles import TaskHandle, as_json
 from schemas.tasks import Steer
@@ -187,3 +191,18 @@ async def test_a_handle_not_made_by_delegate_cannot_be_steered() -> None:
     handle = TaskHandle("t1", "researcher", outcome, as_json)
     with pytest.raises(SetupError, match="not made by"):
         await handle.steer("focus on x")
+
+
+def test_the_dev_mesh_runs_the_research_desk_even_without_a_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("MESH_MODEL_ENDPOINT", "MESH_MODEL_NAME", "MESH_MODELS"):
+        monkeypatch.delenv(variable, raising=False)
+    specs = [s for s in REFERENCE_AGENTS if s.startswith("agents.research")]
+    agents = {spec: load_agent(spec) for spec in specs}
+    said = io.StringIO()
+    assert without_unmodelled(agents, {}, said) == {
+        "agents.research:agent": "research",
+        "agents.researcher:agent": "researcher",
+    }
+    assert said.getvalue() == ""
