@@ -37,6 +37,7 @@ class ResearchScript:
     def __init__(self, *, plan: list[tuple[str, str]] | None = PLAN) -> None:
         self.plan = plan
         self.held: str | None = None  # "" holds every reading; a subtopic holds its own
+        self.url = ""  # the double's, once one answers with this script
         self._released = threading.Event()
 
     def hold(self, subtopic: str = "") -> None:
@@ -44,6 +45,7 @@ class ResearchScript:
         self._released.clear()
 
     def release(self) -> None:
+        self.held = None
         self._released.set()
 
     def __call__(self, body: dict[str, Any]) -> Reply | None:
