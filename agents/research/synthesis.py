@@ -3,8 +3,9 @@
 Citations are the kept branches' findings, each passage once, taken in turns across
 the branches (each subtopic's best first) up to `MAX_CITATIONS`. The model is asked to
 answer from those passages only, citing them as [doc_id]; an answer that cites none
-of them, or is too short to be one, is replaced by the extractive summary: each
-cited finding's reading followed by its id.
+of them, is too short to be one, or echoes the request back (SmolLM2-135M did, in
+`make dev`: its "summary" was the question and the passages) is replaced by the
+extractive summary: each cited finding's reading followed by its id.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from agents.contracts import Citation, Finding
 MAX_CITATIONS = 6
 MIN_WORDS = 8
 PASSAGE_WORDS_SENT = 80  # of each cited passage, in the summary request
+ECHO_WORDS = 12  # a passage's first words found in the summary: copied, not summarised
 SUMMARY_INSTRUCTIONS = (
     "Answer the question from the numbered passages of the Python language reference "
     "only. Cite each passage you use by its id in brackets, e.g. [yield#1]. At most "
@@ -61,7 +63,16 @@ def usable_summary(answer: str | None, findings: Sequence[Finding]) -> str | Non
     given = {f.doc_id for f in findings}
     if len(text.split()) < MIN_WORDS or not set(_CITED.findall(text)) & given:
         return None
+    if _echoes(text, findings):
+        return None
     return text
+
+
+def _echoes(text: str, findings: Sequence[Finding]) -> bool:
+    """Whether the answer repeats the request: its layout, or a passage's opening words."""
+    flat = " ".join(text.split())
+    openings = (" ".join(f.passage.split()[:ECHO_WORDS]) for f in findings)
+    return "Passages:" in text or any(opening in flat for opening in openings)
 
 
 def extractive_summary(question: str, findings: Sequence[Finding]) -> str:

@@ -60,7 +60,7 @@ async def test_a_research_question_across_processes(
 
         await eventually(
             lambda: "synthesising from 12 findings" in progress(),
-            timeout=30,
+            timeout=60,
             what="findings of 4 researchers relayed while the fifth reads",
         )
         assert client.view.tasks[task_id].status is TaskStatus.RUNNING
@@ -73,11 +73,11 @@ async def test_a_research_question_across_processes(
         )
         await eventually(
             lambda: client.view.tasks[held.task_id].status is TaskStatus.CANCELLED,
-            timeout=20,
+            timeout=60,
             what="the dropped researcher cancelled in its process",
         )
         script.release()
-        done = await client.wait(task_id, timeout=30)
+        done = await client.wait(task_id, timeout=60)
     finally:
         for process in processes:
             process.stop()

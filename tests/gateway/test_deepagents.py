@@ -300,14 +300,18 @@ async def test_the_research_desk_as_an_async_subagent(
             "update_async_task", task_id=task_id, message="What does yield from do?"
         )
         assert answer.startswith("Updated async subagent"), answer
-        await poll(lambda: run_statuses(sdk, task_id), lambda s: s[1:] == ["interrupted"])
+        await poll(
+            lambda: run_statuses(sdk, task_id), lambda s: s[1:] == ["interrupted"], timeout=30
+        )
         answer = await supervisor.call("cancel_async_task", task_id=task_id)
         assert answer == f"Cancelled async subagent task: {task_id}"
-        await poll(lambda: run_statuses(sdk, task_id), lambda s: s == ["interrupted"] * 2)
+        await poll(
+            lambda: run_statuses(sdk, task_id), lambda s: s == ["interrupted"] * 2, timeout=30
+        )
         await poll(  # every branch of both researches ended
             lambda: asyncio.to_thread(unfinished_researchers, langgraph_gateway.url),
             lambda found: found == [],
-            timeout=20,
+            timeout=30,
         )
         listed = await supervisor.call("list_async_tasks")
         assert task_id in listed and "cancelled" in listed

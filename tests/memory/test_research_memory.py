@@ -55,7 +55,7 @@ async def all_researchers_reading(mesh: TestMesh, task_id: str) -> list[TaskStat
     """Once the five researchers run (each held in its first reading call)."""
     await eventually(
         lambda: sum(s.status is TaskStatus.RUNNING for s in children(mesh, task_id)) == 5,
-        timeout=10,
+        timeout=30,
         what="five researchers running",
     )
     return children(mesh, task_id)
@@ -63,7 +63,7 @@ async def all_researchers_reading(mesh: TestMesh, task_id: str) -> list[TaskStat
 
 async def test_the_report_cites_the_corpus_and_costs_each_researcher(mesh: TestMesh) -> None:
     task_id = await mesh.client.submit("research", QUESTION)
-    done = await mesh.client.wait(task_id, timeout=20)
+    done = await mesh.client.wait(task_id, timeout=60)
     assert done.status is TaskStatus.SUCCEEDED, done.error
     report = ResearchReport.model_validate(done.result)
     assert (report.plan_source, report.summary_source) == ("model", "model")
@@ -81,7 +81,7 @@ async def test_without_a_usable_plan_or_model_answer_it_falls_back(
     # No model at all (no MESH_MODEL_*): every model step takes its fallback.
     async with TestMesh(research, researcher, settings=memory_settings) as test_mesh:
         task_id = await test_mesh.client.submit("research", {**QUESTION, "subagents": 6})
-        done = await test_mesh.client.wait(task_id, timeout=20)
+        done = await test_mesh.client.wait(task_id, timeout=60)
     assert done.status is TaskStatus.SUCCEEDED, done.error
     report = ResearchReport.model_validate(done.result)
     assert (report.plan_source, report.summary_source) == ("fallback", "extractive")
@@ -100,14 +100,14 @@ async def test_findings_and_synthesis_show_before_the_last_researcher_ends(
         progress = state(mesh, task_id).progress if task_id in mesh.client.view.tasks else []
         return any(e.data.get("researchers_done") == 4 for e in progress)
 
-    await eventually(synthesising_early, timeout=10, what="synthesis from 4 of 5 researchers")
+    await eventually(synthesising_early, timeout=30, what="synthesis from 4 of 5 researchers")
     early = state(mesh, task_id)
     assert early.status is TaskStatus.RUNNING
     findings = [e for e in early.progress if e.message.startswith("finding ")]
     assert len(findings) == 12  # 4 researchers x 3, relayed while the fifth still reads
     assert any(e.message == "synthesising from 12 findings" for e in early.progress)
     script.release()
-    done = await mesh.client.wait(task_id, timeout=20)
+    done = await mesh.client.wait(task_id, timeout=60)
     assert done.status is TaskStatus.SUCCEEDED, done.error
 
 
@@ -123,13 +123,13 @@ async def test_focus_steer_changes_what_every_researcher_reads_next(
         await mesh.client.steer(task_id, "Focus on coroutines")
         await eventually(
             lambda: all("steered" in log.kinds.get(s.task_id, []) for s in running),
-            timeout=10,
+            timeout=30,
             what="the focus passed on to every researcher",
         )
     finally:
         await log.stop()
     script.release()
-    done = await mesh.client.wait(task_id, timeout=20)
+    done = await mesh.client.wait(task_id, timeout=60)
     report = ResearchReport.model_validate(done.result)
     assert report.focus == "coroutines"
     index = retriever()
@@ -153,11 +153,11 @@ async def test_drop_steer_cancels_that_branch_and_the_report_says_so(
     dropped = next(s for s in running if s.input["subtopic"] == "Asynchronous generators")
     await eventually(
         lambda: state(mesh, dropped.task_id).status is TaskStatus.CANCELLED,
-        timeout=10,
+        timeout=30,
         what="the dropped branch cancelled",
     )
     script.release()
-    done = await mesh.client.wait(task_id, timeout=20)
+    done = await mesh.client.wait(task_id, timeout=60)
     report = ResearchReport.model_validate(done.result)
     assert report.dropped == ["Asynchronous generators"]
     statuses = {s.subtopic: s.status for s in report.subagents}
@@ -174,7 +174,7 @@ async def test_cancelling_the_research_cancels_every_branch(
     await mesh.client.cancel(task_id)
     await eventually(
         lambda: all(state(mesh, s.task_id).status is TaskStatus.CANCELLED for s in running),
-        timeout=10,
+        timeout=30,
         what="every researcher cancelled",
     )
     assert state(mesh, task_id).status is TaskStatus.CANCELLED

@@ -15,7 +15,12 @@ from agents.research.planner import ModelPlan, PlannedSubtopic, fallback_plan, u
 from agents.research.reading import extractive_reading, usable_reading
 from agents.research.retrieval import Retriever, reciprocal_rank_fusion
 from agents.research.steering import Command, focused_query, matches_subtopic, parse_steer
-from agents.research.synthesis import cited_findings, extractive_summary, usable_summary
+from agents.research.synthesis import (
+    cited_findings,
+    extractive_summary,
+    summary_request,
+    usable_summary,
+)
 from mesh.cli._services import REFERENCE_AGENTS
 from mesh.cli.support import load_agent
 from mesh.dev._model import without_unmodelled
@@ -184,6 +189,22 @@ def test_citations_take_turns_across_branches_and_a_summary_must_cite_one() -> N
         is None
     )
     assert extractive_summary("q", cited).endswith("text of b#0 [b#0]")
+
+
+def test_a_summary_that_echoes_the_request_is_not_one() -> None:
+    long = Finding(
+        doc_id="yield#1",
+        title="t",
+        passage="Yield expressions and statements are only used when defining a generator "
+        "function, and only in the body of the generator function.",
+        score=1.0,
+    )
+    request = summary_request("How do generators work?", [long])
+    assert usable_summary(request, [long]) is None  # the request itself, cited ids and all
+    copied = f"As the reference says [yield#1]: {long.passage}"
+    assert usable_summary(copied, [long]) is None
+    summary = "A generator function yields values lazily, one by one [yield#1]."
+    assert usable_summary(summary, [long]) == summary
 
 
 async def test_a_handle_not_made_by_delegate_cannot_be_steered() -> None:
