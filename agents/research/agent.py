@@ -16,6 +16,7 @@ The report names which path each step took, and what each researcher cost.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from agents.contracts import Finding, Findings, Investigate, ResearchAsk, ResearchReport
@@ -50,6 +51,7 @@ agent = Agent(
 PLAN_MAX_TOKENS = 400
 SUMMARY_MAX_TOKENS = 160
 FINDINGS_PER_RESEARCHER = 3
+log = logging.getLogger(__name__)
 
 
 @agent.task
@@ -90,12 +92,14 @@ async def _plan(
         answer = await ctx.chat(
             messages, output=ModelPlan, max_tokens=PLAN_MAX_TOKENS, temperature=0
         )
-    except (SetupError, ModelError):  # no model configured, none answered, or no plan
+    except (SetupError, ModelError) as exc:  # no model configured, none answered, or no plan
+        log.info("task %s: no plan from the model, the fallback plans (%s)", ctx.task_id, exc)
         answer = None
     if answer is not None and answer.parsed is not None:
         plan = usable_plan(answer.parsed, wanted=ask.subagents, retriever=retriever)
         if plan is not None:
             return plan, "model"
+        log.info("task %s: the model's plan does not hold up, the fallback plans", ctx.task_id)
     fallback = fallback_plan(
         ask.question, wanted=ask.subagents, retriever=retriever, focus=ask.focus
     )
@@ -125,7 +129,8 @@ async def _summarise(
             answer = await ctx.chat(
                 messages, max_tokens=SUMMARY_MAX_TOKENS, temperature=0, stream=True
             )
-        except (SetupError, ModelError):
+        except (SetupError, ModelError) as exc:
+            log.info("task %s: no summary from the model, extractive (%s)", ctx.task_id, exc)
             answer = None
         text = usable_summary(answer.content if answer else None, cited)
         if text is not None:

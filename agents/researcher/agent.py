@@ -14,6 +14,7 @@ configured every reading is extractive, so the desk works without a model.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from agents.contracts import Finding, Findings, Investigate
@@ -33,6 +34,7 @@ agent = Agent(
 )
 
 READ_MAX_TOKENS = 60
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,7 +101,8 @@ async def _read(
     reading = None
     try:
         answer = await ctx.chat(messages, max_tokens=READ_MAX_TOKENS, temperature=0)
-    except (SetupError, ModelError):  # no model configured, or none answered
+    except (SetupError, ModelError) as exc:  # no model configured, or none answered
+        log.info("task %s: %s read extractively (%s)", ctx.task_id, hit.doc_id, exc)
         answer = None
     if answer is not None:
         spent.calls += 1
