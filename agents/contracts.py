@@ -142,3 +142,84 @@ class AssistantAnswer(BaseModel):
     model: str
     input_tokens: int
     output_tokens: int
+
+
+# -- The research desk (agents/research, agents/researcher; ADR 026) ------------------
+
+RESEARCH_ASK = "research.ask"
+RESEARCHER_INVESTIGATE = "researcher.investigate"
+
+
+@REGISTRY.register(RESEARCH_ASK, 1)
+class ResearchAsk(BaseModel):
+    """Input of the `research` agent: a question, researched by `subagents` researchers."""
+
+    question: str = Field(min_length=1, max_length=2000)
+    subagents: int = Field(default=5, ge=5, le=10)
+    focus: str | None = Field(default=None, max_length=200)
+
+
+@REGISTRY.register(RESEARCHER_INVESTIGATE, 1)
+class Investigate(BaseModel):
+    """Input of the `researcher` agent: one subtopic of a question, and what to search."""
+
+    question: str = Field(min_length=1, max_length=2000)
+    subtopic: str = Field(min_length=1, max_length=200)
+    query: str = Field(min_length=1, max_length=500)
+    limit: int = Field(default=3, ge=1, le=10)
+
+
+class Finding(BaseModel):
+    """One passage of the corpus a researcher found, with what it says on the subtopic."""
+
+    doc_id: str  # "topic#n": the n-th passage of a pydoc topic
+    title: str
+    passage: str
+    score: float
+    summary: str = ""  # the researcher's reading of it ("" : not condensed)
+
+
+class Findings(BaseModel):
+    """Result of `researcher.investigate`: the findings, best first."""
+
+    subtopic: str
+    query: str
+    findings: list[Finding]
+    read_by: Literal["model", "extractive"]
+    focus: str | None = None  # the last focus it was steered to
+    # What this researcher's own model calls cost (its TaskState.usage says the same).
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class Citation(BaseModel):
+    doc_id: str
+    passage: str
+
+
+class SubagentCost(BaseModel):
+    """One researcher's branch: its subtopic, how it ended and its model usage."""
+
+    task_id: str
+    subtopic: str
+    status: str
+    findings: int
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class ResearchReport(BaseModel):
+    """Result of `research.ask`: the answer, its citations and what each branch cost."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    subagents: list[SubagentCost]
+    plan_source: Literal["model", "fallback"]
+    summary_source: Literal["model", "extractive"]
+    dropped: list[str] = Field(default_factory=list)
+    focus: str | None = None

@@ -19,6 +19,9 @@ REFERENCE_AGENTS = (
     "agents.knowledge:agent",
     "agents.orders:agent",
     "agents.assistant:agent",  # not started when the dev mesh has no model
+    # The research desk: it declares no model, so it runs (on its fallbacks) without one.
+    "agents.research:agent",
+    "agents.researcher:agent",
 )
 
 
