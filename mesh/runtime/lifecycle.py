@@ -274,7 +274,7 @@ class TaskRecorder:
                 changes["finished_at"] = now
         if kind is EventKind.STARTED:
             changes["started_at"] = now
-        if kind in (EventKind.WAITING, EventKind.RESUMED):
+        if kind in (EventKind.WAITING, EventKind.RESUMED, EventKind.APPROVAL_EXPIRED):
             changes["waiting_for"] = waiting_for  # set while waiting, cleared on resume
         ended = status is not None and status.is_terminal
         if self.state.approval is not None and (kind in _ENDS_APPROVAL_WAIT or ended):
