@@ -6,7 +6,9 @@ processes on the embedded broker: the refund waits for a person's approval, show
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,12 @@ from agents.refunds.store import issued
 from mesh import Client
 from mesh.settings import Settings
 from schemas.tasks import TaskState, TaskStatus
+from tests.conftest import ROOT, settings_env
 from tests.e2e.processes import MeshProcess
-from tests.e2e.test_dlq_cli import mesh_cli
 from tests.helpers import eventually
 
-pytestmark = [pytest.mark.broker, pytest.mark.e2e]
+# Four `mesh run` processes and two CLI runs: generous bounds for a loaded machine.
+pytestmark = [pytest.mark.broker, pytest.mark.e2e, pytest.mark.timeout(240)]
 
 AGENTS = ("triage", "knowledge", "orders", "refunds")
 
@@ -28,6 +31,26 @@ AGENTS = ("triage", "knowledge", "orders", "refunds")
 @pytest.fixture
 def settings(broker_settings: Settings) -> Settings:
     return broker_settings.model_copy(update={"partitions": 1})
+
+
+async def mesh_cli(settings: Settings, *args: str) -> tuple[int, str, str]:
+    """`mesh <args>` as an operator runs it, without blocking the loop: (code, out, err)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mesh",
+        *args,
+        cwd=ROOT,
+        env=settings_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    return proc.returncode or 0, out.decode(), err.decode()
 
 
 def the_refund(client: Client) -> TaskState | None:
@@ -65,15 +88,15 @@ async def test_a_large_refund_waits_for_approval_and_is_issued(
         assert triage.result is not None
         assert "refund of EUR 520.00 for order ORD-1016" in triage.result["reply"]
 
-        listing = await mesh_cli(settings, "approvals", "list")
-        assert listing.code == 0, listing.err
-        assert refund.task_id in listing.out and "refunds" in listing.out
-        assert "refund EUR 520.00 on ORD-1016 (ticket T-refund-1)" in listing.out, listing.out
+        code, out, err = await mesh_cli(settings, "approvals", "list")
+        assert code == 0, err
+        assert refund.task_id in out and "refunds" in out
+        assert "refund EUR 520.00 on ORD-1016 (ticket T-refund-1)" in out, out
 
         approve = ("approvals", "approve", refund.task_id, "--note", "scratched desk")
-        answered = await mesh_cli(settings, *approve, "--by", "ana")
-        assert answered.code == 0, answered.err
-        assert answered.out.startswith(f"approved task {refund.task_id} (refunds)")
+        code, out, err = await mesh_cli(settings, *approve, "--by", "ana")
+        assert code == 0, err
+        assert out.startswith(f"approved task {refund.task_id} (refunds)"), out
         done = await client.wait(refund.task_id, timeout=60)
         assert done.status is TaskStatus.SUCCEEDED, done.error
         result = done.result or {}
