@@ -223,3 +223,33 @@ class ResearchReport(BaseModel):
     summary_source: Literal["model", "extractive"]
     dropped: list[str] = Field(default_factory=list)
     focus: str | None = None
+
+
+# -- refunds: a person approves the large ones (issue 16, ADR 027) ---------------------
+
+REFUNDS_ISSUE = "refunds.issue"
+
+
+@REGISTRY.register(REFUNDS_ISSUE, 1)
+class IssueRefund(BaseModel):
+    """Input of the `refunds` agent: refund `amount_cents` of an order. One above the
+    agent's threshold (REFUND_APPROVAL_THRESHOLD_CENTS) waits for a person's approval."""
+
+    ticket_id: str = Field(min_length=1)
+    order_id: str = Field(min_length=1)
+    amount_cents: int = Field(gt=0)
+    reason: str = Field(default="", max_length=2000)
+
+
+class RefundResult(BaseModel):
+    """Result of `refunds.issue`: whether the refund was issued, and who approved it."""
+
+    ticket_id: str
+    order_id: str
+    amount_cents: int
+    status: Literal["issued", "rejected", "expired"]
+    refund_id: str | None = None  # its row in the refunds store, when issued
+    # "expired": undecided at the expiry, or approved and expired before it was issued
+    approval: Literal["not_needed", "approved", "rejected", "expired"]
+    approved_by: str | None = None  # who approved or rejected it
+    note: str = ""  # the approver's note

@@ -19,6 +19,7 @@ and steer or cancel one through its handle (mesh/runtime/children.py).
 `chat` calls the agent's model (mesh/models) as such a step too: a re-run gets the
 journaled answer back instead of paying for the call again. `chat_with_tools` runs the
 tool loop on it (mesh/tool_loop.py): the model's tool calls run as delegations.
+`request_approval` waits for a person's approval with an expiry (mesh/approvals.py).
 
 Every wait takes `timeout: float | None` in seconds, keyword-only (None: no limit).
 """
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 from pydantic import BaseModel
 
 from mesh._steps import journalable, return_adapter
+from mesh.approvals import ApprovalGate
 from mesh.errors import SetupError
 from mesh.handles import TaskHandle, as_json, child_task_id, gather
 from mesh.models.budgets import BudgetScope
@@ -120,6 +122,12 @@ class TaskContext:
         # `await ctx.chat_with_tools(messages, tools=[AgentTool(agent), ...])`: the tool
         # loop, the calls run as delegations (mesh/tool_loop.py).
         self.chat_with_tools = ToolLoop(self)
+        # `await ctx.request_approval(subject, expires_in=..., on_expiry=...)` waits for a
+        # person's decision; `await ctx.step_if_approved(approval, name, fn, ...)` runs a
+        # step only while that approval holds (mesh/approvals.py, ADR 027).
+        approvals = ApprovalGate(self, recorder, journal)
+        self.request_approval = approvals.request
+        self.step_if_approved = approvals.step
 
     # -- initiating ---------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 On `support.ticket.created` (or a submitted `triage.ticket` task) it classifies the
 ticket, asks `knowledge` and `orders` in parallel, drafts a reply from whatever
-came back, and emits `support.reply.drafted`.
+came back, and emits `support.reply.drafted`. A ticket asking for a refund of a
+known order also starts a `refunds` task (agents/triage/refund.py).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from agents.contracts import (
 )
 from agents.triage.classify import classify, extract_order_id
 from agents.triage.drafting import draft_reply, knowledge_query
+from agents.triage.refund import refund_request, with_refund_note
 from mesh import Agent, TaskContext
 
 agent = Agent(
     "triage",
     description="Classifies support tickets, gathers facts in parallel, drafts a reply.",
-    delegates_to=["knowledge", "orders"],
+    delegates_to=["knowledge", "orders", "refunds"],
 )
 
 
@@ -61,5 +63,9 @@ async def triage(ctx: TaskContext, ticket: TriageTicket) -> ReplyDrafted:
         orders=len(orders_found.orders) if orders_found else None,
     )
     reply = draft_reply(ticket, category, hits, orders_found)
+    if (refund := refund_request(ticket, orders_found)) is not None:
+        # Not awaited: a large refund waits for a person's approval (ADR 027).
+        await ctx.delegate("refunds", refund)
+        reply = with_refund_note(reply, refund)
     await ctx.emit(reply, key=ticket.ticket_id)
     return reply
