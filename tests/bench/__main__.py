@@ -1,7 +1,9 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
     python -m tests.bench                  # all: hop, inflight, fanout, recovery, supervisor,
-                                           # gateway, model_overhead, model_journal, ratelimit
+                                           # gateway, model_overhead, model_journal, ratelimit,
+                                           # claims-fanout, claims-throughput,
+                                           # claims-concurrency, claims-cost
     python -m tests.bench hop fanout       # a subset, in the order given
     python -m tests.bench --quick          # smaller sizes
     python -m tests.bench hop --profile /tmp/hop.prof   # cProfile of the timed mesh hop
@@ -33,6 +35,7 @@ import orjson
 from mesh.dev.broker import EmbeddedBroker
 from mesh.settings import Settings
 from tests.bench import (
+    claims_fanout,
     fanout,
     gateway,
     hop,
@@ -54,6 +57,8 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "model_overhead": model_calls.run_overhead,
     "model_journal": model_calls.run_journal,
     "ratelimit": ratelimit.run,
+    # The seeds' claims (issue 16): sizes from BENCH_CLAIMS_* (tests/bench/claims_*.py).
+    "claims-fanout": claims_fanout.run,
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 RESULTS = Path(__file__).with_name("results.json")
