@@ -36,6 +36,7 @@ from mesh.dev.broker import EmbeddedBroker
 from mesh.settings import Settings
 from tests.bench import (
     claims_fanout,
+    claims_throughput,
     fanout,
     gateway,
     hop,
@@ -59,6 +60,7 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "ratelimit": ratelimit.run,
     # The seeds' claims (issue 16): sizes from BENCH_CLAIMS_* (tests/bench/claims_*.py).
     "claims-fanout": claims_fanout.run,
+    "claims-throughput": claims_throughput.run,
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 RESULTS = Path(__file__).with_name("results.json")
