@@ -35,6 +35,8 @@ import orjson
 from mesh.dev.broker import EmbeddedBroker
 from mesh.settings import Settings
 from tests.bench import (
+    claims_concurrency,
+    claims_cost,
     claims_fanout,
     claims_throughput,
     fanout,
@@ -61,6 +63,8 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     # The seeds' claims (issue 16): sizes from BENCH_CLAIMS_* (tests/bench/claims_*.py).
     "claims-fanout": claims_fanout.run,
     "claims-throughput": claims_throughput.run,
+    "claims-concurrency": claims_concurrency.run,
+    "claims-cost": claims_cost.run,
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 RESULTS = Path(__file__).with_name("results.json")
