@@ -30,6 +30,7 @@ from tests.bench.research_desk import (
     BENCH_DESK,
     PRICE,
     RunningDesk,
+    capacity_settings,
     env_float,
     env_int,
     run_workflows,
@@ -47,10 +48,12 @@ async def run(settings: Settings, options: Options) -> Report:
     count = env_int("BENCH_CLAIMS_CONCURRENT", 200 if options.quick else 1000)
     subagents = env_int("BENCH_CLAIMS_CONCURRENT_SUBAGENTS", 2)
     latency = env_float("BENCH_CLAIMS_CONCURRENT_LATENCY", 2.0)
+    settings = capacity_settings(settings)
     report = Report("claims_concurrency")
     calls = BENCH_DESK.calls_per_workflow(subagents)
     report.add("workflows", count, f"submitted at once; plan + {subagents} subagents + synthesis")
     report.add("latency_s", latency, "per model call, the slow model double")
+    report.add("fetch_max_wait_s", settings.fetch_max_wait, "Kafka's default (ADR 030)")
     with slow_model_process(latency=latency) as model, tempfile.TemporaryDirectory() as logs:
         async with running_desk(BENCH_DESK, settings, model.url, Path(logs)) as desk:
             await run_workflows(desk, BENCH_DESK, count=2, subagents=subagents)  # warm-up
@@ -71,8 +74,9 @@ async def run(settings: Settings, options: Options) -> Report:
     report.add("model_peak_in_flight", stats["peak_in_flight"], "calls waiting at the model")
     report.add("model_requests", requests, f"expected {count * calls} ({calls} per workflow)")
     report.add("worker_cpu_s", cpu, "both worker processes")
-    report.add("cost_accounted_usd", accounted, "sum of the workflows' tree costs")
-    report.add("cost_paid_usd", requests * CALL_USD, "the model's requests x one call's price")
+    report.add("worker_cpu_ms_per_workflow", cpu / count * 1000)
+    report.add("cost_accounted_musd", accounted * 1e3, "milli-USD: the workflows' tree costs")
+    report.add("cost_paid_musd", requests * CALL_USD * 1e3, "the model's requests x a call's price")
     report.add("cost_ratio", accounted / (requests * CALL_USD), "accounted / paid (1.0)")
     return report
 

@@ -33,6 +33,7 @@ from mesh.settings import Settings
 from tests.bench.common import Options, Report
 from tests.bench.research_desk import (
     BENCH_DESK,
+    capacity_settings,
     env_float,
     env_int,
     run_workflows,
@@ -49,10 +50,12 @@ async def run(settings: Settings, options: Options) -> Report:
     sample = env_int("BENCH_CLAIMS_BASELINE_WORKFLOWS", 2 if options.quick else 6)
     workers = len(BENCH_DESK.specs)
     calls = BENCH_DESK.calls_per_workflow(subagents)
+    settings = capacity_settings(settings)
     report = Report("claims_throughput")
     report.add("workflows", workflows, f"plan + {subagents} subagents + synthesis: {calls} calls")
     report.add("latency_s", latency, "per model call, the slow model double")
     report.add("worker_processes", workers, "each side")
+    report.add("fetch_max_wait_s", settings.fetch_max_wait, "Kafka's default (ADR 030)")
     with slow_model_process(latency=latency) as model, tempfile.TemporaryDirectory() as logs:
         async with running_desk(BENCH_DESK, settings, model.url, Path(logs)) as desk:
             await run_workflows(desk, BENCH_DESK, count=2, subagents=subagents)  # warm-up

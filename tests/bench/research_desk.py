@@ -33,6 +33,9 @@ from tests.bench.research_agents import Question
 from tests.e2e.processes import MeshProcess
 
 MODEL = "bench-slow"
+# Kafka's default fetch wait, not the dev profile's 10 ms, where capacity is measured:
+# idle consumers polling 100 times a second took ~0.2 of a core from two workers.
+CAPACITY_FETCH_MAX_WAIT = 0.5
 PRICE = {"input": 1.0, "output": 2.0}  # USD per million tokens: 20 µUSD per double's call
 
 
@@ -132,6 +135,11 @@ async def running_desk(
             process.stop()
 
 
+def capacity_settings(settings: Settings) -> Settings:
+    """`settings` for a benchmark bound by the workers' CPU (ADR 030)."""
+    return settings.model_copy(update={"fetch_max_wait": CAPACITY_FETCH_MAX_WAIT})
+
+
 def _all_assigned(processes: Sequence[MeshProcess]) -> bool:
     for process in processes:
         if process.proc.poll() is not None:
@@ -161,7 +169,10 @@ async def run_workflows(
         running.sample_rss()
         return all((s := tasks.get(i)) is not None and s.status.is_terminal for i in ids)
 
-    ended = await until(all_ended, timeout=timeout, what=f"{count} workflows", interval=0.2)
+    try:
+        ended = await until(all_ended, timeout=timeout, what=f"{count} workflows", interval=0.2)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}: {_tally([tasks.get(i) for i in ids])}") from None
     states = [tasks[i] for i in ids]
     failed = [s for s in states if s.status is not TaskStatus.SUCCEEDED]
     if failed:
@@ -169,6 +180,15 @@ async def run_workflows(
             f"{len(failed)} of {count} workflows ended {failed[0].status}: {failed[0].error}"
         )
     return ended - began, states
+
+
+def _tally(states: Sequence[TaskState | None]) -> str:
+    """How many are in each status, e.g. `succeeded 10, running 990`."""
+    counts: dict[str, int] = {}
+    for state in states:
+        status = "unseen" if state is None else state.status.value
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
 
 
 def tree_cost(tasks: dict[str, TaskState], root: str) -> float:
