@@ -61,7 +61,7 @@ async def run(settings: Settings, options: Options) -> Report:
             idle_rss = sum(desk.peak_rss.values())
             cpu_before, requests_before = desk.cpu_seconds(), (await model.stats())["requests"]
             drain, roots = await run_workflows(
-                desk, BENCH_DESK, count=count, subagents=subagents, timeout=280
+                desk, BENCH_DESK, count=count, subagents=subagents, timeout=560
             )
             cpu = desk.cpu_seconds() - cpu_before
             stats = await model.stats()

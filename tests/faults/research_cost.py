@@ -83,7 +83,7 @@ async def kill_mid_workflow(
         for n in (1, 2)
     ]
     try:
-        await eventually(lambda: _one_owner_each(processes), timeout=60, what="the groups")
+        await eventually(lambda: _one_owner_each(processes), timeout=120, what="the groups")
         await eventually(lambda: "bench-research" in client.view.agents, timeout=30, what="card")
         question = Question(
             text=topic, subagents=SUBAGENTS, calls_per_subagent=CALLS_EACH, gate=str(gate)
