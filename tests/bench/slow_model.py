@@ -6,8 +6,8 @@ ThreadingHTTPServer: a thread per connection, a listen backlog of 5) suits behav
 tests; a burst of 5,000 connections would overflow its backlog (SYN retries of 1 s
 and more, which would show as model latency) and need 5,000 threads. This serves the
 same OpenAI `chat.completion` (`model_double.chat_completion`) from an asyncio
-server (backlog 8192), each answer after `latency` seconds of
-`asyncio.sleep`, so every call takes the latency and no more, however many wait.
+server (backlog 8192), each answer after `latency` seconds of `asyncio.sleep`, so
+every call takes the latency and no more, however many wait.
 `GET /stats` says how many requests it answered and the most in flight at once.
 
     python -m tests.bench.slow_model --latency 2   # prints its base URL; serves until
