@@ -167,7 +167,9 @@ def _message(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
     }
 
 
-def _completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+def chat_completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """The OpenAI `chat.completion` answering `body` with `reply` (also served by the
+    asyncio double of the benchmarks, tests/bench/slow_model.py)."""
     calls = [
         {
             "id": call_id,
@@ -229,7 +231,7 @@ def _handler_for(double: ModelDouble) -> type[BaseHTTPRequestHandler]:
             elif anthropic:
                 payload = json.dumps(_message(body, reply)).encode()
             else:
-                payload = json.dumps(_completion(body, reply)).encode()
+                payload = json.dumps(chat_completion(body, reply)).encode()
             self._send(reply.status, payload, headers)
 
         def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
@@ -281,7 +283,7 @@ def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
 
 def _openai_events(body: dict[str, Any], reply: Reply) -> list[bytes]:
     """A streamed chat completion: role, content pieces, tool calls, finish, usage."""
-    completion = _completion(body, reply)
+    completion = chat_completion(body, reply)
     base = {k: completion[k] for k in ("id", "created", "model")}
     base["object"] = "chat.completion.chunk"
 
