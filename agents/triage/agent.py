@@ -2,7 +2,8 @@
 
 On `support.ticket.created` (or a submitted `triage.ticket` task) it classifies the
 ticket, asks `knowledge` and `orders` in parallel, drafts a reply from whatever
-came back, and emits `support.reply.drafted`.
+came back (with the mesh's model when one is configured, held to those facts:
+agents/triage/model_drafting.py; else the template), and emits `support.reply.drafted`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from agents.contracts import (
     TriageTicket,
 )
 from agents.triage.classify import classify, extract_order_id
-from agents.triage.drafting import draft_reply, knowledge_query
+from agents.triage.drafting import knowledge_query
+from agents.triage.model_drafting import draft_with_model
 from mesh import Agent, TaskContext
 
 agent = Agent(
@@ -60,6 +62,7 @@ async def triage(ctx: TaskContext, ticket: TriageTicket) -> ReplyDrafted:
         articles=len(hits.articles) if hits else None,
         orders=len(orders_found.orders) if orders_found else None,
     )
-    reply = draft_reply(ticket, category, hits, orders_found)
+    # The model drafts, held to these facts; no model or no grounded draft: the template.
+    reply = await draft_with_model(ctx, ticket, category, hits, orders_found)
     await ctx.emit(reply, key=ticket.ticket_id)
     return reply
