@@ -39,7 +39,7 @@ from agents.triage.prompt import drafting_messages, facts_for, retry_message
 from mesh import ChatMessage, ModelError, ModelRateLimited, SetupError, TaskContext
 
 MODEL_DRAFTS: Final = 2  # the first draft and one retry with the reason it was rejected
-MAX_DRAFT_TOKENS: Final = 160  # five short sentences fit with room; a ramble is cut off
+MAX_DRAFT_TOKENS: Final = 128  # five short sentences fit with room; a ramble is cut off
 
 
 async def draft_with_model(
