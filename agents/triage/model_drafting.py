@@ -16,6 +16,9 @@ fails (unavailable after its fallbacks, refusing, over a budget or the per-task 
 cap) also degrades to the template: a ticket is answered either way. A short rate
 limit is not caught: it retries the task.
 
+`TRIAGE_MODEL_DRAFTS` (default 2: a draft and one retry; 0: never ask the model) is
+an application knob, read when the module is imported.
+
 Each `ctx.chat` is a durable step (ADR 020): a re-run of the task replays the drafts
 and the check reaches the same verdict, so the same reply is sent and nothing is paid
 twice.
@@ -23,6 +26,8 @@ twice.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Final
 
 from agents.contracts import (
@@ -38,8 +43,35 @@ from agents.triage.grounding import check_draft
 from agents.triage.prompt import drafting_messages, facts_for, retry_message
 from mesh import ChatMessage, ModelError, ModelRateLimited, SetupError, TaskContext
 
-MODEL_DRAFTS: Final = 2  # the first draft and one retry with the reason it was rejected
+DRAFTS_VARIABLE: Final = "TRIAGE_MODEL_DRAFTS"
+DEFAULT_DRAFTS: Final = 2  # the first draft and one retry with the reason it was rejected
+MOST_DRAFTS: Final = 3
 MAX_DRAFT_TOKENS: Final = 128  # five short sentences fit with room; a ramble is cut off
+
+
+def model_drafts(environ: Mapping[str, str]) -> int:
+    """How many drafts triage asks the model for per ticket: `TRIAGE_MODEL_DRAFTS`.
+
+    Default 2 (a draft and one retry); 0 sends the template reply without asking,
+    as a deployment whose model must not see tickets would (and tests that run the
+    dev mesh for other reasons: the embedded model's drafts cost seconds each).
+
+    Raises:
+        SetupError: the value is not a whole number from 0 to 3 (names the variable).
+    """
+    raw = environ.get(DRAFTS_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_DRAFTS
+    if raw.isdigit() and int(raw) <= MOST_DRAFTS:
+        return int(raw)
+    raise SetupError(
+        f"{DRAFTS_VARIABLE} must be a whole number from 0 to {MOST_DRAFTS} (0: the template "
+        f"reply only; {DEFAULT_DRAFTS}, the default: a draft and one retry), got {raw!r}"
+    )
+
+
+# Read once, when the agent module is imported: a bad value stops `mesh run` at start-up.
+MODEL_DRAFTS: Final = model_drafts(os.environ)
 
 
 async def draft_with_model(
@@ -63,6 +95,8 @@ async def draft_with_model(
         ModelRateLimited: the model asks to wait a short while (the task is retried).
     """
     template = draft_reply(ticket, category, hits, orders)
+    if MODEL_DRAFTS == 0:
+        return _templated(template, f"{DRAFTS_VARIABLE}=0: the model is not asked", None, [])
     facts = facts_for(ticket, hits, orders, template)
     messages = drafting_messages(ticket, category, facts)
     rejected: list[str] = []
@@ -93,8 +127,12 @@ async def draft_with_model(
         rejected.append(verdict.reason)
         await ctx.progress("draft rejected", reason=verdict.reason)
         messages = [*messages, ChatMessage.assistant(draft), retry_message(verdict.reason)]
-    reason = f"the model's {MODEL_DRAFTS} drafts failed the grounding check"
+    reason = f"the model's {_drafts(MODEL_DRAFTS)} failed the grounding check"
     return _templated(template, reason, model, rejected)
+
+
+def _drafts(count: int) -> str:
+    return "draft" if count == 1 else f"{count} drafts"
 
 
 def _templated(

@@ -18,6 +18,7 @@ from agents.contracts import Customer, ReplyDrafted, TicketCreated
 from agents.knowledge import agent as knowledge
 from agents.orders import agent as orders
 from agents.triage import agent as triage
+from agents.triage import model_drafting
 from agents.triage.drafting import SIGN_OFF
 from mesh.models.accounting import tree_usage, usage_total
 from mesh.prices import ModelPrice
@@ -133,6 +134,16 @@ async def test_with_no_model_the_template_drafts_at_no_cost(memory_settings: Set
     assert sent.drafting is not None and sent.drafting.by == "template"
     assert sent.drafting.reason.startswith("no model is configured: agent 'triage' calls")
     assert state.usage == []
+
+
+async def test_with_no_drafts_wanted_the_model_is_not_asked(
+    desk: TestMesh, double: ModelDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_drafting, "MODEL_DRAFTS", 0)  # TRIAGE_MODEL_DRAFTS=0
+    sent = reply(await handle(desk))
+    assert sent.drafting is not None and sent.drafting.by == "template"
+    assert sent.drafting.reason == "TRIAGE_MODEL_DRAFTS=0: the model is not asked"
+    assert double.calls() == 0
 
 
 async def test_the_tickets_root_task_shows_triages_tokens_and_cost(

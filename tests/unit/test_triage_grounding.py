@@ -7,7 +7,9 @@ import pytest
 from agents.contracts import OrdersFound
 from agents.triage.drafting import draft_reply
 from agents.triage.grounding import MAX_DRAFT_CHARS, Facts, check_draft, cited_order_ids
+from agents.triage.model_drafting import model_drafts
 from agents.triage.prompt import drafting_messages, facts_for
+from mesh import SetupError
 from tests.unit.test_triage_logic import DELIVERED, HITS, SHIPPED, ticket
 
 FACTS = Facts(
@@ -117,3 +119,11 @@ def test_the_prompt_says_when_a_lookup_failed_or_found_no_named_order() -> None:
     user = drafting_messages(lost, "shipping", missing)[1].content or ""
     assert "order ORD-4321 was not found under the customer's email address" in user
     assert "Help articles: none to cite." in user
+
+
+def test_the_number_of_model_drafts_is_a_knob_that_names_itself_when_wrong() -> None:
+    assert model_drafts({}) == 2 and model_drafts({"TRIAGE_MODEL_DRAFTS": " 0 "}) == 0
+    assert model_drafts({"TRIAGE_MODEL_DRAFTS": "3"}) == 3
+    for wrong in ("4", "-1", "two"):
+        with pytest.raises(SetupError, match=rf"TRIAGE_MODEL_DRAFTS must be .* got '{wrong}'"):
+            model_drafts({"TRIAGE_MODEL_DRAFTS": wrong})
