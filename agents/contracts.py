@@ -122,6 +122,7 @@ class ReplyDrafted(BaseModel):
     reply: str
     article_ids: list[str] = Field(default_factory=list)
     order_ids: list[str] = Field(default_factory=list)
+    drafting: Drafting | None = None  # who drafted it and why (None: before the model)
 
 
 ASSISTANT_ASK = "assistant.ask"
@@ -253,3 +254,26 @@ class RefundResult(BaseModel):
     approval: Literal["not_needed", "approved", "rejected", "expired"]
     approved_by: str | None = None  # who approved or rejected it
     note: str = ""  # the approver's note
+
+
+# -- Replies drafted by the model (issue 16, ADR 029) ---------------------------------
+
+
+class Drafting(BaseModel):
+    """How a reply was drafted: by the model, grounded, or by the template, and why.
+
+    Attributes:
+        by: "model" when a draft of the model passed the grounding check
+            (agents/triage/grounding.py), "template" otherwise.
+        reason: why that one was used, e.g. "no model is configured: ...".
+        model: the model that answered the last request, when one was asked.
+        rejected: why each rejected draft was rejected, in order.
+    """
+
+    by: Literal["model", "template"]
+    reason: str
+    model: str | None = None
+    rejected: list[str] = Field(default_factory=list)
+
+
+ReplyDrafted.model_rebuild()  # `drafting` names `Drafting`, defined after it
