@@ -34,7 +34,7 @@ dev: $(STAMP) ## run the mesh: broker, model, reference agents, supervisor, gate
 	@exec $(BIN)/mesh dev $(foreach spec,$(AGENTS),--agent $(spec))
 
 test: $(STAMP) prometheus lint ## lint, then the whole test suite (unit, contract, e2e)
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 test-fast: $(STAMP) ## unit and in-memory tests only
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/memory

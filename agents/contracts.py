@@ -122,6 +122,7 @@ class ReplyDrafted(BaseModel):
     reply: str
     article_ids: list[str] = Field(default_factory=list)
     order_ids: list[str] = Field(default_factory=list)
+    drafting: Drafting | None = None  # who drafted it and why (None: before the model)
 
 
 ASSISTANT_ASK = "assistant.ask"
@@ -142,3 +143,137 @@ class AssistantAnswer(BaseModel):
     model: str
     input_tokens: int
     output_tokens: int
+
+
+# -- The research desk (agents/research, agents/researcher; ADR 026) ------------------
+
+RESEARCH_ASK = "research.ask"
+RESEARCHER_INVESTIGATE = "researcher.investigate"
+
+
+@REGISTRY.register(RESEARCH_ASK, 1)
+class ResearchAsk(BaseModel):
+    """Input of the `research` agent: a question, researched by `subagents` researchers."""
+
+    question: str = Field(min_length=1, max_length=2000)
+    subagents: int = Field(default=5, ge=5, le=10)
+    focus: str | None = Field(default=None, max_length=200)
+
+
+@REGISTRY.register(RESEARCHER_INVESTIGATE, 1)
+class Investigate(BaseModel):
+    """Input of the `researcher` agent: one subtopic of a question, and what to search."""
+
+    question: str = Field(min_length=1, max_length=2000)
+    subtopic: str = Field(min_length=1, max_length=200)
+    query: str = Field(min_length=1, max_length=500)
+    limit: int = Field(default=3, ge=1, le=10)
+
+
+class Finding(BaseModel):
+    """One passage of the corpus a researcher found, with what it says on the subtopic."""
+
+    doc_id: str  # "topic#n": the n-th passage of a pydoc topic
+    title: str
+    passage: str
+    score: float
+    summary: str = ""  # the researcher's reading of it ("" : not condensed)
+
+
+class Findings(BaseModel):
+    """Result of `researcher.investigate`: the findings, best first."""
+
+    subtopic: str
+    query: str
+    findings: list[Finding]
+    read_by: Literal["model", "extractive"]
+    focus: str | None = None  # the last focus it was steered to
+    # What this researcher's own model calls cost (its TaskState.usage says the same).
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class Citation(BaseModel):
+    doc_id: str
+    passage: str
+
+
+class SubagentCost(BaseModel):
+    """One researcher's branch: its subtopic, how it ended and its model usage."""
+
+    task_id: str
+    subtopic: str
+    status: str
+    findings: int
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class ResearchReport(BaseModel):
+    """Result of `research.ask`: the answer, its citations and what each branch cost."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    subagents: list[SubagentCost]
+    plan_source: Literal["model", "fallback"]
+    summary_source: Literal["model", "extractive"]
+    dropped: list[str] = Field(default_factory=list)
+    focus: str | None = None
+
+
+# -- refunds: a person approves the large ones (issue 16, ADR 027) ---------------------
+
+REFUNDS_ISSUE = "refunds.issue"
+
+
+@REGISTRY.register(REFUNDS_ISSUE, 1)
+class IssueRefund(BaseModel):
+    """Input of the `refunds` agent: refund `amount_cents` of an order. One above the
+    agent's threshold (REFUND_APPROVAL_THRESHOLD_CENTS) waits for a person's approval."""
+
+    ticket_id: str = Field(min_length=1)
+    order_id: str = Field(min_length=1)
+    amount_cents: int = Field(gt=0)
+    reason: str = Field(default="", max_length=2000)
+
+
+class RefundResult(BaseModel):
+    """Result of `refunds.issue`: whether the refund was issued, and who approved it."""
+
+    ticket_id: str
+    order_id: str
+    amount_cents: int
+    status: Literal["issued", "rejected", "expired"]
+    refund_id: str | None = None  # its row in the refunds store, when issued
+    # "expired": undecided at the expiry, or approved and expired before it was issued
+    approval: Literal["not_needed", "approved", "rejected", "expired"]
+    approved_by: str | None = None  # who approved or rejected it
+    note: str = ""  # the approver's note
+
+
+# -- Replies drafted by the model (issue 16, ADR 029) ---------------------------------
+
+
+class Drafting(BaseModel):
+    """How a reply was drafted: by the model, grounded, or by the template, and why.
+
+    Attributes:
+        by: "model" when a draft of the model passed the grounding check
+            (agents/triage/grounding.py), "template" otherwise.
+        reason: why that one was used, e.g. "no model is configured: ...".
+        model: the model that answered the last request, when one was asked.
+        rejected: why each rejected draft was rejected, in order.
+    """
+
+    by: Literal["model", "template"]
+    reason: str
+    model: str | None = None
+    rejected: list[str] = Field(default_factory=list)
+
+
+ReplyDrafted.model_rebuild()  # `drafting` names `Drafting`, defined after it

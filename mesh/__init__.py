@@ -4,7 +4,8 @@ Reading order for a newcomer:
 1. `mesh.agent`     - `Agent`: declare an agent type and its handlers.
 2. `mesh.context`   - `TaskContext`: emit, delegate (typed `TaskHandle`s), gather, step,
                       chat (a model call, `mesh.models`), chat_with_tools (agents as
-                      tools, `mesh.tool_loop`), progress, steering.
+                      tools, `mesh.tool_loop`), progress, steering, human approval
+                      with an expiry (`mesh.approvals`).
 3. `mesh.runtime.worker`    - `Worker`: one process in an agent type's consumer group;
                       `mesh.runtime._runner` runs one task, `mesh.runtime._offsets` decides commits.
 4. `mesh.runtime.lifecycle` - task events and state; `mesh.views.tasks` materializes state.
@@ -16,9 +17,12 @@ The message contracts live in the `schemas` package.
 """
 
 from mesh.agent import Agent
+from mesh.approvals import Approval, ApprovalStatus
 from mesh.client import Client
 from mesh.context import TaskContext
 from mesh.errors import (
+    ApprovalExpired,
+    ApprovalNotPending,
     BudgetExceeded,
     ChildCancelled,
     ChildError,
@@ -59,6 +63,10 @@ __all__ = [
     "Agent",
     "AgentCard",
     "AgentTool",
+    "Approval",
+    "ApprovalExpired",
+    "ApprovalNotPending",
+    "ApprovalStatus",
     "Budget",
     "BudgetExceeded",
     "ChatMessage",

@@ -1,4 +1,4 @@
-"""`Client`: submit, follow, steer and cancel tasks; publish domain events.
+"""`Client`: submit, follow, steer and cancel tasks; answer approvals; publish domain events.
 
 Used by the CLI, the tests, and any Python program that hands work to the mesh::
 
@@ -9,14 +9,16 @@ Used by the CLI, the tests, and any Python program that hands work to the mesh::
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from mesh._contracts import import_contracts
 from mesh._validation import validated_event, validated_input
+from mesh.approvals import decision_steer, pending_approvals
 from mesh.errors import InvalidInput, TaskNotFound, UnknownAgent
 from mesh.runtime.lifecycle import submit_task, submitted_state
 from mesh.runtime.publisher import Publisher
@@ -196,6 +198,33 @@ class Client:
         if state.status is not TaskStatus.WAITING:
             raise InvalidInput(f"task {task_id} is {state.status}, not waiting for an answer")
         await self._control(task_id, STEER, Steer(text=text, data=data))
+
+    # -- approvals (mesh/approvals.py, ADR 027) ---------------------------------------
+
+    def approvals(self) -> builtins.list[TaskState]:
+        """Tasks of every agent that wait for a person's approval, soonest expiry first
+        (each state's `approval` says what is asked, with its details and expiry)."""
+        return pending_approvals(self.view)
+
+    async def approve(self, task_id: str, *, by: str, note: str = "") -> TaskState:
+        """Approve what the task waits for; returns the state it was answered in.
+
+        Raises:
+            TaskNotFound: no such task.
+            ApprovalNotPending: it waits for no approval, or the approval has expired.
+        """
+        return await self._decide(task_id, "approved", by=by, note=note)
+
+    async def reject(self, task_id: str, *, by: str, note: str = "") -> TaskState:
+        """Reject what the task waits for (raises as `approve`)."""
+        return await self._decide(task_id, "rejected", by=by, note=note)
+
+    async def _decide(
+        self, task_id: str, decision: Literal["approved", "rejected"], *, by: str, note: str
+    ) -> TaskState:
+        state = await self.get(task_id)
+        await self._control(task_id, STEER, decision_steer(state, decision, by=by, note=note))
+        return state
 
     async def cancel(self, task_id: str, reason: str = "cancelled by client") -> None:
         """Cancel a task and, through it, its children."""

@@ -13,9 +13,13 @@ A task may run more than once (a re-delivery after a crash or rebalance, a retry
 a completed step returns its journaled result instead of running again, and a
 delegation re-attaches to the child an earlier run started.
 
+A parent can follow its children's progress while they run (`ctx.children_progress()`)
+and steer or cancel one through its handle (mesh/runtime/children.py).
+
 `chat` calls the agent's model (mesh/models) as such a step too: a re-run gets the
 journaled answer back instead of paying for the call again. `chat_with_tools` runs the
 tool loop on it (mesh/tool_loop.py): the model's tool calls run as delegations.
+`request_approval` waits for a person's approval with an expiry (mesh/approvals.py).
 
 Every wait takes `timeout: float | None` in seconds, keyword-only (None: no limit).
 """
@@ -25,17 +29,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
 
 from mesh._steps import journalable, return_adapter
+from mesh.approvals import ApprovalGate
 from mesh.errors import SetupError
 from mesh.handles import TaskHandle, as_json, child_task_id, gather
 from mesh.models.budgets import BudgetScope
 from mesh.models.calls import Chat
 from mesh.models.clients import ModelClients
+from mesh.runtime.children import ChildrenProgress, PublishedControl, children_progress
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import TaskJournal
 from mesh.runtime.lifecycle import TaskRecorder, submit_task
@@ -95,6 +102,8 @@ class TaskContext:
         self.last_activity = self.started_at
         self._steering_queue: asyncio.Queue[Steer] | None = None  # made on first use
         self._children: list[TaskHandle[Any]] = []
+        self._child_control = PublishedControl(publisher, request)  # handle.steer/cancel
+        self._progress_watchers: list[ChildrenProgress] = []  # open children_progress()
         self._delegations = 0
         # `await ctx.chat(messages, tools=..., output=Model)`: a model call as a durable
         # step, typed by `output` (mesh/models/calls.py).
@@ -113,6 +122,12 @@ class TaskContext:
         # `await ctx.chat_with_tools(messages, tools=[AgentTool(agent), ...])`: the tool
         # loop, the calls run as delegations (mesh/tool_loop.py).
         self.chat_with_tools = ToolLoop(self)
+        # `await ctx.request_approval(subject, expires_in=..., on_expiry=...)` waits for a
+        # person's decision; `await ctx.step_if_approved(approval, name, fn, ...)` runs a
+        # step only while that approval holds (mesh/approvals.py, ADR 027).
+        approvals = ApprovalGate(self, recorder, journal)
+        self.request_approval = approvals.request
+        self.step_if_approved = approvals.step
 
     # -- initiating ---------------------------------------------------------------
 
@@ -201,9 +216,12 @@ class TaskContext:
         if earlier is not None and earlier.outcome is not None:  # ended in an earlier run
             outcome = asyncio.get_running_loop().create_future()
             outcome.set_result(earlier.outcome)
-            handle = TaskHandle(child_id, agent, outcome, convert)
+            handle = TaskHandle(child_id, agent, outcome, convert, self._child_control)
         else:
-            handle = TaskHandle(child_id, agent, self._waiter.expect_child(child_id), convert)
+            waiting = self._waiter.expect_child(child_id)
+            handle = TaskHandle(child_id, agent, waiting, convert, self._child_control)
+        for watcher in self._progress_watchers:  # before the child can report anything
+            watcher.watch(child_id)
         self._children.append(handle)
         if earlier is None:  # not started by an earlier run of this task
             await submit_task(self._publisher, request, agent)
@@ -335,6 +353,11 @@ class TaskContext:
     @property
     def children(self) -> list[TaskHandle[Any]]:
         return list(self._children)
+
+    def children_progress(self) -> AbstractAsyncContextManager[ChildrenProgress]:
+        """Follow this task's children's progress entries as they report them:
+        `async with ctx.children_progress() as live: await live.wait(timeout=1.0)`."""
+        return children_progress(self, self._publisher, self._progress_watchers)
 
     @property
     def _steering(self) -> asyncio.Queue[Steer]:

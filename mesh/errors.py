@@ -16,6 +16,8 @@ Hierarchy::
     ├── InvalidInput         a task input or event payload fails its schema
     ├── TaskNotFound         no task with that id is known
     ├── TaskEnded            steering or cancelling a task that has already ended
+    ├── ApprovalNotPending   answering a task that waits for no approval, or too late
+    ├── ApprovalExpired      an approval expired with `on_expiry="halt"`: the task fails
     ├── DeadLetterError      no dead letter with that id, or a purge would hide others
     ├── StepTooLarge         a durable step's result is over MESH_MAX_STEP_BYTES
     ├── ModelError           a model call failed (`ctx.chat`, mesh/models)
@@ -125,6 +127,18 @@ class TaskNotFound(MeshError):
 
 class TaskEnded(MeshError):
     """Steering or cancelling a task that has already ended (exit status 1)."""
+
+
+class ApprovalNotPending(MeshError):
+    """Approving or rejecting a task that does not wait for an approval (it never
+    asked, was answered already, or has ended), or whose approval has expired; the
+    gateway's 409 (mesh/approvals.py)."""
+
+
+class ApprovalExpired(MeshError):
+    """A person's approval (`ctx.request_approval`) expired undecided, or had expired
+    when the step it allows was to run, and its `on_expiry` is "halt": the task fails
+    with this as its error (not retried: a re-run finds the same expiry)."""
 
 
 class DeadLetterError(MeshError):

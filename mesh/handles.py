@@ -4,7 +4,8 @@
 waits for the child's outcome (it arrives in the parent's inbox, mesh/runtime) and
 validates the child's result into `Model`, the way a Temporal workflow handle gives
 its workflow's return type. Without `result=`, a `TaskHandle[dict[str, Any]]` gives
-the result's JSON object.
+the result's JSON object. A parent can also steer or cancel a running child through
+its handle (`handle.steer(...)`, `handle.cancel(...)`), as a client would.
 """
 
 from __future__ import annotations
@@ -12,18 +13,39 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Generator
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from mesh.errors import ChildCancelled, ChildFailed, ChildResultInvalid, ChildTimedOut
-from schemas.tasks import DEADLINE_EXCEEDED, TaskError, TaskOutcome, TaskStatus
+from mesh.errors import (
+    ChildCancelled,
+    ChildFailed,
+    ChildResultInvalid,
+    ChildTimedOut,
+    SetupError,
+)
+from schemas.tasks import (
+    CANCEL,
+    DEADLINE_EXCEEDED,
+    STEER,
+    Cancel,
+    Steer,
+    TaskError,
+    TaskOutcome,
+    TaskStatus,
+)
 
 R = TypeVar("R", covariant=True)  # what awaiting a handle gives
 T = TypeVar("T")
 R1 = TypeVar("R1")
 R2 = TypeVar("R2")
 R3 = TypeVar("R3")
+
+
+class ChildControl(Protocol):
+    """Sends a control message (steer, cancel) to a child's inbox (mesh/runtime/children.py)."""
+
+    async def send(self, task_id: str, agent: str, type_: str, message: BaseModel) -> None: ...
 
 
 class TaskHandle(Generic[R]):
@@ -40,11 +62,13 @@ class TaskHandle(Generic[R]):
         agent: str,
         outcome: asyncio.Future[TaskOutcome],
         convert: Callable[[dict[str, Any]], R],
+        control: ChildControl | None = None,
     ) -> None:
         self.task_id = task_id
         self.agent = agent
         self._outcome = outcome
         self._convert = convert
+        self._control = control
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.task_id!r}, agent={self.agent!r}, done={self.done()})"
@@ -73,6 +97,21 @@ class TaskHandle(Generic[R]):
         if outcome.error is not None and outcome.error.type == DEADLINE_EXCEEDED:
             raise ChildTimedOut(self.task_id, self.agent, outcome.error)
         raise ChildFailed(self.task_id, self.agent, outcome.error)
+
+    async def steer(self, text: str = "", **data: Any) -> None:
+        """Send the running child a steering message (its `ctx.next_steer` gets it)."""
+        await self._send(STEER, Steer(text=text, data=data))
+
+    async def cancel(self, reason: str = "cancelled by its parent") -> None:
+        """Ask the child to cancel (its own children with it); awaiting this handle then
+        raises `ChildCancelled`. A child that has already ended is left as it is."""
+        if not self.done():
+            await self._send(CANCEL, Cancel(reason=reason))
+
+    async def _send(self, type_: str, message: BaseModel) -> None:
+        if self._control is None:
+            raise SetupError(f"{self!r} was not made by `ctx.delegate`: it cannot be controlled")
+        await self._control.send(self.task_id, self.agent, type_, message)
 
     def __await__(self) -> Generator[Any, None, R]:
         return self.result().__await__()

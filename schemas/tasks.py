@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,6 +79,9 @@ class EventKind(StrEnum):
     # a model call still running, every MESH_MODEL_KEEPALIVE seconds: activity that
     # keeps a task in one long call from being taken for stuck by the supervisor
     MODEL_WAITING = "model_waiting"
+    # a person's approval (`ctx.request_approval`) expired undecided, or had expired by
+    # the time the step it allows was to run: the task runs on by its `on_expiry`
+    APPROVAL_EXPIRED = "approval_expired"
 
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"  # the TaskError type of a task past its deadline
@@ -149,6 +152,31 @@ class ModelUsage(BaseModel):
     cost_usd: float = Field(default=0.0, ge=0)
 
 
+class PendingApproval(BaseModel):
+    """What a task waiting for a person's approval asks (`ctx.request_approval`, ADR 027):
+    on its `waiting` event and in its state while it waits (the approvals inbox)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str  # the approval within its task (one task may ask for several in turn)
+    subject: str  # what is to be approved, in a person's words
+    details: dict[str, Any] = Field(default_factory=dict)
+    requested_at: datetime
+    expires_at: datetime  # undecided by then, or not yet acted on: it does not count
+    on_expiry: Literal["halt", "continue"]  # the task fails, or runs on without it
+
+
+class ApprovalDecision(BaseModel):
+    """A person's answer to a `PendingApproval`: the `approval` entry of the steering
+    message's data (`mesh approvals approve|reject`, `client.approve`)."""
+
+    name: str
+    decision: Literal["approved", "rejected"]
+    by: str
+    note: str = ""
+    at: datetime
+
+
 class ProgressEntry(BaseModel):
     at: datetime
     message: str = ""
@@ -176,6 +204,7 @@ class TaskEvent(BaseModel):
     waiting_for: str | None = None  # on waiting events: what a human is asked
     held: str | None = None  # on held events: why the task has not started
     usage: ModelUsage | None = None  # on model_called events: that call's
+    approval: PendingApproval | None = None  # on waiting and approval_expired events
 
 
 @REGISTRY.register(TASK_STATE, 1)
@@ -202,6 +231,7 @@ class TaskState(BaseModel):
     instance: str = ""
     deadline: datetime | None = None
     waiting_for: str | None = None  # while `waiting`: what a human is asked
+    approval: PendingApproval | None = None  # while `waiting` for a person's approval
     # While accepted but not started: why it is held back (the circuit is open, no
     # live worker of its agent type, waiting for a slot); cleared when it starts.
     held: str | None = None

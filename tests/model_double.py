@@ -25,8 +25,10 @@ off, so the call fails, when the gate stays closed for `GATE_TIMEOUT` seconds).
         assert double.calls_with("refund") == 1
 
 Replies are taken in order: the model's own queue first, then the shared one; with
-both empty, `default` answers. A stdlib server in a thread, so it runs the same
-whatever event loop the test uses.
+both empty, `default` answers. Calls made in parallel arrive in no set order: a
+`responder` (a function of the request body giving a `Reply`, or None to go on to
+the queues) answers each by what it asks; it may block, to hold a caller mid-call.
+A stdlib server in a thread, so it runs the same whatever event loop the test uses.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -67,6 +70,7 @@ class ModelDouble:
 
     def __init__(self) -> None:
         self.default = Reply()
+        self.responder: Callable[[dict[str, Any]], Reply | None] | None = None
         self.requests: list[dict[str, Any]] = []
         self.arrivals: list[float] = []  # time.monotonic() of each request, in order
         self._shared: deque[Reply] = deque()
@@ -119,6 +123,9 @@ class ModelDouble:
         with self._lock:
             self.requests.append(body)
             self.arrivals.append(time.monotonic())
+        if self.responder is not None and (reply := self.responder(body)) is not None:
+            return reply  # outside the lock: a responder may block
+        with self._lock:
             own = self._by_model.get(str(body.get("model")))
             if own:
                 return own.popleft()
@@ -160,7 +167,9 @@ def _message(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
     }
 
 
-def _completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+def chat_completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """The OpenAI `chat.completion` answering `body` with `reply` (also served by the
+    asyncio double of the benchmarks, tests/bench/slow_model.py)."""
     calls = [
         {
             "id": call_id,
@@ -222,7 +231,7 @@ def _handler_for(double: ModelDouble) -> type[BaseHTTPRequestHandler]:
             elif anthropic:
                 payload = json.dumps(_message(body, reply)).encode()
             else:
-                payload = json.dumps(_completion(body, reply)).encode()
+                payload = json.dumps(chat_completion(body, reply)).encode()
             self._send(reply.status, payload, headers)
 
         def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
@@ -274,7 +283,7 @@ def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
 
 def _openai_events(body: dict[str, Any], reply: Reply) -> list[bytes]:
     """A streamed chat completion: role, content pieces, tool calls, finish, usage."""
-    completion = _completion(body, reply)
+    completion = chat_completion(body, reply)
     base = {k: completion[k] for k in ("id", "created", "model")}
     base["object"] = "chat.completion.chunk"
 

@@ -1,6 +1,7 @@
 """`assistant`: answers a question with the mesh's model, its tokens streamed.
 
-The one reference agent that calls a model: `ModelSpec()` means "the mesh's model",
+The reference agent that needs a model (triage uses one when there is one, ADR 029):
+`ModelSpec()` means "the mesh's model",
 which `make dev` points at its embedded SmolLM2-135M-Instruct (MESH_MODEL_ENDPOINT
 and MESH_MODEL_NAME name a hosted one instead). The call is a durable step of the
 task (`ctx.chat`, mesh/models): a re-run after a crash gets the journaled answer

@@ -2,7 +2,10 @@
 
 On `support.ticket.created` (or a submitted `triage.ticket` task) it classifies the
 ticket, asks `knowledge` and `orders` in parallel, drafts a reply from whatever
-came back, and emits `support.reply.drafted`.
+came back (with the mesh's model when one is configured, held to those facts:
+agents/triage/model_drafting.py; else the template), and emits `support.reply.drafted`.
+A ticket asking for a refund of a known order also starts a `refunds` task
+(agents/triage/refund.py).
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ from agents.contracts import (
     TriageTicket,
 )
 from agents.triage.classify import extract_order_id
-from agents.triage.drafting import draft_reply, knowledge_query
+from agents.triage.drafting import knowledge_query
 from agents.triage.meaning import classify_ticket
+from agents.triage.model_drafting import draft_with_model
+from agents.triage.refund import refund_request, with_refund_note
 from mesh import Agent, TaskContext
 
 agent = Agent(
     "triage",
     description="Classifies support tickets, gathers facts in parallel, drafts a reply.",
-    delegates_to=["knowledge", "orders"],
+    delegates_to=["knowledge", "orders", "refunds"],
 )
 
 
@@ -65,6 +70,11 @@ async def triage(ctx: TaskContext, ticket: TriageTicket) -> ReplyDrafted:
         articles=len(hits.articles) if hits else None,
         orders=len(orders_found.orders) if orders_found else None,
     )
-    reply = draft_reply(ticket, category, hits, orders_found)
+    # The model drafts, held to these facts; no model or no grounded draft: the template.
+    reply = await draft_with_model(ctx, ticket, category, hits, orders_found)
+    if (refund := refund_request(ticket, orders_found)) is not None:
+        # Not awaited: a large refund waits for a person's approval (ADR 027).
+        await ctx.delegate("refunds", refund)
+        reply = with_refund_note(reply, refund)
     await ctx.emit(reply, key=ticket.ticket_id)
     return reply

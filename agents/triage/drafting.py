@@ -78,7 +78,7 @@ def draft_reply(
     cited_orders = _relevant_orders(category, named_order, orders)
     articles = hits.articles[:MAX_ARTICLES] if hits else []
     paragraphs = [
-        _greeting(ticket.customer_email),
+        greeting(ticket.customer_email),
         _acknowledgement(ticket.subject),
         _orders_paragraph(category, named_order, orders, cited_orders),
         _articles_paragraph(articles),
@@ -94,7 +94,8 @@ def draft_reply(
     )
 
 
-def _greeting(email: str) -> str:
+def greeting(email: str) -> str:
+    """How a reply greets the owner of `email`: "Hello Ada," or "Hello,"."""
     # "ada.lovelace@..." -> "Ada"; a local part that is no plain name gets no name at all.
     name = email.split("@", 1)[0].split(".", 1)[0]
     return f"Hello {name.capitalize()}," if name.isalpha() and len(name) > 1 else "Hello,"

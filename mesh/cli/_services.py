@@ -18,7 +18,11 @@ REFERENCE_AGENTS = (
     "agents.triage:agent",
     "agents.knowledge:agent",
     "agents.orders:agent",
+    "agents.refunds:agent",
     "agents.assistant:agent",  # not started when the dev mesh has no model
+    # The research desk: it declares no model, so it runs (on its fallbacks) without one.
+    "agents.research:agent",
+    "agents.researcher:agent",
 )
 
 

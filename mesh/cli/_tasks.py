@@ -96,7 +96,11 @@ def print_task(state: TaskState, client: Client) -> None:
     print(f"task      {state.task_id}")
     print(f"agent     {state.agent} ({state.type})")
     print(f"status    {state.status}")
-    if state.waiting_for:
+    if state.approval is not None:  # ADR 027
+        expires = f"{state.approval.expires_at:%Y-%m-%d %H:%M:%S}"
+        answer = f"mesh approvals approve|reject {state.task_id}"
+        print(f"waiting   for approval: {state.approval.subject}, expires {expires} ({answer})")
+    elif state.waiting_for:
         answer = f"mesh resume {state.task_id} TEXT"
         print(f"waiting   for a human: {state.waiting_for}  (answer: {answer})")
     if state.held:

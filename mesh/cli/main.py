@@ -3,7 +3,7 @@
 Every command reads `MESH_*` settings; a bad setting or input ends the command
 with a one-line message on stderr and exit status 2 (1 for runtime failures).
 The commands live by group: `_services` (run, broker, model-server, dev, gateway), `_tasks`
-(submit, tasks, task, steer, resume, cancel, publish, agents), `_dlq`, `_supervisor`
+(submit, tasks, task, steer, resume, cancel, publish, agents), `_approvals`, `_dlq`, `_supervisor`
 and `_schemas`; `support` is what they share.
 """
 
@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from mesh.cli._approvals import add_approvals_parser
 from mesh.cli._dlq import add_dlq_parser
 from mesh.cli._schemas import add_schemas_parser
 from mesh.cli._services import add_dev_parsers, add_gateway_parser, add_run_parser
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)  # mesh/cli/_services.py
     add_task_parsers(sub)  # mesh/cli/_tasks.py
     add_event_parsers(sub)
+    add_approvals_parser(sub)  # mesh/cli/_approvals.py
     add_dev_parsers(sub)  # mesh/cli/_services.py
     add_dlq_parser(sub)  # mesh/cli/_dlq.py
     add_supervisor_parser(sub)  # mesh/cli/_supervisor.py

@@ -8,7 +8,8 @@ Three ways a run ends early, told apart on purpose:
 - an exception from the handler: the agent's `RetryPolicy` decides between a
   retry (the next attempt goes to a retry tier topic; the task is `retrying`) and
   the dead-letter queue (the task ends `dead_lettered` with the reason). Invalid
-  input is dead-lettered at once; a task past its deadline or timeout ends `failed`.
+  input is dead-lettered at once; a task past its deadline or timeout, or whose
+  approval expired with `on_expiry="halt"` (mesh/approvals.py), ends `failed`.
 
 The outcome is written by `OutcomeWriter` (mesh/runtime/_outcomes.py): inside the
 worker's `EffectFence`, and followed by the run's `ended` journal record.
@@ -29,7 +30,7 @@ from pydantic import BaseModel
 from mesh.agent import Agent
 from mesh.context import ChildWaiter, TaskContext
 from mesh.dlq.write import Failure
-from mesh.errors import first_line
+from mesh.errors import ApprovalExpired, first_line
 from mesh.models.accounting import journaled_usage
 from mesh.models.clients import ModelClients
 from mesh.observability.logs import task_log_context
@@ -165,6 +166,9 @@ class TaskRunner:
             await cancel_children(self.publisher, context, "the parent ran past its deadline")
             why = "the task ran past its deadline or timeout"
             error = TaskError(type=DEADLINE_EXCEEDED, message=why)
+            await self.outcomes.finish(running, recorder, error=error)
+        except ApprovalExpired as exc:  # `on_expiry="halt"`: a decision, not a fault (ADR 027)
+            error = TaskError(type=type(exc).__name__, message=str(exc)[:2000])
             await self.outcomes.finish(running, recorder, error=error)
         except Exception as exc:  # the handler's failure: retry it or dead-letter it
             if running.superseded:

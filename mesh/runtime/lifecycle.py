@@ -29,6 +29,7 @@ from schemas.tasks import (
     TASK_STATE,
     EventKind,
     ModelUsage,
+    PendingApproval,
     ProgressEntry,
     Steer,
     TaskError,
@@ -43,6 +44,7 @@ _STATUS_OF = {
     EventKind.RETRY_SCHEDULED: TaskStatus.RETRYING,
     EventKind.WAITING: TaskStatus.WAITING,
     EventKind.RESUMED: TaskStatus.RUNNING,
+    EventKind.APPROVAL_EXPIRED: TaskStatus.RUNNING,
     EventKind.SUCCEEDED: TaskStatus.SUCCEEDED,
     EventKind.FAILED: TaskStatus.FAILED,
     EventKind.CANCELLED: TaskStatus.CANCELLED,
@@ -52,6 +54,9 @@ _STATUS_OF = {
 
 
 _CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
+_ENDS_APPROVAL_WAIT = frozenset(
+    {EventKind.WAITING, EventKind.RESUMED, EventKind.APPROVAL_EXPIRED, EventKind.STARTED}
+)
 _TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
 # Counted as each event is built: every transition of every task passes `_apply` or
 # `note` (the supervisor counts the events it writes itself: mesh/supervision/app.py).
@@ -150,17 +155,23 @@ class TaskRecorder:
         retry: tuple[int, datetime] | None = None,
         waiting_for: str | None = None,
         held: str | None = None,
+        approval: PendingApproval | None = None,
     ) -> None:
         """Apply one transition and publish its event with the new state.
 
         `retry` is (attempt, when) for a `retry_scheduled` transition; `waiting_for`
         what a `waiting` task waits for (a human's answer to this); `held` why a
-        `held` task has not started.
+        `held` task has not started; `approval` the approval a `waiting` task asks
+        for, or the one that expired (ADR 027).
         """
         async with self._lock:
             event = self._apply(
                 kind, progress, child, steer, result, error, retry, waiting_for, held
             )
+            if approval is not None:
+                event = event.model_copy(update={"approval": approval})
+                if kind is EventKind.WAITING:  # in the state while it waits (the inbox)
+                    self.state = self.state.model_copy(update={"approval": approval})
             await self._publish([event])
 
     def model_calls(self) -> int:
@@ -263,8 +274,11 @@ class TaskRecorder:
                 changes["finished_at"] = now
         if kind is EventKind.STARTED:
             changes["started_at"] = now
-        if kind in (EventKind.WAITING, EventKind.RESUMED):
+        if kind in (EventKind.WAITING, EventKind.RESUMED, EventKind.APPROVAL_EXPIRED):
             changes["waiting_for"] = waiting_for  # set while waiting, cleared on resume
+        ended = status is not None and status.is_terminal
+        if self.state.approval is not None and (kind in _ENDS_APPROVAL_WAIT or ended):
+            changes["approval"] = None  # asked again, answered, expired, a new run, ended
         if progress is not None and self._max_progress:
             changes["progress"] = [*self.state.progress, progress][-self._max_progress :]
         if child is not None:

@@ -123,7 +123,7 @@ def _changes(lease: TaskLease, event: TaskEvent, at: float) -> dict[str, object]
             changes["deadline"] = event.deadline.timestamp()
     elif event.kind is EventKind.WAITING:
         changes = {"status": "escalated"}
-    elif event.kind is EventKind.RESUMED:
+    elif event.kind in (EventKind.RESUMED, EventKind.APPROVAL_EXPIRED):  # it runs on
         changes = {"status": "running", "last_activity": at}
     elif event.kind in _ACTIVITY:
         changes = {"last_activity": max(at, lease.last_activity)}

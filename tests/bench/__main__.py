@@ -1,7 +1,9 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
     python -m tests.bench                  # all: hop, inflight, fanout, recovery, supervisor,
-                                           # gateway, model_overhead, model_journal, ratelimit
+                                           # gateway, model_overhead, model_journal, ratelimit,
+                                           # claims-fanout, claims-throughput,
+                                           # claims-concurrency, claims-cost
     python -m tests.bench hop fanout       # a subset, in the order given
     python -m tests.bench --quick          # smaller sizes
     python -m tests.bench hop --profile /tmp/hop.prof   # cProfile of the timed mesh hop
@@ -33,6 +35,10 @@ import orjson
 from mesh.dev.broker import EmbeddedBroker
 from mesh.settings import Settings
 from tests.bench import (
+    claims_concurrency,
+    claims_cost,
+    claims_fanout,
+    claims_throughput,
     fanout,
     gateway,
     hop,
@@ -54,8 +60,15 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "model_overhead": model_calls.run_overhead,
     "model_journal": model_calls.run_journal,
     "ratelimit": ratelimit.run,
+    # The seeds' claims (issue 16): sizes from BENCH_CLAIMS_* (tests/bench/claims_*.py).
+    "claims-fanout": claims_fanout.run,
+    "claims-throughput": claims_throughput.run,
+    "claims-concurrency": claims_concurrency.run,
+    "claims-cost": claims_cost.run,
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
+# 1,000 workflows at once take 1.5 min of this 2-core machine when others load it too.
+BUDGETS = {"claims-concurrency": 600.0}
 RESULTS = Path(__file__).with_name("results.json")
 
 
@@ -94,7 +107,7 @@ async def run_all(names: list[str], options: Options) -> tuple[list[Report], dic
             print(f"running {name} ...", file=sys.stderr, flush=True)
             began = time.perf_counter()
             try:
-                async with asyncio.timeout(BUDGET_SECONDS):
+                async with asyncio.timeout(BUDGETS.get(name, BUDGET_SECONDS)):
                     reports.append(await BENCHMARKS[name](settings, options))
             except Exception as exc:
                 traceback.print_exc()

@@ -88,7 +88,9 @@ def first(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstTerminal]:
         proc = subprocess.Popen(
             [".venv/bin/mesh", "dev"],
             cwd=project,
-            env=NO_MESH_ENV | {"MESH_GATEWAY_PORT": str(port)},
+            # TRIAGE_MODEL_DRAFTS=0: the embedded model's drafts (rejected: ADR 029)
+            # would hold its one thread for seconds while the assistant waits behind them.
+            env=NO_MESH_ENV | {"MESH_GATEWAY_PORT": str(port), "TRIAGE_MODEL_DRAFTS": "0"},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -45,6 +45,9 @@ def test_mesh_dev_runs_agents_supervisor_and_gateway(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MESH_")}
     env |= {"MESH_GATEWAY_PORT": str(port), "MESH_NAMESPACE": f"dev{uuid.uuid4().hex[:8]}"}
+    # Triage's two drafts by the embedded model (rejected: ADR 029) would hold the one
+    # model thread for seconds to a minute; drafting is tested with the double in memory.
+    env["TRIAGE_MODEL_DRAFTS"] = "0"
     log = tmp_path / "dev.log"
     with log.open("w") as out:
         # Not in the checkout: its `.mesh/dev.env` would steer every command run there.
@@ -75,6 +78,7 @@ def test_mesh_dev_runs_agents_supervisor_and_gateway(tmp_path: Path) -> None:
 
             task = _poll(triaged, timeout=90, what="the ticket to be triaged", log=log)
             assert task["result"]["ticket_id"] == "T-dev-1"
+            assert task["result"]["drafting"]["reason"].startswith("TRIAGE_MODEL_DRAFTS=0")
             _assert_the_assistant_answers(http, log)
         _assert_the_model_answers(tmp_path, log)
         _poll(

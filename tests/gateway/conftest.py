@@ -28,6 +28,8 @@ from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest sco
 from tests.gateway.agents import ALL
 from tests.gateway.native_support import WebhookReceiver
 from tests.helpers import eventually
+from tests.model_double import ModelDouble
+from tests.research_support import ResearchScript
 
 
 def free_port() -> int:
@@ -149,10 +151,27 @@ def native_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa: 
 
 
 @pytest.fixture(scope="package")
-def langgraph_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa: F811
-    """One gateway with the test agents, shared by the LangGraph API and Deep Agents
-    tests (tests/gateway/test_langgraph_*.py, test_deepagents.py); each test uses its
-    own threads. It has its own namespace."""
+def research_script() -> Iterator[ResearchScript]:
+    """The script of the model double the research desk behind `langgraph_gateway` calls
+    (tests/research_support.py); a test holding its calls releases them."""
+    script = ResearchScript()
+    with ModelDouble() as double:
+        double.responder = script
+        script.url = double.url
+        yield script
+        script.release()
+
+
+@pytest.fixture(scope="package")
+def langgraph_gateway(
+    bootstrap_servers: str,  # noqa: F811
+    research_script: ResearchScript,
+) -> Iterator[GatewayServer]:
+    """One gateway with the test agents and the research desk (on a model double),
+    shared by the LangGraph API and Deep Agents tests (tests/gateway/test_langgraph_*.py,
+    test_deepagents.py); each test uses its own threads. It has its own namespace."""
+    from agents.research import agent as research
+    from agents.researcher import agent as researcher
     from tests.conftest import _embedded
     from tests.gateway.langgraph_agents import napper
     from tests.gateway.langgraph_support import wait_until_runs_start
@@ -163,8 +182,10 @@ def langgraph_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noq
         namespace=f"t{uuid.uuid4().hex[:10]}",
         idempotent_producer=not _embedded(),
         gateway_webhook_secret=LANGGRAPH_WEBHOOK_SECRET,
+        model_endpoint=research_script.url,
+        model_name="double",
     )
-    server = GatewayServer(settings, [*ALL, napper])
+    server = GatewayServer(settings, [*ALL, napper, research, researcher])
     server.start()
     try:
         wait_until_runs_start(server.url)

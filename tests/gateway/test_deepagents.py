@@ -7,11 +7,14 @@ with their state kept as the graph's reducer would keep it. The last test runs a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import deepagents.middleware.async_subagents as async_subagents
+import httpx
 import pytest
 from deepagents import create_deep_agent
 from deepagents.middleware.async_subagents import AsyncSubAgentMiddleware
@@ -24,6 +27,7 @@ from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.langgraph_support import clean_client_env, poll  # noqa: F401
+from tests.research_support import ResearchScript
 
 pytestmark = pytest.mark.broker
 
@@ -43,6 +47,7 @@ def subagents(url: str) -> list[Any]:
         },
         {"name": "failer", "description": "fails", "graph_id": "fail", "url": url},
         {"name": "asker", "description": "asks a human", "graph_id": "ask", "url": url},
+        {"name": "research", "description": "researches", "graph_id": "research", "url": url},
     ]
 
 
@@ -256,3 +261,59 @@ async def test_a_deep_agent_supervisor_delegates_and_hears_the_completion(
     notes = [str(m.content) for m in out2["messages"] if "<task-notification>" in str(m.content)]
     assert len(notes) == 1
     assert "<status>success</status>" in notes[0] and "napped: nap 1" in notes[0]
+
+
+async def findings_streamed(sdk: LangGraphClient, thread_id: str, run_id: str) -> list[str]:
+    """The run's progress messages (its `custom` stream) until synthesis starts from
+    the findings of 4 of the 5 researchers."""
+    seen: list[str] = []
+    stream = sdk.runs.join_stream(thread_id, run_id, stream_mode="custom")
+    async with contextlib.aclosing(stream) as parts:  # type: ignore[type-var]
+        async for part in parts:
+            if part.event == "custom":
+                seen.append(part.data["message"])
+            if "synthesising from 12 findings" in seen:
+                break
+    return seen
+
+
+def unfinished_researchers(url: str) -> list[str]:
+    listed = httpx.get(f"{url}/v1/tasks", params={"agent": "researcher", "limit": 100}).json()
+    return [t["task_id"] for t in listed["tasks"] if t["status"] in ("submitted", "running")]
+
+
+async def test_the_research_desk_as_an_async_subagent(
+    langgraph_gateway: GatewayServer, research_script: ResearchScript, sdk: LangGraphClient
+) -> None:
+    """Start, check with partial results (the run's `custom` stream), update, cancel and
+    list, on the research desk; its completion is tested in tests/memory and tests/e2e."""
+    supervisor = Supervisor(langgraph_gateway.url, "async")
+    research_script.hold("Generator expressions")  # one researcher stays at its first passage
+    try:
+        task_id = await supervisor.start("How do Python generators work?", "research")
+        seen = await findings_streamed(sdk, task_id, supervisor.tasks[task_id]["run_id"])
+        assert sum(message.startswith("finding ") for message in seen) == 12
+        assert (await supervisor.check(task_id))["status"] == "running"
+        # A follow-up interrupts the run: its research task is cancelled, with the
+        # researcher still reading; the follow-up starts a research of its own.
+        answer = await supervisor.call(
+            "update_async_task", task_id=task_id, message="What does yield from do?"
+        )
+        assert answer.startswith("Updated async subagent"), answer
+        await poll(
+            lambda: run_statuses(sdk, task_id), lambda s: s[1:] == ["interrupted"], timeout=30
+        )
+        answer = await supervisor.call("cancel_async_task", task_id=task_id)
+        assert answer == f"Cancelled async subagent task: {task_id}"
+        await poll(
+            lambda: run_statuses(sdk, task_id), lambda s: s == ["interrupted"] * 2, timeout=30
+        )
+        await poll(  # every branch of both researches ended
+            lambda: asyncio.to_thread(unfinished_researchers, langgraph_gateway.url),
+            lambda found: found == [],
+            timeout=30,
+        )
+        listed = await supervisor.call("list_async_tasks")
+        assert task_id in listed and "cancelled" in listed
+    finally:
+        research_script.release()

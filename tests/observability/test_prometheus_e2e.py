@@ -31,6 +31,7 @@ _MODEL_PANELS = (
     "Model tokens per second by kind",
     "Model cost, USD per hour",
     "Model request latency (p50, p95)",
+    "Model cost per ticket, USD (by agent type)",
 )
 
 
@@ -183,7 +184,9 @@ async def _every_query_runs(prometheus: Prometheus) -> None:
     idle = {"Webhook attempts per second by outcome", *_MODEL_PANELS}  # this mesh calls no model
     for title, expr in panels:  # Grafana's variables, as Grafana would fill them in
         rows = await prometheus.query(
-            re.sub(r"\$__rate_interval", "1m", expr).replace("$agent", ".*")
+            re.sub(r"\$__rate_interval", "1m", expr)
+            .replace("$agent", ".*")
+            .replace("$ticket_agent", "triage")
         )
         assert bool(rows) is (title not in idle), f"panel {title!r}: {expr} gave {rows}"
     rules = [

@@ -194,3 +194,13 @@ def test_old_outcomes_leave_the_window() -> None:
     health, _ = record_outcome(Health(), 0, False, policy)
     health, changed = record_outcome(health, 20, False, policy)  # the first is too old
     assert changed is None and len(health.outcomes) == 1
+
+
+def test_an_expired_approval_hands_the_task_back_to_its_lease() -> None:
+    """While it waits for an approval the supervisor leaves it alone; once the approval
+    expires the task runs on and its lease counts again (ADR 027)."""
+    waiting = apply_event(_lease(), _event(EventKind.WAITING, 200, status=TaskStatus.WAITING), None)
+    assert waiting is not None and waiting.status == "escalated"
+    expired = apply_event(waiting, _event(EventKind.APPROVAL_EXPIRED, 90_000), None)
+    assert expired is not None and expired.status == "running"
+    assert expired.last_activity == 90_000
