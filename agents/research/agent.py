@@ -16,6 +16,7 @@ The report names which path each step took, and what each researcher cost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Literal
 
@@ -96,12 +97,15 @@ async def _plan(
         log.info("task %s: no plan from the model, the fallback plans (%s)", ctx.task_id, exc)
         answer = None
     if answer is not None and answer.parsed is not None:
-        plan = usable_plan(answer.parsed, wanted=ask.subagents, retriever=retriever)
+        # Off the loop, as every search: a hybrid search embeds its query.
+        plan = await asyncio.to_thread(
+            usable_plan, answer.parsed, wanted=ask.subagents, retriever=retriever
+        )
         if plan is not None:
             return plan, "model"
         log.info("task %s: the model's plan does not hold up, the fallback plans", ctx.task_id)
-    fallback = fallback_plan(
-        ask.question, wanted=ask.subagents, retriever=retriever, focus=ask.focus
+    fallback = await asyncio.to_thread(
+        fallback_plan, ask.question, wanted=ask.subagents, retriever=retriever, focus=ask.focus
     )
     return fallback, "fallback"
 

@@ -48,7 +48,11 @@ def settings(broker_settings: Settings, double: ModelDouble) -> Settings:
 async def test_a_research_question_across_processes(
     client: Client, settings: Settings, script: ResearchScript, tmp_path: Path
 ) -> None:
-    processes = [MeshProcess(spec, settings, tmp_path, spec.split(".")[1]) for spec in SPECS]
+    # BM25 alone: each process would first embed the whole corpus (tests/unit covers hybrid).
+    off = {"AGENTS_EMBEDDINGS": "off"}
+    processes = [
+        MeshProcess(spec, settings, tmp_path, spec.split(".")[1], extra_env=off) for spec in SPECS
+    ]
     try:
         await wait_until_split(processes, partitions=SPECS, timeout=60)
         script.hold("Generator expressions")
