@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session", autouse=True)
 def _research_by_bm25() -> Iterator[None]:
     """The research desk searches by BM25 alone in tests run in this process: its hybrid
-    search first embeds the 1,029-passage corpus, ~12 s of a core (the hybrid path has
+    search first embeds the 1,029-passage corpus, ~65 s of a core (the hybrid path has
     its own tests: tests/unit/test_research_dense.py)."""
     from agents.research.library import AUTO, use_dense_ranker
 

@@ -1,11 +1,14 @@
 """The research desk's dense ranker: the corpus embedded once per machine, kept on disk.
 
-Embedding the corpus's ~1,000 passages takes the numpy MiniLM ~12 s of one core, too
-long for every researcher process to pay on its first question. The vectors are
+Embedding the corpus's ~1,000 passages (~170 tokens each) takes the numpy MiniLM
+~65 s of a quiet core (minutes beside a busy dev mesh), too long for a question to
+wait on. So the vectors
+are made once per machine, on a background thread started by the first search, and
+searches are BM25's alone until they exist (the ranker answers None). They are
 cached in a file named by a hash of the model and of the passages' texts (the corpus
 is this Python's `pydoc_data`, so another Python gets its own file), written
-atomically: the first process on a machine computes them, every later one loads
-~1.5 MB. A query then costs one embedding and one matrix-vector product.
+atomically: every later process loads ~1.5 MB at its first search. A query then
+costs one embedding and one matrix-vector product.
 
 `AGENTS_EMBEDDINGS_CACHE` names the directory (default `~/.cache/agentmesh`);
 `AGENTS_EMBEDDINGS=off` (agents/embedding) turns the ranker off: BM25 alone.
@@ -42,8 +45,8 @@ def cache_directory() -> Path:
 class CorpusRanker:
     """Scores a fixed corpus's passages for a query by cosine similarity.
 
-    The passages' vectors are made (or loaded) on the first call, on the caller's
-    thread: callers run searches off their event loop.
+    The first call loads the passages' vectors from the cache file, or starts making
+    them on a background thread and answers None (BM25 alone) until they are made.
     """
 
     def __init__(self, model: Embedder, directory: Path) -> None:
@@ -52,34 +55,65 @@ class CorpusRanker:
         self._lock = threading.Lock()
         self._texts: tuple[str, ...] | None = None
         self._vectors: Floats | None = None
+        self._warming: threading.Thread | None = None
 
-    def __call__(self, query: str, texts: Sequence[str], /) -> list[float]:
+    def __call__(self, query: str, texts: Sequence[str], /) -> list[float] | None:
         vectors = self._corpus_vectors(tuple(texts))
+        if vectors is None:
+            return None
         query_vector = self._model.embed([query])[0]
         return [float(score) for score in vectors @ query_vector]
 
-    def _corpus_vectors(self, texts: tuple[str, ...]) -> Floats:
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for a background embedding to finish (tests, benchmarks)."""
+        warming = self._warming
+        if warming is not None:
+            warming.join(timeout)
+        return self._vectors is not None
+
+    def _corpus_vectors(self, texts: tuple[str, ...]) -> Floats | None:
         with self._lock:
-            if self._vectors is None or self._texts != texts:
-                self._vectors, self._texts = self._load_or_embed(texts), texts
+            if self._texts != texts:
+                self._texts, self._vectors = texts, self._load(texts)
+                if self._vectors is None:
+                    self._warming = threading.Thread(
+                        target=self._embed, args=(texts,), name="embed-corpus", daemon=True
+                    )
+                    self._warming.start()
             return self._vectors
 
-    def _load_or_embed(self, texts: tuple[str, ...]) -> Floats:
+    def _path(self, texts: tuple[str, ...]) -> Path:
+        digest = hashlib.sha256("\0".join((MODEL_ID, *texts)).encode()).hexdigest()[:16]
+        return self._directory / f"research-passages-{digest}.npy"
+
+    def _load(self, texts: tuple[str, ...]) -> Floats | None:
         import numpy as np
 
-        digest = hashlib.sha256("\0".join((MODEL_ID, *texts)).encode()).hexdigest()[:16]
-        path = self._directory / f"research-passages-{digest}.npy"
-        if path.is_file():
-            try:
-                vectors: Floats = np.load(path)
-                if vectors.shape[0] == len(texts):
-                    return vectors
-            except (OSError, ValueError) as exc:  # a torn or foreign file: make it again
-                log.warning("ignoring the unreadable embedding cache %s (%s)", path, exc)
-        log.info("embedding %d corpus passages once; cached in %s", len(texts), path)
+        path = self._path(texts)
+        if not path.is_file():
+            return None
+        try:
+            vectors: Floats = np.load(path)
+        except (OSError, ValueError) as exc:  # a torn or foreign file: make it again
+            log.warning("ignoring the unreadable embedding cache %s (%s)", path, exc)
+            return None
+        return vectors if vectors.shape[0] == len(texts) else None
+
+    def _embed(self, texts: tuple[str, ...]) -> None:
+        import numpy as np
+
+        path = self._path(texts)
+        log.info(
+            "embedding %d corpus passages once (searches are BM25 alone until done); cached in %s",
+            len(texts),
+            path,
+        )
         vectors = self._model.embed(list(texts)).astype(np.float32)
         self._save(path, vectors)
-        return vectors
+        with self._lock:
+            if self._texts == texts:
+                self._vectors = vectors
+        log.info("corpus embedded: searches are hybrid from now on")
 
     def _save(self, path: Path, vectors: Floats) -> None:
         import numpy as np

@@ -27,10 +27,11 @@ class DenseRanker(Protocol):
     """Scores every passage for a query (higher: closer); one score per text, in order.
 
     `texts` is the same sequence on every call (the corpus's passages), so an
-    embedder can embed it once and keep the vectors.
+    embedder can embed it once and keep the vectors. None: not ready yet (the
+    corpus is still being embedded); that search is BM25's alone.
     """
 
-    def __call__(self, query: str, texts: Sequence[str], /) -> Sequence[float]: ...
+    def __call__(self, query: str, texts: Sequence[str], /) -> Sequence[float] | None: ...
 
 
 class Retriever:
@@ -75,6 +76,8 @@ class Retriever:
         if self._dense is None:
             return lexical
         dense_scores = self._dense(query, self._texts)
+        if dense_scores is None:  # the dense side is warming up
+            return lexical
         if len(dense_scores) != len(self._texts):
             raise ValueError(
                 f"the dense ranker gave {len(dense_scores)} scores for {len(self._texts)} passages"

@@ -49,14 +49,18 @@ class Counting:
         return self.inner.embed(texts)
 
 
-def test_meaning_finds_what_words_miss(
+def test_meaning_finds_what_words_miss_once_the_corpus_is_embedded(
     model: Embedder, passages: list[Passage], tmp_path: Path
 ) -> None:
     query = "check an invariant while debugging"
+    ranker = CorpusRanker(model, tmp_path)
+    hybrid = Retriever(passages, dense=ranker)
     lexical = Retriever(passages).search(query, limit=1)
-    hybrid = Retriever(passages, dense=CorpusRanker(model, tmp_path)).search(query, limit=1)
     assert lexical[0].doc_id.startswith("while#")  # BM25 matches the word "while"
-    assert hybrid[0].doc_id.startswith("assert#")  # the embedding matches the meaning
+    # The first search starts embedding the corpus and is BM25's alone meanwhile.
+    assert hybrid.search(query, limit=1) == lexical
+    assert ranker.wait_ready(timeout=60)
+    assert hybrid.search(query, limit=1)[0].doc_id.startswith("assert#")  # the meaning
 
 
 def test_the_corpus_is_embedded_once_then_loaded_from_disk(
@@ -64,8 +68,11 @@ def test_the_corpus_is_embedded_once_then_loaded_from_disk(
 ) -> None:
     texts = [p.text for p in passages]
     first = Counting(model)
-    scores = CorpusRanker(first, tmp_path)("lambda expressions", texts)
-    assert first.texts == len(texts) + 1  # the corpus, then the query
+    ranker = CorpusRanker(first, tmp_path)
+    assert ranker("lambda expressions", texts) is None  # warming up: BM25 alone
+    assert ranker.wait_ready(timeout=60)
+    scores = ranker("lambda expressions", texts)
+    assert first.texts == len(texts) + 1  # the corpus once, then the query
     assert len(list(tmp_path.glob("research-passages-*.npy"))) == 1
 
     second = Counting(model)
@@ -78,12 +85,16 @@ def test_a_torn_cache_file_is_made_again(
     model: Embedder, passages: list[Passage], tmp_path: Path
 ) -> None:
     texts = [p.text for p in passages][:5]
-    CorpusRanker(model, tmp_path)("x", texts)
+    first = CorpusRanker(model, tmp_path)
+    first("x", texts)
+    assert first.wait_ready(timeout=60)
     (cached,) = tmp_path.glob("research-passages-*.npy")
     cached.write_bytes(b"not numpy")
     counting = Counting(model)
-    CorpusRanker(counting, tmp_path)("x", texts)
-    assert counting.texts == len(texts) + 1
+    again = CorpusRanker(counting, tmp_path)
+    assert again("x", texts) is None  # the torn file is not used
+    assert again.wait_ready(timeout=60)
+    assert counting.texts == len(texts)  # made again
 
 
 def test_the_desk_is_hybrid_where_embeddings_exist_and_bm25_where_off(
