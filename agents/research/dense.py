@@ -16,6 +16,7 @@ costs one embedding and one matrix-vector product.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 
 CACHE_ENV: Final = "AGENTS_EMBEDDINGS_CACHE"
 MODEL_ID: Final = "all-MiniLM-L6-v2"  # part of the cache key: new weights, new file
+EMBED_BATCH: Final = 16  # passages per embedding call of the background thread
+
+
+def _lowest_priority() -> None:
+    """Nice the calling thread (Linux schedules threads as tasks): the worker's own
+    threads, and every other process's, go first while the corpus is embedded."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, not permitted: as is
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def cache_directory() -> Path:
@@ -108,7 +117,14 @@ class CorpusRanker:
             len(texts),
             path,
         )
-        vectors = self._model.embed(list(texts)).astype(np.float32)
+        _lowest_priority()
+        # Small batches: between them the worker's event loop gets the GIL back, so its
+        # heartbeats are not late (the supervisor would take the worker for lost).
+        batches = [
+            self._model.embed(list(texts[i : i + EMBED_BATCH]))
+            for i in range(0, len(texts), EMBED_BATCH)
+        ]
+        vectors = np.concatenate(batches).astype(np.float32)
         self._save(path, vectors)
         with self._lock:
             if self._texts == texts:
