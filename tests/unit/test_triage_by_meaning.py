@@ -17,22 +17,8 @@ from mesh.settings import Settings
 from mesh.testing import TestMesh
 from schemas.tasks import TaskStatus
 from tests.unit.test_reference_agents_leave_the_loop_free import FREE, LoopWitness
+from tests.unit.test_triage_logic import SAMPLE_TICKETS  # the rules pass them too
 
-# The twelve sample tickets of tests/unit/test_triage_logic.py, which the rules pass too.
-SAMPLE_TICKETS = [
-    ("Where is my order ORD-1001?", "It has not arrived.", "shipping"),
-    ("Tracking number does not work", "", "shipping"),
-    ("I was charged twice for my order", "Please help.", "billing"),
-    ("Need a VAT invoice", "", "billing"),
-    ("How do I return a jacket that does not fit?", "", "returns"),
-    ("Still waiting for my refund", "I sent the shoes back two weeks ago.", "returns"),
-    ("Parcel arrived damaged", "The box was crushed.", "returns"),
-    ("Cannot reset my password", "", "account"),
-    ("Please delete my account", "", "account"),
-    ("The app crashes on startup", "", "technical"),
-    ("Do you sell gift wrapping?", "Just curious.", "other"),
-    ("", "", "other"),
-]
 # Said without the rules' keywords: only the meaning gives these away.
 NO_KEYWORDS = [
     ("You took more money than the price shown", "billing"),

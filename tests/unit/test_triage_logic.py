@@ -37,27 +37,29 @@ HITS = KnowledgeHits(
 )
 
 
+# Twelve sample tickets, one or more per category (tests/unit/test_triage_by_meaning.py
+# routes the same ones by meaning).
+SAMPLE_TICKETS = [
+    ("Where is my order ORD-1001?", "It has not arrived.", "shipping"),
+    ("Tracking number does not work", "", "shipping"),
+    ("I was charged twice for my order", "Please help.", "billing"),
+    ("Need a VAT invoice", "", "billing"),
+    ("How do I return a jacket that does not fit?", "", "returns"),
+    ("Still waiting for my refund", "I sent the shoes back two weeks ago.", "returns"),
+    ("Parcel arrived damaged", "The box was crushed.", "returns"),
+    ("Cannot reset my password", "", "account"),
+    ("Please delete my account", "", "account"),
+    ("The app crashes on startup", "", "technical"),
+    ("Do you sell gift wrapping?", "Just curious.", "other"),
+    ("", "", "other"),
+]
+
+
 def ticket(subject: str, body: str = "", email: str = "ada@example.com") -> TriageTicket:
     return TriageTicket(ticket_id="T-1", customer_email=email, subject=subject, body=body)
 
 
-@pytest.mark.parametrize(
-    ("subject", "body", "category"),
-    [
-        ("Where is my order ORD-1001?", "It has not arrived.", "shipping"),
-        ("Tracking number does not work", "", "shipping"),
-        ("I was charged twice for my order", "Please help.", "billing"),
-        ("Need a VAT invoice", "", "billing"),
-        ("How do I return a jacket that does not fit?", "", "returns"),
-        ("Still waiting for my refund", "I sent the shoes back two weeks ago.", "returns"),
-        ("Parcel arrived damaged", "The box was crushed.", "returns"),
-        ("Cannot reset my password", "", "account"),
-        ("Please delete my account", "", "account"),
-        ("The app crashes on startup", "", "technical"),
-        ("Do you sell gift wrapping?", "Just curious.", "other"),
-        ("", "", "other"),
-    ],
-)
+@pytest.mark.parametrize(("subject", "body", "category"), SAMPLE_TICKETS)
 def test_classify_typical_tickets(subject: str, body: str, category: str) -> None:
     assert classify(subject, body) == category
 
