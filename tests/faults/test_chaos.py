@@ -34,8 +34,8 @@ pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 ORDERS = "tests.faults.chaos_agents:orders"
 PAYMENTS = "tests.faults.chaos_agents:payments"
-TASKS = 1_500
-CHAOS_SECONDS = 18.0
+TASKS = 1_000
+CHAOS_SECONDS = 12.0
 TERMINAL = {"succeeded", "failed", "cancelled", "dead_lettered"}
 
 
