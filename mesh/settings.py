@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     max_poll_interval: float = Field(default=300.0, gt=0)
     heartbeat_interval: float = Field(default=3.0, gt=0)
     fetch_max_wait: float = Field(default=0.5, ge=0)
+    # A consumer that has seen no record for `fetch_idle_after` s fetches with this
+    # longer wait until records arrive again (mesh/transport/kafka/_pace.py, ADR 036).
+    # Unset: `fetch_max_wait` throughout, right for Kafka, which answers a fetch as soon
+    # as a record arrives; the dev profile sets it for the embedded broker, which does not.
+    fetch_idle_wait: float | None = Field(default=None, ge=0)
+    fetch_idle_after: float = Field(default=1.0, gt=0)
     request_timeout: float = Field(default=30.0, gt=0)
     linger: float = Field(default=0.0, ge=0)
     # Larger than Kafka's 16 KiB default: with thousands of concurrent tasks publishing,
@@ -235,6 +241,11 @@ class Settings(BaseSettings):
                 f"heartbeat_interval ({self.heartbeat_interval}) must be at most a third of "
                 f"session_timeout ({self.session_timeout}); lower MESH_HEARTBEAT_INTERVAL"
             )
+        if self.fetch_idle_wait is not None and self.fetch_idle_wait < self.fetch_max_wait:
+            raise ValueError(
+                f"fetch_idle_wait ({self.fetch_idle_wait}) must be at least fetch_max_wait "
+                f"({self.fetch_max_wait}); raise MESH_FETCH_IDLE_WAIT or leave it unset"
+            )
         if self.trace_exporter == "file" and not self.trace_file:
             raise ValueError("MESH_TRACE_EXPORTER=file needs MESH_TRACE_FILE (a path)")
         if self.security_protocol.startswith("SASL_") and not (
@@ -267,6 +278,7 @@ PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
                 "session_timeout": 6.0,
                 "heartbeat_interval": 1.0,
                 "fetch_max_wait": 0.01,
+                "fetch_idle_wait": 1.0,  # an idle mesh idles (ADR 036)
                 "idempotent_producer": False,  # the embedded broker grants no producer ids
                 "liveness_interval": 1.0,  # the supervisor notices a dead worker in seconds
                 "contracts": _REFERENCE_CONTRACTS,

@@ -66,6 +66,8 @@ from schemas.supervision import CircuitState, Heartbeat
 from schemas.tasks import CANCEL, REDISPATCH, RESULT, STEER
 
 log = logging.getLogger(__name__)
+_FETCH_WAIT = 1.0  # seconds a fetch waits for records before the loop goes round
+_PAUSED_FETCH_WAIT = 0.1  # the same while fetching is paused for backpressure
 
 
 class Worker:
@@ -261,9 +263,7 @@ class Worker:
         assert self._consumer is not None
         partitions = self._partitions
         while not self._stopping.is_set():
-            records = await self._consumer.fetch(
-                timeout=0.1, max_records=self.settings.fetch_max_records
-            )
+            records = await self._fetch_unless_stopped()
             if not partitions.ready.is_set():  # a rebalance is under way
                 await partitions.ready.wait()
                 owned = self._consumer.assignment()
@@ -274,6 +274,28 @@ class Worker:
             for record in records:
                 self._dispatch(record)
             self._apply_backpressure()
+
+    async def _fetch_unless_stopped(self) -> list[Delivery]:
+        """The next records, or none once the worker is told to stop.
+
+        A fetch waits up to a second: each call wakes aiokafka's fetcher, which walks
+        every assigned partition (ADR 036). A stop ends the wait at once; paused for
+        backpressure, it goes round often, to resume as soon as the backlog has room.
+        """
+        assert self._consumer is not None
+        wait = _PAUSED_FETCH_WAIT if self._paused else _FETCH_WAIT
+        fetch = asyncio.ensure_future(
+            self._consumer.fetch(timeout=wait, max_records=self.settings.fetch_max_records)
+        )
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait((fetch, stopped), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if fetch.done():
+            return fetch.result()
+        fetch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fetch
+        return []
 
     def _apply_backpressure(self) -> None:
         """Pause fetching while the backlog (accepted tasks waiting for a slot) is full.

@@ -36,6 +36,11 @@ class LagCollector:
         self._settings = settings
         self._topics = Topics(settings.namespace)
         self._purges_ensured: set[str] = set()
+        # What was read of the small topics it reads whole (agent cards, purge marks),
+        # with their end offsets then: read again only once they have moved (ADR 036).
+        self._read_at: dict[str, tuple[int, ...]] = {}
+        self._cards: list[AgentCard] = []
+        self._marks: dict[str, dict[int, int]] = {}
 
     async def collect(self) -> None:
         """Measure every known agent type's group, the supervisor's and the gateway's."""
@@ -55,7 +60,28 @@ class LagCollector:
         for group, consumed in groups.items():
             self._report(group, await self._transport.offsets(consumed, group=group))
 
+    async def _ends_if_moved(self, topic: str) -> tuple[int, ...] | None:
+        """The topic's end offsets if they differ from those of its last read, else None."""
+        ends = tuple(o.end for o in await self._transport.offsets([topic]))
+        return None if self._read_at.get(topic) == ends else ends
+
     async def _agent_cards(self) -> list[AgentCard]:
+        topic = self._topics.agents
+        ends = await self._ends_if_moved(topic)
+        if ends is not None:
+            self._cards = await self._read_agent_cards()
+            self._read_at[topic] = ends
+        return self._cards
+
+    async def _purge_marks(self, agent: str) -> dict[int, int]:
+        topic = self._topics.dead_letter_purges(agent)
+        ends = await self._ends_if_moved(topic)
+        if ends is not None:
+            self._marks[agent] = await purge_marks(self._transport, self._topics, agent)
+            self._read_at[topic] = ends
+        return self._marks[agent]
+
+    async def _read_agent_cards(self) -> list[AgentCard]:
         cards: dict[str, AgentCard] = {}
         for record in await self._transport.read_topics([self._topics.agents]):
             try:
@@ -83,7 +109,7 @@ class LagCollector:
         if card.name not in self._purges_ensured:  # what `mesh dlq` does before reading
             await self._transport.ensure_topics(dead_letter_topics(self._settings, card.name))
             self._purges_ensured.add(card.name)
-        marks = await purge_marks(self._transport, topics, card.name)
+        marks = await self._purge_marks(card.name)
         DEAD_LETTER_DEPTH.labels(card.name).set(
             sum(
                 max(o.end - max(o.start, marks.get(o.tp.partition, 0)), 0)

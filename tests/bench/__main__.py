@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
-    python -m tests.bench                  # all: hop, inflight, fanout, recovery, supervisor,
+    python -m tests.bench                  # all: hop, inflight, idle, fanout, recovery, supervisor,
                                            # gateway, model_overhead, model_journal, ratelimit,
                                            # claims-fanout, claims-throughput,
                                            # claims-concurrency, claims-cost
@@ -42,6 +42,7 @@ from tests.bench import (
     fanout,
     gateway,
     hop,
+    idle,
     inflight,
     model_calls,
     ratelimit,
@@ -53,6 +54,7 @@ from tests.bench.common import BENCH_PROFILE, Options, Report
 BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "hop": hop.run,
     "inflight": inflight.run,
+    "idle": idle.run,
     "fanout": fanout.run,
     "recovery": recovery.run,
     "supervisor": supervision.run,

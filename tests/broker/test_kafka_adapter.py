@@ -9,6 +9,7 @@ from mesh.settings import Settings
 from mesh.topics import runtime_topics
 from mesh.transport.base import Outgoing
 from mesh.transport.kafka.adapter import KafkaTransport
+from tests.helpers import eventually_true
 
 pytestmark = pytest.mark.broker
 
@@ -43,5 +44,42 @@ async def test_the_client_errors_of_fetch_are_mapped(broker_settings: Settings) 
         # (aiokafka raises ConsumerStoppedError here, which is not even a KafkaError.)
         with pytest.raises(TransportError, match="cannot fetch"):
             await consumer.fetch(timeout=0.1, max_records=1)
+    finally:
+        await transport.stop()
+
+
+async def test_an_idle_consumer_fetches_with_the_longer_wait(broker_settings: Settings) -> None:
+    """With MESH_FETCH_IDLE_WAIT set, a consumer that saw no record for
+    MESH_FETCH_IDLE_AFTER asks the broker to hold its fetches longer, and goes back to
+    the short wait when a record arrives (ADR 036). It reaches into aiokafka's fetcher,
+    which is why aiokafka is pinned; this test is the tripwire for an upgrade."""
+    settings = broker_settings.model_copy(
+        update={"fetch_max_wait": 0.01, "fetch_idle_wait": 0.2, "fetch_idle_after": 0.3}
+    )
+    transport = KafkaTransport(settings)
+    await transport.start()
+    try:
+        await transport.ensure_topics(runtime_topics(settings))
+        topic = runtime_topics(settings)[0].name
+        consumer = transport.consumer([topic], group=None)
+        await consumer.start()
+        try:
+            fetcher = consumer._consumer._fetcher  # type: ignore[attr-defined]
+            assert fetcher._fetch_max_wait_ms == 10
+
+            async def waits_long() -> bool:
+                await consumer.fetch(timeout=0.1, max_records=10)
+                return bool(fetcher._fetch_max_wait_ms == 200)
+
+            await eventually_true(waits_long, timeout=10, interval=0.05, what="the idle wait")
+            await transport.publish(topic, b"{}", key=b"k")
+
+            async def waits_short() -> bool:
+                await consumer.fetch(timeout=0.1, max_records=10)
+                return bool(fetcher._fetch_max_wait_ms == 10)
+
+            await eventually_true(waits_short, timeout=10, interval=0.05, what="the busy wait")
+        finally:
+            await consumer.stop()
     finally:
         await transport.stop()

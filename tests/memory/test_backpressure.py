@@ -12,7 +12,7 @@ from mesh.topics import Topics
 from schemas import decode_envelope
 from schemas.tasks import TaskStatus
 from tests.contract.behaviour_agents import Work
-from tests.helpers import eventually, read_all
+from tests.helpers import eventually, eventually_true, read_all
 
 narrow = Agent("narrow", max_inflight=2)
 
@@ -61,8 +61,19 @@ async def test_steering_reaches_running_tasks_past_the_backlog(memory_settings: 
             state = await mesh.client.wait(task_id, timeout=10)
             assert state.status is TaskStatus.SUCCEEDED
             assert state.result == {"steered": "go"}
-        events = await read_all(mesh.transport, [Topics(settings.namespace).task_events])
-    steered = Counter(
-        r.key for r in events if decode_envelope(r.value or b"").payload["kind"] == "steered"
-    )
+        # A steer is recorded in the background: its event may land after the state.
+        expected = {task_id.encode(): 1 for task_id in running + waiting}
+        steered: Counter[bytes] = Counter()
+
+        async def all_steered() -> bool:
+            nonlocal steered
+            events = await read_all(mesh.transport, [Topics(settings.namespace).task_events])
+            steered = Counter(
+                r.key
+                for r in events
+                if decode_envelope(r.value or b"").payload["kind"] == "steered"
+            )
+            return steered == expected
+
+        await eventually_true(all_steered, timeout=10, what="every steer's event")
     assert steered == {task_id.encode(): 1 for task_id in running + waiting}

@@ -14,7 +14,7 @@ from mesh.quota.messages import Demand
 from mesh.quota.share import divide, max_min
 from mesh.settings import load_settings
 from mesh.topics import quota_topics
-from mesh.transport.kafka.adapter import _new_topic
+from mesh.transport.kafka._topics import new_topic
 
 # -- the division ----------------------------------------------------------------------
 
@@ -173,5 +173,5 @@ def test_the_quota_topics_roll_segments_as_often_as_they_expire() -> None:
     # Every process reads the grants from their start: retention must take effect,
     # and Kafka deletes only closed segments (rolled weekly by default).
     for spec in quota_topics(load_settings()):
-        configs = _new_topic(spec).topic_configs
+        configs = new_topic(spec).topic_configs
         assert configs["segment.ms"] == configs["retention.ms"] == "600000"

@@ -56,6 +56,7 @@ def test_a_profile_fills_what_no_variable_sets(monkeypatch: pytest.MonkeyPatch) 
         "MESH_SESSION_TIMEOUT": "6",
         "MESH_HEARTBEAT_INTERVAL": "1",
         "MESH_FETCH_MAX_WAIT": "0.01",
+        "MESH_FETCH_IDLE_WAIT": "1",
         "MESH_IDEMPOTENT_PRODUCER": "false",
         "MESH_LIVENESS_INTERVAL": "1",
         "MESH_CONTRACTS": '["agents.contracts"]',

@@ -20,11 +20,11 @@ import functools
 import logging
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     ConsumerStoppedError,
@@ -46,6 +46,11 @@ from mesh.transport.base import (
     TopicSpec,
     Transport,
 )
+from mesh.transport.kafka._pace import FetchPace
+from mesh.transport.kafka._topics import new_topic
+
+if TYPE_CHECKING:
+    from mesh.transport.kafka._offsets import OffsetProbes
 from mesh.transport.kafka._writer import ProducerWriter
 
 log = logging.getLogger(__name__)
@@ -158,6 +163,12 @@ class KafkaConsumer(Consumer):
             max_poll_records=settings.fetch_max_records,
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
+        self._pace = FetchPace(
+            self._consumer,
+            busy=settings.fetch_max_wait,
+            idle=settings.fetch_idle_wait or settings.fetch_max_wait,
+            idle_after=settings.fetch_idle_after,
+        )
 
     async def start(self) -> None:
         try:
@@ -193,7 +204,9 @@ class KafkaConsumer(Consumer):
     async def fetch(self, *, timeout: float, max_records: int) -> list[Delivery]:
         with _mapped(f"cannot fetch from {self._topics!r}"):
             batches = await self._consumer.getmany(timeout_ms=_ms(timeout), max_records=max_records)
-        return [_delivery(record) for records in batches.values() for record in records]
+        deliveries = [_delivery(record) for records in batches.values() for record in records]
+        self._pace.saw(len(deliveries))
+        return deliveries
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         try:
@@ -234,6 +247,7 @@ class KafkaTransport(Transport):
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._writer: ProducerWriter | None = None
+        self._offset_probes: OffsetProbes | None = None
 
     async def start(self) -> None:
         s = self._settings
@@ -266,6 +280,9 @@ class KafkaTransport(Transport):
         self._writer.start()
 
     async def stop(self) -> None:
+        if self._offset_probes is not None:
+            await self._offset_probes.close()
+            self._offset_probes = None
         if self._writer is not None:
             await self._writer.stop()
             self._writer = None
@@ -286,7 +303,7 @@ class KafkaTransport(Transport):
             await admin.close()
 
     async def _create(self, admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
-        response = await admin.create_topics([_new_topic(spec) for spec in specs])
+        response = await admin.create_topics([new_topic(spec) for spec in specs])
         for name, code, message in response.topic_errors:
             if code not in (0, TopicAlreadyExistsError.errno):
                 raise TransportError(f"cannot create topic {name!r}: {message} (code {code})")
@@ -319,9 +336,11 @@ class KafkaTransport(Transport):
     async def offsets(
         self, topics: Sequence[str], *, group: str | None = None
     ) -> list[PartitionOffsets]:
-        from mesh.transport.kafka._offsets import read_offsets  # imports this module
+        if self._offset_probes is None:
+            from mesh.transport.kafka._offsets import OffsetProbes  # imports this module
 
-        return await read_offsets(client_options(self._settings), topics, group)
+            self._offset_probes = OffsetProbes(client_options(self._settings))
+        return await self._offset_probes.read(topics, group)
 
     async def read_partitions(
         self, partitions: Sequence[TopicPartition], *, timeout: float = 60.0
@@ -369,25 +388,3 @@ async def _read_to_end(
             if await consumer.position(tp) >= ends[tp]:
                 remaining.discard(tp)
     return records
-
-
-_ROLL_SHORT_RETENTION = 24 * 3600.0  # seconds
-
-
-def _new_topic(spec: TopicSpec) -> NewTopic:
-    configs = {}
-    if spec.retention is not None:
-        configs["retention.ms"] = str(_ms(spec.retention))
-    if spec.retention is not None and spec.retention <= _ROLL_SHORT_RETENTION:
-        # Retention deletes whole closed segments, and a segment rolls after a week
-        # (or 1 GB) by default: a short retention (the rate-limit grants, read from
-        # their start by every process) takes effect only if its segments roll as often.
-        configs["segment.ms"] = str(_ms(spec.retention))
-    if spec.compacted:  # compacted and also bounded in time when a retention is given
-        configs["cleanup.policy"] = "compact,delete" if spec.retention else "compact"
-    return NewTopic(
-        spec.name,
-        num_partitions=spec.partitions,
-        replication_factor=spec.replication_factor,
-        topic_configs=configs,
-    )

@@ -1,0 +1,60 @@
+"""How long a consumer's fetches may wait at the broker: short while records flow,
+longer once the consumer has been idle (ADR 036).
+
+Apache Kafka answers a fetch as soon as a record arrives, so one long wait (0.5 s by
+default) costs no latency and almost no CPU, and `fetch_idle_wait` is left unset. A
+broker that answers only when the wait is over (the embedded one holds each fetch for
+about half of it, ADR 003) forces a choice: a short wait is fast and busy (every
+consumer of every process asking many times a second, while nothing happens), a long
+one is idle and slow. `FetchPace` takes the short wait while records arrive and the
+long one after `fetch_idle_after` seconds without any, so an idle mesh idles and a busy
+one stays fast; the first record after a quiet spell waits at most the long wait.
+
+aiokafka sends its fetches from a background task that reads the wait from its
+fetcher for each request: changing that attribute takes effect from the next fetch.
+aiokafka is pinned exactly (pyproject.toml) and a test checks the attribute exists.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class FetchPace:
+    """The fetch wait of one aiokafka consumer, by how recently it saw a record."""
+
+    def __init__(self, consumer: Any, *, busy: float, idle: float, idle_after: float) -> None:
+        self._consumer = consumer
+        self._busy_ms = int(busy * 1000)
+        self._idle_ms = int(idle * 1000)
+        self._idle_after = idle_after
+        self._last_record = time.monotonic()
+        self._idle = False
+
+    @property
+    def adaptive(self) -> bool:
+        return self._idle_ms > self._busy_ms
+
+    @property
+    def idle(self) -> bool:
+        return self._idle
+
+    def saw(self, records: int) -> None:
+        """After each fetch from the consumer's buffer: `records` were returned."""
+        if not self.adaptive:
+            return
+        now = time.monotonic()
+        if records:
+            self._last_record = now
+            if self._idle:
+                self._set(idle=False)
+        elif not self._idle and now - self._last_record >= self._idle_after:
+            self._set(idle=True)
+
+    def _set(self, *, idle: bool) -> None:
+        fetcher = getattr(self._consumer, "_fetcher", None)
+        if fetcher is None:  # not started yet, or stopped: the next call tries again
+            return
+        fetcher._fetch_max_wait_ms = self._idle_ms if idle else self._busy_ms
+        self._idle = idle
