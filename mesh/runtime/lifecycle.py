@@ -18,11 +18,12 @@ from pydantic import BaseModel
 
 from mesh.models.accounting import add_usage
 from mesh.observability.metrics import TASK_TRANSITIONS, LabelCache
+from mesh.runtime._task_records import TaskRecords
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Outgoing
 from schemas import Envelope
 from schemas.envelope import new_id, utc_now
-from schemas.redaction import marks_sensitive, redacted_by_schema
+from schemas.redaction import marks_sensitive
 from schemas.registry import REGISTRY, SchemaError
 from schemas.tasks import (
     TASK_EVENT,
@@ -114,23 +115,16 @@ class TaskRecorder:
         The state's input is masked by `input_schema` (default: the registered
         model's schema) in what is published, unless MESH_MASK_SENSITIVE=false.
         """
-        self._publisher = publisher
         if input_schema is not None and not marks_sensitive(input_schema):
             input_schema = None
         schema = input_schema or _sensitive_schema(state.type, state.version)
-        self._input_schema = schema if publisher.settings.mask_sensitive else None
+        masked = schema if publisher.settings.mask_sensitive else None
+        self._publisher = publisher
         self._run_id = run_id
         self.state = state
         self._max_progress = max_progress
         self._held: list[TaskEvent] = []
-        # The envelope fields every record of this task shares, validated once.
-        self._envelope = Envelope(
-            type=TASK_STATE,
-            task_id=state.task_id,
-            parent_task_id=state.parent_task_id,
-            root_task_id=state.root_task_id,
-            source=publisher.source,
-        )
+        self._records = TaskRecords(publisher, state, masked)  # the envelope, laid out once
         self._lock = asyncio.Lock()  # keeps one task's records in transition order
 
     def hold(self, kind: EventKind, *, steer: Steer | None = None) -> None:
@@ -297,14 +291,7 @@ class TaskRecorder:
     def _encode(
         self, topic: str, type_: str, payload: BaseModel, id: str | None = None
     ) -> Outgoing:
-        body = payload.model_dump(mode="json", exclude_none=True)
-        if self._input_schema is not None and type_ == TASK_STATE and body.get("input"):
-            body["input"] = redacted_by_schema(self._input_schema, body["input"])
-        # A copy of the validated template with typed parts: no second validation.
-        envelope = self._envelope.model_copy(
-            update={"id": id or new_id(), "created_at": utc_now(), "type": type_, "payload": body}
-        )
-        return self._publisher.encode(topic, envelope, key=self.state.task_id)
+        return self._records.encode(topic, type_, payload, id)
 
 
 @functools.lru_cache(maxsize=1024)
