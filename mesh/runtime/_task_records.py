@@ -13,6 +13,8 @@ fields already were.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +29,18 @@ from schemas.redaction import redacted_by_schema
 from schemas.tasks import TaskState
 
 _VERSION_1 = b"1"
+_TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
+_NAMESPACE = _TERMINAL_EVENTS.bytes
+
+
+def terminal_event_id(run_id: str, kind: str) -> str:
+    """The id of run `run_id`'s terminal `kind` event: the same for every re-run of the
+    run (ADR 009). It is `uuid5(_TERMINAL_EVENTS, "<run>:<kind>").hex`, computed without
+    the `UUID` objects (a hash and two bit fixes)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE + f"{run_id}:{kind}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
 
 
 class TaskRecords:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ from pydantic import BaseModel
 
 from mesh.models.accounting import add_usage
 from mesh.observability.metrics import TASK_TRANSITIONS, LabelCache
-from mesh.runtime._task_records import TaskRecords
+from mesh.runtime._task_records import TaskRecords, terminal_event_id
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Outgoing
 from schemas import Envelope
@@ -58,7 +57,6 @@ _CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
 _ENDS_APPROVAL_WAIT = frozenset(
     {EventKind.WAITING, EventKind.RESUMED, EventKind.APPROVAL_EXPIRED, EventKind.STARTED}
 )
-_TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
 # Counted as each event is built: every transition of every task passes `_apply` or
 # `note` (the supervisor counts the events it writes itself: mesh/supervision/app.py).
 _TRANSITIONS = LabelCache(TASK_TRANSITIONS)
@@ -228,24 +226,32 @@ class TaskRecorder:
         _TRANSITIONS[self.state.agent, kind].inc()
         now = utc_now()
         self.state = self._next_state(kind, now, progress, child, result, error, waiting_for, held)
-        return TaskEvent(
-            kind=kind,
-            agent=self.state.agent,
-            status=self.state.status,
-            at=now,
-            instance=self._publisher.source.instance,
-            progress=progress,
-            child_task_id=child[0] if child else None,
-            child_agent=child[1] if child else None,
-            steer=steer,
-            result=result,
-            error=error,
-            attempt=retry[0] if retry else self.state.attempt,
-            retry_at=retry[1] if retry else None,
-            deadline=self.state.deadline if kind in _CARRIES_DEADLINE else None,
-            waiting_for=waiting_for,
-            held=held,
-        )
+        state = self.state
+        # Only the fields this event has: validating absent ones costs as much as the rest.
+        fields: dict[str, Any] = {
+            "kind": kind,
+            "agent": state.agent,
+            "status": state.status,
+            "at": now,
+            "instance": self._publisher.source.instance,
+            "attempt": retry[0] if retry else state.attempt,
+        }
+        if retry:
+            fields["retry_at"] = retry[1]
+        if child:
+            fields["child_task_id"], fields["child_agent"] = child
+        if kind in _CARRIES_DEADLINE and state.deadline is not None:
+            fields["deadline"] = state.deadline
+        optional = {
+            "progress": progress,
+            "steer": steer,
+            "result": result,
+            "error": error,
+            "waiting_for": waiting_for,
+            "held": held,
+        }
+        fields.update({name: value for name, value in optional.items() if value is not None})
+        return TaskEvent(**fields)
 
     def _next_state(
         self,
@@ -286,7 +292,7 @@ class TaskRecorder:
     def _event_id(self, event: TaskEvent) -> str:
         if self._run_id is None or not event.status.is_terminal:
             return new_id()
-        return uuid.uuid5(_TERMINAL_EVENTS, f"{self._run_id}:{event.kind}").hex
+        return terminal_event_id(self._run_id, event.kind)
 
     def _encode(
         self, topic: str, type_: str, payload: BaseModel, id: str | None = None
