@@ -287,7 +287,7 @@ class TaskRecorder:
             changes["result"] = result
         if error is not None:
             changes["error"] = error
-        return self.state.model_copy(update=changes)
+        return _updated(self.state, changes)
 
     def _event_id(self, event: TaskEvent) -> str:
         if self._run_id is None or not event.status.is_terminal:
@@ -298,6 +298,19 @@ class TaskRecorder:
         self, topic: str, type_: str, payload: BaseModel, id: str | None = None
     ) -> Outgoing:
         return self._records.encode(topic, type_, payload, id)
+
+
+def _updated(state: TaskState, changes: dict[str, Any]) -> TaskState:
+    """`state.model_copy(update=changes)` without its three `copy.copy` calls (every
+    transition of every task makes one; `TaskState` has no extra or private fields)."""
+    new = TaskState.__new__(TaskState)
+    object.__setattr__(new, "__dict__", {**state.__dict__, **changes})
+    object.__setattr__(
+        new, "__pydantic_fields_set__", state.__pydantic_fields_set__ | changes.keys()
+    )
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
 
 
 @functools.lru_cache(maxsize=1024)
