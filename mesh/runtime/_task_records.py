@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+import pydantic_core
 from pydantic import BaseModel
 
 from mesh.runtime.publisher import Publisher
@@ -73,8 +74,9 @@ class TaskRecords:
         id = id or new_id()
         body: Any
         if self._input_schema is not None and isinstance(payload, TaskState) and payload.input:
-            body = payload.model_dump(mode="json", exclude_none=True)
-            body["input"] = redacted_by_schema(self._input_schema, body["input"])
+            shown = payload.model_dump(mode="json", exclude_none=True)
+            shown["input"] = redacted_by_schema(self._input_schema, shown["input"])
+            body = orjson.Fragment(pydantic_core.to_json(shown))  # any int, as pydantic writes
         else:
             serializer = payload.__pydantic_serializer__
             body = orjson.Fragment(serializer.to_json(payload, exclude_none=True))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from pydantic import BaseModel
+
 from mesh.runtime._task_records import _TERMINAL_EVENTS, TaskRecords, terminal_event_id
 from mesh.runtime.lifecycle import submitted_state
 from mesh.runtime.publisher import Publisher
@@ -12,6 +14,7 @@ from mesh.settings import Settings
 from mesh.transport.memory import MemoryTransport
 from schemas import Envelope, Source, decode_envelope
 from schemas.envelope import utc_now
+from schemas.redaction import sensitive
 from schemas.tasks import TASK_EVENT, TASK_STATE, EventKind, TaskEvent, TaskState, TaskStatus
 
 
@@ -66,3 +69,19 @@ def test_the_terminal_event_id_is_the_uuid5_that_earlier_versions_wrote() -> Non
         for kind in EventKind:
             expected = uuid.uuid5(_TERMINAL_EVENTS, f"{run}:{kind}").hex
             assert terminal_event_id(run, kind) == expected
+
+
+class _Card(BaseModel):
+    email: str = sensitive()
+    count: int = 0
+
+
+def test_a_masked_input_is_written_masked_and_any_int_survives() -> None:
+    publisher = Publisher(MemoryTransport(), Settings(), Source(agent="noop", instance="w1"))
+    request = Envelope(
+        type="bench.card", task_id="t" * 32, payload={"email": "a@b.c", "count": 2**70}
+    )
+    state = submitted_state(request, "noop")
+    records = TaskRecords(publisher, state, _Card.model_json_schema())
+    payload = decode_envelope(records.encode("state", TASK_STATE, state).value).payload
+    assert payload["input"]["email"] != "a@b.c" and payload["input"]["count"] == 2**70
