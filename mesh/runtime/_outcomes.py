@@ -17,8 +17,6 @@ duplicate (mesh/runtime/journal.py).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -158,12 +156,9 @@ class OutcomeWriter:
             outcome = TaskOutcome(status=status, error=error)
             await self._reply(running.request, outcome)
 
-    @contextlib.asynccontextmanager
-    async def _outcome(self, running: RunningTask, status: TaskStatus) -> AsyncIterator[None]:
+    def _outcome(self, running: RunningTask, status: TaskStatus) -> _Outcome:
         """Write an outcome inside the fence, then the run's `ended` journal record."""
-        async with self.fence.effect():
-            yield
-            await self.journal.record_ended(running.record.partition, running.request, status)
+        return _Outcome(self, running, status)
 
     async def _reply(self, request: Envelope, outcome: TaskOutcome) -> None:
         """Send the outcome to the parent's inbox, keyed by the parent's task id."""
@@ -179,6 +174,32 @@ class OutcomeWriter:
             payload=outcome.model_dump(mode="json", exclude_none=True),
         )
         await self.publisher.send(request.reply_to, envelope, key=request.parent_task_id)
+
+
+class _Outcome:
+    """`async with writer._outcome(running, status)`: the outcome's records are written
+    inside the fence and, once they were acknowledged (the block ended without an
+    error), the run's `ended` journal record. A class, not a generator-based context
+    manager: every task passes here once."""
+
+    __slots__ = ("_running", "_status", "_writer")
+
+    def __init__(self, writer: OutcomeWriter, running: RunningTask, status: TaskStatus) -> None:
+        self._writer = writer
+        self._running = running
+        self._status = status
+
+    async def __aenter__(self) -> None:
+        await self._writer.fence.__aenter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                running = self._running
+                journal = self._writer.journal
+                await journal.record_ended(running.record.partition, running.request, self._status)
+        finally:
+            await self._writer.fence.__aexit__()
 
 
 async def cancel_children(publisher: Publisher, context: TaskContext, reason: str) -> None:

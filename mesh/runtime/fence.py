@@ -13,9 +13,7 @@ handed-back task is cancelled while it waits here, so it never writes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +26,21 @@ class EffectFence:
         self._idle.set()
         self._busy = 0
 
-    @contextlib.asynccontextmanager
-    async def effect(self) -> AsyncIterator[None]:
-        """Wait until the fence is open, then hold it for the effect's duration."""
+    def effect(self) -> EffectFence:
+        """`async with fence.effect():` waits until the fence is open, then holds it for
+        the effect's duration. (A plain async context manager, not a generator one: every
+        task's outcome passes here.)"""
+        return self
+
+    async def __aenter__(self) -> None:
         await self._open.wait()
         self._busy += 1
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self._busy -= 1
-            if self._busy == 0:
-                self._idle.set()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._busy -= 1
+        if self._busy == 0:
+            self._idle.set()
 
     async def close(self, grace: float) -> None:
         """Hold back new effects; wait up to `grace` s for those under way."""

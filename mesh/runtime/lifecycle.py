@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -18,11 +17,12 @@ from pydantic import BaseModel
 
 from mesh.models.accounting import add_usage
 from mesh.observability.metrics import TASK_TRANSITIONS, LabelCache
+from mesh.runtime._task_records import TaskRecords, terminal_event_id
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Outgoing
 from schemas import Envelope
 from schemas.envelope import new_id, utc_now
-from schemas.redaction import marks_sensitive, redacted_by_schema
+from schemas.redaction import marks_sensitive
 from schemas.registry import REGISTRY, SchemaError
 from schemas.tasks import (
     TASK_EVENT,
@@ -57,7 +57,6 @@ _CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
 _ENDS_APPROVAL_WAIT = frozenset(
     {EventKind.WAITING, EventKind.RESUMED, EventKind.APPROVAL_EXPIRED, EventKind.STARTED}
 )
-_TERMINAL_EVENTS = uuid.UUID("0b6a4a52-3d0e-4a8e-9a57-4f1c2f1e7d21")
 # Counted as each event is built: every transition of every task passes `_apply` or
 # `note` (the supervisor counts the events it writes itself: mesh/supervision/app.py).
 _TRANSITIONS = LabelCache(TASK_TRANSITIONS)
@@ -114,23 +113,16 @@ class TaskRecorder:
         The state's input is masked by `input_schema` (default: the registered
         model's schema) in what is published, unless MESH_MASK_SENSITIVE=false.
         """
-        self._publisher = publisher
         if input_schema is not None and not marks_sensitive(input_schema):
             input_schema = None
         schema = input_schema or _sensitive_schema(state.type, state.version)
-        self._input_schema = schema if publisher.settings.mask_sensitive else None
+        masked = schema if publisher.settings.mask_sensitive else None
+        self._publisher = publisher
         self._run_id = run_id
         self.state = state
         self._max_progress = max_progress
         self._held: list[TaskEvent] = []
-        # The envelope fields every record of this task shares, validated once.
-        self._envelope = Envelope(
-            type=TASK_STATE,
-            task_id=state.task_id,
-            parent_task_id=state.parent_task_id,
-            root_task_id=state.root_task_id,
-            source=publisher.source,
-        )
+        self._records = TaskRecords(publisher, state, masked)  # the envelope, laid out once
         self._lock = asyncio.Lock()  # keeps one task's records in transition order
 
     def hold(self, kind: EventKind, *, steer: Steer | None = None) -> None:
@@ -234,24 +226,32 @@ class TaskRecorder:
         _TRANSITIONS[self.state.agent, kind].inc()
         now = utc_now()
         self.state = self._next_state(kind, now, progress, child, result, error, waiting_for, held)
-        return TaskEvent(
-            kind=kind,
-            agent=self.state.agent,
-            status=self.state.status,
-            at=now,
-            instance=self._publisher.source.instance,
-            progress=progress,
-            child_task_id=child[0] if child else None,
-            child_agent=child[1] if child else None,
-            steer=steer,
-            result=result,
-            error=error,
-            attempt=retry[0] if retry else self.state.attempt,
-            retry_at=retry[1] if retry else None,
-            deadline=self.state.deadline if kind in _CARRIES_DEADLINE else None,
-            waiting_for=waiting_for,
-            held=held,
-        )
+        state = self.state
+        # Only the fields this event has: validating absent ones costs as much as the rest.
+        fields: dict[str, Any] = {
+            "kind": kind,
+            "agent": state.agent,
+            "status": state.status,
+            "at": now,
+            "instance": self._publisher.source.instance,
+            "attempt": retry[0] if retry else state.attempt,
+        }
+        if retry:
+            fields["retry_at"] = retry[1]
+        if child:
+            fields["child_task_id"], fields["child_agent"] = child
+        if kind in _CARRIES_DEADLINE and state.deadline is not None:
+            fields["deadline"] = state.deadline
+        optional = {
+            "progress": progress,
+            "steer": steer,
+            "result": result,
+            "error": error,
+            "waiting_for": waiting_for,
+            "held": held,
+        }
+        fields.update({name: value for name, value in optional.items() if value is not None})
+        return TaskEvent(**fields)
 
     def _next_state(
         self,
@@ -287,24 +287,30 @@ class TaskRecorder:
             changes["result"] = result
         if error is not None:
             changes["error"] = error
-        return self.state.model_copy(update=changes)
+        return _updated(self.state, changes)
 
     def _event_id(self, event: TaskEvent) -> str:
         if self._run_id is None or not event.status.is_terminal:
             return new_id()
-        return uuid.uuid5(_TERMINAL_EVENTS, f"{self._run_id}:{event.kind}").hex
+        return terminal_event_id(self._run_id, event.kind)
 
     def _encode(
         self, topic: str, type_: str, payload: BaseModel, id: str | None = None
     ) -> Outgoing:
-        body = payload.model_dump(mode="json", exclude_none=True)
-        if self._input_schema is not None and type_ == TASK_STATE and body.get("input"):
-            body["input"] = redacted_by_schema(self._input_schema, body["input"])
-        # A copy of the validated template with typed parts: no second validation.
-        envelope = self._envelope.model_copy(
-            update={"id": id or new_id(), "created_at": utc_now(), "type": type_, "payload": body}
-        )
-        return self._publisher.encode(topic, envelope, key=self.state.task_id)
+        return self._records.encode(topic, type_, payload, id)
+
+
+def _updated(state: TaskState, changes: dict[str, Any]) -> TaskState:
+    """`state.model_copy(update=changes)` without its three `copy.copy` calls (every
+    transition of every task makes one; `TaskState` has no extra or private fields)."""
+    new = TaskState.__new__(TaskState)
+    object.__setattr__(new, "__dict__", {**state.__dict__, **changes})
+    object.__setattr__(
+        new, "__pydantic_fields_set__", state.__pydantic_fields_set__ | changes.keys()
+    )
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
 
 
 @functools.lru_cache(maxsize=1024)

@@ -22,20 +22,26 @@ class Publisher:
         self.transport = transport
         self.settings = settings
         self.source = source
+        # The source as records spell it, for encoders that lay out envelopes themselves.
+        self.source_fields = source.model_dump(mode="json", exclude_none=True)
         self.topics = Topics(settings.namespace)
         self._ensured: set[str] = set()
         self._produced = LabelCache(MESSAGES_PRODUCED, source.agent or "client")
 
     def encode(self, topic: str, envelope: Envelope, *, key: str | None) -> Outgoing:
         value = encode_envelope(envelope)
+        self.check_size(envelope.type, value)
+        encoded_key = key.encode() if key is not None else None
+        return Outgoing(topic, value, encoded_key, envelope.routing_headers())
+
+    def check_size(self, type_: str, value: bytes) -> None:
+        """Raise `InvalidInput` when the encoded `type_` record is over the size limit."""
         if len(value) > self.settings.max_message_bytes:
             raise InvalidInput(
-                f"{envelope.type!r} message of {len(value)} bytes exceeds "
+                f"{type_!r} message of {len(value)} bytes exceeds "
                 f"MESH_MAX_MESSAGE_BYTES={self.settings.max_message_bytes}; "
                 "send a reference to the data instead of the data"
             )
-        encoded_key = key.encode() if key is not None else None
-        return Outgoing(topic, value, encoded_key, envelope.routing_headers())
 
     async def send(self, topic: str, envelope: Envelope, *, key: str | None) -> None:
         envelope, span = traced_for_send(topic, envelope)
