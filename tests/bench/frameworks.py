@@ -210,16 +210,10 @@ async def _run_script(python: Path, script: str, arguments: list[str]) -> dict[s
         env=environment,
         cwd=str(CONTENDERS),
     )
-    try:
-        async with asyncio.timeout(CONTENDER_TIMEOUT):
-            stdout, stderr = await process.communicate()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise TimeoutError(f"{script} ran over {CONTENDER_TIMEOUT:g}s") from None
+    stdout, stderr = await _finish(process, CONTENDER_TIMEOUT, what=script)
     lines = stdout.decode().strip().splitlines()
     if process.returncode != 0 or not lines:
-        tail = stderr.decode()[-2000:]
+        tail = (stderr or b"").decode(errors="replace")[-2000:]
         raise RuntimeError(f"{script} exited {process.returncode}: {tail}")
     result: dict[str, float] = orjson.loads(lines[-1])
     return result
@@ -249,16 +243,26 @@ async def _install_step(command: list[str], name: str) -> None:
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     try:
-        async with asyncio.timeout(INSTALL_TIMEOUT):
-            output, _ = await process.communicate()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise Unavailable(f"installing {name} took over {INSTALL_TIMEOUT:g}s") from None
+        output, _ = await _finish(process, INSTALL_TIMEOUT, what=f"installing {name}")
+    except TimeoutError as exc:
+        raise Unavailable(str(exc)) from None
     if process.returncode != 0:
         shutil.rmtree(VENVS / name, ignore_errors=True)
         said = output.decode(errors="replace").strip().splitlines()[-3:]
         raise Unavailable(f"`{' '.join(command[:4])} ...` failed: {' | '.join(said)}")
+
+
+async def _finish(
+    process: asyncio.subprocess.Process, timeout: float, *, what: str
+) -> tuple[bytes, bytes | None]:
+    """The process's output once it ends; killed (ours) and TimeoutError past `timeout`."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise TimeoutError(f"{what} ran over {timeout:g}s") from None
 
 
 async def _read(settings: Settings, topics: list[str]) -> list[Delivery]:
