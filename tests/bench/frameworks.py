@@ -123,6 +123,13 @@ async def run(settings: Settings, options: Options) -> Report:
             mesh.rate / result.rate,
             "mesh/contender msgs per s (target >= 2 for faust and FastStream)",
         )
+        # The rates are measured one after another on a machine others share; CPU per
+        # input depends far less on what else runs at that moment.
+        report.add(
+            f"cpu_ratio_{contender.name}_vs_mesh",
+            result.cpu_s / mesh.cpu_s,
+            "contender/mesh CPU per input (> 1: the mesh costs less)",
+        )
     return report
 
 

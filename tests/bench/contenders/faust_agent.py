@@ -22,14 +22,14 @@ from faust.worker import Worker
 from mesh.supervision.app import _transport_class
 
 
-def main() -> None:
+def main(datadir: str) -> None:
     args = parse_args(__doc__ or "")
     clock = Clock(args.n)
     app = faust.App(
         args.group,
         broker=f"kafka://{args.bootstrap}",
         store="memory://",
-        datadir=os.path.join(tempfile.gettempdir(), f"bench-faust-{args.group}"),
+        datadir=datadir,  # unused by memory tables, but faust creates it
         web_enabled=False,
         key_serializer="raw",
         value_serializer="raw",
@@ -70,4 +70,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with tempfile.TemporaryDirectory(prefix="bench-faust-") as directory:
+        main(directory)
