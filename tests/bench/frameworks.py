@@ -53,7 +53,7 @@ VENV_REQUIREMENTS = {
     "faststream": ("faststream[kafka]==0.7.8", "aiokafka==0.14.0"),
     "calfkit": ("calfkit==0.13.0", "faststream[kafka]==0.7.5", "aiokafka==0.14.0"),
 }
-INSTALL_TIMEOUT = 600.0  # seconds for one environment's pip install
+INSTALL_TIMEOUT = 300.0  # seconds for one environment's pip install (~1.5 min under load)
 CONTENDER_TIMEOUT = 150.0  # seconds for a contender's start, group join and N inputs
 
 
