@@ -67,5 +67,5 @@ bench: $(STAMP) ## benchmarks: ratios against baselines measured in the same run
 schemas: $(STAMP) ## re-export the JSON Schema snapshots after an additive change
 	MESH_CONTRACTS='["agents.contracts"]' $(BIN)/mesh schemas export
 
-clean: ## remove the virtual environment and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+clean: ## remove the virtual environments (the benchmarks' too) and caches
+	rm -rf $(VENV) .bench-venvs .mypy_cache .ruff_cache .pytest_cache

@@ -1,7 +1,8 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
-    python -m tests.bench                  # all: hop, inflight, idle, fanout, recovery, supervisor,
-                                           # gateway, model_overhead, model_journal, ratelimit,
+    python -m tests.bench                  # all: hop, hop-frameworks, inflight, idle, fanout,
+                                           # recovery, supervisor, gateway, model_overhead,
+                                           # model_journal, ratelimit,
                                            # claims-fanout, claims-throughput,
                                            # claims-concurrency, claims-cost
     python -m tests.bench hop fanout       # a subset, in the order given
@@ -40,6 +41,7 @@ from tests.bench import (
     claims_fanout,
     claims_throughput,
     fanout,
+    frameworks,
     gateway,
     hop,
     idle,
@@ -53,6 +55,8 @@ from tests.bench.common import BENCH_PROFILE, Options, Report
 
 BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "hop": hop.run,
+    # The hop beside faust, FastStream and Calfkit (the last two installed on demand).
+    "hop-frameworks": frameworks.run,
     "inflight": inflight.run,
     "idle": idle.run,
     "fanout": fanout.run,
@@ -70,7 +74,8 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 # 1,000 workflows at once take 1.5 min of this 2-core machine when others load it too.
-BUDGETS = {"claims-concurrency": 600.0}
+# hop-frameworks installs FastStream's and Calfkit's environments on its first run.
+BUDGETS = {"claims-concurrency": 600.0, "hop-frameworks": 1200.0}
 RESULTS = Path(__file__).with_name("results.json")
 
 

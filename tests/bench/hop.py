@@ -5,6 +5,9 @@ Both sides join their group first, pause, have N inputs pre-produced, then are t
 from the moment consumption starts (resume) until the last output is acknowledged, so
 neither the ~3 s group join nor the pre-production is in the window. Both use the same
 producer posture as `KafkaTransport` (acks=all, linger, batch size).
+
+The same hop beside the frameworks a user would pick instead (faust, FastStream,
+Calfkit) is `python -m tests.bench hop-frameworks` (tests/bench/frameworks.py).
 """
 
 from __future__ import annotations
@@ -160,7 +163,7 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
-def _producer(settings: Settings) -> AIOKafkaProducer:
+def producer(settings: Settings) -> AIOKafkaProducer:
     # The posture KafkaTransport.start() uses (aiokafka's own partitioner, though).
     return AIOKafkaProducer(
         **client_options(settings),
@@ -180,7 +183,7 @@ async def raw_hop(
     source, sink = f"{name}.in", f"{name}.out"
     admin = KafkaTransport(settings)  # only for ensure_topics
     await admin.ensure_topics([TopicSpec(t, settings.partitions) for t in (source, sink)])
-    producer = _producer(settings)
+    sender = producer(settings)
     consumer = AIOKafkaConsumer(
         source,
         **client_options(settings),
@@ -193,7 +196,7 @@ async def raw_hop(
         max_poll_records=settings.fetch_max_records,
     )
     try:
-        await producer.start()
+        await sender.start()
         await consumer.start()
         # Join the group outside the window: poll (the topic is empty) until assigned.
         deadline = time.perf_counter() + 60
@@ -203,11 +206,7 @@ async def raw_hop(
             await consumer.getmany(timeout_ms=100)
         # Paused, so the background fetcher cannot prefetch during pre-production.
         consumer.pause(*consumer.assignment())
-        futures = []
-        for i in range(n):
-            value = orjson.dumps({"id": new_id(), "n": i, "text": TEXT})
-            futures.append(await producer.send(source, value, key=str(i).encode()))
-        await asyncio.gather(*futures)
+        await produce_inputs(sender, source, n)
 
         window = Window()
         window.start()
@@ -223,7 +222,7 @@ async def raw_hop(
             for tp, records in batches.items():
                 for record in records:
                     for _ in range(records_per_hop):
-                        acks.append(await producer.send(sink, record.value, key=record.key))
+                        acks.append(await sender.send(sink, record.value, key=record.key))
                 offsets[tp] = records[-1].offset + 1
                 done += len(records)
             await asyncio.gather(*acks)
@@ -234,7 +233,16 @@ async def raw_hop(
         return rate, window, Written.of(await read_all(admin, [sink]), n)
     finally:
         await consumer.stop()
-        await producer.stop()
+        await sender.stop()
+
+
+async def produce_inputs(sender: AIOKafkaProducer, topic: str, n: int) -> None:
+    """N ~200-byte JSON records keyed by their number, all acknowledged on return."""
+    futures = []
+    for i in range(n):
+        value = orjson.dumps({"id": new_id(), "n": i, "text": TEXT})
+        futures.append(await sender.send(topic, value, key=str(i).encode()))
+    await asyncio.gather(*futures)
 
 
 async def mesh_hop(
