@@ -15,6 +15,7 @@ connection, a bootstrap and a metadata response naming every topic of the cluste
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ from aiokafka.errors import KafkaError
 from mesh.errors import TransportError
 from mesh.transport.base import PartitionOffsets, TopicPartition
 
+_REFRESH_EVERY = 30.0  # seconds between metadata refreshes for unknown topics
+
 
 class OffsetProbes:
     """Long-lived offset readers, one per consumer group (and one without a group)."""
@@ -33,13 +36,13 @@ class OffsetProbes:
         self._options = dict(options)
         self._probes: dict[str | None, AIOKafkaConsumer] = {}
         self._starting = asyncio.Lock()
+        self._refreshed: dict[int, float] = {}  # id(probe) -> when its metadata was
 
     async def read(self, topics: Sequence[str], group: str | None) -> list[PartitionOffsets]:
         """See `Transport.offsets`."""
         try:
             probe = await self._probe(group)
-            if any(probe.partitions_for_topic(topic) is None for topic in topics):
-                await probe.topics()  # a metadata refresh: topics created since are seen
+            await self._refresh_if_unknown(probe, topics)
             theirs = [
                 KafkaTopicPartition(topic, p)
                 for topic in topics
@@ -59,6 +62,17 @@ class OffsetProbes:
         except KafkaError as exc:
             await self._forget(group)  # a broken connection: the next call starts afresh
             raise TransportError(f"cannot read the offsets of {list(topics)!r}: {exc}") from exc
+
+    async def _refresh_if_unknown(self, probe: AIOKafkaConsumer, topics: Sequence[str]) -> None:
+        """A metadata refresh when a topic is unknown, so topics created since are seen;
+        at most every `_REFRESH_EVERY` s: some are never created (a gateway's topics
+        where none runs), and each refresh names every topic of the cluster."""
+        if all(probe.partitions_for_topic(topic) is not None for topic in topics):
+            return
+        now = time.monotonic()
+        if now - self._refreshed.get(id(probe), -_REFRESH_EVERY) >= _REFRESH_EVERY:
+            self._refreshed[id(probe)] = now
+            await probe.topics()
 
     async def close(self) -> None:
         for group in list(self._probes):
