@@ -86,7 +86,10 @@ class FoldedTable(Generic[V]):
         return iter([key for key, _ in self.items()])
 
     def __len__(self) -> int:
-        return len(self.items())
+        added = sum(
+            (value is not None) - (key in self.store) for key, (_, value) in self._changed.items()
+        )
+        return len(self.store) + added
 
     def flush(self) -> list[ChangelogWrite]:
         """Apply the changes to the store; the changelog records that carry them."""

@@ -23,7 +23,7 @@ def test_a_key_that_came_and_went_between_flushes_writes_nothing() -> None:
     table = _table({})
     table.put(b"t1", "started", partition=0)
     table.remove(b"t1", partition=0)
-    assert table.get(b"t1") is None and list(table) == []
+    assert table.get(b"t1") is None and list(table) == [] and len(table) == 0
     assert table.flush() == []
 
 
