@@ -208,7 +208,8 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=0, ge=-1, le=65535)
     metrics_lag_interval: float = Field(default=10.0, gt=0)
 
-    # gen0 threshold of CPython's collector in `mesh run` processes (see mesh/runtime/gc_tuning.py).
+    # gen0 threshold of CPython's collector in `mesh run` and `mesh supervisor run`
+    # (see mesh/runtime/gc_tuning.py).
     gc_gen0_threshold: int = Field(default=50_000, ge=100)
 
     # Traces (mesh/observability/tracing.py): where spans go. `none` by default and in tests; `file`

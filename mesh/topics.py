@@ -81,6 +81,12 @@ class Topics:
         return self._name("mesh.supervisor.status")
 
     @property
+    def supervisor_outcomes(self) -> str:
+        """Attempt outcomes keyed by agent type: the supervisor regroups them there, so
+        one instance owns each agent type's health (its circuit)."""
+        return self._name("mesh.supervisor.outcomes")
+
+    @property
     def supervisor_app(self) -> str:
         """The supervisor's faust app id: its consumer group and table topic prefix."""
         return self._name("mesh-supervisor")
@@ -255,4 +261,7 @@ def langgraph_topics(settings: Settings) -> list[TopicSpec]:
 def supervisor_topics(settings: Settings) -> list[TopicSpec]:
     """What the supervisor writes besides task events and control messages."""
     topics = Topics(settings.namespace)
-    return [_spec(settings, topics.supervisor_status, compacted=True)]
+    return [
+        _spec(settings, topics.supervisor_status, compacted=True),
+        _spec(settings, topics.supervisor_outcomes),
+    ]

@@ -1,53 +1,97 @@
 """The supervisor's tables hold bytes: reading the records in them and on its topics.
 
 Keys and values are the bytes faust hands over (task or instance id, JSON), so the
-supervisor decodes them itself: `decode` for an envelope and its payload, `outcome_of`
-and `agent_of` to regroup task outcomes by agent type, and `LeaseCache` to keep the
-leases parsed between checks.
+supervisor decodes them itself: `read_task_event` for the task events (every event of
+the mesh: one orjson decode, no models), `decode` for an envelope and its typed payload
+(heartbeats), `Outcomes` and `read_outcomes` for the outcomes regrouped by agent type.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
 
 from mesh.errors import first_line
-from mesh.supervision._tracking import TaskLease, WorkerSeen
+from mesh.supervision._tracking import EventFacts, WorkerSeen
 from schemas import Envelope, decode_envelope
-from schemas.tasks import INVALID_INPUT
+from schemas.tasks import INVALID_INPUT, TASK_EVENT, EventKind
 
 log = logging.getLogger(__name__)
 
-_SUCCESS = frozenset({"succeeded"})
-_FAILURE = frozenset({"failed", "dead_lettered", "retry_scheduled"})
+_SUCCESS = frozenset({EventKind.SUCCEEDED})
+_FAILURE = frozenset({EventKind.FAILED, EventKind.DEAD_LETTERED, EventKind.RETRY_SCHEDULED})
 
 
-def outcome_of(value: bytes | None) -> bytes | None:
-    """b"ok" or b"failed" for an event that ends an attempt; None for the rest.
+class Outcomes(NamedTuple):
+    """Attempt ends of one agent type, for its health: the record the adapter sends to
+    the outcomes topic, keyed by agent type (one owner per type decides its circuit)."""
+
+    agent: bytes
+    value: bytes  # JSON [[at, succeeded], ...]
+
+    @classmethod
+    def of(cls, agent: str, outcomes: list[tuple[float, bool]]) -> Outcomes:
+        return cls(agent.encode(), orjson.dumps(outcomes))
+
+
+def read_outcomes(value: bytes | None) -> list[tuple[float, bool]]:
+    """An `Outcomes` record's (at, succeeded) pairs; none for an unreadable record."""
+    try:
+        return [(float(at), bool(succeeded)) for at, succeeded in orjson.loads(value or b"")]
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        log.warning("skipping an unreadable outcomes record: %r", (value or b"")[:80])
+        return []
+
+
+def outcome_of(event: EventFacts, error_type: str | None) -> bool | None:
+    """True or False for an event that ends an attempt (succeeded); None for the rest.
 
     Cancellations and invalid input count neither way: they are not the agent's doing
     (a burst of bad tasks from one sender must not open the agent type's circuit).
     """
+    if event.kind in _SUCCESS:
+        return True
+    if error_type == INVALID_INPUT:
+        return None
+    return False if event.kind in _FAILURE else None
+
+
+class TaskEventRecord(NamedTuple):
+    """What the supervisor reads of a task-events record, decoded once."""
+
+    event: EventFacts
+    parent: str | None  # the envelope's parent task
+    submitter: str | None  # the envelope's source agent
+    outcome: bool | None  # see `outcome_of`
+
+
+def read_task_event(value: bytes | None) -> TaskEventRecord | None:
+    """The task event in `value`, or None for other types and bad records (the
+    supervisor only reads; a bad record is the runtime's to dead-letter).
+
+    One orjson decode and a few fields, not the envelope and payload models: this runs
+    for every event of the mesh (the models validate them where they are written).
+    """
     try:
-        event = orjson.loads(value or b"{}").get("payload", {})
-    except orjson.JSONDecodeError:
+        envelope = orjson.loads(value or b"")
+        if envelope.get("type") != TASK_EVENT:
+            return None
+        payload = envelope["payload"]
+        event = EventFacts.of_payload(payload)
+        source, error = envelope.get("source"), payload.get("error")
+        return TaskEventRecord(
+            event,
+            envelope.get("parent_task_id"),
+            source.get("agent") if source else None,
+            outcome_of(event, error.get("type") if error else None),
+        )
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        log.warning("skipping an unreadable %s record: %s", TASK_EVENT, first_line(exc))
         return None
-    kind = event.get("kind")
-    if kind in _SUCCESS:
-        return b"ok"
-    if (event.get("error") or {}).get("type") == INVALID_INPUT:
-        return None
-    return b"failed" if kind in _FAILURE else None
-
-
-def agent_of(value: bytes | None) -> bytes:
-    """The agent type of a task event, the key its outcome is regrouped by."""
-    agent = orjson.loads(value or b"{}").get("payload", {}).get("agent", "")
-    return str(agent).encode()
 
 
 def decode(value: bytes | None, type_: str, model: Any) -> tuple[Envelope, Any] | None:
@@ -66,42 +110,3 @@ def decode(value: bytes | None, type_: str, model: Any) -> tuple[Envelope, Any] 
 def workers_in(table: Mapping[bytes, bytes]) -> dict[str, WorkerSeen]:
     """The workers table, parsed: instance id -> its latest heartbeat."""
     return {k.decode(): WorkerSeen.model_validate_json(v) for k, v in list(table.items())}
-
-
-class LeaseCache:
-    """Parsed leases by key, next to the table's bytes: a check reads every lease each
-    second, and parsing only those that changed keeps that cheap with many tasks."""
-
-    def __init__(self) -> None:
-        self._parsed: dict[bytes, tuple[bytes, TaskLease]] = {}
-
-    def put(self, key: bytes, value: bytes, lease: TaskLease) -> None:
-        self._parsed[key] = (value, lease)
-
-    def get(self, key: bytes, value: bytes | None) -> TaskLease | None:
-        """The lease whose table bytes are `value` (None: no lease)."""
-        if value is None:
-            return None
-        hit = self._parsed.get(key)
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        lease = TaskLease.model_validate_json(value)
-        self._parsed[key] = (value, lease)
-        return lease
-
-    def all(self, table: Mapping[bytes, bytes]) -> list[tuple[str, TaskLease]]:
-        """Every lease in `table` (forgetting those the table no longer holds)."""
-        # A faust table's `items()` is its store's, as a dict's: no per-key callbacks.
-        current = list(table.items())
-        if len(self._parsed) > len(current):
-            keys = {k for k, _ in current}
-            self._parsed = {k: v for k, v in self._parsed.items() if k in keys}
-        return list(self._parsed_leases(current))
-
-    def _parsed_leases(
-        self, current: Iterable[tuple[bytes, bytes]]
-    ) -> Iterable[tuple[str, TaskLease]]:
-        for key, value in current:
-            lease = self.get(key, value)
-            if lease is not None:
-                yield key.decode(), lease

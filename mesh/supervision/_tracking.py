@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from mesh.supervision.policy import Policies
 from schemas.supervision import Heartbeat
-from schemas.tasks import EventKind, TaskEvent
+from schemas.tasks import EventKind, TaskEvent, TaskStatus
 
 
 class TaskLease(BaseModel):
@@ -64,6 +65,69 @@ class WorkerSeen(BaseModel):
         return not self.stopping and now - self.last_seen <= self.interval * missed_beats
 
 
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What a lease needs of a `TaskEvent` (times are epoch seconds)."""
+
+    kind: EventKind
+    agent: str
+    ended: bool  # its status is terminal
+    at: float
+    instance: str = ""
+    attempt: int | None = None
+    deadline: float | None = None
+    retry_at: float | None = None
+
+    @classmethod
+    def of(cls, event: TaskEvent) -> EventFacts:
+        return cls(
+            kind=event.kind,
+            agent=event.agent,
+            ended=event.status.is_terminal,
+            at=event.at.timestamp(),
+            instance=event.instance,
+            attempt=event.attempt,
+            deadline=event.deadline.timestamp() if event.deadline else None,
+            retry_at=event.retry_at.timestamp() if event.retry_at else None,
+        )
+
+    @classmethod
+    def of_payload(cls, payload: dict[str, Any]) -> EventFacts:
+        """From a task event's JSON payload, as `TaskEvent` reads it (its fields only).
+
+        Raises:
+            KeyError, TypeError, ValueError: not a task event.
+        """
+        agent, instance, attempt = (
+            payload["agent"],
+            payload.get("instance", ""),
+            payload.get("attempt"),
+        )
+        if not isinstance(agent, str) or not isinstance(instance, str):
+            raise TypeError(f"agent {agent!r} and instance {instance!r} must be strings")
+        if attempt is not None and type(attempt) is not int:
+            raise TypeError(f"attempt {attempt!r} must be an integer")
+        return cls(
+            kind=EventKind(payload["kind"]),
+            agent=agent,
+            ended=TaskStatus(payload["status"]).is_terminal,
+            at=_epoch(payload["at"]),
+            instance=instance,
+            attempt=attempt,
+            deadline=_epoch(payload.get("deadline")),
+            retry_at=_epoch(payload.get("retry_at")),
+        )
+
+
+def _epoch(value: Any) -> Any:
+    """An ISO 8601 time (as the models write them) in epoch seconds; None stays None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} is not an ISO 8601 time")
+    return datetime.fromisoformat(value).timestamp()
+
+
 # A model call answered, or still running, is activity too: a task in a long tool loop
 # or one long call is not stuck.
 _ACTIVITY = frozenset(
@@ -79,7 +143,7 @@ _ACTIVITY = frozenset(
 
 def apply_event(
     lease: TaskLease | None,
-    event: TaskEvent,
+    event: TaskEvent | EventFacts,
     parent: str | None,
     parent_agent: str | None = None,
 ) -> TaskLease | None:
@@ -87,8 +151,10 @@ def apply_event(
 
     `parent` and `parent_agent` are the envelope's parent task and, on `submitted`,
     the agent that submitted it (a child's parent)."""
-    at = event.at.timestamp()
-    if event.status.is_terminal:
+    if isinstance(event, TaskEvent):
+        event = EventFacts.of(event)
+    at = event.at
+    if event.ended:
         return None
     if event.kind in (EventKind.SUBMITTED, EventKind.REPLAYED):
         return TaskLease(
@@ -97,7 +163,7 @@ def apply_event(
             attempt=event.attempt or 1,
             submitted_at=at,
             last_activity=at,
-            deadline=event.deadline.timestamp() if event.deadline else None,
+            deadline=event.deadline,
             parent=parent,
             parent_agent=parent_agent if parent else None,
         )
@@ -107,7 +173,7 @@ def apply_event(
     return lease.model_copy(update=changes) if changes else lease
 
 
-def _changes(lease: TaskLease, event: TaskEvent, at: float) -> dict[str, object]:
+def _changes(lease: TaskLease, event: EventFacts, at: float) -> dict[str, object]:
     """What `event` (at `at`) changes in the lease of a task that has not ended."""
     changes: dict[str, object] = {}
     if event.kind is EventKind.STARTED:
@@ -120,7 +186,7 @@ def _changes(lease: TaskLease, event: TaskEvent, at: float) -> dict[str, object]
             "parked": False,
         }
         if event.deadline is not None:
-            changes["deadline"] = event.deadline.timestamp()
+            changes["deadline"] = event.deadline
     elif event.kind is EventKind.WAITING:
         changes = {"status": "escalated"}
     elif event.kind in (EventKind.RESUMED, EventKind.APPROVAL_EXPIRED):  # it runs on
@@ -128,7 +194,7 @@ def _changes(lease: TaskLease, event: TaskEvent, at: float) -> dict[str, object]
     elif event.kind in _ACTIVITY:
         changes = {"last_activity": max(at, lease.last_activity)}
     elif event.kind is EventKind.RETRY_SCHEDULED:
-        due = event.retry_at.timestamp() if event.retry_at else at
+        due = event.retry_at if event.retry_at is not None else at
         changes = {"status": "waiting", "attempt": event.attempt or lease.attempt + 1}
         changes["last_activity"] = due
     elif event.kind is EventKind.REDISPATCHED:

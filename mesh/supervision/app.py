@@ -6,9 +6,14 @@ and whose answers it sends:
 
 - `track_tasks` hands the task-events topic to `Supervisor.track_task`, which keeps
   the `leases` table (one entry per unfinished task; partitioned like the topic, by
-  task id).
-- `track_health` regroups attempt outcomes by agent type (`health`, one owner per
-  type) for `Supervisor.track_outcome`, and sends the circuit changes it returns.
+  task id), and sends the attempt outcomes it returns to the outcomes topic, keyed by
+  agent type.
+- `track_health` hands those to `Supervisor.track_outcome`, which keeps the `health`
+  table (one owner per agent type), and sends the circuit changes it returns.
+- Both tables are folded in memory and written to their changelogs right before
+  faust commits the offsets of the events folded into them (`_FoldingConsumer`,
+  mesh/supervision/_folding.py): a task that starts and ends between two commits
+  costs its lease no changelog record at all.
 - `track_workers` hands the heartbeats topic to `Supervisor.track_worker`, which keeps
   the `workers` global table (every supervisor instance sees every worker).
 - `check` runs every `MESH_SUPERVISOR_CHECK_INTERVAL` s on every instance, over the
@@ -35,6 +40,7 @@ import socket
 import ssl
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -43,66 +49,112 @@ from faust.transport.drivers import aiokafka as faust_kafka
 from mesh.observability.logs import configure_logging
 from mesh.settings import Settings
 from mesh.supervision._lag import LagCollector
-from mesh.supervision._records import agent_of, outcome_of
 from mesh.supervision.core import Publish, Supervisor
 from mesh.supervision.policy import Policies
 from mesh.topics import Topics, runtime_topics, supervisor_topics
+from mesh.transport.kafka._pace import FetchPace
 from mesh.transport.kafka.adapter import KafkaTransport
 from schemas import encode_envelope
 
 log = logging.getLogger(__name__)
 
 _STATUS_EVERY = 2.0  # seconds between status snapshots
+# Records per `fetch_idle_after` that keep the supervisor's fetches short: more than
+# the heartbeats of a hundred workers, fewer than any real stream of task events.
+_BUSY_ABOVE = 100
 
 
-def _transport_class(fetch_max_wait: float) -> type[faust_kafka.Transport]:
-    """faust's Kafka transport with the consumer's fetch wait from the settings.
+def _transport_class(settings: Settings, flush: Callable[[], None]) -> type[faust_kafka.Transport]:
+    """faust's Kafka transport with the consumer's fetch wait from the settings, whose
+    consumer calls `flush` before it commits offsets or gives partitions up.
 
-    faust fixes it at 1.5 s. A broker answers a fetch as soon as it has data, so on
-    Kafka that is harmless; the embedded broker holds a fetch for about half of the
+    faust fixes the wait at 1.5 s. A broker answers a fetch as soon as it has data, so
+    on Kafka that is harmless; the embedded broker holds a fetch for about half of the
     wait even with data there (ADR 003), which throttled the supervisor to
-    one fetch per ~0.75 s. So the wait is a setting here, as it is for the workers:
-    the idle wait when one is set (ADR 036). Heartbeats arrive every second, so the
-    supervisor is never idle long enough to lengthen its wait, and what it watches
-    (leases, missed heartbeats) is measured in seconds: a fixed fetch of the longer
-    wait costs it a fraction of that, and saves the broker most of its idle work.
+    one fetch per ~0.75 s. So the wait is a setting here, as it is for the workers,
+    and it lengthens while the supervisor is idle (ADR 036). Workers' heartbeats reach
+    it all the time, so idle here means fewer than `_BUSY_ABOVE` records a second.
     """
 
     class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
-            consumer._fetch_max_wait_ms = int(fetch_max_wait * 1000)  # read at its start
+            consumer._fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)  # read at start
+            _pace(consumer, settings)
             return consumer
 
-    class WaitingConsumer(faust_kafka.Consumer):
+    class FoldingConsumer(faust_kafka.Consumer):
         def _new_consumer_thread(self) -> ConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+        async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> Any:
+            # The offsets were chosen from the events acknowledged so far, all folded:
+            # their changelog records go out first, and faust flushes the producer
+            # before it commits (at least once, as with a table written per event).
+            flush()
+            return await super()._commit_offsets(offsets, start_new_transaction)
+
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            flush()  # before faust flushes the producer and the next owner restores
+            await super().on_partitions_revoked(revoked)
+
     class Transport(faust_kafka.Transport):
-        Consumer = WaitingConsumer
+        Consumer = FoldingConsumer
 
     return Transport
+
+
+def _pace(consumer: Any, settings: Settings) -> None:
+    """Give faust's aiokafka consumer a `FetchPace`: its `getmany` reports what it got."""
+    pace = FetchPace(
+        consumer,
+        busy=settings.fetch_max_wait,
+        idle=settings.fetch_idle_wait or settings.fetch_max_wait,
+        idle_after=settings.fetch_idle_after,
+        busy_above=_BUSY_ABOVE,
+    )
+    getmany = consumer.getmany
+
+    async def paced_getmany(*partitions: Any, **options: Any) -> Any:
+        batches = await getmany(*partitions, **options)
+        pace.saw(sum(len(records) for records in batches.values()))
+        return batches
+
+    consumer.getmany = paced_getmany
 
 
 def build_app(settings: Settings, policies: Policies) -> faust.App:
     """The faust app of one supervisor instance: its tables feed a `Supervisor`."""
     topics = Topics(settings.namespace)
     app = faust.App(topics.supervisor_app, **_app_options(settings))
-    wait = settings.fetch_idle_wait or settings.fetch_max_wait
-    app.transport = _transport_class(wait)(app.conf.broker_consumer, app)
-    events = app.topic(topics.task_events, key_serializer="raw", value_serializer="raw")
-    beats = app.topic(topics.heartbeats, key_serializer="raw", value_serializer="raw")
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    events = app.topic(topics.task_events, **raw)
+    outcomes = app.topic(topics.supervisor_outcomes, **raw)
+    beats = app.topic(topics.heartbeats, **raw)
     # Keys and values are bytes (the app's raw serializers): task or instance id, JSON.
+    leases = app.Table("leases", key_type=bytes, value_type=bytes)
+    health = app.Table("health", key_type=bytes, value_type=bytes)  # by agent type
     supervisor = Supervisor(
         instance=settings.instance_id,
         host=socket.gethostname(),
         topics=topics,
         policies=policies,
-        leases=app.Table("leases", key_type=bytes, value_type=bytes),
+        leases=leases.data,  # faust's store: what the changelog holds, restored on failover
         workers=app.GlobalTable("workers", key_type=bytes, value_type=bytes),
-        health=app.Table("health", key_type=bytes, value_type=bytes),  # by agent type
+        health=health.data,
     )
-    _forward_streams(app, supervisor, events, beats)
+
+    def flush() -> None:
+        flushed = supervisor.flush()
+        for table, writes in ((leases, flushed.leases), (health, flushed.health)):
+            for write in writes:
+                table.send_changelog(write.partition, write.key, write.value, "raw", "raw")
+        for record in flushed.outcomes:
+            outcomes.send_soon(key=record.agent, value=record.value)
+
+    transport = _transport_class(settings, flush)
+    app.transport = transport(app.conf.broker_consumer, app)
+    _forward_streams(app, supervisor, events, outcomes, beats)
     _forward_timers(app, supervisor, settings)
     return app
 
@@ -148,23 +200,23 @@ def _app_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _forward_streams(app: faust.App, supervisor: Supervisor, events: Any, beats: Any) -> None:
+def _forward_streams(
+    app: faust.App, supervisor: Supervisor, events: Any, outcomes: Any, beats: Any
+) -> None:
     """One faust agent per stream, each handing its records to the supervisor."""
 
     @app.agent(events)
     async def track_tasks(stream: Any) -> None:
-        # One table write per event, to the changelog partition of the event being
-        # processed. (Folding a batch per task would save writes, but faust's batching,
-        # `take_events`, left events unacknowledged here, which stalls commits.)
-        async for key, value in stream.items():
-            supervisor.track_task(key, value)
+        async for event in stream.events():
+            supervisor.track_task(event.key, event.value, event.message.partition)
 
-    @app.agent(events)
+    @app.agent(outcomes)
     async def track_health(stream: Any) -> None:
-        """Outcomes, regrouped by agent type (one owner per type decides its circuit)."""
-        outcomes = stream.filter(outcome_of).group_by(agent_of, name="by-agent")
-        async for key, value in outcomes.items():
-            await _send(app, supervisor.track_outcome(key, value, time.time()))
+        async for event in stream.events():
+            partition = event.message.partition
+            await _send(
+                app, supervisor.track_outcomes(event.key, event.value, time.time(), partition)
+            )
 
     @app.agent(beats)
     async def track_workers(stream: Any) -> None:
@@ -253,10 +305,14 @@ def run(settings: Settings, policies: Policies) -> None:
     from faust.worker import Worker
 
     from mesh.observability.metrics_server import serve_metrics
+    from mesh.runtime.gc_tuning import tune_for_service
 
     ensure_topics(settings)
     serve_metrics(settings, "mesh supervisor run")
     app = build_app(settings, policies)
+    # Every event allocates a few short-lived objects; the default gen0 threshold ran
+    # the collector hundreds of times a second over faust's and the tables' objects.
+    tune_for_service(settings.gc_gen0_threshold)
     configure_logging(settings, name="supervisor")  # ours (JSON or text), not faust's
     worker = Worker(
         app,

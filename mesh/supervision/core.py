@@ -3,7 +3,7 @@
 `Supervisor` folds what it is fed into three tables and answers with what to publish:
 
 - `track_task` folds a task event into the `leases` table (one per unfinished task);
-- `track_outcome` folds an attempt's outcome into its agent type's `health` and
+- `track_outcomes` folds attempt outcomes into their agent type's `health` and
   returns the circuit's new state when it changed;
 - `track_worker` folds a heartbeat into the `workers` table;
 - `check` asks `tracking.findings` what is wrong and returns what `actions.actions_for`
@@ -23,6 +23,9 @@ import logging
 from collections import deque
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from pydantic import BaseModel
 
 from mesh.observability.metrics import (
     CIRCUIT_OPEN,
@@ -33,9 +36,16 @@ from mesh.observability.metrics import (
 )
 from mesh.supervision._actions import actions_for
 from mesh.supervision._circuits import Health, circuit_state, record_outcome
-from mesh.supervision._records import LeaseCache, decode, outcome_of, workers_in
+from mesh.supervision._folding import ChangelogWrite, FoldedTable
+from mesh.supervision._records import (
+    Outcomes,
+    decode,
+    read_outcomes,
+    read_task_event,
+    workers_in,
+)
 from mesh.supervision._status import snapshot
-from mesh.supervision._tracking import Finding, WorkerSeen, apply_event, findings
+from mesh.supervision._tracking import Finding, TaskLease, WorkerSeen, apply_event, findings
 from mesh.supervision.policy import Policies
 from mesh.topics import Topics
 from schemas import Envelope, Source
@@ -48,13 +58,26 @@ from schemas.supervision import (
     Heartbeat,
     RecentAction,
 )
-from schemas.tasks import TASK_EVENT, TaskEvent
+from schemas.tasks import TASK_EVENT
 
 log = logging.getLogger(__name__)
 
 RESEND_AFTER = 10.0  # seconds before the same finding is acted on again
 
 Table = MutableMapping[bytes, bytes]
+
+
+def _dump(model: BaseModel) -> bytes:
+    return model.model_dump_json().encode()
+
+
+class Flushed(NamedTuple):
+    """`Supervisor.flush`: the leases' and the health's changelog records, and the
+    outcomes to regroup by agent type."""
+
+    leases: list[ChangelogWrite]
+    health: list[ChangelogWrite]
+    outcomes: list[Outcomes]
 
 
 @dataclass(frozen=True)
@@ -92,11 +115,12 @@ class Supervisor:
         health: Table,
     ) -> None:
         self.instance, self.host, self.topics, self.policies = instance, host, topics, policies
-        self.leases, self.workers, self.health = leases, workers, health
+        self.leases = FoldedTable(leases, parse=TaskLease.model_validate_json, dump=_dump)
+        self.health = FoldedTable(health, parse=Health.model_validate_json, dump=_dump)
+        self.workers = workers
         self.source = Source(agent="supervisor", instance=instance)
         self.recent: deque[RecentAction] = deque(maxlen=50)
         self.latest: list[Finding] = []  # the last check's findings, for the status
-        self._parsed = LeaseCache()
         self._acted: dict[tuple[str, str, int], float] = {}
         self._announced: set[tuple[str, float]] = set()  # half-open circuits published
         # Agent types whose circuit gauge this instance reports: those whose health it
@@ -104,43 +128,55 @@ class Supervisor:
         # here, or the stale value would stand beside the new owner's.
         self._circuits_reported: set[str] = set()
         self._live_published: dict[str, int] = {}
+        self._outcomes: dict[str, list[tuple[float, bool]]] = {}  # by agent type, unsent
 
     # -- what the streams feed in ----------------------------------------------------
 
-    def track_task(self, key: bytes | None, value: bytes | None) -> None:
-        """Fold one task event (keyed by task id) into its lease."""
-        decoded = decode(value, TASK_EVENT, TaskEvent)
-        if decoded is None or key is None:
+    def track_task(self, key: bytes | None, value: bytes | None, partition: int = 0) -> None:
+        """Fold one task event (keyed by task id, from `partition`) into its lease; an
+        event that ends an attempt waits for `flush` to go to its agent type's health."""
+        record = read_task_event(value)
+        if record is None or key is None:
             return
-        envelope, event = decoded
         try:
-            lease = self._parsed.get(key, self.leases.get(key))
-            submitter = envelope.source.agent if envelope.source else None
-            updated = apply_event(lease, event, envelope.parent_task_id, submitter)
+            lease = self.leases.get(key)
+            updated = apply_event(lease, record.event, record.parent, record.submitter)
             if updated is not None:
-                data = updated.model_dump_json().encode()
-                self.leases[key] = data
-                self._parsed.put(key, data, updated)
+                if updated is not lease:
+                    self.leases.put(key, updated, partition)
             elif lease is not None:
-                del self.leases[key]
+                self.leases.remove(key, partition)
         except Exception:  # one bad lease must not stop the tracking of all others
             log.exception("task %s: lease not updated", key.decode(errors="replace"))
+        if record.outcome is not None:
+            ended = (record.event.at, record.outcome)
+            self._outcomes.setdefault(record.event.agent, []).append(ended)
 
-    def track_outcome(self, key: bytes | None, value: bytes | None, now: float) -> list[Publish]:
-        """Fold an attempt's outcome (keyed by agent type) into the type's health;
-        the circuit's new state, if it changed."""
-        succeeded = outcome_of(value)
-        decoded = decode(value, TASK_EVENT, TaskEvent)
-        if decoded is None or key is None or succeeded is None:
+    def track_outcomes(
+        self, key: bytes | None, value: bytes | None, now: float, partition: int = 0
+    ) -> list[Publish]:
+        """Fold attempt outcomes (an `Outcomes` record, keyed by agent type) into the
+        type's health; the circuit's new states, if it changed."""
+        if key is None:
             return []
         agent = key.decode()
-        current = self.health.get(key)
-        state = Health.model_validate_json(current) if current is not None else Health()
-        at = decoded[1].at.timestamp()
         policy = self.policies.for_agent(agent)
-        state, changed = record_outcome(state, at, succeeded == b"ok", policy)
-        self.health[key] = state.model_dump_json().encode()
-        return [self._circuit(agent, state, now)] if changed is not None else []
+        state = self.health.get(key) or Health()
+        changes = []
+        for at, succeeded in read_outcomes(value):
+            state, changed = record_outcome(state, at, succeeded, policy)
+            if changed is not None:
+                changes.append(self._circuit(agent, state, now))
+        self.health.put(key, state, partition)
+        return changes
+
+    def flush(self) -> Flushed:
+        """What the fold changed since the last flush: the tables' changelog records
+        and the outcomes by agent type (the adapter sends them all before it commits
+        the offsets of the events folded)."""
+        outcomes = [Outcomes.of(agent, ended) for agent, ended in self._outcomes.items()]
+        self._outcomes = {}
+        return Flushed(self.leases.flush(), self.health.flush(), outcomes)
 
     def track_worker(self, key: bytes | None, value: bytes | None) -> None:
         """Fold a heartbeat (keyed by worker instance id) into the workers table."""
@@ -154,7 +190,8 @@ class Supervisor:
     def check(self, now: float) -> list[Publish]:
         """The actions on tasks in trouble, then the circuits due for a probe."""
         workers = workers_in(self.workers)
-        self.latest = findings(now, self._parsed.all(self.leases), workers, self.policies)
+        leases = [(k.decode(), lease) for k, lease in self.leases.items()]
+        self.latest = findings(now, leases, workers, self.policies)
         due = [f for f in self.latest if self._due(f, now)]
         for mark in [m for m, at in self._acted.items() if now - at > 4 * RESEND_AFTER]:
             del self._acted[mark]
@@ -213,8 +250,7 @@ class Supervisor:
         the circuit gauges of the agent types this instance owns."""
         records = []
         owned: set[str] = set()
-        for key, value in list(self.health.items()):
-            state = Health.model_validate_json(value)
+        for key, state in self.health.items():
             agent = key.decode()
             owned.add(agent)
             effective = state.effective(now, self.policies.for_agent(agent))

@@ -150,23 +150,36 @@ def test_an_ended_task_is_no_longer_tracked_and_a_poison_record_is_skipped() -> 
     supervisor.track_worker(b"w9", b"\xff")
     supervisor.track_task(b"t1", _task_event("t1", EventKind.SUCCEEDED, 1, TaskStatus.SUCCEEDED))
     assert set(supervisor.leases) == {b"t2"}
+    # t1 started and ended between two flushes: its lease never reaches the changelog
+    assert [w.key for w in supervisor.flush().leases] == [b"t2"]
     _heartbeat(supervisor, "w1", 1, inflight=1)
     [status] = supervisor.report(T0 + 2)[-1:]
     assert status.topic == TOPICS.supervisor_status and status.envelope.type == SUPERVISOR_STATUS
     assert status.envelope.payload["tasks_tracked"] == 1
 
 
+def _outcome(supervisor: Supervisor, event: bytes, now: float) -> list[Publish]:
+    """A task event through the supervisor: its outcome, regrouped, into the health."""
+    supervisor.track_task(b"t", event)
+    return [
+        published
+        for outcomes in supervisor.flush().outcomes
+        for published in supervisor.track_outcomes(*outcomes, now)
+    ]
+
+
 def test_an_unhealthy_agent_types_circuit_opens_then_probes_after_its_cooldown() -> None:
     supervisor = _supervisor()
     failed = _task_event("t", EventKind.FAILED, 0, TaskStatus.FAILED)
     ok = _task_event("t", EventKind.SUCCEEDED, 0, TaskStatus.SUCCEEDED)
-    assert supervisor.track_outcome(b"worker", ok, T0) == []
+    assert _outcome(supervisor, ok, T0) == []
     for _ in range(2):
-        assert supervisor.track_outcome(b"worker", failed, T0) == []  # under min_outcomes
+        assert _outcome(supervisor, failed, T0) == []  # under min_outcomes
     progress = _task_event("t", EventKind.PROGRESS, 0)
-    assert supervisor.track_outcome(b"worker", progress, T0) == []  # not an outcome
+    assert _outcome(supervisor, progress, T0) == []  # not an outcome
+    assert supervisor.track_outcomes(b"worker", b"not json", T0) == []  # skipped
 
-    [opened] = supervisor.track_outcome(b"worker", failed, T0 + 1)
+    [opened] = _outcome(supervisor, failed, T0 + 1)
     assert (opened.topic, opened.key, opened.envelope.type) == (
         TOPICS.circuits,
         "worker",
@@ -178,8 +191,8 @@ def test_an_unhealthy_agent_types_circuit_opens_then_probes_after_its_cooldown()
     [probe] = supervisor.check(T0 + 6)
     assert probe.envelope.payload["state"] == "half_open"
     assert supervisor.check(T0 + 7) == []  # announced once
-    [closed] = supervisor.track_outcome(
-        b"worker", _task_event("t", EventKind.SUCCEEDED, 8, TaskStatus.SUCCEEDED), T0 + 8
+    [closed] = _outcome(
+        supervisor, _task_event("t", EventKind.SUCCEEDED, 8, TaskStatus.SUCCEEDED), T0 + 8
     )
     assert closed.envelope.payload["state"] == "closed"
 

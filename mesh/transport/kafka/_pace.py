@@ -22,14 +22,22 @@ from typing import Any
 
 
 class FetchPace:
-    """The fetch wait of one aiokafka consumer, by how recently it saw a record."""
+    """The fetch wait of one aiokafka consumer, by how many records it saw lately.
 
-    def __init__(self, consumer: Any, *, busy: float, idle: float, idle_after: float) -> None:
+    Busy while more than `busy_above` records arrive per `idle_after` seconds (any
+    record, by default); idle once a whole `idle_after` passes with no more than that.
+    """
+
+    def __init__(
+        self, consumer: Any, *, busy: float, idle: float, idle_after: float, busy_above: int = 0
+    ) -> None:
         self._consumer = consumer
         self._busy_ms = int(busy * 1000)
         self._idle_ms = int(idle * 1000)
         self._idle_after = idle_after
-        self._last_record = time.monotonic()
+        self._busy_above = busy_above
+        self._window_start = time.monotonic()  # records are counted from here
+        self._records = 0
         self._idle = False
 
     @property
@@ -45,12 +53,15 @@ class FetchPace:
         if not self.adaptive:
             return
         now = time.monotonic()
-        if records:
-            self._last_record = now
+        self._records += records
+        if self._records > self._busy_above:
+            self._window_start, self._records = now, 0
             if self._idle:
                 self._set(idle=False)
-        elif not self._idle and now - self._last_record >= self._idle_after:
-            self._set(idle=True)
+        elif now - self._window_start >= self._idle_after:
+            self._window_start, self._records = now, 0
+            if not self._idle:
+                self._set(idle=True)
 
     def _set(self, *, idle: bool) -> None:
         fetcher = getattr(self._consumer, "_fetcher", None)
