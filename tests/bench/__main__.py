@@ -1,7 +1,8 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
     python -m tests.bench                  # all: hop, inflight, fanout, recovery, supervisor,
-                                           # gateway, model_overhead, model_journal, ratelimit,
+                                           # gateway, gateway-soak, model_overhead,
+                                           # model_journal, ratelimit,
                                            # claims-fanout, claims-throughput,
                                            # claims-concurrency, claims-cost
     python -m tests.bench hop fanout       # a subset, in the order given
@@ -41,6 +42,7 @@ from tests.bench import (
     claims_throughput,
     fanout,
     gateway,
+    gateway_soak,
     hop,
     inflight,
     model_calls,
@@ -57,6 +59,8 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "recovery": recovery.run,
     "supervisor": supervision.run,
     "gateway": gateway.run,
+    # Resident memory against tasks seen; size from BENCH_SOAK_TASKS (default 1,000,000).
+    "gateway-soak": gateway_soak.run,
     "model_overhead": model_calls.run_overhead,
     "model_journal": model_calls.run_journal,
     "ratelimit": ratelimit.run,
@@ -68,7 +72,7 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 # 1,000 workflows at once take 1.5 min of this 2-core machine when others load it too.
-BUDGETS = {"claims-concurrency": 600.0}
+BUDGETS = {"claims-concurrency": 600.0, "gateway-soak": 3600.0}
 RESULTS = Path(__file__).with_name("results.json")
 
 
