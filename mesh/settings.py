@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     gateway_webhook_max_attempts: int = Field(default=5, ge=1, le=100)
     gateway_webhook_backoff: float = Field(default=1.0, ge=0)
     gateway_webhook_timeout: float = Field(default=10.0, gt=0)
+    # Seconds an ended task (succeeded, failed, cancelled, dead-lettered) stays in the
+    # gateway's view after it ended; then it leaves memory (ADR 031): a read of it gets
+    # 410 Gone while the gateway remembers evicting it, 404 after. Tasks that have not
+    # ended never leave. At least 1 s, at most 30 days.
+    gateway_task_retention: float = Field(default=3600.0, ge=1.0, le=30 * 86400.0)
 
     # Model calls (`ctx.chat`, mesh/models, ADR 020): the OpenAI-compatible endpoint
     # (base URL) and model an agent uses where its `ModelSpec` names none; the key

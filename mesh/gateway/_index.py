@@ -10,8 +10,9 @@ last key served: stable while tasks are added, and the same on every gateway rep
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.tasks import TaskState, TaskStatus
 
@@ -67,6 +68,34 @@ class TaskIndex:
             key = _remove(self._by_status[previous.status], sort_key(previous))
             bisect.insort(self._by_status.setdefault(state.status, []), key)
 
+    def remove(self, states: Iterable[TaskState]) -> None:
+        """Drop these tasks (as last indexed) from every ordering, in one pass per
+        ordering touched; an ordering left empty goes too (no list per old root)."""
+        doomed: dict[int, tuple[dict[Any, list[SortKey]] | None, Any, list[SortKey]]] = {}
+
+        def drop(table: dict[Any, list[SortKey]] | None, name: Any, key: SortKey) -> None:
+            keys = self._all if table is None else table.get(name)
+            if keys is not None:
+                doomed.setdefault(id(keys), (table, name, []))[2].append(key)
+
+        for state in states:
+            key = sort_key(state)
+            drop(None, None, key)
+            drop(self._by_status, state.status, key)
+            drop(self._by_agent, state.agent, key)
+            if state.root_task_id and state.root_task_id != state.task_id:
+                drop(self._by_root, state.root_task_id, key)
+            if state.correlation_id:
+                drop(self._by_correlation, state.correlation_id, key)
+        for table, name, keys in doomed.values():
+            kept = _without(self._all if table is None else table[name], keys)
+            if table is None:
+                self._all = kept
+            elif kept:
+                table[name] = kept
+            else:
+                del table[name]
+
     def page(
         self,
         where: TaskFilter,
@@ -115,3 +144,17 @@ def _remove(keys: list[SortKey], key: SortKey) -> SortKey:
     if position == len(keys) or keys[position] != key:
         return key  # not there (cannot happen while updates come in order)
     return keys.pop(position)
+
+
+def _without(keys: list[SortKey], doomed: list[SortKey]) -> list[SortKey]:
+    """The sorted `keys` less `doomed`: whole slices between the doomed positions are
+    copied (in C), so evicting k of n keys costs O(k log n + n), not k list pops."""
+    found = ((bisect.bisect_left(keys, key), key) for key in doomed)
+    positions = sorted({p for p, key in found if p < len(keys) and keys[p] == key})
+    kept: list[SortKey] = []
+    start = 0
+    for position in positions:
+        kept += keys[start:position]
+        start = position + 1
+    kept += keys[start:]
+    return kept

@@ -6,23 +6,32 @@ every replica holds everything and answers every read locally (ADR 011).
 
 Memory: a task's events are kept as their id and encoded JSON payload (bytes), not
 as models; the index holds one shared key tuple per task (mesh/gateway/_index.py).
+An ended task leaves the view (state, events, webhook, idempotency key, index) a
+retention after it ended (mesh/gateway/_retention.py, ADR 031); a task stays while
+its parent is in the view, while its webhook is pending, and while a keeper (a
+LangGraph thread that shows it) wants it. Tasks that have not ended never leave.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import orjson
 
+from mesh.gateway._compact import compact
 from mesh.gateway._index import TaskFilter, TaskIndex
+from mesh.gateway._retention import Retention
 from mesh.topics import Topics
 from mesh.transport.base import Transport
 from mesh.views.tasks import TaskView
 from schemas import Envelope
-from schemas.gateway import WEBHOOK, WebhookDelivery
+from schemas.gateway import WEBHOOK, WebhookDelivery, WebhookStatus
 from schemas.tasks import TASK_EVENT, EventKind, TaskState, TaskStatus
 
 
@@ -36,12 +45,26 @@ class StoredEvent:
     terminal: bool  # the task ended with this event
 
 
+# What the sweep does with a due task: let it go now, look again once its parent has
+# been decided (in the same sweep), or look again at a time (inf: when it ends again).
+Verdict = float | Literal["let go", "after parent"]
+
+
+def ended_at(state: TaskState) -> float:
+    """When the task ended, by its own records (epoch seconds)."""
+    return (state.finished_at or state.updated_at).timestamp()
+
+
 class GatewayView(TaskView):
-    def __init__(self, transport: Transport, topics: Topics) -> None:
+    def __init__(self, transport: Transport, topics: Topics, *, retention: float) -> None:
+        """`retention`: seconds an ended task stays (MESH_GATEWAY_TASK_RETENTION)."""
         super().__init__(
             transport, topics, extra_topics=[topics.task_events, topics.gateway_webhooks]
         )
         self.index = TaskIndex()
+        self.retention = Retention(retention)
+        # Asked before an ended task leaves; True keeps it another retention.
+        self.keepers: list[Callable[[TaskState], bool]] = []
         self.events: dict[str, list[StoredEvent]] = {}
         self.webhooks: dict[str, WebhookDelivery] = {}
         # Called with each state that newly became terminal, and each webhook record
@@ -51,15 +74,23 @@ class GatewayView(TaskView):
 
     def apply_state(self, state: TaskState) -> None:
         previous = self.tasks.get(state.task_id)
-        super().apply_state(state)
+        super().apply_state(compact(state))
         self.index.update(previous, state)
         if state.status.is_terminal and (previous is None or not previous.status.is_terminal):
+            self.retention.check_at(self.retention.due_at(ended_at(state)), state.task_id)
             for listener in self.terminal_listeners:
                 listener(state)
 
     def apply_other(self, envelope: Envelope) -> None:
         if envelope.type == TASK_EVENT and envelope.task_id:
-            history = self.events.setdefault(envelope.task_id, [])
+            task_id = envelope.task_id
+            if task_id not in self.tasks and self.retention.was_let_go(task_id):
+                return  # a late copy of an event of a task already let go
+            history = self.events.get(task_id)
+            if history is None:
+                history = self.events[task_id] = []
+                if task_id not in self.tasks:  # no state yet: if none comes, let it go
+                    self.retention.check_at(time.time() + self.retention.seconds, task_id)
             # A terminal event re-written after a crash keeps its id (ADR 009): once.
             if not any(event.id == envelope.id for event in history):
                 # A copy at its exact size: orjson's result keeps its 4 KiB buffer.
@@ -92,3 +123,64 @@ class GatewayView(TaskView):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout), self._changed:
                 await self._changed.wait_for(lambda: len(self.events.get(task_id, ())) > seen)
+
+    # -- retention (ADR 031) ------------------------------------------------------------
+
+    def _after_batch(self) -> None:
+        """Let go of the ended tasks that are due; children after their parents."""
+        now = time.time()
+        waiting = list(self.retention.due(now))
+        leaving: list[TaskState] = []
+        while waiting:
+            after_parent = []
+            for task_id in waiting:
+                verdict = self._verdict(task_id, now)
+                if verdict == "let go":
+                    if (state := self._let_go(task_id)) is not None:
+                        leaving.append(state)
+                        for child in state.children:  # kept for it: look again soon
+                            if child in self.tasks:
+                                self.retention.check_at(now, child)
+                elif verdict == "after parent":
+                    after_parent.append(task_id)
+                elif verdict != math.inf:
+                    self.retention.check_at(verdict, task_id)
+            if len(after_parent) == len(waiting):  # their parents are kept: so are they
+                for task_id in after_parent:
+                    self.retention.check_at(now + self.retention.seconds, task_id)
+                break
+            waiting = after_parent
+        self.index.remove(leaving)
+
+    def _verdict(self, task_id: str, now: float) -> Verdict:
+        state = self.tasks.get(task_id)
+        if state is None:
+            return "let go"  # events whose state never came
+        if not state.status.is_terminal:
+            return math.inf  # running again: looked at when it ends
+        due = self.retention.due_at(ended_at(state))
+        if due > now:
+            return due  # it ended again, later
+        webhook = self.webhooks.get(task_id)
+        pending = webhook is not None and webhook.status is WebhookStatus.PENDING
+        if pending or any(keep(state) for keep in self.keepers):
+            return now + self.retention.seconds
+        parent = self.tasks.get(state.parent_task_id) if state.parent_task_id else None
+        if parent is None:
+            return "let go"
+        if not parent.status.is_terminal:
+            return now + self.retention.seconds  # its parent's usage total counts it
+        parent_due = self.retention.due_at(ended_at(parent))
+        return parent_due if parent_due > now else "after parent"
+
+    def _let_go(self, task_id: str) -> TaskState | None:
+        """Forget the task everywhere but the index (the sweep updates it once)."""
+        state = self.tasks.pop(task_id, None)
+        self.events.pop(task_id, None)
+        self.webhooks.pop(task_id, None)
+        if state is not None and state.idempotency_key:
+            key = (state.agent, state.idempotency_key)
+            if self.by_idempotency_key.get(key) == task_id:
+                del self.by_idempotency_key[key]
+        self.retention.let_go(task_id)
+        return state

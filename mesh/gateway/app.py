@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     settings = settings or load_settings()
     owns_transport = transport is None
     transport = transport or kafka_transport(settings)
-    view = GatewayView(transport, Topics(settings.namespace))
+    view = GatewayView(
+        transport, Topics(settings.namespace), retention=settings.gateway_task_retention
+    )
     client = Client(transport, settings, name="gateway", view=view)
     gateway = Gateway(client, settings, owns_transport=owns_transport)
 

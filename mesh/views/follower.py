@@ -4,7 +4,8 @@ Every reader sees every record (no consumer group), so reads of the copy are
 dictionary lookups. With `from_end`, records published before `start` are skipped
 (read past, not applied): a reader of live data only, such as streamed tokens.
 `catch_up` waits until what was published before the call has been applied.
-Subclasses apply each record in `_on_record`; waiters use `_changed`.
+Subclasses apply each record in `_on_record` (and may tidy up in `_after_batch`);
+waiters use `_changed`.
 """
 
 from __future__ import annotations
@@ -75,7 +76,14 @@ class TopicFollower:
                         self._on_record(record)
                     except Exception:
                         log.exception("%s: skipping %s, which failed", self._name, record.where())
+                try:
+                    self._after_batch()
+                except Exception:
+                    log.exception("%s: tidying up after a batch failed", self._name)
                 self._changed.notify_all()
 
     def _on_record(self, record: Delivery) -> None:
         raise NotImplementedError
+
+    def _after_batch(self) -> None:
+        """Called after each fetch, even an empty one (so at least once a second)."""

@@ -1,7 +1,8 @@
 """`make bench`: run the benchmarks against one broker and print their ratios.
 
     python -m tests.bench                  # all: hop, hop-frameworks, inflight, idle, fanout,
-                                           # recovery, supervisor, gateway, model_overhead,
+                                           # recovery, supervisor, gateway, gateway-soak,
+                                           # model_overhead,
                                            # model_journal, ratelimit,
                                            # claims-fanout, claims-throughput,
                                            # claims-concurrency, claims-cost
@@ -43,6 +44,7 @@ from tests.bench import (
     fanout,
     frameworks,
     gateway,
+    gateway_soak,
     hop,
     idle,
     inflight,
@@ -63,6 +65,8 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
     "recovery": recovery.run,
     "supervisor": supervision.run,
     "gateway": gateway.run,
+    # Resident memory against tasks seen; size from BENCH_SOAK_TASKS (default 1,000,000).
+    "gateway-soak": gateway_soak.run,
     "model_overhead": model_calls.run_overhead,
     "model_journal": model_calls.run_journal,
     "ratelimit": ratelimit.run,
@@ -74,8 +78,9 @@ BENCHMARKS: dict[str, Callable[[Settings, Options], Awaitable[Report]]] = {
 }
 BUDGET_SECONDS = 300.0  # per benchmark: a broken run ends with an error, not a hang
 # 1,000 workflows at once take 1.5 min of this 2-core machine when others load it too.
-# hop-frameworks installs FastStream's and Calfkit's environments on its first run.
-BUDGETS = {"claims-concurrency": 600.0, "hop-frameworks": 1200.0}
+# hop-frameworks installs FastStream's and Calfkit's environments on its first run;
+# gateway-soak pushes 1,000,000 tasks through one gateway (34 min at a load of 10-15).
+BUDGETS = {"claims-concurrency": 600.0, "hop-frameworks": 1200.0, "gateway-soak": 3600.0}
 RESULTS = Path(__file__).with_name("results.json")
 
 

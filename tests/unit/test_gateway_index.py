@@ -62,3 +62,16 @@ def test_filters_combine_and_a_status_change_moves_the_task() -> None:
     succeeded = TaskFilter(status=TaskStatus.SUCCEEDED)
     assert ids(index.page(succeeded, before=None, limit=9, lookup=tasks.get)) == [1]
     assert len(index) == 4
+
+
+def test_removed_tasks_leave_every_ordering_and_empty_ones_go() -> None:
+    states = [state(0), state(1, agent="b", root=0), state(2, root=0), state(3, agent="b")]
+    index, tasks = indexed(states)
+    index.remove([tasks["task-001"], tasks["task-003"]])
+    for gone in ("task-001", "task-003"):
+        del tasks[gone]
+    assert len(index) == 2
+    assert ids(index.page(TaskFilter(), before=None, limit=9, lookup=tasks.get)) == [2, 0]
+    assert index.page(TaskFilter(agent="b"), before=None, limit=9, lookup=tasks.get) == []
+    index.remove([tasks["task-002"]])
+    assert index._by_root == {} and "b" not in index._by_agent

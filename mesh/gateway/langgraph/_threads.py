@@ -24,6 +24,7 @@ from mesh.views.tasks import TaskView
 from schemas import Envelope, decode_envelope
 from schemas.envelope import utc_now
 from schemas.langgraph import RUN, THREAD, RunRecord, ThreadRecord
+from schemas.tasks import TaskState
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,16 @@ class ThreadStore(TopicFollower):
         self.webhooks_due: set[tuple[str, str]] = set()  # (thread, run) with a webhook to send
         # Record keys with a write of ours not read back yet: the id of our latest.
         self._awaiting_echo: dict[str, str] = {}
+        self._run_ids: set[str] = set()  # of every stored run (its task's idempotency key)
 
     async def start(self) -> None:
         await super().start()
         await self.catch_up()
+
+    def shows_task(self, state: TaskState) -> bool:
+        """A stored thread's run follows this task (submitted with the run's id as its
+        idempotency key): the gateway's view keeps it while the thread shows it."""
+        return state.idempotency_key is not None and state.idempotency_key in self._run_ids
 
     def partition_of(self, thread_id: str) -> int:
         return zlib.crc32(thread_id.encode()) % self._partitions
@@ -177,7 +184,7 @@ class ThreadStore(TopicFollower):
     def _apply_thread(self, thread: ThreadRecord, *, deleted: bool) -> None:
         if deleted:
             self.threads.pop(thread.thread_id, None)
-            self._runs.pop(thread.thread_id, None)
+            self._run_ids.difference_update(self._runs.pop(thread.thread_id, {}))
             self.unstarted.pop(thread.thread_id, None)
             self.disposable.discard(thread.thread_id)
             self.webhooks_due = {due for due in self.webhooks_due if due[0] != thread.thread_id}
@@ -191,10 +198,12 @@ class ThreadStore(TopicFollower):
             self._runs[thread.thread_id] = {
                 rid: run for rid, run in runs.items() if run.created_at >= thread.created_at
             }
+            self._run_ids.difference_update(runs.keys() - self._runs[thread.thread_id].keys())
         self.threads[thread.thread_id] = thread
 
     def _apply_run(self, run: RunRecord) -> None:
         self._runs.setdefault(run.thread_id, {})[run.run_id] = run
+        self._run_ids.add(run.run_id)
         if run.resumes_task_id is None and run.ended_as is None and not run.cancel_requested:
             self.unstarted.setdefault(run.thread_id, set()).add(run.run_id)
         else:

@@ -70,6 +70,7 @@ async def serving(app: FastAPI, gateway: Gateway) -> AsyncIterator[None]:
     await client.transport.ensure_topics(langgraph_topics(gateway.settings))
     store = ThreadStore(client.transport, client.publisher, partitions=gateway.settings.partitions)
     await store.start()
+    gateway.view.keepers.append(store.shows_task)  # a thread's answers stay readable
     driver = QueueDriver(client.transport, client, store)
     webhooks = RunWebhooks(client, store, owns=driver.owns)
     try:
@@ -78,6 +79,7 @@ async def serving(app: FastAPI, gateway: Gateway) -> AsyncIterator[None]:
         app.state.langgraph = LangGraphService(client, store, driver, tokens=gateway.tokens)
         yield
     finally:
+        gateway.view.keepers.remove(store.shows_task)
         await webhooks.stop()
         await driver.stop()
         await store.stop()

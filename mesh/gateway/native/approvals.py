@@ -19,6 +19,7 @@ from mesh.errors import ApprovalNotPending
 from mesh.gateway._deps import GatewayDep
 from mesh.gateway._json_body import JsonBodyRoute
 from mesh.gateway._problems import ProblemError, problem_responses
+from mesh.gateway._retention import task_not_found
 from schemas.tasks import TaskState
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], route_class=JsonBodyRoute)
@@ -78,7 +79,7 @@ async def _answer(
     decision: Literal["approved", "rejected"],
 ) -> ApprovalAnswered:
     if task_id not in gateway.view.tasks:
-        raise ProblemError(404, "task_id", f"no task with id {task_id!r}")
+        raise task_not_found(gateway.view.retention, task_id)
     decide = gateway.client.approve if decision == "approved" else gateway.client.reject
     try:
         await decide(task_id, by=body.by, note=body.note)

@@ -16,6 +16,7 @@ from mesh.gateway._deps import GatewayDep
 from mesh.gateway._index import SortKey, TaskFilter
 from mesh.gateway._json_body import JsonBodyRoute, JsonObject
 from mesh.gateway._problems import ProblemError, invalid_fields, problem_responses
+from mesh.gateway._retention import task_not_found
 from mesh.gateway._webhook_delivery import refuse_without_secret
 from mesh.gateway.gateway import Gateway
 from mesh.gateway.native._models import (
@@ -44,7 +45,7 @@ router = APIRouter(prefix="/v1", tags=["native"], route_class=JsonBodyRoute)
 def _task(gateway: Gateway, task_id: str) -> TaskState:
     state = gateway.view.tasks.get(task_id)
     if state is None:
-        raise ProblemError(404, "task_id", f"no task with id {task_id!r}")
+        raise task_not_found(gateway.view.retention, task_id)
     return state
 
 
@@ -92,7 +93,7 @@ async def submit_task(
     return TaskAccepted(task_id=task_id, status_url=status_url)
 
 
-@router.get("/tasks/{task_id}", response_model=TaskDocument, responses=problem_responses(404))
+@router.get("/tasks/{task_id}", response_model=TaskDocument, responses=problem_responses(404, 410))
 async def get_task(task_id: str, gateway: GatewayDep) -> Response:
     """Status, progress so far, result or error, children, attempt, times, webhook;
     model usage, its own and its tree's (`usage_total`)."""
@@ -134,7 +135,7 @@ async def list_tasks(
     "/tasks/{task_id}/messages",
     status_code=202,
     response_model=ControlAccepted,
-    responses=problem_responses(404, 409, 503),
+    responses=problem_responses(404, 409, 410, 503),
 )
 async def steer_task(task_id: str, body: SteerTask, gateway: GatewayDep) -> ControlAccepted:
     """Send a steering message to a task that has not ended."""
@@ -147,7 +148,7 @@ async def steer_task(task_id: str, body: SteerTask, gateway: GatewayDep) -> Cont
     "/tasks/{task_id}/cancel",
     status_code=202,
     response_model=ControlAccepted,
-    responses=problem_responses(404, 409, 503),
+    responses=problem_responses(404, 409, 410, 503),
 )
 async def cancel_task(
     task_id: str, gateway: GatewayDep, body: Annotated[CancelTask | None, Body()] = None
@@ -161,7 +162,7 @@ async def cancel_task(
 @router.get(
     "/tasks/{task_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404)},
+    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404, 410)},
 )
 async def task_events(
     task_id: str,
