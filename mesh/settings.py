@@ -184,7 +184,7 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(default=3.0, gt=0)
     fetch_max_wait: float = Field(default=0.5, ge=0)
     # A consumer that has seen no record for `fetch_idle_after` s fetches with this
-    # longer wait until records arrive again (mesh/transport/kafka/_pace.py, ADR 036).
+    # longer wait until records arrive again (mesh/transport/kafka/pace.py, ADR 036).
     # Unset: `fetch_max_wait` throughout, right for Kafka, which answers a fetch as soon
     # as a record arrives; the dev profile sets it for the embedded broker, which does not.
     fetch_idle_wait: float | None = Field(default=None, ge=0)

@@ -46,7 +46,7 @@ from mesh.transport.base import (
     TopicSpec,
     Transport,
 )
-from mesh.transport.kafka._pace import FetchPace
+from mesh.transport.kafka.pace import FetchPace
 from mesh.transport.kafka._topics import new_topic
 
 if TYPE_CHECKING:
