@@ -52,8 +52,8 @@ from mesh.supervision._lag import LagCollector
 from mesh.supervision.core import Publish, Supervisor
 from mesh.supervision.policy import Policies
 from mesh.topics import Topics, runtime_topics, supervisor_topics
-from mesh.transport.kafka.pace import FetchPace
 from mesh.transport.kafka.adapter import KafkaTransport
+from mesh.transport.kafka.pace import FetchPace
 from schemas import encode_envelope
 
 log = logging.getLogger(__name__)

@@ -46,8 +46,8 @@ from mesh.transport.base import (
     TopicSpec,
     Transport,
 )
-from mesh.transport.kafka.pace import FetchPace
 from mesh.transport.kafka._topics import new_topic
+from mesh.transport.kafka.pace import FetchPace
 
 if TYPE_CHECKING:
     from mesh.transport.kafka._offsets import OffsetProbes
