@@ -20,7 +20,7 @@ from mesh.models.accounting import add_usage
 from mesh.observability.metrics import TASK_TRANSITIONS, LabelCache
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Outgoing
-from schemas import Envelope
+from schemas import Envelope, Source
 from schemas.envelope import new_id, utc_now
 from schemas.redaction import marks_sensitive, redacted_by_schema
 from schemas.registry import REGISTRY, SchemaError
@@ -123,14 +123,6 @@ class TaskRecorder:
         self.state = state
         self._max_progress = max_progress
         self._held: list[TaskEvent] = []
-        # The envelope fields every record of this task shares, validated once.
-        self._envelope = Envelope(
-            type=TASK_STATE,
-            task_id=state.task_id,
-            parent_task_id=state.parent_task_id,
-            root_task_id=state.root_task_id,
-            source=publisher.source,
-        )
         self._lock = asyncio.Lock()  # keeps one task's records in transition order
 
     def hold(self, kind: EventKind, *, steer: Steer | None = None) -> None:
@@ -287,7 +279,7 @@ class TaskRecorder:
             changes["result"] = result
         if error is not None:
             changes["error"] = error
-        return self.state.model_copy(update=changes)
+        return _compacted(self.state.model_copy(update=changes))
 
     def _event_id(self, event: TaskEvent) -> str:
         if self._run_id is None or not event.status.is_terminal:
@@ -300,11 +292,39 @@ class TaskRecorder:
         body = payload.model_dump(mode="json", exclude_none=True)
         if self._input_schema is not None and type_ == TASK_STATE and body.get("input"):
             body["input"] = redacted_by_schema(self._input_schema, body["input"])
-        # A copy of the validated template with typed parts: no second validation.
-        envelope = self._envelope.model_copy(
-            update={"id": id or new_id(), "created_at": utc_now(), "type": type_, "payload": body}
-        )
-        return self._publisher.encode(topic, envelope, key=self.state.task_id)
+        # A copy of the process's validated template with typed parts: no second
+        # validation, and no envelope kept per waiting task (ADR 033).
+        state = self.state
+        update = {
+            "id": id or new_id(),
+            "created_at": utc_now(),
+            "type": type_,
+            "task_id": state.task_id,
+            "parent_task_id": state.parent_task_id,
+            "root_task_id": state.root_task_id,
+            "payload": body,
+        }
+        envelope = _record_template(self._publisher.source).model_copy(update=update)
+        return self._publisher.encode(topic, envelope, key=state.task_id)
+
+
+@functools.lru_cache(maxsize=64)
+def _record_template(source: Source) -> Envelope:
+    """The envelope fields every lifecycle record of one process shares, validated
+    once per process; each record copies it with its task's ids (ADR 033)."""
+    return Envelope(type=TASK_STATE, source=source)
+
+
+# Every field of a task state counts as set: the records are dumped with
+# `exclude_none`, never `exclude_unset`, so nothing reads which fields were set, and one
+# shared set replaces a ~1.2 KB set on each in-flight task's state (ADR 033). Never
+# mutated: `model_copy` copies it before adding to it, and states are not assigned to.
+_ALL_STATE_FIELDS = set(TaskState.model_fields)
+
+
+def _compacted(state: TaskState) -> TaskState:
+    object.__setattr__(state, "__pydantic_fields_set__", _ALL_STATE_FIELDS)
+    return state
 
 
 @functools.lru_cache(maxsize=1024)
