@@ -214,7 +214,8 @@ class TaskRunner:
         # Only this scope is the task's deadline: a `TimeoutError` of the handler's own
         # (its `asyncio.timeout`, a model or socket timeout) is an ordinary failure,
         # retried by the policy.
-        deadline = asyncio.timeout(self._time_left(running.request))
+        limit = self._time_left(running.request)
+        deadline = _NO_LIMIT if limit is None else asyncio.timeout(limit)  # none held idle
         try:
             async with deadline:
                 if running.ask_human is not None:
@@ -261,6 +262,22 @@ class TaskRunner:
         if request.deadline is not None:
             limits.append((request.deadline - utc_now()).total_seconds())
         return max(min(limits), 0.0) if limits else None
+
+
+class _NoLimit:
+    """`asyncio.timeout(None)` without an object per task: a run with no time limit."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    def expired(self) -> bool:
+        return False
+
+
+_NO_LIMIT = _NoLimit()
 
 
 class _Superseded(Exception):
