@@ -32,9 +32,9 @@ from opentelemetry import trace
 from mesh.settings import Settings
 
 # Per asyncio task (contextvars follow tasks), so concurrent tasks never mix ids. The
-# fields are (name, value) pairs, made into a dict only when a record is logged: every
-# waiting task holds them (ADR 033).
-_Fields = tuple[tuple[str, str], ...]
+# fields are one flat tuple (name, value, name, value...), made into a dict only when a
+# record is logged: every waiting task holds them (ADR 033).
+_Fields = tuple[str, ...]
 _task_fields: ContextVar[_Fields] = ContextVar("mesh_log", default=())
 
 
@@ -52,7 +52,7 @@ def bind_task_fields(**fields: str | None) -> Token[_Fields]:
     """`task_log_context` without its context manager, for the runner: records logged
     from here on carry these fields, until `unbind_task_fields(token)`."""
     outer = _task_fields.get()
-    named = tuple((k, v) for k, v in fields.items() if v)
+    named = tuple(item for k, v in fields.items() if v for item in (k, v))
     return _task_fields.set(outer + named if outer else named)
 
 
@@ -62,7 +62,8 @@ def unbind_task_fields(token: Token[_Fields]) -> None:
 
 def context_fields() -> dict[str, str]:
     """The task fields bound here, plus the active span's trace and span ids."""
-    fields = dict(_task_fields.get())
+    bound = _task_fields.get()
+    fields = dict(zip(bound[::2], bound[1::2], strict=True))
     span = trace.get_current_span().get_span_context()
     if span.is_valid:
         fields["trace_id"] = format(span.trace_id, "032x")
