@@ -31,7 +31,9 @@ from schemas.envelope import new_id
 from tests.bench.common import EventCounter, Options, Report, publish_all, until
 from tests.e2e.processes import MeshProcess
 
-SLEEP = 30.0  # per 10,000 tasks: the sleep outlasts publishing them all
+# Longer than publishing and starting them all ever takes (675 s for 100,000 at a load
+# of 11): no task ends before the RSS is read. The worker is SIGKILLed after.
+SLEEP = 3600.0
 MB = 1024 * 1024
 
 # Prints the RSS before and after starting `n` sleepers, then exits at once.
@@ -95,7 +97,6 @@ async def _mesh(settings: Settings, n: int, report: Report) -> float:
                 return bool(counts) and counts[-1] == settings.partitions
 
             await until(assigned, timeout=60, what="the waiter worker to join", interval=0.1)
-            sleep = SLEEP * max(1, n // 10_000)
             process = psutil.Process(worker.proc.pid)
             await asyncio.sleep(1.0)  # let start-up allocations settle
             idle = process.memory_info().rss
@@ -110,7 +111,7 @@ async def _mesh(settings: Settings, n: int, report: Report) -> float:
                     type="bench.wait",
                     task_id=(task_id := new_id()),
                     root_task_id=task_id,
-                    payload={"seconds": sleep},
+                    payload={"seconds": SLEEP},
                 )
                 for _ in range(n)
             ]
