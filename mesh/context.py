@@ -27,6 +27,7 @@ Every wait takes `timeout: float | None` in seconds, keyword-only (None: no limi
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -95,39 +96,53 @@ class TaskContext:
         self._waiter = waiter
         self._journal = journal
         self._fence = fence
-        self._steps_run: set[str] = set()
+        self._models = models
+        self._steps_run: set[str] | None = None  # made on first use, like the parts below
         # Activity extends the task's lease (mesh/runtime/_liveness.py): start, progress,
         # delegation, step.
         self.started_at = utc_now()
         self.last_activity = self.started_at
         self._steering_queue: asyncio.Queue[Steer] | None = None  # made on first use
         self._children: list[TaskHandle[Any]] = []
-        self._child_control = PublishedControl(publisher, request)  # handle.steer/cancel
         self._progress_watchers: list[ChildrenProgress] = []  # open children_progress()
         self._delegations = 0
-        # `await ctx.chat(messages, tools=..., output=Model)`: a model call as a durable
-        # step, typed by `output` (mesh/models/calls.py).
-        self.chat = Chat(
-            agent.name,
-            agent.model,
-            publisher.settings,
-            journal=journal,
-            effect=fence.effect,
-            clients=models or ModelClients(publisher.settings),
-            recorder=recorder,  # counts the task's calls, shows their usage (ADR 021)
-            tokens=TaskTokens(request, publisher, recorder),  # `stream=True` (ADR 022)
-            priority=request.priority,
-            budget=BudgetScope.of(agent.name, agent.budget, request),  # ADR 025
-        )
-        # `await ctx.chat_with_tools(messages, tools=[AgentTool(agent), ...])`: the tool
-        # loop, the calls run as delegations (mesh/tool_loop.py).
-        self.chat_with_tools = ToolLoop(self)
         # `await ctx.request_approval(subject, expires_in=..., on_expiry=...)` waits for a
         # person's decision; `await ctx.step_if_approved(approval, name, fn, ...)` runs a
         # step only while that approval holds (mesh/approvals.py, ADR 027).
         approvals = ApprovalGate(self, recorder, journal)
         self.request_approval = approvals.request
         self.step_if_approved = approvals.step
+
+    # The parts below are built on first use: most tasks use few of them, and each
+    # in-flight task would hold them all while it waits (ADR 033).
+
+    @functools.cached_property
+    def chat(self) -> Chat:
+        """`await ctx.chat(messages, tools=..., output=Model)`: a model call as a durable
+        step, typed by `output` (mesh/models/calls.py)."""
+        publisher, recorder, request = self._publisher, self._recorder, self.request
+        return Chat(
+            self.agent.name,
+            self.agent.model,
+            publisher.settings,
+            journal=self._journal,
+            effect=self._fence.effect,
+            clients=self._models or ModelClients(publisher.settings),
+            recorder=recorder,  # counts the task's calls, shows their usage (ADR 021)
+            tokens=TaskTokens(request, publisher, recorder),  # `stream=True` (ADR 022)
+            priority=request.priority,
+            budget=BudgetScope.of(self.agent.name, self.agent.budget, request),  # ADR 025
+        )
+
+    @functools.cached_property
+    def chat_with_tools(self) -> ToolLoop:
+        """`await ctx.chat_with_tools(messages, tools=[AgentTool(agent), ...])`: the tool
+        loop, the calls run as delegations (mesh/tool_loop.py)."""
+        return ToolLoop(self)
+
+    @functools.cached_property
+    def _child_control(self) -> PublishedControl:  # handle.steer/cancel
+        return PublishedControl(self._publisher, self.request)
 
     # -- initiating ---------------------------------------------------------------
 
@@ -284,6 +299,8 @@ class TaskContext:
             StepTooLarge: the result is over the limit (permanent: dead-lettered).
             pydantic.ValidationError: the result does not fit `fn`'s return annotation.
         """
+        if self._steps_run is None:
+            self._steps_run = set()
         if name in self._steps_run:
             raise SetupError(
                 f"step {name!r} ran twice in one run of task {self.task_id}; give each "

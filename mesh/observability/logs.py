@@ -22,9 +22,8 @@ import importlib.util
 import logging
 import sys
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -32,25 +31,39 @@ from opentelemetry import trace
 
 from mesh.settings import Settings
 
-_NOTHING: MappingProxyType[str, str] = MappingProxyType({})
-# Per asyncio task (contextvars follow tasks), so concurrent tasks never mix ids.
-_task_fields: ContextVar[MappingProxyType[str, str]] = ContextVar("mesh_log", default=_NOTHING)
+# Per asyncio task (contextvars follow tasks), so concurrent tasks never mix ids. The
+# fields are one flat tuple (name, value, name, value...), made into a dict only when a
+# record is logged: every waiting task holds them (ADR 033).
+_Fields = tuple[str, ...]
+_task_fields: ContextVar[_Fields] = ContextVar("mesh_log", default=())
 
 
 @contextlib.contextmanager
 def task_log_context(**fields: str | None) -> Iterator[None]:
     """Within the block (and tasks it starts), records carry these fields."""
-    bound = {**_task_fields.get(), **{k: v for k, v in fields.items() if v}}
-    token = _task_fields.set(MappingProxyType(bound))
+    token = bind_task_fields(**fields)
     try:
         yield
     finally:
-        _task_fields.reset(token)
+        unbind_task_fields(token)
+
+
+def bind_task_fields(**fields: str | None) -> Token[_Fields]:
+    """`task_log_context` without its context manager, for the runner: records logged
+    from here on carry these fields, until `unbind_task_fields(token)`."""
+    outer = _task_fields.get()
+    named = tuple(item for k, v in fields.items() if v for item in (k, v))
+    return _task_fields.set(outer + named if outer else named)
+
+
+def unbind_task_fields(token: Token[_Fields]) -> None:
+    _task_fields.reset(token)
 
 
 def context_fields() -> dict[str, str]:
     """The task fields bound here, plus the active span's trace and span ids."""
-    fields = dict(_task_fields.get())
+    bound = _task_fields.get()
+    fields = dict(zip(bound[::2], bound[1::2], strict=True))
     span = trace.get_current_span().get_span_context()
     if span.is_valid:
         fields["trace_id"] = format(span.trace_id, "032x")

@@ -181,8 +181,25 @@ def tracing_on() -> bool:
     return _pipeline is not None
 
 
+_UNTRACED = contextlib.nullcontext()  # one shared object: see `consumer_span`
+
+
+def consumer_span(
+    request: Envelope, topic: str, agent: str
+) -> contextlib.AbstractContextManager[None]:
+    """The span of handling `request` (a task) read from `topic`, child of its sender.
+
+    Untraced, one shared no-op: a waiting task holds no span machinery (ADR 033)."""
+    pipeline = _pipeline
+    if pipeline is None:
+        return _UNTRACED
+    return _consumer_span(pipeline, request, topic, agent)
+
+
 @contextlib.contextmanager
-def consumer_span(request: Envelope, topic: str, agent: str) -> Iterator[None]:
+def _consumer_span(
+    pipeline: _Pipeline, request: Envelope, topic: str, agent: str
+) -> Iterator[None]:
     """The span of handling `request` (a task) read from `topic`, child of its sender.
 
     Built here, not by the SDK's tracer: this span is on every hop, and the SDK's span
@@ -191,10 +208,6 @@ def consumer_span(request: Envelope, topic: str, agent: str) -> Iterator[None]:
     the `ReadableSpan` an ended SDK span hands to its processors, and sampling follows
     the provider's sampler: the sender's flag, or `MESH_TRACE_SAMPLE_RATIO` for a new
     trace."""
-    pipeline = _pipeline
-    if pipeline is None:
-        yield
-        return
     parent = _remote_parent(request.traceparent, request.tracestate)
     if parent is not None:
         trace_id, flags = parent.trace_id, parent.trace_flags

@@ -33,7 +33,7 @@ from mesh.dlq.write import Failure
 from mesh.errors import ApprovalExpired, first_line
 from mesh.models.accounting import journaled_usage
 from mesh.models.clients import ModelClients
-from mesh.observability.logs import task_log_context
+from mesh.observability.logs import bind_task_fields, unbind_task_fields
 from mesh.observability.metrics import HANDLER_SECONDS, LabelCache
 from mesh.observability.tracing import consumer_span, current_trace_id, trace_id_of
 from mesh.runtime._outcomes import OutcomeWriter, cancel_children
@@ -86,38 +86,35 @@ class TaskRunner:
 
     async def run(self, running: RunningTask) -> None:
         request = running.request
-        with (
-            task_log_context(
-                task_id=running.task_id,
-                correlation_id=request.correlation_id,
-                agent=self.agent.name,
-            ),
-            consumer_span(request, running.record.topic, self.agent.name),
-        ):
-            await self._run(running)
-
-    async def _run(self, running: RunningTask) -> None:
-        recorder = TaskRecorder(
-            self.publisher,
-            self.first_state(running),
-            max_progress=self.settings.max_progress_entries,
-            run_id=running.request.id,
+        # Bound without a context manager, and one coroutine frame for the run's set-up:
+        # every waiting task holds what is here (ADR 033).
+        fields = bind_task_fields(
+            task_id=running.task_id, correlation_id=request.correlation_id, agent=self.agent.name
         )
         try:
-            deadline = running.request.deadline
-            if deadline is not None and deadline <= utc_now():  # of no use to anyone now
-                why = "the task's deadline passed before it started"
-                error = TaskError(type=DEADLINE_EXCEEDED, message=why)
-                await self.outcomes.finish(running, recorder, error=error)
-                return
-            if running.cancel_reason is not None:  # cancelled before it began
-                raise asyncio.CancelledError
-            await self._execute(running, recorder)
-        except asyncio.CancelledError:
-            if running.handed_back or running.cancel_reason is None:
-                raise
-            _uncancel()
-            await self.outcomes.cancelled(running, recorder)
+            with consumer_span(request, running.record.topic, self.agent.name):
+                recorder = TaskRecorder(
+                    self.publisher,
+                    self.first_state(running),
+                    max_progress=self.settings.max_progress_entries,
+                    run_id=request.id,
+                )
+                try:
+                    if request.deadline is not None and request.deadline <= utc_now():
+                        why = "the task's deadline passed before it started"  # of no use now
+                        error = TaskError(type=DEADLINE_EXCEEDED, message=why)
+                        await self.outcomes.finish(running, recorder, error=error)
+                        return
+                    if running.cancel_reason is not None:  # cancelled before it began
+                        raise asyncio.CancelledError
+                    await self._execute(running, recorder)
+                except asyncio.CancelledError:
+                    if running.handed_back or running.cancel_reason is None:
+                        raise
+                    _uncancel()
+                    await self.outcomes.cancelled(running, recorder)
+        finally:
+            unbind_task_fields(fields)
 
     def first_state(self, running: RunningTask) -> TaskState:
         """The state a run starts from: children that earlier runs of the task started
@@ -207,17 +204,18 @@ class TaskRunner:
         when the handler returns, so a busy event loop does not flush it needlessly.
         """
         recorder.hold(EventKind.STARTED)
-        for steer in running.early_steers:  # arrived while the task waited for a slot
+        for steer in running.early_steers or ():  # arrived while the task waited for a slot
             context._deliver_steer(steer)
             recorder.hold(EventKind.STEERED, steer=steer)
         loop = asyncio.get_running_loop()
         delay = self.settings.start_record_delay
-        flush = loop.call_later(delay, self.background, recorder.flush)
+        running.start_timer = loop.call_later(delay, self._flush_started, running, recorder)
         began = time.perf_counter()
         # Only this scope is the task's deadline: a `TimeoutError` of the handler's own
         # (its `asyncio.timeout`, a model or socket timeout) is an ordinary failure,
         # retried by the policy.
-        deadline = asyncio.timeout(self._time_left(running.request))
+        limit = self._time_left(running.request)
+        deadline = _NO_LIMIT if limit is None else asyncio.timeout(limit)  # none held idle
         try:
             async with deadline:
                 if running.ask_human is not None:
@@ -230,8 +228,16 @@ class TaskRunner:
                 raise _DeadlineExceeded from None
             raise
         finally:
-            flush.cancel()
+            if running.start_timer is not None:
+                running.start_timer.cancel()
+                running.start_timer = None
             self._handler_seconds[running.request.type].observe(time.perf_counter() - began)
+
+    def _flush_started(self, running: RunningTask, recorder: TaskRecorder) -> None:
+        """The handler still runs `start_record_delay` s on: publish its `started`. The
+        timer is dropped as it fires: a waiting task keeps no spent timer (ADR 033)."""
+        running.start_timer = None
+        self.background(recorder.flush)
 
     async def _note_superseded(self, running: RunningTask, recorder: TaskRecorder) -> None:
         """The run ended after a newer attempt began: say so in the task's history
@@ -256,6 +262,22 @@ class TaskRunner:
         if request.deadline is not None:
             limits.append((request.deadline - utc_now()).total_seconds())
         return max(min(limits), 0.0) if limits else None
+
+
+class _NoLimit:
+    """`asyncio.timeout(None)` without an object per task: a run with no time limit."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    def expired(self) -> bool:
+        return False
+
+
+_NO_LIMIT = _NoLimit()
 
 
 class _Superseded(Exception):

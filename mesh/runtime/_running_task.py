@@ -10,7 +10,7 @@ cancelled before its first step runs none of its clean-up.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,7 +22,7 @@ from schemas.registry import SchemaError
 from schemas.tasks import Steer
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: one per in-flight task, no dict each (ADR 033)
 class RunningTask:
     """A task this worker has accepted (running, or in its backlog waiting for a slot)."""
 
@@ -43,7 +43,8 @@ class RunningTask:
     invalid: Exception | None = None
     held_since: float = 0.0  # loop time it went into the worker's backlog
     outcome_failures: int = 0  # earlier runs whose outcome the broker did not take
-    early_steers: list[Steer] = field(default_factory=list)
+    early_steers: list[Steer] | None = None  # made on the first one
+    start_timer: asyncio.TimerHandle | None = None  # publishes a long run's `started`
 
     @property
     def task_id(self) -> str:
@@ -61,6 +62,8 @@ class RunningTask:
     def steer(self, steer: Steer) -> None:
         if self.context is not None:
             self.context._deliver_steer(steer)
+        elif self.early_steers is None:
+            self.early_steers = [steer]
         else:
             self.early_steers.append(steer)
 

@@ -305,12 +305,16 @@ def _updated(state: TaskState, changes: dict[str, Any]) -> TaskState:
     transition of every task makes one; `TaskState` has no extra or private fields)."""
     new = TaskState.__new__(TaskState)
     object.__setattr__(new, "__dict__", {**state.__dict__, **changes})
-    object.__setattr__(
-        new, "__pydantic_fields_set__", state.__pydantic_fields_set__ | changes.keys()
-    )
+    # Every field counts as set: records are dumped with `exclude_none`, never
+    # `exclude_unset`, so nothing reads which fields were set, and one shared set
+    # replaces a ~1.2 KB set on each in-flight task's state (ADR 033). Never mutated.
+    object.__setattr__(new, "__pydantic_fields_set__", _ALL_STATE_FIELDS)
     object.__setattr__(new, "__pydantic_extra__", None)
     object.__setattr__(new, "__pydantic_private__", None)
     return new
+
+
+_ALL_STATE_FIELDS = set(TaskState.model_fields)
 
 
 @functools.lru_cache(maxsize=1024)
