@@ -77,11 +77,26 @@ def _transport_class(settings: Settings, flush: Callable[[], None]) -> type[faus
     """
 
     class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
+        _pace: FetchPace | None = None
+
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)  # read at start
-            _pace(consumer, settings)
+            self._pace = FetchPace(
+                consumer,
+                busy=settings.fetch_max_wait,
+                idle=settings.fetch_idle_wait or settings.fetch_max_wait,
+                idle_after=settings.fetch_idle_after,
+                busy_above=_BUSY_ABOVE,
+            )
             return consumer
+
+        async def _fetch_records(self, *args: Any, **kwargs: Any) -> Any:
+            # faust reads from aiokafka's fetcher here (not through `getmany`).
+            records = await super()._fetch_records(*args, **kwargs)
+            if self._pace is not None:
+                self._pace.saw(sum(len(batch) for batch in records.values()))
+            return records
 
     class FoldingConsumer(faust_kafka.Consumer):
         def _new_consumer_thread(self) -> ConsumerThread:
@@ -102,25 +117,6 @@ def _transport_class(settings: Settings, flush: Callable[[], None]) -> type[faus
         Consumer = FoldingConsumer
 
     return Transport
-
-
-def _pace(consumer: Any, settings: Settings) -> None:
-    """Give faust's aiokafka consumer a `FetchPace`: its `getmany` reports what it got."""
-    pace = FetchPace(
-        consumer,
-        busy=settings.fetch_max_wait,
-        idle=settings.fetch_idle_wait or settings.fetch_max_wait,
-        idle_after=settings.fetch_idle_after,
-        busy_above=_BUSY_ABOVE,
-    )
-    getmany = consumer.getmany
-
-    async def paced_getmany(*partitions: Any, **options: Any) -> Any:
-        batches = await getmany(*partitions, **options)
-        pace.saw(sum(len(records) for records in batches.values()))
-        return batches
-
-    consumer.getmany = paced_getmany
 
 
 def build_app(settings: Settings, policies: Policies) -> faust.App:
