@@ -62,8 +62,11 @@ class OwnedPartitions:
 
     async def commit(self, only: frozenset[TopicPartition] | None = None) -> None:
         assert self.consumer is not None
+        pending = self._tracker.pending_commits()
+        if not pending:  # the usual case for an idle worker, several times a second
+            return
         owned = self.consumer.assignment() if only is None else only
-        pending = {tp: o for tp, o in self._tracker.pending_commits().items() if tp in owned}
+        pending = {tp: o for tp, o in pending.items() if tp in owned}
         if not pending:
             return
         try:

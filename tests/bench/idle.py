@@ -35,6 +35,7 @@ from agents.contracts import Customer, TicketCreated
 from mesh.client import Client
 from mesh.dev.env_file import DEV_ENV, read_dev_env
 from mesh.settings import Settings, load_settings
+from tests.bench._relay import TRIPS, relay_latencies
 from tests.bench.common import Options, Report, until
 
 SETTLE = 20.0  # s after ready: the supervisor creates its topics in the first ~15 s
@@ -54,6 +55,8 @@ async def run(settings: Settings, options: Options) -> Report:
             shares = await _cpu_shares(psutil.Process(dev.pid), window)
             mesh = _dev_settings(Path(directory), namespace)
             first, latencies = await _pipeline(mesh, tickets, rate)
+            relayed, acknowledged = await relay_latencies(mesh, tickets, rate)
+            relayed.sort()
         finally:
             dev.send_signal(signal.SIGINT)
             try:
@@ -70,6 +73,14 @@ async def run(settings: Settings, options: Options) -> Report:
     report.add("pipeline_p50_ms", statistics.median(latencies) * 1000, "target <= 50")
     report.add("pipeline_p99_ms", latencies[int(len(latencies) * 0.99) - 1] * 1000)
     report.add("first_after_idle_ms", first * 1000, "the ticket right after the idle window")
+    floor = statistics.median(relayed) * 1000
+    report.add(
+        f"raw_relay_{TRIPS}_trips_p50_ms", floor, "aiokafka relays, same broker and fetch wait"
+    )
+    report.add("raw_relay_p99_ms", relayed[int(len(relayed) * 0.99) - 1] * 1000)
+    report.add("pipeline_over_raw_relay", statistics.median(latencies) * 1000 / floor)
+    ack = statistics.median(acknowledged) * 1000
+    report.add("raw_write_ack_p50_ms", ack, "an awaited write (send_and_wait), same broker")
     return report
 
 

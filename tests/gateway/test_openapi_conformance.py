@@ -46,7 +46,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 MAX_EXAMPLES = 10  # per operation and phase
-SEQUENCES = 10  # scenarios of the stateful test (~20 s: a few hundred calls; make test budget)
+SEQUENCES = 5  # scenarios of the stateful test (~15 s: a hundred-odd calls; make test budget)
 STEPS = 20  # calls in a scenario, at most
 
 _RUN_CREATION = [
