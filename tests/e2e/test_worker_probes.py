@@ -52,7 +52,7 @@ async def test_ready_once_joined_not_ready_while_draining_alive_throughout(
             await eventually_true(lambda: probed("/readyz", 200), timeout=30, what="ready")
             assert await probed("/healthz", 200, "ok")
 
-            task_id = await client.submit("sleeper", {"seconds": 3.0, "label": "long"})
+            task_id = await client.submit("sleeper", {"seconds": 2.0, "label": "long"})
             await eventually(
                 lambda: (
                     task_id in client.view.tasks
