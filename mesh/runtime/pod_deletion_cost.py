@@ -112,6 +112,7 @@ class PodDeletionCost:
             verify = ssl.create_default_context(cafile=str(api.ca_file))
         self._client = httpx.AsyncClient(verify=verify, timeout=5.0)
         self.written: int | None = None  # the cost the API server last accepted
+        self._failing = False  # one warning per run of failures, not one per interval
 
     async def update(self) -> bool:
         """PATCH the cost when it differs from the one last written; True if it did."""
@@ -130,18 +131,22 @@ class PodDeletionCost:
                 },
             )
         except (OSError, httpx.HTTPError) as exc:  # an unreadable token, no API server
-            log.warning("pod deletion cost %d not written: %s", cost, exc)
+            self._failed("pod deletion cost %d not written: %s", cost, exc)
             return False
         if answer.status_code != httpx.codes.OK:
-            log.warning(
+            self._failed(
                 "pod deletion cost %d refused: HTTP %d %s (the Role must allow `patch` on pods)",
                 cost,
                 answer.status_code,
                 answer.text[:200],
             )
             return False
-        self.written = cost
+        self.written, self._failing = cost, False
         return True
+
+    def _failed(self, message: str, *args: object) -> None:
+        (log.debug if self._failing else log.warning)(message, *args)
+        self._failing = True
 
     async def kept_current_while(self, work: Awaitable[T]) -> T:
         """Await `work` (the worker's run), updating the cost every interval meanwhile."""
