@@ -6,6 +6,8 @@ the settings give them, probes where the processes serve them), and
 
 from __future__ import annotations
 
+import copy
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,6 +30,14 @@ KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "dev", K8S / "cluster"]
 # `_drain`): MESH_REBALANCE_GRACE for effects under way, 5 s for handed-back tasks to
 # stop, and at least 15 s to commit, leave the group and flush the producer.
 _DRAIN_BEYOND_GRACE = 5 + 15
+
+
+_render_once = functools.cache(render)
+
+
+def rendered(kustomization: Path) -> list[Obj]:
+    """`render(kustomization)`, parsed once per session; a copy each test may change."""
+    return copy.deepcopy(_render_once(kustomization))
 
 
 def mesh_problems(objects: list[Obj]) -> list[str]:
@@ -168,12 +178,12 @@ def _args(deployment: Obj) -> Any:
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS, ids=lambda p: p.name)
 def test_every_object_is_valid_for_kubernetes_and_keda(kustomization: Path) -> None:
-    objects = render(kustomization)
+    objects = rendered(kustomization)
     assert schema_problems(objects, K8S / "schemas") == []
 
 
 def test_the_base_has_what_the_mesh_needs() -> None:
-    assert {o["kind"] for o in render(K8S / "base")} >= {
+    assert {o["kind"] for o in rendered(K8S / "base")} >= {
         "Deployment",
         "Service",
         "ConfigMap",
@@ -184,17 +194,17 @@ def test_the_base_has_what_the_mesh_needs() -> None:
         "Role",
         "RoleBinding",
     }
-    [policy] = [o for o in render(K8S / "cluster") if o["kind"] == "ValidatingAdmissionPolicy"]
+    [policy] = [o for o in rendered(K8S / "cluster") if o["kind"] == "ValidatingAdmissionPolicy"]
     assert "controller.kubernetes.io/pod-deletion-cost" in str(policy["spec"]["validations"])
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS[:2], ids=lambda p: p.name)
 def test_the_objects_agree_with_the_mesh(kustomization: Path) -> None:
-    assert mesh_problems(render(kustomization)) == []
+    assert mesh_problems(rendered(kustomization)) == []
 
 
 def test_the_dev_overlay_puts_everything_in_its_namespace() -> None:
-    objects = render(K8S / "overlays" / "dev")
+    objects = rendered(K8S / "overlays" / "dev")
     namespaced = [o for o in objects if o["kind"] != "Namespace"]
     assert {o["metadata"].get("namespace") for o in namespaced} == {"agentmesh-dev"}
     [binding] = [o for o in objects if o["kind"] == "RoleBinding"]
@@ -204,9 +214,9 @@ def test_the_dev_overlay_puts_everything_in_its_namespace() -> None:
 
 
 def test_broken_copies_are_caught(tmp_path: Path) -> None:
-    copy = tmp_path / "k8s"
-    shutil.copytree(K8S, copy)
-    triage = copy / "base" / "agents" / "triage.yaml"
+    broken_copy = tmp_path / "k8s"
+    shutil.copytree(K8S, broken_copy)
+    triage = broken_copy / "base" / "agents" / "triage.yaml"
     text = triage.read_text()
     # A misspelt Deployment field, a fallback without its replicas, the wrong group.
     broken = text.replace("terminationGracePeriodSeconds: 150", "terminationGracePeriod: 150")
@@ -214,8 +224,8 @@ def test_broken_copies_are_caught(tmp_path: Path) -> None:
     broken = broken.replace("consumerGroup: mesh.triage", "consumerGroup: triage")
     assert broken.count("\n") < text.count("\n")
     triage.write_text(broken)
-    objects = render(copy / "overlays" / "dev")
-    problems = "\n".join(schema_problems(objects, copy / "schemas"))
+    objects = render(broken_copy / "overlays" / "dev")
+    problems = "\n".join(schema_problems(objects, broken_copy / "schemas"))
     assert "Deployment/agent-triage: spec/template/spec" in problems
     assert "'terminationGracePeriod' was unexpected" in problems
     assert "ScaledObject/agent-triage: spec/fallback: 'replicas' is a required property" in problems
@@ -223,7 +233,7 @@ def test_broken_copies_are_caught(tmp_path: Path) -> None:
 
 
 def test_a_grace_period_shorter_than_the_drain_is_caught(tmp_path: Path) -> None:
-    objects = render(K8S / "base")
+    objects = rendered(K8S / "base")
     [config] = [o for o in objects if o["kind"] == "ConfigMap"]
     config["data"]["MESH_SHUTDOWN_GRACE"] = "120"
     assert "Deployment/agent-orders: terminationGracePeriodSeconds 150 is below the 262 s" in (
@@ -246,7 +256,7 @@ def test_the_renderer_agrees_with_kubectl_kustomize(kustomization: Path) -> None
     def key(obj: Obj) -> tuple[str, str]:
         return obj["kind"], obj["metadata"]["name"]
 
-    assert sorted(render(kustomization), key=key) == sorted(theirs, key=key)
+    assert sorted(rendered(kustomization), key=key) == sorted(theirs, key=key)
 
 
 def test_compose_follows_the_compose_specification(tmp_path: Path) -> None:
