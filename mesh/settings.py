@@ -213,6 +213,15 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=0, ge=-1, le=65535)
     metrics_lag_interval: float = Field(default=10.0, gt=0)
 
+    # Kubernetes (deploy/k8s, ADR 038): keep this pod's pod-deletion-cost annotation at
+    # the worker's in-flight task count (checked every `pod_deletion_cost_interval` s,
+    # patched when it changed), so a scale-in removes idle pods first. MESH_POD_NAME and
+    # MESH_POD_NAMESPACE name the pod (the manifests set them from the downward API).
+    pod_deletion_cost: bool = False
+    pod_deletion_cost_interval: float = Field(default=10.0, gt=0)
+    pod_name: str = ""
+    pod_namespace: str = ""
+
     # gen0 threshold of CPython's collector in `mesh run` and `mesh supervisor run`
     # (see mesh/runtime/gc_tuning.py).
     gc_gen0_threshold: int = Field(default=50_000, ge=100)

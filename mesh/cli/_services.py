@@ -29,8 +29,10 @@ REFERENCE_AGENTS = (
 async def cmd_run(args: argparse.Namespace) -> int:
     from mesh.observability.logs import configure_logging
     from mesh.observability.metrics_server import serve_metrics
+    from mesh.observability.probes import Probes
     from mesh.observability.tracing import configure_tracing, shutdown_tracing
     from mesh.runtime.gc_tuning import tune_for_service
+    from mesh.runtime.pod_deletion_cost import pod_deletion_cost
     from mesh.runtime.worker import Worker
     from mesh.transport.factory import kafka_transport
 
@@ -38,15 +40,18 @@ async def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings, name=agent.name)
     configure_tracing(settings, agent.name)
-    serve_metrics(settings, f"mesh run {agent.name}")
+    cost = pod_deletion_cost(settings, inflight=lambda: len(worker.running))  # ADR 038
+    probes = Probes()  # alive while it connects; ready once it has joined and writes
+    serve_metrics(settings, f"mesh run {agent.name}", probes=probes)
     transport = await started_transport(kafka_transport(settings), settings, args)
     worker = Worker(agent, transport=transport, settings=settings)
     tune_for_service(settings.gc_gen0_threshold)
     loop = asyncio.get_running_loop()
+    probes.follow(loop, worker.health.not_ready_reason)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, worker.request_stop)
     try:
-        await worker.run()
+        await (worker.run() if cost is None else cost.kept_current_while(worker.run()))
     finally:
         await transport.stop()
         shutdown_tracing()  # flushes the spans not yet exported

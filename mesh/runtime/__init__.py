@@ -3,7 +3,8 @@
 Used by the rest of the mesh: `worker` (`Worker`, the consume loop of one member of the
 agent type's group), `publisher` (every write, traced), `lifecycle` (task events and
 state), `journal` and `fence` (exactly-once steps and child re-attach across
-rebalances), `gc_tuning` (the collector settings a long-lived process wants).
+rebalances), `gc_tuning` (the collector settings a long-lived process wants),
+`pod_deletion_cost` (a worker pod's deletion cost on Kubernetes, ADR 038).
 
 Private to it, in reading order: the worker's parts (listed in its docstring),
 `_runner` (one task: deadline, handler, retries; `_outcomes` writes how it ended),

@@ -65,24 +65,28 @@ async def send_heartbeats(
     publisher: Publisher,
     build: Callable[[bool], Heartbeat],
     stopping: asyncio.Event,
+    written: Callable[[bool], None] = lambda ok: None,
 ) -> None:
     """Publish `build(False)` every liveness interval until `stopping`, then a last
-    `build(True)`, so the supervisor tells a clean stop from a death."""
+    `build(True)`, so the supervisor tells a clean stop from a death. `written(ok)`
+    says whether the broker took each one: the worker's readiness reads it (`_health`)."""
     interval = publisher.settings.liveness_interval
     while not stopping.is_set():
-        await _publish(publisher, build(False))
+        written(await _publish(publisher, build(False)))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(interval):
                 await stopping.wait()
     await _publish(publisher, build(True))
 
 
-async def _publish(publisher: Publisher, beat: Heartbeat) -> None:
+async def _publish(publisher: Publisher, beat: Heartbeat) -> bool:
     envelope = Envelope(
         type=HEARTBEAT, source=publisher.source, payload=beat.model_dump(mode="json")
     )
     try:
         await publisher.send(publisher.topics.heartbeats, envelope, key=beat.instance)
         HEARTBEATS_SENT.labels(beat.agent).inc()
+        return True
     except TransportError as exc:  # a missed beat is not worth stopping the worker for
         log.warning("heartbeat not sent: %s", exc)
+        return False

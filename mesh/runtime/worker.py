@@ -15,12 +15,11 @@ it to its own inbox under a task id derived from the event id. Then every handle
 run is a task with an id, a lifecycle and an inbox partition that its children's
 outcomes come back to.
 
-The worker reads each record and sends it where it belongs; its parts live beside it:
-`_admission` (how many tasks run at once; the backlog), `_delays` (retry records read
-before they are due), `_child_outcomes` (child outcomes back to waiting parents),
-`_control` (cancel, steer, redispatch), `_handoff` (adopted events, rerouted tasks),
-`_partitions` (commits and rebalances), `_record_writes` (writes a record's commit
-waits for), `_startup` (topics and the agent card).
+Its parts live beside it: `_admission` (tasks run at once; the backlog), `_delays`
+(retry records read before they are due), `_child_outcomes` (outcomes back to waiting
+parents), `_control` (cancel, steer, redispatch), `_handoff` (adopted events, rerouted
+tasks), `_partitions` (commits, rebalances), `_record_writes` (writes a record's commit
+waits for), `_startup` (topics, agent card), `_health` (readiness, for `/readyz`).
 """
 
 from __future__ import annotations
@@ -48,6 +47,7 @@ from mesh.runtime._circuit import CircuitWatch
 from mesh.runtime._control import apply_control
 from mesh.runtime._delays import DelayedRecords
 from mesh.runtime._handoff import Handoff
+from mesh.runtime._health import WorkerHealth
 from mesh.runtime._ingress import event_type_of, read_domain_event
 from mesh.runtime._liveness import heartbeat, send_heartbeats
 from mesh.runtime._offsets import OffsetTracker
@@ -139,6 +139,7 @@ class Worker:
             delays=self._delays,
             paused=lambda: self._paused,
         )
+        self.health = WorkerHealth(self._stopping, self._partitions, self._writes.background)
 
     @property
     def running(self) -> dict[str, RunningTask]:
@@ -211,14 +212,17 @@ class Worker:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume_loop())
                 group.create_task(self._commit_loop())
-                group.create_task(send_heartbeats(self.publisher, self._heartbeat, self._stopping))
+                beats = send_heartbeats(
+                    self.publisher, self._heartbeat, self._stopping, self.health.heartbeat_written
+                )
+                group.create_task(beats)
                 group.create_task(self._circuit.run(self._stopping))
             await self._drain()
             if self._writes.background.failure is not None:
                 raise self._writes.background.failure
         finally:
-            TASKS_INFLIGHT.labels(self.agent.name).set_function(_nothing)  # let go of self
-            TASKS_RUNNING.labels(self.agent.name).set_function(_nothing)
+            TASKS_INFLIGHT.labels(self.agent.name).set_function(lambda: 0.0)  # let go of self
+            TASKS_RUNNING.labels(self.agent.name).set_function(lambda: 0.0)
             await self._consumer.stop()
             if self.rate_limits is not None:
                 await self.rate_limits.stop()
@@ -388,10 +392,6 @@ class Worker:
                 )
             else:
                 self._admission.accept(running)
-
-
-def _nothing() -> float:
-    return 0.0
 
 
 def _run_of(request: Envelope) -> tuple[int, int]:

@@ -296,16 +296,35 @@ def ensure_topics(settings: Settings) -> None:
     asyncio.run(ensure())
 
 
+def _not_ready_reason(app: faust.App) -> str | None:
+    """The supervisor's `/readyz`: ready once its tables are restored, not while the
+    group rebalances or the instance stops."""
+    if app.should_stop:
+        return "stopping"
+    if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+        return "restoring its tables from their changelogs"
+    if app.rebalancing:
+        return "rebalancing"
+    return None
+
+
 def run(settings: Settings, policies: Policies) -> None:
     """Run a supervisor instance in the foreground until SIGTERM or SIGINT."""
     from faust.worker import Worker
 
     from mesh.observability.metrics_server import serve_metrics
+    from mesh.observability.probes import Probes
     from mesh.runtime.gc_tuning import tune_for_service
 
     ensure_topics(settings)
-    serve_metrics(settings, "mesh supervisor run")
+    probes = Probes()
+    serve_metrics(settings, "mesh supervisor run", probes=probes)
     app = build_app(settings, policies)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_with_probes() -> None:
+        probes.follow(asyncio.get_running_loop(), lambda: _not_ready_reason(app))
+
     # Every event allocates a few short-lived objects; the default gen0 threshold ran
     # the collector hundreds of times a second over faust's and the tables' objects.
     tune_for_service(settings.gc_gen0_threshold)

@@ -109,16 +109,19 @@ async def _until_assigned(worker: MeshProcess) -> None:
     await eventually(assigned, timeout=40, interval=0.2, what=f"{worker.instance} to join")
 
 
-async def _until_gateway_ready(port: int, gateway: MeshProcess) -> None:
+async def _until_ready(port: int, process: MeshProcess) -> None:
+    """Its `/readyz` answers 200 (the gateway's, and the probes beside a worker's or the
+    supervisor's `/metrics`: mesh/observability/probes.py)."""
+
     async def ready() -> bool:
-        assert gateway.proc.poll() is None, gateway.log()
+        assert process.proc.poll() is None, process.log()
         try:
             async with httpx.AsyncClient() as http:
                 return (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
         except httpx.TransportError:
             return False
 
-    await eventually_true(ready, timeout=60, what="the gateway to be ready")
+    await eventually_true(ready, timeout=60, what=f"{process.instance} to be ready")
 
 
 async def test_prometheus_sees_real_values_from_worker_supervisor_and_gateway(
@@ -128,7 +131,9 @@ async def test_prometheus_sees_real_values_from_worker_supervisor_and_gateway(
     group = Topics(settings.namespace).group("sleeper")
     lag = f'sum(max by (topic, partition) (mesh_consumer_lag{{group="{group}"}}))'
     await _until_assigned(processes.worker)
-    await _until_gateway_ready(processes.gateway_port, processes.gateway)
+    await _until_ready(processes.gateway_port, processes.gateway)
+    await _until_ready(processes.worker_port, processes.worker)
+    await _until_ready(processes.supervisor_port, processes.supervisor)
     await prometheus.until("count(up == 1)", 3)
 
     tasks = [await client.submit("sleeper", {"seconds": 0, "label": f"{n}"}) for n in range(4)]
