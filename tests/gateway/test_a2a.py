@@ -106,6 +106,33 @@ async def test_input_required_then_a_follow_up_message_answers(
         assert data_of(done)["text"] == "human said: yes"
 
 
+async def test_a_quiet_stream_is_kept_alive(native_gateway: GatewayServer) -> None:
+    """A task that waits for a person sends nothing for a while: the stream sends
+    comment lines meanwhile (a2a-sdk's client reads with a 5 s timeout)."""
+    async with a2a_client(native_gateway.url, "ask") as client:
+        task = await send_for_task(client, request(message(text="wait")))
+    assert task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    body = {"jsonrpc": "2.0", "id": 1, "method": "SubscribeToTask", "params": {"id": task.id}}
+    async with (
+        httpx.AsyncClient(base_url=native_gateway.url, timeout=10) as http,
+        http.stream("POST", "/a2a/ask", json=body) as stream,
+    ):
+        lines = stream.aiter_lines()
+        first = await anext(lines)
+        assert json.loads(first.removeprefix("data: "))["result"]["task"]["id"] == task.id
+        assert ": keepalive" in [line async for line in _until(lines, ": keepalive")]
+    async with a2a_client(native_gateway.url, "ask") as client:  # it leaves no waiting task
+        cancelled = await client.cancel_task(CancelTaskRequest(id=task.id))
+    assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
+
+
+async def _until(lines: AsyncIterator[str], wanted: str) -> AsyncIterator[str]:
+    async for line in lines:
+        yield line
+        if line == wanted:
+            return
+
+
 async def test_a_push_notification_reaches_the_receiver(
     native_gateway: GatewayServer, receiver: WebhookReceiver
 ) -> None:

@@ -42,8 +42,9 @@ async def call_result(tasks: AgentTasks, call: RpcCall) -> JsonObject | None:
     return await _push_method(tasks, call.method, params)
 
 
-async def call_stream(tasks: AgentTasks, call: RpcCall) -> AsyncIterator[JsonObject]:
-    """The results of a streaming method: the task first, then its updates."""
+async def call_stream(tasks: AgentTasks, call: RpcCall) -> AsyncIterator[JsonObject | None]:
+    """The results of a streaming method: the task first, then its updates (None: a
+    keep-alive)."""
     params: Any = call.params
     if call.method == "SendStreamingMessage":
         state, after = await tasks.send(params)

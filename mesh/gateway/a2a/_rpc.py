@@ -104,10 +104,14 @@ def error_body(request_id: RequestId, error: A2AError) -> bytes:
 
 
 async def sse_frames(request_id: RequestId, results: AsyncIterator[Any]) -> AsyncIterator[bytes]:
-    """Each result as one SSE `data:` frame holding a JSON-RPC response; an A2A error
-    raised while streaming as an `event: error` frame, which ends the stream."""
+    """Each result as one SSE `data:` frame holding a JSON-RPC response (None: a
+    keep-alive comment); an A2A error raised while streaming as an `event: error`
+    frame, which ends the stream."""
     try:
         async for result in results:
+            if result is None:
+                yield b": keepalive\n\n"
+                continue
             yield b"data: " + result_body(request_id, result) + b"\n\n"
     except A2AError as exc:
         yield b"event: error\ndata: " + error_body(request_id, exc) + b"\n\n"

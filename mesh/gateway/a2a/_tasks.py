@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,9 @@ JsonObject = dict[str, Any]
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 APPROVAL_DECISIONS = ("approved", "rejected")
+# A stream without updates this long gets a comment line: a2a-sdk's client reads with
+# httpx's default timeout (5 s), and a task may work longer than that between updates.
+KEEPALIVE_SECONDS = 2.0
 
 
 class AgentTasks:
@@ -113,12 +117,14 @@ class AgentTasks:
 
     async def follow(
         self, task_id: str, *, last_event_id: str | None, after: datetime | None
-    ) -> AsyncIterator[JsonObject]:
+    ) -> AsyncIterator[JsonObject | None]:
         """Stream updates: each event after `last_event_id` as it comes (progress as
         WORKING status updates), then the result artifact and final status once the
-        task is interrupted (ended, or waiting after `after`)."""
+        task is interrupted (ended, or waiting after `after`); None after each
+        KEEPALIVE_SECONDS without an update."""
         view = self.gateway.view
         sent = last_event_id
+        idle_since = time.monotonic()
         while True:
             state = view.tasks.get(task_id)
             if state is None:
@@ -128,10 +134,14 @@ class AgentTasks:
                 sent = event.id
                 for update in wire.event_updates(state, event):
                     yield update
+                    idle_since = time.monotonic()
             if _interrupted(state, after):
                 for update in wire.final_updates(state):
                     yield update
                 return
+            if time.monotonic() - idle_since > KEEPALIVE_SECONDS:
+                yield None  # an SSE comment: the client's read timeout starts again
+                idle_since = time.monotonic()
             await view.wait_for_events(task_id, seen, timeout=1.0)
 
     def last_event_id(self, task_id: str) -> str | None:
@@ -145,7 +155,11 @@ class AgentTasks:
         if state.status.is_terminal:
             raise TaskNotCancelableError(f"id: task {task_id!r} has already ended ({state.status})")
         await self.gateway.client.cancel(task_id, "cancelled through A2A")
-        return await self.wait_until_interrupted(task_id, None)
+        wait = self.gateway.settings.gateway_a2a_wait
+        ended = await self.gateway.view.wait_for_state(
+            task_id, lambda state: state.status.is_terminal, wait
+        )
+        return ended or state
 
     def list(self, params: a2a_pb2.ListTasksRequest) -> JsonObject:
         page_size = params.page_size or DEFAULT_PAGE_SIZE

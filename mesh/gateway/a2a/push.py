@@ -124,7 +124,8 @@ class PushSender:
             return
         self._configs[key] = (record.partition, config)
         if key not in self._senders:
-            self._senders[key] = asyncio.create_task(self._send_updates(key))
+            sender = self._senders[key] = asyncio.create_task(self._send_updates(key))
+            sender.add_done_callback(_log_failure)
         self._wake(config.task_id)
 
     def _forget(self, key: ConfigKey) -> None:
@@ -190,3 +191,9 @@ class PushSender:
                 outcome.attempts,
                 outcome.error,
             )
+
+
+def _log_failure(sender: asyncio.Task[None]) -> None:
+    """No failure of a sender vanishes: it is logged with its traceback."""
+    if not sender.cancelled() and (failure := sender.exception()) is not None:
+        log.error("an A2A push sender failed", exc_info=failure)
