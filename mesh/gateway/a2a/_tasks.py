@@ -4,10 +4,12 @@ SubscribeToTask. Push notification configs are in `_push_methods.py`."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,17 +121,24 @@ class AgentTasks:
         self, task_id: str, *, last_event_id: str | None, after: datetime | None
     ) -> AsyncIterator[JsonObject | None]:
         """Stream updates: each event after `last_event_id` as it comes (progress as
-        WORKING status updates), then the result artifact and final status once the
+        WORKING status updates) and the text its model calls stream (artifact chunks,
+        live only: ADR 022), then the result artifact and final status once the
         task is interrupted (ended, or waiting after `after`); None after each
         KEEPALIVE_SECONDS without an update."""
-        view = self.gateway.view
+        view, tokens = self.gateway.view, self.gateway.tokens
         sent = last_event_id
         idle_since = time.monotonic()
+        joined = tokens.unfinished(task_id)  # answers being generated: from their start
+        tokens_seen = tokens.last_number(task_id)
         while True:
             state = view.tasks.get(task_id)
             if state is None:
                 raise TaskNotFoundError(f"id: task {task_id!r} is no longer kept")
             seen = len(view.events.get(task_id, ()))
+            for token in [*joined, *tokens.after(task_id, tokens_seen)]:
+                yield wire.token_update(state, token.delta)
+                tokens_seen, idle_since = max(tokens_seen, token.number), time.monotonic()
+            joined = []
             for event in view.events_after(task_id, sent):
                 sent = event.id
                 for update in wire.event_updates(state, event):
@@ -142,7 +151,10 @@ class AgentTasks:
             if time.monotonic() - idle_since > KEEPALIVE_SECONDS:
                 yield None  # an SSE comment: the client's read timeout starts again
                 idle_since = time.monotonic()
-            await view.wait_for_events(task_id, seen, timeout=1.0)
+            await _either(
+                view.wait_for_events(task_id, seen, timeout=1.0),
+                tokens.wait_for_tokens(task_id, tokens_seen, timeout=1.0),
+            )
 
     def last_event_id(self, task_id: str) -> str | None:
         history = self.gateway.view.events.get(task_id)
@@ -210,6 +222,19 @@ class _A2AFilter(TaskFilter):
             and (not self.statuses or state.status in self.statuses)
             and (self.updated_after is None or state.updated_at.timestamp() > self.updated_after)
         )
+
+
+async def _either(*waits: Coroutine[Any, Any, None]) -> None:
+    """Return once one of `waits` has."""
+    pending = {asyncio.ensure_future(wait) for wait in waits}
+    try:
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in pending:
+            wait.cancel()
+        for wait in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await wait
 
 
 def _interrupted(state: TaskState, after: datetime | None) -> bool:

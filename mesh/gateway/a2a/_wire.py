@@ -5,7 +5,8 @@ Status: submitted -> SUBMITTED; running and retrying -> WORKING; waiting (for a
 human's answer or approval) -> INPUT_REQUIRED; succeeded -> COMPLETED; failed and
 dead-lettered -> FAILED, but REJECTED for input its schema refused; cancelled ->
 CANCELED. A task's result is its one artifact, `result` (a data part, plus a text part
-when the result has a `text`); its progress entries are status messages (WORKING).
+when the result has a `text`); its progress entries are status messages (WORKING);
+the text its model calls stream comes as chunks of an `output` artifact per answer.
 The context id is the task's correlation id (its root's id when it has none).
 """
 
@@ -17,6 +18,7 @@ import orjson
 
 from mesh.gateway._view import StoredEvent
 from schemas.tasks import INVALID_INPUT, EventKind, TaskState, TaskStatus
+from schemas.tokens import TokenDelta
 
 JsonObject = dict[str, Any]
 
@@ -146,6 +148,20 @@ def artifact_update(state: TaskState, artifact: JsonObject) -> JsonObject:
         "lastChunk": True,
     }
     return {"artifactUpdate": update}
+
+
+def token_update(state: TaskState, delta: TokenDelta) -> JsonObject:
+    """A piece of a streamed model answer: a chunk of the artifact `output` of that
+    answer (one artifact per answer, appended to; the last chunk says so)."""
+    artifact = {
+        "artifactId": f"{state.task_id}-output-{delta.message_id}",
+        "name": "output",
+        "parts": [{"text": delta.text}],
+        "metadata": {"model": delta.model, "seq": delta.seq},
+    }
+    update = artifact_update(state, artifact)
+    update["artifactUpdate"].update(append=delta.seq > 0, lastChunk=delta.done)
+    return update
 
 
 def event_updates(state: TaskState, event: StoredEvent) -> list[JsonObject]:
