@@ -11,7 +11,10 @@ import httpx
 import pytest
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetTaskPushNotificationConfigRequest,
     GetTaskRequest,
+    ListTaskPushNotificationConfigsRequest,
     ListTasksRequest,
     SendMessageConfiguration,
     SubscribeToTaskRequest,
@@ -179,3 +182,38 @@ async def test_a_second_replica_gets_subscribes_and_cancels(
 async def _last(updates: AsyncIterator[object]) -> object:
     seen = [update async for update in updates]
     return seen[-1]
+
+
+async def test_push_configs_are_kept_for_every_replica(
+    native_gateway: GatewayServer, replica: GatewayServer, receiver: WebhookReceiver
+) -> None:
+    async with (
+        a2a_client(native_gateway.url, "slow", polling=True) as first,
+        a2a_client(replica.url, "slow") as second,
+    ):
+        task = await send_for_task(first, request(message(data={"seconds": 30})))
+        created = await first.create_task_push_notification_config(
+            TaskPushNotificationConfig(task_id=task.id, url=receiver.url + "/kept", token="t")
+        )
+        assert created.id and created.url == receiver.url + "/kept"
+        listed = await eventually_value(
+            lambda: second.list_task_push_notification_configs(
+                ListTaskPushNotificationConfigsRequest(task_id=task.id)
+            ),
+            lambda found: len(found.configs) == 1,
+            timeout=20,
+            what="the second replica to know the config",
+        )
+        assert listed.configs[0].id == created.id
+        got = await second.get_task_push_notification_config(
+            GetTaskPushNotificationConfigRequest(task_id=task.id, id=created.id)
+        )
+        assert got.token == "t"
+        await second.delete_task_push_notification_config(
+            DeleteTaskPushNotificationConfigRequest(task_id=task.id, id=created.id)
+        )
+        after = await second.list_task_push_notification_configs(
+            ListTaskPushNotificationConfigsRequest(task_id=task.id)
+        )
+        assert list(after.configs) == []
+        await first.cancel_task(CancelTaskRequest(id=task.id))
