@@ -103,8 +103,12 @@ class Client:
         priority: int = 0,
         tenant: str | None = None,
         budget: Budget | None = None,
+        correlation_id: str | None = None,
     ) -> str:
         """Submit a task and return its id at once (the same id for a repeated key).
+
+        `correlation_id` groups it with other tasks of one flow (an A2A context id);
+        its descendants carry it too.
 
         A `budget` bounds what the task and its descendants spend on model calls
         (ADR 025); past it a call raises `BudgetExceeded`.
@@ -134,6 +138,7 @@ class Client:
             priority=priority,
             tenant=tenant,
             budget=budget,
+            correlation_id=correlation_id,
             source=self.publisher.source,
             payload=payload,
         )

@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     # 410 Gone while the gateway remembers evicting it, 404 after. Tasks that have not
     # ended never leave. At least 1 s, at most 30 days.
     gateway_task_retention: float = Field(default=3600.0, ge=1.0, le=30 * 86400.0)
+    # A2A (ADR 041): the seconds a blocking `SendMessage` (and `CancelTask`) waits for
+    # the task to end or ask for input before it answers with the task as it is then.
+    gateway_a2a_wait: float = Field(default=60.0, gt=0, le=3600.0)
 
     # Model calls (`ctx.chat`, mesh/models, ADR 020): the OpenAI-compatible endpoint
     # (base URL) and model an agent uses where its `ModelSpec` names none; the key

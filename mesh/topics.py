@@ -102,6 +102,17 @@ class Topics:
         return self._name("mesh.gateway.webhook-senders")
 
     @property
+    def gateway_a2a_push(self) -> str:
+        """Compacted: A2A push notification configs, by task id and config id (ADR 041)."""
+        return self._name("mesh.gateway.a2a.push")
+
+    @property
+    def gateway_a2a_push_senders(self) -> str:
+        """The gateways' consumer group on the push topic: the member owning a config's
+        partition sends its notifications."""
+        return self._name("mesh.gateway.a2a.push-senders")
+
+    @property
     def agents(self) -> str:
         """Compacted: the latest card of each agent type."""
         return self._name("mesh.agents")
@@ -249,8 +260,13 @@ def domain_topic(settings: Settings, event_type: str) -> TopicSpec:
 
 
 def gateway_topics(settings: Settings) -> list[TopicSpec]:
-    """What the gateway writes besides tasks: webhook registrations and their status."""
-    return [_spec(settings, Topics(settings.namespace).gateway_webhooks, compacted=True)]
+    """What the gateway writes besides tasks: webhook registrations and their status,
+    and A2A push notification configs."""
+    topics = Topics(settings.namespace)
+    return [
+        _spec(settings, topics.gateway_webhooks, compacted=True),
+        _spec(settings, topics.gateway_a2a_push, compacted=True),
+    ]
 
 
 def langgraph_topics(settings: Settings) -> list[TopicSpec]:

@@ -30,3 +30,22 @@ class WebhookDelivery(BaseModel):
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
     updated_at: datetime
+
+
+A2A_PUSH = "mesh.gateway.a2a.push"
+
+
+@REGISTRY.register(A2A_PUSH, 1)
+class A2APushConfig(BaseModel):
+    """An A2A push notification config of a task (ADR 041): the latest record per task
+    id and config id (compacted topic); `deleted` once a client deleted it. The token
+    and credentials are the client's own, sent back with each notification."""
+
+    task_id: str
+    config_id: str
+    url: str
+    token: str = ""
+    auth_scheme: str = ""
+    auth_credentials: str = ""
+    deleted: bool = False
+    updated_at: datetime

@@ -31,7 +31,7 @@ from mesh.topics import Topics
 from mesh.transport.base import Transport
 from mesh.views.tasks import TaskView
 from schemas import Envelope
-from schemas.gateway import WEBHOOK, WebhookDelivery, WebhookStatus
+from schemas.gateway import A2A_PUSH, WEBHOOK, A2APushConfig, WebhookDelivery, WebhookStatus
 from schemas.tasks import TASK_EVENT, EventKind, TaskState, TaskStatus
 
 
@@ -59,7 +59,9 @@ class GatewayView(TaskView):
     def __init__(self, transport: Transport, topics: Topics, *, retention: float) -> None:
         """`retention`: seconds an ended task stays (MESH_GATEWAY_TASK_RETENTION)."""
         super().__init__(
-            transport, topics, extra_topics=[topics.task_events, topics.gateway_webhooks]
+            transport,
+            topics,
+            extra_topics=[topics.task_events, topics.gateway_webhooks, topics.gateway_a2a_push],
         )
         self.index = TaskIndex()
         self.retention = Retention(retention)
@@ -67,10 +69,15 @@ class GatewayView(TaskView):
         self.keepers: list[Callable[[TaskState], bool]] = []
         self.events: dict[str, list[StoredEvent]] = {}
         self.webhooks: dict[str, WebhookDelivery] = {}
+        # A2A push notification configs (ADR 041): task id -> config id -> config (the
+        # deleted ones too, marked: a late copy of an older record must not revive one).
+        self.push_configs: dict[str, dict[str, A2APushConfig]] = {}
         # Called with each state that newly became terminal, and each webhook record
         # (the webhook sender listens); plain functions, they must not block.
         self.terminal_listeners: list[Callable[[TaskState], None]] = []
         self.webhook_listeners: list[Callable[[WebhookDelivery], None]] = []
+        # Called with every state applied (the A2A push sender listens); must not block.
+        self.state_listeners: list[Callable[[TaskState], None]] = []
 
     def apply_state(self, state: TaskState) -> None:
         previous = self.tasks.get(state.task_id)
@@ -80,6 +87,8 @@ class GatewayView(TaskView):
             self.retention.check_at(self.retention.due_at(ended_at(state)), state.task_id)
             for listener in self.terminal_listeners:
                 listener(state)
+        for state_listener in self.state_listeners:
+            state_listener(state)
 
     def apply_other(self, envelope: Envelope) -> None:
         if envelope.type == TASK_EVENT and envelope.task_id:
@@ -103,6 +112,12 @@ class GatewayView(TaskView):
             self.webhooks[delivery.task_id] = delivery
             for listener in self.webhook_listeners:
                 listener(delivery)
+        elif envelope.type == A2A_PUSH:
+            config = A2APushConfig.model_validate(envelope.payload)
+            configs = self.push_configs.setdefault(config.task_id, {})
+            known = configs.get(config.config_id)  # a deleted one stays, marked
+            if known is None or known.updated_at <= config.updated_at:
+                configs[config.config_id] = config
 
     def page(
         self, where: TaskFilter, *, before: tuple[float, str] | None, limit: int
@@ -123,6 +138,21 @@ class GatewayView(TaskView):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout), self._changed:
                 await self._changed.wait_for(lambda: len(self.events.get(task_id, ())) > seen)
+
+    async def wait_for_state(
+        self, task_id: str, ready: Callable[[TaskState], bool], timeout: float
+    ) -> TaskState | None:
+        """The task's state once `ready` holds for it, else its state after `timeout` s
+        (None when the view does not know it)."""
+
+        def holds() -> bool:
+            state = self.tasks.get(task_id)
+            return state is not None and ready(state)
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(holds)
+        return self.tasks.get(task_id)
 
     # -- retention (ADR 031) ------------------------------------------------------------
 
@@ -178,6 +208,7 @@ class GatewayView(TaskView):
         state = self.tasks.pop(task_id, None)
         self.events.pop(task_id, None)
         self.webhooks.pop(task_id, None)
+        self.push_configs.pop(task_id, None)
         if state is not None and state.idempotency_key:
             key = (state.agent, state.idempotency_key)
             if self.by_idempotency_key.get(key) == task_id:

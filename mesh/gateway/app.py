@@ -17,6 +17,7 @@ from mesh.gateway._limits import RequestSizeLimit
 from mesh.gateway._openapi import complete_openapi
 from mesh.gateway._problems import install_problem_handlers
 from mesh.gateway._view import GatewayView
+from mesh.gateway.a2a import routes as a2a
 from mesh.gateway.gateway import Gateway
 from mesh.gateway.langgraph import routes as langgraph
 from mesh.gateway.native import approvals
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     app.state.gateway = gateway
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
     app.add_middleware(RequestMetrics)  # outermost: it also counts (and traces) the 413s
-    routers = [operations.router, native.router, approvals.router, langgraph.router]
+    routers = [operations.router, native.router, approvals.router, langgraph.router, a2a.router]
     for router in routers:
         app.include_router(router)
     routes = [*app.router.routes, *(route for router in routers for route in router.routes)]

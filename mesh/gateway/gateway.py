@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mesh.client import Client
 from mesh.gateway._view import GatewayView
+from mesh.gateway.a2a.push import PushSender
 from mesh.gateway.native.webhooks import WebhookSender
 from mesh.settings import Settings
 from mesh.topics import Topics, gateway_topics
@@ -22,7 +23,8 @@ class Gateway:
 
     `client.view` is a `GatewayView` (tasks, their events and webhooks, indexed);
     `webhooks` delivers the completion webhooks of this replica's share; `tokens`
-    holds the streamed model output of running tasks (ADR 022).
+    holds the streamed model output of running tasks (ADR 022); `a2a_push` sends the
+    A2A push notifications of this replica's share (ADR 041).
     """
 
     def __init__(self, client: Client, settings: Settings, *, owns_transport: bool) -> None:
@@ -32,6 +34,9 @@ class Gateway:
         self.view: GatewayView = client.view
         self.webhooks = WebhookSender(client.transport, settings, self.view, client.publisher)
         self.tokens = TokenFeed(client.transport, Topics(settings.namespace))
+        self.a2a_push = PushSender(
+            client.transport, settings, self.view, Topics(settings.namespace)
+        )
         self._owns_transport = owns_transport
 
     async def start(self) -> None:
@@ -41,8 +46,10 @@ class Gateway:
         await self.client.start()  # returns once the view has caught up
         await self.tokens.start()  # from the tokens topic's end: live tokens only
         await self.webhooks.start()
+        await self.a2a_push.start()
 
     async def stop(self) -> None:
+        await self.a2a_push.stop()
         await self.webhooks.stop()
         await self.tokens.stop()
         await self.client.stop()
@@ -57,6 +64,8 @@ class Gateway:
             return "the token feed stopped following the tokens topic"
         if not self.webhooks.running:
             return f"the webhook sender stopped: {self.webhooks.failure}"
+        if not self.a2a_push.running:
+            return "the A2A push notification sender stopped"
         if self.webhooks.failure is not None:
             return f"the webhook sender is restarting after: {self.webhooks.failure}"
         try:

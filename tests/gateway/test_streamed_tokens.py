@@ -1,6 +1,7 @@
 """Streamed model tokens reach clients as they are generated (ADR 022): the native
 `GET /v1/tasks/{id}/events` (SSE, with a real HTTP client) and the LangGraph API's
-`runs.stream` `messages` / `messages-tuple` modes (the real langgraph-sdk client).
+`runs.stream` `messages` / `messages-tuple` modes (the real langgraph-sdk client); the
+A2A stream's `output` artifact chunks (the real a2a-sdk client).
 
 A real gateway on a socket over the in-memory transport, an agent that streams its
 model call, and the scripted model double that holds the rest of its answer after the
@@ -17,12 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
+from a2a.types.a2a_pb2 import TaskState
 from langchain_core.messages import AIMessageChunk
 from langgraph_sdk import get_client
 
 from mesh import Agent, ModelSpec, TaskContext
 from mesh.settings import load_settings
 from mesh.testing import MemoryTransport
+from tests.gateway.a2a_support import a2a_client, message, request
 from tests.gateway.agents import Prompt
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.langgraph_support import clean_client_env  # noqa: F401
@@ -149,3 +152,34 @@ async def test_langgraph_messages_modes_stream_as_the_sdk_expects(
     assert whole.content == ANSWER and whole.id == message_id
     assert events.index("messages/complete") < len(events) - 1  # before the final values
     assert parts[-1].data["messages"][-1]["content"] == ANSWER
+
+
+async def test_a2a_streams_tokens_as_output_artifact_chunks(
+    server: GatewayServer, double: ModelDouble
+) -> None:
+    """The A2A stream (ADR 041) with the real a2a-sdk client: the answer's text arrives
+    as chunks of an `output` artifact before the task is completed."""
+    gate = _held_reply(double)
+    updates = []
+    async with a2a_client(server.url, "talker", streaming=True) as client:
+        async for response in client.send_message(request(message(text="go"))):
+            updates.append(response)
+            if response.HasField("artifact_update"):
+                gate.set()  # only now may the rest of the answer come
+    chunks = [
+        u.artifact_update
+        for u in updates
+        if u.HasField("artifact_update") and u.artifact_update.artifact.name == "output"
+    ]
+    assert "".join(c.artifact.parts[0].text for c in chunks) == ANSWER
+    assert chunks[0].artifact.parts[0].text == "alpha " and chunks[-1].last_chunk
+    assert [c.append for c in chunks] == [False] + [True] * (len(chunks) - 1)
+    first_chunk = updates.index(next(u for u in updates if u.HasField("artifact_update")))
+    states = [u.status_update.status.state for u in updates if u.HasField("status_update")]
+    assert states[-1] == TaskState.TASK_STATE_COMPLETED
+    completed = next(
+        i
+        for i, u in enumerate(updates)
+        if u.status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    )
+    assert first_chunk < completed
