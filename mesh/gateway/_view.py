@@ -32,6 +32,12 @@ from mesh.transport.base import Transport
 from mesh.views.tasks import TaskView
 from schemas import Envelope
 from schemas.gateway import WEBHOOK, WebhookDelivery, WebhookStatus
+from schemas.supervision import (
+    CIRCUIT_STATE,
+    SUPERVISOR_STATUS,
+    CircuitState,
+    SupervisorStatus,
+)
 from schemas.tasks import TASK_EVENT, EventKind, TaskState, TaskStatus
 
 
@@ -59,7 +65,14 @@ class GatewayView(TaskView):
     def __init__(self, transport: Transport, topics: Topics, *, retention: float) -> None:
         """`retention`: seconds an ended task stays (MESH_GATEWAY_TASK_RETENTION)."""
         super().__init__(
-            transport, topics, extra_topics=[topics.task_events, topics.gateway_webhooks]
+            transport,
+            topics,
+            extra_topics=[
+                topics.task_events,
+                topics.gateway_webhooks,
+                topics.circuits,  # for the console's agents page (`GET /v1/agents`)
+                topics.supervisor_status,
+            ],
         )
         self.index = TaskIndex()
         self.retention = Retention(retention)
@@ -67,15 +80,21 @@ class GatewayView(TaskView):
         self.keepers: list[Callable[[TaskState], bool]] = []
         self.events: dict[str, list[StoredEvent]] = {}
         self.webhooks: dict[str, WebhookDelivery] = {}
+        self.circuits: dict[str, CircuitState] = {}  # by agent type, as last decided
+        self.supervisors: dict[str, SupervisorStatus] = {}  # each instance's latest
         # Called with each state that newly became terminal, and each webhook record
         # (the webhook sender listens); plain functions, they must not block.
         self.terminal_listeners: list[Callable[[TaskState], None]] = []
         self.webhook_listeners: list[Callable[[WebhookDelivery], None]] = []
+        # Called with every state applied (the live task list listens).
+        self.change_listeners: list[Callable[[TaskState], None]] = []
 
     def apply_state(self, state: TaskState) -> None:
         previous = self.tasks.get(state.task_id)
         super().apply_state(compact(state))
         self.index.update(previous, state)
+        for listener in self.change_listeners:
+            listener(state)
         if state.status.is_terminal and (previous is None or not previous.status.is_terminal):
             self.retention.check_at(self.retention.due_at(ended_at(state)), state.task_id)
             for listener in self.terminal_listeners:
@@ -103,6 +122,12 @@ class GatewayView(TaskView):
             self.webhooks[delivery.task_id] = delivery
             for listener in self.webhook_listeners:
                 listener(delivery)
+        elif envelope.type == CIRCUIT_STATE:
+            circuit = CircuitState.model_validate(envelope.payload)
+            self.circuits[circuit.agent] = circuit
+        elif envelope.type == SUPERVISOR_STATUS:
+            status = SupervisorStatus.model_validate(envelope.payload)
+            self.supervisors[status.instance] = status
 
     def page(
         self, where: TaskFilter, *, before: tuple[float, str] | None, limit: int

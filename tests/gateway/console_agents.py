@@ -1,0 +1,28 @@
+"""Agents behind the gateway in the console tests: `planner` reports a partial result
+and delegates to `slow` (a tree with a long leaf); `payer` waits for a person's
+approval (the approvals inbox)."""
+
+from __future__ import annotations
+
+from mesh import Agent, TaskContext
+from tests.gateway.agents import Prompt
+
+planner = Agent(
+    "planner", description="Reports its plan, then has `slow` carry it out.", delegates_to=["slow"]
+)
+payer = Agent("payer", description="Pays once a person approves.")
+
+
+@planner.task
+async def plan(ctx: TaskContext, prompt: Prompt) -> dict[str, object]:
+    await ctx.progress("plan ready: one step", steps=1)
+    child = await ctx.delegate("slow", prompt)
+    return {"child": await child.result()}
+
+
+@payer.task
+async def pay(ctx: TaskContext, prompt: Prompt) -> dict[str, object]:
+    approval = await ctx.request_approval(
+        f"pay {prompt.text}", expires_in=600, on_expiry="halt", details={"what": prompt.text}
+    )
+    return {"decision": str(approval.status), "by": approval.by}
