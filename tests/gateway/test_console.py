@@ -4,14 +4,12 @@ live task list, a task page (partial results, delegation tree, cancel, replay of
 dead letter), the approvals inbox and the agents page; and the JSON endpoints the
 console added, with the 4xx that name what is wrong.
 
-Every wait is on a condition (Playwright's `expect` polls the page). With
-MESH_CONSOLE_SCREENSHOTS=<dir> the tests also save the screenshots the README shows
-(`MESH_CONSOLE_SCREENSHOTS=docs/console pytest tests/gateway/test_console.py`).
+Every wait is on a condition (Playwright's `expect` polls the page). The README's
+screenshots come from `python -m tests.gateway.console_screenshots`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -31,7 +29,6 @@ from tests.gateway.native_support import submit, wait_status
 pytestmark = pytest.mark.broker
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make chromium`)
-SCREENSHOTS = os.environ.get("MESH_CONSOLE_SCREENSHOTS")
 WAIT_MS = 15_000  # Playwright's bound on each condition awaited
 
 
@@ -70,7 +67,7 @@ def page(browser: Browser, console_gateway: GatewayServer) -> Iterator[Page]:
     """One page for the module (a new one costs a second or two here); each test
     navigates it. No script on it may fail."""
     context = browser.new_context(
-        base_url=console_gateway.url, viewport={"width": 1200, "height": 900}
+        base_url=console_gateway.url, viewport={"width": 1200, "height": 640}
     )
     context.set_default_timeout(WAIT_MS)
     expect.set_options(timeout=WAIT_MS)
@@ -90,11 +87,6 @@ def http(console_gateway: GatewayServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def screenshot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
-
-
 def test_the_list_shows_tasks_and_changes_them_live(page: Page, http: httpx.Client) -> None:
     before = submit(http, "echo", {"text": "before the page"})
     wait_status(http, before, "succeeded")
@@ -107,7 +99,6 @@ def test_the_list_shows_tasks_and_changes_them_live(page: Page, http: httpx.Clie
     status = page.locator(f'tr[data-task="{later}"] [data-status]')
     expect(status).to_have_text("running")  # it came, and changed, without a reload
     expect(page.locator("tbody tr").first).to_have_attribute("data-task", later)  # newest first
-    screenshot(page, "tasks")
     expect(status).to_have_text("succeeded")
     assert page.evaluate("window.sameDocument") is True
 
@@ -124,7 +115,6 @@ def test_the_task_page_shows_partial_results_and_the_tree(page: Page, http: http
     expect(child).to_contain_text("slow")
     expect(child.locator("[data-status]")).to_have_text("running")
     expect(page.locator('.events [data-kind="delegated"]')).to_have_count(1)
-    screenshot(page, "task")
     assert http.post(f"/v1/tasks/{task_id}/cancel").status_code == 202
 
 
@@ -145,7 +135,6 @@ def test_approve_from_the_inbox(page: Page, http: httpx.Client) -> None:
     page.evaluate("localStorage.setItem('console.by', 'ana')")  # who decides
     row = page.locator(f'tr[data-task="{task_id}"]')
     expect(row).to_contain_text("pay EUR 12 to ACME")
-    screenshot(page, "approvals")
     row.get_by_role("button", name="approve").click()
     expect(row).to_have_count(0)
     document = wait_status(http, task_id, "succeeded")
@@ -168,7 +157,6 @@ def test_the_agents_page(page: Page, http: httpx.Client) -> None:
     expect(row).to_contain_text("gateway_test.prompt")
     expect(row.locator("td").nth(4)).to_have_text(re.compile(r"^\d+$"))  # its lag
     expect(page.locator("main")).to_contain_text("no supervisor has reported")
-    screenshot(page, "agents")
 
     overview = http.get("/v1/agents").json()  # what the page shows
     names = [agent["name"] for agent in overview["agents"]]

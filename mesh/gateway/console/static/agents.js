@@ -26,7 +26,7 @@ function render(overview) {
     el("td", { title: a.description }, a.name),
     el("td", {}, [a.task_type, ...a.events].filter(Boolean).join(", ")),
     el("td", {}, a.live_workers === null ? "?" : String(a.live_workers)),
-    el("td", {}, String(a.workers.reduce((sum, w) => sum + w.inflight, 0))),
+    el("td", {}, overview.supervisors.length ? String(a.workers.reduce((sum, w) => sum + w.inflight, 0)) : "?"),
     el("td", {}, a.lag === null ? "?" : String(a.lag)),
     el("td", { class: a.circuit && a.circuit.state !== "closed" ? "open" : "" },
       a.circuit ? `${a.circuit.state}${a.circuit.reason ? `: ${a.circuit.reason}` : ""}` : "closed")));

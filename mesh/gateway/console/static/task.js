@@ -31,6 +31,7 @@ export function showTask(view, id) {
   const timeline = el("ol", { class: "events" });
   sections.timeline.append(timeline);
   sections.output.append(el("pre", { class: "tokens" }));
+  sections.output.hidden = true; // until a model streams its answer
   view.append(el("h1", {}, "Task ", el("code", {}, id)), ...Object.values(sections));
   const streams = {}; // `events` (the task's own) and `tree` (its tree's changes)
   let task = null;
@@ -80,6 +81,7 @@ export function showTask(view, id) {
   }
 
   function onToken(token) {
+    sections.output.hidden = false;
     output.set(token.message_id, (output.get(token.message_id) || "") + token.text);
     sections.output.querySelector("pre").textContent = [...output.values()].join("\n\n");
   }
