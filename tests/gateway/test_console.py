@@ -11,6 +11,7 @@ screenshots come from `python -m tests.gateway.console_screenshots`.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,16 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+# Imported now, not at the talker's first call: the workers share the gateway's event
+# loop here (GatewayServer), and that import would stall the page's requests meanwhile.
+import mesh.models.openai_compatible  # noqa: F401
 from mesh.settings import load_settings
 from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
 from tests.gateway.agents import echo, fail, slow
 from tests.gateway.conftest import GatewayServer
-from tests.gateway.console_agents import payer, planner
+from tests.gateway.console_agents import payer, planner, talker
 from tests.gateway.native_support import submit, wait_status
+from tests.model_double import ModelDouble, Reply
 
 pytestmark = pytest.mark.broker
 
@@ -33,7 +38,16 @@ WAIT_MS = 15_000  # Playwright's bound on each condition awaited
 
 
 @pytest.fixture(scope="module")
-def console_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa: F811
+def double() -> Iterator[ModelDouble]:
+    with ModelDouble() as double:
+        yield double
+
+
+@pytest.fixture(scope="module")
+def console_gateway(
+    bootstrap_servers: str,  # noqa: F811
+    double: ModelDouble,
+) -> Iterator[GatewayServer]:
     from tests.conftest import _embedded
 
     settings = load_settings(
@@ -41,8 +55,11 @@ def console_gateway(bootstrap_servers: str) -> Iterator[GatewayServer]:  # noqa:
         bootstrap_servers=bootstrap_servers,
         namespace=f"t{uuid.uuid4().hex[:10]}",
         idempotent_producer=not _embedded(),
+        model_endpoint=double.url,
+        model_name="small",
+        tokens_flush_interval=60.0,  # the first piece at once, the rest with the end
     )
-    server = GatewayServer(settings, [echo, slow, fail, planner, payer])
+    server = GatewayServer(settings, [echo, slow, fail, planner, payer, talker])
     server.start()
     try:
         yield server
@@ -116,6 +133,22 @@ def test_the_task_page_shows_partial_results_and_the_tree(page: Page, http: http
     expect(child.locator("[data-status]")).to_have_text("running")
     expect(page.locator('.events [data-kind="delegated"]')).to_have_count(1)
     assert http.post(f"/v1/tasks/{task_id}/cancel").status_code == 202
+
+
+def test_the_task_page_shows_the_model_output_as_it_streams(
+    page: Page, http: httpx.Client, double: ModelDouble
+) -> None:
+    gate = threading.Event()  # the rest of the answer waits for it after the first piece
+    double.script(Reply(content="alpha beta gamma delta", pieces=4, gate=gate))
+    task_id = submit(http, "talker", {"text": "go"})
+    page.goto(f"/console#/tasks/{task_id}")
+    output = page.locator(".output pre")
+    expect(output).to_have_text("alpha ")  # before the answer is finished
+    gate.set()
+    expect(output).to_have_text("alpha beta gamma delta")
+    expect(page.locator(".summary [data-status]")).to_have_text("succeeded")
+    expect(page.locator(".usage td").nth(1)).to_have_text("small")  # tokens and cost
+    expect(page.locator(".usage td").nth(3)).to_have_text("10")  # input tokens
 
 
 def test_cancel_from_the_page_ends_a_long_task(page: Page, http: httpx.Client) -> None:
