@@ -1,5 +1,5 @@
 // The approvals inbox: what waits for a person's approval, across agents; approve or
-// reject it. It reloads whenever a waiting task changes (`/v1/task-updates`).
+// reject it. It reloads whenever a task starts or stops waiting (`/v1/task-updates`).
 import { attempt, el, follow, getJSON, postJSON, taskLink, when } from "./api.js";
 
 // Who decides: asked once, remembered by the browser.
@@ -31,8 +31,8 @@ export function showApprovals(view) {
   }
   view.append(el("h1", {}, "Approvals"), message, el("table", {},
     el("thead", {}, el("tr", {}, ["task", "agent", "asks", "details", "expires", ""].map((h) => el("th", {}, h)))), list));
-  // A task that starts or stops waiting changes: reload then.
-  const source = follow("/v1/task-updates", { ready: load, task: (task) => task.status === "waiting" || list.querySelector(`[data-task="${task.task_id}"]`) ? load() : null });
+  // Reload when a task starts waiting (`task`), or stops (`gone`).
+  const source = follow("/v1/task-updates?status=waiting", { ready: load, task: load, gone: load });
   return () => source.close();
 }
 
