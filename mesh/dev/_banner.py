@@ -51,6 +51,7 @@ def banner(mesh: Mesh) -> str:
     ]
     if mesh.gateway_url:
         lines.append(f"  gateway   {mesh.gateway_url}   API docs: {mesh.gateway_url}/docs")
+        lines.append(f"  console   {mesh.gateway_url}/console")
     if mesh.model:
         lines.append(f"  model     {mesh.model}")
     lines.append("  processes (metrics: Prometheus /metrics of each)")

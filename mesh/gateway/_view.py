@@ -32,6 +32,12 @@ from mesh.transport.base import Transport
 from mesh.views.tasks import TaskView
 from schemas import Envelope
 from schemas.gateway import A2A_PUSH, WEBHOOK, A2APushConfig, WebhookDelivery, WebhookStatus
+from schemas.supervision import (
+    CIRCUIT_STATE,
+    SUPERVISOR_STATUS,
+    CircuitState,
+    SupervisorStatus,
+)
 from schemas.tasks import TASK_EVENT, EventKind, TaskState, TaskStatus
 
 
@@ -61,7 +67,13 @@ class GatewayView(TaskView):
         super().__init__(
             transport,
             topics,
-            extra_topics=[topics.task_events, topics.gateway_webhooks, topics.gateway_a2a_push],
+            extra_topics=[
+                topics.task_events,
+                topics.gateway_webhooks,
+                topics.gateway_a2a_push,
+                topics.circuits,  # for the console's agents page (`GET /v1/agents`)
+                topics.supervisor_status,
+            ],
         )
         self.index = TaskIndex()
         self.retention = Retention(retention)
@@ -72,11 +84,14 @@ class GatewayView(TaskView):
         # A2A push notification configs (ADR 041): task id -> config id -> config (the
         # deleted ones too, marked: a late copy of an older record must not revive one).
         self.push_configs: dict[str, dict[str, A2APushConfig]] = {}
+        self.circuits: dict[str, CircuitState] = {}  # by agent type, as last decided
+        self.supervisors: dict[str, SupervisorStatus] = {}  # each instance's latest
         # Called with each state that newly became terminal, and each webhook record
         # (the webhook sender listens); plain functions, they must not block.
         self.terminal_listeners: list[Callable[[TaskState], None]] = []
         self.webhook_listeners: list[Callable[[WebhookDelivery], None]] = []
-        # Called with every state applied (the A2A push sender listens); must not block.
+        # Called with every state applied (the A2A push sender and the console's live task
+        # list listen); must not block.
         self.state_listeners: list[Callable[[TaskState], None]] = []
 
     def apply_state(self, state: TaskState) -> None:
@@ -118,6 +133,12 @@ class GatewayView(TaskView):
             known = configs.get(config.config_id)  # a deleted one stays, marked
             if known is None or known.updated_at <= config.updated_at:
                 configs[config.config_id] = config
+        elif envelope.type == CIRCUIT_STATE:
+            circuit = CircuitState.model_validate(envelope.payload)
+            self.circuits[circuit.agent] = circuit
+        elif envelope.type == SUPERVISOR_STATUS:
+            status = SupervisorStatus.model_validate(envelope.payload)
+            self.supervisors[status.instance] = status
 
     def page(
         self, where: TaskFilter, *, before: tuple[float, str] | None, limit: int

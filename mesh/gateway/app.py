@@ -18,9 +18,10 @@ from mesh.gateway._openapi import complete_openapi
 from mesh.gateway._problems import install_problem_handlers
 from mesh.gateway._view import GatewayView
 from mesh.gateway.a2a import routes as a2a
+from mesh.gateway.console import install_console
 from mesh.gateway.gateway import Gateway
 from mesh.gateway.langgraph import routes as langgraph
-from mesh.gateway.native import approvals
+from mesh.gateway.native import agents, approvals, dead_letters, updates
 from mesh.gateway.native import routes as native
 from mesh.observability.logs import configure_logging
 from mesh.observability.tracing import configure_tracing, shutdown_tracing
@@ -66,9 +67,19 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     app.state.gateway = gateway
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
     app.add_middleware(RequestMetrics)  # outermost: it also counts (and traces) the 413s
-    routers = [operations.router, native.router, approvals.router, langgraph.router, a2a.router]
+    routers = [
+        operations.router,
+        updates.router,
+        native.router,
+        dead_letters.router,
+        agents.router,
+        approvals.router,
+        langgraph.router,
+        a2a.router,
+    ]
     for router in routers:
         app.include_router(router)
+    install_console(app)
     routes = [*app.router.routes, *(route for router in routers for route in router.routes)]
     install_problem_handlers(app, routes=routes)
     complete_openapi(app)

@@ -7,11 +7,12 @@ The routers reach it through one FastAPI dependency (`mesh/gateway/_deps.py`); t
 from __future__ import annotations
 
 from mesh.client import Client
+from mesh.gateway._changes import TaskChanges
 from mesh.gateway._view import GatewayView
 from mesh.gateway.a2a.push import PushSender
 from mesh.gateway.native.webhooks import WebhookSender
 from mesh.settings import Settings
-from mesh.topics import Topics, gateway_topics
+from mesh.topics import Topics, gateway_topics, supervisor_topics
 from mesh.views.tokens import TokenFeed
 
 # /readyz: a view further behind than this (seconds to catch up) takes no traffic.
@@ -24,7 +25,8 @@ class Gateway:
     `client.view` is a `GatewayView` (tasks, their events and webhooks, indexed);
     `webhooks` delivers the completion webhooks of this replica's share; `tokens`
     holds the streamed model output of running tasks (ADR 022); `a2a_push` sends the
-    A2A push notifications of this replica's share (ADR 041).
+    A2A push notifications of this replica's share (ADR 041); `changes` tells
+    live task lists which tasks changed (ADR 042).
     """
 
     def __init__(self, client: Client, settings: Settings, *, owns_transport: bool) -> None:
@@ -37,12 +39,16 @@ class Gateway:
         self.a2a_push = PushSender(
             client.transport, settings, self.view, Topics(settings.namespace)
         )
+        self.changes = TaskChanges()
+        self.view.state_listeners.append(self.changes.record)
         self._owns_transport = owns_transport
 
     async def start(self) -> None:
         if self._owns_transport:
             await self.client.transport.start()
-        await self.client.transport.ensure_topics(gateway_topics(self.settings))
+        # The view also reads the supervisors' status (the console's agents page).
+        topics = [*gateway_topics(self.settings), *supervisor_topics(self.settings)]
+        await self.client.transport.ensure_topics(topics)
         await self.client.start()  # returns once the view has caught up
         await self.tokens.start()  # from the tokens topic's end: live tokens only
         await self.webhooks.start()

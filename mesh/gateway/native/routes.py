@@ -168,6 +168,14 @@ async def task_events(
     task_id: str,
     gateway: GatewayDep,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="An event id: start after it, as `Last-Event-ID` does (which "
+            "a browser's EventSource cannot set on a new stream); the header wins.",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: the task's events so far, then live ones until it ends.
     Each `id:` is the event's id; reconnect with `Last-Event-ID` to resume after it.
@@ -175,7 +183,7 @@ async def task_events(
     stream as it is generated (`ctx.chat(..., stream=True)`)."""
     _task(gateway, task_id)
     return StreamingResponse(
-        follow_task_events(gateway.view, task_id, last_event_id, gateway.tokens),
+        follow_task_events(gateway.view, task_id, last_event_id or after, gateway.tokens),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
