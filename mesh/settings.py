@@ -136,6 +136,14 @@ class Settings(BaseSettings):
     # 410 Gone while the gateway remembers evicting it, 404 after. Tasks that have not
     # ended never leave. At least 1 s, at most 30 days.
     gateway_task_retention: float = Field(default=3600.0, ge=1.0, le=30 * 86400.0)
+    # Who may call the gateway (ADR 043, mesh/gateway/auth): "off" (`mesh dev`'s default;
+    # its banner says so) or "on": API keys (JSON list of name, key_sha256, tenant, scopes)
+    # and/or JWTs signed by a key of the JSON Web Key Set file `gateway_jwks`.
+    gateway_auth: Literal["off", "on"] = "off"
+    gateway_api_keys: SecretStr = SecretStr("")
+    gateway_jwks: str | None = None
+    gateway_jwt_issuer: str | None = None  # when set, a token must name this `iss`
+    gateway_jwt_audience: str | None = None  # when set, a token must name this `aud`
 
     # Model calls (`ctx.chat`, mesh/models, ADR 020): the OpenAI-compatible endpoint
     # (base URL) and model an agent uses where its `ModelSpec` names none; the key
@@ -251,6 +259,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"fetch_idle_wait ({self.fetch_idle_wait}) must be at least fetch_max_wait "
                 f"({self.fetch_max_wait}); raise MESH_FETCH_IDLE_WAIT or leave it unset"
+            )
+        if self.gateway_auth == "on" and not (
+            self.gateway_api_keys.get_secret_value().strip() or self.gateway_jwks
+        ):
+            raise ValueError(
+                "MESH_GATEWAY_AUTH=on needs MESH_GATEWAY_API_KEYS or MESH_GATEWAY_JWKS"
             )
         if self.trace_exporter == "file" and not self.trace_file:
             raise ValueError("MESH_TRACE_EXPORTER=file needs MESH_TRACE_FILE (a path)")

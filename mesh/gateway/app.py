@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from mesh.client import Client
@@ -17,6 +17,7 @@ from mesh.gateway._limits import RequestSizeLimit
 from mesh.gateway._openapi import complete_openapi
 from mesh.gateway._problems import install_problem_handlers
 from mesh.gateway._view import GatewayView
+from mesh.gateway.auth import Authenticator, caller_by_method
 from mesh.gateway.gateway import Gateway
 from mesh.gateway.langgraph import routes as langgraph
 from mesh.gateway.native import approvals
@@ -63,11 +64,14 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.gateway = gateway
+    # Read now: a bad key or key set stops the gateway at start-up (mesh/gateway/auth).
+    app.state.authenticator = Authenticator(settings)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
     app.add_middleware(RequestMetrics)  # outermost: it also counts (and traces) the 413s
     routers = [operations.router, native.router, approvals.router, langgraph.router]
-    for router in routers:
+    for router in routers[:-1]:  # native and approvals routes ask for their scopes
         app.include_router(router)
+    app.include_router(langgraph.router, dependencies=[Depends(caller_by_method)])
     routes = [*app.router.routes, *(route for router in routers for route in router.routes)]
     install_problem_handlers(app, routes=routes)
     complete_openapi(app)
