@@ -123,15 +123,19 @@ class Client:
             InvalidInput: `input` does not fit the agent's input schema.
         """
         card = self.agent(agent)
+        task_id = _task_id(agent, idempotency_key, tenant)
         if idempotency_key is not None:
+            if task_id in self.view.tasks:
+                return task_id
+            # Keys are per tenant: another tenant's task under this key is not this one.
             existing = self.view.by_idempotency_key.get((agent, idempotency_key))
-            if existing is not None:
+            if existing is not None and tenant is None:
                 return existing
         payload = self._validated_input(card, input)
         request = Envelope(
             type=card.task_type or "",
             version=card.task_version or 1,
-            task_id=(task_id := _task_id(agent, idempotency_key)),
+            task_id=task_id,
             root_task_id=task_id,
             idempotency_key=idempotency_key,
             deadline=deadline,
@@ -256,7 +260,13 @@ class Client:
         )
 
     async def publish_raw(
-        self, type_: str, payload: dict[str, Any], *, key: str, version: int | None = None
+        self,
+        type_: str,
+        payload: dict[str, Any],
+        *,
+        key: str,
+        version: int | None = None,
+        tenant: str | None = None,
     ) -> str:
         """Validate `payload` against its registered schema, then publish the model's
         dump (fields the schema does not know are not forwarded).
@@ -271,7 +281,11 @@ class Client:
         except SchemaError as exc:
             raise InvalidInput(f"{type_!r} v{version}: {exc}") from None
         envelope = Envelope(
-            type=type_, version=version, source=self.publisher.source, payload=payload
+            type=type_,
+            version=version,
+            source=self.publisher.source,
+            payload=payload,
+            tenant=tenant,
         )
         await self.publisher.send_event(envelope, key=key)
         return envelope.id
@@ -280,7 +294,9 @@ class Client:
 _IDEMPOTENT_TASKS = uuid.UUID("3c5e0b7e-51d4-4b8f-8a43-2f0de4a6c9b1")
 
 
-def _task_id(agent: str, idempotency_key: str | None) -> str:
+def _task_id(agent: str, idempotency_key: str | None, tenant: str | None) -> str:
     if idempotency_key is None:
         return new_id()
-    return uuid.uuid5(_IDEMPOTENT_TASKS, f"{agent}\n{idempotency_key}").hex
+    # Two tenants' equal keys are two tasks; without a tenant, the id is as it always was.
+    scoped = idempotency_key if tenant is None else f"{tenant}\n{idempotency_key}"
+    return uuid.uuid5(_IDEMPOTENT_TASKS, f"{agent}\n{scoped}").hex

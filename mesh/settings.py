@@ -1,6 +1,6 @@
 """Settings from `MESH_*` environment variables, validated at start-up.
 
-Defaults suit a production Kafka cluster. The named `PROFILES` ("dev" for `mesh dev`, "test"
+Defaults suit a production Kafka cluster. The named `PROFILES` (mesh/profiles.py: "dev" for `mesh dev`, "test"
 for the test fixtures) set small group and fetch timers, because the embedded broker holds a
 first JoinGroup for half the session timeout and a fetch for about half of `fetch_max_wait`
 even when data is there (ADR 003). A profile fills only what no `MESH_*` variable sets:
@@ -9,11 +9,8 @@ even when data is there (ADR 003). A profile fills only what no `MESH_*` variabl
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import (
@@ -30,6 +27,9 @@ from mesh.budget_limits import BudgetTable
 from mesh.errors import SettingsError
 from mesh.model_choices import ModelLimit, ModelOverride, ModelProviderName
 from mesh.prices import ModelPrice, prices_named_by_model
+from mesh.profiles import PROFILES, profile_environment, profile_settings
+
+__all__ = ["PROFILES", "Settings", "load_settings", "profile_environment", "profile_settings"]
 
 
 def default_instance_id() -> str:
@@ -139,6 +139,14 @@ class Settings(BaseSettings):
     # A2A (ADR 041): the seconds a blocking `SendMessage` (and `CancelTask`) waits for
     # the task to end or ask for input before it answers with the task as it is then.
     gateway_a2a_wait: float = Field(default=60.0, gt=0, le=3600.0)
+    # Who may call the gateway (ADR 043, mesh/gateway/auth): "off" (`mesh dev`'s default;
+    # its banner says so) or "on": API keys (JSON list of name, key_sha256, tenant, scopes)
+    # and/or JWTs signed by a key of the JSON Web Key Set file `gateway_jwks`.
+    gateway_auth: Literal["off", "on"] = "off"
+    gateway_api_keys: SecretStr = SecretStr("")
+    gateway_jwks: str | None = None
+    gateway_jwt_issuer: str | None = None  # when set, a token must name this `iss`
+    gateway_jwt_audience: str | None = None  # when set, a token must name this `aud`
 
     # Model calls (`ctx.chat`, mesh/models, ADR 020): the OpenAI-compatible endpoint
     # (base URL) and model an agent uses where its `ModelSpec` names none; the key
@@ -264,6 +272,12 @@ class Settings(BaseSettings):
                 f"fetch_idle_wait ({self.fetch_idle_wait}) must be at least fetch_max_wait "
                 f"({self.fetch_max_wait}); raise MESH_FETCH_IDLE_WAIT or leave it unset"
             )
+        if self.gateway_auth == "on" and not (
+            self.gateway_api_keys.get_secret_value().strip() or self.gateway_jwks
+        ):
+            raise ValueError(
+                "MESH_GATEWAY_AUTH=on needs MESH_GATEWAY_API_KEYS or MESH_GATEWAY_JWKS"
+            )
         if self.trace_exporter == "file" and not self.trace_file:
             raise ValueError("MESH_TRACE_EXPORTER=file needs MESH_TRACE_FILE (a path)")
         if self.security_protocol.startswith("SASL_") and not (
@@ -284,77 +298,6 @@ class Settings(BaseSettings):
                 f"session_timeout ({self.session_timeout}); lower MESH_REBALANCE_GRACE"
             )
         return self
-
-
-# Small group and fetch timers for one machine and the embedded broker (see above).
-_REFERENCE_CONTRACTS = ("agents.contracts",)  # the reference application's (agents/)
-
-PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-    {
-        "dev": MappingProxyType(
-            {
-                "session_timeout": 6.0,
-                "heartbeat_interval": 1.0,
-                "fetch_max_wait": 0.01,
-                "fetch_idle_wait": 1.0,  # an idle mesh idles (ADR 036)
-                "idempotent_producer": False,  # the embedded broker grants no producer ids
-                "liveness_interval": 1.0,  # the supervisor notices a dead worker in seconds
-                "contracts": _REFERENCE_CONTRACTS,
-            }
-        ),
-        "test": MappingProxyType(
-            {
-                "session_timeout": 6.0,
-                "heartbeat_interval": 1.0,
-                "fetch_max_wait": 0.01,
-                "partitions": 4,
-                "commit_interval": 0.1,
-                "shutdown_grace": 5.0,
-                "rebalance_grace": 2.0,
-                # A request the broker never answers stalls its client for this long
-                # (suspected once: a worker fetched nothing for 30 s after a takeover);
-                # 15 s still outlasts the broker-pause fault test's 10 s SIGSTOP.
-                "request_timeout": 15.0,
-                "contracts": _REFERENCE_CONTRACTS,
-            }
-        ),
-    }
-)
-
-
-def profile_settings(name: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The fields profile `name` sets that no `MESH_*` variable in `environ` (default:
-    os.environ) sets: explicit variables win over a profile.
-
-    Raises:
-        SettingsError: no profile of that name.
-    """
-    if name not in PROFILES:
-        raise SettingsError(f"no settings profile {name!r}; the profiles are {', '.join(PROFILES)}")
-    given = {variable.upper() for variable in (os.environ if environ is None else environ)}
-    return {
-        field: value
-        for field, value in PROFILES[name].items()
-        if f"MESH_{field.upper()}" not in given
-    }
-
-
-def profile_environment(name: str, environ: Mapping[str, str]) -> dict[str, str]:
-    """Profile `name` as the `MESH_*` variables that `environ` lacks, for a child process."""
-    return {
-        f"MESH_{field.upper()}": _as_variable(value)
-        for field, value in profile_settings(name, environ).items()
-    }
-
-
-def _as_variable(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple | list | dict):
-        return json.dumps(value)
-    return str(value)
 
 
 def load_settings(*, profile: str | None = None, **overrides: object) -> Settings:

@@ -241,6 +241,9 @@ class TaskState(BaseModel):
     # its tree's total is summed from its descendants' (mesh/views/usage.py).
     usage: list[ModelUsage] = Field(default_factory=list)
     budget: Budget | None = None  # what its task tree may spend on model calls (ADR 025)
+    # Whose work it is (the request's `tenant`, passed to every descendant): the gateway
+    # shows a caller only its own tenant's tasks (mesh/gateway/auth, ADR 043).
+    tenant: str | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

@@ -42,6 +42,7 @@ class Mesh:
     command: str  # how to run `mesh` from another terminal, e.g. ".venv/bin/mesh"
     reference_agents: bool  # the support-desk agents run, so their examples apply
     assistant: bool = False  # the `assistant` agent runs (it has a model to call)
+    gateway_auth: bool = False  # MESH_GATEWAY_AUTH=on: callers need a key or token
 
 
 def banner(mesh: Mesh) -> str:
@@ -52,6 +53,11 @@ def banner(mesh: Mesh) -> str:
     if mesh.gateway_url:
         lines.append(f"  gateway   {mesh.gateway_url}   API docs: {mesh.gateway_url}/docs")
         lines.append(f"  console   {mesh.gateway_url}/console")
+        lines.append(
+            "  auth      on: callers send an API key or a token (MESH_GATEWAY_AUTH)"
+            if mesh.gateway_auth
+            else "  auth      off: anyone reaching the gateway may call it (MESH_GATEWAY_AUTH=on)"
+        )
     if mesh.model:
         lines.append(f"  model     {mesh.model}")
     lines.append("  processes (metrics: Prometheus /metrics of each)")

@@ -273,8 +273,9 @@ class _DevRun:
         """The banner, once every agent has registered and the gateway and the embedded
         model are ready."""
         model = self.model
+        settings = load_settings()
         await wait_until_ready(
-            load_settings(),
+            settings,
             set(self.names.values()),
             self.gateway_url,
             self._say,
@@ -290,6 +291,7 @@ class _DevRun:
             command=self.command,
             reference_agents=set(REFERENCE_NAMES) <= set(self.names.values()),
             assistant="assistant" in self.names.values(),
+            gateway_auth=settings.gateway_auth == "on",
         )
         self._say(banner(mesh))
 

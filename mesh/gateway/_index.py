@@ -29,6 +29,8 @@ class TaskFilter:
     agent: str | None = None
     root: str | None = None
     correlation: str | None = None
+    # The caller's tenant (mesh/gateway/auth): None sees every tenant's tasks.
+    tenant: str | None = None
 
     def matches(self, state: TaskState) -> bool:
         return (
@@ -36,6 +38,7 @@ class TaskFilter:
             and (self.agent is None or state.agent == self.agent)
             and (self.root is None or state.root_task_id == self.root)
             and (self.correlation is None or state.correlation_id == self.correlation)
+            and (self.tenant is None or state.tenant == self.tenant)
         )
 
 
@@ -49,6 +52,7 @@ class TaskIndex:
         self._by_root: dict[str, list[SortKey]] = {}
         # A task's correlation id is set when it is submitted and never changes.
         self._by_correlation: dict[str, list[SortKey]] = {}
+        self._by_tenant: dict[str, list[SortKey]] = {}  # only tasks that have one
 
     def __len__(self) -> int:
         return len(self._all)
@@ -63,6 +67,8 @@ class TaskIndex:
                 bisect.insort(self._by_root.setdefault(state.root_task_id, []), key)
             if state.correlation_id:
                 bisect.insort(self._by_correlation.setdefault(state.correlation_id, []), key)
+            if state.tenant:
+                bisect.insort(self._by_tenant.setdefault(state.tenant, []), key)
             bisect.insort(self._by_status.setdefault(state.status, []), key)
         elif previous.status is not state.status:
             key = _remove(self._by_status[previous.status], sort_key(previous))
@@ -87,6 +93,8 @@ class TaskIndex:
                 drop(self._by_root, state.root_task_id, key)
             if state.correlation_id:
                 drop(self._by_correlation, state.correlation_id, key)
+            if state.tenant:
+                drop(self._by_tenant, state.tenant, key)
         for table, name, keys in doomed.values():
             kept = _without(self._all if table is None else table[name], keys)
             if table is None:
@@ -129,6 +137,8 @@ class TaskIndex:
             options.append(sorted([*below, sort_key(root)]) if root is not None else below)
         if where.correlation is not None:
             options.append(self._by_correlation.get(where.correlation, []))
+        if where.tenant is not None:
+            options.append(self._by_tenant.get(where.tenant, []))
         return min(options, key=len)
 
     @staticmethod

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from mesh.client import Client
@@ -18,6 +18,7 @@ from mesh.gateway._openapi import complete_openapi
 from mesh.gateway._problems import install_problem_handlers
 from mesh.gateway._view import GatewayView
 from mesh.gateway.a2a import routes as a2a
+from mesh.gateway.auth import Authenticator, caller_by_method
 from mesh.gateway.console import install_console
 from mesh.gateway.gateway import Gateway
 from mesh.gateway.langgraph import routes as langgraph
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.gateway = gateway
+    # Read now: a bad key or key set stops the gateway at start-up (mesh/gateway/auth).
+    app.state.authenticator = Authenticator(settings)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
     app.add_middleware(RequestMetrics)  # outermost: it also counts (and traces) the 413s
     routers = [
@@ -78,7 +81,9 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
         a2a.router,
     ]
     for router in routers:
-        app.include_router(router)
+        # Native routes ask for their scopes; the LangGraph and A2A APIs by method.
+        guarded = router in (langgraph.router, a2a.router)
+        app.include_router(router, dependencies=[Depends(caller_by_method)] if guarded else None)
     install_console(app)
     routes = [*app.router.routes, *(route for router in routers for route in router.routes)]
     install_problem_handlers(app, routes=routes)

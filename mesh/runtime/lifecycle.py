@@ -78,6 +78,7 @@ def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = Non
         idempotency_key=request.idempotency_key,
         priority=request.priority,
         budget=request.budget,
+        tenant=request.tenant,
         input=request.payload,
         attempt=request.attempt,
         deadline=request.deadline,

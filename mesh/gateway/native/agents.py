@@ -18,6 +18,7 @@ from mesh.errors import TransportError
 from mesh.gateway._deps import GatewayDep
 from mesh.gateway._json_body import JsonBodyRoute
 from mesh.gateway.gateway import Gateway
+from mesh.gateway.native.routes import Reader
 from mesh.topics import Topics
 from schemas.supervision import AtRisk, CircuitState, RecentAction, SupervisorStatus, WorkerStatus
 from schemas.tasks import AgentCard
@@ -49,7 +50,7 @@ class AgentsOverview(BaseModel):
 
 
 @router.get("/agents", response_model=AgentsOverview)
-async def list_agents(gateway: GatewayDep) -> AgentsOverview:
+async def list_agents(gateway: GatewayDep, caller: Reader) -> AgentsOverview:
     """Agent types with their live workers, lag, circuit; the supervisors' tasks at
     risk and recent actions."""
     view = gateway.view

@@ -19,7 +19,8 @@ from mesh.errors import ApprovalNotPending
 from mesh.gateway._deps import GatewayDep
 from mesh.gateway._json_body import JsonBodyRoute
 from mesh.gateway._problems import ProblemError, problem_responses
-from mesh.gateway._retention import task_not_found
+from mesh.gateway.auth import Principal
+from mesh.gateway.native.routes import Operator, Reader, visible_task
 from schemas.tasks import TaskState
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], route_class=JsonBodyRoute)
@@ -67,9 +68,11 @@ def _document(state: TaskState) -> PendingApprovalDocument:
 
 
 @router.get("", response_model=ApprovalInbox)
-async def list_approvals(gateway: GatewayDep) -> ApprovalInbox:
-    """Tasks of every agent that wait for a person's approval, soonest expiry first."""
-    return ApprovalInbox(approvals=[_document(s) for s in pending_approvals(gateway.view)])
+async def list_approvals(gateway: GatewayDep, caller: Reader) -> ApprovalInbox:
+    """Tasks of every agent that wait for a person's approval, soonest expiry first
+    (the caller's tenant's, when the gateway authenticates callers)."""
+    waiting = [s for s in pending_approvals(gateway.view) if caller.sees(s.tenant)]
+    return ApprovalInbox(approvals=[_document(s) for s in waiting])
 
 
 async def _answer(
@@ -77,9 +80,9 @@ async def _answer(
     task_id: str,
     body: DecideApproval,
     decision: Literal["approved", "rejected"],
+    caller: Principal,
 ) -> ApprovalAnswered:
-    if task_id not in gateway.view.tasks:
-        raise task_not_found(gateway.view.retention, task_id)
+    visible_task(gateway, task_id, caller)
     decide = gateway.client.approve if decision == "approved" else gateway.client.reject
     try:
         await decide(task_id, by=body.by, note=body.note)
@@ -94,9 +97,11 @@ async def _answer(
     response_model=ApprovalAnswered,
     responses=problem_responses(404, 409, 503),
 )
-async def approve(task_id: str, body: DecideApproval, gateway: GatewayDep) -> ApprovalAnswered:
+async def approve(
+    task_id: str, body: DecideApproval, gateway: GatewayDep, caller: Operator
+) -> ApprovalAnswered:
     """Approve what the task waits for; it runs on with the approval."""
-    return await _answer(gateway, task_id, body, "approved")
+    return await _answer(gateway, task_id, body, "approved", caller)
 
 
 @router.post(
@@ -105,6 +110,8 @@ async def approve(task_id: str, body: DecideApproval, gateway: GatewayDep) -> Ap
     response_model=ApprovalAnswered,
     responses=problem_responses(404, 409, 503),
 )
-async def reject(task_id: str, body: DecideApproval, gateway: GatewayDep) -> ApprovalAnswered:
+async def reject(
+    task_id: str, body: DecideApproval, gateway: GatewayDep, caller: Operator
+) -> ApprovalAnswered:
     """Reject what the task waits for; it runs on without it."""
-    return await _answer(gateway, task_id, body, "rejected")
+    return await _answer(gateway, task_id, body, "rejected", caller)

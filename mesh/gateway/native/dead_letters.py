@@ -16,8 +16,8 @@ from mesh.dlq import operate
 from mesh.gateway._deps import GatewayDep
 from mesh.gateway._json_body import JsonBodyRoute
 from mesh.gateway._problems import ProblemError, problem_responses
-from mesh.gateway._retention import task_not_found
 from mesh.gateway.gateway import Gateway
+from mesh.gateway.native.routes import Operator, Reader, visible_task
 from schemas.tasks import TaskState, TaskStatus
 
 router = APIRouter(prefix="/v1", tags=["native"], route_class=JsonBodyRoute)
@@ -45,13 +45,6 @@ class TaskReplayed(BaseModel):
     replay: int = Field(description="How many times the task has been replayed, this one too.")
 
 
-def _task(gateway: Gateway, task_id: str) -> TaskState:
-    state = gateway.view.tasks.get(task_id)
-    if state is None:
-        raise task_not_found(gateway.view.retention, task_id)
-    return state
-
-
 async def _letters(gateway: Gateway, state: TaskState) -> list[operate.DeadLetter]:
     return await operate.read_dead_letters(gateway.client.transport, gateway.settings, state.agent)
 
@@ -61,9 +54,9 @@ async def _letters(gateway: Gateway, state: TaskState) -> list[operate.DeadLette
     response_model=TaskDeadLetters,
     responses=problem_responses(404, 410, 503),
 )
-async def task_dead_letters(task_id: str, gateway: GatewayDep) -> TaskDeadLetters:
+async def task_dead_letters(task_id: str, gateway: GatewayDep, caller: Reader) -> TaskDeadLetters:
     """The task's records in its agent's dead-letter queue, with why each got there."""
-    state = _task(gateway, task_id)
+    state = visible_task(gateway, task_id, caller)
     letters = operate.matching(await _letters(gateway, state), task_id=task_id)
     documents = [
         DeadLetterDocument.model_validate({"id": letter.id, **letter.summary()})
@@ -78,11 +71,11 @@ async def task_dead_letters(task_id: str, gateway: GatewayDep) -> TaskDeadLetter
     response_model=TaskReplayed,
     responses=problem_responses(404, 409, 410, 503),
 )
-async def replay_task(task_id: str, gateway: GatewayDep) -> TaskReplayed:
+async def replay_task(task_id: str, gateway: GatewayDep, caller: Operator) -> TaskReplayed:
     """Send a dead-lettered task back to its agent as a new run (its latest dead
     letter; `mesh dlq replay AGENT --task ID`). 409: it is not dead-lettered, or its
     dead letters were purged, or it cannot be replayed (the problem says why)."""
-    state = _task(gateway, task_id)
+    state = visible_task(gateway, task_id, caller)
     if state.status is not TaskStatus.DEAD_LETTERED:  # no need to read the queue
         raise ProblemError(409, "task_id", f"task {task_id!r} is {state.status}, not dead_lettered")
     card = gateway.view.agents.get(state.agent)

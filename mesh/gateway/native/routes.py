@@ -8,7 +8,7 @@ import binascii
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from mesh.errors import InvalidInput, UnknownAgent
@@ -18,6 +18,7 @@ from mesh.gateway._json_body import JsonBodyRoute, JsonObject
 from mesh.gateway._problems import ProblemError, invalid_fields, problem_responses
 from mesh.gateway._retention import task_not_found
 from mesh.gateway._webhook_delivery import refuse_without_secret
+from mesh.gateway.auth import Principal, Scope, require
 from mesh.gateway.gateway import Gateway
 from mesh.gateway.native._models import (
     CancelTask,
@@ -41,16 +42,22 @@ from schemas.tasks import TaskState, TaskStatus
 
 router = APIRouter(prefix="/v1", tags=["native"], route_class=JsonBodyRoute)
 
+Submitter = Annotated[Principal, Depends(require(Scope.SUBMIT))]
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Operator = Annotated[Principal, Depends(require(Scope.OPERATE))]
 
-def _task(gateway: Gateway, task_id: str) -> TaskState:
+
+def visible_task(gateway: Gateway, task_id: str, caller: Principal) -> TaskState:
+    """The task, if `caller` may see it; another tenant's is "not found", as an unknown
+    one: a 403 would tell the caller that the id exists."""
     state = gateway.view.tasks.get(task_id)
-    if state is None:
+    if state is None or not caller.sees(state.tenant):
         raise task_not_found(gateway.view.retention, task_id)
     return state
 
 
-def _running(gateway: Gateway, task_id: str) -> TaskState:
-    state = _task(gateway, task_id)
+def _running(gateway: Gateway, task_id: str, caller: Principal) -> TaskState:
+    state = visible_task(gateway, task_id, caller)
     if state.status.is_terminal:
         raise ProblemError(409, "task_id", f"task {task_id!r} has already ended ({state.status})")
     return state
@@ -63,7 +70,7 @@ def _running(gateway: Gateway, task_id: str) -> TaskState:
     responses=problem_responses(404, 503),
 )
 async def submit_task(
-    body: SubmitTask, gateway: GatewayDep, request: Request, response: Response
+    body: SubmitTask, gateway: GatewayDep, request: Request, response: Response, caller: Submitter
 ) -> TaskAccepted:
     """Submit a task to an agent; 202 with its id at once (the same for a repeated key).
     The input is checked against the agent's input schema first (422 naming each field
@@ -82,6 +89,7 @@ async def submit_task(
             deadline=body.deadline,
             priority=body.priority,
             budget=body.budget,
+            tenant=caller.tenant,
         )
     except InvalidInput as exc:  # a field misfits, or too large once enveloped
         raise invalid_fields(("body", "input"), exc.errors, str(exc)) from None
@@ -94,10 +102,10 @@ async def submit_task(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskDocument, responses=problem_responses(404, 410))
-async def get_task(task_id: str, gateway: GatewayDep) -> Response:
+async def get_task(task_id: str, gateway: GatewayDep, caller: Reader) -> Response:
     """Status, progress so far, result or error, children, attempt, times, webhook;
     model usage, its own and its tree's (`usage_total`)."""
-    state = gateway.view.with_held(_task(gateway, task_id))
+    state = gateway.view.with_held(visible_task(gateway, task_id, caller))
     total = tree_usage(gateway.view.tasks, task_id)
     document = task_document(state, gateway.view.webhooks.get(task_id), total)
     return Response(document, media_type="application/json")
@@ -106,6 +114,7 @@ async def get_task(task_id: str, gateway: GatewayDep) -> Response:
 @router.get("/tasks", response_model=TaskPage, responses=problem_responses(400))
 async def list_tasks(
     gateway: GatewayDep,
+    caller: Reader,
     status: TaskStatus | None = None,
     agent: Annotated[str | None, Query(max_length=200)] = None,
     root: Annotated[str | None, Query(max_length=200)] = None,
@@ -122,7 +131,9 @@ async def list_tasks(
 ) -> Response:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
     before = _decode_cursor(cursor) if cursor else None
-    where = TaskFilter(status=status, agent=agent, root=root, correlation=correlation)
+    where = TaskFilter(
+        status=status, agent=agent, root=root, correlation=correlation, tenant=caller.tenant
+    )
     found = gateway.view.page(where, before=before, limit=limit)
     more = len(found) == limit
     documents = b",".join(task_document(s, gateway.view.webhooks.get(s.task_id)) for s in found)
@@ -137,9 +148,11 @@ async def list_tasks(
     response_model=ControlAccepted,
     responses=problem_responses(404, 409, 410, 503),
 )
-async def steer_task(task_id: str, body: SteerTask, gateway: GatewayDep) -> ControlAccepted:
+async def steer_task(
+    task_id: str, body: SteerTask, gateway: GatewayDep, caller: Operator
+) -> ControlAccepted:
     """Send a steering message to a task that has not ended."""
-    _running(gateway, task_id)
+    _running(gateway, task_id, caller)
     await gateway.client.steer(task_id, body.text, **body.data)
     return ControlAccepted(task_id=task_id)
 
@@ -151,10 +164,13 @@ async def steer_task(task_id: str, body: SteerTask, gateway: GatewayDep) -> Cont
     responses=problem_responses(404, 409, 410, 503),
 )
 async def cancel_task(
-    task_id: str, gateway: GatewayDep, body: Annotated[CancelTask | None, Body()] = None
+    task_id: str,
+    gateway: GatewayDep,
+    caller: Operator,
+    body: Annotated[CancelTask | None, Body()] = None,
 ) -> ControlAccepted:
     """Cancel a task that has not ended; its worker cancels its children in turn."""
-    _running(gateway, task_id)
+    _running(gateway, task_id, caller)
     await gateway.client.cancel(task_id, (body or CancelTask()).reason)
     return ControlAccepted(task_id=task_id)
 
@@ -167,6 +183,7 @@ async def cancel_task(
 async def task_events(
     task_id: str,
     gateway: GatewayDep,
+    caller: Reader,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
     after: Annotated[
         str | None,
@@ -181,7 +198,7 @@ async def task_events(
     Each `id:` is the event's id; reconnect with `Last-Event-ID` to resume after it.
     Interleaved, `event: token` frames (no `id:`) carry the text its model calls
     stream as it is generated (`ctx.chat(..., stream=True)`)."""
-    _task(gateway, task_id)
+    visible_task(gateway, task_id, caller)
     return StreamingResponse(
         follow_task_events(gateway.view, task_id, last_event_id or after, gateway.tokens),
         media_type="text/event-stream",
@@ -198,6 +215,7 @@ async def task_events(
 async def publish_event(
     event_type: str,
     gateway: GatewayDep,
+    caller: Submitter,
     payload: Annotated[JsonObject, Body()],
     version: Annotated[int | None, Query(ge=1)] = None,
     key: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -219,7 +237,7 @@ async def publish_event(
         raise ProblemError(422, "query.version", str(exc)) from None
     try:
         message_id = await gateway.client.publish_raw(
-            event_type, payload, key=key or new_id(), version=version
+            event_type, payload, key=key or new_id(), version=version, tenant=caller.tenant
         )
     except InvalidInput as exc:
         raise invalid_fields(("body",), exc.errors, str(exc)) from None

@@ -27,6 +27,7 @@ from mesh.gateway._problems import problem_responses
 from mesh.gateway._view import GatewayView
 from mesh.gateway.native._models import task_document
 from mesh.gateway.native._sse import KEEPALIVE_SECONDS
+from mesh.gateway.native.routes import Reader
 from schemas.tasks import TaskStatus
 
 router = APIRouter(prefix="/v1", tags=["native"], route_class=JsonBodyRoute)
@@ -42,6 +43,7 @@ RESET = b"event: reset\ndata: {}\n\n"
 )
 async def task_updates(
     gateway: GatewayDep,
+    caller: Reader,
     status: TaskStatus | None = None,
     agent: Annotated[str | None, Query(max_length=200)] = None,
     root: Annotated[str | None, Query(max_length=200)] = None,
@@ -50,7 +52,7 @@ async def task_updates(
     `GET /v1/tasks` lists it) whenever a task that matches the filters changes, a
     `gone` frame (its `task_id`) when one changes to another status than `status`;
     until the client disconnects. `reset`: changes were missed, load the list again."""
-    where = TaskFilter(status=status, agent=agent, root=root)
+    where = TaskFilter(status=status, agent=agent, root=root, tenant=caller.tenant)
     return StreamingResponse(
         follow_task_changes(gateway.view, gateway.changes, where),
         media_type="text/event-stream",

@@ -1,0 +1,245 @@
+"""Authentication and tenants at the gateway (ADR 043): API keys and JWTs, scopes, and
+a tenant that sees and touches only its own tasks (another tenant's task is a 404, as
+an unknown one), over every native route, the SSE stream, the approvals inbox, and the
+LangGraph API through the real langgraph-sdk client.
+
+A real gateway on a socket over the in-memory transport, real HTTP clients, and real
+RS256 signatures (keys made per run with `cryptography`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from langgraph_sdk import get_sync_client
+
+from mesh.settings import load_settings
+from mesh.testing import MemoryTransport
+from tests.gateway.agents import ask, echo, slow
+from tests.gateway.conftest import GatewayServer
+from tests.gateway.langgraph_support import clean_client_env  # noqa: F401
+
+KEYS = {  # key -> (name, tenant, scopes)
+    "acme-key": ("acme-app", "acme", ["submit", "read", "operate"]),
+    "acme-reader": ("acme-dashboard", "acme", ["read"]),
+    "globex-key": ("globex-app", "globex", ["submit", "read", "operate"]),
+    "root-key": ("ops", None, ["admin"]),
+}
+ISSUER, AUDIENCE = "https://id.example.test", "agentmesh"
+
+
+def api_keys() -> str:
+    entries = [
+        {"name": name, "key_sha256": hashlib.sha256(key.encode()).hexdigest(), "scopes": scopes}
+        | ({"tenant": tenant} if tenant else {})
+        for key, (name, tenant, scopes) in KEYS.items()
+    ]
+    return json.dumps(entries)
+
+
+class Issuer:
+    """An identity provider: an RSA key in a JWKS file, and tokens it signs."""
+
+    def __init__(self, directory: Path, kid: str) -> None:
+        self.kid = kid
+        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+        self.jwks = directory / f"{kid}.json"
+        self.jwks.write_text(json.dumps({"keys": [public | {"kid": kid, "alg": "RS256"}]}))
+
+    def token(self, **claims: Any) -> str:
+        now = int(time.time())
+        base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "someone", "iat": now, "exp": now + 300}
+        return jwt.encode(base | claims, self.private, algorithm="RS256", headers={"kid": self.kid})
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:
+    return Issuer(tmp_path_factory.mktemp("jwks"), "k1")
+
+
+@pytest.fixture(scope="module")
+def server(issuer: Issuer) -> Iterator[GatewayServer]:
+    settings = load_settings(
+        profile="test",
+        namespace=f"t{uuid.uuid4().hex[:10]}",
+        gateway_auth="on",
+        gateway_api_keys=api_keys(),
+        gateway_jwks=str(issuer.jwks),
+        gateway_jwt_issuer=ISSUER,
+        gateway_jwt_audience=AUDIENCE,
+    )
+    server = GatewayServer(settings, [echo, slow, ask], shared_transport=MemoryTransport)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_OPEN: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def as_(server: GatewayServer, key: str | None = None, token: str | None = None) -> httpx.Client:
+    """A real HTTP client sending `key` (X-Api-Key) or `token` (Authorization: Bearer)."""
+    headers = {"X-Api-Key": key} if key else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    _OPEN.append(httpx.Client(base_url=server.url, headers=headers, timeout=30))
+    return _OPEN[-1]
+
+
+def submit(http: httpx.Client, agent: str = "echo", **input: Any) -> str:
+    answer = http.post("/v1/tasks", json={"agent": agent, "input": {"text": "hi", **input}})
+    assert answer.status_code == 202, answer.text
+    task_id: str = answer.json()["task_id"]
+    return task_id
+
+
+def eventually_sync(predicate: Callable[[], bool], *, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(0.05)
+
+
+def field_of(answer: httpx.Response) -> str:
+    field: str = answer.json()["errors"][0]["field"]
+    return field
+
+
+def test_no_or_a_wrong_credential_is_401_naming_the_header(server: GatewayServer) -> None:
+    for http in (as_(server), as_(server, key="not-a-key"), as_(server, token="a.b.c")):
+        answer = http.get("/v1/tasks")
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+        assert field_of(answer) == "header.authorization"
+    # probes and metrics stay open (Kubernetes and Prometheus call them)
+    assert as_(server).get("/healthz").status_code == 200
+
+
+def test_a_key_without_the_scope_is_403_naming_it(server: GatewayServer) -> None:
+    answer = as_(server, "acme-reader").post(
+        "/v1/tasks", json={"agent": "echo", "input": {"text": "hi"}}
+    )
+    assert answer.status_code == 403
+    assert "'submit'" in answer.json()["errors"][0]["reason"]
+
+
+def test_a_tenant_sees_and_touches_only_its_own_tasks(server: GatewayServer) -> None:
+    acme, globex, root = as_(server, "acme-key"), as_(server, "globex-key"), as_(server, "root-key")
+    mine = submit(acme, "slow", seconds=30)
+    eventually_sync(lambda: acme.get(f"/v1/tasks/{mine}").status_code == 200, what="the task")
+    assert acme.get(f"/v1/tasks/{mine}").json()["tenant"] == "acme"
+    unknown = globex.get(f"/v1/tasks/{uuid.uuid4().hex}")
+    for answer in (
+        globex.get(f"/v1/tasks/{mine}"),
+        globex.get(f"/v1/tasks/{mine}/events"),
+        globex.post(f"/v1/tasks/{mine}/cancel", json={"reason": "not yours"}),
+        globex.post(f"/v1/tasks/{mine}/messages", json={"text": "stop"}),
+    ):
+        assert answer.status_code == 404, answer.text
+        assert field_of(answer) == field_of(unknown) == "task_id"
+    theirs = submit(globex)
+    listed = {t["task_id"] for t in acme.get("/v1/tasks", params={"limit": 1000}).json()["tasks"]}
+    assert mine in listed and theirs not in listed
+    everything = root.get("/v1/tasks", params={"limit": 1000}).json()["tasks"]
+    assert {mine, theirs} <= {t["task_id"] for t in everything}
+    assert acme.post(f"/v1/tasks/{mine}/cancel", json={"reason": "done"}).status_code == 202
+
+
+def test_the_event_stream_serves_its_tenant(server: GatewayServer) -> None:
+    acme = as_(server, "acme-key")
+    task_id = submit(acme)
+    eventually_sync(lambda: acme.get(f"/v1/tasks/{task_id}").status_code == 200, what="task")
+    with acme.stream("GET", f"/v1/tasks/{task_id}/events") as stream:
+        assert stream.status_code == 200
+        text = "".join(stream.iter_text())
+    assert "succeeded" in text
+
+
+def test_equal_idempotency_keys_of_two_tenants_are_two_tasks(
+    server: GatewayServer, issuer: Issuer
+) -> None:
+    body = {"agent": "echo", "input": {"text": "hi"}, "idempotency_key": "order-7"}
+    callers = [
+        as_(server, "acme-key"),
+        as_(server, token=issuer.token(sub="ada", tenant="acme", scope="submit")),
+        as_(server, "globex-key"),
+    ]
+    ids = [http.post("/v1/tasks", json=body).json()["task_id"] for http in callers]
+    assert ids[0] == ids[1]  # a key and a token of one tenant: one task
+    assert ids[0] != ids[2]
+
+
+def test_the_approvals_inbox_shows_its_tenant_only(server: GatewayServer) -> None:
+    acme, globex = as_(server, "acme-key"), as_(server, "globex-key")
+    task_id = submit(acme, "ask")
+    eventually_sync(
+        lambda: acme.get(f"/v1/tasks/{task_id}").json().get("status") == "waiting",
+        what="the task to wait",
+    )
+    assert globex.get("/v1/approvals").status_code == 200
+    assert all(a["task_id"] != task_id for a in globex.get("/v1/approvals").json()["approvals"])
+    decided = globex.post(f"/v1/approvals/{task_id}/approve", json={"by": "mallory"})
+    assert decided.status_code == 404
+
+
+def test_tokens_carry_tenant_and_scopes(
+    server: GatewayServer, issuer: Issuer, tmp_path: Path
+) -> None:
+    acme_token = issuer.token(sub="ada", tenant="acme", scope="submit read")
+    task_id = submit(as_(server, token=acme_token))
+    eventually_sync(
+        lambda: as_(server, "acme-key").get(f"/v1/tasks/{task_id}").status_code == 200,
+        what="the task",
+    )
+    assert as_(server, "globex-key").get(f"/v1/tasks/{task_id}").status_code == 404
+    stranger = Issuer(tmp_path, "k1")  # the same key id, another key
+    refused = {
+        "expired": issuer.token(tenant="acme", scope="read", exp=int(time.time()) - 120),
+        "another audience": issuer.token(tenant="acme", scope="read", aud="someone-else"),
+        "another issuer": issuer.token(tenant="acme", scope="read", iss="https://evil.test"),
+        "another key": stranger.token(tenant="acme", scope="read"),
+        "no tenant": issuer.token(scope="read"),
+    }
+    for why, token in refused.items():
+        answer = as_(server, token=token).get("/v1/tasks")
+        assert answer.status_code == 401, why
+
+
+def test_the_langgraph_sdk_authenticates_with_its_api_key(
+    server: GatewayServer,
+    clean_client_env: None,  # noqa: F811
+) -> None:
+    client = get_sync_client(url=server.url, api_key="acme-key")
+    thread = client.threads.create()
+    run = client.runs.wait(
+        thread["thread_id"], "echo", input={"messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert "echo: hi" in json.dumps(run)
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        get_sync_client(url=server.url, api_key="not-a-key").threads.create()
+    assert refused.value.response.status_code == 401
+    reader = get_sync_client(url=server.url, api_key="acme-reader")
+    with pytest.raises(httpx.HTTPStatusError) as forbidden:
+        reader.threads.create()
+    assert forbidden.value.response.status_code == 403
+    assert reader.threads.get(thread["thread_id"])["thread_id"] == thread["thread_id"]
