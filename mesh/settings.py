@@ -1,10 +1,8 @@
 """Settings from `MESH_*` environment variables, validated at start-up.
 
-Defaults suit a production Kafka cluster. The named `PROFILES` (mesh/profiles.py: "dev" for `mesh dev`, "test"
-for the test fixtures) set small group and fetch timers, because the embedded broker holds a
-first JoinGroup for half the session timeout and a fetch for about half of `fetch_max_wait`
-even when data is there (ADR 003). A profile fills only what no `MESH_*` variable sets:
-`load_settings(profile="dev")`, or `profile_environment` for a child process's environment.
+Defaults suit a production Kafka cluster. The named `PROFILES` (mesh/profiles.py: "dev" for
+`mesh dev`, "test" for the test fixtures) set small group and fetch timers for one machine
+and the embedded broker; a profile fills only what no `MESH_*` variable sets.
 """
 
 from __future__ import annotations
