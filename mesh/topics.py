@@ -71,6 +71,11 @@ class Topics:
         return self._name("mesh.circuits")
 
     @property
+    def agent_pauses(self) -> str:
+        """Compacted: each agent type's pause switch, by agent type (ADR 039)."""
+        return self._name("mesh.agents.paused")
+
+    @property
     def agent_liveness(self) -> str:
         """Compacted: each agent type's live worker count, by agent type (on change)."""
         return self._name("mesh.agents.live")
@@ -173,7 +178,7 @@ def _spec(settings: Settings, name: str, **options: object) -> TopicSpec:
 
 def runtime_topics(settings: Settings) -> list[TopicSpec]:
     """Topics every mesh process needs: lifecycle events, streamed tokens, task state,
-    agent cards, heartbeats."""
+    agent cards, heartbeats, circuits, live counts and pause switches."""
     topics = Topics(settings.namespace)
     return [
         _spec(settings, topics.task_events, retention=settings.events_retention),
@@ -183,6 +188,7 @@ def runtime_topics(settings: Settings) -> list[TopicSpec]:
         _spec(settings, topics.heartbeats, retention=_HEARTBEATS_RETENTION),
         _spec(settings, topics.circuits, compacted=True),
         _spec(settings, topics.agent_liveness, compacted=True),
+        _spec(settings, topics.agent_pauses, compacted=True),
     ]
 
 
