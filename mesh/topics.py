@@ -159,6 +159,18 @@ class Topics:
         """The keepers' consumer group on the requests topic."""
         return self._name("mesh.budget.keepers")
 
+    @property
+    def schedules(self) -> str:
+        """Compacted: each schedule and its progress, a schedule's records all on one
+        partition (ADR 040)."""
+        return self._name("mesh.schedules")
+
+    @property
+    def schedulers(self) -> str:
+        """The schedulers' consumer group on the schedules topic: the member owning a
+        schedule's partition fires its ticks."""
+        return self._name("mesh.schedulers")
+
     def group(self, agent: str) -> str:
         """One consumer group per agent type: more processes share its partitions."""
         return self._name(f"mesh.{agent}")
@@ -262,6 +274,11 @@ def gateway_topics(settings: Settings) -> list[TopicSpec]:
 def langgraph_topics(settings: Settings) -> list[TopicSpec]:
     """The gateway's LangGraph-API threads and runs (mesh/gateway/langgraph/_threads.py)."""
     return [_spec(settings, Topics(settings.namespace).langgraph_threads, compacted=True)]
+
+
+def schedule_topics(settings: Settings) -> list[TopicSpec]:
+    """The schedules and their progress (mesh/schedules, ADR 040)."""
+    return [_spec(settings, Topics(settings.namespace).schedules, compacted=True)]
 
 
 def supervisor_topics(settings: Settings) -> list[TopicSpec]:
