@@ -34,7 +34,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
         )
         [listed] = [s for s in await operate.listing(client) if s.schedule.name == args.name]
         print(f"schedule {schedule.name!r}: {schedule.cron} ({schedule.tz}) -> {schedule.agent}")
-        print(f"next tick fires at {_when(listed.next_fire)}")
+        print(f"next tick fires at {_when(listed.next_fire)} {time.strftime('%Z')}")
         return 0
 
     return await with_client(args, add)
@@ -45,7 +45,8 @@ async def cmd_list(args: argparse.Namespace) -> int:
         listed = await operate.listing(client)
         print(
             f"{'NAME':16}  {'CRON':16}  {'TZ':14}  {'AGENT':10}  {'OVERLAP':10}  "
-            f"{'STATE':6}  {'NEXT':19}  {'LAST TICK':19}  SUBMITTED  SKIPPED"
+            f"{'STATE':6}  {'NEXT FIRE':19}  {'LAST TICK':19}  SUBMITTED  SKIPPED"
+            f"  (times: {time.strftime('%Z')})"
         )
         for item in listed:
             s, done = item.schedule, item.progress
@@ -80,6 +81,7 @@ async def cmd_switch(args: argparse.Namespace) -> int:
 
 
 def _when(at: float | None) -> str:
+    """Local time, as `date` shows it (the zone on the first line of `list`)."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at is not None else "-"
 
 
