@@ -27,7 +27,7 @@ from mesh.schedules import records
 from mesh.schedules.timing import Plan, plan, task_key
 from mesh.settings import Settings
 from mesh.topics import Topics, schedule_topics
-from mesh.transport.base import Consumer, TopicPartition, Transport
+from mesh.transport.base import Consumer, Delivery, TopicPartition, Transport
 from mesh.views.tasks import TaskView
 from schemas.schedules import Schedule, ScheduleProgress
 from schemas.tasks import TaskState
@@ -35,11 +35,22 @@ from schemas.tasks import TaskState
 log = logging.getLogger(__name__)
 _MOST_WAIT = 1.0  # seconds: the loop looks at its schedules at least this often
 _PRUNE_AFTER = 3600.0  # seconds an ended scheduled task stays in the view
+_SCHEDULED = b'"idempotency_key":"schedule:'  # as encode_envelope writes a scheduled task's state
 
 
 class ScheduledTasks(TaskView):
     """A task view of the agent cards and of the tasks schedules submitted only (not
     every task of the mesh: the supervisor's process holds it)."""
+
+    def __init__(self, transport: Transport, topics: Topics) -> None:
+        super().__init__(transport, topics)
+        self._state_topic = topics.task_state
+
+    def _on_record(self, record: Delivery) -> None:
+        # Most task states are not ours: skip them before the model validates them.
+        if record.topic == self._state_topic and _SCHEDULED not in (record.value or b""):
+            return
+        super()._on_record(record)
 
     def apply_state(self, state: TaskState) -> None:
         if (state.idempotency_key or "").startswith("schedule:"):
