@@ -169,6 +169,8 @@ class Admission:
         if self._pause.paused:
             why = f" ({self._pause.reason})" if self._pause.reason else ""
             return f"agent {name!r} is paused{why}; it starts once `mesh agents resume {name}` runs"
+        if self._pause.holds:
+            return f"the worker is starting: it reads whether {name!r} is paused first"
         if circuit.name == "open":
             why = circuit.state.reason if circuit.state else ""
             return f"the circuit of {name!r} is open ({why}); it starts once the circuit closes"
