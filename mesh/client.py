@@ -25,10 +25,12 @@ from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings, load_settings
 from mesh.topics import runtime_topics
 from mesh.transport.base import Transport
+from mesh.views.pauses import pause_envelope
 from mesh.views.tasks import TaskView
 from schemas import REGISTRY, Envelope, Source
 from schemas.envelope import Budget, new_id
 from schemas.registry import SchemaError
+from schemas.supervision import AgentPause
 from schemas.tasks import CANCEL, STEER, AgentCard, Cancel, Steer, TaskState, TaskStatus
 
 
@@ -161,6 +163,28 @@ class Client:
 
     def agents(self) -> list[AgentCard]:
         return sorted(self.view.agents.values(), key=lambda c: c.name)
+
+    async def pause_agent(self, agent: str, *, reason: str = "", by: str = "") -> None:
+        """Pause an agent type (ADR 039): its workers start no new task until `resume_agent`;
+        tasks in flight finish. Submitting still works: the tasks wait.
+
+        Raises:
+            UnknownAgent: no agent of that name has ever registered.
+        """
+        await self._switch(agent, paused=True, reason=reason, by=by)
+
+    async def resume_agent(self, agent: str, *, by: str = "") -> None:
+        """Let a paused agent type's workers start tasks again (the held ones first)."""
+        await self._switch(agent, paused=False, reason="", by=by)
+
+    async def _switch(self, agent: str, *, paused: bool, reason: str, by: str) -> None:
+        if agent not in self.view.agents:
+            known = ", ".join(sorted(self.view.agents)) or "none"
+            raise UnknownAgent(f"unknown agent {agent!r}; registered agents: {known}")
+        source = self.publisher.source
+        envelope = pause_envelope(agent, paused=paused, source=source, by=by, reason=reason)
+        await self.publisher.send(self.publisher.topics.agent_pauses, envelope, key=agent)
+        self.view.pauses[agent] = AgentPause.model_validate(envelope.payload)  # read-your-writes
 
     def _validated_input(
         self, card: AgentCard, input: BaseModel | dict[str, Any]

@@ -71,6 +71,11 @@ class Topics:
         return self._name("mesh.circuits")
 
     @property
+    def agent_pauses(self) -> str:
+        """Compacted: each agent type's pause switch, by agent type (ADR 039)."""
+        return self._name("mesh.agents.paused")
+
+    @property
     def agent_liveness(self) -> str:
         """Compacted: each agent type's live worker count, by agent type (on change)."""
         return self._name("mesh.agents.live")
@@ -165,6 +170,18 @@ class Topics:
         """The keepers' consumer group on the requests topic."""
         return self._name("mesh.budget.keepers")
 
+    @property
+    def schedules(self) -> str:
+        """Compacted: each schedule and its progress, a schedule's records all on one
+        partition (ADR 040)."""
+        return self._name("mesh.schedules")
+
+    @property
+    def schedulers(self) -> str:
+        """The schedulers' consumer group on the schedules topic: the member owning a
+        schedule's partition fires its ticks."""
+        return self._name("mesh.schedulers")
+
     def group(self, agent: str) -> str:
         """One consumer group per agent type: more processes share its partitions."""
         return self._name(f"mesh.{agent}")
@@ -184,7 +201,7 @@ def _spec(settings: Settings, name: str, **options: object) -> TopicSpec:
 
 def runtime_topics(settings: Settings) -> list[TopicSpec]:
     """Topics every mesh process needs: lifecycle events, streamed tokens, task state,
-    agent cards, heartbeats."""
+    agent cards, heartbeats, circuits, live counts and pause switches."""
     topics = Topics(settings.namespace)
     return [
         _spec(settings, topics.task_events, retention=settings.events_retention),
@@ -194,6 +211,7 @@ def runtime_topics(settings: Settings) -> list[TopicSpec]:
         _spec(settings, topics.heartbeats, retention=_HEARTBEATS_RETENTION),
         _spec(settings, topics.circuits, compacted=True),
         _spec(settings, topics.agent_liveness, compacted=True),
+        _spec(settings, topics.agent_pauses, compacted=True),
     ]
 
 
@@ -272,6 +290,11 @@ def gateway_topics(settings: Settings) -> list[TopicSpec]:
 def langgraph_topics(settings: Settings) -> list[TopicSpec]:
     """The gateway's LangGraph-API threads and runs (mesh/gateway/langgraph/_threads.py)."""
     return [_spec(settings, Topics(settings.namespace).langgraph_threads, compacted=True)]
+
+
+def schedule_topics(settings: Settings) -> list[TopicSpec]:
+    """The schedules and their progress (mesh/schedules, ADR 040)."""
+    return [_spec(settings, Topics(settings.namespace).schedules, compacted=True)]
 
 
 def supervisor_topics(settings: Settings) -> list[TopicSpec]:

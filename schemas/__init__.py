@@ -11,12 +11,14 @@ Reading order: `envelope` (what every Kafka record carries), `registry` (how a
 `(type, version)` pair maps to a payload model, and how old versions are upcast),
 `tasks` (the runtime's own messages), `tokens` (streamed model output), `gateway`
 (webhook records), `langgraph` (the LangGraph-compatible API's threads and runs),
-`supervision` (worker heartbeats and the supervisor's messages), `snapshots` (the
+`supervision` (worker heartbeats and the supervisor's messages), `schedules` (cron
+schedules and their progress), `snapshots` (the
 committed JSON Schema files).
 """
 
 import schemas.gateway
 import schemas.langgraph
+import schemas.schedules
 import schemas.supervision
 import schemas.tasks
 import schemas.tokens  # noqa: F401  (registers the runtime messages)

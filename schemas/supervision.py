@@ -82,6 +82,7 @@ class SupervisorStatus(BaseModel):
     tasks_tracked: int = 0  # unfinished tasks in this instance's partitions
     at_risk: list[AtRisk] = Field(default_factory=list)
     recent_actions: list[RecentAction] = Field(default_factory=list)
+    paused: list[str] = Field(default_factory=list)  # agent types paused (ADR 039)
 
 
 CIRCUIT_STATE = "mesh.circuit.state"
@@ -115,3 +116,19 @@ class AgentLiveness(BaseModel):
     agent: str
     live: int = Field(ge=0)
     at: float  # epoch seconds
+
+
+AGENT_PAUSE = "mesh.agent.pause"
+
+
+@REGISTRY.register(AGENT_PAUSE, 1)
+class AgentPause(BaseModel):
+    """An agent type's pause switch (compacted, keyed by agent type; ADR 039): while
+    `paused`, its workers start no new task (those in flight finish), and the
+    supervisor does not take the wait for a fault. `mesh agents pause|resume` write it."""
+
+    agent: str
+    paused: bool
+    at: float  # epoch seconds
+    by: str = ""  # who flipped it (the CLI's user, or a client's name)
+    reason: str = ""

@@ -86,6 +86,8 @@ def print_status(snapshots: list[SupervisorStatus]) -> None:
             f"{w.instance:30}  {w.agent:12}  {alive:5}  {w.seconds_since_heartbeat:7.1f}s  "
             f"{w.inflight:9}"
         )
+    if newest.paused:
+        print(f"\npaused agent types (start no task until resumed): {', '.join(newest.paused)}")
     dead_types = sorted(a for a, n in newest.live_by_agent.items() if n == 0)
     if dead_types:
         print(f"\nagent types with no live worker: {', '.join(dead_types)}")

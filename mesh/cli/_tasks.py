@@ -1,4 +1,4 @@
-"""`mesh submit|tasks|task|steer|resume|cancel|publish|agents`: work with tasks and events."""
+"""`mesh submit|tasks|task|steer|resume|cancel|publish`: work with tasks and events."""
 
 from __future__ import annotations
 
@@ -182,17 +182,6 @@ async def cmd_publish(args: argparse.Namespace) -> int:
     return await with_client(args, publish)
 
 
-async def cmd_agents(args: argparse.Namespace) -> int:
-    async def list_agents(client: Client) -> int:
-        for card in client.agents():
-            takes = f"{card.task_type} v{card.task_version}" if card.task_type else "-"
-            events = ", ".join(card.events) or "-"
-            print(f"{card.name:12}  tasks: {takes:24}  events: {events}")
-        return 0
-
-    return await with_client(args, list_agents)
-
-
 # -- parsers -------------------------------------------------------------------------
 
 
@@ -257,12 +246,10 @@ def _add_control_parsers(sub: Any) -> None:
 
 
 def add_event_parsers(sub: Any) -> None:
-    """`publish` and `agents`."""
+    """`publish`."""
     publish = sub.add_parser("publish", help="publish a domain event (validated)")
     publish.add_argument("type", help="event type, e.g. support.ticket.created")
     publish.add_argument("payload", help="the event payload as a JSON object")
     publish.add_argument("--key", help="entity id to key by (default: the first *_id field)")
     publish.add_argument("--version", type=int, help="schema version (default: newest)")
     publish.set_defaults(handler=cmd_publish)
-
-    sub.add_parser("agents", help="list registered agent types").set_defaults(handler=cmd_agents)

@@ -3,8 +3,9 @@
 Every command reads `MESH_*` settings; a bad setting or input ends the command
 with a one-line message on stderr and exit status 2 (1 for runtime failures).
 The commands live by group: `_services` (run, broker, model-server, dev, gateway), `_tasks`
-(submit, tasks, task, steer, resume, cancel, publish, agents), `_approvals`, `_dlq`, `_supervisor`
-and `_schemas`; `support` is what they share.
+(submit, tasks, task, steer, resume, cancel, publish), `_agents` (agents, pause, resume),
+`_approvals`, `_dlq`, `_supervisor`, `_schedules` and `_schemas`; `support` is what
+they share.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from mesh.cli._agents import add_agents_parser
 from mesh.cli._approvals import add_approvals_parser
 from mesh.cli._dlq import add_dlq_parser
+from mesh.cli._schedules import add_schedule_parser
 from mesh.cli._schemas import add_schemas_parser
 from mesh.cli._services import add_dev_parsers, add_gateway_parser, add_run_parser
 from mesh.cli._supervisor import add_supervisor_parser
@@ -42,10 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)  # mesh/cli/_services.py
     add_task_parsers(sub)  # mesh/cli/_tasks.py
     add_event_parsers(sub)
+    add_agents_parser(sub)  # mesh/cli/_agents.py
     add_approvals_parser(sub)  # mesh/cli/_approvals.py
     add_dev_parsers(sub)  # mesh/cli/_services.py
     add_dlq_parser(sub)  # mesh/cli/_dlq.py
     add_supervisor_parser(sub)  # mesh/cli/_supervisor.py
+    add_schedule_parser(sub)  # mesh/cli/_schedules.py
     add_gateway_parser(sub)  # mesh/cli/_services.py
     add_schemas_parser(sub)  # mesh/cli/_schemas.py
     return parser

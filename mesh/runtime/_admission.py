@@ -1,12 +1,12 @@
 """Admission: which accepted tasks run now, and which wait in the backlog.
 
 A worker runs at most `max_inflight` tasks of its agent type at once, and starts none
-while the agent type's circuit is open (one probe at a time while it is half-open;
-mesh/runtime/_circuit.py). Accepted tasks beyond that wait in the backlog as plain
-records, not as coroutines queued on a semaphore (3.11's Semaphore scans its
-waiters): a heap, highest `priority` first, then in arrival order. A task still
-waiting after `start_record_delay` says why in its state (`held`); a short wait
-writes nothing.
+while its agent type is paused (mesh/runtime/_pause.py) or its circuit is open (one
+probe at a time while it is half-open; mesh/runtime/_circuit.py). Accepted tasks
+beyond that wait in the backlog as plain records, not as coroutines queued on a
+semaphore (3.11's Semaphore scans its waiters): a heap, highest `priority` first,
+then in arrival order. A task still waiting after `start_record_delay` says why in
+its state (`held`); a short wait writes nothing.
 
 A run that ends gives its slot to the backlog. A run whose outcome the broker did not
 take is admitted again after a pause, at most `MESH_WRITE_ATTEMPTS` times; one whose
@@ -26,6 +26,7 @@ from mesh.dlq.write import Failure, dead_letter
 from mesh.errors import TransportError
 from mesh.runtime._circuit import CircuitWatch
 from mesh.runtime._offsets import OffsetTracker
+from mesh.runtime._pause import PauseSwitch
 from mesh.runtime._record_writes import RecordWrites
 from mesh.runtime._runner import TaskRunner
 from mesh.runtime._running_task import RunningTask
@@ -52,6 +53,7 @@ class Admission:
         publisher: Publisher,
         journal: Journal,
         circuit: CircuitWatch,
+        pause: PauseSwitch,
         tracker: OffsetTracker,
         writes: RecordWrites,
         stopping: asyncio.Event,
@@ -63,6 +65,8 @@ class Admission:
         self._publisher = publisher
         self._journal = journal
         self._circuit = circuit
+        self._pause = pause
+        pause.on_release = self.start_from_backlog  # resumed: the backlog starts
         self._tracker = tracker
         self._writes = writes
         self._stopping = stopping
@@ -115,8 +119,9 @@ class Admission:
                 del self.running[running.task_id]
 
     def _may_start(self) -> bool:
-        """A slot is free and the circuit lets a task start (mesh/runtime/_circuit.py)."""
-        if self.active >= self.max_inflight or self._stopping.is_set():
+        """A slot is free, the type is not paused and the circuit lets a task start
+        (mesh/runtime/_circuit.py)."""
+        if self.active >= self.max_inflight or self._stopping.is_set() or self._pause.holds:
             return False
         circuit = self._circuit.name
         if circuit == "half_open":  # one probe at a time
@@ -161,6 +166,11 @@ class Admission:
 
     def _held_reason(self) -> str:
         name, circuit = self._agent, self._circuit
+        if self._pause.paused:
+            why = f" ({self._pause.reason})" if self._pause.reason else ""
+            return f"agent {name!r} is paused{why}; it starts once `mesh agents resume {name}` runs"
+        if self._pause.holds:
+            return f"the worker is starting: it reads whether {name!r} is paused first"
         if circuit.name == "open":
             why = circuit.state.reason if circuit.state else ""
             return f"the circuit of {name!r} is open ({why}); it starts once the circuit closes"

@@ -1,25 +1,21 @@
 """`Worker`: one process's membership in an agent type's consumer group.
 
-It consumes the agent's inbox (tasks, steering, cancel, child outcomes) and the
-domain events the agent subscribes to, runs many tasks concurrently (a slow task
-never holds up its partition), and commits each partition only below its lowest
-offset still in flight (`mesh.runtime._offsets`).
+It consumes the agent's inbox (tasks, steering, cancel, child outcomes) and the domain
+events the agent subscribes to, runs many tasks concurrently (a slow task never holds
+up its partition), and commits each partition only below its lowest offset in flight.
 
-Re-delivery is normal (a crash, a rebalance): the task journal (mesh/runtime/journal.py) of
-the partitions this worker owns recognises requests of runs that already ended, and
-the effect fence (mesh/runtime/fence.py) keeps tasks of a partition being given up from
-writing while its next owner starts.
+Re-delivery is normal: the task journal (journal.py) of the partitions this worker owns
+recognises requests of runs that already ended, and the effect fence (fence.py) keeps
+tasks of a partition being given up from writing while its next owner starts.
 
-A domain event is *adopted* as a task before it is handled: the worker republishes
-it to its own inbox under a task id derived from the event id. Then every handler
-run is a task with an id, a lifecycle and an inbox partition that its children's
-outcomes come back to.
+A domain event is *adopted* as a task before it is handled (republished to its own inbox
+under a task id derived from the event id): every handler run is a task with an inbox.
 
-Its parts live beside it: `_admission` (tasks run at once; the backlog), `_delays`
-(retry records read before they are due), `_child_outcomes` (outcomes back to waiting
-parents), `_control` (cancel, steer, redispatch), `_handoff` (adopted events, rerouted
-tasks), `_partitions` (commits, rebalances), `_record_writes` (writes a record's commit
-waits for), `_startup` (topics, agent card), `_health` (readiness, for `/readyz`).
+Its parts live beside it: `_admission` (tasks run at once; the backlog), `_pause` (the
+pause switch), `_delays` (retry records not due), `_child_outcomes` (to waiting parents),
+`_control` (cancel, steer, redispatch), `_handoff` (adopted events, rerouted tasks),
+`_partitions` (commits, rebalances), `_record_writes` (writes a commit waits for),
+`_startup` (topics, agent card), `_health` (readiness, for `/readyz`).
 """
 
 from __future__ import annotations
@@ -52,6 +48,7 @@ from mesh.runtime._ingress import event_type_of, read_domain_event
 from mesh.runtime._liveness import heartbeat, send_heartbeats
 from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime._partitions import OwnedPartitions
+from mesh.runtime._pause import PauseSwitch
 from mesh.runtime._record_writes import RecordWrites
 from mesh.runtime._runner import TaskRunner
 from mesh.runtime._running_task import RunningTask
@@ -113,6 +110,7 @@ class Worker:
             background=lambda work: self._writes.spawn(work, what="task_record"),
         )
         self._circuit = CircuitWatch(self.transport, self.topics, agent.name, self._on_circuit)
+        self._pause = PauseSwitch(self.transport, self.topics, agent.name)
         self._admission = Admission(
             agent.name,
             max_inflight=self.max_inflight,
@@ -121,6 +119,7 @@ class Worker:
             publisher=self.publisher,
             journal=self.journal,
             circuit=self._circuit,
+            pause=self._pause,
             tracker=self._tracker,
             writes=self._writes,
             stopping=self._stopping,
@@ -217,6 +216,7 @@ class Worker:
                 )
                 group.create_task(beats)
                 group.create_task(self._circuit.run(self._stopping))
+                group.create_task(self._pause.run(self._stopping))
             await self._drain()
             if self._writes.background.failure is not None:
                 raise self._writes.background.failure

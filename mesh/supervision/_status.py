@@ -25,6 +25,7 @@ def snapshot(
     at_risk: Sequence[Finding],
     policies: Policies,
     recent: Sequence[RecentAction],
+    paused: frozenset[str] = frozenset(),
 ) -> SupervisorStatus:
     """`at_risk`: the findings of the instance's latest check (not judged again here)."""
     rows = []
@@ -57,6 +58,7 @@ def snapshot(
             for f in at_risk[:_AT_RISK_SHOWN]
         ],
         recent_actions=list(recent)[-20:],
+        paused=sorted(paused),
     )
 
 

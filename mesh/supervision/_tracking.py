@@ -241,14 +241,19 @@ def findings(
     leases: Iterable[tuple[str, TaskLease]],
     workers: Mapping[str, WorkerSeen],
     policies: Policies,
+    paused: frozenset[str] = frozenset(),
 ) -> list[Finding]:
-    """Every task that needs the supervisor now, with why."""
+    """Every task that needs the supervisor now, with why.
+
+    A task of a `paused` agent type waits by design (ADR 039): its wait is no fault
+    (it is not parked for want of a worker); its deadline still counts."""
     live_agents = {
         w.agent for w in workers.values() if w.alive(now, policies.for_agent(w.agent).missed_beats)
     }
     found = []
     for task_id, lease in leases:
-        problem, reason = _judge(now, lease, workers, live_agents, policies)
+        paused_type = lease.agent in paused
+        problem, reason = _judge(now, lease, workers, live_agents, policies, paused_type)
         if problem is not None:
             found.append(Finding(task_id, problem, lease, reason))
     return found
@@ -260,7 +265,9 @@ def _judge(
     workers: Mapping[str, WorkerSeen],
     live_agents: set[str],
     policies: Policies,
+    paused: bool,
 ) -> tuple[Problem | None, str]:
+    """`paused`: the task's agent type is paused, so no worker of it is missed."""
     policy = policies.for_agent(lease.agent)
     if lease.deadline is not None and now > lease.deadline:
         late = f"its deadline passed {now - lease.deadline:.1f} s ago"
@@ -271,17 +278,17 @@ def _judge(
         return Problem.EXPIRED, f"{late}, and no worker of agent {lease.agent!r} is alive"
     if lease.status == "escalated":
         return None, ""  # a human has it; only its deadline counts
+    unserved = lease.agent not in live_agents and not paused
     if lease.status == "waiting":
         waited = now - lease.submitted_at
-        if not lease.parked and lease.agent not in live_agents and waited > policy.park_after:
+        if not lease.parked and unserved and waited > policy.park_after:
             return Problem.NO_CONSUMERS, f"no live worker of agent {lease.agent!r}"
         return None, ""
     worker = workers.get(lease.instance)
     if worker is not None and worker.stopping:
         # A clean stop (its last heartbeat said so) hands its tasks back uncommitted:
         # Kafka re-delivers them to the next owner. Not lost; parked if no one is left.
-        unserved = lease.agent not in live_agents and now - worker.last_seen > policy.park_after
-        if unserved and not lease.parked:
+        if unserved and now - worker.last_seen > policy.park_after and not lease.parked:
             why = f"its worker {lease.instance} stopped; no live worker of {lease.agent!r}"
             return Problem.NO_CONSUMERS, why
         return None, ""

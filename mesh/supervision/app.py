@@ -20,6 +20,8 @@ and whose answers it sends:
   lease partitions that instance owns, and sends what `Supervisor.check` decided.
 - `report` sends `Supervisor.report`: the instance's view (`SupervisorStatus`) to the
   compacted `mesh.supervisor.status` topic, which `mesh supervisor status` reads.
+- `beside` follows the agent types' pause switches (`Supervisor.paused`), on the mesh's
+  own transport (mesh/supervision/_beside.py).
 
 Several instances share the work: faust splits the partitions between them and
 restores a dead instance's tables from their changelog topics on the survivors.
@@ -48,6 +50,7 @@ from faust.transport.drivers import aiokafka as faust_kafka
 
 from mesh.observability.logs import configure_logging
 from mesh.settings import Settings
+from mesh.supervision._beside import run_beside
 from mesh.supervision._lag import LagCollector
 from mesh.supervision.core import Publish, Supervisor
 from mesh.supervision.policy import Policies
@@ -152,6 +155,11 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
     app.transport = transport(app.conf.broker_consumer, app)
     _forward_streams(app, supervisor, events, outcomes, beats)
     _forward_timers(app, supervisor, settings)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def beside() -> None:  # the pause switches (mesh/supervision/_beside.py)
+        await run_beside(settings, supervisor)
+
     return app
 
 

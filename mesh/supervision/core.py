@@ -129,6 +129,9 @@ class Supervisor:
         self._circuits_reported: set[str] = set()
         self._live_published: dict[str, int] = {}
         self._outcomes: dict[str, list[tuple[float, bool]]] = {}  # by agent type, unsent
+        # The agent types paused now (ADR 039; the adapter follows the switches): their
+        # tasks wait by design, so their wait is not judged a fault.
+        self.paused: frozenset[str] = frozenset()
 
     # -- what the streams feed in ----------------------------------------------------
 
@@ -191,7 +194,7 @@ class Supervisor:
         """The actions on tasks in trouble, then the circuits due for a probe."""
         workers = workers_in(self.workers)
         leases = [(k.decode(), lease) for k, lease in self.leases.items()]
-        self.latest = findings(now, leases, workers, self.policies)
+        self.latest = findings(now, leases, workers, self.policies, self.paused)
         due = [f for f in self.latest if self._due(f, now)]
         for mark in [m for m, at in self._acted.items() if now - at > 4 * RESEND_AFTER]:
             del self._acted[mark]
@@ -208,6 +211,7 @@ class Supervisor:
             at_risk=self.latest,
             policies=self.policies,
             recent=list(self.recent),
+            paused=self.paused,
         )
         records = self._liveness(status.live_by_agent, now)
         payload = status.model_dump(mode="json")

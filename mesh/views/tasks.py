@@ -2,7 +2,8 @@
 
 It follows the compacted task-state and agents topics from the beginning (no
 consumer group: every reader sees everything), so status queries are dictionary
-lookups, never a broker round trip.
+lookups, never a broker round trip. It follows the agent types' live worker counts
+and pause switches (ADR 039) too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from mesh.topics import Topics
 from mesh.transport.base import Delivery, Transport
 from mesh.views.follower import TopicFollower
 from schemas import Envelope, decode_envelope
-from schemas.supervision import AGENT_LIVENESS, AgentLiveness
+from schemas.supervision import AGENT_LIVENESS, AGENT_PAUSE, AgentLiveness, AgentPause
 from schemas.tasks import AGENT_CARD, TASK_STATE, AgentCard, TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,13 @@ class TaskView(TopicFollower):
         """`extra_topics` are read too; a subclass applies them in `apply_other`."""
         super().__init__(
             transport,
-            [topics.task_state, topics.agents, topics.agent_liveness, *extra_topics],
+            [
+                topics.task_state,
+                topics.agents,
+                topics.agent_liveness,
+                topics.agent_pauses,
+                *extra_topics,
+            ],
             name="task-view",
         )
         self.tasks: dict[str, TaskState] = {}
@@ -38,6 +45,7 @@ class TaskView(TopicFollower):
         self.by_idempotency_key: dict[tuple[str, str], str] = {}
         # Live workers per agent type, as the supervisor last judged (None: unknown).
         self.live_workers: dict[str, int] = {}
+        self.pauses: dict[str, AgentPause] = {}  # each agent type's latest pause switch
 
     async def wait_for(self, task_id: str, *, terminal: bool, timeout: float) -> TaskState:
         """The task's state once it exists (and, with `terminal`, once it has ended)."""
@@ -97,6 +105,10 @@ class TaskView(TopicFollower):
         )
         return state.model_copy(update={"held": why})
 
+    def is_paused(self, agent: str) -> bool:
+        switch = self.pauses.get(agent)
+        return switch is not None and switch.paused
+
     def apply_other(self, envelope: Envelope) -> None:
         """A record of one of the `extra_topics` (ignored here)."""
 
@@ -111,6 +123,9 @@ class TaskView(TopicFollower):
             elif envelope.type == AGENT_CARD:
                 card = AgentCard.model_validate(envelope.payload)
                 self.agents[card.name] = card
+            elif envelope.type == AGENT_PAUSE:
+                switch = AgentPause.model_validate(envelope.payload)
+                self.pauses[switch.agent] = switch
             elif envelope.type == AGENT_LIVENESS:
                 liveness = AgentLiveness.model_validate(envelope.payload)
                 self.live_workers[liveness.agent] = liveness.live

@@ -147,6 +147,30 @@ def test_deadlines_and_missing_consumers() -> None:
     assert findings(103, [("t", waiting)], {"w1": _worker(last_seen=102.5)}, POLICIES) == []
 
 
+def test_a_paused_types_tasks_wait_without_being_parked_but_their_deadline_counts() -> None:
+    """ADR 039: a paused type's waiting tasks are no fault, even with no worker left."""
+    paused = frozenset({"worker"})
+    waiting = _lease(status="waiting", instance="", submitted_at=100.0)
+    assert findings(103, [("t", waiting)], {}, POLICIES, paused) == []
+    stopped = {"w1": _worker(last_seen=103.5, stopping=True)}
+    assert findings(106, [("t", _lease())], stopped, POLICIES, paused) == []
+    late = _lease(status="waiting", deadline=50.0, parent="p", parent_agent="boss")
+    [expired] = findings(104, [("t", late)], {}, POLICIES, paused)
+    assert expired.problem is Problem.EXPIRED
+    status = snapshot(
+        instance="s",
+        host="h",
+        now=104.0,
+        workers={},
+        tracked=1,
+        at_risk=[],
+        policies=POLICIES,
+        recent=[],
+        paused=paused,
+    )
+    assert status.paused == ["worker"]
+
+
 def test_actions_publish_an_event_and_a_control_message() -> None:
     topics, source = Topics("ns"), Source(agent="supervisor", instance="s1")
     stuck = Finding("t", Problem.STUCK, _lease(attempt=1), "quiet")
