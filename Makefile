@@ -33,8 +33,17 @@ AGENTS ?=
 dev: $(STAMP) ## run the mesh: broker, model, reference agents, supervisor, gateway; AGENTS="mod:attr ..." adds agents
 	@exec $(BIN)/mesh dev $(foreach spec,$(AGENTS),--agent $(spec))
 
+# The suites that run in this process (unit, contract, memory, broker, gateway, ...) go
+# on two pytest workers (pytest-xdist, ADR 044); those that start agent processes and
+# kill or pause them (tests/e2e, tests/faults) then run one test at a time, so the
+# processes they wait on have the CPU. A new test directory lands in the first run.
+SERIAL_SUITES := tests/e2e tests/faults
+TEST_WORKERS ?= 2
+
 test: $(STAMP) prometheus chromium lint ## lint, then the whole test suite (unit, contract, e2e)
-	$(BIN)/pytest -q -p no:cacheprovider --durations=25
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=15 \
+		$(foreach suite,$(SERIAL_SUITES),--ignore=$(suite))
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(SERIAL_SUITES)
 
 test-fast: $(STAMP) ## unit and in-memory tests only
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/memory
