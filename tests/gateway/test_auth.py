@@ -162,6 +162,10 @@ def test_a_tenant_sees_and_touches_only_its_own_tasks(server: GatewayServer) -> 
     assert mine in listed and theirs not in listed
     everything = root.get("/v1/tasks", params={"limit": 1000}).json()["tasks"]
     assert {mine, theirs} <= {t["task_id"] for t in everything}
+    only_acme = root.get("/v1/tasks", params={"limit": 1000, "tenant": "acme"}).json()["tasks"]
+    assert mine in {t["task_id"] for t in only_acme}
+    assert {t["tenant"] for t in only_acme} == {"acme"}
+    assert acme.get("/v1/tasks", params={"tenant": "globex"}).json()["tasks"] == []
     assert acme.post(f"/v1/tasks/{mine}/cancel", json={"reason": "done"}).status_code == 202
 
 
@@ -229,17 +233,20 @@ def test_the_langgraph_sdk_authenticates_with_its_api_key(
     server: GatewayServer,
     clean_client_env: None,  # noqa: F811
 ) -> None:
-    client = get_sync_client(url=server.url, api_key="acme-key")
-    thread = client.threads.create()
-    run = client.runs.wait(
-        thread["thread_id"], "echo", input={"messages": [{"role": "user", "content": "hi"}]}
-    )
-    assert "echo: hi" in json.dumps(run)
-    with pytest.raises(httpx.HTTPStatusError) as refused:
-        get_sync_client(url=server.url, api_key="not-a-key").threads.create()
-    assert refused.value.response.status_code == 401
-    reader = get_sync_client(url=server.url, api_key="acme-reader")
-    with pytest.raises(httpx.HTTPStatusError) as forbidden:
-        reader.threads.create()
-    assert forbidden.value.response.status_code == 403
-    assert reader.threads.get(thread["thread_id"])["thread_id"] == thread["thread_id"]
+    with (
+        get_sync_client(url=server.url, api_key="acme-key") as client,
+        get_sync_client(url=server.url, api_key="not-a-key") as stranger,
+        get_sync_client(url=server.url, api_key="acme-reader") as reader,
+    ):
+        thread = client.threads.create()
+        run = client.runs.wait(
+            thread["thread_id"], "echo", input={"messages": [{"role": "user", "content": "hi"}]}
+        )
+        assert "echo: hi" in json.dumps(run)
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            stranger.threads.create()
+        assert refused.value.response.status_code == 401
+        with pytest.raises(httpx.HTTPStatusError) as forbidden:
+            reader.threads.create()
+        assert forbidden.value.response.status_code == 403
+        assert reader.threads.get(thread["thread_id"])["thread_id"] == thread["thread_id"]

@@ -126,13 +126,27 @@ async def list_tasks(
             "with their descendants.",
         ),
     ] = None,
+    tenant: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Only this tenant's tasks (a caller with a tenant "
+            "sees only its own, whatever this says).",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
     before = _decode_cursor(cursor) if cursor else None
+    if caller.tenant is not None and tenant not in (None, caller.tenant):
+        return Response(b'{"tasks":[],"next_cursor":null}', media_type="application/json")
     where = TaskFilter(
-        status=status, agent=agent, root=root, correlation=correlation, tenant=caller.tenant
+        status=status,
+        agent=agent,
+        root=root,
+        correlation=correlation,
+        tenant=caller.tenant or tenant,
     )
     found = gateway.view.page(where, before=before, limit=limit)
     more = len(found) == limit
