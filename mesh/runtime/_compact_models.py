@@ -20,6 +20,7 @@ serializes as the one it was made from.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -29,6 +30,7 @@ Model = TypeVar("Model", bound=BaseModel)
 _MAX_SHAPES = 256  # distinct fields sets kept to share (a handful occur)
 _shapes: dict[frozenset[str], set[str]] = {}
 _setattr = object.__setattr__
+_primed: set[type[BaseModel]] = set()
 
 
 def compact(model: Model) -> Model:
@@ -41,6 +43,8 @@ def compact(model: Model) -> Model:
 def with_values(cls: type[Model], values: dict[str, Any], fields_set: set[str]) -> Model:
     """An instance of `cls` holding `values` (already valid: one for every field) and
     `fields_set` as its fields set (shared: never mutated)."""
+    if cls not in _primed:
+        _prime(cls)
     new = cls.__new__(cls)
     shared = new.__dict__  # empty, and sharing the class's key table
     # One key first: `update` then inserts the others one by one, in `values`' order
@@ -49,10 +53,24 @@ def with_values(cls: type[Model], values: dict[str, Any], fields_set: set[str]) 
     first = next(iter(values))
     shared[first] = values[first]
     shared.update(values)
+    if sys.getsizeof(shared) >= sys.getsizeof(values):
+        # Out of the key table's order, CPython made it an ordinary dict, grown one
+        # key at a time: a copy of `values` is smaller.
+        _setattr(new, "__dict__", dict(values))
     _setattr(new, "__pydantic_fields_set__", fields_set)
     _setattr(new, "__pydantic_extra__", None)
     _setattr(new, "__pydantic_private__", None)
     return new
+
+
+def _prime(cls: type[BaseModel]) -> None:
+    """Fix the order of `cls`'s shared key table as the fields' order: the first keys
+    ever inserted into an instance's dict set it, so an instance made from values in
+    another order would make it useless for every later one."""
+    bare = cls.__new__(cls)
+    for name in cls.__pydantic_fields__:
+        bare.__dict__[name] = None
+    _primed.add(cls)
 
 
 def shared_fields_set(given: set[str]) -> set[str]:

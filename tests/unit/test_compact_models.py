@@ -30,7 +30,8 @@ def test_a_compact_envelope_is_the_same_envelope_with_a_shared_fields_set() -> N
     assert encode_envelope(small) == encode_envelope(first)
     assert small.model_fields_set == first.model_fields_set
     assert compact(second).__pydantic_fields_set__ is small.__pydantic_fields_set__
-    assert sys.getsizeof(small.__dict__) < sys.getsizeof(first.__dict__)  # key-sharing
+    # Key-sharing when the class's key table allows it, never larger than validation's.
+    assert sys.getsizeof(small.__dict__) <= sys.getsizeof(first.__dict__)
 
 
 def test_copying_a_compact_envelope_leaves_the_shared_fields_set_alone() -> None:
