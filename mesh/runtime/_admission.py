@@ -25,6 +25,7 @@ import logging
 from mesh.dlq.write import Failure, dead_letter
 from mesh.errors import TransportError
 from mesh.runtime._circuit import CircuitWatch
+from mesh.runtime._compact_models import compact
 from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime._pause import PauseSwitch
 from mesh.runtime._record_writes import RecordWrites
@@ -88,6 +89,8 @@ class Admission:
         circuit lets it start. Invalid input starts at once, whatever the circuit or
         the slots: it is dead-lettered (the sender's fault) without counting against
         the agent type's health, and it never becomes a half-open circuit's probe."""
+        # The request stays in memory while the task runs or waits: laid out small (ADR 037).
+        running.request = compact(running.request)
         self.running[running.task_id] = running
         invalid_now = running.invalid is not None and not self._stopping.is_set()
         if invalid_now or self._may_start():

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from mesh.errors import TransportError
 from mesh.observability.metrics import HEARTBEATS_SENT
+from mesh.runtime._heap import release_free_heap
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
@@ -73,6 +74,7 @@ async def send_heartbeats(
     interval = publisher.settings.liveness_interval
     while not stopping.is_set():
         written(await _publish(publisher, build(False)))
+        release_free_heap()  # after a burst of tasks (mesh/runtime/_heap.py)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(interval):
                 await stopping.wait()
