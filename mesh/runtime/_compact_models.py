@@ -63,6 +63,14 @@ def with_values(cls: type[Model], values: dict[str, Any], fields_set: set[str]) 
     return new
 
 
+def prime(cls: type[BaseModel]) -> None:
+    """Fix `cls`'s shared key table now, before any instance of it is validated: a
+    validated instance's dict can take a slot of the table first, and a model of ~29
+    fields then no longer fits it (CPython shares at most 30 keys)."""
+    if cls not in _primed:
+        _prime(cls)
+
+
 def _prime(cls: type[BaseModel]) -> None:
     """Fix the order of `cls`'s shared key table as the fields' order: the first keys
     ever inserted into an instance's dict set it, so an instance made from values in

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from mesh.models.accounting import add_usage
 from mesh.observability.metrics import TASK_TRANSITIONS, LabelCache
-from mesh.runtime._compact_models import with_values
+from mesh.runtime._compact_models import prime, with_values
 from mesh.runtime._task_records import TaskRecords, terminal_event_id
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Outgoing
@@ -313,6 +313,7 @@ def _updated(state: TaskState, changes: dict[str, Any]) -> TaskState:
 
 
 _ALL_STATE_FIELDS = set(TaskState.model_fields)
+prime(TaskState)  # before the first state is validated (mesh/runtime/_compact_models.py)
 
 
 @functools.lru_cache(maxsize=1024)
