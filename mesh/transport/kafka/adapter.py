@@ -143,6 +143,12 @@ def _theirs(tp: TopicPartition) -> KafkaTopicPartition:
     return KafkaTopicPartition(tp.topic, tp.partition)
 
 
+# A follower (no group: a view of whole topics) stays idle through a trickle of records,
+# such as the supervisors' status snapshots every 2 s, which would otherwise wake it to
+# the short wait for a second in every two; a task's burst of records wakes it (ADR 036).
+_FOLLOWER_BUSY_ABOVE = 3
+
+
 class KafkaConsumer(Consumer):
     def __init__(
         self,
@@ -171,6 +177,7 @@ class KafkaConsumer(Consumer):
             busy=settings.fetch_max_wait,
             idle=settings.fetch_idle_wait or settings.fetch_max_wait,
             idle_after=settings.fetch_idle_after,
+            busy_above=0 if group is not None else _FOLLOWER_BUSY_ABOVE,
         )
 
     async def start(self) -> None:
