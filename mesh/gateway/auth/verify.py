@@ -15,7 +15,6 @@ from starlette.requests import HTTPConnection, Request
 from mesh.errors import SettingsError
 from mesh.gateway._problems import ProblemError
 from mesh.gateway.auth.credentials import (
-    JWT_ALGORITHMS,
     ApiKey,
     read_api_keys,
     read_key_set,
@@ -58,7 +57,7 @@ class Authenticator:
             claims = jwt.decode(
                 token,
                 key=key.key,
-                algorithms=list(JWT_ALGORITHMS),
+                algorithms=[key.algorithm_name],  # the key's own: no algorithm swap
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=_LEEWAY,
