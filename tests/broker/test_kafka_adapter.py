@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from mesh.errors import TransportError
 from mesh.settings import Settings
 from mesh.topics import runtime_topics
 from mesh.transport.base import Outgoing
+from mesh.transport.kafka.adapter import _FOLLOWER_BUSY_ABOVE as FOLLOWER_BUSY_ABOVE
 from mesh.transport.kafka.adapter import KafkaTransport
 from tests.helpers import eventually_true
 
@@ -72,7 +75,9 @@ async def test_an_idle_consumer_fetches_with_the_longer_wait(broker_settings: Se
                 return bool(fetcher._fetch_max_wait_ms == 200)
 
             await eventually_true(waits_long, timeout=10, interval=0.05, what="the idle wait")
-            await transport.publish(topic, b"{}", key=b"k")
+            # A follower (no group) stays idle through a trickle; a burst wakes it.
+            burst = 5 * (FOLLOWER_BUSY_ABOVE + 1)
+            await asyncio.gather(*(transport.publish(topic, b"{}", key=b"k") for _ in range(burst)))
 
             async def waits_short() -> bool:
                 await consumer.fetch(timeout=0.1, max_records=10)

@@ -1,8 +1,13 @@
-"""Topic specs as Kafka's NewTopic requests: retention, segment roll and compaction."""
+"""Topic specs as Kafka's NewTopic requests: retention, segment roll and compaction; and
+a consumer's metadata refresh that outlasts one failed request."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from aiokafka.admin import NewTopic
+from aiokafka.errors import KafkaError
 
 from mesh.transport.base import TopicSpec
 
@@ -31,3 +36,19 @@ def new_topic(spec: TopicSpec) -> NewTopic:
         replication_factor=spec.replication_factor,
         topic_configs=configs,
     )
+
+
+_METADATA_ATTEMPTS = 3  # 0.5 s, then 1 s apart
+
+
+async def refresh_metadata(consumer: Any) -> None:
+    """Refresh an aiokafka consumer's view of every topic (before assigning partitions):
+    one refused or timed-out metadata request, e.g. from a busy broker, is retried."""
+    for attempt in range(1, _METADATA_ATTEMPTS + 1):
+        try:
+            await consumer.topics()
+            return
+        except KafkaError:
+            if attempt == _METADATA_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.5 * attempt)

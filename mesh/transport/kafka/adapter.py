@@ -47,7 +47,7 @@ from mesh.transport.base import (
     TopicSpec,
     Transport,
 )
-from mesh.transport.kafka._topics import new_topic
+from mesh.transport.kafka._topics import new_topic, refresh_metadata
 from mesh.transport.kafka.pace import FetchPace
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ class KafkaConsumer(Consumer):
 
     async def _assign_everything(self) -> None:
         """A reader without a group owns every partition, known before `start` returns."""
-        await self._consumer.topics()  # forces a metadata refresh
+        await refresh_metadata(self._consumer)
         partitions = []
         for topic in self._topics:
             ids = self._consumer.partitions_for_topic(topic)
