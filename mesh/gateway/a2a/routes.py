@@ -14,10 +14,10 @@ agent of its own).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from a2a.utils.errors import A2AError
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from mesh.errors import UnknownAgent
@@ -34,6 +34,7 @@ from mesh.gateway.a2a._rpc import (
     sse_frames,
 )
 from mesh.gateway.a2a._tasks import AgentTasks
+from mesh.gateway.auth import Principal, caller_by_method
 from mesh.gateway.gateway import Gateway
 
 router = APIRouter(tags=["a2a"])
@@ -85,10 +86,16 @@ async def root_agent_card(gateway: GatewayDep, request: Request) -> Response:
     },
     openapi_extra=JSON_RPC_BODY,
 )
-async def a2a_rpc(agent: str, gateway: GatewayDep, request: Request) -> Response:
+async def a2a_rpc(
+    agent: str,
+    gateway: GatewayDep,
+    request: Request,
+    caller: Annotated[Principal, Depends(caller_by_method)],
+) -> Response:
     """A2A 1.0 JSON-RPC: one answer, or for `SendStreamingMessage` and
-    `SubscribeToTask` Server-Sent Events, each a JSON-RPC response."""
-    tasks = AgentTasks(gateway, _agent(gateway, agent))
+    `SubscribeToTask` Server-Sent Events, each a JSON-RPC response. The caller sees
+    only its tenant's tasks (ADR 046)."""
+    tasks = AgentTasks(gateway, _agent(gateway, agent), caller)
     request_id = None
     try:
         call = await parse_call(request)
