@@ -210,6 +210,29 @@ QUOTA_PAUSES = Counter(
 )
 
 
+# -- tenants (ADR 046): workers and the gateway ------------------------------------------
+# `tenant` is bounded (mesh/observability/tenants.py): a tenant the settings name, else
+# "other"; "" for tasks without one. Separate counters, so the per-agent series above
+# keep their shape and their count.
+
+TENANT_TASKS = Counter(
+    "mesh_tenant_tasks",
+    "Tasks submitted and ended (every task of a tree carries its root's tenant), by "
+    "tenant and kind (submitted, succeeded, failed, cancelled, dead_lettered).",
+    ["tenant", "kind"],
+)
+TENANT_LLM_TOKENS = Counter(
+    "mesh_tenant_llm_tokens",
+    "Tokens model requests used, by tenant and kind (input, output, cached).",
+    ["tenant", "kind"],
+)
+TENANT_LLM_COST = Counter(
+    "mesh_tenant_llm_cost_usd",
+    "What model requests cost in US dollars (priced as mesh_llm_cost_usd), by tenant.",
+    ["tenant"],
+)
+
+
 class LabelCache(dict[Any, Any]):
     """Label children of one metric (`METRIC.labels(...)`), made on first use and kept.
 
