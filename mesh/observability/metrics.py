@@ -14,7 +14,9 @@ Who fills what (each service serves its own `/metrics`, see `mesh/observability/
   circuits, its actions, and consumer lag / retry and dead-letter depth of every agent
   type it has seen (ADR 013: measured where it stays visible when no worker runs);
 - the gateway (`mesh gateway`): HTTP requests and webhook deliveries, and the task
-  transitions it writes (`submitted`).
+  transitions it writes (`submitted`);
+- workers and the gateway, per tenant (`mesh_tenant_*`, ADR 046): tasks submitted and
+  ended, model tokens and cost, under a bounded `tenant` label.
 
 Hot paths use `LabelCache`: a label child is looked up in a dict, not built by
 `.labels()` per message.
