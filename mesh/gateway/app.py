@@ -83,8 +83,8 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
         a2a.router,
     ]
     for router in routers:
-        # Native routes ask for their scopes; the LangGraph and A2A APIs by method.
-        guarded = router in (langgraph.router, a2a.router)
+        # Native and A2A routes ask for their scopes; the LangGraph API by HTTP method.
+        guarded = router is langgraph.router
         app.include_router(router, dependencies=[Depends(caller_by_method)] if guarded else None)
     install_console(app)
     routes = [*app.router.routes, *(route for router in routers for route in router.routes)]

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from a2a.client.errors import A2AClientError
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     GetTaskRequest,
@@ -26,6 +27,7 @@ from a2a.utils.errors import TaskNotFoundError
 from langgraph_sdk import get_sync_client
 
 from mesh import Agent, TaskContext
+from mesh.gateway.a2a._rpc import METHODS, SCOPES
 from mesh.settings import load_settings
 from mesh.testing import MemoryTransport
 from tests.gateway.a2a_support import a2a_client, message, request, send_for_task
@@ -190,8 +192,17 @@ async def test_a2a_tasks_are_their_tenants(server: GatewayServer) -> None:
         assert len(rest.tasks) == 1 and rest.total_size == 3
         assert {t.id for t in [*page.tasks, *rest.tasks]} == {t.id for t in started}
         assert (await native.get(f"/v1/tasks/{task_id}")).json()["tenant"] == "acme"
+        # A read-only key reads through A2A (its scope by JSON-RPC method), no more.
+        async with a2a_client(server.url, "slow", api_key="acme-reader") as reader:
+            assert (await reader.get_task(GetTaskRequest(id=task_id))).id == task_id
+            with pytest.raises(A2AClientError, match="403"):
+                await send_for_task(reader, request(message(text="hi")))
         for task in started:
             await acme.cancel_task(CancelTaskRequest(id=task.id))
+
+
+def test_every_a2a_method_asks_a_scope() -> None:
+    assert SCOPES.keys() == METHODS.keys()
 
 
 def test_metrics_count_tasks_per_bounded_tenant(

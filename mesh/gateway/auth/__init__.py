@@ -10,14 +10,22 @@ every scope, every tenant.
 """
 
 from mesh.gateway.auth.principal import ANONYMOUS, Principal, Scope, decided_by
-from mesh.gateway.auth.verify import Authenticator, caller_by_method, require
+from mesh.gateway.auth.verify import (
+    Authenticator,
+    authenticated,
+    caller_by_method,
+    insist,
+    require,
+)
 
 __all__ = [
     "ANONYMOUS",
     "Authenticator",
     "Principal",
     "Scope",
+    "authenticated",
     "caller_by_method",
     "decided_by",
+    "insist",
     "require",
 ]
