@@ -7,6 +7,7 @@ and the embedded broker; a profile fills only what no `MESH_*` variable sets.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from typing import Any, Literal
@@ -221,6 +222,10 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=-1, le=65535)
     metrics_lag_interval: float = Field(default=10.0, gt=0)
+    # Tenants with a `tenant` label of their own on the per-tenant metrics (ADR 046),
+    # besides those of MESH_GATEWAY_API_KEYS and MESH_BUDGETS; any other is "other", so
+    # a token naming a new tenant never makes a new series. MESH_METRICS_TENANTS='["a"]'.
+    metrics_tenants: list[str] = Field(default_factory=list, max_length=500)
 
     # Kubernetes (deploy/k8s, ADR 038): keep this pod's pod-deletion-cost annotation at
     # the worker's in-flight task count (checked every `pod_deletion_cost_interval` s,
@@ -257,6 +262,20 @@ class Settings(BaseSettings):
         return tiers
 
     _prices = field_validator("model_prices", mode="wrap")(prices_named_by_model)
+
+    @field_validator("metrics_tenants")
+    @classmethod
+    def _tenant_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name or name == "other":
+                raise ValueError(f"{name!r} cannot be a tenant's label; name real tenants")
+        return names
+
+    @property
+    def labelled_tenants(self) -> frozenset[str]:
+        """The tenants the per-tenant metrics label by name (mesh/observability/tenants.py)."""
+        from_budgets = {key[len("tenant:") :] for key in self.budgets if key.startswith("tenant:")}
+        return frozenset([*self.metrics_tenants, *from_budgets, *_key_tenants(self)])
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> Settings:
@@ -327,3 +346,17 @@ def load_settings(*, profile: str | None = None, **overrides: object) -> Setting
             got = f" (got {error['input']!r})" if field else ""
             lines.append(f"{name}: {error['msg']}{got}")
         raise SettingsError("invalid settings: " + "; ".join(lines)) from None
+
+
+def _key_tenants(settings: Settings) -> list[str]:
+    """The tenants MESH_GATEWAY_API_KEYS names (read leniently here: the gateway checks
+    the setting at its start, and a worker given the gateway's settings just labels)."""
+    try:
+        entries = json.loads(settings.gateway_api_keys.get_secret_value() or "[]")
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [
+        e["tenant"] for e in entries if isinstance(e, dict) and isinstance(e.get("tenant"), str)
+    ]

@@ -34,6 +34,9 @@ class ThreadRecord(BaseModel):
     # A stateless run's thread (`POST /runs`, `on_completion="delete"`): deleted once
     # its runs have ended, after a grace period for those still reading the answer.
     delete_when_done: bool = False
+    # The tenant of the caller that made it (ADR 046): only that tenant (or an admin of
+    # every tenant) sees the thread, and its runs' tasks carry it. None: auth off.
+    tenant: str | None = None
 
 
 @REGISTRY.register(RUN, 1)

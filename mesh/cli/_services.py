@@ -30,6 +30,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     from mesh.observability.logs import configure_logging
     from mesh.observability.metrics_server import serve_metrics
     from mesh.observability.probes import Probes
+    from mesh.observability.tenants import label_tenants
     from mesh.observability.tracing import configure_tracing, shutdown_tracing
     from mesh.runtime.gc_tuning import tune_for_service
     from mesh.runtime.pod_deletion_cost import pod_deletion_cost
@@ -39,6 +40,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     agent = load_agent(args.spec)
     settings = load_settings()
     configure_logging(settings, name=agent.name)
+    label_tenants(settings.labelled_tenants)  # the per-tenant metrics (ADR 046)
     configure_tracing(settings, agent.name)
     cost = pod_deletion_cost(settings, inflight=lambda: len(worker.running))  # ADR 038
     probes = Probes()  # alive while it connects; ready once it has joined and writes

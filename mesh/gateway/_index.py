@@ -122,6 +122,15 @@ class TaskIndex:
                     break
         return found
 
+    def count(self, where: TaskFilter, *, lookup: Callable[[str], TaskState | None]) -> int:
+        """How many tasks match, on every page: a walk of the shortest ordering that
+        holds them all (ListTasks' `totalSize`)."""
+        return sum(
+            1
+            for key in self._candidates(where, lookup)
+            if (state := lookup(key[1])) is not None and where.matches(state)
+        )
+
     def _candidates(
         self, where: TaskFilter, lookup: Callable[[str], TaskState | None]
     ) -> list[SortKey]:

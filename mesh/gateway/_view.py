@@ -145,6 +145,9 @@ class GatewayView(TaskView):
     ) -> list[TaskState]:
         return self.index.page(where, before=before, limit=limit, lookup=self.tasks.get)
 
+    def count(self, where: TaskFilter) -> int:
+        return self.index.count(where, lookup=self.tasks.get)
+
     def events_after(self, task_id: str, last_event_id: str | None) -> list[StoredEvent]:
         """The task's events after the one with `last_event_id` (all, when unknown)."""
         history = self.events.get(task_id, [])

@@ -25,6 +25,7 @@ from mesh.gateway.langgraph import routes as langgraph
 from mesh.gateway.native import agents, approvals, dead_letters, updates
 from mesh.gateway.native import routes as native
 from mesh.observability.logs import configure_logging
+from mesh.observability.tenants import label_tenants
 from mesh.observability.tracing import configure_tracing, shutdown_tracing
 from mesh.runtime.gc_tuning import tune_for_service
 from mesh.settings import Settings, load_settings
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     app.state.gateway = gateway
     # Read now: a bad key or key set stops the gateway at start-up (mesh/gateway/auth).
     app.state.authenticator = Authenticator(settings)
+    label_tenants(settings.labelled_tenants)  # the per-tenant metrics (ADR 046)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
     app.add_middleware(RequestMetrics)  # outermost: it also counts (and traces) the 413s
     routers = [
@@ -81,8 +83,8 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
         a2a.router,
     ]
     for router in routers:
-        # Native routes ask for their scopes; the LangGraph and A2A APIs by method.
-        guarded = router in (langgraph.router, a2a.router)
+        # Native and A2A routes ask for their scopes; the LangGraph API by HTTP method.
+        guarded = router is langgraph.router
         app.include_router(router, dependencies=[Depends(caller_by_method)] if guarded else None)
     install_console(app)
     routes = [*app.router.routes, *(route for router in routers for route in router.routes)]

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from mesh.models.types import ModelAnswer, Usage
+from mesh.observability.metrics import LLM_COST, LLM_TOKENS, TENANT_LLM_COST, TENANT_LLM_TOKENS
+from mesh.observability.tenants import tenant_label
 from mesh.prices import ModelPrice
 from schemas.tasks import ModelUsage, TaskState
 
@@ -114,3 +116,18 @@ def _plus(a: ModelUsage, b: ModelUsage) -> ModelUsage:
         # Rounded to a nano-dollar: sums of binary fractions show no 0.30000000000000004.
         cost_usd=round(a.cost_usd + b.cost_usd, 9),
     )
+
+
+def count_usage(agent: str, model: str, tenant: str | None, usage: Usage, cost: float) -> None:
+    """A model request's tokens and cost on the metrics: by agent type and model, and
+    by tenant (its label bounded: mesh/observability/tenants.py, ADR 046)."""
+    label = tenant_label(tenant)
+    for kind, tokens in (
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cached", usage.cached_tokens),
+    ):
+        LLM_TOKENS.labels(agent, model, kind).inc(tokens)
+        TENANT_LLM_TOKENS.labels(label, kind).inc(tokens)
+    LLM_COST.labels(agent, model).inc(cost)
+    TENANT_LLM_COST.labels(label).inc(cost)

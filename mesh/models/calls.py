@@ -56,14 +56,14 @@ from mesh.errors import (
     ModelRefused,
     ModelUnavailable,
 )
-from mesh.models.accounting import MODEL_STEP_PREFIX, call_cost, usage_line
+from mesh.models.accounting import MODEL_STEP_PREFIX, call_cost, count_usage, usage_line
 from mesh.models.base import ModelTarget
 from mesh.models.budgets import BudgetScope
 from mesh.models.clients import ModelClients
 from mesh.models.spec import ModelSpec, resolve_targets
 from mesh.models.streaming import CallStream, TokenSink, streamed_answer
 from mesh.models.types import ChatMessage, ModelAnswer, ModelRequest, ToolSpec
-from mesh.observability.metrics import LLM_COST, LLM_REQUEST_SECONDS, LLM_REQUESTS, LLM_TOKENS
+from mesh.observability.metrics import LLM_REQUEST_SECONDS, LLM_REQUESTS
 from mesh.settings import Settings
 from schemas.tasks import ModelUsage
 from schemas.tokens import TokenDelta
@@ -360,13 +360,9 @@ class Chat:
         finally:
             LLM_REQUESTS.labels(self._agent, target.name, outcome).inc()
             LLM_REQUEST_SECONDS.labels(self._agent, target.name).observe(time.monotonic() - started)
-        usage = answer.usage
-        tokens = LLM_TOKENS.labels
-        tokens(self._agent, target.name, "input").inc(usage.input_tokens)
-        tokens(self._agent, target.name, "output").inc(usage.output_tokens)
-        tokens(self._agent, target.name, "cached").inc(usage.cached_tokens)
-        cost = call_cost(target.name, usage, self._settings.model_prices)
-        LLM_COST.labels(self._agent, target.name).inc(cost)
+        cost = call_cost(target.name, answer.usage, self._settings.model_prices)
+        tenant = self._scope.tenant if self._scope is not None else None
+        count_usage(self._agent, target.name, tenant, answer.usage, cost)
         return answer.model_copy(update={"cost_usd": cost})
 
 

@@ -14,7 +14,9 @@ Who fills what (each service serves its own `/metrics`, see `mesh/observability/
   circuits, its actions, and consumer lag / retry and dead-letter depth of every agent
   type it has seen (ADR 013: measured where it stays visible when no worker runs);
 - the gateway (`mesh gateway`): HTTP requests and webhook deliveries, and the task
-  transitions it writes (`submitted`).
+  transitions it writes (`submitted`);
+- workers and the gateway, per tenant (`mesh_tenant_*`, ADR 046): tasks submitted and
+  ended, model tokens and cost, under a bounded `tenant` label.
 
 Hot paths use `LabelCache`: a label child is looked up in a dict, not built by
 `.labels()` per message.
@@ -207,6 +209,29 @@ QUOTA_PAUSES = Counter(
     "mesh_quota_pauses",
     "Provider 429s with a Retry-After that paused a resource for the whole mesh.",
     ["resource"],
+)
+
+
+# -- tenants (ADR 046): workers and the gateway ------------------------------------------
+# `tenant` is bounded (mesh/observability/tenants.py): a tenant the settings name, else
+# "other"; "" for tasks without one. Separate counters, so the per-agent series above
+# keep their shape and their count.
+
+TENANT_TASKS = Counter(
+    "mesh_tenant_tasks",
+    "Tasks submitted and ended (every task of a tree carries its root's tenant), by "
+    "tenant and kind (submitted, succeeded, failed, cancelled, dead_lettered).",
+    ["tenant", "kind"],
+)
+TENANT_LLM_TOKENS = Counter(
+    "mesh_tenant_llm_tokens",
+    "Tokens model requests used, by tenant and kind (input, output, cached).",
+    ["tenant", "kind"],
+)
+TENANT_LLM_COST = Counter(
+    "mesh_tenant_llm_cost_usd",
+    "What model requests cost in US dollars (priced as mesh_llm_cost_usd), by tenant.",
+    ["tenant"],
 )
 
 

@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from mesh.models.accounting import add_usage
-from mesh.observability.metrics import TASK_TRANSITIONS, LabelCache
+from mesh.observability.metrics import TASK_TRANSITIONS, TENANT_TASKS, LabelCache
+from mesh.observability.tenants import tenant_label
 from mesh.runtime._compact_models import prime, with_values
 from mesh.runtime._task_records import TaskRecords, terminal_event_id
 from mesh.runtime.publisher import Publisher
@@ -61,6 +62,17 @@ _ENDS_APPROVAL_WAIT = frozenset(
 # Counted as each event is built: every transition of every task passes `_apply` or
 # `note` (the supervisor counts the events it writes itself: mesh/supervision/app.py).
 _TRANSITIONS = LabelCache(TASK_TRANSITIONS)
+# Per tenant only a task's start and end (ADR 046): what an operator bills and watches.
+_TENANT_TASKS = LabelCache(TENANT_TASKS)
+_TENANT_KINDS = frozenset(
+    {
+        EventKind.SUBMITTED,
+        EventKind.SUCCEEDED,
+        EventKind.FAILED,
+        EventKind.CANCELLED,
+        EventKind.DEAD_LETTERED,
+    }
+)
 
 
 def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = None) -> TaskState:
@@ -226,6 +238,8 @@ class TaskRecorder:
     ) -> TaskEvent:
         """Move the state on by one transition and return its event."""
         _TRANSITIONS[self.state.agent, kind].inc()
+        if kind in _TENANT_KINDS:
+            _TENANT_TASKS[tenant_label(self.state.tenant), kind.value].inc()
         now = utc_now()
         self.state = self._next_state(kind, now, progress, child, result, error, waiting_for, held)
         state = self.state

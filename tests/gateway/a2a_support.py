@@ -23,10 +23,17 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 
 @contextlib.asynccontextmanager
 async def a2a_client(
-    gateway_url: str, agent: str, *, streaming: bool = False, polling: bool = False
+    gateway_url: str,
+    agent: str,
+    *,
+    streaming: bool = False,
+    polling: bool = False,
+    api_key: str | None = None,
 ) -> AsyncIterator[Client]:
-    """A client of the agent type's A2A agent, made from its agent card (fetched)."""
-    async with httpx.AsyncClient(timeout=30, headers={"A2A-Version": "1.0"}) as http:
+    """A client of the agent type's A2A agent, made from its agent card (fetched);
+    sending `api_key` (X-Api-Key) to a gateway with auth on."""
+    headers = {"A2A-Version": "1.0"} | ({"X-Api-Key": api_key} if api_key else {})
+    async with httpx.AsyncClient(timeout=30, headers=headers) as http:
         config = ClientConfig(streaming=streaming, polling=polling, httpx_client=http)
         client = await create_client(f"{gateway_url}/a2a/{agent}", client_config=config)
         try:

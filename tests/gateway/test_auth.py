@@ -9,58 +9,31 @@ RS256 signatures (keys made per run with `cryptography`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from langgraph_sdk import get_sync_client
 
 from mesh.settings import load_settings
 from mesh.testing import MemoryTransport
 from tests.gateway.agents import ask, echo, slow
+from tests.gateway.auth_support import (
+    AUDIENCE,
+    ISSUER,
+    Callers,
+    Issuer,
+    api_keys,
+    eventually_sync,
+    field_of,
+    submit,
+)
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.langgraph_support import clean_client_env  # noqa: F401
-
-KEYS = {  # key -> (name, tenant, scopes)
-    "acme-key": ("acme-app", "acme", ["submit", "read", "operate"]),
-    "acme-reader": ("acme-dashboard", "acme", ["read"]),
-    "globex-key": ("globex-app", "globex", ["submit", "read", "operate"]),
-    "root-key": ("ops", None, ["admin"]),
-}
-ISSUER, AUDIENCE = "https://id.example.test", "agentmesh"
-
-
-def api_keys() -> str:
-    entries = [
-        {"name": name, "key_sha256": hashlib.sha256(key.encode()).hexdigest(), "scopes": scopes}
-        | ({"tenant": tenant} if tenant else {})
-        for key, (name, tenant, scopes) in KEYS.items()
-    ]
-    return json.dumps(entries)
-
-
-class Issuer:
-    """An identity provider: an RSA key in a JWKS file, and tokens it signs."""
-
-    def __init__(self, directory: Path, kid: str) -> None:
-        self.kid = kid
-        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
-        self.jwks = directory / f"{kid}.json"
-        self.jwks.write_text(json.dumps({"keys": [public | {"kid": kid, "alg": "RS256"}]}))
-
-    def token(self, **claims: Any) -> str:
-        now = int(time.time())
-        base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "someone", "iat": now, "exp": now + 300}
-        return jwt.encode(base | claims, self.private, algorithm="RS256", headers={"kid": self.kid})
 
 
 @pytest.fixture(scope="module")
@@ -87,42 +60,20 @@ def server(issuer: Issuer) -> Iterator[GatewayServer]:
         server.stop()
 
 
-_OPEN: list[httpx.Client] = []
+_CALLERS: list[Callers] = []
 
 
 @pytest.fixture(autouse=True)
 def _close_clients() -> Iterator[None]:
     yield
-    while _OPEN:
-        _OPEN.pop().close()
+    while _CALLERS:
+        _CALLERS.pop().close()
 
 
 def as_(server: GatewayServer, key: str | None = None, token: str | None = None) -> httpx.Client:
     """A real HTTP client sending `key` (X-Api-Key) or `token` (Authorization: Bearer)."""
-    headers = {"X-Api-Key": key} if key else {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    _OPEN.append(httpx.Client(base_url=server.url, headers=headers, timeout=30))
-    return _OPEN[-1]
-
-
-def submit(http: httpx.Client, agent: str = "echo", **input: Any) -> str:
-    answer = http.post("/v1/tasks", json={"agent": agent, "input": {"text": "hi", **input}})
-    assert answer.status_code == 202, answer.text
-    task_id: str = answer.json()["task_id"]
-    return task_id
-
-
-def eventually_sync(predicate: Callable[[], bool], *, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.05)
-
-
-def field_of(answer: httpx.Response) -> str:
-    field: str = answer.json()["errors"][0]["field"]
-    return field
+    _CALLERS.append(Callers(server))
+    return _CALLERS[-1](key, token)
 
 
 def test_no_or_a_wrong_credential_is_401_naming_the_header(server: GatewayServer) -> None:

@@ -32,6 +32,7 @@ _MODEL_PANELS = (
     "Model cost, USD per hour",
     "Model request latency (p50, p95)",
     "Model cost per ticket, USD (by agent type)",
+    "Model tokens per second and cost, USD per hour, by tenant",
 )
 
 
@@ -192,6 +193,7 @@ async def _every_query_runs(prometheus: Prometheus) -> None:
             re.sub(r"\$__rate_interval", "1m", expr)
             .replace("$agent", ".*")
             .replace("$ticket_agent", "triage")
+            .replace("$tenant", ".*")
         )
         assert bool(rows) is (title not in idle), f"panel {title!r}: {expr} gave {rows}"
     rules = [

@@ -26,6 +26,8 @@ from google.protobuf.json_format import ParseDict, ParseError
 from google.protobuf.message import Message
 from starlette.requests import Request
 
+from mesh.gateway.auth import Scope
+
 RequestId = str | int | None
 PROTOCOL_VERSION = "1.0"
 VERSION_HEADER = "A2A-Version"
@@ -44,6 +46,20 @@ METHODS: dict[str, type[Message]] = {
     "DeleteTaskPushNotificationConfig": a2a_pb2.DeleteTaskPushNotificationConfigRequest,
 }
 STREAMING = frozenset({"SendStreamingMessage", "SubscribeToTask"})
+# What each method asks of the caller (ADR 043's scopes; every call is a POST, so the
+# method, not the HTTP verb, decides): reads `read`, cancel `operate`, the rest `submit`.
+SCOPES: dict[str, Scope] = {
+    "SendMessage": Scope.SUBMIT,
+    "SendStreamingMessage": Scope.SUBMIT,
+    "GetTask": Scope.READ,
+    "ListTasks": Scope.READ,
+    "CancelTask": Scope.OPERATE,
+    "SubscribeToTask": Scope.READ,
+    "CreateTaskPushNotificationConfig": Scope.SUBMIT,
+    "GetTaskPushNotificationConfig": Scope.READ,
+    "ListTaskPushNotificationConfigs": Scope.READ,
+    "DeleteTaskPushNotificationConfig": Scope.SUBMIT,
+}
 
 
 class RpcCall:

@@ -1,6 +1,10 @@
 """The task methods of one A2A agent (an agent type), on the gateway's client and view
 (ADR 041): SendMessage and its streaming form, GetTask, ListTasks, CancelTask,
-SubscribeToTask. Push notification configs are in `_push_methods.py`."""
+SubscribeToTask. Push notification configs are in `_methods.py`.
+
+A caller sees only its tenant's tasks (ADR 046): another tenant's task is "task not
+found", the same JSON-RPC error as an unknown one, and the tasks it starts carry its
+tenant."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from mesh.errors import InvalidInput, TaskNotFound
 from mesh.gateway._index import SortKey, TaskFilter
 from mesh.gateway.a2a import _wire as wire
 from mesh.gateway.a2a._input import invalid, message_input
+from mesh.gateway.auth import Principal, decided_by
 from mesh.gateway.gateway import Gateway
 from schemas.envelope import new_id, utc_now
 from schemas.tasks import TaskState, TaskStatus
@@ -42,11 +47,12 @@ KEEPALIVE_SECONDS = 2.0
 
 
 class AgentTasks:
-    """The tasks of agent type `agent`, as an A2A agent serves them."""
+    """The tasks of agent type `agent` that `caller` may see, as an A2A agent serves them."""
 
-    def __init__(self, gateway: Gateway, agent: str) -> None:
+    def __init__(self, gateway: Gateway, agent: str, caller: Principal) -> None:
         self.gateway = gateway
         self.agent = agent
+        self.caller = caller
 
     async def task(self, task_id: str) -> TaskState:
         """The agent's task `task_id` (this replica's view, caught up on a miss)."""
@@ -54,7 +60,7 @@ class AgentTasks:
             state = await self.gateway.client.get(task_id)
         except TaskNotFound:
             state = None
-        if state is None or state.agent != self.agent:
+        if state is None or state.agent != self.agent or not self.caller.sees(state.tenant):
             raise TaskNotFoundError(f"id: no task {task_id!r} of agent {self.agent!r}")
         return state
 
@@ -78,6 +84,7 @@ class AgentTasks:
                 # A retried message (same id) names the same task, on any replica.
                 idempotency_key=f"a2a:{message.message_id}" if message.message_id else None,
                 correlation_id=message.context_id or new_id(),
+                tenant=self.caller.tenant,
             )
         except InvalidInput as exc:
             raise _misfit(exc) from None
@@ -99,7 +106,7 @@ class AgentTasks:
         decision = data.get("approval")
         client = self.gateway.client
         if state.approval is not None and decision in APPROVAL_DECISIONS:
-            by = str(data.get("by") or "a2a client")
+            by = decided_by(self.caller, data.get("by"), default="a2a client")
             answer = client.approve if decision == "approved" else client.reject
             await answer(state.task_id, by=by, note=text)
         else:
@@ -191,9 +198,11 @@ class AgentTasks:
             correlation=params.context_id or None,
             statuses=statuses,
             updated_after=updated_after,
+            tenant=self.caller.tenant,
         )
         before = _decode_token(params.page_token) if params.page_token else None
         found = self.gateway.view.page(where, before=before, limit=page_size)
+        total = self.gateway.view.count(where)
         history = params.history_length if params.HasField("history_length") else 0
         tasks = [wire.task_of(state, history_length=history) for state in found]
         if not params.include_artifacts:
@@ -204,7 +213,7 @@ class AgentTasks:
             "tasks": tasks,
             "nextPageToken": _encode_token(found[-1]) if more and found else "",
             "pageSize": page_size,
-            "totalSize": len(tasks),
+            "totalSize": total,  # every match, not this page
         }
 
 

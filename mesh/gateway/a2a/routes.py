@@ -14,10 +14,10 @@ agent of its own).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from a2a.utils.errors import A2AError
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from mesh.errors import UnknownAgent
@@ -26,6 +26,7 @@ from mesh.gateway._problems import ProblemError, problem_responses
 from mesh.gateway.a2a._card import agent_card
 from mesh.gateway.a2a._methods import call_result, call_stream
 from mesh.gateway.a2a._rpc import (
+    SCOPES,
     STREAMING,
     RpcFailure,
     error_body,
@@ -34,9 +35,13 @@ from mesh.gateway.a2a._rpc import (
     sse_frames,
 )
 from mesh.gateway.a2a._tasks import AgentTasks
+from mesh.gateway.auth import Principal, Scope, authenticated, insist, require
 from mesh.gateway.gateway import Gateway
 
+# Cards ask `read`; the JSON-RPC endpoint asks its method's scope (`SCOPES`) once the
+# method is known: every call is a POST (ADR 046).
 router = APIRouter(tags=["a2a"])
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
 CARD_PATH = "/.well-known/agent-card.json"
 JSON_RPC_BODY: dict[str, Any] = {
     "requestBody": {
@@ -56,7 +61,9 @@ def _agent(gateway: Gateway, agent: str) -> str:
 
 
 @router.get("/a2a/{agent}" + CARD_PATH, responses=problem_responses(404))
-async def get_agent_card(agent: str, gateway: GatewayDep, request: Request) -> JSONResponse:
+async def get_agent_card(
+    agent: str, gateway: GatewayDep, request: Request, caller: Reader
+) -> JSONResponse:
     """The agent card of an agent type: its JSON-RPC interface, streaming and push
     notifications, one skill (the agent type's task), its input schema."""
     card = gateway.client.agent(_agent(gateway, agent))
@@ -65,7 +72,7 @@ async def get_agent_card(agent: str, gateway: GatewayDep, request: Request) -> J
 
 
 @router.get(CARD_PATH, responses=problem_responses(404))
-async def root_agent_card(gateway: GatewayDep, request: Request) -> Response:
+async def root_agent_card(gateway: GatewayDep, request: Request, caller: Reader) -> Response:
     """No card: each agent type is an A2A agent with a card of its own (named here)."""
     cards = [
         str(request.url_for("get_agent_card", agent=card.name))
@@ -85,14 +92,21 @@ async def root_agent_card(gateway: GatewayDep, request: Request) -> Response:
     },
     openapi_extra=JSON_RPC_BODY,
 )
-async def a2a_rpc(agent: str, gateway: GatewayDep, request: Request) -> Response:
+async def a2a_rpc(
+    agent: str,
+    gateway: GatewayDep,
+    request: Request,
+    caller: Annotated[Principal, Depends(authenticated)],
+) -> Response:
     """A2A 1.0 JSON-RPC: one answer, or for `SendStreamingMessage` and
-    `SubscribeToTask` Server-Sent Events, each a JSON-RPC response."""
-    tasks = AgentTasks(gateway, _agent(gateway, agent))
+    `SubscribeToTask` Server-Sent Events, each a JSON-RPC response. The caller sees
+    only its tenant's tasks (ADR 046)."""
+    tasks = AgentTasks(gateway, _agent(gateway, agent), caller)
     request_id = None
     try:
         call = await parse_call(request)
         request_id = call.id
+        insist(caller, SCOPES[call.method])  # a 403, as every route's missing scope
         if call.method in STREAMING:
             return await _streaming(call.id, call_stream(tasks, call))
         result = await call_result(tasks, call)

@@ -9,7 +9,23 @@ what the caller sees (`Principal.sees`). With auth off every caller is `ANONYMOU
 every scope, every tenant.
 """
 
-from mesh.gateway.auth.principal import ANONYMOUS, Principal, Scope
-from mesh.gateway.auth.verify import Authenticator, caller_by_method, require
+from mesh.gateway.auth.principal import ANONYMOUS, Principal, Scope, decided_by
+from mesh.gateway.auth.verify import (
+    Authenticator,
+    authenticated,
+    caller_by_method,
+    insist,
+    require,
+)
 
-__all__ = ["ANONYMOUS", "Authenticator", "Principal", "Scope", "caller_by_method", "require"]
+__all__ = [
+    "ANONYMOUS",
+    "Authenticator",
+    "Principal",
+    "Scope",
+    "authenticated",
+    "caller_by_method",
+    "decided_by",
+    "insist",
+    "require",
+]

@@ -28,3 +28,16 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous (auth off)", None, frozenset(Scope))
+
+
+def decided_by(caller: Principal, claimed: object, *, default: str) -> str:
+    """Who made a decision (an approval's `by`, ADR 046): with auth on, the
+    authenticated caller, and a person it names (`claimed`, e.g. the one at a shared
+    console) only as on whose behalf; with auth off, whoever `claimed` says, else
+    `default`."""
+    named = str(claimed) if claimed else ""
+    if caller is ANONYMOUS:
+        return named or default
+    if not named or named == caller.name:
+        return caller.name
+    return f"{caller.name} on behalf of {named!r}"

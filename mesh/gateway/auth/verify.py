@@ -78,11 +78,8 @@ def require(scope: Scope) -> Callable[..., Principal]:
     """A FastAPI dependency: the caller, if it may use `scope`; else 401 or 403."""
 
     def caller(connection: HTTPConnection) -> Principal:
-        authenticator: Authenticator = connection.app.state.authenticator
-        principal = authenticator.authenticate(connection.headers)
-        if not principal.may(scope):
-            reason = f"{principal.name!r} lacks the {scope.value!r} scope"
-            raise ProblemError(403, "header.authorization", reason)
+        principal = authenticated(connection)
+        insist(principal, scope)
         return principal
 
     return caller
@@ -115,6 +112,21 @@ def scope_of_request(method: str, path: str) -> Scope:
     if method == "DELETE" or path.endswith("/cancel"):
         return Scope.OPERATE
     return Scope.SUBMIT
+
+
+def authenticated(connection: HTTPConnection) -> Principal:
+    """A FastAPI dependency: the caller, whatever its scopes (401 without a valid
+    credential); for a route that asks its scope once it knows the operation (A2A's
+    JSON-RPC method)."""
+    authenticator: Authenticator = connection.app.state.authenticator
+    return authenticator.authenticate(connection.headers)
+
+
+def insist(caller: Principal, scope: Scope) -> None:
+    """403 unless `caller` may use `scope`."""
+    if not caller.may(scope):
+        reason = f"{caller.name!r} lacks the {scope.value!r} scope"
+        raise ProblemError(403, "header.authorization", reason)
 
 
 def caller_by_method(request: Request) -> Principal:

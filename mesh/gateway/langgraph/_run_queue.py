@@ -96,8 +96,13 @@ class QueueDriver:
             card = self._client.agent(record.assistant_id)
             payload = task_input(card, now.history_before(record.run_id), record.input)
             budget = run_budget(record.config)  # validated when the run was created
+            # The thread's tenant, as a native submit carries its caller's (ADR 046).
             await self._client.submit(
-                record.assistant_id, payload, idempotency_key=record.run_id, budget=budget
+                record.assistant_id,
+                payload,
+                idempotency_key=record.run_id,
+                budget=budget,
+                tenant=now.thread.tenant,
             )
         except (UnknownAgent, InvalidInput) as exc:  # the agent is gone, or the input misfits
             log.warning("run %s cannot start: %s", record.run_id, exc)

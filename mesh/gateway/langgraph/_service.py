@@ -7,6 +7,10 @@ Creating a run applies the thread's multitask strategy (ADR 012):
 - `enqueue` (the default): the run waits, `pending`, until those before it ended.
 The run is only written down here; the thread's queue driver submits it.
 A run with `command={"resume": ...}` answers the thread's task waiting for a human.
+
+Each method takes the caller (`Principal`): a thread belongs to the tenant of the
+caller that made it (ADR 046), and another tenant's thread, with its runs, is
+answered exactly as an unknown one (404).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from mesh.client import Client
 from mesh.errors import InvalidInput, UnknownAgent
 from mesh.gateway._problems import ProblemError, invalid_fields
 from mesh.gateway._webhook_delivery import refuse_without_secret
+from mesh.gateway.auth import Principal
 from mesh.gateway.langgraph._budget import run_budget
 from mesh.gateway.langgraph._conversation import IN_FLIGHT, Conversation, RunView, conversation
 from mesh.gateway.langgraph._run_queue import QueueDriver, task_input
@@ -57,13 +62,15 @@ class LangGraphService:
     # -- threads ---------------------------------------------------------------------
 
     async def create_thread(
-        self, body: ThreadCreate, *, delete_when_done: bool = False
+        self, body: ThreadCreate, *, caller: Principal, delete_when_done: bool = False
     ) -> ThreadRecord:
         if body.thread_id is not None:
             existing = await self.store.find(body.thread_id)
             if existing is not None:
-                if body.if_exists == "do_nothing":
+                if body.if_exists == "do_nothing" and caller.sees(existing.tenant):
                     return existing
+                # Another tenant's: taken all the same (thread ids are not per tenant),
+                # and no more is said of it than of the caller's own.
                 reason = f"thread {body.thread_id!r} already exists"
                 raise ProblemError(409, "body.thread_id", reason)
         now = utc_now()
@@ -73,21 +80,28 @@ class LangGraphService:
             created_at=now,
             updated_at=now,
             delete_when_done=delete_when_done,
+            tenant=caller.tenant,
         )
         await self.store.put_thread(thread)
         return thread
 
-    async def thread(self, thread_id: str) -> Conversation:
+    async def thread(self, thread_id: str, *, caller: Principal) -> Conversation:
+        """The thread as of now, if `caller` may see it; else 404, as an unknown one."""
         thread = await self.store.find(thread_id)
-        if thread is None:
+        if thread is None or not caller.sees(thread.tenant):
             raise ProblemError(404, "thread_id", f"thread {thread_id!r} not found")
         return self.now(thread)
+
+    def threads(self, caller: Principal) -> list[ThreadRecord]:
+        """The threads `caller` may see, newest first."""
+        mine = [t for t in self.store.threads.values() if caller.sees(t.tenant)]
+        return sorted(mine, key=lambda thread: thread.created_at, reverse=True)
 
     def now(self, thread: ThreadRecord) -> Conversation:
         return conversation(thread, self.store.runs_of(thread.thread_id), self.client.view)
 
-    async def delete_thread(self, thread_id: str) -> None:
-        now = await self.thread(thread_id)
+    async def delete_thread(self, thread_id: str, *, caller: Principal) -> None:
+        now = await self.thread(thread_id, caller=caller)
         await self.store.delete_thread(thread_id)
         for run in now.runs:
             if run.status in IN_FLIGHT and run.task is not None:
@@ -95,26 +109,28 @@ class LangGraphService:
 
     # -- runs ------------------------------------------------------------------------
 
-    async def run(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView]:
-        now = await self.thread(thread_id)
+    async def run(
+        self, thread_id: str, run_id: str, *, caller: Principal
+    ) -> tuple[Conversation, RunView]:
+        now = await self.thread(thread_id, caller=caller)
         if now.run(run_id) is None:  # perhaps created through another gateway just now
             await self.store.catch_up()
-            now = await self.thread(thread_id)
+            now = await self.thread(thread_id, caller=caller)
         run = now.run(run_id)
         if run is None:
             raise ProblemError(404, "run_id", f"run {run_id!r} not found on thread {thread_id!r}")
         return now, run
 
-    async def create_run(self, thread_id: str, body: RunCreate) -> RunView:
+    async def create_run(self, thread_id: str, body: RunCreate, *, caller: Principal) -> RunView:
         card = self._assistant(body.assistant_id)
         self._check_webhook(body)
         run_budget(body.config or {})  # a bad budget is a 422 now, not a failed run later
         thread = await self.store.find(thread_id)
-        if thread is None:
+        if thread is None or not caller.sees(thread.tenant):
             if body.if_not_exists != "create":
                 raise ProblemError(404, "thread_id", f"thread {thread_id!r} not found")
             self._check_new_thread_run(card, body)
-            thread = await self.create_thread(ThreadCreate(thread_id=thread_id))
+            thread = await self.create_thread(ThreadCreate(thread_id=thread_id), caller=caller)
         record = RunRecord(
             run_id=str(uuid.uuid4()),
             thread_id=thread_id,
@@ -134,18 +150,18 @@ class LangGraphService:
             else:
                 _check_input(card, task_input(card, now.messages, record.input))
                 await self._start_or_queue(now, record)
-        _, run = await self.run(thread_id, record.run_id)
+        _, run = await self.run(thread_id, record.run_id, caller=caller)
         return run
 
-    async def create_stateless_run(self, body: RunCreate) -> RunView:
+    async def create_stateless_run(self, body: RunCreate, *, caller: Principal) -> RunView:
         """A run on a thread of its own (`POST /runs`); with `on_completion="delete"`
         (the default) the thread goes once the run has ended
         (mesh/gateway/langgraph/_run_queue.py)."""
         self._check_new_thread_run(self._assistant(body.assistant_id), body)
         self._check_webhook(body)
         delete = body.on_completion == "delete"
-        thread = await self.create_thread(ThreadCreate(), delete_when_done=delete)
-        return await self.create_run(thread.thread_id, body)
+        thread = await self.create_thread(ThreadCreate(), caller=caller, delete_when_done=delete)
+        return await self.create_run(thread.thread_id, body, caller=caller)
 
     @staticmethod
     def _check_new_thread_run(card: AgentCard, body: RunCreate) -> None:
@@ -195,37 +211,45 @@ class LangGraphService:
         await self.store.put_runs(record.thread_id, [record])
         return record
 
-    async def cancel_run(self, thread_id: str, run_id: str) -> None:
+    async def cancel_run(self, thread_id: str, run_id: str, *, caller: Principal) -> None:
         """Cancel a pending or running run; it ends `interrupted` (a no-op once ended)."""
         async with self._locked(thread_id):
-            _, run = await self.run(thread_id, run_id)
+            _, run = await self.run(thread_id, run_id, caller=caller)
             if run.status not in IN_FLIGHT:
                 return
             cancelled = run.record.model_copy(update={"cancel_requested": True})
             await self.store.put_runs(thread_id, [cancelled])
-        _, run = await self.run(thread_id, run_id)  # it may have been submitted meanwhile
+        # It may have been submitted meanwhile.
+        _, run = await self.run(thread_id, run_id, caller=caller)
         if run.task is not None and not run.task.status.is_terminal:
             await self.client.cancel(run.task.task_id, f"run {run_id} cancelled by client")
 
     async def cancel_many(
-        self, thread_id: str | None, run_ids: list[str] | None, status: str | None
+        self,
+        thread_id: str | None,
+        run_ids: list[str] | None,
+        status: str | None,
+        *,
+        caller: Principal,
     ) -> None:
-        """Cancel the in-flight runs of one thread (or of all), only `run_ids` if given,
-        only those `pending` or `running` if `status` says so."""
+        """Cancel the in-flight runs of one thread (or of all the caller's), only
+        `run_ids` if given, only those `pending` or `running` if `status` says so."""
         if thread_id is not None:
-            threads = [(await self.thread(thread_id)).thread]
+            threads = [(await self.thread(thread_id, caller=caller)).thread]
         else:
-            threads = list(self.store.threads.values())
+            threads = self.threads(caller)
         for thread in threads:
             # Newest first: a queued run is cancelled before the run it waits for ends.
             for run in reversed(self.now(thread).runs):
                 chosen = run_ids is None or run.record.run_id in run_ids
                 if chosen and run.status in IN_FLIGHT and status in (None, "all", run.status):
-                    await self.cancel_run(thread.thread_id, run.record.run_id)
+                    await self.cancel_run(thread.thread_id, run.record.run_id, caller=caller)
 
-    async def ended(self, thread_id: str, run_id: str) -> tuple[Conversation, RunView]:
+    async def ended(
+        self, thread_id: str, run_id: str, *, caller: Principal
+    ) -> tuple[Conversation, RunView]:
         """The thread and the run once the run has ended (or waits for a human)."""
-        async with contextlib.aclosing(self.watch(thread_id, run_id)) as looks:
+        async with contextlib.aclosing(self.watch(thread_id, run_id, caller=caller)) as looks:
             async for now, run in looks:
                 if run.status not in IN_FLIGHT:
                     return now, run
@@ -236,6 +260,7 @@ class LangGraphService:
         thread_id: str,
         run_id: str,
         *,
+        caller: Principal,
         pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> AsyncGenerator[tuple[Conversation, RunView]]:
         """The thread and the run, again and again: soon after each other at first,
@@ -243,7 +268,7 @@ class LangGraphService:
         waits between looks (it may return sooner: a streamed token came)."""
         delay = _FIRST_POLL
         while True:
-            yield await self.run(thread_id, run_id)
+            yield await self.run(thread_id, run_id, caller=caller)
             await pause(delay)
             delay = min(delay * 1.5, _LAST_POLL)
 

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from fastapi import HTTPException
 
+from mesh.gateway.auth import Principal
 from mesh.gateway.langgraph._conversation import IN_FLIGHT, Conversation, RunView
 from mesh.gateway.langgraph._messages import MESSAGE_MODES, MessageFrames
 from mesh.gateway.langgraph._service import LangGraphService
@@ -45,9 +46,11 @@ async def json_when_ready(answer: Awaitable[dict[str, Any]]) -> AsyncIterator[by
             await pending
 
 
-async def outcome_when_ended(service: LangGraphService, thread_id: str, run_id: str) -> Any:
+async def outcome_when_ended(
+    service: LangGraphService, thread_id: str, run_id: str, caller: Principal
+) -> Any:
     try:
-        now, run = await service.ended(thread_id, run_id)
+        now, run = await service.ended(thread_id, run_id, caller=caller)
     except HTTPException as exc:  # the thread was deleted while we waited
         return {"__error__": {"error": "NotFound", "message": str(exc.detail)}}
     return run_outcome_json(now, run)
@@ -65,7 +68,11 @@ def _frame(event: str, data: Any) -> bytes:
 
 
 async def run_events(
-    service: LangGraphService, thread_id: str, run_id: str, modes: frozenset[str]
+    service: LangGraphService,
+    thread_id: str,
+    run_id: str,
+    modes: frozenset[str],
+    caller: Principal,
 ) -> AsyncIterator[bytes]:
     """The run as SSE frames: metadata, then values/updates/custom/messages as it
     moves, then `error` if it failed; a heartbeat comment when nothing was sent for a
@@ -75,7 +82,7 @@ async def run_events(
     last_byte = time.monotonic()
     try:
         async with contextlib.aclosing(
-            service.watch(thread_id, run_id, pause=stream.wait)
+            service.watch(thread_id, run_id, caller=caller, pause=stream.wait)
         ) as looks:
             async for now, run in looks:
                 ended = run.status not in IN_FLIGHT

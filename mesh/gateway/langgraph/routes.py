@@ -14,11 +14,12 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from mesh.gateway._json_body import JsonBodyRoute
 from mesh.gateway._problems import ProblemError, problem_responses
+from mesh.gateway.auth import Principal, caller_by_method
 from mesh.gateway.gateway import Gateway
 from mesh.gateway.langgraph._conversation import RunView
 from mesh.gateway.langgraph._run_queue import QueueDriver
@@ -50,6 +51,10 @@ from schemas.envelope import utc_now
 from schemas.langgraph import RunRecord
 
 router = APIRouter(tags=["langgraph"], route_class=JsonBodyRoute)
+
+# The caller, authenticated once per request (the router's own guard, `create_app`,
+# is this dependency: FastAPI caches it). A thread is its tenant's (ADR 046).
+Caller = Annotated[Principal, Depends(caller_by_method)]
 
 # What the routes answer besides their success: an unknown thread, run or assistant
 # (404); a thread busy under `reject`, or no question to resume (409); the broker
@@ -130,21 +135,24 @@ async def get_assistant(request: Request, assistant_id: str) -> dict[str, Any]:
 
 
 @router.post("/threads", responses=problem_responses(409, 503))
-async def create_thread(request: Request, body: ThreadCreate | None = None) -> dict[str, Any]:
+async def create_thread(
+    request: Request, caller: Caller, body: ThreadCreate | None = None
+) -> dict[str, Any]:
     body = body or ThreadCreate()  # a client may send no body at all
     service = _service(request)
-    thread = await service.create_thread(body)
+    thread = await service.create_thread(body, caller=caller)
     return thread_json(service.now(thread))
 
 
 @router.post("/threads/search")
 async def search_threads(
-    request: Request, body: ThreadSearch | None = None
+    request: Request, caller: Caller, body: ThreadSearch | None = None
 ) -> list[dict[str, Any]]:
-    """Newest first; the cheap filters (ids, metadata) go before the derived status."""
+    """The caller's threads, newest first; the cheap filters (ids, metadata) go before
+    the derived status."""
     body = body or ThreadSearch()
     service = _service(request)
-    threads = sorted(service.store.threads.values(), key=lambda t: t.created_at, reverse=True)
+    threads = service.threads(caller)
     matching = (
         service.now(thread)
         for thread in threads
@@ -157,14 +165,16 @@ async def search_threads(
 
 
 @router.get("/threads/{thread_id}", responses=_READ)
-async def get_thread(request: Request, thread_id: str) -> dict[str, Any]:
-    return thread_json(await _service(request).thread(thread_id))
+async def get_thread(request: Request, thread_id: str, caller: Caller) -> dict[str, Any]:
+    return thread_json(await _service(request).thread(thread_id, caller=caller))
 
 
 @router.patch("/threads/{thread_id}", responses=_WRITE)
-async def patch_thread(request: Request, thread_id: str, body: ThreadPatch) -> dict[str, Any]:
+async def patch_thread(
+    request: Request, thread_id: str, body: ThreadPatch, caller: Caller
+) -> dict[str, Any]:
     service = _service(request)
-    now = await service.thread(thread_id)
+    now = await service.thread(thread_id, caller=caller)
     patched = now.thread.model_copy(
         update={"metadata": {**now.thread.metadata, **body.metadata}, "updated_at": utc_now()}
     )
@@ -173,17 +183,17 @@ async def patch_thread(request: Request, thread_id: str, body: ThreadPatch) -> d
 
 
 @router.delete("/threads/{thread_id}", status_code=204, responses=_WRITE)
-async def delete_thread(request: Request, thread_id: str) -> Response:
-    await _service(request).delete_thread(thread_id)
+async def delete_thread(request: Request, thread_id: str, caller: Caller) -> Response:
+    await _service(request).delete_thread(thread_id, caller=caller)
     return Response(status_code=204)
 
 
 @router.post("/threads/{thread_id}/history", responses=_READ)
 async def get_thread_history(
-    request: Request, thread_id: str, body: HistoryRequest | None = None
+    request: Request, thread_id: str, caller: Caller, body: HistoryRequest | None = None
 ) -> list[dict[str, Any]]:
     body = body or HistoryRequest()
-    states = thread_history_json(await _service(request).thread(thread_id))
+    states = thread_history_json(await _service(request).thread(thread_id, caller=caller))
     before = body.before.get("checkpoint_id") if isinstance(body.before, dict) else body.before
     ids = [state["checkpoint"]["checkpoint_id"] for state in states]
     if before in ids:
@@ -192,59 +202,71 @@ async def get_thread_history(
 
 
 @router.get("/threads/{thread_id}/state", responses=_READ)
-async def get_thread_state(request: Request, thread_id: str) -> dict[str, Any]:
-    return thread_state_json(await _service(request).thread(thread_id))
+async def get_thread_state(request: Request, thread_id: str, caller: Caller) -> dict[str, Any]:
+    return thread_state_json(await _service(request).thread(thread_id, caller=caller))
 
 
 # -- runs ------------------------------------------------------------------------------
 
 
 @router.post("/threads/{thread_id}/runs", responses=_RUN)
-async def create_run(request: Request, thread_id: str, body: RunCreate) -> JSONResponse:
-    return _created(await _service(request).create_run(thread_id, body))
+async def create_run(
+    request: Request, thread_id: str, body: RunCreate, caller: Caller
+) -> JSONResponse:
+    return _created(await _service(request).create_run(thread_id, body, caller=caller))
 
 
 @router.post("/threads/{thread_id}/runs/wait", responses=_RUN)
 async def create_run_and_wait(
-    request: Request, thread_id: str, body: RunCreate
+    request: Request, thread_id: str, body: RunCreate, caller: Caller
 ) -> StreamingResponse:
     service = _service(request)
-    return _waiting(service, await service.create_run(thread_id, body))
+    return _waiting(service, await service.create_run(thread_id, body, caller=caller), caller)
 
 
 @router.post("/threads/{thread_id}/runs/stream", responses={**_SSE, **_RUN})
 async def create_run_and_stream(
-    request: Request, thread_id: str, body: RunCreate
+    request: Request, thread_id: str, body: RunCreate, caller: Caller
 ) -> StreamingResponse:
     service = _service(request)
-    return _streaming(service, await service.create_run(thread_id, body), body.stream_mode)
+    run = await service.create_run(thread_id, body, caller=caller)
+    return _streaming(service, run, body.stream_mode, caller)
 
 
 # Stateless runs: each on a new thread, deleted after the run unless on_completion="keep".
 
 
 @router.post("/runs", responses=_RUN)
-async def create_stateless_run(request: Request, body: RunCreate) -> JSONResponse:
-    return _created(await _service(request).create_stateless_run(body))
+async def create_stateless_run(request: Request, body: RunCreate, caller: Caller) -> JSONResponse:
+    return _created(await _service(request).create_stateless_run(body, caller=caller))
 
 
 @router.post("/runs/wait", responses=_RUN)
-async def create_stateless_run_and_wait(request: Request, body: RunCreate) -> StreamingResponse:
+async def create_stateless_run_and_wait(
+    request: Request, body: RunCreate, caller: Caller
+) -> StreamingResponse:
     service = _service(request)
-    return _waiting(service, await service.create_stateless_run(body))
+    return _waiting(service, await service.create_stateless_run(body, caller=caller), caller)
 
 
 @router.post("/runs/stream", responses={**_SSE, **_RUN})
-async def create_stateless_run_and_stream(request: Request, body: RunCreate) -> StreamingResponse:
+async def create_stateless_run_and_stream(
+    request: Request, body: RunCreate, caller: Caller
+) -> StreamingResponse:
     service = _service(request)
-    return _streaming(service, await service.create_stateless_run(body), body.stream_mode)
+    run = await service.create_stateless_run(body, caller=caller)
+    return _streaming(service, run, body.stream_mode, caller)
 
 
 @router.post("/runs/cancel", status_code=204, responses=_WRITE)
 async def cancel_runs(
-    request: Request, body: RunsCancel, action: Literal["interrupt", "rollback"] = "interrupt"
+    request: Request,
+    body: RunsCancel,
+    caller: Caller,
+    action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response:
-    await _service(request).cancel_many(body.thread_id, body.run_ids, body.status)
+    service = _service(request)
+    await service.cancel_many(body.thread_id, body.run_ids, body.status, caller=caller)
     return Response(status_code=204)
 
 
@@ -252,21 +274,21 @@ def _created(run: RunView) -> JSONResponse:
     return JSONResponse(run_json(run), headers=_run_location(run.record))
 
 
-def _waiting(service: LangGraphService, run: RunView) -> StreamingResponse:
+def _waiting(service: LangGraphService, run: RunView, caller: Principal) -> StreamingResponse:
     record = run.record
     return StreamingResponse(
-        json_when_ready(outcome_when_ended(service, record.thread_id, record.run_id)),
+        json_when_ready(outcome_when_ended(service, record.thread_id, record.run_id, caller)),
         media_type="application/json",
         headers=_run_location(record),
     )
 
 
 def _streaming(
-    service: LangGraphService, run: RunView, modes: str | list[str]
+    service: LangGraphService, run: RunView, modes: str | list[str], caller: Principal
 ) -> StreamingResponse:
     record = run.record
     return StreamingResponse(
-        run_events(service, record.thread_id, record.run_id, stream_modes(modes)),
+        run_events(service, record.thread_id, record.run_id, stream_modes(modes), caller),
         media_type="text/event-stream",
         headers={**_run_location(record), "Cache-Control": "no-store"},
     )
@@ -276,18 +298,19 @@ def _streaming(
 async def list_runs(
     request: Request,
     thread_id: str,
+    caller: Caller,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
     status: str | None = None,
 ) -> list[dict[str, Any]]:
-    now = await _service(request).thread(thread_id)
+    now = await _service(request).thread(thread_id, caller=caller)
     newest_first = [run for run in reversed(now.runs) if status in (None, run.status)]
     return [run_json(run) for run in newest_first[offset : offset + limit]]
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}", responses=_READ)
-async def get_run(request: Request, thread_id: str, run_id: str) -> dict[str, Any]:
-    _, run = await _service(request).run(thread_id, run_id)
+async def get_run(request: Request, thread_id: str, run_id: str, caller: Caller) -> dict[str, Any]:
+    _, run = await _service(request).run(thread_id, run_id, caller=caller)
     return run_json(run)
 
 
@@ -301,25 +324,28 @@ async def cancel_run(
     request: Request,
     thread_id: str,
     run_id: str,
+    caller: Caller,
     wait: bool = False,
     action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response | StreamingResponse:
     service = _service(request)
-    await service.cancel_run(thread_id, run_id)
+    await service.cancel_run(thread_id, run_id, caller=caller)
     if not wait:
         return Response(status_code=202)
     return StreamingResponse(
-        json_when_ready(outcome_when_ended(service, thread_id, run_id)),
+        json_when_ready(outcome_when_ended(service, thread_id, run_id, caller)),
         media_type="application/json",
     )
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join", responses=_READ)
-async def join_run(request: Request, thread_id: str, run_id: str) -> StreamingResponse:
+async def join_run(
+    request: Request, thread_id: str, run_id: str, caller: Caller
+) -> StreamingResponse:
     service = _service(request)
-    await service.run(thread_id, run_id)  # a 404 before the stream starts
+    await service.run(thread_id, run_id, caller=caller)  # a 404 before the stream starts
     return StreamingResponse(
-        json_when_ready(outcome_when_ended(service, thread_id, run_id)),
+        json_when_ready(outcome_when_ended(service, thread_id, run_id, caller)),
         media_type="application/json",
     )
 
@@ -329,12 +355,13 @@ async def join_run_stream(
     request: Request,
     thread_id: str,
     run_id: str,
+    caller: Caller,
     stream_mode: Annotated[list[str] | None, Query()] = None,
 ) -> StreamingResponse:
     service = _service(request)
-    await service.run(thread_id, run_id)
+    await service.run(thread_id, run_id, caller=caller)
     return StreamingResponse(
-        run_events(service, thread_id, run_id, stream_modes(stream_mode)),
+        run_events(service, thread_id, run_id, stream_modes(stream_mode), caller),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store"},
     )

@@ -4,6 +4,10 @@ approval across agents, and answering it.
 Answering is a steering message carrying the decision (mesh/approvals.py). 404: no
 such task; 409: it waits for no approval, or its approval has expired; 422: a body
 field does not fit (named in `errors`).
+
+Who decided (`by`, ADR 046): with auth on, the authenticated caller's name; a `by` in
+the body is kept only as on whose behalf ("console on behalf of 'ada'"). With auth off
+nobody is authenticated: the body's `by` as it is, else "anonymous (auth off)".
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from mesh.errors import ApprovalNotPending
 from mesh.gateway._deps import GatewayDep
 from mesh.gateway._json_body import JsonBodyRoute
 from mesh.gateway._problems import ProblemError, problem_responses
-from mesh.gateway.auth import Principal
+from mesh.gateway.auth import ANONYMOUS, Principal, decided_by
 from mesh.gateway.native.routes import Operator, Reader, visible_task
 from schemas.tasks import TaskState
 
@@ -47,7 +51,13 @@ class ApprovalInbox(BaseModel):
 class DecideApproval(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(min_length=1, max_length=200, description="Who decides.")
+    by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Who decides. With auth on, the caller's name is recorded and this, "
+        "if given, only as on whose behalf; with auth off this as it is.",
+    )
     note: str = Field(default="", max_length=2000, description="Why; kept with the decision.")
 
 
@@ -84,8 +94,9 @@ async def _answer(
 ) -> ApprovalAnswered:
     visible_task(gateway, task_id, caller)
     decide = gateway.client.approve if decision == "approved" else gateway.client.reject
+    by = decided_by(caller, body.by, default=ANONYMOUS.name)
     try:
-        await decide(task_id, by=body.by, note=body.note)
+        await decide(task_id, by=by, note=body.note)
     except ApprovalNotPending as exc:
         raise ProblemError(409, "task_id", str(exc)) from None
     return ApprovalAnswered(task_id=task_id, decision=decision)
