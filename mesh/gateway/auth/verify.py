@@ -107,7 +107,7 @@ class Authenticator:
         expires_at = time.time() + self.sessions.ttl
         if verified.expires_at is not None:
             expires_at = min(expires_at, verified.expires_at)
-        return Session(verified.principal, expires_at, verified.key)
+        return Session(verified.principal, round(expires_at, 3), verified.key)
 
     def _from_token(self, token: str) -> Verified:
         assert self._key_set is not None

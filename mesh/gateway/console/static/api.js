@@ -16,7 +16,8 @@ async function problem(response) {
   try {
     const body = await response.json();
     const fields = (body.errors || []).map((e) => `${e.field}: ${e.reason}`).join("; ");
-    return new ApiError(`${response.status} ${body.detail || body.title}${fields ? ` (${fields})` : ""}`);
+    const detail = body.detail || body.title;
+    return new ApiError(`${response.status} ${detail}${fields && fields !== detail ? ` (${fields})` : ""}`);
   } catch {
     return new ApiError(`${response.status} ${response.statusText}`);
   }

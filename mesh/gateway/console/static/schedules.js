@@ -58,6 +58,6 @@ function render(schedules, act) {
     el("td", {}, at(s.last_tick)),
     el("td", {}, `${s.submitted} / ${s.skipped}`),
     el("td", {}, s.last_task_id ? taskLink(s.last_task_id) : "-"),
-    el("td", { class: "actions" }, buttons(s))));
+    el("td", { class: "switches" }, buttons(s))));
   return el("table", {}, el("tr", {}, head.map((h) => el("th", {}, h))), rows);
 }
