@@ -251,7 +251,8 @@ def test_a_cookie_changes_nothing_without_the_console_header(
     assert field_of(tampered.get("/v1/tasks")) == "cookie.mesh_session"
     exp = int(time.time()) + 120
     token = issuer.token(tenant="acme", scope="read", exp=exp)
-    by_token = anyone.post("/v1/console/session", json={"credential": token}, headers=console)
+    pasted = {"credential": f"Bearer {token}"}  # as copied from a header: taken too
+    by_token = anyone.post("/v1/console/session", json=pasted, headers=console)
     assert by_token.status_code == 200 and by_token.json()["expires_at"] <= exp  # not the TTL
     assert anyone.delete("/v1/console/session", headers=console).status_code == 204
 

@@ -85,7 +85,8 @@ class SessionSigner:
     def verify(self, cookie: str) -> Session:
         """The session the cookie stands for. Raises ValueError saying why it does not."""
         payload, _, signature = cookie.partition(".")
-        if not hmac.compare_digest(signature, self._signature(payload)):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a forged cookie).
+        if not hmac.compare_digest(signature.encode(), self._signature(payload).encode()):
             raise ValueError("session cookie not signed by this gateway (sign in again)")
         try:
             body = json.loads(_unb64(payload))

@@ -75,7 +75,7 @@ async def sign_in(
     if not authenticator.enabled:
         raise ProblemError(409, "body.credential", "auth is off: the console needs no sign-in")
     try:
-        verified = authenticator.verify(body.credential.strip())
+        verified = authenticator.verify(_without_scheme(body.credential))
     except ProblemError as exc:
         raise ProblemError(401, "body.credential", exc.errors[0].reason) from None
     session = authenticator.start_session(verified)
@@ -116,3 +116,9 @@ async def sign_out(request: Request, console: ConsoleHeader) -> Response:
         COOKIE, path="/", secure=request.url.scheme == "https", httponly=True, samesite="strict"
     )
     return response
+
+
+def _without_scheme(credential: str) -> str:
+    """The credential as pasted, without a `Bearer ` copied along with a token."""
+    scheme, _, rest = credential.strip().partition(" ")
+    return rest.strip() if scheme.lower() == "bearer" and rest.strip() else credential.strip()
