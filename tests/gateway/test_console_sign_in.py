@@ -3,7 +3,8 @@ to sign in, refuses a wrong key, shows the signed-in tenant's tasks only and fol
 them live over SSE with the session cookie, and signs out; the schedules page pauses
 and resumes a schedule, and the agents page shows and flips an agent type's pause
 switch. With a real HTTP client: the cookie's attributes, a session never outliving
-its JWT, and a cookie-authenticated change refused without the console's header (CSRF).
+its JWT, and a cookie-authenticated change (native or LangGraph API) refused without
+the console's header (CSRF).
 
 A real gateway on a socket over the in-memory transport (the broker adds nothing
 here; tests/gateway/test_console.py runs the console on it), real HTTP clients, real
@@ -242,6 +243,11 @@ def test_a_cookie_changes_nothing_without_the_console_header(
     for path in (f"/v1/tasks/{task_id}/cancel", "/v1/tasks"):  # a cross-site form's POSTs
         forged = browser_like.post(path, json={"agent": "echo", "input": {}})
         assert forged.status_code == 403 and field_of(forged) == "header.x-mesh-console"
+    forged_thread = browser_like.post("/threads", json={})  # the LangGraph API: the same guard
+    assert forged_thread.status_code == 403 and field_of(forged_thread) == "header.x-mesh-console"
+    thread = browser_like.post("/threads", json={}, headers=console)
+    assert thread.status_code == 200
+    assert browser_like.get(f"/threads/{thread.json()['thread_id']}").status_code == 200
     assert browser_like.get(f"/v1/tasks/{task_id}").json()["status"] == "running"
     cancelled = browser_like.post(f"/v1/tasks/{task_id}/cancel", json={}, headers=console)
     assert cancelled.status_code == 202
