@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     gateway_jwks: str | None = None
     gateway_jwt_issuer: str | None = None  # when set, a token must name this `iss`
     gateway_jwt_audience: str | None = None  # when set, a token must name this `aud`
+    # The console's sign-in (ADR 047): seconds a session cookie lasts (never past the
+    # JWT it was made from), and the secret that signs it (at least 32 characters; the
+    # same on every replica). Unset: a secret made at start-up, good at that process only.
+    gateway_session_ttl: float = Field(default=8 * 3600.0, ge=60.0, le=7 * 86400.0)
+    gateway_session_secret: SecretStr = SecretStr("")
 
     # Model calls (`ctx.chat`, mesh/models, ADR 020): the OpenAI-compatible endpoint
     # (base URL) and model an agent uses where its `ModelSpec` names none; the key

@@ -20,9 +20,10 @@ from mesh.gateway._view import GatewayView
 from mesh.gateway.a2a import routes as a2a
 from mesh.gateway.auth import Authenticator, caller_by_method
 from mesh.gateway.console import install_console
+from mesh.gateway.console import session as console_session
 from mesh.gateway.gateway import Gateway
 from mesh.gateway.langgraph import routes as langgraph
-from mesh.gateway.native import agents, approvals, dead_letters, updates
+from mesh.gateway.native import agents, approvals, dead_letters, schedules, updates
 from mesh.gateway.native import routes as native
 from mesh.observability.logs import configure_logging
 from mesh.observability.tenants import label_tenants
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
         dead_letters.router,
         agents.router,
         approvals.router,
+        schedules.router,
+        console_session.router,
         langgraph.router,
         a2a.router,
     ]

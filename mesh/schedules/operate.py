@@ -74,32 +74,38 @@ async def listing(client: Client) -> list[Listed]:
             schedules[read.name] = read
         elif isinstance(read, ScheduleProgress):
             progress[read.name] = read
-    listed = []
-    for name, schedule in sorted(schedules.items()):
-        if schedule.deleted:
-            continue
-        done = progress.get(name)
-        after = max(done.last_tick if done else 0.0, schedule.active_since, time.time())
-        upcoming = None if schedule.paused else fire_at(schedule, next_tick(schedule, after))
-        listed.append(Listed(schedule, done, upcoming))
-    return listed
+    return [
+        _listed(schedule, progress.get(name))
+        for name, schedule in sorted(schedules.items())
+        if not schedule.deleted
+    ]
 
 
-async def switch(client: Client, name: str, *, paused: bool | None, deleted: bool = False) -> None:
-    """Pause, resume (`paused`) or delete a schedule.
+def _listed(schedule: Schedule, done: ScheduleProgress | None) -> Listed:
+    after = max(done.last_tick if done else 0.0, schedule.active_since, time.time())
+    upcoming = None if schedule.paused else fire_at(schedule, next_tick(schedule, after))
+    return Listed(schedule, done, upcoming)
+
+
+async def switch(
+    client: Client, name: str, *, paused: bool | None, deleted: bool = False
+) -> Listed:
+    """Pause, resume (`paused`) or delete a schedule; it as it is now.
 
     Raises:
         InvalidInput: no schedule of that name.
     """
-    found = {listed.schedule.name: listed.schedule for listed in await listing(client)}
-    schedule = found.get(name)
-    if schedule is None:
+    found = {listed.schedule.name: listed for listed in await listing(client)}
+    if name not in found:
         known = ", ".join(sorted(found)) or "none"
         raise InvalidInput(f"name {name!r}: no such schedule; schedules: {known}")
+    schedule = found[name].schedule
     now = time.time()
     update: dict[str, Any] = {"updated_at": now, "deleted": deleted}
     if paused is not None:
         update["paused"] = paused
         if not paused and schedule.paused:
             update["active_since"] = now  # ticks that fell in the pause are not caught up
-    await records.write(client.publisher, schedule.model_copy(update=update))
+    changed = schedule.model_copy(update=update)
+    await records.write(client.publisher, changed)
+    return _listed(changed, found[name].progress)

@@ -12,7 +12,8 @@ import contextlib
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -30,6 +31,8 @@ from tests.gateway.native_support import WebhookReceiver
 from tests.helpers import eventually
 from tests.model_double import ModelDouble
 from tests.research_support import ResearchScript
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -60,6 +63,7 @@ class GatewayServer:
         self._shared_transport = shared_transport
         self._server: uvicorn.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport: Transport | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
@@ -76,6 +80,17 @@ class GatewayServer:
             self._server.should_exit = True
         self._thread.join(timeout=30)
 
+    def call(self, work: Callable[[Transport], Awaitable[T]], timeout: float = 30.0) -> T:
+        """Run `work` on the server's loop with its transport (a test's own writes, say
+        with a `Client` of it); its result."""
+        assert self._loop is not None and self._transport is not None, "not started"
+
+        async def run() -> T:
+            assert self._transport is not None
+            return await work(self._transport)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
     def _run(self) -> None:
         try:
             asyncio.run(self._serve())
@@ -87,6 +102,7 @@ class GatewayServer:
         async with contextlib.AsyncExitStack() as stack:
             shared = self._shared_transport() if self._shared_transport else None
             transport = shared or KafkaTransport(self.settings)
+            self._loop, self._transport = asyncio.get_running_loop(), transport
             await transport.start()
             stack.push_async_callback(transport.stop)
             # Started together: each joins its own group, and the joins (a few seconds

@@ -1,11 +1,13 @@
 """The README's console screenshots (docs/console/*.png), from a small mesh: the embedded
 broker, a supervisor and one `mesh run` process per agent type, a gateway, and some
-tasks (a tree, an approval, dead letters); a worker killed, so the supervisor acts.
+tasks (a tree, an approval, dead letters); schedules, one agent type paused; a worker
+killed, so the supervisor acts; and the sign-in form of a second gateway, with auth on.
 Not a test: `python -m tests.gateway.console_screenshots` (needs /usr/bin/chromium).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Locator, Page, expect, sync_playwright
+from pydantic import SecretStr
 
 from mesh.settings import load_settings
 from tests.conftest import ROOT, _embedded_broker, settings_env
@@ -49,9 +52,24 @@ def main() -> None:
                 what="every agent's card",
             )
             tasks = submit_tasks(http)
+            add_schedules(command, env)
             poll(lambda: live_workers(http, "slow") or None, timeout=120, what="slow seen")
+            poll(
+                lambda: status(http, tasks["failed"]) == "dead_lettered" or None,
+                timeout=60,
+                what="dlq",
+            )
+            http.post("/v1/agents/fail/pause", json={"reason": "until its fix is deployed"})
         os.kill(processes[2].pid, signal.SIGKILL)  # the `slow` worker: the supervisor acts
         take_screenshots(gateway.url, tasks)
+        signing_in = GatewayServer(
+            settings.model_copy(update={"gateway_auth": "on", "gateway_api_keys": _KEYS}), []
+        )
+        signing_in.start()
+        try:
+            take_sign_in_screenshot(signing_in.url)
+        finally:
+            signing_in.stop()
     finally:
         gateway.stop()
         for process in processes:
@@ -60,6 +78,40 @@ def main() -> None:
             process.wait(30)
         for _ in broker:  # stops it
             pass
+
+
+_KEYS = SecretStr('[{"name": "ops", "key_sha256": "' + "0" * 64 + '", "scopes": ["admin"]}]')
+
+
+def add_schedules(command: list[str], env: dict[str, str]) -> None:
+    for name, cron, tz in (
+        ("nightly-report", "0 3 * * *", "Europe/Paris"),
+        ("every-minute", "* * * * *", "UTC"),
+        ("weekly-digest", "0 9 * * 1", "America/New_York"),
+    ):
+        subprocess.run(
+            [
+                *command,
+                "schedule",
+                "add",
+                name,
+                "--cron",
+                cron,
+                "--tz",
+                tz,
+                "--agent",
+                "echo",
+                "--input",
+                json.dumps({"text": name}),
+            ],
+            env=env,
+            check=True,
+        )
+    subprocess.run([*command, "schedule", "pause", "weekly-digest"], env=env, check=True)
+
+
+def status(http: httpx.Client, task_id: str) -> str:
+    return str(http.get(f"/v1/tasks/{task_id}").json()["status"])
 
 
 def live_workers(http: httpx.Client, agent: str) -> int:
@@ -88,7 +140,20 @@ def take_screenshots(url: str, tasks: dict[str, str]) -> None:
         shoot(page, f"#/tasks/{tasks['planner']}", "task", page.locator(".tree li li"))
         shoot(page, "#/approvals", "approvals", page.locator(f'[data-task="{tasks["payer"]}"]'))
         shoot(page, "#/agents", "agents", page.locator("main ol li").first)  # an action
+        shoot(page, "#/schedules", "schedules", page.locator("tr[data-schedule]").nth(2))
         shoot(page, f"#/tasks/{tasks['failed']}", "dead-letter", page.locator(".letters li"))
+        browser.close()
+
+
+def take_sign_in_screenshot(url: str) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_context(base_url=url, viewport={"width": 1200, "height": 360}).new_page()
+        page.goto("/console")
+        page.locator("input[name=credential]").fill("not-a-key")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("form.signin .error")).to_contain_text("unknown API key")
+        page.screenshot(path=str(Path(OUT) / "sign-in.png"), full_page=True)
         browser.close()
 
 

@@ -14,11 +14,10 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 # Imported now, not at the talker's first call: the workers share the gateway's event
 # loop here (GatewayServer), and that import would stall the page's requests meanwhile.
@@ -26,15 +25,13 @@ import mesh.models.openai_compatible  # noqa: F401
 from mesh.settings import load_settings
 from tests.conftest import bootstrap_servers  # noqa: F401 (imported: pytest scopes it to this package)
 from tests.gateway.agents import echo, fail, slow
+from tests.gateway.browser_support import WAIT_MS, chromium
 from tests.gateway.conftest import GatewayServer
 from tests.gateway.console_agents import payer, planner, talker
 from tests.gateway.native_support import submit, wait_status
 from tests.model_double import ModelDouble, Reply
 
 pytestmark = pytest.mark.broker
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make chromium`)
-WAIT_MS = 15_000  # Playwright's bound on each condition awaited
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +66,7 @@ def console_gateway(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (Debian's chromium package)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")

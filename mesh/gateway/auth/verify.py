@@ -7,7 +7,9 @@ token itself never appears in an answer or a log.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import jwt
 from starlette.requests import HTTPConnection, Request
@@ -22,10 +24,28 @@ from mesh.gateway.auth.credentials import (
     tenant_of,
 )
 from mesh.gateway.auth.principal import ANONYMOUS, Principal, Scope
+from mesh.gateway.auth.session import (
+    COOKIE,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    Session,
+    SessionSigner,
+    key_fingerprint,
+)
 from mesh.settings import Settings
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="agentmesh"'}
 _LEEWAY = 30  # s of clock skew allowed on exp/nbf between the issuer and the gateway
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A credential that checked out: whose, until when (a JWT's `exp`), and which API
+    key (its fingerprint, for a console session made from it)."""
+
+    principal: Principal
+    expires_at: float | None = None
+    key: str | None = None
 
 
 class Authenticator:
@@ -35,21 +55,61 @@ class Authenticator:
         self._key_set = read_key_set(settings.gateway_jwks)
         self._issuer = settings.gateway_jwt_issuer
         self._audience = settings.gateway_jwt_audience
+        self.sessions = SessionSigner(settings)
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """The caller of a request with a key or token in `headers`; else 401."""
         if not self.enabled:
             return ANONYMOUS
         presented = headers.get("x-api-key") or _bearer(headers.get("authorization", ""))
         if not presented:
             raise _unauthorized("no credential: send X-Api-Key or Authorization: Bearer")
+        return self.verify(presented).principal
+
+    def authenticate_connection(self, connection: HTTPConnection) -> Principal:
+        """`authenticate`, or else by the console's session cookie (ADR 047), which
+        changes nothing without the `X-Mesh-Console` header (CSRF)."""
+        headers = connection.headers
+        cookie = connection.cookies.get(COOKIE)
+        if not self.enabled or cookie is None or _presents_credential(headers):
+            return self.authenticate(headers)  # a key or token sent wins over the cookie
+        principal = self.from_session(cookie)
+        if connection.scope.get("method", "GET") not in SAFE_METHODS and CSRF_HEADER not in headers:
+            reason = "a request signed in by the console's cookie must send X-Mesh-Console: 1"
+            raise ProblemError(403, "header.x-mesh-console", reason)
+        return principal
+
+    def verify(self, presented: str) -> Verified:
+        """The key or JWT `presented`, checked; else 401."""
         if presented.count(".") == 2 and self._key_set is not None:
             return self._from_token(presented)
         for key in self._keys:
             if key.matches(presented):
-                return key.principal
+                return Verified(key.principal, key=key_fingerprint(key.digest))
         raise _unauthorized("unknown API key")
 
-    def _from_token(self, token: str) -> Principal:
+    def from_session(self, cookie: str) -> Principal:
+        """The caller a session cookie stands for; 401 naming the cookie if none."""
+        try:
+            session = self.sessions.verify(cookie)
+        except ValueError as exc:
+            raise _unauthorized(str(exc), field=f"cookie.{COOKIE}") from None
+        if session.key is None:
+            return session.principal
+        for key in self._keys:  # the key's entry now: removed or rotated ends the session
+            if key_fingerprint(key.digest) == session.key:
+                return key.principal
+        reason = "the API key this session was signed in with is no longer accepted"
+        raise _unauthorized(reason, field=f"cookie.{COOKIE}")
+
+    def start_session(self, verified: Verified) -> Session:
+        """A session for a verified credential: for the TTL, never past a JWT's expiry."""
+        expires_at = time.time() + self.sessions.ttl
+        if verified.expires_at is not None:
+            expires_at = min(expires_at, verified.expires_at)
+        return Session(verified.principal, round(expires_at, 3), verified.key)
+
+    def _from_token(self, token: str) -> Verified:
         assert self._key_set is not None
         try:
             kid = jwt.get_unverified_header(token).get("kid")
@@ -71,7 +131,7 @@ class Authenticator:
             tenant = tenant_of(claims.get("tenant"), scopes, where)
         except SettingsError as exc:  # here the token, not a setting, is at fault
             raise _unauthorized(str(exc)) from None
-        return Principal(str(claims["sub"]), tenant, scopes)
+        return Verified(Principal(str(claims["sub"]), tenant, scopes), float(claims["exp"]))
 
 
 def require(scope: Scope) -> Callable[..., Principal]:
@@ -85,6 +145,10 @@ def require(scope: Scope) -> Callable[..., Principal]:
     return caller
 
 
+def _presents_credential(headers: Mapping[str, str]) -> bool:
+    return "x-api-key" in headers or bool(_bearer(headers.get("authorization", "")))
+
+
 def _bearer(value: str) -> str:
     scheme, _, credential = value.partition(" ")
     return credential.strip() if scheme.lower() == "bearer" else ""
@@ -96,8 +160,8 @@ def _only(key_set: jwt.PyJWKSet) -> jwt.PyJWK:
     return key_set.keys[0]
 
 
-def _unauthorized(reason: str) -> ProblemError:
-    return ProblemError(401, "header.authorization", reason, headers=_CHALLENGE)
+def _unauthorized(reason: str, *, field: str = "header.authorization") -> ProblemError:
+    return ProblemError(401, field, reason, headers=_CHALLENGE)
 
 
 _READS_BY_POST = ("/search", "/history")
@@ -119,7 +183,7 @@ def authenticated(connection: HTTPConnection) -> Principal:
     credential); for a route that asks its scope once it knows the operation (A2A's
     JSON-RPC method)."""
     authenticator: Authenticator = connection.app.state.authenticator
-    return authenticator.authenticate(connection.headers)
+    return authenticator.authenticate_connection(connection)
 
 
 def insist(caller: Principal, scope: Scope) -> None:

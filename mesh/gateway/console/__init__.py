@@ -1,7 +1,8 @@
 """The web console (ADR 042): one HTML page, a stylesheet and a few small JavaScript
 modules under `static/`, served by the gateway at `/console`. Nothing is built and
 nothing comes from the network: the browser loads the files as they are in the
-package, and the page reads the gateway's own API (`/v1/...`, SSE included).
+package, and the page reads the gateway's own API (`/v1/...`, SSE included). With
+auth on it signs in first, to a session cookie (`session`, ADR 047).
 """
 
 from __future__ import annotations

@@ -2,43 +2,58 @@
 
 export class ApiError extends Error {}
 
+// Every call says it comes from the console: with auth on, a request the session cookie
+// signs in must carry this header to change anything (a cross-site form cannot send it).
+const CONSOLE = { "X-Mesh-Console": "1" };
+
+// Called when the gateway answers 401 (no session, or it ended): the app signs in again.
+let unauthorized = () => {};
+export function onUnauthorized(callback) { unauthorized = callback; }
+
 // The gateway answers errors as problem+json: say the detail and the fields it names.
 async function problem(response) {
+  if (response.status === 401) unauthorized();
   try {
     const body = await response.json();
     const fields = (body.errors || []).map((e) => `${e.field}: ${e.reason}`).join("; ");
-    return new ApiError(`${response.status} ${body.detail || body.title}${fields ? ` (${fields})` : ""}`);
+    const detail = body.detail || body.title;
+    return new ApiError(`${response.status} ${detail}${fields && fields !== detail ? ` (${fields})` : ""}`);
   } catch {
     return new ApiError(`${response.status} ${response.statusText}`);
   }
 }
 
-export async function getJSON(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" } });
+export async function request(method, path, body) {
+  const headers = { ...CONSOLE, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (!response.ok) throw await problem(response);
-  return response.json();
+  return response.status === 204 ? {} : response.json();
 }
 
-export async function postJSON(path, body = {}) {
-  const response = await fetch(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw await problem(response);
-  return response.json();
-}
+export const getJSON = (path) => request("GET", path);
+export const postJSON = (path, body = {}) => request("POST", path, body);
 
 // An EventSource with a listener per event name (called with the data and the event's
 // id); `live` in the header shows whether the page is connected. Returns the source (close it when the page goes).
 export function follow(path, handlers) {
   const source = new EventSource(path);
-  for (const [name, handle] of Object.entries(handlers)) {
-    source.addEventListener(name, (message) => handle(message.data ? JSON.parse(message.data) : {}, message.lastEventId));
-  }
   const live = document.getElementById("live");
-  source.addEventListener("open", () => { live.textContent = "live"; live.className = "on"; });
-  source.addEventListener("error", () => { live.textContent = "reconnecting"; live.className = ""; });
+  // A handler's failed call (a 401 once the session ended, say) is shown, not thrown.
+  const failed = (error) => { live.textContent = "error"; live.className = ""; live.title = error.message; };
+  for (const [name, handle] of Object.entries(handlers)) {
+    source.addEventListener(name, (message) => {
+      Promise.resolve(handle(message.data ? JSON.parse(message.data) : {}, message.lastEventId)).catch(failed);
+    });
+  }
+  source.addEventListener("open", () => { live.textContent = "live"; live.className = "on"; live.title = ""; });
+  source.addEventListener("error", () => {
+    live.textContent = "reconnecting"; live.className = "";
+    // A refused stream (401 once the session ended) is not retried by the browser.
+    if (source.readyState === EventSource.CLOSED) getJSON("/v1/console/session").then((who) => {
+      if (who.auth && !who.name) unauthorized();
+    }).catch(() => {});
+  });
   return source;
 }
 

@@ -1,9 +1,11 @@
 // The approvals inbox: what waits for a person's approval, across agents; approve or
 // reject it. It reloads whenever a task starts or stops waiting (`/v1/task-updates`).
 import { attempt, el, follow, getJSON, postJSON, taskLink, when } from "./api.js";
+import { session } from "./signin.js";
 
-// Who decides: asked once, remembered by the browser.
+// Who decides: the signed-in name with auth on; else asked once, remembered by the browser.
 function decider() {
+  if (session.auth && session.name) return session.name;
   let name = localStorage.getItem("console.by");
   if (!name) {
     name = prompt("Your name (kept with your decisions):", "console") || "console";
