@@ -23,7 +23,9 @@ from pathlib import Path
 DEV_ENV = Path(".mesh", "dev.env")
 
 # Per process (each child gets its own), or secrets that must not land on disk.
-_NOT_WRITTEN = frozenset({"MESH_INSTANCE_ID", "MESH_METRICS_PORT"})
+# The gateway's auth switch is its own: its keys are secrets and never written, and a
+# command in another shell that read the switch without them would refuse to start.
+_NOT_WRITTEN = frozenset({"MESH_INSTANCE_ID", "MESH_METRICS_PORT", "MESH_GATEWAY_AUTH"})
 _SECRET = re.compile(r"PASSWORD|SECRET|API_KEY")  # e.g. MESH_MODEL_API_KEY
 _PID_LINE = re.compile(r"^# mesh dev pid (\d+)")
 

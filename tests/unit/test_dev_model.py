@@ -51,6 +51,15 @@ def test_a_model_key_is_not_written_to_the_dev_env_file() -> None:
     assert written == {"MESH_MODEL_ENDPOINT": "https://api.example.com/v1"}
 
 
+def test_the_gateways_auth_switch_stays_with_its_keys_out_of_the_dev_env_file() -> None:
+    # A `mesh` command in a second shell reads the file: with the switch and no keys,
+    # its settings would refuse to load.
+    written = dev_settings(
+        {"MESH_GATEWAY_AUTH": "on", "MESH_GATEWAY_API_KEYS": "[]", "MESH_NAMESPACE": "n"}
+    )
+    assert written == {"MESH_NAMESPACE": "n"}
+
+
 def test_the_weights_are_found_without_importing_their_package() -> None:
     path = weights_path()
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50e6
