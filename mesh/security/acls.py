@@ -136,7 +136,8 @@ def agent_principal(settings: Settings, agent: Agent, deployment: Sequence[Agent
     """An agent type's user: consume its inbox, retry tiers and events in its group;
     write its lifecycle, journal, retries, dead letters and heartbeats, the inboxes of
     the agent types it delegates to and of those that delegate to it (outcomes go to
-    the parent's inbox, ADR 001), and the domain events it emits."""
+    the parent's inbox, ADR 001), and the domain events it emits; a delegating one
+    reads the task events too (its children's progress, mesh/runtime/children.py)."""
     topics = Topics(settings.namespace)
     name = agent.name
     grants = _Grants()
@@ -149,6 +150,8 @@ def agent_principal(settings: Settings, agent: Agent, deployment: Sequence[Agent
     consumed = [topics.inbox(name), *retries, *(topics.domain(t) for t in agent.event_types)]
     grants.topics("Read", [*consumed, topics.journal(name)])
     grants.topics("Read", [topics.circuits, topics.agent_pauses])  # followed
+    if agent.delegates_to:  # `ctx.children_progress()` follows the children's events
+        grants.topics("Read", [topics.task_events])
     parents = [a.name for a in deployment if name in a.delegates_to]
     grants.topics(
         "Write",
