@@ -34,8 +34,12 @@ SPECS = {"fanout": "tests.e2e.sample_agents:fanout", "sleeper": "tests.e2e.sampl
 
 @pytest.fixture
 def settings(broker_settings: Settings) -> Settings:
-    # The supervisor measures lag often enough to be seen doing it.
-    return broker_settings.model_copy(update={"partitions": 2, "metrics_lag_interval": 0.5})
+    # The supervisor measures lag often enough to be seen doing it; groups form faster
+    # (the embedded broker holds a first join for about half the session timeout).
+    update = {"partitions": 2, "metrics_lag_interval": 0.5, "session_timeout": 2.0}
+    return broker_settings.model_copy(
+        update={**update, "heartbeat_interval": 0.5, "rebalance_grace": 0.5}
+    )
 
 
 class Recorded:
