@@ -34,13 +34,13 @@ dev: $(STAMP) ## run the mesh: broker, model, reference agents, supervisor, gate
 	@exec $(BIN)/mesh dev $(foreach spec,$(AGENTS),--agent $(spec))
 
 # The suites that run in this process (unit, contract, memory, broker, gateway, ...) go
-# on two pytest workers (pytest-xdist, ADR 044); those that start agent processes and
+# on three pytest workers (pytest-xdist, ADR 044); those that start agent processes and
 # kill or pause them (tests/e2e, tests/faults) then run one test at a time, so the
 # processes they wait on have the CPU. A new test directory lands in the first run.
 # The linters run beside that serial run, which leaves most of a core idle; their
 # output is printed after it, and either failing fails `make test`.
 SERIAL_SUITES := tests/e2e tests/faults
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 test: $(STAMP) prometheus chromium ## the whole test suite (unit, contract, e2e) and the linters
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=15 \

@@ -10,7 +10,8 @@ Reading order for a newcomer:
                       `mesh.runtime._runner` runs one task, `mesh.runtime._offsets` decides commits.
 4. `mesh.runtime.lifecycle` - task events and state; `mesh.views.tasks` materializes state.
 5. `mesh.client`    - `Client`: submit, get, list, steer, cancel, publish.
-6. `mesh.transport` - the broker seam (`memory` double, `kafka` adapter).
+6. `mesh.transport` - the broker seam (`memory` double, `kafka` adapter); `mesh.security`
+                      derives each principal's Kafka ACLs from `mesh.topics`.
 7. `mesh.cli.main`, `mesh.dev.devserver`, `mesh.dev.broker` - commands and the embedded broker.
 8. `mesh.errors`    - every error, in one hierarchy (drawn in its docstring).
 The message contracts live in the `schemas` package.

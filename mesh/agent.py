@@ -59,6 +59,8 @@ class Agent:
         name: lower-case identifier; also the consumer group and inbox topic name.
         description: one line for `mesh agents` and the gateway's assistant list.
         delegates_to: agent types this one may delegate to (checked on `ctx.delegate`).
+        emits: domain event types its handlers publish (checked on `ctx.emit`); with
+            `delegates_to`, what its Kafka ACLs are derived from (mesh/security).
         max_inflight: cap on concurrently running tasks per process (default: setting).
         timeout: seconds a task may run before it fails (None: only its deadline).
         retry: how failed tasks are retried before they are dead-lettered
@@ -76,6 +78,7 @@ class Agent:
         *,
         description: str = "",
         delegates_to: Sequence[str] = (),
+        emits: Sequence[str] = (),
         max_inflight: int | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
@@ -109,6 +112,7 @@ class Agent:
         self.name = name
         self.description = description
         self.delegates_to = tuple(delegates_to)
+        self.emits = tuple(emits)
         self.max_inflight = max_inflight
         self.timeout = timeout
         self.handlers: dict[str, Handler] = {}

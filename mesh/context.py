@@ -147,8 +147,17 @@ class TaskContext:
     # -- initiating ---------------------------------------------------------------
 
     async def emit(self, event: BaseModel, *, key: str) -> str:
-        """Publish a domain event (keyed by the entity it is about); returns its id."""
+        """Publish a domain event (keyed by the entity it is about); returns its id.
+
+        Raises:
+            SetupError: the event's type is not in this agent's `emits`.
+        """
         type_, version = REGISTRY.type_of(type(event))
+        if type_ not in self.agent.emits:
+            raise SetupError(
+                f"agent {self.agent.name!r} emits {type_!r}, which is not in its emits "
+                f"{list(self.agent.emits)!r}; add it there (its Kafka ACLs follow from it)"
+            )
         envelope = Envelope(
             type=type_,
             version=version,

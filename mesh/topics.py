@@ -9,6 +9,7 @@ and side-by-side meshes get their own topics and groups on one cluster.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mesh.settings import Settings
@@ -266,6 +267,19 @@ def dead_letter_topics(settings: Settings, agent: str) -> list[TopicSpec]:
         replication_factor=settings.replication_factor,
     )
     return [_spec(settings, topics.dead_letters(agent)), marks]
+
+
+def worker_topics(
+    settings: Settings, agent: str, *, events: Sequence[str], delegates_to: Sequence[str]
+) -> list[TopicSpec]:
+    """What `mesh run` of `agent` creates when missing (its Kafka ACLs grant Create on
+    them): the mesh's own topics, the agent's, those of the domain `events` it handles,
+    and those of the agent types it delegates to."""
+    specs = [*runtime_topics(settings), *agent_topics(settings, agent)]
+    specs += [domain_topic(settings, t) for t in events]
+    for target in delegates_to:
+        specs += agent_topics(settings, target)
+    return specs
 
 
 def retry_tier(settings: Settings, delay: float) -> float:

@@ -11,6 +11,7 @@ A ticket asking for a refund of a known order also starts a `refunds` task
 from __future__ import annotations
 
 from agents.contracts import (
+    REPLY_DRAFTED,
     KnowledgeHits,
     KnowledgeSearch,
     OrdersFound,
@@ -30,6 +31,7 @@ agent = Agent(
     "triage",
     description="Classifies support tickets, gathers facts in parallel, drafts a reply.",
     delegates_to=["knowledge", "orders", "refunds"],
+    emits=[REPLY_DRAFTED],
 )
 
 

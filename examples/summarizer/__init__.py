@@ -8,6 +8,7 @@ agent = Agent(
     "summarizer",
     description="Summarizes what the knowledge base says about a topic.",
     delegates_to=["knowledge"],
+    emits=["summarizer.summary.written"],
 )
 
 

@@ -17,6 +17,7 @@ from mesh.errors import BrokerUnreachable, TransportError
 from mesh.settings import Settings
 
 _PROBE_SECONDS = 2.0
+_NOTHING_LISTENS = "nothing listens there"
 
 
 def stale_dev_mesh(dev: DevMesh) -> BrokerUnreachable:
@@ -62,6 +63,8 @@ async def diagnose(
         )
     if serving:
         return BrokerUnreachable(f"the broker at {address} refused the connection: {refused}")
+    if reason != _NOTHING_LISTENS and settings.security_protocol != "PLAINTEXT":
+        return BrokerUnreachable(_security_refused(settings, reason))
     return BrokerUnreachable(
         f"cannot reach the broker at {address} (MESH_BOOTSTRAP_SERVERS): {reason}"
     )
@@ -69,11 +72,11 @@ async def diagnose(
 
 async def _probe(address: str, settings: Settings) -> tuple[bool, str]:
     """(True, "") if a broker serves metadata at `address`, else (False, why not)."""
-    from mesh.transport.kafka.adapter import client_options
+    from mesh.transport.kafka.options import client_options
     from mesh.transport.kafka.probe import wait_until_serving
 
     if not await _anything_listens(address):
-        return False, "nothing listens there"
+        return False, _NOTHING_LISTENS
     given = client_options(settings)  # the security settings; the probe sets the rest
     ours = ("bootstrap_servers", "request_timeout_ms")
     options = {k: v for k, v in given.items() if k not in ours}
@@ -81,7 +84,21 @@ async def _probe(address: str, settings: Settings) -> tuple[bool, str]:
         await wait_until_serving(address, timeout=_PROBE_SECONDS, options=options)
     except TimeoutError as exc:
         return False, str(exc).rpartition("last error: ")[2].rstrip(")")
+    except (KeyError, ValueError) as exc:  # aiokafka's SCRAM client on a refusal
+        return False, f"its SCRAM exchange ended in {type(exc).__name__}: {exc}"
     return True, ""
+
+
+def _security_refused(settings: Settings, reason: str) -> str:
+    """A broker listens but the connection with the security settings failed."""
+    how = f"MESH_SECURITY_PROTOCOL={settings.security_protocol}"
+    if settings.sasl_mechanism:
+        how += f", MESH_SASL_MECHANISM={settings.sasl_mechanism} as {settings.sasl_username!r}"
+    return (
+        f"a broker listens at {settings.bootstrap_servers} but the connection with {how} "
+        f"failed ({reason}): check that its listener takes this protocol and mechanism, "
+        "and MESH_SASL_USERNAME/MESH_SASL_PASSWORD (or MESH_SSL_CAFILE)"
+    )
 
 
 async def _anything_listens(address: str) -> bool:

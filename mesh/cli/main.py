@@ -4,7 +4,7 @@ Every command reads `MESH_*` settings; a bad setting or input ends the command
 with a one-line message on stderr and exit status 2 (1 for runtime failures).
 The commands live by group: `_services` (run, broker, model-server, dev, gateway), `_tasks`
 (submit, tasks, task, steer, resume, cancel, publish), `_agents` (agents, pause, resume),
-`_approvals`, `_dlq`, `_supervisor`, `_schedules` and `_schemas`; `support` is what
+`_approvals`, `_dlq`, `_supervisor`, `_schedules`, `_schemas` and `_kafka`; `support` is what
 they share.
 """
 
@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from mesh.cli._agents import add_agents_parser
 from mesh.cli._approvals import add_approvals_parser
 from mesh.cli._dlq import add_dlq_parser
+from mesh.cli._kafka import add_kafka_parser
 from mesh.cli._schedules import add_schedule_parser
 from mesh.cli._schemas import add_schemas_parser
 from mesh.cli._services import add_dev_parsers, add_gateway_parser, add_run_parser
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_parser(sub)  # mesh/cli/_schedules.py
     add_gateway_parser(sub)  # mesh/cli/_services.py
     add_schemas_parser(sub)  # mesh/cli/_schemas.py
+    add_kafka_parser(sub)  # mesh/cli/_kafka.py
     return parser
 
 

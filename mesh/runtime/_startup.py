@@ -12,7 +12,7 @@ from mesh.models.limits import ModelLimits
 from mesh.quota import Quota
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
-from mesh.topics import agent_topics, domain_topic, runtime_topics
+from mesh.topics import worker_topics
 from mesh.transport.base import TopicSpec, Transport
 from schemas import Envelope
 from schemas.envelope import utc_now
@@ -20,13 +20,10 @@ from schemas.tasks import AGENT_CARD, AgentCard
 
 
 def topics_needed(settings: Settings, agent: Agent) -> list[TopicSpec]:
-    """The mesh's own topics, the agent's, its domain events', and those of the agent
-    types it delegates to."""
-    specs = [*runtime_topics(settings), *agent_topics(settings, agent.name)]
-    specs += [domain_topic(settings, t) for t in agent.event_types]
-    for target in agent.delegates_to:
-        specs += agent_topics(settings, target)
-    return specs
+    """The topics `agent`'s worker creates when missing (`mesh.topics.worker_topics`)."""
+    return worker_topics(
+        settings, agent.name, events=agent.event_types, delegates_to=agent.delegates_to
+    )
 
 
 async def publish_card(publisher: Publisher, agent: Agent) -> None:

@@ -39,7 +39,6 @@ import asyncio
 import logging
 import os
 import socket
-import ssl
 import tempfile
 import time
 from collections.abc import Callable
@@ -56,6 +55,7 @@ from mesh.supervision.core import Publish, Supervisor
 from mesh.supervision.policy import Policies
 from mesh.topics import Topics, runtime_topics, supervisor_topics
 from mesh.transport.kafka.adapter import KafkaTransport
+from mesh.transport.kafka.options import kafka_ssl_context
 from mesh.transport.kafka.pace import FetchPace
 from schemas import encode_envelope
 
@@ -276,7 +276,7 @@ def faust_credentials(settings: Settings) -> faust.auth.Credentials | None:
     protocol = settings.security_protocol
     if protocol == "PLAINTEXT":
         return None
-    context = ssl.create_default_context(cafile=settings.ssl_cafile)
+    context = kafka_ssl_context(settings)
     if protocol == "SSL":
         return faust.SSLCredentials(context)
     return faust.SASLCredentials(

@@ -75,7 +75,7 @@ DURABLE_RUNS: Counter[str] = Counter()
 WORK_RUNS: Counter[str] = Counter()
 boss = Agent("boss", delegates_to=["worker"])
 chief = Agent("chief", delegates_to=["boss"])
-listener = Agent("listener")
+listener = Agent("listener", emits=["test.echoed"])
 
 
 @worker_agent.task

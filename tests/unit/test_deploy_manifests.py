@@ -19,13 +19,20 @@ import yaml
 from mesh.cli._services import REFERENCE_AGENTS
 from mesh.cli.support import load_agent
 from mesh.errors import SettingsError
+from mesh.security.acls import user_name
 from mesh.settings import Settings, load_settings
 from mesh.topics import Topics
 from tests.conftest import ROOT
 from tests.manifests import Obj, compose_problems, render, schema_problems
 
 K8S = ROOT / "deploy" / "k8s"
-KUSTOMIZATIONS = [K8S / "base", K8S / "overlays" / "dev", K8S / "cluster"]
+KUSTOMIZATIONS = [
+    K8S / "base",
+    K8S / "overlays" / "dev",
+    K8S / "cluster",
+    K8S / "overlays" / "strimzi",
+]
+AGENT_KUSTOMIZATIONS = [k for k in KUSTOMIZATIONS if k.name != "cluster"]
 # What a worker's drain may take beyond twice MESH_SHUTDOWN_GRACE (mesh/runtime/worker.py
 # `_drain`): MESH_REBALANCE_GRACE for effects under way, 5 s for handed-back tasks to
 # stop, and at least 15 s to commit, leave the group and flush the producer.
@@ -53,6 +60,7 @@ def mesh_problems(objects: list[Obj]) -> list[str]:
     deployments = by_kind.get("Deployment", {})
     for name, deployment in deployments.items():
         problems += [f"Deployment/{name}: {p}" for p in _pod_problems(deployment, config)]
+        problems += [f"Deployment/{name}: {p}" for p in _credential_problems(deployment)]
     problems += _agent_problems(deployments, by_kind.get("ScaledObject", {}), settings)
     problems += _replica_problems(deployments, by_kind.get("PodDisruptionBudget", {}))
     problems += _service_problems(deployments, by_kind.get("Service", {}))
@@ -103,6 +111,23 @@ def _pod_problems(deployment: Obj, config: dict[str, str]) -> list[str]:
                     f"terminationGracePeriodSeconds {granted} is below the {needed:g} s "
                     "its drain may take"
                 )
+    return problems
+
+
+def _credential_problems(deployment: Obj) -> list[str]:
+    """Its own Kafka user (ADR 045): the principal of what it runs, with the password
+    from the Secret of that name."""
+    container = _containers(deployment)[0]
+    args = container["args"]
+    role = f"agent-{load_agent(args[1]).name}" if args[0] == "run" else args[0]
+    user = user_name(role)
+    env = {e["name"]: e for e in container.get("env", [])}
+    problems = []
+    if env.get("MESH_SASL_USERNAME", {}).get("value") != user:
+        problems.append(f"MESH_SASL_USERNAME is not {user!r}")
+    password = env.get("MESH_SASL_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    if (password.get("name"), password.get("key")) != (user, "password"):
+        problems.append(f"MESH_SASL_PASSWORD is not the key 'password' of the Secret {user!r}")
     return problems
 
 
@@ -198,7 +223,7 @@ def test_the_base_has_what_the_mesh_needs() -> None:
     assert "controller.kubernetes.io/pod-deletion-cost" in str(policy["spec"]["validations"])
 
 
-@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS[:2], ids=lambda p: p.name)
+@pytest.mark.parametrize("kustomization", AGENT_KUSTOMIZATIONS, ids=lambda p: p.name)
 def test_the_objects_agree_with_the_mesh(kustomization: Path) -> None:
     assert mesh_problems(rendered(kustomization)) == []
 
@@ -222,6 +247,8 @@ def test_broken_copies_are_caught(tmp_path: Path) -> None:
     broken = text.replace("terminationGracePeriodSeconds: 150", "terminationGracePeriod: 150")
     broken = broken.replace("    replicas: 2\n    behavior: currentReplicasIfHigher\n", "")
     broken = broken.replace("consumerGroup: mesh.triage", "consumerGroup: triage")
+    # Another agent type's Kafka user (and so its ACLs).
+    broken = broken.replace("value: mesh-agent-triage}", "value: mesh-agent-orders}")
     assert broken.count("\n") < text.count("\n")
     triage.write_text(broken)
     objects = render(broken_copy / "overlays" / "dev")
@@ -230,6 +257,9 @@ def test_broken_copies_are_caught(tmp_path: Path) -> None:
     assert "'terminationGracePeriod' was unexpected" in problems
     assert "ScaledObject/agent-triage: spec/fallback: 'replicas' is a required property" in problems
     assert "ScaledObject of triage: group is not 'mesh.triage'" in mesh_problems(objects)
+    assert "Deployment/agent-triage: MESH_SASL_USERNAME is not 'mesh-agent-triage'" in (
+        mesh_problems(objects)
+    )
 
 
 def test_a_grace_period_shorter_than_the_drain_is_caught(tmp_path: Path) -> None:

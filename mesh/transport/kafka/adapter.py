@@ -48,6 +48,8 @@ from mesh.transport.base import (
     Transport,
 )
 from mesh.transport.kafka._topics import new_topic, refresh_metadata
+from mesh.transport.kafka.options import client_options as client_options  # re-exported
+from mesh.transport.kafka.options import refused_authentication
 from mesh.transport.kafka.pace import FetchPace
 
 if TYPE_CHECKING:
@@ -69,25 +71,6 @@ def _mapped(what: str) -> Iterator[None]:
         yield
     except (KafkaError, ConsumerStoppedError) as exc:  # the latter is no KafkaError
         raise TransportError(f"{what}: {type(exc).__name__}: {exc}") from exc
-
-
-def client_options(settings: Settings) -> dict[str, Any]:
-    """Connection options shared by producer, consumers and the admin client."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "security_protocol": settings.security_protocol,
-        "request_timeout_ms": _ms(settings.request_timeout),
-        "client_id": f"agentmesh-{settings.instance_id}",
-    }
-    if settings.sasl_mechanism:
-        options["sasl_mechanism"] = settings.sasl_mechanism
-        options["sasl_plain_username"] = settings.sasl_username
-        options["sasl_plain_password"] = settings.sasl_password
-    if settings.ssl_cafile:
-        from aiokafka.helpers import create_ssl_context
-
-        options["ssl_context"] = create_ssl_context(cafile=settings.ssl_cafile)
-    return options
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -271,9 +254,12 @@ class KafkaTransport(Transport):
             partitioner=_CachedPartitioner(),
         )
         try:
-            await producer.start()
-        except KafkaError as exc:
+            with refused_authentication(s):
+                await producer.start()
+        except (KafkaError, TransportError) as exc:
             await producer.stop()
+            if isinstance(exc, TransportError):
+                raise
             hint = "check MESH_BOOTSTRAP_SERVERS"
             if s.idempotent_producer:  # the embedded broker refuses InitProducerId
                 hint += (
@@ -303,7 +289,7 @@ class KafkaTransport(Transport):
     async def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
         admin = AIOKafkaAdminClient(**client_options(self._settings))
         try:
-            with _mapped("cannot create topics"):
+            with _mapped("cannot create topics"), refused_authentication(self._settings):
                 await admin.start()
                 existing = set(await admin.list_topics())
                 missing = [spec for spec in specs if spec.name not in existing]
