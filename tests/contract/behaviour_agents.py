@@ -26,6 +26,7 @@ class Work(BaseModel):
     ask_human: str = ""  # escalate with this question; return the answer
     result_bytes: int = 0  # pad the result with this many bytes
     own_timeout_first_attempt: bool = False  # attempt 1: the handler's own timeout fires
+    meet: int = 0  # wait until this many siblings (same parent) run, before the sleep
 
 
 @REGISTRY.register("test.spread", 1)
@@ -35,6 +36,7 @@ class Spread(BaseModel):
     fail_child: bool = False
     child_deadline: float | None = None  # seconds from now
     child_fail_before_attempt: int = 0  # each child fails its attempts before this one
+    meet: bool = False  # the children meet (all running at once) before they sleep
 
 
 @REGISTRY.register("test.chain", 1)
@@ -73,6 +75,10 @@ durable = Agent("durable", delegates_to=["worker"], retry=FAST_RETRY)
 EFFECTS: Counter[str] = Counter()
 DURABLE_RUNS: Counter[str] = Counter()
 WORK_RUNS: Counter[str] = Counter()
+# Siblings that meet (per process, by parent task id): parallelism is then shown by a
+# condition every child waits on, not by hoping all start within `seconds` of each other.
+ARRIVED: Counter[str] = Counter()
+ALL_ARRIVED: dict[str, asyncio.Event] = {}
 boss = Agent("boss", delegates_to=["worker"])
 chief = Agent("chief", delegates_to=["boss"])
 listener = Agent("listener", emits=["test.echoed"])
@@ -99,6 +105,8 @@ async def work(ctx: TaskContext, request: Work) -> dict[str, object]:
     if request.own_timeout_first_attempt and ctx.attempt == 1:
         async with asyncio.timeout(0.01):  # like a model call's client-side timeout
             await asyncio.sleep(30)
+    if request.meet:
+        await meet_siblings(ctx.parent_task_id or ctx.task_id, request.meet)
     await asyncio.sleep(request.seconds)
     if request.reject:
         raise Reject(f"rejected ({request.label})")
@@ -111,6 +119,16 @@ async def work(ctx: TaskContext, request: Work) -> dict[str, object]:
     if request.result_bytes:
         return {"label": request.label, "pad": "x" * request.result_bytes}
     return {"label": request.label}
+
+
+async def meet_siblings(parent: str, count: int) -> None:
+    """Return once `count` siblings are running; a child that waits 20 s alone raises."""
+    everyone = ALL_ARRIVED.setdefault(parent, asyncio.Event())
+    ARRIVED[parent] += 1
+    if ARRIVED[parent] >= count:
+        everyone.set()
+    async with asyncio.timeout(20):
+        await everyone.wait()
 
 
 @boss.task
@@ -126,6 +144,7 @@ async def spread(ctx: TaskContext, request: Spread) -> dict[str, object]:
                 label=str(i),
                 fail=request.fail_child,
                 fail_before_attempt=request.child_fail_before_attempt,
+                meet=request.children if request.meet else 0,
             ),
             deadline=deadline,
         )

@@ -79,8 +79,8 @@ class RuntimeBehaviour:
     ) -> None:
         agents = (boss, worker_agent)
         async with TestMesh(*agents, transport=transport_factory(), settings=settings) as m:
-            task_id = await m.client.submit("boss", {"children": 10, "seconds": 1.0})
-            state = await m.client.wait(task_id, timeout=20)
+            task_id = await m.client.submit("boss", {"children": 10, "seconds": 0.2, "meet": True})
+            state = await m.client.wait(task_id, timeout=40)
             children = [await m.client.get(c) for c in state.children]
         assert state.status is TaskStatus.SUCCEEDED, state.error
         assert sorted(state.result["labels"], key=int) == [str(i) for i in range(10)]  # type: ignore[index]
