@@ -104,8 +104,12 @@ def run(settings: Settings | None = None) -> None:
 
     async def serve() -> None:
         # Inside the running loop: the Kafka clients the app creates need it.
+        app = create_app(settings)
+        # Started before uvicorn, not only by the lifespan: an unreachable broker or a
+        # refused login then reaches the CLI as one line, not uvicorn's traceback.
+        await app.state.gateway.start()
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             host=settings.gateway_host,
             port=settings.gateway_port,
             log_config=None,  # keep our logging configuration

@@ -42,8 +42,14 @@ class Gateway:
         self.changes = TaskChanges()
         self.view.state_listeners.append(self.changes.record)
         self._owns_transport = owns_transport
+        self._started = False
 
     async def start(self) -> None:
+        """Start the Kafka parts; again, once started, does nothing (`mesh gateway` starts
+        them before serving, so a broker problem is one line, and the lifespan after)."""
+        if self._started:
+            return
+        self._started = True
         if self._owns_transport:
             await self.client.transport.start()
         # The view also reads the supervisors' status (the console's agents page).
@@ -55,6 +61,7 @@ class Gateway:
         await self.a2a_push.start()
 
     async def stop(self) -> None:
+        self._started = False
         await self.a2a_push.stop()
         await self.webhooks.stop()
         await self.tokens.stop()

@@ -148,3 +148,13 @@ def test_an_unusable_ca_file_stops_a_worker_at_start_up_naming_it(
     assert refused.returncode == 2, refused.stderr
     last = refused.stderr.strip().splitlines()[-1]
     assert last.startswith(f"mesh: MESH_SSL_CAFILE={cafile!r} {says}"), last
+
+
+def test_a_gateway_that_cannot_reach_the_broker_stops_in_one_line() -> None:
+    """Its Kafka parts start before uvicorn serves, so the reason is the CLI's line, not a
+    lifespan traceback."""
+    refused = run_cli("gateway", env={"MESH_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert refused.returncode == 1, refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("mesh: cannot reach the broker at '127.0.0.1:1'"), last
