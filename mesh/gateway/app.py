@@ -19,6 +19,7 @@ from mesh.gateway._problems import install_problem_handlers
 from mesh.gateway._view import GatewayView
 from mesh.gateway.a2a import routes as a2a
 from mesh.gateway.auth import Authenticator, caller_by_method
+from mesh.gateway.auth.expiry import EndStreamsAtExpiry
 from mesh.gateway.console import install_console
 from mesh.gateway.console import session as console_session
 from mesh.gateway.gateway import Gateway
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
     # Read now: a bad key or key set stops the gateway at start-up (mesh/gateway/auth).
     app.state.authenticator = Authenticator(settings)
     label_tenants(settings.labelled_tenants)  # the per-tenant metrics (ADR 046)
+    app.add_middleware(EndStreamsAtExpiry)  # innermost: it sees the auth's scope entry
     app.add_middleware(RequestSizeLimit, max_bytes=settings.gateway_max_request_bytes)
     app.add_middleware(RequestMetrics)  # outermost: it also counts (and traces) the 413s
     routers = [

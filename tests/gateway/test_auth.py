@@ -201,3 +201,22 @@ def test_the_langgraph_sdk_authenticates_with_its_api_key(
             reader.threads.create()
         assert forbidden.value.response.status_code == 403
         assert reader.threads.get(thread["thread_id"])["thread_id"] == thread["thread_id"]
+
+
+def test_an_event_stream_ends_when_its_token_expires(server: GatewayServer, issuer: Issuer) -> None:
+    """The stream of a long task is cut when the token that opened it stops being
+    accepted (exp plus the 30 s leeway, 12 s after it is made here); the reconnect is then a 401."""
+    acme = as_(server, "acme-key")
+    task_id = submit(acme, "slow", seconds=60)
+    eventually_sync(lambda: acme.get(f"/v1/tasks/{task_id}").status_code == 200, what="task")
+    almost = issuer.token(tenant="acme", scope="read", exp=int(time.time()) - 18)
+    reader = as_(server, token=almost)
+    with reader.stream("GET", f"/v1/tasks/{task_id}/events") as stream:
+        assert stream.status_code == 200
+        text = "".join(stream.iter_text())  # returns once the gateway ends the stream
+    assert "submitted" in text and "succeeded" not in text
+    assert acme.get(f"/v1/tasks/{task_id}").json()["status"] in ("submitted", "running")
+    eventually_sync(
+        lambda: reader.get(f"/v1/tasks/{task_id}/events").status_code == 401,
+        what="the expired token's 401",
+    )

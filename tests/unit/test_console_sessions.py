@@ -37,9 +37,9 @@ def test_a_session_stands_for_its_key_and_follows_its_entry() -> None:
     before = Authenticator(settings(["read"]))
     cookie = cookie_of(before, "the-key")
     assert "the-key" not in cookie
-    assert before.from_session(cookie).scopes == {Scope.READ}
+    assert before.from_session(cookie)[0].scopes == {Scope.READ}
     widened = Authenticator(settings(["read", "operate"]))  # another replica, a new entry
-    assert widened.from_session(cookie).scopes == {Scope.READ, Scope.OPERATE}
+    assert widened.from_session(cookie)[0].scopes == {Scope.READ, Scope.OPERATE}
     rotated = Authenticator(settings(["read"], key=b"a-new-key"))  # the same name
     with pytest.raises(ProblemError, match="no longer accepted"):
         rotated.from_session(cookie)

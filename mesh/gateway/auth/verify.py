@@ -23,6 +23,7 @@ from mesh.gateway.auth.credentials import (
     scopes_of,
     tenant_of,
 )
+from mesh.gateway.auth.expiry import credential_expires
 from mesh.gateway.auth.principal import ANONYMOUS, Principal, Scope
 from mesh.gateway.auth.session import (
     COOKIE,
@@ -59,12 +60,15 @@ class Authenticator:
 
     def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The caller of a request with a key or token in `headers`; else 401."""
+        return self._verified(headers).principal
+
+    def _verified(self, headers: Mapping[str, str]) -> Verified:
         if not self.enabled:
-            return ANONYMOUS
+            return Verified(ANONYMOUS)
         presented = headers.get("x-api-key") or _bearer(headers.get("authorization", ""))
         if not presented:
             raise _unauthorized("no credential: send X-Api-Key or Authorization: Bearer")
-        return self.verify(presented).principal
+        return self.verify(presented)
 
     def authenticate_connection(self, connection: HTTPConnection) -> Principal:
         """`authenticate`, or else by the console's session cookie (ADR 047), which
@@ -72,11 +76,15 @@ class Authenticator:
         headers = connection.headers
         cookie = connection.cookies.get(COOKIE)
         if not self.enabled or cookie is None or _presents_credential(headers):
-            return self.authenticate(headers)  # a key or token sent wins over the cookie
-        principal = self.from_session(cookie)
+            verified = self._verified(headers)  # a key or token sent wins over the cookie
+            if verified.expires_at is not None:  # a token is taken until exp + leeway
+                credential_expires(connection.scope, verified.expires_at + _LEEWAY)
+            return verified.principal
+        principal, expires_at = self.from_session(cookie)
         if connection.scope.get("method", "GET") not in SAFE_METHODS and CSRF_HEADER not in headers:
             reason = "a request signed in by the console's cookie must send X-Mesh-Console: 1"
             raise ProblemError(403, "header.x-mesh-console", reason)
+        credential_expires(connection.scope, expires_at)
         return principal
 
     def verify(self, presented: str) -> Verified:
@@ -88,17 +96,18 @@ class Authenticator:
                 return Verified(key.principal, key=key_fingerprint(key.digest))
         raise _unauthorized("unknown API key")
 
-    def from_session(self, cookie: str) -> Principal:
-        """The caller a session cookie stands for; 401 naming the cookie if none."""
+    def from_session(self, cookie: str) -> tuple[Principal, float]:
+        """The caller a session cookie stands for, and the session's end; 401 naming the
+        cookie if none."""
         try:
             session = self.sessions.verify(cookie)
         except ValueError as exc:
             raise _unauthorized(str(exc), field=f"cookie.{COOKIE}") from None
         if session.key is None:
-            return session.principal
+            return session.principal, session.expires_at
         for key in self._keys:  # the key's entry now: removed or rotated ends the session
             if key_fingerprint(key.digest) == session.key:
-                return key.principal
+                return key.principal, session.expires_at
         reason = "the API key this session was signed in with is no longer accepted"
         raise _unauthorized(reason, field=f"cookie.{COOKIE}")
 

@@ -102,10 +102,10 @@ async def signed_in(request: Request) -> SignedIn:
     if cookie is None:
         return _document(None, True, None)
     try:
-        principal = authenticator.from_session(cookie)
+        principal, expires_at = authenticator.from_session(cookie)
     except ProblemError:
         return _document(None, True, None)
-    return _document(principal, True, authenticator.sessions.verify(cookie).expires_at)
+    return _document(principal, True, expires_at)
 
 
 @router.delete("/session", status_code=204, response_class=Response)
