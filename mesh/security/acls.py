@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mesh.agent import Agent
+from mesh.errors import SettingsError
 from mesh.settings import Settings
 from mesh.topics import (
     Topics,
@@ -280,8 +281,20 @@ def gateway_principal(settings: Settings, deployment: Sequence[Agent]) -> Princi
 
 
 def mesh_principals(settings: Settings, deployment: Sequence[Agent]) -> list[Principal]:
-    """Every principal of a deployment running `deployment`'s agent types."""
+    """Every principal of a deployment running `deployment`'s agent types.
+
+    Raises:
+        SettingsError: two agent types would be one Kafka user (`a_b` and `a-b`).
+    """
     agents = [agent_principal(settings, a, deployment) for a in deployment]
+    by_user: dict[str, str] = {}
+    for agent, principal in zip(deployment, agents, strict=True):
+        other = by_user.setdefault(principal.user, agent.name)
+        if other != agent.name:
+            raise SettingsError(
+                f"agent types {other!r} and {agent.name!r} would both be Kafka user "
+                f"{principal.user!r} (ACLs shared between them): rename one"
+            )
     return [
         *agents,
         supervisor_principal(settings, deployment),

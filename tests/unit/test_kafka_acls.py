@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from mesh.agent import Agent
 from mesh.cli._services import REFERENCE_AGENTS
 from mesh.cli.main import main
 from mesh.cli.support import load_agent
+from mesh.errors import SettingsError
 from mesh.security.acls import Principal, mesh_principals, user_name
 from mesh.security.render import kafka_acls_commands, strimzi_users
 from mesh.settings import Settings, load_settings
@@ -47,6 +49,11 @@ def test_an_agent_type_consumes_only_its_own_group_and_topics() -> None:
             # Another inbox only along a delegation, either way (outcomes go back up).
             related = other.name in agent.delegates_to or agent.name in other.delegates_to
             assert own.allows("topic", topics.inbox(other.name), "Write") == related
+
+
+def test_two_agent_types_that_would_share_a_kafka_user_are_refused() -> None:
+    with pytest.raises(SettingsError, match="'a_b' and 'a-b' would both be Kafka user"):
+        mesh_principals(load_settings(), [Agent("a_b"), Agent("a-b")])
 
 
 def test_wildcards_only_where_a_library_names_the_topics() -> None:
