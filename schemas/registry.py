@@ -49,6 +49,8 @@ class MessageRegistry:
 
     models: dict[tuple[str, int], type[BaseModel]] = field(default_factory=dict)
     upcasters: dict[tuple[str, int], Upcaster] = field(default_factory=dict)
+    _latest: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _latest_of_count: int = field(default=-1, init=False, repr=False)
 
     def register(self, type_: str, version: int = 1) -> Callable[[M], M]:
         """Class decorator: `@REGISTRY.register("support.ticket.created", 2)`."""
@@ -76,10 +78,17 @@ class MessageRegistry:
         return decorator
 
     def latest_version(self, type_: str) -> int:
-        versions = [v for (t, v) in self.models if t == type_]
-        if not versions:
+        # Asked for every request a worker parses: a dict lookup, not a scan of every
+        # model, rebuilt when models were added (`models` is a plain dict).
+        if len(self.models) != self._latest_of_count:
+            latest: dict[str, int] = {}
+            for t, v in self.models:
+                latest[t] = max(v, latest.get(t, v))
+            self._latest, self._latest_of_count = latest, len(self.models)
+        version = self._latest.get(type_)
+        if version is None:
             raise UnknownMessageType(f"no schema registered for message type {type_!r}")
-        return max(versions)
+        return version
 
     def type_of(self, model: type[BaseModel]) -> tuple[str, int]:
         """The `(type, version)` a model is registered under."""

@@ -33,7 +33,8 @@ class EffectFence:
         return self
 
     async def __aenter__(self) -> None:
-        await self._open.wait()
+        if not self._open.is_set():  # open but for a rebalance: no wait made per effect
+            await self._open.wait()
         self._busy += 1
         self._idle.clear()
 

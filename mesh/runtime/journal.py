@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from mesh.runtime._write_batch import WriteBatch
 from mesh.runtime.publisher import Publisher
 from mesh.transport.base import Delivery, Outgoing, TopicPartition
 from schemas import Envelope
@@ -107,6 +108,7 @@ class Journal:
 
     def __init__(self, publisher: Publisher, agent: str) -> None:
         self._publisher = publisher
+        self._writes = WriteBatch(publisher)
         self.enabled = publisher.settings.journal_enabled
         self.topic = publisher.topics.journal(agent)
         self._retention = publisher.settings.journal_retention
@@ -206,7 +208,9 @@ class Journal:
             value["outcome"] = outcome.model_dump(mode="json", exclude_none=True)
         return self._write(partition, f"{parent}/child/{child}", value)
 
-    async def _write(self, partition: int, key: str, value: dict[str, Any]) -> None:
+    def _write(self, partition: int, key: str, value: dict[str, Any]) -> Awaitable[None]:
+        """The entries written in one turn of the loop go out as one produce (the
+        `ended` records of tasks that end together; mesh/runtime/_write_batch.py)."""
         task_id = key.split("/", 1)[0]
         record = Outgoing(
             self.topic,
@@ -215,7 +219,7 @@ class Journal:
             {"mesh-task-id": task_id.encode()},
             partition=partition,
         )
-        await self._publisher.send_many([record])
+        return self._writes.write(record)
 
     # -- memory ----------------------------------------------------------------------
 

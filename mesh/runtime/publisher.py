@@ -58,9 +58,15 @@ class Publisher:
     async def send_many(self, records: list[Outgoing]) -> None:
         """Publish already-encoded records together (see `Transport.publish_many`)."""
         await self.transport.publish_many(records)
+        # Counted once per type and call (a task's events and state, a journal batch):
+        # the type travels in a header (Envelope.routing_headers).
+        counts: dict[bytes, int] = {}
+        for record in records:
+            type_ = record.headers.get(header_names.TYPE, b"")
+            counts[type_] = counts.get(type_, 0) + 1
         produced = self._produced
-        for record in records:  # the type travels in a header (Envelope.routing_headers)
-            produced[record.headers.get(header_names.TYPE, b"")].inc()
+        for type_, count in counts.items():
+            produced[type_].inc(count)
 
     async def send_event(self, envelope: Envelope, *, key: str) -> None:
         """Publish a domain event, creating its topic the first time."""

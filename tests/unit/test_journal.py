@@ -3,17 +3,21 @@ what memory keeps, and that entries are visible before their write is acknowledg
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
 
 import pytest
 
+from mesh.errors import TransportError
 from mesh.runtime.journal import Ended, Journal
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from mesh.testing import MemoryTransport
-from mesh.topics import agent_topics
+from mesh.topics import Topics, agent_topics
 from schemas import Envelope, Source
 from schemas.tasks import TaskOutcome, TaskStatus
+from tests.doubles import FailingPublishTransport
 from tests.helpers import eventually_true
 
 
@@ -116,3 +120,45 @@ async def test_a_disabled_journal_writes_and_remembers_nothing(memory_settings: 
     assert not journal.is_duplicate(0, _request())
     assert await transport.read_partitions([]) == []
     assert transport.broker.topics[journal.topic][0] == []
+
+
+async def test_entries_written_in_one_turn_go_out_in_one_publish(
+    memory_settings: Settings,
+) -> None:
+    """The `ended` records of tasks that end together are one produce (ADR 050): a
+    refused publish fails every writer in it, and the next succeeds for them all."""
+    specs = agent_topics(memory_settings, "worker")
+    transport = FailingPublishTransport(Topics(memory_settings.namespace).journal("worker"))
+    transport.failures_left = 1
+    await transport.ensure_topics(specs)
+    journal = Journal(Publisher(transport, memory_settings, Source(agent="worker")), "worker")
+    await journal.load([0])
+    ids = ("t1", "t2", "t3")
+
+    def end_all() -> list[Awaitable[None]]:
+        return [
+            journal.record_ended(0, Envelope(type="test.work", task_id=i), TaskStatus.SUCCEEDED)
+            for i in ids
+        ]
+
+    refused = await asyncio.gather(*end_all(), return_exceptions=True)
+    assert [type(r) for r in refused] == [TransportError] * 3
+    assert transport.refused == 1, "three records, one publish"
+    await asyncio.gather(*end_all())
+    written = transport.broker.topics[journal.topic][0]
+    assert [r.key for r in written] == [i.encode() for i in ids]  # in the order written
+
+
+async def test_a_writer_that_stops_waiting_leaves_its_batch_alone(
+    memory_settings: Settings,
+) -> None:
+    transport = MemoryTransport()
+    journal = await _journal(transport, memory_settings)
+    await journal.load([0])
+    first = journal.record_ended(0, _request(), TaskStatus.SUCCEEDED)
+    second = journal.record_ended(0, Envelope(type="test.work", task_id="t2"), TaskStatus.FAILED)
+    assert isinstance(first, asyncio.Future)
+    first.cancel()  # its task was handed back while it waited
+    await second
+    written = transport.broker.topics[journal.topic][0]
+    assert [r.key for r in written] == [b"t1", b"t2"]

@@ -95,26 +95,43 @@ class ProducerWriter:
             if not done.done():
                 done.set_exception(_publish_failed(records, exc))
             return
-        if len(acks) == 1:
-            acks[0].add_done_callback(functools.partial(_settle, records, done))
-        else:
-            all_acks = asyncio.gather(*acks)
-            all_acks.add_done_callback(functools.partial(_settle, records, done))
+        if not acks:
+            if not done.done():
+                done.set_result(None)
+            return
+        settle = _Settle(records, done, len(acks))
+        for ack in acks:
+            ack.add_done_callback(settle)
 
 
-def _settle(
-    records: Sequence[Outgoing], done: asyncio.Future[None], acks: asyncio.Future[object]
-) -> None:
-    if done.done():  # the publisher was cancelled; the records went out regardless
-        if not acks.cancelled():
-            acks.exception()  # retrieved, so asyncio does not log it as never retrieved
-        return
-    if acks.cancelled():
-        done.set_exception(TransportError("publish cancelled by the producer"))
-    elif (exc := acks.exception()) is not None:
-        done.set_exception(_publish_failed(records, exc))
-    else:
-        done.set_result(None)
+class _Settle:
+    """Resolves a write's future once every record's ack is in: with the first failure,
+    or when the last succeeded. (One object per write, not `asyncio.gather`'s future
+    and its callbacks: every task's records pass here.)"""
+
+    __slots__ = ("_done", "_records", "_waiting")
+
+    def __init__(
+        self, records: Sequence[Outgoing], done: asyncio.Future[None], waiting: int
+    ) -> None:
+        self._records = records
+        self._done = done
+        self._waiting = waiting
+
+    def __call__(self, ack: asyncio.Future[object]) -> None:
+        self._waiting -= 1
+        failure: BaseException | None = None
+        if ack.cancelled():
+            failure = TransportError("publish cancelled by the producer")
+        elif (exc := ack.exception()) is not None:  # retrieved: asyncio does not log it
+            failure = _publish_failed(self._records, exc)
+        done = self._done
+        if done.done():  # the publisher was cancelled, or an earlier record failed
+            return
+        if failure is not None:
+            done.set_exception(failure)
+        elif self._waiting == 0:
+            done.set_result(None)
 
 
 def _publish_failed(records: Sequence[Outgoing], exc: BaseException) -> TransportError:
