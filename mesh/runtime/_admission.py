@@ -105,7 +105,8 @@ class Admission:
         if self._circuit.name == "half_open" and running.invalid is None:
             self._probe = running
         self.active += 1
-        running.task = asyncio.create_task(self._run(running), name=f"task-{running.task_id}")
+        # Named by the task id itself: no string of its own per task.
+        running.task = asyncio.create_task(self._runner.run(running, self), name=running.task_id)
 
     def start_from_backlog(self) -> None:
         while self._backlog and self._may_start():
@@ -131,26 +132,22 @@ class Admission:
             return self._probe is None or self._probe.task is None or self._probe.task.done()
         return circuit == "closed"
 
-    async def _run(self, running: RunningTask) -> None:
-        running.begun = True
-        try:
-            if not running.handed_back:  # handed back before it began
-                await self._runner.run(running)
-        except asyncio.CancelledError:
-            if not running.handed_back:
-                raise
-        except TransportError as exc:
+    # -- how runs end (the runner tells; mesh/runtime/_runner.py) -------------------------
+
+    def run_failed(self, running: RunningTask, exc: Exception) -> None:
+        if isinstance(exc, TransportError):
             self._outcome_not_written(running, exc)
-        except Exception as exc:  # a bug no re-run can fix: park the task, say why
+        else:  # a bug no re-run can fix: park the task, say why
             running.handed_back = True
             self._dead_letter_unrecordable(running, exc)
-        finally:
-            self.active -= 1
-            if self.running.get(running.task_id) is running:
-                del self.running[running.task_id]
-            if not running.handed_back:
-                self._tracker.finish(running.tp, running.offset)
-            self.start_from_backlog()
+
+    def run_ended(self, running: RunningTask) -> None:
+        self.active -= 1
+        if self.running.get(running.task_id) is running:
+            del self.running[running.task_id]
+        if not running.handed_back:
+            self._tracker.finish(running.tp, running.offset)
+        self.start_from_backlog()
 
     # -- tasks held in the backlog ----------------------------------------------------
 
