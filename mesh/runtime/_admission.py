@@ -25,7 +25,6 @@ import logging
 from mesh.dlq.write import Failure, dead_letter
 from mesh.errors import TransportError
 from mesh.runtime._circuit import CircuitWatch
-from mesh.runtime._compact_models import compact
 from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime._pause import PauseSwitch
 from mesh.runtime._record_writes import RecordWrites
@@ -89,8 +88,7 @@ class Admission:
         circuit lets it start. Invalid input starts at once, whatever the circuit or
         the slots: it is dead-lettered (the sender's fault) without counting against
         the agent type's health, and it never becomes a half-open circuit's probe."""
-        # The request stays in memory while the task runs or waits: laid out small (ADR 037).
-        running.request = compact(running.request)
+        running.keep_small()  # it stays in memory while the task runs or waits
         self.running[running.task_id] = running
         invalid_now = running.invalid is not None and not self._stopping.is_set()
         if invalid_now or self._may_start():
@@ -239,7 +237,7 @@ class Admission:
             error = TaskError(type="DeadLettered", message=failure.reason)
             await recorder.record(EventKind.DEAD_LETTERED, error=error)
             await self._journal.record_ended(
-                running.record.partition, running.request, TaskStatus.DEAD_LETTERED
+                running.raw.partition, running.request, TaskStatus.DEAD_LETTERED
             )
 
         self._writes.spawn(park, running.record, what="dead_letter")

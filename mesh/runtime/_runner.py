@@ -108,7 +108,7 @@ class TaskRunner:
             bind_task_fields(
                 task_id=running.task_id, correlation_id=request.correlation_id, agent=agent
             )
-            with consumer_span(request, running.record.topic, agent):
+            with consumer_span(request, running.raw.topic, agent):
                 recorder = self._recorder(running)
                 try:
                     outcome = self._before_handler(running, recorder)
@@ -150,7 +150,7 @@ class TaskRunner:
         model calls they made are its usage, each once (ADR 021)."""
         trace_id = current_trace_id() or trace_id_of(running.request.traceparent)
         state = submitted_state(running.request, self.agent.name, trace_id=trace_id)
-        earlier = self.journal.entries(running.record.partition, running.task_id)
+        earlier = self.journal.entries(running.raw.partition, running.task_id)
         if earlier is None or not (earlier.children or earlier.steps):
             return state
         usage = journaled_usage(self.agent.name, earlier.steps)
@@ -184,7 +184,7 @@ class TaskRunner:
             publisher=self.publisher,
             recorder=recorder,
             waiter=self.waiter,
-            journal=TaskJournal(self.journal, running.record.partition, running.task_id),
+            journal=TaskJournal(self.journal, running.raw.partition, running.task_id),
             fence=self.fence,
             models=self.models,
         )

@@ -10,16 +10,22 @@ cancelled before its first step runs none of its clean-up.
 from __future__ import annotations
 
 import asyncio
+import types
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
 from mesh.agent import Handler
 from mesh.context import TaskContext
+from mesh.runtime._compact_models import compact
 from mesh.transport.base import Delivery, TopicPartition
 from schemas import REGISTRY, Envelope
 from schemas.registry import SchemaError
 from schemas.tasks import Steer
+
+# Stands for the headers of a record whose key and headers were the request's own
+# (its task id; `Envelope.routing_headers`): rebuilt when read (`RunningTask.record`).
+_REBUILT: types.MappingProxyType[str, bytes] = types.MappingProxyType({})
 
 
 @dataclass(eq=False, slots=True)  # slots: one per in-flight task, no dict each (ADR 033)
@@ -27,7 +33,9 @@ class RunningTask:
     """A task this worker has accepted (running, or in its backlog waiting for a slot)."""
 
     request: Envelope
-    record: Delivery  # what the request was read from: provenance for dead letters
+    # What the request was read from, as read; its key and headers dropped while the
+    # task waits when they can be rebuilt exactly (`keep_small`): read it as `record`.
+    raw: Delivery
     handler: Handler
     task: asyncio.Task[None] | None = None
     context: TaskContext | None = None
@@ -52,12 +60,46 @@ class RunningTask:
         return self.request.task_id
 
     @property
+    def record(self) -> Delivery:
+        """The record the request was read from, exactly: a retry reads its headers, a
+        dead letter carries it unchanged."""
+        raw = self.raw
+        if raw.headers is not _REBUILT:
+            return raw
+        request = self.request
+        key = self.task_id.encode()
+        return Delivery(
+            raw.topic,
+            raw.partition,
+            raw.offset,
+            key,
+            raw.value,
+            request.routing_headers(),
+            raw.timestamp,
+        )
+
+    @property
     def tp(self) -> TopicPartition:
-        return self.record.tp
+        return self.raw.tp
 
     @property
     def offset(self) -> int:
-        return self.record.offset
+        return self.raw.offset
+
+    def keep_small(self) -> None:
+        """Lay out what the task keeps while it runs or waits small (ADR 037, 049): the
+        request in a key-sharing dict; the record without the key and headers a mesh
+        producer wrote (the task id, the request's routing headers), which are rebuilt
+        from the request when read. Any other key or header keeps the record whole."""
+        self.request = request = compact(self.request)
+        raw = self.raw
+        if raw.headers is _REBUILT or raw.key != self.task_id.encode():
+            return
+        if list(raw.headers.items()) != list(request.routing_headers().items()):
+            return
+        self.raw = Delivery(
+            raw.topic, raw.partition, raw.offset, None, raw.value, _REBUILT, raw.timestamp
+        )
 
     def steer(self, steer: Steer) -> None:
         if self.context is not None:
