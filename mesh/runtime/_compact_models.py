@@ -90,3 +90,21 @@ def shared_fields_set(given: set[str]) -> set[str]:
             return given
         shared = _shapes[shape] = set(shape)
     return shared
+
+
+class _NoItems(list[Any]):
+    """An empty list that refuses to change, so one can serve as every task state's
+    empty list fields (`progress`, `children`, `usage`: 168 B a waiting task): the
+    lifecycle never changes a state's list, it makes a new one (ADR 049)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError("this empty list is shared by many models: make a new list instead")
+
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+
+NO_ITEMS: list[Any] = _NoItems()
+"""The shared empty list (see `_NoItems`)."""

@@ -40,7 +40,7 @@ from mesh.runtime._outcomes import OutcomeWriter, cancel_children
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import Journal, TaskJournal
-from mesh.runtime.lifecycle import TaskRecorder, submitted_state
+from mesh.runtime.lifecycle import TaskRecorder, share_parts, submitted_state
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from schemas import REGISTRY, Envelope
@@ -149,7 +149,8 @@ class TaskRunner:
         (from the journal) stay listed, since this run re-attaches to them; and the
         model calls they made are its usage, each once (ADR 021)."""
         trace_id = current_trace_id() or trace_id_of(running.request.traceparent)
-        state = submitted_state(running.request, self.agent.name, trace_id=trace_id)
+        request = running.request
+        state = share_parts(submitted_state(request, self.agent.name, trace_id=trace_id), request)
         earlier = self.journal.entries(running.raw.partition, running.task_id)
         if earlier is None or not (earlier.children or earlier.steps):
             return state
