@@ -10,6 +10,7 @@ cancelled before its first step runs none of its clean-up.
 from __future__ import annotations
 
 import asyncio
+import sys
 import types
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from mesh.agent import Handler
 from mesh.context import TaskContext
-from mesh.runtime._compact_models import compact
+from mesh.runtime._compact_models import compact, compact_input
 from mesh.transport.base import Delivery, TopicPartition
 from schemas import REGISTRY, Envelope
 from schemas.registry import SchemaError
@@ -88,12 +89,19 @@ class RunningTask:
 
     def keep_small(self) -> None:
         """Lay out what the task keeps while it runs or waits small (ADR 037, 049): the
-        request in a key-sharing dict; the record without the key and headers a mesh
-        producer wrote (the task id, the request's routing headers), which are rebuilt
-        from the request when read. Any other key or header keeps the record whole."""
-        self.request = request = compact(self.request)
+        request and its input in key-sharing dicts, the request's type and root id the
+        strings held already; the record without the key and headers a mesh producer
+        wrote (the task id, the request's routing headers), which are rebuilt from the
+        request when read. Any other key or header keeps the record whole."""
+        request, task_id = self.request, self.task_id
+        same = {"type": sys.intern(request.type)}  # a handled type: one of a few
+        if request.root_task_id == task_id:
+            same["root_task_id"] = task_id
+        self.request = request = compact(request, same)
+        if self.message is not None:
+            self.message = compact_input(self.message)
         raw = self.raw
-        if raw.headers is _REBUILT or raw.key != self.task_id.encode():
+        if raw.headers is _REBUILT or raw.key != task_id.encode():
             return
         if list(raw.headers.items()) != list(request.routing_headers().items()):
             return
