@@ -20,12 +20,12 @@ from mesh.agent import Handler
 from mesh.context import TaskContext
 from mesh.runtime._compact_models import compact, compact_input
 from mesh.transport.base import Delivery, TopicPartition
-from schemas import REGISTRY, Envelope
+from schemas import REGISTRY, Envelope, encode_envelope
 from schemas.registry import SchemaError
 from schemas.tasks import Steer
 
-# Stands for the headers of a record whose key and headers were the request's own
-# (its task id; `Envelope.routing_headers`): rebuilt when read (`RunningTask.record`).
+# Stands for the headers of a record whose key, value and headers were the request's
+# own (its task id, its encoding, `Envelope.routing_headers`): rebuilt when read.
 _REBUILT: types.MappingProxyType[str, bytes] = types.MappingProxyType({})
 
 
@@ -34,8 +34,8 @@ class RunningTask:
     """A task this worker has accepted (running, or in its backlog waiting for a slot)."""
 
     request: Envelope
-    # What the request was read from, as read; its key and headers dropped while the
-    # task waits when they can be rebuilt exactly (`keep_small`): read it as `record`.
+    # What the request was read from, as read; its key, value and headers dropped while
+    # the task waits when they can be rebuilt exactly (`keep_small`): read it as `record`.
     raw: Delivery
     handler: Handler
     task: asyncio.Task[None] | None = None
@@ -68,14 +68,14 @@ class RunningTask:
         if raw.headers is not _REBUILT:
             return raw
         request = self.request
-        key = self.task_id.encode()
+        value, headers = encode_envelope(request), request.routing_headers()
         return Delivery(
             raw.topic,
             raw.partition,
             raw.offset,
-            key,
-            raw.value,
-            request.routing_headers(),
+            self.task_id.encode(),
+            value,
+            headers,
             raw.timestamp,
         )
 
@@ -90,9 +90,10 @@ class RunningTask:
     def keep_small(self) -> None:
         """Lay out what the task keeps while it runs or waits small (ADR 037, 049): the
         request and its input in key-sharing dicts, the request's type and root id the
-        strings held already; the record without the key and headers a mesh producer
-        wrote (the task id, the request's routing headers), which are rebuilt from the
-        request when read. Any other key or header keeps the record whole."""
+        strings held already; the record without what a mesh producer wrote from the
+        request (its task id as the key, its encoding, its routing headers), rebuilt
+        when read. A record that differs in any byte (another producer, a field this
+        process does not know, a header of its own) is kept whole."""
         request, task_id = self.request, self.task_id
         same = {"type": sys.intern(request.type)}  # a handled type: one of a few
         if request.root_task_id == task_id:
@@ -105,8 +106,10 @@ class RunningTask:
             return
         if list(raw.headers.items()) != list(request.routing_headers().items()):
             return
+        if raw.value != encode_envelope(request):
+            return
         self.raw = Delivery(
-            raw.topic, raw.partition, raw.offset, None, raw.value, _REBUILT, raw.timestamp
+            raw.topic, raw.partition, raw.offset, None, None, _REBUILT, raw.timestamp
         )
 
     def steer(self, steer: Steer) -> None:

@@ -55,7 +55,8 @@ def _running(**extra_headers: bytes) -> tuple[RunningTask, Delivery]:
 def test_a_waiting_record_drops_what_its_request_rebuilds_exactly() -> None:
     running, record = _running()
     running.keep_small()
-    assert running.raw.key is None and not running.raw.headers  # dropped while it waits
+    assert running.raw.key is None and running.raw.value is None  # dropped while it waits
+    assert not running.raw.headers
     rebuilt = running.record
     assert rebuilt == record
     assert list(rebuilt.headers.items()) == list(record.headers.items())  # the order too
@@ -68,6 +69,20 @@ def test_a_record_with_headers_of_its_own_stays_whole() -> None:
     running, record = _running(**{header_names.DLQ_FIRST_FAILURE: b"2026-12-03T07:00:00+00:00"})
     running.keep_small()
     assert running.raw is record and running.record is record
+
+
+def test_a_record_another_producer_wrote_stays_whole() -> None:
+    running, record = _running()
+    # A field this process does not know (a newer producer): re-encoding would drop it.
+    newer = record.value.replace(b'{"id"', b'{"added_later":1,"id"', 1)  # type: ignore[union-attr]
+    running.raw = Delivery(*record_where(record), record.key, newer, record.headers, 1.5)
+    running.request = decode_envelope(newer)
+    running.keep_small()
+    assert running.record.value == newer and running.raw.value == newer
+
+
+def record_where(record: Delivery) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
 
 
 def test_a_redispatched_run_keeps_the_record_it_was_read_from() -> None:
