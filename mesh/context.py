@@ -69,11 +69,8 @@ class ChildWaiter(Protocol):
 
 
 class TaskContext(TaskApprovals):
-    """Passed to every handler as its first argument.
-
-    `await ctx.request_approval(subject, expires_in=..., on_expiry=...)` waits for a
-    person's decision; `await ctx.step_if_approved(approval, name, fn, ...)` runs a step
-    only while that approval holds (mesh/approvals.py, ADR 027)."""
+    """Passed to every handler as its first argument (`request_approval` and
+    `step_if_approved`, a person's approval: mesh/approvals.py, ADR 027)."""
 
     def __init__(
         self,
@@ -243,16 +240,19 @@ class TaskContext(TaskApprovals):
         else:
             waiting = self._waiter.expect_child(child_id)
             handle = TaskHandle(child_id, agent, waiting, convert, self._child_control)
-        for watcher in self._progress_watchers or ():  # before the child can report anything
-            watcher.watch(child_id)
-        if self._children is None:
-            self._children = []
-        self._children.append(handle)
+        self._add_child(handle)
         if earlier is None:  # not started by an earlier run of this task
             await submit_task(self._publisher, request, agent)
             await self._journal.record_child_started(child_id, agent)
             await self._recorder.record(EventKind.DELEGATED, child=(child_id, agent))
         return handle
+
+    def _add_child(self, handle: TaskHandle[Any]) -> None:
+        for watcher in self._progress_watchers or ():  # before the child can report anything
+            watcher.watch(handle.task_id)
+        if self._children is None:
+            self._children = []
+        self._children.append(handle)
 
     def _child_request(
         self, child_id: str, input: BaseModel, deadline: datetime | None
