@@ -8,8 +8,8 @@ in-memory transport, `n` tasks each awaiting a sleep, no tracemalloc (README
 Prints the RSS growth per task, and from `sys._debugmallocstats` the bytes per task
 in pymalloc blocks in use and in free blocks (freed, but in pools that also hold
 live blocks: counted in RSS until reused). The broker lives in this process here,
-not in another as on Kafka: the records it would hold are dropped as they come
-(the lifecycle records) or before the measurement (the requests), and glibc's free
+not in another as on Kafka: the records it holds are dropped as they come (the
+lifecycle records) or once the worker fetched them (the requests), and glibc's free
 heap is given back first, as a worker does after a burst (mesh/runtime/_heap.py).
 """
 
@@ -29,7 +29,7 @@ from mesh.runtime._heap import release_free_heap
 from mesh.runtime.publisher import Publisher
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings
-from mesh.transport.memory import MemoryTransport
+from mesh.transport.memory import MemoryConsumer, MemoryTransport
 from schemas import Envelope, Source
 from schemas.envelope import new_id
 from tests.bench.agents import waiter
@@ -49,15 +49,20 @@ async def measure(n: int) -> dict[str, float]:
     logs = transport.broker.topics
     process = psutil.Process()
 
-    async def drop_lifecycle_records() -> None:
+    consumer = worker._consumer
+    assert isinstance(consumer, MemoryConsumer)
+
+    async def drop_records() -> None:
         while True:
             await asyncio.sleep(0.05)
             for topic, partitions in logs.items():
                 if topic != inbox:
                     for log in partitions:
                         log.clear()
+            for tp, fetched in consumer._positions.items():  # the worker's copy is its own
+                transport.broker.delete_records(tp, fetched)
 
-    dropping = asyncio.create_task(drop_lifecycle_records())
+    dropping = asyncio.create_task(drop_records())
     try:
         await asyncio.sleep(0.5)  # start-up settles
         before_rss, before = _settled(process), _pymalloc()
@@ -73,8 +78,6 @@ async def measure(n: int) -> dict[str, float]:
 
         await until(all_running, timeout=600, what=f"{n} tasks to start", interval=0.1)
         await asyncio.sleep(settings.start_record_delay + 1.0)  # every `started` written
-        for log in logs[inbox]:
-            log.clear()
         after_rss, after = _settled(process), _pymalloc()
     finally:
         dropping.cancel()
