@@ -35,13 +35,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mesh.errors import ApprovalExpired, ApprovalNotPending, SetupError
-from mesh.runtime.journal import TaskJournal
-from mesh.runtime.lifecycle import TaskRecorder
 from schemas.envelope import utc_now
 from schemas.tasks import (
     ApprovalDecision,
@@ -95,16 +93,16 @@ class Approval(BaseModel):
         return self.approved and (at or utc_now()) < self.expires_at
 
 
-class ApprovalGate:
-    """One task's approvals: what its context offers as `request_approval` and
-    `step_if_approved`."""
+class TaskApprovals:
+    """`TaskContext`'s `request_approval` and `step_if_approved`: methods of the context
+    itself, not an object per task (every waiting task holds its context; ADR 049)."""
 
-    def __init__(self, ctx: TaskContext, recorder: TaskRecorder, journal: TaskJournal) -> None:
-        self._ctx = ctx
-        self._recorder = recorder
-        self._journal = journal
+    __slots__ = ()
 
-    async def request(
+    def _context(self) -> TaskContext:
+        return cast("TaskContext", self)
+
+    async def request_approval(
         self,
         subject: str,
         *,
@@ -141,19 +139,17 @@ class ApprovalGate:
             raise SetupError(
                 f"request_approval: on_expiry must be 'halt' or 'continue', got {on_expiry!r}"
             )
-        facts = dict(details or {})
-        asked = await self._ctx.step(
-            f"{name}/asked", _asked, name, subject, facts, expires_in, on_expiry
-        )
-        decided, _ = self._journal.step_result(f"{name}/decision")
-        answer = None if decided else await self._wait(asked)
-        approval = await self._ctx.step(f"{name}/decision", _decided, asked, answer)
+        facts, ctx = dict(details or {}), self._context()
+        asked = await ctx.step(f"{name}/asked", _asked, name, subject, facts, expires_in, on_expiry)
+        decided, _ = ctx._journal.step_result(f"{name}/decision")
+        answer = None if decided else await self._wait_for_decision(asked)
+        approval = await ctx.step(f"{name}/decision", _decided, asked, answer)
         if approval.status is ApprovalStatus.EXPIRED and approval.on_expiry == "halt":
             raise ApprovalExpired(_expired(approval, "undecided"))
         return approval
 
     @overload
-    async def step(
+    async def step_if_approved(
         self,
         approval: Approval,
         name: str,
@@ -164,7 +160,7 @@ class ApprovalGate:
     ) -> T | None: ...
 
     @overload
-    async def step(
+    async def step_if_approved(
         self,
         approval: Approval,
         name: str,
@@ -174,7 +170,7 @@ class ApprovalGate:
         **kwargs: P.kwargs,
     ) -> T | None: ...
 
-    async def step(
+    async def step_if_approved(
         self, approval: Approval, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
     ) -> Any:
         """`ctx.step(name, fn, ...)` if `approval` holds now; else None.
@@ -183,29 +179,32 @@ class ApprovalGate:
         since (`approval.approved` tells these apart): then its `on_expiry` applies,
         "halt" raising `ApprovalExpired`. A step an earlier run completed is replayed.
         """
-        done, _ = self._journal.step_result(name)
+        ctx = self._context()
+        done, _ = ctx._journal.step_result(name)
         if done:
-            return await self._ctx.step(name, fn, *args, **kwargs)
+            return await ctx.step(name, fn, *args, **kwargs)
         if not approval.approved:
             return None
         if not approval.holds():
-            await self._recorder.record(EventKind.APPROVAL_EXPIRED, approval=_pending(approval))
+            await ctx._recorder.record(EventKind.APPROVAL_EXPIRED, approval=_pending(approval))
             if approval.on_expiry == "halt":
                 raise ApprovalExpired(_expired(approval, f"approved, but step {name!r} not run"))
             return None
-        return await self._ctx.step(name, fn, *args, **kwargs)
+        return await ctx.step(name, fn, *args, **kwargs)
 
-    async def _wait(self, asked: PendingApproval) -> ApprovalDecision | None:
+    async def _wait_for_decision(self, asked: PendingApproval) -> ApprovalDecision | None:
         """Show the task waiting for the approval; the decision, or None at its expiry."""
+        ctx = self._context()
+        recorder = ctx._recorder
         if _seconds_until(asked.expires_at) <= 0:  # a re-run after the expiry
-            await self._recorder.record(EventKind.APPROVAL_EXPIRED, approval=asked)
+            await recorder.record(EventKind.APPROVAL_EXPIRED, approval=asked)
             return None
-        await self._recorder.record(EventKind.WAITING, waiting_for=asked.subject, approval=asked)
+        await recorder.record(EventKind.WAITING, waiting_for=asked.subject, approval=asked)
         others: list[Steer] = []
         answer: tuple[Steer, ApprovalDecision] | None = None
         try:
             while answer is None and (left := _seconds_until(asked.expires_at)) > 0:
-                steer = await self._ctx.next_steer(timeout=left)
+                steer = await ctx.next_steer(timeout=left)
                 if steer is None:
                     break  # expired
                 decision = _decision_in(steer, asked.name)
@@ -215,12 +214,12 @@ class ApprovalGate:
                     answer = (steer, decision)
         finally:
             for steer in others:  # not an answer: the handler reads them later
-                self._ctx._deliver_steer(steer)
-        self._ctx.last_activity = utc_now()
+                ctx._deliver_steer(steer)
+        ctx.last_activity = utc_now()
         if answer is None:
-            await self._recorder.record(EventKind.APPROVAL_EXPIRED, approval=asked)
+            await recorder.record(EventKind.APPROVAL_EXPIRED, approval=asked)
             return None
-        await self._recorder.record(EventKind.RESUMED, steer=answer[0])
+        await recorder.record(EventKind.RESUMED, steer=answer[0])
         return answer[1]
 
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 from pydantic import BaseModel
 
 from mesh._steps import journalable, return_adapter
-from mesh.approvals import ApprovalGate
+from mesh.approvals import TaskApprovals
 from mesh.errors import SetupError
 from mesh.handles import TaskHandle, as_json, child_task_id, gather
 from mesh.models.budgets import BudgetScope
@@ -68,8 +68,9 @@ class ChildWaiter(Protocol):
     def expect_child(self, task_id: str) -> asyncio.Future[TaskOutcome]: ...
 
 
-class TaskContext:
-    """Passed to every handler as its first argument."""
+class TaskContext(TaskApprovals):
+    """Passed to every handler as its first argument (`request_approval` and
+    `step_if_approved`, a person's approval: mesh/approvals.py, ADR 027)."""
 
     def __init__(
         self,
@@ -102,16 +103,11 @@ class TaskContext:
         # delegation, step.
         self.started_at = utc_now()
         self.last_activity = self.started_at
-        self._steering_queue: asyncio.Queue[Steer] | None = None  # made on first use
-        self._children: list[TaskHandle[Any]] = []
-        self._progress_watchers: list[ChildrenProgress] = []  # open children_progress()
+        # Made on first use: every waiting task holds its context (ADR 033, 049).
+        self._steering_queue: asyncio.Queue[Steer] | None = None
+        self._children: list[TaskHandle[Any]] | None = None
+        self._progress_watchers: list[ChildrenProgress] | None = None  # children_progress()
         self._delegations = 0
-        # `await ctx.request_approval(subject, expires_in=..., on_expiry=...)` waits for a
-        # person's decision; `await ctx.step_if_approved(approval, name, fn, ...)` runs a
-        # step only while that approval holds (mesh/approvals.py, ADR 027).
-        approvals = ApprovalGate(self, recorder, journal)
-        self.request_approval = approvals.request
-        self.step_if_approved = approvals.step
 
     # The parts below are built on first use: most tasks use few of them, and each
     # in-flight task would hold them all while it waits (ADR 033).
@@ -244,14 +240,19 @@ class TaskContext:
         else:
             waiting = self._waiter.expect_child(child_id)
             handle = TaskHandle(child_id, agent, waiting, convert, self._child_control)
-        for watcher in self._progress_watchers:  # before the child can report anything
-            watcher.watch(child_id)
-        self._children.append(handle)
+        self._add_child(handle)
         if earlier is None:  # not started by an earlier run of this task
             await submit_task(self._publisher, request, agent)
             await self._journal.record_child_started(child_id, agent)
             await self._recorder.record(EventKind.DELEGATED, child=(child_id, agent))
         return handle
+
+    def _add_child(self, handle: TaskHandle[Any]) -> None:
+        for watcher in self._progress_watchers or ():  # before the child can report anything
+            watcher.watch(handle.task_id)
+        if self._children is None:
+            self._children = []
+        self._children.append(handle)
 
     def _child_request(
         self, child_id: str, input: BaseModel, deadline: datetime | None
@@ -378,11 +379,13 @@ class TaskContext:
 
     @property
     def children(self) -> list[TaskHandle[Any]]:
-        return list(self._children)
+        return list(self._children or ())
 
     def children_progress(self) -> AbstractAsyncContextManager[ChildrenProgress]:
         """Follow this task's children's progress entries as they report them:
         `async with ctx.children_progress() as live: await live.wait(timeout=1.0)`."""
+        if self._progress_watchers is None:
+            self._progress_watchers = []
         return children_progress(self, self._publisher, self._progress_watchers)
 
     @property

@@ -181,7 +181,20 @@ def tracing_on() -> bool:
     return _pipeline is not None
 
 
-_UNTRACED = contextlib.nullcontext()  # one shared object: see `consumer_span`
+class _Untraced:
+    """The span of an untraced run: one shared object whose `__enter__`/`__exit__` are
+    static, so a `with` around a waiting handler holds no bound method (ADR 049)."""
+
+    @staticmethod
+    def __enter__() -> None:
+        return None
+
+    @staticmethod
+    def __exit__(*exc_info: object) -> None:
+        return None
+
+
+_UNTRACED = _Untraced()  # one shared object: see `consumer_span`
 
 
 def consumer_span(

@@ -25,7 +25,6 @@ import logging
 from mesh.dlq.write import Failure, dead_letter
 from mesh.errors import TransportError
 from mesh.runtime._circuit import CircuitWatch
-from mesh.runtime._compact_models import compact
 from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime._pause import PauseSwitch
 from mesh.runtime._record_writes import RecordWrites
@@ -89,8 +88,7 @@ class Admission:
         circuit lets it start. Invalid input starts at once, whatever the circuit or
         the slots: it is dead-lettered (the sender's fault) without counting against
         the agent type's health, and it never becomes a half-open circuit's probe."""
-        # The request stays in memory while the task runs or waits: laid out small (ADR 037).
-        running.request = compact(running.request)
+        running.keep_small()  # it stays in memory while the task runs or waits
         self.running[running.task_id] = running
         invalid_now = running.invalid is not None and not self._stopping.is_set()
         if invalid_now or self._may_start():
@@ -105,7 +103,8 @@ class Admission:
         if self._circuit.name == "half_open" and running.invalid is None:
             self._probe = running
         self.active += 1
-        running.task = asyncio.create_task(self._run(running), name=f"task-{running.task_id}")
+        # Named by the task id itself: no string of its own per task.
+        running.task = asyncio.create_task(self._runner.run(running, self), name=running.task_id)
 
     def start_from_backlog(self) -> None:
         while self._backlog and self._may_start():
@@ -131,26 +130,22 @@ class Admission:
             return self._probe is None or self._probe.task is None or self._probe.task.done()
         return circuit == "closed"
 
-    async def _run(self, running: RunningTask) -> None:
-        running.begun = True
-        try:
-            if not running.handed_back:  # handed back before it began
-                await self._runner.run(running)
-        except asyncio.CancelledError:
-            if not running.handed_back:
-                raise
-        except TransportError as exc:
+    # -- how runs end (the runner tells; mesh/runtime/_runner.py) -------------------------
+
+    def run_failed(self, running: RunningTask, exc: Exception) -> None:
+        if isinstance(exc, TransportError):
             self._outcome_not_written(running, exc)
-        except Exception as exc:  # a bug no re-run can fix: park the task, say why
+        else:  # a bug no re-run can fix: park the task, say why
             running.handed_back = True
             self._dead_letter_unrecordable(running, exc)
-        finally:
-            self.active -= 1
-            if self.running.get(running.task_id) is running:
-                del self.running[running.task_id]
-            if not running.handed_back:
-                self._tracker.finish(running.tp, running.offset)
-            self.start_from_backlog()
+
+    def run_ended(self, running: RunningTask) -> None:
+        self.active -= 1
+        if self.running.get(running.task_id) is running:
+            del self.running[running.task_id]
+        if not running.handed_back:
+            self._tracker.finish(running.tp, running.offset)
+        self.start_from_backlog()
 
     # -- tasks held in the backlog ----------------------------------------------------
 
@@ -242,7 +237,7 @@ class Admission:
             error = TaskError(type="DeadLettered", message=failure.reason)
             await recorder.record(EventKind.DEAD_LETTERED, error=error)
             await self._journal.record_ended(
-                running.record.partition, running.request, TaskStatus.DEAD_LETTERED
+                running.raw.partition, running.request, TaskStatus.DEAD_LETTERED
             )
 
         self._writes.spawn(park, running.record, what="dead_letter")

@@ -33,11 +33,27 @@ _setattr = object.__setattr__
 _primed: set[type[BaseModel]] = set()
 
 
-def compact(model: Model) -> Model:
+def compact(model: Model, same: dict[str, Any] | None = None) -> Model:
     """A copy of `model` (frozen, no extra or private attributes) that holds its values
-    in a key-sharing dict and shares its fields set."""
+    in a key-sharing dict and shares its fields set; `same` replaces values by equal
+    ones held elsewhere already."""
     given = shared_fields_set(model.__pydantic_fields_set__)
-    return with_values(type(model), model.__dict__, given)
+    values = {**model.__dict__, **same} if same else model.__dict__
+    return with_values(type(model), values, given)
+
+
+def compact_input(message: Model) -> Model:
+    """A task's parsed input (a user's model, frozen or not) laid out small where that
+    changes nothing its handler can see (ADR 049): its values in a key-sharing dict;
+    its fields set shared only when it names every field, so an assignment, the one
+    thing that adds to it, adds nothing. With extra or private attributes: as it is."""
+    if message.__pydantic_extra__ is not None or message.__pydantic_private__ is not None:
+        return message
+    cls = type(message)
+    given = message.__pydantic_fields_set__
+    if len(given) == len(cls.__pydantic_fields__):
+        given = shared_fields_set(given)
+    return with_values(cls, message.__dict__, given)
 
 
 def with_values(cls: type[Model], values: dict[str, Any], fields_set: set[str]) -> Model:
@@ -90,3 +106,21 @@ def shared_fields_set(given: set[str]) -> set[str]:
             return given
         shared = _shapes[shape] = set(shape)
     return shared
+
+
+class _NoItems(list[Any]):
+    """An empty list that refuses to change, so one can serve as every task state's
+    empty list fields (`progress`, `children`, `usage`: 168 B a waiting task): the
+    lifecycle never changes a state's list, it makes a new one (ADR 049)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError("this empty list is shared by many models: make a new list instead")
+
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+
+NO_ITEMS: list[Any] = _NoItems()
+"""The shared empty list (see `_NoItems`)."""

@@ -197,7 +197,7 @@ class _Outcome:
             if exc_type is None:
                 running = self._running
                 journal = self._writer.journal
-                await journal.record_ended(running.record.partition, running.request, self._status)
+                await journal.record_ended(running.raw.partition, running.request, self._status)
         finally:
             await self._writer.fence.__aexit__()
 

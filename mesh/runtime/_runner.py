@@ -22,7 +22,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import BaseModel
@@ -33,14 +33,14 @@ from mesh.dlq.write import Failure
 from mesh.errors import ApprovalExpired, first_line
 from mesh.models.accounting import journaled_usage
 from mesh.models.clients import ModelClients
-from mesh.observability.logs import bind_task_fields, unbind_task_fields
+from mesh.observability.logs import bind_task_fields
 from mesh.observability.metrics import HANDLER_SECONDS, LabelCache
 from mesh.observability.tracing import consumer_span, current_trace_id, trace_id_of
 from mesh.runtime._outcomes import OutcomeWriter, cancel_children
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import Journal, TaskJournal
-from mesh.runtime.lifecycle import TaskRecorder, submitted_state
+from mesh.runtime.lifecycle import TaskRecorder, share_parts, submitted_state
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from schemas import REGISTRY, Envelope
@@ -55,6 +55,16 @@ from schemas.tasks import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class RunEnds(Protocol):
+    """Told how each run ended (the worker's admission: mesh/runtime/_admission.py)."""
+
+    def run_failed(self, running: RunningTask, exc: Exception) -> None:
+        """Its outcome could not be recorded: the broker refused it, or a bug."""
+
+    def run_ended(self, running: RunningTask) -> None:
+        """It ended, however: its slot is free."""
 
 
 class TaskRunner:
@@ -84,97 +94,133 @@ class TaskRunner:
         self._handler_seconds = LabelCache(HANDLER_SECONDS, agent.name)  # by task type
         self.models = ModelClients(settings)  # provider clients, closed by the worker
 
-    async def run(self, running: RunningTask) -> None:
-        request = running.request
-        # Bound without a context manager, and one coroutine frame for the run's set-up:
-        # every waiting task holds what is here (ADR 033).
-        fields = bind_task_fields(
-            task_id=running.task_id, correlation_id=request.correlation_id, agent=self.agent.name
-        )
+    async def run(self, running: RunningTask, ends: RunEnds) -> None:
+        """The task's one coroutine: while its handler waits, this frame and the
+        handler's are all it holds (ADR 049). Set-up, and the choice of how the run
+        ended, are plain functions around the handler's await; `ends` (admission) is
+        told how the run ended and frees its slot."""
+        running.begun = True
         try:
-            with consumer_span(request, running.record.topic, self.agent.name):
-                recorder = TaskRecorder(
-                    self.publisher,
-                    self.first_state(running),
-                    max_progress=self.settings.max_progress_entries,
-                    run_id=request.id,
-                )
+            if running.handed_back:  # handed back before it began
+                return
+            request, agent = running.request, self.agent.name
+            # Bound for the rest of the task: its context is its own, nothing to reset.
+            bind_task_fields(
+                task_id=running.task_id, correlation_id=request.correlation_id, agent=agent
+            )
+            with consumer_span(request, running.raw.topic, agent):
+                recorder = self._recorder(running)
                 try:
-                    if request.deadline is not None and request.deadline <= utc_now():
-                        why = "the task's deadline passed before it started"  # of no use now
-                        error = TaskError(type=DEADLINE_EXCEEDED, message=why)
-                        await self.outcomes.finish(running, recorder, error=error)
-                        return
-                    if running.cancel_reason is not None:  # cancelled before it began
-                        raise asyncio.CancelledError
-                    await self._execute(running, recorder)
+                    outcome = self._before_handler(running, recorder)
+                    if outcome is None:  # the handler runs
+                        began = time.perf_counter()
+                        try:
+                            result = await self._handler_call(running)
+                        except Exception as exc:
+                            outcome = self._after_failure(running, recorder, exc)
+                        else:
+                            outcome = self._after_success(running, recorder, result)
+                        finally:
+                            self._handler_ended(running, began)
+                    await outcome
                 except asyncio.CancelledError:
                     if running.handed_back or running.cancel_reason is None:
                         raise
                     _uncancel()
                     await self.outcomes.cancelled(running, recorder)
+        except asyncio.CancelledError:
+            if not running.handed_back:
+                raise
+        except Exception as exc:  # the outcome could not be recorded
+            ends.run_failed(running, exc)
         finally:
-            unbind_task_fields(fields)
+            ends.run_ended(running)
+
+    def _recorder(self, running: RunningTask) -> TaskRecorder:
+        return TaskRecorder(
+            self.publisher,
+            self.first_state(running),
+            max_progress=self.settings.max_progress_entries,
+            run_id=running.request.id,
+        )
 
     def first_state(self, running: RunningTask) -> TaskState:
         """The state a run starts from: children that earlier runs of the task started
         (from the journal) stay listed, since this run re-attaches to them; and the
         model calls they made are its usage, each once (ADR 021)."""
         trace_id = current_trace_id() or trace_id_of(running.request.traceparent)
-        state = submitted_state(running.request, self.agent.name, trace_id=trace_id)
-        earlier = self.journal.entries(running.record.partition, running.task_id)
+        request = running.request
+        state = share_parts(submitted_state(request, self.agent.name, trace_id=trace_id), request)
+        earlier = self.journal.entries(running.raw.partition, running.task_id)
         if earlier is None or not (earlier.children or earlier.steps):
             return state
         usage = journaled_usage(self.agent.name, earlier.steps)
         return state.model_copy(update={"children": list(earlier.children), "usage": usage})
 
-    async def _execute(self, running: RunningTask, recorder: TaskRecorder) -> None:
+    def _before_handler(
+        self, running: RunningTask, recorder: TaskRecorder
+    ) -> Awaitable[None] | None:
+        """Ready the handler's call (its context, the held `started`); or, when the
+        handler is not to run, the outcome to write instead."""
         request = running.request
+        if request.deadline is not None and request.deadline <= utc_now():
+            why = "the task's deadline passed before it started"  # of no use now
+            error = TaskError(type=DEADLINE_EXCEEDED, message=why)
+            return self.outcomes.finish(running, recorder, error=error)
+        if running.cancel_reason is not None:  # cancelled before it began
+            raise asyncio.CancelledError
         if running.message is None and running.invalid is None:
             running.parse_input()
         if running.invalid is not None or running.message is None:
             exc = running.invalid
             reason = f"invalid input: {first_line(exc) if exc else 'none parsed'}"
             failure = Failure(reason, exc, request.attempt)
-            await self.outcomes.dead_letter(running, recorder, failure, error_type=INVALID_INPUT)
-            return
-        message = running.message
+            return self.outcomes.dead_letter(running, recorder, failure, error_type=INVALID_INPUT)
         if log.isEnabledFor(logging.DEBUG):  # payloads at DEBUG only, sensitive fields masked
             shown = redacted(REGISTRY.model_for(request.type, request.version), request.payload)
             log.debug("input %s v%d: %s", request.type, request.version, shown)
-        context = TaskContext(
+        context = running.context = TaskContext(
             agent=self.agent,
             request=request,
             publisher=self.publisher,
             recorder=recorder,
             waiter=self.waiter,
-            journal=TaskJournal(self.journal, running.record.partition, running.task_id),
+            journal=TaskJournal(self.journal, running.raw.partition, running.task_id),
             fence=self.fence,
             models=self.models,
         )
-        running.context = context
-        try:
-            result = await self._call_handler(running, context, message, recorder)
-            if running.superseded:
-                raise _Superseded
-        except _Superseded:
-            await self._note_superseded(running, recorder)
-        except _DeadlineExceeded:  # past its deadline or timeout: its children are of no use
-            await cancel_children(self.publisher, context, "the parent ran past its deadline")
-            why = "the task ran past its deadline or timeout"
-            error = TaskError(type=DEADLINE_EXCEEDED, message=why)
-            await self.outcomes.finish(running, recorder, error=error)
-        except ApprovalExpired as exc:  # `on_expiry="halt"`: a decision, not a fault (ADR 027)
+        self._hold_started(running, context, recorder)
+        return None
+
+    def _after_failure(
+        self, running: RunningTask, recorder: TaskRecorder, exc: Exception
+    ) -> Awaitable[None]:
+        """The outcome of a handler that raised `exc`."""
+        if isinstance(exc, _DeadlineExceeded):  # past its deadline or timeout
+            return self._past_deadline(running, recorder)
+        if isinstance(exc, ApprovalExpired):  # `on_expiry="halt"`: a decision, not a fault
             error = TaskError(type=type(exc).__name__, message=str(exc)[:2000])
-            await self.outcomes.finish(running, recorder, error=error)
-        except Exception as exc:  # the handler's failure: retry it or dead-letter it
-            if running.superseded:
-                await self._note_superseded(running, recorder)
-                return
-            log.info("task %s attempt %d failed: %r", running.task_id, request.attempt, exc)
-            await self.outcomes.after_failure(running, recorder, exc)
-        else:
-            await self._succeeded(running, recorder, result)
+            return self.outcomes.finish(running, recorder, error=error)  # (ADR 027)
+        if running.superseded:
+            return self._note_superseded(running, recorder)
+        # The handler's failure: retry it or dead-letter it.
+        log.info("task %s attempt %d failed: %r", running.task_id, running.request.attempt, exc)
+        return self.outcomes.after_failure(running, recorder, exc)
+
+    def _after_success(
+        self, running: RunningTask, recorder: TaskRecorder, result: object
+    ) -> Awaitable[None]:
+        if running.superseded:
+            return self._note_superseded(running, recorder)
+        return self._succeeded(running, recorder, result)
+
+    async def _past_deadline(self, running: RunningTask, recorder: TaskRecorder) -> None:
+        """Its children are of no use now: cancel them, end the task `failed`."""
+        assert running.context is not None
+        await cancel_children(self.publisher, running.context, "the parent ran past its deadline")
+        why = "the task ran past its deadline or timeout"
+        error = TaskError(type=DEADLINE_EXCEEDED, message=why)
+        await self.outcomes.finish(running, recorder, error=error)
 
     async def _succeeded(
         self, running: RunningTask, recorder: TaskRecorder, result: object
@@ -194,28 +240,37 @@ class TaskRunner:
         masked = self._shown(result, payload)
         await self.outcomes.finish(running, recorder, result=payload, shown=masked)
 
-    async def _call_handler(
-        self, running: RunningTask, context: TaskContext, message: BaseModel, recorder: TaskRecorder
-    ) -> object:
-        """Run the handler within the task's time limit.
-
-        The `started` record is held (ADR 005): it goes out with the outcome, or after
+    def _hold_started(
+        self, running: RunningTask, context: TaskContext, recorder: TaskRecorder
+    ) -> None:
+        """The `started` record is held (ADR 005): it goes out with the outcome, or after
         `start_record_delay` s if the handler is still running by then. The timer stops
-        when the handler returns, so a busy event loop does not flush it needlessly.
-        """
+        when the handler returns, so a busy event loop does not flush it needlessly."""
         recorder.hold(EventKind.STARTED)
         for steer in running.early_steers or ():  # arrived while the task waited for a slot
             context._deliver_steer(steer)
             recorder.hold(EventKind.STEERED, steer=steer)
+        running.early_steers = None
         loop = asyncio.get_running_loop()
         delay = self.settings.start_record_delay
         running.start_timer = loop.call_later(delay, self._flush_started, running, recorder)
-        began = time.perf_counter()
-        # Only this scope is the task's deadline: a `TimeoutError` of the handler's own
-        # (its `asyncio.timeout`, a model or socket timeout) is an ordinary failure,
-        # retried by the policy.
+
+    def _handler_call(self, running: RunningTask) -> Awaitable[object]:
+        """The handler's call, within the task's time limit (none: the handler's own
+        coroutine, no frame around it). Only this scope is the task's deadline: a
+        `TimeoutError` of the handler's own (its `asyncio.timeout`, a model or socket
+        timeout) is an ordinary failure, retried by the policy."""
+        context, message = running.context, running.message
+        assert context is not None and message is not None
         limit = self._time_left(running.request)
-        deadline = _NO_LIMIT if limit is None else asyncio.timeout(limit)  # none held idle
+        if running.ask_human is None and limit is None:
+            return running.handler.fn(context, message)
+        return self._limited_call(running, context, message, limit)
+
+    async def _limited_call(
+        self, running: RunningTask, context: TaskContext, message: BaseModel, limit: float | None
+    ) -> object:
+        deadline = _NO_LIMIT if limit is None else asyncio.timeout(limit)
         try:
             async with deadline:
                 if running.ask_human is not None:
@@ -227,11 +282,12 @@ class TaskRunner:
             if deadline.expired():
                 raise _DeadlineExceeded from None
             raise
-        finally:
-            if running.start_timer is not None:
-                running.start_timer.cancel()
-                running.start_timer = None
-            self._handler_seconds[running.request.type].observe(time.perf_counter() - began)
+
+    def _handler_ended(self, running: RunningTask, began: float) -> None:
+        if running.start_timer is not None:
+            running.start_timer.cancel()
+            running.start_timer = None
+        self._handler_seconds[running.request.type].observe(time.perf_counter() - began)
 
     def _flush_started(self, running: RunningTask, recorder: TaskRecorder) -> None:
         """The handler still runs `start_record_delay` s on: publish its `started`. The
@@ -278,10 +334,6 @@ class _NoLimit:
 
 
 _NO_LIMIT = _NoLimit()
-
-
-class _Superseded(Exception):
-    """The handler returned after its run was superseded."""
 
 
 class _DeadlineExceeded(Exception):

@@ -10,16 +10,23 @@ cancelled before its first step runs none of its clean-up.
 from __future__ import annotations
 
 import asyncio
+import sys
+import types
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
 from mesh.agent import Handler
 from mesh.context import TaskContext
+from mesh.runtime._compact_models import compact, compact_input
 from mesh.transport.base import Delivery, TopicPartition
-from schemas import REGISTRY, Envelope
+from schemas import REGISTRY, Envelope, encode_envelope
 from schemas.registry import SchemaError
 from schemas.tasks import Steer
+
+# Stands for the headers of a record whose key, value and headers were the request's
+# own (its task id, its encoding, `Envelope.routing_headers`): rebuilt when read.
+_REBUILT: types.MappingProxyType[str, bytes] = types.MappingProxyType({})
 
 
 @dataclass(eq=False, slots=True)  # slots: one per in-flight task, no dict each (ADR 033)
@@ -27,7 +34,9 @@ class RunningTask:
     """A task this worker has accepted (running, or in its backlog waiting for a slot)."""
 
     request: Envelope
-    record: Delivery  # what the request was read from: provenance for dead letters
+    # What the request was read from, as read; its key, value and headers dropped while
+    # the task waits when they can be rebuilt exactly (`keep_small`): read it as `record`.
+    raw: Delivery
     handler: Handler
     task: asyncio.Task[None] | None = None
     context: TaskContext | None = None
@@ -52,12 +61,56 @@ class RunningTask:
         return self.request.task_id
 
     @property
+    def record(self) -> Delivery:
+        """The record the request was read from, exactly: a retry reads its headers, a
+        dead letter carries it unchanged."""
+        raw = self.raw
+        if raw.headers is not _REBUILT:
+            return raw
+        request = self.request
+        value, headers = encode_envelope(request), request.routing_headers()
+        return Delivery(
+            raw.topic,
+            raw.partition,
+            raw.offset,
+            self.task_id.encode(),
+            value,
+            headers,
+            raw.timestamp,
+        )
+
+    @property
     def tp(self) -> TopicPartition:
-        return self.record.tp
+        return self.raw.tp
 
     @property
     def offset(self) -> int:
-        return self.record.offset
+        return self.raw.offset
+
+    def keep_small(self) -> None:
+        """Lay out what the task keeps while it runs or waits small (ADR 037, 049): the
+        request and its input in key-sharing dicts, the request's type and root id the
+        strings held already; the record without what a mesh producer wrote from the
+        request (its task id as the key, its encoding, its routing headers), rebuilt
+        when read. A record that differs in any byte (another producer, a field this
+        process does not know, a header of its own) is kept whole."""
+        request, task_id = self.request, self.task_id
+        same = {"type": sys.intern(request.type)}  # a handled type: one of a few
+        if request.root_task_id == task_id:
+            same["root_task_id"] = task_id
+        self.request = request = compact(request, same)
+        if self.message is not None:
+            self.message = compact_input(self.message)
+        raw = self.raw
+        if raw.headers is _REBUILT or raw.key != task_id.encode():
+            return
+        if list(raw.headers.items()) != list(request.routing_headers().items()):
+            return
+        if raw.value != encode_envelope(request):
+            return
+        self.raw = Delivery(
+            raw.topic, raw.partition, raw.offset, None, None, _REBUILT, raw.timestamp
+        )
 
     def steer(self, steer: Steer) -> None:
         if self.context is not None:

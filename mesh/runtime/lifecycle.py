@@ -13,15 +13,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
 from mesh.models.accounting import add_usage
 from mesh.observability.metrics import TASK_TRANSITIONS, TENANT_TASKS, LabelCache
 from mesh.observability.tenants import tenant_label
-from mesh.runtime._compact_models import prime, with_values
+from mesh.runtime._compact_models import NO_ITEMS, prime, with_values
 from mesh.runtime._task_records import TaskRecords, terminal_event_id
 from mesh.runtime.publisher import Publisher
-from mesh.transport.base import Outgoing
 from schemas import Envelope
 from schemas.envelope import new_id, utc_now
 from schemas.redaction import marks_sensitive
@@ -101,7 +98,18 @@ def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = Non
     )
 
 
-class TaskRecorder:
+def share_parts(state: TaskState, request: Envelope) -> TaskState:
+    """`state`, fresh from `submitted_state(request, ...)`, holding what it can share
+    while its task waits (ADR 049): validation copied the input, `request.payload` is
+    the same; and one empty list serves for its three (never changed: a transition
+    makes a new list). Every later state of the task carries these on."""
+    values = state.__dict__
+    values["input"] = request.payload
+    values["progress"] = values["children"] = values["usage"] = NO_ITEMS
+    return state
+
+
+class TaskRecorder(TaskRecords):
     """Applies transitions to one task's state and publishes event + state.
 
     A transition can be *held* (`hold`): its event waits and goes out with the
@@ -109,7 +117,12 @@ class TaskRecorder:
     short task writes started + succeeded events and one state record in a single
     produce, instead of two states and two round trips (Temporal records an
     activity's start lazily for the same reason).
+
+    One object per task with slots, its record layout (`TaskRecords`) included, and
+    no lock while no record is being written: every waiting task holds one (ADR 049).
     """
+
+    __slots__ = ("_held", "_lock", "_max_progress", "_run_id", "_writers", "state")
 
     def __init__(
         self,
@@ -130,24 +143,28 @@ class TaskRecorder:
         if input_schema is not None and not marks_sensitive(input_schema):
             input_schema = None
         schema = input_schema or _sensitive_schema(state.type, state.version)
-        masked = schema if publisher.settings.mask_sensitive else None
-        self._publisher = publisher
+        super().__init__(publisher, state, schema if publisher.settings.mask_sensitive else None)
         self._run_id = run_id
         self.state = state
         self._max_progress = max_progress
-        self._held: list[TaskEvent] = []
-        self._records = TaskRecords(publisher, state, masked)  # the envelope, laid out once
-        self._lock = asyncio.Lock()  # keeps one task's records in transition order
+        self._held: tuple[TaskEvent, ...] = ()
+        # Keeps one task's records in transition order; made when a record is written
+        # while another is (`_take_turn`), dropped when none is.
+        self._lock: asyncio.Lock | None = None
+        self._writers = 0
 
     def hold(self, kind: EventKind, *, steer: Steer | None = None) -> None:
         """Apply a transition now; publish it with the next record (or on `flush`)."""
-        self._held.append(self._apply(kind, steer=steer))
+        self._held = (*self._held, self._apply(kind, steer=steer))
 
     async def flush(self) -> None:
         """Publish held transitions (and the state they lead to), if any."""
-        async with self._lock:
+        await self._take_turn()
+        try:
             if self._held:
                 await self._publish([])
+        finally:
+            self._end_turn()
 
     async def record(
         self,
@@ -170,7 +187,8 @@ class TaskRecorder:
         `held` task has not started; `approval` the approval a `waiting` task asks
         for, or the one that expired (ADR 027).
         """
-        async with self._lock:
+        await self._take_turn()
+        try:
             event = self._apply(
                 kind, progress, child, steer, result, error, retry, waiting_for, held
             )
@@ -179,6 +197,8 @@ class TaskRecorder:
                 if kind is EventKind.WAITING:  # in the state while it waits (the inbox)
                     self.state = self.state.model_copy(update={"approval": approval})
             await self._publish([event])
+        finally:
+            self._end_turn()
 
     def model_calls(self) -> int:
         """The model calls the task has made: every run's, each once (its state's usage
@@ -188,12 +208,36 @@ class TaskRecorder:
     async def record_model_call(self, line: ModelUsage) -> None:
         """A model call was answered (not replayed): its usage line joins the state's,
         published at once so a running task shows what it has spent (ADR 021)."""
-        async with self._lock:
+        await self._take_turn()
+        try:
             event = self._apply(EventKind.MODEL_CALLED)
             event = event.model_copy(update={"usage": line})
             usage = add_usage(self.state.usage, [line])
             self.state = self.state.model_copy(update={"usage": usage})
             await self._publish([event])
+        finally:
+            self._end_turn()
+
+    async def _take_turn(self) -> None:
+        """Wait until the task's earlier records are written."""
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = asyncio.Lock()
+        self._writers += 1
+        try:
+            await lock.acquire()
+        except BaseException:
+            self._end_turn(acquired=False)
+            raise
+
+    def _end_turn(self, *, acquired: bool = True) -> None:
+        lock = self._lock
+        assert lock is not None
+        if acquired:
+            lock.release()
+        self._writers -= 1
+        if self._writers == 0:  # no record written or waiting: no lock held while idle
+            self._lock = None
 
     async def model_waiting(self) -> None:
         """A model call of the task is still running (the supervisor's lease: ADR 021)."""
@@ -212,16 +256,16 @@ class TaskRecorder:
             attempt=self.state.attempt,
         )
         topic = self._publisher.topics.task_events
-        await self._publisher.send_many([self._encode(topic, TASK_EVENT, event)])
+        await self._publisher.send_many([self.encode(topic, TASK_EVENT, event)])
 
     async def _publish(self, events: list[TaskEvent]) -> None:
-        events, self._held = [*self._held, *events], []
+        events, self._held = [*self._held, *events], ()
         topics = self._publisher.topics
         records = [
-            self._encode(topics.task_events, TASK_EVENT, event, self._event_id(event))
+            self.encode(topics.task_events, TASK_EVENT, event, self._event_id(event))
             for event in events
         ]
-        records.append(self._encode(topics.task_state, TASK_STATE, self.state))
+        records.append(self.encode(topics.task_state, TASK_STATE, self.state))
         await self._publisher.send_many(records)
 
     def _apply(
@@ -309,11 +353,6 @@ class TaskRecorder:
         if self._run_id is None or not event.status.is_terminal:
             return new_id()
         return terminal_event_id(self._run_id, event.kind)
-
-    def _encode(
-        self, topic: str, type_: str, payload: BaseModel, id: str | None = None
-    ) -> Outgoing:
-        return self._records.encode(topic, type_, payload, id)
 
 
 def _updated(state: TaskState, changes: dict[str, Any]) -> TaskState:
