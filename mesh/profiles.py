@@ -29,6 +29,13 @@ PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
                 "fetch_idle_wait": 1.0,  # an idle mesh idles (ADR 036)
                 "idempotent_producer": False,  # the embedded broker grants no producer ids
                 "liveness_interval": 1.0,  # the supervisor notices a dead worker in seconds
+                # A worker holding no task beats every 5 s (the default interval), so an
+                # idle mesh does not write and fold 7 heartbeats a second (ADR 048).
+                "liveness_idle_interval": 5.0,
+                # Two partitions a topic: one machine, and two workers of a type can still
+                # share one. The embedded broker's CPU grows with the partitions each
+                # held fetch names; six made an idle mesh name ~490 a second (ADR 048).
+                "partitions": 2,
                 "contracts": _REFERENCE_CONTRACTS,
             }
         ),

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # Worker liveness (agents/supervisor): a heartbeat every `liveness_interval` s; a
     # running task without progress for `task_lease` s is stuck (progress extends it).
     liveness_interval: float = Field(default=5.0, gt=0)
+    # A worker that holds no task beats every `liveness_idle_interval` s instead (unset:
+    # every `liveness_interval`); each beat says its interval, so the supervisor's bound
+    # follows it, and the first task held brings the short interval back (ADR 048).
+    liveness_idle_interval: float | None = Field(default=None, gt=0)
     task_lease: float = Field(default=300.0, gt=0)
     heartbeat_max_tasks: int = Field(default=1000, ge=0)
     # The supervisor (agents/supervisor): how often it checks leases and workers, and
@@ -293,6 +297,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"fetch_idle_wait ({self.fetch_idle_wait}) must be at least fetch_max_wait "
                 f"({self.fetch_max_wait}); raise MESH_FETCH_IDLE_WAIT or leave it unset"
+            )
+        if self.liveness_idle_interval is not None and (
+            self.liveness_idle_interval < self.liveness_interval
+        ):
+            raise ValueError(
+                f"liveness_idle_interval ({self.liveness_idle_interval}) must be at least "
+                f"liveness_interval ({self.liveness_interval}); raise "
+                "MESH_LIVENESS_IDLE_INTERVAL or leave it unset"
             )
         if self.gateway_auth == "on" and not (
             self.gateway_api_keys.get_secret_value().strip() or self.gateway_jwks

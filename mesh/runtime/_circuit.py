@@ -2,7 +2,9 @@
 
 `CircuitWatch` follows the compacted `mesh.circuits` topic (a `TopicFollower`: a
 reader without a group, which goes on through a failed fetch) and keeps the latest
-`CircuitState` of one agent type. The worker asks it before starting a task: closed,
+`CircuitState` of one agent type (the worker reads it through its pause switch's
+consumer, `PauseSwitch.run(also=...)`: one fetch for both small topics, ADR 048).
+The worker asks it before starting a task: closed,
 start; open, start nothing new (the task waits, parked, or goes to the fallback
 agent type); half-open, start one task at a time (the probe whose outcome closes or
 re-opens the circuit).

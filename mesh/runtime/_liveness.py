@@ -6,6 +6,13 @@ tasks it holds, and the running ones with their start, last activity and lease
 expiry (last activity + `MESH_TASK_LEASE`), least recently active first. A task's
 activity is its start and each progress report, delegation and step, so a long task
 that keeps reporting is never taken for stuck. The supervisor reads these.
+
+A worker that holds no task has nothing to lose if it dies unnoticed for a while, so
+with `MESH_LIVENESS_IDLE_INTERVAL` set it beats that much less often (ADR 048): each
+beat carries the interval until the next one (the supervisor's dead-worker bound is a
+number of those), a worker that takes a task beats at its next tick (at most
+`MESH_LIVENESS_INTERVAL` later) with the short interval again, and one that lets go
+of its last task says so at once.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Collection
 from datetime import timedelta
 
@@ -45,7 +53,7 @@ def heartbeat(
         host=socket.gethostname(),
         pid=os.getpid(),
         at=utc_now(),
-        interval=settings.liveness_interval,
+        interval=_interval(settings, busy=bool(held)),
         inflight=len(held),
         tasks=[
             HeldTask(
@@ -62,23 +70,46 @@ def heartbeat(
     )
 
 
+def _interval(settings: Settings, *, busy: bool) -> float:
+    """How long until the next beat: the short interval while tasks are held."""
+    if busy or settings.liveness_idle_interval is None:
+        return settings.liveness_interval
+    return settings.liveness_idle_interval
+
+
 async def send_heartbeats(
     publisher: Publisher,
     build: Callable[[bool], Heartbeat],
     stopping: asyncio.Event,
     written: Callable[[bool], None] = lambda ok: None,
 ) -> None:
-    """Publish `build(False)` every liveness interval until `stopping`, then a last
-    `build(True)`, so the supervisor tells a clean stop from a death. `written(ok)`
-    says whether the broker took each one: the worker's readiness reads it (`_health`)."""
-    interval = publisher.settings.liveness_interval
+    """Publish `build(False)` every liveness interval (each beat's own `interval`) until
+    `stopping`, then a last `build(True)`, so the supervisor tells a clean stop from a
+    death. `written(ok)` says whether the broker took each one: the worker's readiness
+    reads it (`_health`)."""
+    tick = publisher.settings.liveness_interval
+    last: Heartbeat | None = None
+    sent_at = 0.0
     while not stopping.is_set():
-        written(await _publish(publisher, build(False)))
+        beat = build(False)
+        now = time.monotonic()
+        if _due(beat, last, since=now - sent_at, tick=tick):
+            written(await _publish(publisher, beat))
+            last, sent_at = beat, now
         release_free_heap()  # after a burst of tasks (mesh/runtime/_heap.py)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(interval):
+            async with asyncio.timeout(tick):
                 await stopping.wait()
     await _publish(publisher, build(True))
+
+
+def _due(beat: Heartbeat, last: Heartbeat | None, *, since: float, tick: float) -> bool:
+    """Whether to send `beat` at this tick: always while tasks are held; when the
+    worker has just let go of its last task (to announce the longer interval); and
+    otherwise once the interval the last beat announced is (within half a tick) over."""
+    if last is None or beat.inflight or last.inflight:
+        return True
+    return since >= last.interval - tick / 2
 
 
 async def _publish(publisher: Publisher, beat: Heartbeat) -> bool:

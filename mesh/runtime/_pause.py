@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mesh.errors import TransportError
 from mesh.topics import Topics
 from mesh.transport.base import Transport
+from mesh.views.follower import SharedFollowers, TopicFollower
 from mesh.views.pauses import PauseBoard
 from schemas.supervision import AgentPause
 
@@ -31,6 +32,7 @@ _CATCH_UP = 60.0  # seconds to read the switch at start before the worker gives 
 
 class PauseSwitch:
     def __init__(self, transport: Transport, topics: Topics, agent: str) -> None:
+        self._transport = transport
         self._agent = agent
         # Called once the switch lets tasks start (set by the worker's admission).
         self.on_release: Callable[[], None] = lambda: None
@@ -52,9 +54,15 @@ class PauseSwitch:
         switch = self._board.switches.get(self._agent)
         return switch.reason if switch is not None else ""
 
-    async def run(self, stopping: asyncio.Event) -> None:
-        """Follow the switch until `stopping`; tasks may start once it has been read."""
-        await self._board.start()
+    async def run(self, stopping: asyncio.Event, *, also: Sequence[TopicFollower] = ()) -> None:
+        """Follow the switch until `stopping`; tasks may start once it has been read.
+
+        `also`: followers of other small topics (the worker's circuit) to read through
+        the same consumer, so the process sends one fetch for both (ADR 048)."""
+        followers = SharedFollowers(
+            self._transport, [self._board, *also], name=f"control-{self._agent}"
+        )
+        await followers.start()
         try:
             try:
                 await self._board.catch_up(timeout=_CATCH_UP)
@@ -69,7 +77,7 @@ class PauseSwitch:
                 self.on_release()
             await stopping.wait()
         finally:
-            await self._board.stop()
+            await followers.stop()
 
     def _changed(self, switch: AgentPause) -> None:
         if switch.agent != self._agent or not self._read:

@@ -215,8 +215,8 @@ class Worker:
                     self.publisher, self._heartbeat, self._stopping, self.health.heartbeat_written
                 )
                 group.create_task(beats)
-                group.create_task(self._circuit.run(self._stopping))
-                group.create_task(self._pause.run(self._stopping))
+                # The circuit through the pause switch's consumer: one fetch (ADR 048).
+                group.create_task(self._pause.run(self._stopping, also=[self._circuit]))
             await self._drain()
             if self._writes.background.failure is not None:
                 raise self._writes.background.failure

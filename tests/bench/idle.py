@@ -37,6 +37,7 @@ from mesh.dev.env_file import DEV_ENV, read_dev_env
 from mesh.settings import Settings, load_settings
 from tests.bench._relay import TRIPS, relay_latencies
 from tests.bench.common import Options, Report, until
+from tests.bench.idle_requests import role_of
 
 SETTLE = 20.0  # s after ready: the supervisor creates its topics in the first ~15 s
 
@@ -48,11 +49,11 @@ async def run(settings: Settings, options: Options) -> Report:
     report = Report("idle")
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as directory:
         namespace = f"idle{uuid.uuid4().hex[:8]}"
-        dev, log = _start_dev(Path(directory), namespace)
+        dev, log = start_dev(Path(directory), namespace)
         try:
-            await _ready(dev, log)
+            await wait_ready(dev, log)
             await asyncio.sleep(SETTLE)
-            shares = await _cpu_shares(psutil.Process(dev.pid), window)
+            shares = await cpu_shares(psutil.Process(dev.pid), window)
             mesh = _dev_settings(Path(directory), namespace)
             first, latencies = await _pipeline(mesh, tickets, rate)
             relayed, acknowledged = await relay_latencies(mesh, tickets, rate)
@@ -84,7 +85,7 @@ async def run(settings: Settings, options: Options) -> Report:
     return report
 
 
-def _start_dev(directory: Path, namespace: str) -> tuple[subprocess.Popen[bytes], Path]:
+def start_dev(directory: Path, namespace: str) -> tuple[subprocess.Popen[bytes], Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MESH_")}
     env |= {
         "MESH_GATEWAY_PORT": str(_free_port()),
@@ -107,7 +108,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def _ready(dev: subprocess.Popen[bytes], log: Path) -> None:
+async def wait_ready(dev: subprocess.Popen[bytes], log: Path) -> None:
     def ready() -> bool:
         if dev.poll() is not None:
             raise RuntimeError(f"mesh dev exited:\n{log.read_text()[-3000:]}")
@@ -117,7 +118,7 @@ async def _ready(dev: subprocess.Popen[bytes], log: Path) -> None:
     await until(ready, timeout=180, what="mesh dev to be ready", interval=0.5)
 
 
-async def _cpu_shares(root: psutil.Process, window: float) -> dict[str, float]:
+async def cpu_shares(root: psutil.Process, window: float) -> dict[str, float]:
     """Each process's CPU over `window` seconds, as a percentage of one core."""
     processes = [root, *root.children(recursive=True)]
     before = {p.pid: _cpu(p) for p in processes}
@@ -144,12 +145,7 @@ def _name(process: psutil.Process) -> str:
     words = process.cmdline()
     if any("tansu" in w for w in words):
         return "broker"
-    for role in ("supervisor", "gateway", "model-server", "dev"):
-        if role in words:
-            return role
-    if "run" in words:
-        return words[-1].split(".")[-1].split(":")[0]  # agents.triage:agent -> triage
-    return " ".join(words)[:40]
+    return role_of(words)
 
 
 def _dev_settings(directory: Path, namespace: str) -> Settings:

@@ -91,3 +91,44 @@ async def test_the_circuit_watch_follows_on_after_a_failed_fetch(
     await following
     await transport.stop()
     assert changes == ["open"] and not failures
+
+
+class TopicRecorder(TopicFollower):
+    def __init__(self, transport: MemoryTransport, topic: str) -> None:
+        super().__init__(transport, [topic], name=f"recorder-{topic}")
+        self.values: list[bytes] = []
+        self.batches = 0
+
+    def _on_record(self, record: Delivery) -> None:
+        assert record.topic in self.followed_topics
+        self.values.append(record.value or b"")
+
+    def _after_batch(self) -> None:
+        self.batches += 1
+
+
+async def test_shared_followers_read_each_topic_into_its_own_follower() -> None:
+    """A worker reads its circuit and pause switch through one consumer (ADR 048):
+    each follower gets its own topic's records, and catches up on its own topic."""
+    transport = MemoryTransport()
+    await transport.start()
+    await transport.ensure_topics([TopicSpec("circuits", 2), TopicSpec("pauses", 2)])
+    await transport.publish("circuits", b"c1", key=b"a")
+    circuits, pauses = TopicRecorder(transport, "circuits"), TopicRecorder(transport, "pauses")
+    shared = follower.SharedFollowers(transport, [circuits, pauses], name="control")
+    await shared.start()
+    try:
+        await circuits.catch_up(timeout=5)
+        await pauses.catch_up(timeout=5)  # an empty topic: nothing to wait for
+        assert circuits.following and pauses.following
+        await transport.publish("pauses", b"p1", key=b"a")
+        await transport.publish("circuits", b"c2", key=b"b")
+        await pauses.catch_up(timeout=5)
+        await circuits.catch_up(timeout=5)
+    finally:
+        await shared.stop()
+        await transport.stop()
+    assert (circuits.values, pauses.values) == ([b"c1", b"c2"], [b"p1"])
+    assert pauses.batches > 0  # `_after_batch` after each fetch, even with none of its own
+    assert circuits._own_consumer is None and pauses._own_consumer is None
+    assert not circuits.following

@@ -59,6 +59,8 @@ def test_a_profile_fills_what_no_variable_sets(monkeypatch: pytest.MonkeyPatch) 
         "MESH_FETCH_IDLE_WAIT": "1",
         "MESH_IDEMPOTENT_PRODUCER": "false",
         "MESH_LIVENESS_INTERVAL": "1",
+        "MESH_LIVENESS_IDLE_INTERVAL": "5",
+        "MESH_PARTITIONS": "2",
         "MESH_CONTRACTS": '["agents.contracts"]',
     }
     monkeypatch.setenv("MESH_SESSION_TIMEOUT", "30")
