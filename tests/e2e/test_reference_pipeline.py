@@ -108,8 +108,11 @@ async def test_hundreds_of_tickets_two_processes_per_agent_each_once(
             f"T-{n}": 1 for n in range(TICKETS)
         }
     finally:
-        for process in processes:
-            assert process.stop() == 0, process.log()[-3000:]
+        # Every process stopped before any exit code is judged: an assertion on the
+        # first would leave the others running past the test.
+        codes = [process.stop() for process in processes]
+        for process, code in zip(processes, codes, strict=True):
+            assert code == 0, process.log()[-3000:]
 
 
 def _assignments(processes: list[MeshProcess]) -> dict[str, list[str]]:
