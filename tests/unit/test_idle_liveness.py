@@ -37,7 +37,7 @@ def _held_task() -> RunningTask:
         return None
 
     record = Delivery("inbox", 0, 0, None, b"", {}, 0.0)
-    return RunningTask(request=Envelope(type="t", payload={}), record=record, handler=handler)
+    return RunningTask(Envelope(type="t", payload={}), record, handler)
 
 
 async def test_an_idle_worker_beats_at_its_idle_interval_and_a_busy_one_every_tick() -> None:
