@@ -19,6 +19,7 @@ from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEnti
 
 from mesh.gateway._webhook_delivery import SIGNATURE_HEADER
 from mesh.gateway.langgraph import _run_queue as run_queue
+from mesh.gateway.langgraph._stream import KEEP_ALIVE
 from tests.gateway.conftest import LANGGRAPH_WEBHOOK_SECRET, GatewayServer
 from tests.gateway.langgraph_support import clean_client_env, poll, within  # noqa: F401
 
@@ -82,10 +83,15 @@ async def test_wait_returns_values_and_a_failed_run_raises_or_returns_its_error(
 
 
 async def test_wait_outlasts_the_clients_read_timeout(langgraph_gateway: GatewayServer) -> None:
-    timeout = httpx.Timeout(5.0, read=2.0)
+    # The run outlasts the client's read timeout by 3 s, so without keep-alive bytes the
+    # wait would fail; the read timeout is 6x the gateway's keep-alive interval, so a
+    # loaded machine that delays one keep-alive by up to 5 s does not fail it.
+    read_timeout = 6 * KEEP_ALIVE
+    timeout = httpx.Timeout(10.0, read=read_timeout)
     async with get_client(url=langgraph_gateway.url, api_key=None, timeout=timeout) as sdk:
         thread_id = await new_thread(sdk)
-        values = await within(sdk.runs.wait(thread_id, "slow", input=user("long", seconds=4.0)))
+        run = sdk.runs.wait(thread_id, "slow", input=user("long", seconds=read_timeout + 3))
+        values = await within(run)
     assert values["messages"][-1]["content"] == "slow: long"
 
 
