@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from mesh import Agent, Client, TaskContext
+from mesh.errors import UsageError
 from mesh.runtime.worker_group import WorkerGroup
 from mesh.settings import Settings
 from mesh.transport.memory import MemoryTransport
@@ -73,3 +76,8 @@ async def test_one_control_reader_for_the_process_and_a_pause_per_type(
         await client.stop()
         await transport.stop()
     assert group.control is not None and group.control._reader is None  # stopped
+
+
+def test_an_agent_type_given_twice_is_refused_by_name(memory_settings: Settings) -> None:
+    with pytest.raises(UsageError, match=r"^agent 'alpha' given twice: give each once$"):
+        WorkerGroup([alpha, beta, alpha], transport=MemoryTransport(), settings=memory_settings)
