@@ -12,6 +12,7 @@ from typing import Any
 
 from mesh.cli.support import load_agent, started_transport
 from mesh.dev.env_file import DEV_ENV
+from mesh.errors import UsageError
 from mesh.settings import load_settings
 
 REFERENCE_AGENTS = (
@@ -34,30 +35,42 @@ async def cmd_run(args: argparse.Namespace) -> int:
     from mesh.observability.tracing import configure_tracing, shutdown_tracing
     from mesh.runtime.gc_tuning import tune_for_service
     from mesh.runtime.pod_deletion_cost import pod_deletion_cost
-    from mesh.runtime.worker import Worker
+    from mesh.runtime.worker_group import WorkerGroup
     from mesh.transport.factory import kafka_transport
 
-    agent = load_agent(args.spec)
+    agents = [load_agent(spec) for spec in specs_once(args.specs)]
     settings = load_settings()
-    configure_logging(settings, name=agent.name)
+    name = "+".join(agent.name for agent in agents)  # the agent's name when one
+    configure_logging(settings, name=name)
     label_tenants(settings.labelled_tenants)  # the per-tenant metrics (ADR 046)
-    configure_tracing(settings, agent.name)
-    cost = pod_deletion_cost(settings, inflight=lambda: len(worker.running))  # ADR 038
-    probes = Probes()  # alive while it connects; ready once it has joined and writes
-    serve_metrics(settings, f"mesh run {agent.name}", probes=probes)
+    configure_tracing(settings, name)
+    cost = pod_deletion_cost(settings, inflight=lambda: workers.inflight())  # ADR 038
+    probes = Probes()  # alive while it connects; ready once every worker has joined and writes
+    serve_metrics(settings, f"mesh run {name}", probes=probes)
     transport = await started_transport(kafka_transport(settings), settings, args)
-    worker = Worker(agent, transport=transport, settings=settings)
+    workers = WorkerGroup(agents, transport=transport, settings=settings)
     tune_for_service(settings.gc_gen0_threshold)
     loop = asyncio.get_running_loop()
-    probes.follow(loop, worker.health.not_ready_reason)
+    probes.follow(loop, workers.not_ready_reason)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, worker.request_stop)
+        loop.add_signal_handler(sig, workers.request_stop)
     try:
-        await (worker.run() if cost is None else cost.kept_current_while(worker.run()))
+        await (workers.run() if cost is None else cost.kept_current_while(workers.run()))
     finally:
         await transport.stop()
         shutdown_tracing()  # flushes the spans not yet exported
     return 0
+
+
+def specs_once(specs: list[str]) -> list[str]:
+    """The agent specs of `mesh run`, each given once.
+
+    Raises:
+        UsageError: a spec is given twice (which of them).
+    """
+    if twice := sorted({spec for spec in specs if specs.count(spec) > 1}):
+        raise UsageError(f"agent spec {', '.join(map(repr, twice))} given twice: give each once")
+    return specs
 
 
 async def cmd_broker(args: argparse.Namespace) -> int:
@@ -122,8 +135,18 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def add_run_parser(sub: Any) -> None:
-    run = sub.add_parser("run", help="run one agent type as a service")
-    run.add_argument("spec", help="module:attribute of the Agent, e.g. agents.triage:agent")
+    run = sub.add_parser(
+        "run",
+        help="run one agent type as a service (or several in one process)",
+        description="Run a worker of each agent type given, in one process: each type "
+        "keeps its own consumer group; one producer, metrics server and control reader.",
+    )
+    run.add_argument(
+        "specs",
+        nargs="+",
+        metavar="SPEC",
+        help="module:attribute of an Agent, e.g. agents.triage:agent",
+    )
     run.set_defaults(handler=cmd_run)
 
 

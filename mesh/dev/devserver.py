@@ -1,6 +1,7 @@
-"""`mesh dev`: a broker, the embedded model and one process per agent, stopped in
-order on Ctrl-C. What runs, and with which settings, is planned in mesh/dev/_children.py
-and mesh/dev/_model.py (the model unless MESH_MODEL_ENDPOINT names another).
+"""`mesh dev`: a broker, the embedded model and the agents (in one `mesh run`, or one
+process each with MESH_DEV_AGENT_PROCESSES=each), stopped in order on Ctrl-C. What
+runs, and with which settings, is planned in mesh/dev/_children.py and
+mesh/dev/_model.py (the model unless MESH_MODEL_ENDPOINT names another).
 
 Every child runs in its own session (see `mesh.dev.broker.spawn_child`), so the
 terminal's SIGINT reaches only this process. It then stops the agents (and extra
@@ -28,7 +29,7 @@ from typing import Any, TextIO, TypeVar
 
 from mesh.cli.support import invocation, load_agent
 from mesh.dev._banner import Mesh, Service, banner
-from mesh.dev._children import Plan, child_environment, plan_children
+from mesh.dev._children import Plan, agent_processes, child_environment, plan_children
 from mesh.dev._model import DevModel, choose_model, without_unmodelled
 from mesh.dev._readiness import wait_until_ready
 from mesh.dev.broker import EmbeddedBroker, free_loopback_port, spawn_child, terminate_child
@@ -46,6 +47,7 @@ class _Child:
     label: str
     proc: asyncio.subprocess.Process
     metrics: str | None = None  # its /metrics URL, "off", or None (not a mesh service)
+    banner_labels: tuple[str, ...] = ()  # one line per agent type it runs; empty: `label`
 
 
 def _gateway_address(environment: Mapping[str, str]) -> tuple[str, int]:
@@ -125,7 +127,7 @@ async def run_dev(
     """Run a dev mesh until Ctrl-C/SIGTERM or until a child exits.
 
     Args:
-        agents: Agent specs such as "agents.triage:agent"; each runs as `mesh run <spec>`.
+        agents: Agent specs such as "agents.triage:agent" (in one `mesh run`: ADR 052).
         bootstrap_servers: An existing cluster, or None to start an embedded broker.
         supervisor: Run `mesh supervisor run` too.
         gateway: Run `mesh gateway` too (on MESH_GATEWAY_HOST/PORT, checked free first).
@@ -141,16 +143,16 @@ async def run_dev(
         or the gateway's port is taken.
 
     Raises:
-        UsageError: an agent spec does not name an importable `Agent`.
+        UsageError: a spec names no importable `Agent`; MESH_DEV_AGENT_PROCESSES is bad.
     """
     started = time.monotonic()
     loaded = {spec: load_agent(spec) for spec in agents}  # before anything starts: a typo fails
     env = dict(env or {})
+    processes = agent_processes({**os.environ, **env})  # so does a bad setting
     if (claimed := _claim_services(env, gateway=gateway, model=model)) is None:
         return 1
-    run = _DevRun(
-        without_unmodelled(loaded, env, out), claimed[0], out, command, started, claimed[1]
-    )
+    names, (gateway_url, dev_model) = without_unmodelled(loaded, env, out), claimed
+    run = _DevRun(names, gateway_url, out, command, started, dev_model, processes)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, run.stop.set)
@@ -216,6 +218,7 @@ class _DevRun:
     command: str
     started: float  # time.monotonic() at the start, for the banner
     model: DevModel | None  # the model the agents call, if any
+    processes: str  # MESH_DEV_AGENT_PROCESSES: "one" `mesh run` for the agents, or "each"
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     broker: EmbeddedBroker | None = None
     children: list[_Child] = field(default_factory=list)
@@ -249,6 +252,7 @@ class _DevRun:
             gateway_url=self.gateway_url,
             extra_commands=extra_commands,
             environment=child_env,
+            processes=self.processes,
         )
         if not await self._spawn(plans, child_env):
             return 1
@@ -266,7 +270,7 @@ class _DevRun:
             except OSError as exc:
                 print(f"mesh dev: cannot start {plan.label}: {exc}", file=sys.stderr, flush=True)
                 return False
-            self.children.append(_Child(plan.label, proc, plan.metrics))
+            self.children.append(_Child(plan.label, proc, plan.metrics, plan.banner_labels))
         return True
 
     async def _announce_when_ready(self, address: str, dev_env: Path) -> None:
@@ -284,7 +288,11 @@ class _DevRun:
         mesh = Mesh(
             seconds_to_ready=time.monotonic() - self.started,
             broker=_broker_line(address, self.broker),
-            services=[Service(c.proc.pid, c.label, c.metrics) for c in self.children],
+            services=[
+                Service(c.proc.pid, label, c.metrics)
+                for c in self.children
+                for label in c.banner_labels or [c.label]
+            ],
             gateway_url=self.gateway_url,
             model=model.describe() if model is not None else None,
             dev_env=_relative(dev_env),

@@ -1,7 +1,8 @@
-"""The runtime: what runs inside one worker process of an agent type.
+"""The runtime: what runs inside one worker process of an agent type (or several).
 
 Used by the rest of the mesh: `worker` (`Worker`, the consume loop of one member of the
-agent type's group), `publisher` (every write, traced), `lifecycle` (task events and
+agent type's group), `worker_group` (several agent types' workers in one process, with
+one control reader, ADR 052), `publisher` (every write, traced), `lifecycle` (task events and
 state), `journal` and `fence` (exactly-once steps and child re-attach across
 rebalances), `gc_tuning` (the collector settings a long-lived process wants),
 `pod_deletion_cost` (a worker pod's deletion cost on Kubernetes, ADR 038).

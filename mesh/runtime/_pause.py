@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from mesh.errors import TransportError
 from mesh.topics import Topics
@@ -28,11 +28,20 @@ from schemas.supervision import AgentPause
 
 log = logging.getLogger(__name__)
 _CATCH_UP = 60.0  # seconds to read the switch at start before the worker gives up
+# Reads a worker's control followers with other workers' (mesh/runtime/worker_group.py):
+# called with the followers and the worker's stop; False when it stopped first.
+SharedControl = Callable[[Sequence[TopicFollower], asyncio.Event], Awaitable[bool]]
+Control = SharedControl | None
 
 
 class PauseSwitch:
-    def __init__(self, transport: Transport, topics: Topics, agent: str) -> None:
+    def __init__(
+        self, transport: Transport, topics: Topics, agent: str, *, shared: Control = None
+    ) -> None:
+        """`shared`: read the switch with the process's other workers' through one
+        consumer, which the caller owns (ADR 052); None: through one of our own."""
         self._transport = transport
+        self._shared = shared
         self._agent = agent
         # Called once the switch lets tasks start (set by the worker's admission).
         self.on_release: Callable[[], None] = lambda: None
@@ -59,25 +68,33 @@ class PauseSwitch:
 
         `also`: followers of other small topics (the worker's circuit) to read through
         the same consumer, so the process sends one fetch for both (ADR 048)."""
+        if self._shared is not None:
+            if await self._shared([self._board, *also], stopping):
+                await self._follow(stopping)
+            return
         followers = SharedFollowers(
             self._transport, [self._board, *also], name=f"control-{self._agent}"
         )
         await followers.start()
         try:
-            try:
-                await self._board.catch_up(timeout=_CATCH_UP)
-            except TimeoutError:
-                raise TransportError(
-                    f"could not read the pause switch of {self._agent!r} within {_CATCH_UP:g} s"
-                ) from None
-            self._read = True
-            if self.paused:
-                log.warning("agent %r is paused: starting no task until it is resumed", self._agent)
-            else:
-                self.on_release()
-            await stopping.wait()
+            await self._follow(stopping)
         finally:
             await followers.stop()
+
+    async def _follow(self, stopping: asyncio.Event) -> None:
+        """Read the switch to its end, let tasks start unless paused, wait for the stop."""
+        try:
+            await self._board.catch_up(timeout=_CATCH_UP)
+        except TimeoutError:
+            raise TransportError(
+                f"could not read the pause switch of {self._agent!r} within {_CATCH_UP:g} s"
+            ) from None
+        self._read = True
+        if self.paused:
+            log.warning("agent %r is paused: starting no task until it is resumed", self._agent)
+        else:
+            self.on_release()
+        await stopping.wait()
 
     def _changed(self, switch: AgentPause) -> None:
         if switch.agent != self._agent or not self._read:

@@ -11,11 +11,11 @@ tasks of a partition being given up from writing while its next owner starts.
 A domain event is *adopted* as a task before it is handled (republished to its own inbox
 under a task id derived from the event id): every handler run is a task with an inbox.
 
-Its parts live beside it: `_admission` (tasks run at once; the backlog), `_pause` (the
-pause switch), `_delays` (retry records not due), `_child_outcomes` (to waiting parents),
-`_control` (cancel, steer, redispatch), `_handoff` (adopted events, rerouted tasks),
-`_partitions` (commits, rebalances), `_record_writes` (writes a commit waits for),
-`_startup` (topics, agent card), `_health` (readiness, for `/readyz`).
+Parts: `_admission` (tasks run at once; the backlog), `_pause` (the pause switch), `_delays`
+(retry records not due), `_child_outcomes` (to parents), `_control` (cancel, steer,
+redispatch), `_handoff` (adopted events, rerouted tasks), `_partitions` (commits,
+rebalances), `_record_writes` (writes a commit waits for), `_startup` (topics, agent
+card), `_health` (readiness). Several in one process: mesh/runtime/worker_group.py.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from mesh.runtime._ingress import event_type_of, read_domain_event
 from mesh.runtime._liveness import heartbeat, send_heartbeats
 from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime._partitions import OwnedPartitions
-from mesh.runtime._pause import PauseSwitch
+from mesh.runtime._pause import Control, PauseSwitch
 from mesh.runtime._record_writes import RecordWrites
 from mesh.runtime._runner import TaskRunner
 from mesh.runtime._running_task import RunningTask
@@ -70,7 +70,9 @@ _PAUSED_FETCH_WAIT = 0.1  # the same while fetching is paused for backpressure
 class Worker:
     """Runs `agent` on `transport` until `stop()`; `async with Worker(...)` for tests."""
 
-    def __init__(self, agent: Agent, *, transport: Transport, settings: Settings) -> None:
+    def __init__(
+        self, agent: Agent, *, transport: Transport, settings: Settings, control: Control = None
+    ) -> None:
         agent.validate(settings)
         self.agent = agent
         self.transport = transport
@@ -94,10 +96,11 @@ class Worker:
         self._paused = False
         self._run_task: asyncio.Task[None] | None = None
         self._consumed = LabelCache(MESSAGES_CONSUMED, agent.name)  # by message type
-        self._assemble_parts()
+        self._assemble_parts(control)
 
-    def _assemble_parts(self) -> None:
-        """Make the worker's parts (mesh/runtime/_*.py) and wire them to each other."""
+    def _assemble_parts(self, control: Control) -> None:
+        """Make the worker's parts (mesh/runtime/_*.py) and wire them to each other;
+        `control`: the process's shared circuit and pause reader (worker_group.py)."""
         agent = self.agent
         self._children = ChildOutcomes(self.journal, self._tracker, self._writes)
         self.runner = TaskRunner(
@@ -110,7 +113,7 @@ class Worker:
             background=lambda work: self._writes.spawn(work, what="task_record"),
         )
         self._circuit = CircuitWatch(self.transport, self.topics, agent.name, self._on_circuit)
-        self._pause = PauseSwitch(self.transport, self.topics, agent.name)
+        self._pause = PauseSwitch(self.transport, self.topics, agent.name, shared=control)
         self._admission = Admission(
             agent.name,
             max_inflight=self.max_inflight,
@@ -284,8 +287,7 @@ class Worker:
 
         A fetch waits up to a second: each call wakes aiokafka's fetcher, which walks
         every assigned partition (ADR 036). A stop ends the wait at once; paused for
-        backpressure, it goes round often, to resume as soon as the backlog has room.
-        """
+        backpressure, it goes round often, to resume as soon as the backlog has room."""
         assert self._consumer is not None
         wait = _PAUSED_FETCH_WAIT if self._paused else _FETCH_WAIT
         fetch = asyncio.ensure_future(
@@ -318,9 +320,8 @@ class Worker:
             self._consumer.resume()
 
     def _dispatch(self, record: Delivery) -> None:
-        """Hand a record to the part that handles it: a retry record to the delays, a
-        domain event to adoption, a child's outcome to its parent, a command to control,
-        a request to admission."""
+        """Hand a record to its part: a retry record to the delays, a domain event to
+        adoption, a child's outcome to its parent, a command to control, a request to admission."""
         if not self._tracker.begin(record.tp, record.offset):
             return  # re-delivered after a rebalance; we already hold or finished it
         envelope = self._decode(record)

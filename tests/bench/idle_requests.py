@@ -41,8 +41,9 @@ def role_of(argv: list[str]) -> str:
     for role in ("supervisor", "gateway", "model-server", "dev"):
         if role in argv:
             return role
-    if "run" in argv:
-        return argv[-1].split(".")[-1].split(":")[0]  # agents.triage:agent -> triage
+    if "run" in argv:  # agents.triage:agent -> triage; several in one process: a+b
+        specs = argv[argv.index("run") + 1 :]
+        return "+".join(spec.split(".")[-1].split(":")[0] for spec in specs)
     return " ".join(argv)[:40]
 
 

@@ -48,6 +48,7 @@ wedged = Agent("wedged", description="Attempt 1 hangs; the supervisor hands it t
 absent = Agent("absent", description="Answers jobs; the tests start it late, or never.")
 impatient = Agent("impatient", description="Gives `absent` 2 s for a job.", delegates_to=["absent"])
 fanout = Agent("fanout", description="Delegates N sleeps in parallel.", delegates_to=["sleeper"])
+napper = Agent("napper", description="Sleeps as well: a second type beside sleeper in one process.")
 
 
 @sleeper.task
@@ -58,6 +59,12 @@ async def sleep(ctx: TaskContext, request: Sleep) -> dict[str, object]:
         return {"label": request.label, "steered": steer.text if steer else None}
     await asyncio.sleep(request.seconds)
     return {"label": request.label}
+
+
+@napper.task
+async def nap(ctx: TaskContext, request: Sleep) -> dict[str, object]:
+    await asyncio.sleep(request.seconds)
+    return {"label": request.label, "by": "napper"}
 
 
 @fanout.task
