@@ -41,7 +41,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
     agents = [load_agent(spec) for spec in specs_once(args.specs)]
     settings = load_settings()
     name = "+".join(agent.name for agent in agents)  # the agent's name when one
-    configure_logging(settings, name=name)
+    # Several: each worker's records name its own agent type (WorkerGroup.run), the
+    # process's own few (start-up, metrics) name it "agents".
+    configure_logging(settings, name=agents[0].name if len(agents) == 1 else "agents")
     label_tenants(settings.labelled_tenants)  # the per-tenant metrics (ADR 046)
     configure_tracing(settings, name)
     cost = pod_deletion_cost(settings, inflight=lambda: workers.inflight())  # ADR 038

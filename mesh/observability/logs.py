@@ -36,6 +36,19 @@ from mesh.settings import Settings
 # record is logged: every waiting task holds them (ADR 033).
 _Fields = tuple[str, ...]
 _task_fields: ContextVar[_Fields] = ContextVar("mesh_log", default=())
+# The agent type a record concerns, where one process runs several (`mesh run a b`):
+# set around each worker's run, so its records name it rather than the process.
+_service: ContextVar[str | None] = ContextVar("mesh_log_service", default=None)
+
+
+@contextlib.contextmanager
+def service_log_context(service: str) -> Iterator[None]:
+    """Within the block (and tasks it starts), records name `service` as theirs."""
+    token = _service.set(service)
+    try:
+        yield
+    finally:
+        _service.reset(token)
 
 
 @contextlib.contextmanager
@@ -80,7 +93,7 @@ class ContextFilter(logging.Filter):
         self.instance = instance
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.service = self.service
+        record.service = _service.get() or self.service
         record.instance = self.instance
         record.mesh_fields = context_fields()
         return True
@@ -108,10 +121,13 @@ class TextFormatter(logging.Formatter):
     """The console format of `make dev`: the message, then the task it concerns."""
 
     def __init__(self, service: str) -> None:
-        prefix = f"[{service}] " if service else ""
+        self._service = service
+        prefix = "[%(service)s] " if service else ""
         super().__init__(f"%(asctime)s {prefix}%(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "service"):  # not passed through a `ContextFilter`
+            record.service = self._service
         line = super().format(record)
         task_id = getattr(record, "mesh_fields", {}).get("task_id")
         return f"{line} [task {task_id}]" if task_id else line

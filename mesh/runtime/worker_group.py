@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from mesh.agent import Agent
 from mesh.errors import UsageError
+from mesh.observability.logs import service_log_context
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.transport.base import Transport
@@ -100,7 +101,9 @@ class WorkerGroup:
         """Run every worker until `request_stop`; when one fails, the others drain
         (as on a stop) before its failure is raised."""
         runs = [
-            asyncio.create_task(worker.run(), name=f"worker-{worker.agent.name}")
+            asyncio.create_task(
+                _run_logged_as_its_agent(worker), name=f"worker-{worker.agent.name}"
+            )
             for worker in self.workers
         ]
         try:
@@ -117,3 +120,10 @@ class WorkerGroup:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+
+async def _run_logged_as_its_agent(worker: Worker) -> None:
+    """`worker.run()`, its records (and its tasks') naming its agent type, not the
+    process's list of them."""
+    with service_log_context(worker.agent.name):
+        await worker.run()

@@ -11,7 +11,13 @@ import orjson
 import pytest
 
 from agents.contracts import TicketCreated, TicketCreatedV1
-from mesh.observability.logs import ContextFilter, JsonFormatter, TextFormatter, task_log_context
+from mesh.observability.logs import (
+    ContextFilter,
+    JsonFormatter,
+    TextFormatter,
+    service_log_context,
+    task_log_context,
+)
 from mesh.settings import Settings
 from mesh.testing import TestMesh
 from schemas.redaction import MASK, redacted
@@ -63,6 +69,26 @@ def test_concurrent_tasks_keep_their_own_ids() -> None:
 
     lines = _json_lines(run)
     assert len(lines) == 6 and all(line["task_id"] == line["message"] for line in lines)
+
+
+def test_a_worker_of_a_shared_process_names_its_own_agent_type() -> None:
+    # `mesh run a b`: the process's own records name it, each worker's (and its tasks')
+    # name the worker's agent type (mesh/runtime/worker_group.py).
+    async def worker(logger: logging.Logger, agent: str) -> None:
+        with service_log_context(agent):
+            await asyncio.sleep(0)
+            logger.info(agent)
+
+    def run(logger: logging.Logger) -> None:
+        async def both() -> None:
+            logger.info("agents")
+            await asyncio.gather(worker(logger, "knowledge"), worker(logger, "orders"))
+
+        asyncio.run(both())
+
+    lines = _json_lines(run)
+    assert [line["service"] for line in lines] == ["triage", "knowledge", "orders"]
+    assert [line["message"] for line in lines] == ["agents", "knowledge", "orders"]
 
 
 def test_the_console_format_ends_with_the_task() -> None:
