@@ -67,6 +67,9 @@ async def test_a_paused_type_starts_nothing_new_finishes_what_runs_and_is_no_fau
             what="the first task to start",
         )
         await client.pause_agent("fanout", reason="maintenance")
+        # The switch takes effect as each worker reads it, from its own topic: a task
+        # that reaches the worker first starts (no order holds across two topics).
+        await eventually(lambda: first._pause.paused, timeout=20, what="the worker to read it")
         held = await client.submit("fanout", {"children": 1, "seconds": 0.1})
 
         def held_because_paused() -> bool:
