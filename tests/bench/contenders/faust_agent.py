@@ -19,6 +19,7 @@ import faust
 from _clock import Clock, parse_args
 from faust.worker import Worker
 
+from mesh.settings import Settings
 from mesh.supervision.app import _transport_class
 
 
@@ -42,7 +43,10 @@ def main(datadir: str) -> None:
         broker_heartbeat_interval=args.heartbeat_ms / 1000,
         stream_wait_empty=False,
     )
-    app.transport = _transport_class(args.fetch_wait_ms / 1000)(app.conf.broker_consumer, app)
+    # The supervisor's transport (the same settable fetch wait as every contender); the
+    # flush before a commit is the supervisor's changelog, which a forwarder has not.
+    wait = Settings(fetch_max_wait=args.fetch_wait_ms / 1000)
+    app.transport = _transport_class(wait, lambda: None)(app.conf.broker_consumer, app)
     source = app.topic(args.source)
     sink = app.topic(args.sink)
 
