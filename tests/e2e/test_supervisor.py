@@ -41,6 +41,10 @@ def settings(broker_settings: Settings) -> Settings:
     return broker_settings.model_copy(
         update={
             "partitions": 2,
+            # Not the test profile's idle fetch wait: with it, a second supervisor taking
+            # over (test_a_second_supervisor_takes_over_without_acting_twice) lost track
+            # of tasks in 3 of 5 runs (session 21, not yet explained; issue 17's note).
+            "fetch_idle_wait": None,
             "liveness_interval": 0.5,
             "supervisor_check_interval": 0.5,
             "supervision_policies": {
