@@ -43,6 +43,23 @@ class Heartbeat(BaseModel):
     stopping: bool = False  # the last heartbeat of a worker that is shutting down
 
 
+HEARTBEAT_WATERMARK = "mesh.supervisor.heartbeat_watermark"
+
+
+@REGISTRY.register(HEARTBEAT_WATERMARK, 1)
+class HeartbeatWatermark(BaseModel):
+    """A supervisor's mark in one partition of `mesh.heartbeats`, written every
+    `interval` seconds to each partition: once read back, every heartbeat written
+    before `at` to that partition has been read too. The supervisors judge a worker
+    silent against it, not against their clock, so a supervisor whose reading is
+    behind (busy, or taking over a dead instance's partitions) does not take live
+    workers for dead ones."""
+
+    by: str  # the supervisor instance that wrote it
+    at: datetime
+    interval: float = Field(gt=0)  # seconds until its next mark
+
+
 SUPERVISOR_STATUS = "mesh.supervisor.status"
 
 

@@ -208,6 +208,7 @@ def supervisor_principal(settings: Settings, deployment: Sequence[Agent]) -> Pri
             topics.task_state,
             topics.supervisor_outcomes,
             topics.supervisor_status,
+            topics.heartbeats,  # its watermarks (`HeartbeatWatermark`)
             topics.circuits,
             topics.agent_liveness,
             topics.schedules,

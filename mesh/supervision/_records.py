@@ -107,6 +107,42 @@ def decode(value: bytes | None, type_: str, model: Any) -> tuple[Envelope, Any] 
         return None
 
 
-def workers_in(table: Mapping[bytes, bytes]) -> dict[str, WorkerSeen]:
-    """The workers table, parsed: instance id -> its latest heartbeat."""
-    return {k.decode(): WorkerSeen.model_validate_json(v) for k, v in list(table.items())}
+# The workers table also holds, per partition of `mesh.heartbeats`, the newest
+# watermark read from it (`HeartbeatWatermark`), under a key no instance id has.
+_WATERMARK_KEY = b"\x00heartbeat-watermark/"
+# A watermark older than this is not trusted to hold judgement back: the supervisors
+# stopped writing them (an older version) or one's reading is stuck; the clock rules.
+WATERMARK_PATIENCE = 60.0
+
+
+def watermark_key(partition: int) -> bytes:
+    return _WATERMARK_KEY + str(partition).encode()
+
+
+def fold_watermark(table: Any, partition: int, at: float, interval: float) -> None:
+    """Keep the newest watermark of `partition` (the supervisors' clocks may differ)."""
+    key = watermark_key(partition)
+    held = table.get(key)
+    if held is None or orjson.loads(held)["at"] < at:
+        table[key] = orjson.dumps({"at": at, "interval": interval})
+
+
+def workers_in(table: Mapping[bytes, bytes], now: float | None = None) -> dict[str, WorkerSeen]:
+    """The workers table, parsed: instance id -> its latest heartbeat, each `behind` by
+    as much as the reading of its partition is behind `now` (its watermark, plus the
+    interval to the next one: a partition read to its newest mark is read up to now)."""
+    read_to: dict[int, float] = {}
+    workers: dict[str, WorkerSeen] = {}
+    for key, value in list(table.items()):
+        if key.startswith(_WATERMARK_KEY):
+            mark = orjson.loads(value)
+            read_to[int(key[len(_WATERMARK_KEY) :])] = mark["at"] + mark["interval"]
+        else:
+            workers[key.decode()] = WorkerSeen.model_validate_json(value)
+    if now is not None:
+        for seen in workers.values():
+            if (mark := read_to.get(seen.partition)) is not None:  # type: ignore[arg-type]
+                behind = now - mark
+                if 0 < behind <= WATERMARK_PATIENCE:
+                    seen.behind = behind
+    return workers

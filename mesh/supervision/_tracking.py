@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mesh.supervision.policy import Policies
 from schemas.supervision import Heartbeat
@@ -41,7 +41,7 @@ class TaskLease(BaseModel):
 
 
 class WorkerSeen(BaseModel):
-    """The latest heartbeat of one worker process."""
+    """The latest heartbeat of one worker process, and the partition it came in."""
 
     agent: str
     host: str
@@ -49,9 +49,13 @@ class WorkerSeen(BaseModel):
     interval: float
     inflight: int
     stopping: bool = False
+    partition: int | None = None  # of `mesh.heartbeats` (None: folded by an older version)
+    # How far the supervisors' reading of that partition is behind the clock (from
+    # its watermark, `workers_in`): silence is judged up to where they have read.
+    behind: float = Field(default=0.0, exclude=True)
 
     @classmethod
-    def of(cls, beat: Heartbeat) -> WorkerSeen:
+    def of(cls, beat: Heartbeat, partition: int | None = None) -> WorkerSeen:
         return cls(
             agent=beat.agent,
             host=beat.host,
@@ -59,10 +63,15 @@ class WorkerSeen(BaseModel):
             interval=beat.interval,
             inflight=beat.inflight,
             stopping=beat.stopping,
+            partition=partition,
         )
 
+    def silent_for(self, now: float) -> float:
+        """Seconds without a heartbeat, up to where its partition has been read."""
+        return now - self.behind - self.last_seen
+
     def alive(self, now: float, missed_beats: int) -> bool:
-        return not self.stopping and now - self.last_seen <= self.interval * missed_beats
+        return not self.stopping and self.silent_for(now) <= self.interval * missed_beats
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +303,7 @@ def _judge(
         return None, ""
     if worker is not None and not worker.alive(now, policy.missed_beats):
         if lease.lost_at is None:
-            silent = now - worker.last_seen
+            silent = worker.silent_for(now)
             return Problem.WORKER_LOST, f"worker {lease.instance} silent for {silent:.1f} s"
         if now - lease.lost_at > policy.orphan_grace:
             return (

@@ -224,8 +224,8 @@ def _forward_streams(
 
     @app.agent(beats)
     async def track_workers(stream: Any) -> None:
-        async for key, value in stream.items():
-            supervisor.track_worker(key, value)
+        async for event in stream.events():
+            supervisor.track_worker(event.key, event.value, event.message.partition)
 
 
 def _forward_timers(app: faust.App, supervisor: Supervisor, settings: Settings) -> None:
@@ -249,6 +249,17 @@ def _forward_timers(app: faust.App, supervisor: Supervisor, settings: Settings) 
     @app.timer(_STATUS_EVERY)  # type: ignore[untyped-decorator]
     async def report() -> None:
         await _send(app, supervisor.report(time.time()))
+
+    @app.timer(settings.liveness_interval)  # type: ignore[untyped-decorator]
+    async def mark_heartbeats() -> None:
+        """A watermark in each heartbeats partition (`HeartbeatWatermark`): how far the
+        supervisors have read them, so a late reading is not taken for silent workers."""
+        topic = Topics(settings.namespace).heartbeats
+        mark = supervisor.heartbeat_watermark(time.time(), settings.liveness_interval)
+        value, key = encode_envelope(mark), settings.instance_id.encode()
+        producer: Any = app.producer._ensure_producer()  # type: ignore[attr-defined]
+        for partition in sorted(await producer.partitions_for(topic)):
+            await app.send(topic, key=key, value=value, partition=partition)
 
     lag = LagCollector(KafkaTransport(settings), settings)
 

@@ -23,6 +23,7 @@ import logging
 from collections import deque
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from pydantic import BaseModel
@@ -40,6 +41,7 @@ from mesh.supervision._folding import ChangelogWrite, FoldedTable
 from mesh.supervision._records import (
     Outcomes,
     decode,
+    fold_watermark,
     read_outcomes,
     read_task_event,
     workers_in,
@@ -53,9 +55,11 @@ from schemas.supervision import (
     AGENT_LIVENESS,
     CIRCUIT_STATE,
     HEARTBEAT,
+    HEARTBEAT_WATERMARK,
     SUPERVISOR_STATUS,
     AgentLiveness,
     Heartbeat,
+    HeartbeatWatermark,
     RecentAction,
 )
 from schemas.tasks import TASK_EVENT
@@ -181,18 +185,33 @@ class Supervisor:
         self._outcomes = {}
         return Flushed(self.leases.flush(), self.health.flush(), outcomes)
 
-    def track_worker(self, key: bytes | None, value: bytes | None) -> None:
-        """Fold a heartbeat (keyed by worker instance id) into the workers table."""
+    def track_worker(
+        self, key: bytes | None, value: bytes | None, partition: int | None = None
+    ) -> None:
+        """Fold a record of `mesh.heartbeats` into the workers table: a heartbeat (keyed
+        by worker instance id), or a supervisor's watermark of its `partition`."""
+        if (mark := decode(value, HEARTBEAT_WATERMARK, HeartbeatWatermark)) is not None:
+            if partition is not None:
+                fold_watermark(self.workers, partition, mark[1].at.timestamp(), mark[1].interval)
+            return
         decoded = decode(value, HEARTBEAT, Heartbeat)
         if decoded is not None and key is not None:
-            self.workers[key] = WorkerSeen.of(decoded[1]).model_dump_json().encode()
+            self.workers[key] = WorkerSeen.of(decoded[1], partition).model_dump_json().encode()
             HEARTBEATS_RECEIVED.labels(decoded[1].agent).inc()
+
+    def heartbeat_watermark(self, now: float, interval: float) -> Envelope:
+        """The mark to write to each partition of `mesh.heartbeats` (`HeartbeatWatermark`)."""
+        at = datetime.fromtimestamp(now, UTC)
+        mark = HeartbeatWatermark(by=self.instance, at=at, interval=interval)
+        return Envelope(
+            type=HEARTBEAT_WATERMARK, source=self.source, payload=mark.model_dump(mode="json")
+        )
 
     # -- what the timers ask -----------------------------------------------------------
 
     def check(self, now: float) -> list[Publish]:
         """The actions on tasks in trouble, then the circuits due for a probe."""
-        workers = workers_in(self.workers)
+        workers = workers_in(self.workers, now)
         leases = [(k.decode(), lease) for k, lease in self.leases.items()]
         self.latest = findings(now, leases, workers, self.policies, self.paused)
         due = [f for f in self.latest if self._due(f, now)]
@@ -206,7 +225,7 @@ class Supervisor:
             instance=self.instance,
             host=self.host,
             now=now,
-            workers=workers_in(self.workers),
+            workers=workers_in(self.workers, now),
             tracked=len(self.leases),
             at_risk=self.latest,
             policies=self.policies,

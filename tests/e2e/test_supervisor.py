@@ -19,6 +19,7 @@ from mesh.runtime.lifecycle import submit_task
 from mesh.settings import Settings
 from schemas import Envelope, decode_envelope
 from schemas.envelope import new_id
+from schemas.supervision import HEARTBEAT_WATERMARK
 from schemas.tasks import TaskStatus
 from tests.conftest import ROOT, settings_env
 from tests.e2e.processes import MeshProcess, wait_until_split
@@ -43,7 +44,9 @@ def settings(broker_settings: Settings) -> Settings:
             "partitions": 2,
             # Not the test profile's idle fetch wait: with it, a second supervisor taking
             # over (test_a_second_supervisor_takes_over_without_acting_twice) lost track
-            # of tasks in 3 of 5 runs (session 21, not yet explained; issue 17's note).
+            # of tasks in 3 of 5 runs in session 21 and 1 of 9 in session 22: the killed
+            # instance's partitions never came to the survivor, which saw no rebalance
+            # (no "Heartbeat failed ... rebalancing" in its log). Not yet explained.
             "fetch_idle_wait": None,
             "liveness_interval": 0.5,
             "supervisor_check_interval": 0.5,
@@ -187,6 +190,10 @@ async def test_a_killed_worker_is_detected_and_its_tasks_finish_elsewhere_once(
         assert "worker_lost" in kinds, kinds
         terminal_ids = {e["id"] for e in events[task_id] if e["kind"] in TERMINAL}
         assert len(terminal_ids) == 1, events[task_id]
+    # The supervisor judged silence against its watermarks, in every partition.
+    beats = await read_all(client.transport, [client.publisher.topics.heartbeats])
+    marks = [r for r in beats if decode_envelope(r.value or b"").type == HEARTBEAT_WATERMARK]
+    assert {r.tp.partition for r in marks} == {0, 1}
 
 
 async def test_tasks_of_an_agent_with_no_worker_are_parked_then_drained(

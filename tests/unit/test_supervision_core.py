@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from mesh.supervision._records import WATERMARK_PATIENCE
 from mesh.supervision.core import RESEND_AFTER, Publish, Supervisor
 from mesh.supervision.policy import Policies, SupervisionPolicy
 from mesh.topics import Topics
@@ -57,7 +58,9 @@ def _task_event(
     return encode_envelope(envelope)
 
 
-def _heartbeat(supervisor: Supervisor, instance: str, at: float, *, inflight: int = 1) -> None:
+def _heartbeat(
+    supervisor: Supervisor, instance: str, at: float, *, inflight: int = 1, partition: int = 0
+) -> None:
     beat = Heartbeat(
         instance=instance,
         agent="worker",
@@ -68,7 +71,13 @@ def _heartbeat(supervisor: Supervisor, instance: str, at: float, *, inflight: in
         inflight=inflight,
     )
     envelope = Envelope(type=HEARTBEAT, payload=beat.model_dump(mode="json"))
-    supervisor.track_worker(instance.encode(), encode_envelope(envelope))
+    supervisor.track_worker(instance.encode(), encode_envelope(envelope), partition)
+
+
+def _watermark(supervisor: Supervisor, at: float, partition: int = 0) -> None:
+    """A supervisor's mark read back from `partition` of the heartbeats (every 1 s)."""
+    mark = supervisor.heartbeat_watermark(T0 + at, interval=1.0)
+    supervisor.track_worker(b"s1", encode_envelope(mark), partition)
 
 
 def _running(supervisor: Supervisor, task_id: str, at: float, instance: str = "w1") -> None:
@@ -209,3 +218,46 @@ def test_the_report_publishes_live_counts_when_they_change() -> None:
     assert [r.topic for r in supervisor.report(T0 + 2)] == [TOPICS.supervisor_status]
     [gone, _] = supervisor.report(T0 + 10)  # w1 missed its beats
     assert gone.envelope.payload["live"] == 0
+
+
+def _lost(supervisor: Supervisor, now: float) -> set[str]:
+    """The tasks whose worker `check` finds lost at `now`."""
+    supervisor.check(T0 + now)
+    return {f.task_id for f in supervisor.latest if f.problem == "worker_lost"}
+
+
+def test_a_worker_is_judged_silent_only_up_to_where_its_heartbeats_were_read() -> None:
+    """The supervisors' reading of the heartbeats lags (busy, or a dead instance's
+    partitions not yet taken over): beats written are not yet read, so the worker is
+    not lost; once the reading is up to date, a silent worker is."""
+    supervisor = _supervisor()
+    _heartbeat(supervisor, "w1", 0, partition=0)
+    _heartbeat(supervisor, "w2", 0, partition=1)
+    _running(supervisor, "t1", 0, instance="w1")
+    _running(supervisor, "t2", 0, instance="w2")
+    _watermark(supervisor, 0, partition=0)  # partition 0 read to 0 s, then nothing
+    _watermark(supervisor, 9, partition=1)  # partition 1 read to 9 s: w2 is silent
+    assert _lost(supervisor, 10) == {"t2"}
+    status = supervisor.report(T0 + 10)[-1].envelope.payload
+    assert {w["instance"]: w["alive"] for w in status["workers"]} == {"w1": True, "w2": False}
+
+    _watermark(supervisor, 9, partition=0)  # partition 0 read to 9 s: w1 is silent too
+    assert _lost(supervisor, 10) == {"t1", "t2"}
+
+
+def test_the_newest_watermark_counts_and_a_stale_one_leaves_judgement_to_the_clock() -> None:
+    supervisor = _supervisor()
+    _heartbeat(supervisor, "w1", 0)
+    _running(supervisor, "t1", 0)
+    _watermark(supervisor, 0)
+    assert _lost(supervisor, 10) == set()  # read to 1 s: silent for 1 s of it
+    _watermark(supervisor, 5)
+    _watermark(supervisor, 1)  # another supervisor's, read after: the newer one stays
+    assert _lost(supervisor, 10) == {"t1"}  # read to 6 s: silent for 6 s
+
+    stale = _supervisor()
+    _heartbeat(stale, "w1", 0)
+    _running(stale, "t1", 0)
+    _watermark(stale, 0)  # and none since: nobody writes them, or the reading is stuck
+    assert _lost(stale, 1 + WATERMARK_PATIENCE - 1) == set()
+    assert _lost(stale, 1 + WATERMARK_PATIENCE + 1) == {"t1"}  # the clock rules again
