@@ -47,13 +47,15 @@ def create_app(settings: Settings | None = None, transport: Transport | None = N
         transport, Topics(settings.namespace), retention=settings.gateway_task_retention
     )
     client = Client(transport, settings, name="gateway", view=view)
-    gateway = Gateway(client, settings, owns_transport=owns_transport)
+    # Made now: the gateway's start reads it with the view, through one consumer (ADR 053).
+    threads = langgraph.thread_store(client)
+    gateway = Gateway(client, settings, owns_transport=owns_transport, also_follow=[threads])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
         try:
-            async with langgraph.serving(app, gateway):
+            async with langgraph.serving(app, gateway, threads):
                 yield
         finally:
             await gateway.stop()

@@ -6,13 +6,22 @@ The routers reach it through one FastAPI dependency (`mesh/gateway/_deps.py`); t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mesh.client import Client
 from mesh.gateway._changes import TaskChanges
 from mesh.gateway._view import GatewayView
 from mesh.gateway.a2a.push import PushSender
 from mesh.gateway.native.webhooks import WebhookSender
 from mesh.settings import Settings
-from mesh.topics import Topics, gateway_topics, supervisor_topics
+from mesh.topics import (
+    Topics,
+    gateway_topics,
+    langgraph_topics,
+    runtime_topics,
+    supervisor_topics,
+)
+from mesh.views.follower import SharedFollowers, TopicFollower
 from mesh.views.tokens import TokenFeed
 
 # /readyz: a view further behind than this (seconds to catch up) takes no traffic.
@@ -27,15 +36,32 @@ class Gateway:
     holds the streamed model output of running tasks (ADR 022); `a2a_push` sends the
     A2A push notifications of this replica's share (ADR 041); `changes` tells
     live task lists which tasks changed (ADR 042).
+
+    `followers` reads the view, the token feed and `also_follow` (the LangGraph
+    thread store) through one consumer (ADR 053): the process holds one fetch at the
+    broker for all of them, where it held one each.
     """
 
-    def __init__(self, client: Client, settings: Settings, *, owns_transport: bool) -> None:
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        *,
+        owns_transport: bool,
+        also_follow: Sequence[TopicFollower] = (),
+    ) -> None:
+        """`also_follow`: more followers of the process, read with the view; their
+        topics exist once `start` has ensured the gateway's (LangGraph's included)."""
         assert isinstance(client.view, GatewayView), "create_app gives the client its view"
         self.client = client
         self.settings = settings
         self.view: GatewayView = client.view
         self.webhooks = WebhookSender(client.transport, settings, self.view, client.publisher)
         self.tokens = TokenFeed(client.transport, Topics(settings.namespace))
+        self._also_followed = list(also_follow)
+        self.followers = SharedFollowers(
+            client.transport, [self.view, self.tokens, *also_follow], name="gateway-followers"
+        )
         self.a2a_push = PushSender(
             client.transport, settings, self.view, Topics(settings.namespace)
         )
@@ -53,10 +79,24 @@ class Gateway:
         if self._owns_transport:
             await self.client.transport.start()
         # The view also reads the supervisors' status (the console's agents page).
-        topics = [*gateway_topics(self.settings), *supervisor_topics(self.settings)]
+        settings = self.settings
+        topics = [
+            *runtime_topics(settings),
+            *gateway_topics(settings),
+            *supervisor_topics(settings),
+            *langgraph_topics(settings),
+        ]
         await self.client.transport.ensure_topics(topics)
-        await self.client.start()  # returns once the view has caught up
-        await self.tokens.start()  # from the tokens topic's end: live tokens only
+        # Every follower's topics exist: one consumer for them all. The token feed
+        # reads from the tokens topic's end (live tokens only).
+        await self.followers.start()
+        try:
+            await self.client.start()  # returns once the view has caught up
+            for follower in self._also_followed:
+                await follower.catch_up()
+        except BaseException:
+            await self.followers.stop()
+            raise
         await self.webhooks.start()
         await self.a2a_push.start()
 
@@ -64,8 +104,8 @@ class Gateway:
         self._started = False
         await self.a2a_push.stop()
         await self.webhooks.stop()
-        await self.tokens.stop()
         await self.client.stop()
+        await self.followers.stop()
         if self._owns_transport:
             await self.client.transport.stop()
 

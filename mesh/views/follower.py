@@ -9,7 +9,8 @@ waiters use `_changed`.
 
 `SharedFollowers` reads several followers' topics through one consumer: a process
 that follows a few small control topics (a worker's circuit and pause switch) sends
-one fetch where it sent one per follower (ADR 048).
+one fetch where it sent one per follower (ADR 048), and the gateway reads its task
+view, token feed and LangGraph threads so (ADR 053).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class TopicFollower:
         self._next_offset: dict[TopicPartition, int] = {}
         self._changed = asyncio.Condition()  # notified after each applied batch
         self._follower = BackgroundTask(name, logger=log)
+        self._shared_by: SharedFollowers | None = None  # the reader of a shared member
 
     @property
     def _consumer(self) -> Consumer:
@@ -65,11 +67,18 @@ class TopicFollower:
         return self._follower.running
 
     async def start(self) -> None:
+        """Read the topics through a consumer of its own; a `SharedFollowers` member is
+        read through that one's consumer, so here it only checks that it is."""
+        if self._shared_by is not None:
+            if self._reading is None:
+                raise RuntimeError(f"{self._name} is read by {self._shared_by.name}: start that")
+            return
         await self._consumer.start()
         await self._attach(self._consumer)
         self._follower.start(self._follow())
 
     async def stop(self) -> None:
+        """Stop following (a shared member: with every follower of its reader)."""
         await self._follower.stop()
         if self._own_consumer is not None:
             await self._own_consumer.stop()
@@ -135,7 +144,9 @@ class SharedFollowers:
     ) -> None:
         self._followers = list(followers)
         self._transport = transport
-        self._name = name
+        self.name = name
+        for follower in self._followers:
+            follower._shared_by = self  # its own `start` makes no consumer now
         self._consumer: Consumer | None = None
         self._loop = BackgroundTask(name, logger=log)
 
@@ -155,6 +166,6 @@ class SharedFollowers:
 
     async def _follow(self, consumer: Consumer) -> None:
         while True:  # as `TopicFollower._follow`: nothing but `stop` ends it
-            records = await _fetch(consumer, self._name)
+            records = await _fetch(consumer, self.name)
             for follower in self._followers:
                 await follower._apply_fetched([r for r in records if follower._owns(r.tp)])

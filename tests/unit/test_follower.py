@@ -132,3 +132,30 @@ async def test_shared_followers_read_each_topic_into_its_own_follower() -> None:
     assert pauses.batches > 0  # `_after_batch` after each fetch, even with none of its own
     assert circuits._own_consumer is None and pauses._own_consumer is None
     assert not circuits.following
+
+
+async def test_a_shared_follower_that_fails_on_a_record_stops_none_of_the_others() -> None:
+    """The gateway's followers share one loop (ADR 053): a record one of them cannot
+    apply is logged and skipped, and the others (and it) go on."""
+    transport = MemoryTransport()
+    await transport.start()
+    await transport.ensure_topics([TopicSpec("t", 1), TopicSpec("tokens", 1)])
+    failing, tokens = Recorder(transport), TopicRecorder(transport, "tokens")
+    shared = follower.SharedFollowers(transport, [failing, tokens], name="gateway-followers")
+    with pytest.raises(RuntimeError, match="read by gateway-followers"):
+        await tokens.start()  # before its reader: nothing to follow with yet
+    await shared.start()
+    try:
+        await tokens.start()  # a member started by its reader: makes no consumer
+        for value in (b"one", b"bad", b"two"):
+            await transport.publish("t", value, key=None)
+            await transport.publish("tokens", value, key=None)
+        await failing.catch_up(timeout=5)
+        await tokens.catch_up(timeout=5)
+        assert failing.following and tokens.following
+    finally:
+        await shared.stop()
+        await transport.stop()
+    assert failing.values == [b"one", b"two"]
+    assert tokens.values == [b"one", b"bad", b"two"]
+    assert tokens._own_consumer is None

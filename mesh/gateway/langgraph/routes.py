@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from mesh.client import Client
 from mesh.gateway._json_body import JsonBodyRoute
 from mesh.gateway._problems import ProblemError, problem_responses
 from mesh.gateway.auth import Principal, caller_by_method
@@ -46,7 +47,6 @@ from mesh.gateway.langgraph._wire import (
     thread_json,
     thread_state_json,
 )
-from mesh.topics import langgraph_topics
 from schemas.envelope import utc_now
 from schemas.langgraph import RunRecord
 
@@ -67,14 +67,17 @@ _SSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+def thread_store(client: Client) -> ThreadStore:
+    """The threads and runs, to hand to the `Gateway` (`also_follow`): its start reads
+    them with its view and catches them up, its stop ends them (ADR 053)."""
+    return ThreadStore(client.transport, client.publisher, partitions=client.settings.partitions)
+
+
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI, gateway: Gateway) -> AsyncIterator[None]:
-    """Run the thread store, the queue driver and the webhook sender while the app
-    serves."""
+async def serving(app: FastAPI, gateway: Gateway, store: ThreadStore) -> AsyncIterator[None]:
+    """Run the queue driver and the webhook sender while the app serves, on `store`
+    (`thread_store`, read and caught up by the gateway's start)."""
     client = gateway.client
-    await client.transport.ensure_topics(langgraph_topics(gateway.settings))
-    store = ThreadStore(client.transport, client.publisher, partitions=gateway.settings.partitions)
-    await store.start()
     gateway.view.keepers.append(store.shows_task)  # a thread's answers stay readable
     driver = QueueDriver(client.transport, client, store)
     webhooks = RunWebhooks(client, store, owns=driver.owns)
@@ -87,7 +90,6 @@ async def serving(app: FastAPI, gateway: Gateway) -> AsyncIterator[None]:
         gateway.view.keepers.remove(store.shows_task)
         await webhooks.stop()
         await driver.stop()
-        await store.stop()
 
 
 def _service(request: Request) -> LangGraphService:
