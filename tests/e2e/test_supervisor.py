@@ -44,9 +44,10 @@ def settings(broker_settings: Settings) -> Settings:
             "partitions": 2,
             # Not the test profile's idle fetch wait: with it, a second supervisor taking
             # over (test_a_second_supervisor_takes_over_without_acting_twice) lost track
-            # of tasks in 3 of 5 runs in session 21 and 1 of 9 in session 22: the killed
-            # instance's partitions never came to the survivor, which saw no rebalance
-            # (no "Heartbeat failed ... rebalancing" in its log). Not yet explained.
+            # of tasks in 3 of 5 runs in session 21 and 1 of 9 in session 22 (the
+            # survivor saw no rebalance). Without it the test also failed once in 10
+            # runs: the survivor's faust recovery read nothing from the changelogs for
+            # two minutes ("No event received for active tp"). Neither is explained.
             "fetch_idle_wait": None,
             "liveness_interval": 0.5,
             "supervisor_check_interval": 0.5,
