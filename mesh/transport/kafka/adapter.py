@@ -137,12 +137,13 @@ def _fetcher_recheck(settings: Settings) -> float:
     wakes it (its `consumer_timeout_ms`, 0.2 s by default).
 
     Everything it waits for wakes it: a fetch ending, records consumed, a seek, a
-    resume, a new assignment, metadata it asked for. Its timeout only makes it walk
-    every partition while a fetch is under way (five times in a held fetch of 1 s: 41
-    of an idle `mesh run`'s 310 loop callbacks a second, ADR 054), so it need not look
-    more often than the longest a fetch waits; never less than aiokafka's default.
+    resume, a new assignment, metadata it asked for. Its timeout only made it walk
+    every partition while a fetch was held (five times in a held fetch of 1 s: 41 of an
+    idle `mesh run`'s 310 loop callbacks a second, ADR 054). Twice the longest a fetch
+    waits: a held fetch ends first, so the re-check fires only when something went
+    unsignalled; never less than aiokafka's default.
     """
-    return max(settings.fetch_idle_wait or 0.0, settings.fetch_max_wait, 0.2)
+    return max(2 * (settings.fetch_idle_wait or 0.0), 2 * settings.fetch_max_wait, 0.2)
 
 
 class KafkaConsumer(Consumer):
