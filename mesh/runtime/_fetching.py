@@ -17,7 +17,9 @@ _PAUSED_FETCH_WAIT = 0.1  # the same while fetching is paused for backpressure
 class Fetching:
     """The worker's fetches from `consumer` (set once the worker made it)."""
 
-    def __init__(self, *, settings: Settings, stopping: asyncio.Event, admission: Admission):
+    def __init__(
+        self, *, settings: Settings, stopping: asyncio.Event, admission: Admission
+    ) -> None:
         self._settings = settings
         self._stopping = stopping
         self._admission = admission

@@ -50,7 +50,7 @@ from mesh.transport.base import (
 from mesh.transport.kafka._topics import new_topic, refresh_metadata
 from mesh.transport.kafka.options import client_options as client_options  # re-exported
 from mesh.transport.kafka.options import refused_authentication
-from mesh.transport.kafka.pace import FetchPace
+from mesh.transport.kafka.pace import FetchPace, fetcher_recheck
 
 if TYPE_CHECKING:
     from mesh.transport.kafka._offsets import OffsetProbes
@@ -132,20 +132,6 @@ def _theirs(tp: TopicPartition) -> KafkaTopicPartition:
 _FOLLOWER_BUSY_ABOVE = 3
 
 
-def _fetcher_recheck(settings: Settings) -> float:
-    """How often aiokafka's background fetcher looks at its partitions when nothing
-    wakes it (its `consumer_timeout_ms`, 0.2 s by default).
-
-    Everything it waits for wakes it: a fetch ending, records consumed, a seek, a
-    resume, a new assignment, metadata it asked for. Its timeout only made it walk
-    every partition while a fetch was held (five times in a held fetch of 1 s: 41 of an
-    idle `mesh run`'s 310 loop callbacks a second, ADR 054). Twice the longest a fetch
-    waits: a held fetch ends first, so the re-check fires only when something went
-    unsignalled; never less than aiokafka's default.
-    """
-    return max(2 * (settings.fetch_idle_wait or 0.0), 2 * settings.fetch_max_wait, 0.2)
-
-
 class KafkaConsumer(Consumer):
     def __init__(
         self,
@@ -168,7 +154,7 @@ class KafkaConsumer(Consumer):
             fetch_max_wait_ms=_ms(settings.fetch_max_wait),
             max_poll_records=settings.fetch_max_records,
             partition_assignment_strategy=(RangePartitionAssignor,),
-            consumer_timeout_ms=_ms(_fetcher_recheck(settings)),
+            consumer_timeout_ms=_ms(fetcher_recheck(settings)),
         )
         self._pace = FetchPace(
             self._consumer,
