@@ -13,6 +13,9 @@ beat carries the interval until the next one (the supervisor's dead-worker bound
 number of those), a worker that takes a task beats at its next tick (at most
 `MESH_LIVENESS_INTERVAL` later) with the short interval again, and one that lets go
 of its last task says so at once.
+
+The workers of one process (`mesh run a b`) share one tick (`LivenessTicks`, ADR 054):
+each still sends its own beat, with its own agent type, tasks and interval.
 """
 
 from __future__ import annotations
@@ -83,24 +86,99 @@ async def send_heartbeats(
     stopping: asyncio.Event,
     written: Callable[[bool], None] = lambda ok: None,
 ) -> None:
-    """Publish `build(False)` every liveness interval (each beat's own `interval`) until
-    `stopping`, then a last `build(True)`, so the supervisor tells a clean stop from a
-    death. `written(ok)` says whether the broker took each one: the worker's readiness
-    reads it (`_health`)."""
-    tick = publisher.settings.liveness_interval
-    last: Heartbeat | None = None
-    sent_at = 0.0
-    while not stopping.is_set():
-        beat = build(False)
-        now = time.monotonic()
-        if _due(beat, last, since=now - sent_at, tick=tick):
-            written(await _publish(publisher, beat))
-            last, sent_at = beat, now
-        release_free_heap()  # after a burst of tasks (mesh/runtime/_heap.py)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(tick):
-                await stopping.wait()
-    await _publish(publisher, build(True))
+    """One worker's beats at ticks of its own (a process of one worker): see
+    `LivenessTicks.beat_for`."""
+    ticks = LivenessTicks(publisher.settings.liveness_interval)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(ticks.run(stopping))
+        group.create_task(ticks.beat_for(publisher, build, stopping, written))
+
+
+class LivenessTicks:
+    """One liveness tick for every worker of a process (`mesh run a b`, ADR 054).
+
+    Each worker's beat stays its own record, built, timed and published as when each
+    worker ticked on its own; the process wakes once a tick for all of them (seven
+    workers ticking apart woke it seven times a second), makes a task only for the
+    beats due, and checks the C heap once.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._members: list[_Member] = []
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Tick every interval until `stopping`: each member's beat when due
+        (published together), then the heap check."""
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await stopping.wait()
+            if stopping.is_set():
+                break
+            due = [(m, beat) for m in self._members if (beat := m.due_beat(self._interval))]
+            if due:
+                await asyncio.gather(*(member.send(beat) for member, beat in due))
+            release_free_heap()  # after a burst of tasks (mesh/runtime/_heap.py)
+
+    async def beat_for(
+        self,
+        publisher: Publisher,
+        build: Callable[[bool], Heartbeat],
+        stopping: asyncio.Event,
+        written: Callable[[bool], None] = lambda ok: None,
+    ) -> None:
+        """Publish `build(False)` at once, then at each tick its own interval asks for
+        (each beat's `interval`) until `stopping`; then a last `build(True)`, so the
+        supervisor tells a clean stop from a death. `written(ok)` says whether the
+        broker took each one: the worker's readiness reads it (`_health`)."""
+        member = _Member(publisher, build, written)
+        await member.send(build(False))  # at once: readiness waits for the first one
+        self._members.append(member)
+        try:
+            await stopping.wait()
+        finally:
+            self._members.remove(member)
+        await member.send_last()
+
+
+class _Member:
+    """One worker's beats: how to build one, and the last sent."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        build: Callable[[bool], Heartbeat],
+        written: Callable[[bool], None],
+    ) -> None:
+        self.publisher = publisher
+        self.build = build
+        self.written = written
+        self.sending = asyncio.Lock()  # one beat at a time, in order
+        self.closed = False  # its last beat is out or going out: no other after it
+        self.last: Heartbeat | None = None
+        self.sent_at = 0.0
+
+    def due_beat(self, tick: float) -> Heartbeat | None:
+        """The beat to send at this tick, if one is due."""
+        if self.closed:
+            return None
+        beat = self.build(False)
+        since = time.monotonic() - self.sent_at
+        return beat if _due(beat, self.last, since=since, tick=tick) else None
+
+    async def send(self, beat: Heartbeat) -> None:
+        async with self.sending:
+            if self.closed:  # stopped since the tick built it
+                return
+            sent_at = time.monotonic()
+            self.written(await _publish(self.publisher, beat))
+            self.last, self.sent_at = beat, sent_at
+
+    async def send_last(self) -> None:
+        self.closed = True
+        async with self.sending:  # after a tick's beat under way, never before it
+            await _publish(self.publisher, self.build(True))
 
 
 def _due(beat: Heartbeat, last: Heartbeat | None, *, since: float, tick: float) -> bool:

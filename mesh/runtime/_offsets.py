@@ -9,6 +9,7 @@ us the same partition back is recognised and skipped.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from mesh.transport.base import TopicPartition
@@ -50,14 +51,20 @@ class OffsetTracker:
 
     def __init__(self) -> None:
         self._partitions: dict[TopicPartition, PartitionOffsets] = {}
+        # Set by each begin and finish: wakes an idle commit loop (mesh/runtime/_commits.py).
+        self.activity = asyncio.Event()
 
     def begin(self, tp: TopicPartition, offset: int) -> bool:
-        return self._partitions.setdefault(tp, PartitionOffsets()).begin(offset)
+        began = self._partitions.setdefault(tp, PartitionOffsets()).begin(offset)
+        if began:
+            self.activity.set()
+        return began
 
     def finish(self, tp: TopicPartition, offset: int) -> None:
         partition = self._partitions.get(tp)
         if partition is not None:
             partition.finish(offset)
+            self.activity.set()
 
     def pending_commits(self) -> dict[TopicPartition, int]:
         """Commit points that moved since the last `mark_committed`."""

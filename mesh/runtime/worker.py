@@ -11,17 +11,18 @@ tasks of a partition being given up from writing while its next owner starts.
 A domain event is *adopted* as a task before it is handled (republished to its own inbox
 under a task id derived from the event id): every handler run is a task with an inbox.
 
-Parts: `_admission` (tasks run at once; the backlog), `_pause` (the pause switch), `_delays`
-(retry records not due), `_child_outcomes` (to parents), `_control` (cancel, steer,
-redispatch), `_handoff` (adopted events, rerouted tasks), `_partitions` (commits,
-rebalances), `_record_writes` (writes a commit waits for), `_startup` (topics, agent
-card), `_health` (readiness). Several in one process: mesh/runtime/worker_group.py.
+Parts: `_fetching` (fetches a stop ends; backpressure), `_admission` (tasks run at once;
+the backlog), `_pause` (the pause switch), `_delays` (retry records not due),
+`_child_outcomes` (to parents), `_control` (cancel, steer, redispatch), `_handoff`
+(adopted events, rerouted tasks), `_partitions` (commits, rebalances), `_commits` (the
+commit loop, asleep while idle), `_record_writes` (writes a commit waits for),
+`_liveness` (heartbeats), `_startup` (topics, agent card), `_health` (readiness).
+Several in one process: mesh/runtime/worker_group.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import orjson
@@ -40,12 +41,14 @@ from mesh.runtime._admission import Admission
 from mesh.runtime._background_writes import BackgroundWrites
 from mesh.runtime._child_outcomes import ChildOutcomes
 from mesh.runtime._circuit import CircuitWatch
+from mesh.runtime._commits import CommitLoop
 from mesh.runtime._control import apply_control
 from mesh.runtime._delays import DelayedRecords
+from mesh.runtime._fetching import Fetching
 from mesh.runtime._handoff import Handoff
 from mesh.runtime._health import WorkerHealth
 from mesh.runtime._ingress import event_type_of, read_domain_event
-from mesh.runtime._liveness import heartbeat, send_heartbeats
+from mesh.runtime._liveness import LivenessTicks, heartbeat, send_heartbeats
 from mesh.runtime._offsets import OffsetTracker
 from mesh.runtime._partitions import OwnedPartitions
 from mesh.runtime._pause import Control, PauseSwitch
@@ -63,15 +66,19 @@ from schemas.supervision import CircuitState, Heartbeat
 from schemas.tasks import CANCEL, REDISPATCH, RESULT, STEER
 
 log = logging.getLogger(__name__)
-_FETCH_WAIT = 1.0  # seconds a fetch waits for records before the loop goes round
-_PAUSED_FETCH_WAIT = 0.1  # the same while fetching is paused for backpressure
 
 
 class Worker:
     """Runs `agent` on `transport` until `stop()`; `async with Worker(...)` for tests."""
 
     def __init__(
-        self, agent: Agent, *, transport: Transport, settings: Settings, control: Control = None
+        self,
+        agent: Agent,
+        *,
+        transport: Transport,
+        settings: Settings,
+        control: Control = None,
+        liveness: LivenessTicks | None = None,
     ) -> None:
         agent.validate(settings)
         self.agent = agent
@@ -93,9 +100,9 @@ class Worker:
         self._consumer: Consumer | None = None
         self.duplicates_skipped = 0  # requests of runs running here or ended
         self.rate_limits: Quota | None = None  # with MESH_MODEL_LIMITS, while serving
-        self._paused = False
         self._run_task: asyncio.Task[None] | None = None
         self._consumed = LabelCache(MESSAGES_CONSUMED, agent.name)  # by message type
+        self._liveness = liveness  # the process's shared ticks; None: its own
         self._assemble_parts(control)
 
     def _assemble_parts(self, control: Control) -> None:
@@ -127,6 +134,9 @@ class Worker:
             writes=self._writes,
             stopping=self._stopping,
         )
+        self._fetching = Fetching(
+            settings=self.settings, stopping=self._stopping, admission=self._admission
+        )
         self._delays = DelayedRecords(release=self._dispatch_request)
         self._handoff = Handoff(self.publisher, self.journal, agent.name)
         self._partitions = OwnedPartitions(
@@ -139,9 +149,16 @@ class Worker:
             journal=self.journal,
             admission=self._admission,
             delays=self._delays,
-            paused=lambda: self._paused,
+            paused=lambda: self._fetching.paused,
         )
         self.health = WorkerHealth(self._stopping, self._partitions, self._writes.background)
+        self._commits = CommitLoop(
+            interval=self.settings.commit_interval,
+            tracker=self._tracker,
+            partitions=self._partitions,
+            admission=self._admission,
+            stopping=self._stopping,
+        )
 
     @property
     def running(self) -> dict[str, RunningTask]:
@@ -199,7 +216,7 @@ class Worker:
         self._consumer = self.transport.consumer(
             topics, group=self.topics.group(agent.name), listener=self._partitions
         )
-        self._partitions.consumer = self._consumer
+        self._partitions.consumer = self._fetching.consumer = self._consumer
 
     async def _serve(self) -> None:
         assert self._consumer is not None
@@ -213,11 +230,8 @@ class Worker:
             )
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume_loop())
-                group.create_task(self._commit_loop())
-                beats = send_heartbeats(
-                    self.publisher, self._heartbeat, self._stopping, self.health.heartbeat_written
-                )
-                group.create_task(beats)
+                group.create_task(self._commits.run())
+                group.create_task(self._beats())
                 # The circuit through the pause switch's consumer: one fetch (ADR 048).
                 group.create_task(self._pause.run(self._stopping, also=[self._circuit]))
             await self._drain()
@@ -248,14 +262,14 @@ class Worker:
             log.warning("handing back %d unfinished tasks uncommitted", len(leftovers))
             await asyncio.wait(leftovers, timeout=5.0)
 
-    async def _commit_loop(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.commit_interval):
-                    await self._stopping.wait()
-            if not self._stopping.is_set():
-                self._admission.report_held()
-                await self._partitions.commit()
+    async def _beats(self) -> None:
+        """This worker's heartbeats: at the process's liveness ticks when it shares
+        them (worker_group.py), else at its own."""
+        beats = (self.publisher, self._heartbeat, self._stopping, self.health.heartbeat_written)
+        if self._liveness is None:
+            await send_heartbeats(*beats)
+        else:
+            await self._liveness.beat_for(*beats)
 
     def _heartbeat(self, stopping: bool) -> Heartbeat:
         return heartbeat(self.agent.name, self.settings, self.running.values(), stopping=stopping)
@@ -269,55 +283,21 @@ class Worker:
     async def _consume_loop(self) -> None:
         assert self._consumer is not None
         partitions = self._partitions
-        while not self._stopping.is_set():
-            records = await self._fetch_unless_stopped()
-            if not partitions.ready.is_set():  # a rebalance is under way
-                await partitions.ready.wait()
-                owned = self._consumer.assignment()
-                records = [r for r in records if r.tp in owned]
-            if partitions.journal_failure is not None:
-                failure = partitions.journal_failure
-                raise TransportError(f"cannot load the task journal: {failure}")
-            for record in records:
-                self._dispatch(record)
-            self._apply_backpressure()
-
-    async def _fetch_unless_stopped(self) -> list[Delivery]:
-        """The next records, or none once the worker is told to stop.
-
-        A fetch waits up to a second: each call wakes aiokafka's fetcher, which walks
-        every assigned partition (ADR 036). A stop ends the wait at once; paused for
-        backpressure, it goes round often, to resume as soon as the backlog has room."""
-        assert self._consumer is not None
-        wait = _PAUSED_FETCH_WAIT if self._paused else _FETCH_WAIT
-        fetch = asyncio.ensure_future(
-            self._consumer.fetch(timeout=wait, max_records=self.settings.fetch_max_records)
-        )
-        stopped = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait((fetch, stopped), return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        if fetch.done():
-            return fetch.result()
-        fetch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await fetch
-        return []
-
-    def _apply_backpressure(self) -> None:
-        """Pause fetching while the backlog (accepted tasks waiting for a slot) is full.
-
-        Reading on past the running tasks matters: steering and cancel messages for
-        them sit in the same partitions, behind the tasks waiting for a slot. A waiting
-        task is a decoded record in a heap, not a coroutine, so the backlog can be long.
-        """
-        assert self._consumer is not None
-        waiting = self._admission.waiting
-        if not self._paused and waiting >= self.settings.max_backlog:
-            self._paused = True
-            self._consumer.pause()
-        elif self._paused and waiting < self.settings.max_backlog:
-            self._paused = False
-            self._consumer.resume()
+        try:
+            while not self._stopping.is_set():
+                records = await self._fetching.next_records()
+                if not partitions.ready.is_set():  # a rebalance is under way
+                    await partitions.ready.wait()
+                    owned = self._consumer.assignment()
+                    records = [r for r in records if r.tp in owned]
+                if partitions.journal_failure is not None:
+                    failure = partitions.journal_failure
+                    raise TransportError(f"cannot load the task journal: {failure}")
+                for record in records:
+                    self._dispatch(record)
+                self._fetching.apply_backpressure()
+        finally:
+            self._fetching.close()
 
     def _dispatch(self, record: Delivery) -> None:
         """Hand a record to its part: a retry record to the delays, a domain event to

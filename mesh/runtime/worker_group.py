@@ -3,9 +3,11 @@
 Each agent type keeps its own `Worker` and so its own consumer group: the types scale
 and rebalance independently, as when each runs in its own process. What the process
 shares: the transport (one producer), the metrics and probes server, the signal
-handler, and `ControlTopics`, one consumer for the small control topics (circuits,
+handler, `ControlTopics`, one consumer for the small control topics (circuits,
 pause switches) of all its workers, where each worker would follow them on its own
-(ADR 052). One agent type runs exactly as before: one worker, its own control reader.
+(ADR 052), and `LivenessTicks`, one liveness tick for the heartbeats of all its
+workers, each beat still its worker's own (ADR 054). One agent type runs exactly as
+before: one worker, its own control reader and ticks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from mesh.agent import Agent
 from mesh.errors import UsageError
 from mesh.observability.logs import service_log_context
+from mesh.runtime._liveness import LivenessTicks
 from mesh.runtime.worker import Worker
 from mesh.settings import Settings
 from mesh.transport.base import Transport
@@ -70,13 +73,16 @@ class WorkerGroup:
         names = [agent.name for agent in agents]
         if twice := sorted({name for name in names if names.count(name) > 1}):
             raise UsageError(f"agent {', '.join(map(repr, twice))} given twice: give each once")
-        self.control = ControlTopics(transport, workers=len(agents)) if len(agents) > 1 else None
+        several = len(agents) > 1
+        self.control = ControlTopics(transport, workers=len(agents)) if several else None
+        self.liveness = LivenessTicks(settings.liveness_interval) if several else None
         self.workers = [
             Worker(
                 agent,
                 transport=transport,
                 settings=settings,
                 control=self.control.join if self.control else None,
+                liveness=self.liveness,
             )
             for agent in agents
         ]
@@ -106,6 +112,9 @@ class WorkerGroup:
             )
             for worker in self.workers
         ]
+        if self.liveness is not None:  # ticks until the last worker has stopped
+            workers_stopped = _all_ended(runs)
+            runs.append(asyncio.create_task(self.liveness.run(workers_stopped)))
         try:
             await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
             self.request_stop()
@@ -120,6 +129,20 @@ class WorkerGroup:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+
+def _all_ended(runs: list[asyncio.Task[None]]) -> asyncio.Event:
+    """An event set once every run in `runs` (as it is now) has ended."""
+    all_ended, left = asyncio.Event(), set(runs)
+
+    def ended(run: asyncio.Task[None]) -> None:
+        left.discard(run)
+        if not left:
+            all_ended.set()
+
+    for run in runs:
+        run.add_done_callback(ended)
+    return all_ended
 
 
 async def _run_logged_as_its_agent(worker: Worker) -> None:

@@ -69,6 +69,8 @@ async def test_an_idle_consumer_fetches_with_the_longer_wait(broker_settings: Se
         try:
             fetcher = consumer._consumer._fetcher  # type: ignore[attr-defined]
             assert fetcher._fetch_max_wait_ms == 10
+            # Its re-check when nothing wakes it: twice the longest fetch wait (ADR 054).
+            assert fetcher._fetcher_timeout == 0.4
 
             async def waits_long() -> bool:
                 await consumer.fetch(timeout=0.1, max_records=10)

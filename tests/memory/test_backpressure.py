@@ -30,7 +30,7 @@ async def test_fetching_pauses_when_the_backlog_is_full(memory_settings: Setting
     async with TestMesh(narrow, settings=settings) as mesh:
         worker = mesh.workers[0]
         ids = [await mesh.client.submit("narrow", {"seconds": 0.5}) for _ in range(10)]
-        await eventually(lambda: worker._paused, timeout=5, what="fetching to pause")
+        await eventually(lambda: worker._fetching.paused, timeout=5, what="fetching to pause")
         peak = len(worker.running)
         assert peak == 5  # max_inflight 2 running + a backlog of 3
 
@@ -41,7 +41,7 @@ async def test_fetching_pauses_when_the_backlog_is_full(memory_settings: Setting
 
         await eventually(all_done, timeout=20, interval=0.01, what="every task to finish")
         assert peak == 5
-        assert not worker._paused
+        assert not worker._fetching.paused
 
 
 async def test_steering_reaches_running_tasks_past_the_backlog(memory_settings: Settings) -> None:

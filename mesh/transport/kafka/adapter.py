@@ -50,7 +50,7 @@ from mesh.transport.base import (
 from mesh.transport.kafka._topics import new_topic, refresh_metadata
 from mesh.transport.kafka.options import client_options as client_options  # re-exported
 from mesh.transport.kafka.options import refused_authentication
-from mesh.transport.kafka.pace import FetchPace
+from mesh.transport.kafka.pace import FetchPace, fetcher_recheck
 
 if TYPE_CHECKING:
     from mesh.transport.kafka._offsets import OffsetProbes
@@ -154,6 +154,7 @@ class KafkaConsumer(Consumer):
             fetch_max_wait_ms=_ms(settings.fetch_max_wait),
             max_poll_records=settings.fetch_max_records,
             partition_assignment_strategy=(RangePartitionAssignor,),
+            consumer_timeout_ms=_ms(fetcher_recheck(settings)),
         )
         self._pace = FetchPace(
             self._consumer,
