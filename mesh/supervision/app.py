@@ -254,8 +254,12 @@ def _forward_timers(app: faust.App, supervisor: Supervisor, settings: Settings) 
     async def mark_heartbeats() -> None:
         """A watermark in each heartbeats partition (`HeartbeatWatermark`): how far the
         supervisors have read them, so a late reading is not taken for silent workers."""
+        busy = settings.liveness_interval
+        idle = settings.liveness_idle_interval or busy
+        mark = supervisor.heartbeat_watermark(time.time(), busy=busy, idle=idle)
+        if mark is None:
+            return
         topic = Topics(settings.namespace).heartbeats
-        mark = supervisor.heartbeat_watermark(time.time(), settings.liveness_interval)
         value, key = encode_envelope(mark), settings.instance_id.encode()
         producer: Any = app.producer._ensure_producer()  # type: ignore[attr-defined]
         for partition in sorted(await producer.partitions_for(topic)):

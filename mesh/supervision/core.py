@@ -126,6 +126,7 @@ class Supervisor:
         self.recent: deque[RecentAction] = deque(maxlen=50)
         self.latest: list[Finding] = []  # the last check's findings, for the status
         self._acted: dict[tuple[str, str, int], float] = {}
+        self._marked_at = 0.0  # when this instance last wrote heartbeat watermarks
         self._announced: set[tuple[str, float]] = set()  # half-open circuits published
         # Agent types whose circuit gauge this instance reports: those whose health it
         # owns. A type whose partition moved to another instance is no longer reported
@@ -199,8 +200,16 @@ class Supervisor:
             self.workers[key] = WorkerSeen.of(decoded[1], partition).model_dump_json().encode()
             HEARTBEATS_RECEIVED.labels(decoded[1].agent).inc()
 
-    def heartbeat_watermark(self, now: float, interval: float) -> Envelope:
-        """The mark to write to each partition of `mesh.heartbeats` (`HeartbeatWatermark`)."""
+    def heartbeat_watermark(self, now: float, *, busy: float, idle: float) -> Envelope | None:
+        """The mark to write now to each partition of `mesh.heartbeats`
+        (`HeartbeatWatermark`), or None if the last one is recent enough: every `busy`
+        seconds (the liveness interval) while this instance tracks tasks, whose workers'
+        silence it judges; every `idle` seconds (the idle workers' interval) otherwise,
+        which still bounds the judgement of idle workers (ADR 055)."""
+        interval = busy if self.leases else idle
+        if now - self._marked_at < interval - busy / 2:
+            return None
+        self._marked_at = now
         at = datetime.fromtimestamp(now, UTC)
         mark = HeartbeatWatermark(by=self.instance, at=at, interval=interval)
         return Envelope(

@@ -76,7 +76,9 @@ def _heartbeat(
 
 def _watermark(supervisor: Supervisor, at: float, partition: int = 0) -> None:
     """A supervisor's mark read back from `partition` of the heartbeats (every 1 s)."""
-    mark = supervisor.heartbeat_watermark(T0 + at, interval=1.0)
+    supervisor._marked_at = 0.0  # due at once
+    mark = supervisor.heartbeat_watermark(T0 + at, busy=1.0, idle=5.0)
+    assert mark is not None
     supervisor.track_worker(b"s1", encode_envelope(mark), partition)
 
 
@@ -261,3 +263,14 @@ def test_the_newest_watermark_counts_and_a_stale_one_leaves_judgement_to_the_clo
     _watermark(stale, 0)  # and none since: nobody writes them, or the reading is stuck
     assert _lost(stale, 1 + WATERMARK_PATIENCE - 1) == set()
     assert _lost(stale, 1 + WATERMARK_PATIENCE + 1) == {"t1"}  # the clock rules again
+
+
+def test_watermarks_are_written_each_liveness_interval_while_tasks_are_tracked() -> None:
+    supervisor = _supervisor()
+    assert supervisor.heartbeat_watermark(T0, busy=1.0, idle=5.0) is not None
+    assert supervisor.heartbeat_watermark(T0 + 1, busy=1.0, idle=5.0) is None  # idle: 5 s
+    mark = supervisor.heartbeat_watermark(T0 + 5, busy=1.0, idle=5.0)
+    assert mark is not None and mark.payload["interval"] == 5.0
+    _running(supervisor, "t1", 5)
+    mark = supervisor.heartbeat_watermark(T0 + 6, busy=1.0, idle=5.0)
+    assert mark is not None and mark.payload["interval"] == 1.0
