@@ -27,6 +27,7 @@ PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
                 "heartbeat_interval": 1.0,
                 "fetch_max_wait": 0.01,
                 "fetch_idle_wait": 1.0,  # an idle mesh idles (ADR 036)
+                "fetch_long_idle_wait": 3.0,  # and one left alone for 10 s, more (ADR 056)
                 "idempotent_producer": False,  # the embedded broker grants no producer ids
                 "liveness_interval": 1.0,  # the supervisor notices a dead worker in seconds
                 # A worker holding no task beats every 5 s (the default interval), so an

@@ -85,13 +85,7 @@ def _transport_class(settings: Settings, flush: Callable[[], None]) -> type[faus
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)  # read at start
-            self._pace = FetchPace(
-                consumer,
-                busy=settings.fetch_max_wait,
-                idle=settings.fetch_idle_wait or settings.fetch_max_wait,
-                idle_after=settings.fetch_idle_after,
-                busy_above=_BUSY_ABOVE,
-            )
+            self._pace = FetchPace.of(consumer, settings, busy_above=_BUSY_ABOVE)
             return consumer
 
         async def _fetch_records(self, *args: Any, **kwargs: Any) -> Any:

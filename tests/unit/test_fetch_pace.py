@@ -35,3 +35,21 @@ def test_without_an_idle_wait_nothing_changes() -> None:
     pace = FetchPace(consumer, busy=0.5, idle=0.5, idle_after=0.0)
     pace.saw(0)
     assert not pace.idle and consumer._fetcher._fetch_max_wait_ms == 10
+
+
+def test_a_consumer_quiet_for_long_waits_longer_and_a_record_wakes_it() -> None:
+    consumer = _consumer()
+    pace = FetchPace(
+        consumer, busy=0.01, idle=1.0, idle_after=0.0, long_idle=3.0, long_idle_after=0.0
+    )
+    pace.saw(0)
+    assert pace.wait == 3.0 and consumer._fetcher._fetch_max_wait_ms == 3000
+    pace.saw(1)
+    assert pace.wait == 0.01 and consumer._fetcher._fetch_max_wait_ms == 10
+
+
+def test_the_long_wait_comes_only_after_long_idle_after() -> None:
+    consumer = _consumer()
+    pace = FetchPace(consumer, busy=0.01, idle=1.0, idle_after=0.0, long_idle=3.0)
+    pace.saw(0)  # quiet for a moment, not yet for long (the default: never)
+    assert pace.wait == 1.0 and consumer._fetcher._fetch_max_wait_ms == 1000

@@ -57,6 +57,7 @@ def test_a_profile_fills_what_no_variable_sets(monkeypatch: pytest.MonkeyPatch) 
         "MESH_HEARTBEAT_INTERVAL": "1",
         "MESH_FETCH_MAX_WAIT": "0.01",
         "MESH_FETCH_IDLE_WAIT": "1",
+        "MESH_FETCH_LONG_IDLE_WAIT": "3",
         "MESH_IDEMPOTENT_PRODUCER": "false",
         "MESH_LIVENESS_INTERVAL": "1",
         "MESH_LIVENESS_IDLE_INTERVAL": "5",
@@ -71,6 +72,8 @@ def test_a_profile_fills_what_no_variable_sets(monkeypatch: pytest.MonkeyPatch) 
     assert "session_timeout" not in profile_settings("test")
     for name in PROFILES:
         assert load_settings(profile=name, **profile_settings(name, {}))
+    with pytest.raises(SettingsError, match="raise MESH_FETCH_LONG_IDLE_WAIT"):
+        load_settings(fetch_idle_wait=1.0, fetch_long_idle_wait=0.5)
     with pytest.raises(SettingsError, match="no settings profile 'prod'"):
         load_settings(profile="prod")
 

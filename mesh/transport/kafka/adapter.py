@@ -156,13 +156,8 @@ class KafkaConsumer(Consumer):
             partition_assignment_strategy=(RangePartitionAssignor,),
             consumer_timeout_ms=_ms(fetcher_recheck(settings)),
         )
-        self._pace = FetchPace(
-            self._consumer,
-            busy=settings.fetch_max_wait,
-            idle=settings.fetch_idle_wait or settings.fetch_max_wait,
-            idle_after=settings.fetch_idle_after,
-            busy_above=0 if group is not None else _FOLLOWER_BUSY_ABOVE,
-        )
+        busy_above = 0 if group is not None else _FOLLOWER_BUSY_ABOVE
+        self._pace = FetchPace.of(self._consumer, settings, busy_above=busy_above)
 
     async def start(self) -> None:
         try:
