@@ -36,6 +36,7 @@ class TaskLease(BaseModel):
     parent_agent: str | None = None  # whose inbox takes the task's outcome
     lost_at: float | None = None  # when its worker was found dead
     redispatches: int = 0
+    redispatched_to: int = 0  # the attempt the latest redispatch started
     parked: bool = False
     expired: bool = False  # past its deadline with no worker: its parent has been told
 
@@ -207,11 +208,15 @@ def _changes(lease: TaskLease, event: EventFacts, at: float) -> dict[str, object
         changes = {"status": "waiting", "attempt": event.attempt or lease.attempt + 1}
         changes["last_activity"] = due
     elif event.kind is EventKind.REDISPATCHED:
+        to = event.attempt or lease.attempt + 1
+        if to <= lease.redispatched_to:
+            return {}  # folded again after a rebalance (ADR 059): counted once
         changes = {
-            "attempt": event.attempt or lease.attempt + 1,
-            "last_activity": at,
+            "attempt": max(to, lease.attempt),
+            "last_activity": max(at, lease.last_activity),
             "lost_at": None,
             "redispatches": lease.redispatches + 1,
+            "redispatched_to": to,
         }
     elif event.kind is EventKind.WORKER_LOST:
         changes = {"lost_at": at}

@@ -50,6 +50,7 @@ from faust.transport.drivers import aiokafka as faust_kafka
 from mesh.observability.logs import configure_logging
 from mesh.settings import Settings
 from mesh.supervision._beside import run_beside
+from mesh.supervision._catch_up import CatchUp
 from mesh.supervision._lag import LagCollector
 from mesh.supervision.core import Publish, Supervisor
 from mesh.supervision.policy import Policies
@@ -67,9 +68,12 @@ _STATUS_EVERY = 2.0  # seconds between status snapshots
 _BUSY_ABOVE = 100
 
 
-def _transport_class(settings: Settings, flush: Callable[[], None]) -> type[faust_kafka.Transport]:
+def _transport_class(
+    settings: Settings, flush: Callable[[], None], catch_up: CatchUp
+) -> type[faust_kafka.Transport]:
     """faust's Kafka transport with the consumer's fetch wait from the settings, whose
-    consumer calls `flush` before it commits offsets or gives partitions up.
+    consumer calls `flush` before it commits offsets or gives partitions up, and
+    restarts `catch_up` when it gives them up (a rebalance).
 
     faust fixes the wait at 1.5 s. A broker answers a fetch as soon as it has data, so
     on Kafka that is harmless; the embedded broker holds a fetch for about half of the
@@ -108,6 +112,7 @@ def _transport_class(settings: Settings, flush: Callable[[], None]) -> type[faus
 
         async def on_partitions_revoked(self, revoked: Any) -> None:
             flush()  # before faust flushes the producer and the next owner restores
+            catch_up.restart()  # the stream is read again from the committed offsets
             await super().on_partitions_revoked(revoked)
 
     class Transport(faust_kafka.Transport):
@@ -145,10 +150,11 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
         for record in flushed.outcomes:
             outcomes.send_soon(key=record.agent, value=record.value)
 
-    transport = _transport_class(settings, flush)
+    catch_up = CatchUp(topics)  # closed until the first reading has caught up
+    transport = _transport_class(settings, flush, catch_up)
     app.transport = transport(app.conf.broker_consumer, app)
-    _forward_streams(app, supervisor, events, outcomes, beats)
-    _forward_timers(app, supervisor, settings)
+    _forward_streams(app, supervisor, catch_up, events, outcomes, beats)
+    _forward_timers(app, supervisor, catch_up, settings)
 
     @app.task  # type: ignore[untyped-decorator]
     async def beside() -> None:  # the pause switches (mesh/supervision/_beside.py)
@@ -199,14 +205,21 @@ def _app_options(settings: Settings) -> dict[str, Any]:
 
 
 def _forward_streams(
-    app: faust.App, supervisor: Supervisor, events: Any, outcomes: Any, beats: Any
+    app: faust.App,
+    supervisor: Supervisor,
+    catch_up: CatchUp,
+    events: Any,
+    outcomes: Any,
+    beats: Any,
 ) -> None:
     """One faust agent per stream, each handing its records to the supervisor."""
 
     @app.agent(events)
     async def track_tasks(stream: Any) -> None:
         async for event in stream.events():
-            supervisor.track_task(event.key, event.value, event.message.partition)
+            message = event.message
+            supervisor.track_task(event.key, event.value, message.partition)
+            catch_up.folded(message.partition, message.offset)
 
     @app.agent(outcomes)
     async def track_health(stream: Any) -> None:
@@ -222,14 +235,23 @@ def _forward_streams(
             supervisor.track_worker(event.key, event.value, event.message.partition)
 
 
-def _forward_timers(app: faust.App, supervisor: Supervisor, settings: Settings) -> None:
+def _forward_timers(
+    app: faust.App, supervisor: Supervisor, catch_up: CatchUp, settings: Settings
+) -> None:
     """The check, the status report and the lag measurement, on faust's timers."""
     ready = asyncio.Event()
+    offsets = KafkaTransport(settings)  # the broker's offsets: catching up, and lag
+    events = Topics(settings.namespace).task_events
+
+    def owned() -> list[int]:
+        return [tp.partition for tp in app.consumer.assignment() if tp.topic == events]
 
     @app.timer(settings.supervisor_check_interval)  # type: ignore[untyped-decorator]
     async def check() -> None:
         if app.rebalancing:
             return  # tables may be part-way through recovery
+        if not await catch_up.caught_up(offsets, owned, time.monotonic()):
+            return  # leases may lack events not folded again yet (ADR 059)
         if not ready.is_set():
             ready.set()
             _quiet_the_libraries()
@@ -259,7 +281,7 @@ def _forward_timers(app: faust.App, supervisor: Supervisor, settings: Settings) 
         for partition in sorted(await producer.partitions_for(topic)):
             await app.send(topic, key=key, value=value, partition=partition)
 
-    lag = LagCollector(KafkaTransport(settings), settings)
+    lag = LagCollector(offsets, settings)
 
     @app.timer(settings.metrics_lag_interval)  # type: ignore[untyped-decorator]
     async def measure_lag() -> None:

@@ -75,6 +75,23 @@ def test_events_move_a_lease_from_submission_to_its_end() -> None:
     assert apply_event(None, _event(EventKind.PROGRESS, 3), None) is None  # never seen
 
 
+def test_a_redispatch_read_again_after_a_rebalance_counts_once() -> None:
+    """The stream is read again from the committed offsets after a rebalance (ADR 059),
+    and the lease restored from the changelog may have folded a redispatch already."""
+    lease = apply_event(None, _event(EventKind.SUBMITTED, 1, status=TaskStatus.SUBMITTED), None)
+    lease = apply_event(lease, _event(EventKind.STARTED, 2, instance="w1", attempt=1), None)
+    redispatched = _event(EventKind.REDISPATCHED, 9, attempt=2)
+    once = apply_event(lease, redispatched, None)
+    assert once is not None and (once.attempt, once.redispatches) == (2, 1)
+    assert apply_event(once, redispatched, None) == once
+    # Its new attempt may be read before the supervisor's own record of the redispatch.
+    started = apply_event(lease, _event(EventKind.STARTED, 10, instance="w1", attempt=2), None)
+    late = apply_event(started, redispatched, None)
+    assert late is not None and (late.attempt, late.redispatches, late.last_activity) == (2, 1, 10)
+    again = apply_event(late, _event(EventKind.REDISPATCHED, 20, attempt=3), None)
+    assert again is not None and (again.attempt, again.redispatches) == (3, 2)
+
+
 def test_a_quiet_task_is_stuck_then_given_up() -> None:
     workers = {"w1": _worker(last_seen=115)}
     assert findings(105, [("t", _lease())], workers, POLICIES) == []
