@@ -69,11 +69,11 @@ _BUSY_ABOVE = 100
 
 
 def _transport_class(
-    settings: Settings, flush: Callable[[], None], catch_up: CatchUp
+    settings: Settings, flush: Callable[[], list[asyncio.Future[Any]]], catch_up: CatchUp
 ) -> type[faust_kafka.Transport]:
     """faust's Kafka transport with the consumer's fetch wait from the settings, whose
-    consumer calls `flush` before it commits offsets or gives partitions up, and
-    restarts `catch_up` when it gives them up (a rebalance).
+    consumer calls `flush` and awaits what it sent before it commits offsets or gives
+    partitions up, and restarts `catch_up` when it gives them up (a rebalance).
 
     faust fixes the wait at 1.5 s. A broker answers a fetch as soon as it has data, so
     on Kafka that is harmless; the embedded broker holds a fetch for about half of the
@@ -105,13 +105,17 @@ def _transport_class(
 
         async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> Any:
             # The offsets were chosen from the events acknowledged so far, all folded:
-            # their changelog records go out first, and faust flushes the producer
-            # before it commits (at least once, as with a table written per event).
-            flush()
+            # their changelog records go out, and are acknowledged, first (at least
+            # once, as with a table written per event). Awaited here, not left to
+            # faust's flush before its commit: that drains its send-soon buffer only
+            # while a record goes out every 0.1 s, so on a busy host the offsets were
+            # committed before the leases they covered were even sent, and a
+            # supervisor killed then lost those leases to its successor (ADR 059).
+            await _delivered(flush())
             return await super()._commit_offsets(offsets, start_new_transaction)
 
         async def on_partitions_revoked(self, revoked: Any) -> None:
-            flush()  # before faust flushes the producer and the next owner restores
+            await _delivered(flush())  # before the next owner restores the tables
             catch_up.restart()  # the stream is read again from the committed offsets
             await super().on_partitions_revoked(revoked)
 
@@ -142,13 +146,17 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
         health=health.data,
     )
 
-    def flush() -> None:
+    def flush() -> list[asyncio.Future[Any]]:
+        """Send what the fold changed; the records' futures resolve once acknowledged."""
         flushed = supervisor.flush()
+        sent: list[asyncio.Future[Any]] = []
         for table, writes in ((leases, flushed.leases), (health, flushed.health)):
             for write in writes:
-                table.send_changelog(write.partition, write.key, write.value, "raw", "raw")
+                send = table.send_changelog
+                sent.append(send(write.partition, write.key, write.value, "raw", "raw"))
         for record in flushed.outcomes:
-            outcomes.send_soon(key=record.agent, value=record.value)
+            sent.append(outcomes.send_soon(key=record.agent, value=record.value))
+        return sent
 
     catch_up = CatchUp(topics)  # closed until the first reading has caught up
     transport = _transport_class(settings, flush, catch_up)
@@ -289,6 +297,12 @@ def _forward_timers(
             await lag.collect()
         except Exception as exc:  # a missed measurement is no reason to stop supervising
             log.warning("consumer lag not measured: %s", exc)
+
+
+async def _delivered(sent: list[asyncio.Future[Any]]) -> None:
+    """Wait until the broker acknowledged every record of `sent` (raises its error)."""
+    for future in sent:
+        await future
 
 
 async def _send(app: faust.App, records: list[Publish]) -> None:
