@@ -262,9 +262,10 @@ async def supervisor_status(settings: Settings) -> dict[str, object]:
 
 
 @pytest.mark.xfail(
-    reason="known defect, not yet found (session 22's closing note): in about one run in "
-    "five a takeover loses tasks: the survivor sees no rebalance, or its faust recovery "
-    "reads nothing, or attempt 2 of a redispatched task ends without a record",
+    reason="known defect, partly found (session 23's closing note, ADR 059): after a "
+    "takeover the survivor's faust consumer sometimes reads nothing of a partition it was "
+    "given (its log says `reading the task events again before judging: N ... left`), or "
+    "a lease is missing from the dead instance's changelog",
     strict=False,
 )
 async def test_a_second_supervisor_takes_over_without_acting_twice(
