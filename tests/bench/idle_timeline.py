@@ -8,7 +8,9 @@ and each fetch its consumers return (when, and which records), through a
 when the last one's triage task ended) and at the `idle` bench's rate (5 a second),
 and prints, per step of a ticket, the median milliseconds: from the ticket's publish
 through triage's adoption, its handler's writes, the children's fetch, run and reply,
-to triage's last write. Diagnostic: not in `make bench`.
+to triage's last write; and how late a 10 ms timer fires on each process's event loop
+meanwhile (the loop's other work before an acknowledgement or a fetch is handled; the
+probe's own wakeups add a little). Diagnostic: not in `make bench`.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ def install(log: Path) -> None:
     import orjson
 
     from mesh.transport.kafka import _writer, adapter
+    from tests.bench.idle_requests import role_of
 
     out = log.open("a", buffering=1)
+    role = role_of(sys.argv)
 
     def described(topic: str, headers: Any, value: bytes | None) -> list[str]:
         get = headers.get
@@ -63,7 +67,23 @@ def install(log: Path) -> None:
 
     write = _writer.ProducerWriter.write
 
+    probing: list[asyncio.Task[None]] = []
+
+    async def probe_loop_lag() -> None:
+        """How late a 10 ms timer fires on this process's loop (its other work first),
+        written once a second."""
+        late: list[float] = []
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(0.01)
+            late.append((time.monotonic() - began - 0.01) * 1000)
+            if len(late) >= 100:
+                out.write(json.dumps({"lag": time.time(), "ms": late, "who": role}) + "\n")
+                late = []
+
     def recording_write(self: Any, records: Any) -> Any:
+        if not probing:  # on the loop now: probe it from here on
+            probing.append(asyncio.get_running_loop().create_task(probe_loop_lag()))
         began = time.time()
         done = write(self, records)
         rows = [described(r.topic, r.headers, r.value) for r in records]
@@ -88,7 +108,9 @@ def install(log: Path) -> None:
     adapter.KafkaConsumer.fetch = recording_fetch  # type: ignore[method-assign]
 
 
-async def record(tickets: int) -> tuple[list[Row], dict[str, list[str]]]:
+async def record(
+    tickets: int,
+) -> tuple[list[Row], dict[str, list[str]], dict[str, tuple[float, float]]]:
     from mesh.client import Client
     from tests.bench import idle  # not at the top: every child imports this module
 
@@ -102,21 +124,25 @@ async def record(tickets: int) -> tuple[list[Row], dict[str, list[str]]]:
         namespace = f"idle{uuid.uuid4().hex[:8]}"
         dev, log = idle.start_dev(scratch, namespace)
         runs: dict[str, list[str]] = {"one at a time": [], "5 a second": []}
+        windows: dict[str, tuple[float, float]] = {}
         try:
             await idle.wait_ready(dev, log)
             await asyncio.sleep(idle.SETTLE)
             settings = idle._dev_settings(scratch, namespace)
             async with Client.from_settings(settings) as client:
                 await _one(client, 0)  # warms up: MiniLM loads in triage
+                began = time.time()
                 for n in range(1, tickets + 1):
                     runs["one at a time"].append(await _one(client, n))
                     await asyncio.sleep(0.05)
+                windows["one at a time"] = (began, time.time())
                 sent = []
                 for n in range(tickets + 1, 2 * tickets + 1):
                     sent.append(await idle._publish(client, n))
                     await asyncio.sleep(1 / 5.0)
                 await idle._latencies(client, sent)
                 runs["5 a second"] = [event_id for event_id, _ in sent]
+                windows["5 a second"] = (sent[0][1], time.time())
         finally:
             dev.send_signal(signal.SIGINT)
             try:
@@ -124,7 +150,7 @@ async def record(tickets: int) -> tuple[list[Row], dict[str, list[str]]]:
             except subprocess.TimeoutExpired:
                 dev.kill()
         rows = [json.loads(line) for f in (scratch / "log").glob("*.jsonl") for line in f.open()]
-    return rows, runs
+    return rows, runs, windows
 
 
 async def _one(client: Any, number: int) -> str:
@@ -146,7 +172,7 @@ def steps(rows: list[Row], event_id: str) -> dict[str, float]:
         who[child_task_id(root, n)] = agent
     events: list[tuple[float, str]] = []
     for row in rows:
-        for topic, id_, _type, task, _root, what in row["r"]:
+        for topic, id_, _type, task, _root, what in row.get("r", ()):
             if id_ == event_id:
                 name = "ticket event"
             elif task in who:
@@ -172,7 +198,9 @@ def _short(topic: str) -> str:
     return topic.removeprefix("mesh.").removeprefix("agent.")
 
 
-def report(rows: list[Row], runs: dict[str, list[str]]) -> None:
+def report(
+    rows: list[Row], runs: dict[str, list[str]], windows: dict[str, tuple[float, float]]
+) -> None:
     for name, event_ids in runs.items():
         table: dict[str, list[float]] = defaultdict(list)
         for event_id in event_ids:
@@ -183,9 +211,20 @@ def report(rows: list[Row], runs: dict[str, list[str]]) -> None:
         for step in order:
             values = table[step]
             print(f"  {statistics.median(values):8.1f}  ({len(values):3d})  {step}")
+        began, ended = windows[name]
+        lags: dict[str, list[float]] = defaultdict(list)
+        for row in rows:
+            if "lag" in row and began <= row["lag"] <= ended:
+                lags[row["who"]] += row["ms"]
+        for who, late in sorted(lags.items()):
+            late.sort()
+            p99 = late[int(len(late) * 0.99) - 1]
+            print(
+                f"  loop lag of {who[:40]}: p50 {statistics.median(late):.1f} ms, p99 {p99:.1f} ms"
+            )
 
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 30
-    found, ticket_runs = asyncio.run(record(count))
-    report(found, ticket_runs)
+    found, ticket_runs, ticket_windows = asyncio.run(record(count))
+    report(found, ticket_runs, ticket_windows)
