@@ -8,8 +8,9 @@ until it is ready and has settled, then:
   as a share of one core (target: <= 10% in all);
 - **pipeline**: tickets published at a steady rate through triage, knowledge and orders
   (the 3-agent reference pipeline), each one's latency from its publish to its triage
-  task's `finished_at` (target: p50 <= 50 ms); and the latency of the first ticket after
-  the idle window, when every consumer has been idle for the whole window.
+  task's `finished_at` (target: p50 <= 50 ms) and to the client's view reading that
+  final state; and the latency of the first ticket after the idle window, when every
+  consumer has been idle for the whole window.
 
 Triage's model drafts are off (`TRIAGE_MODEL_DRAFTS=0`): the embedded model decodes on
 one thread for seconds, which measures the model, not the mesh.
