@@ -81,10 +81,10 @@ class OutcomeWriter:
         kind = EventKind.FAILED if error is not None else EventKind.SUCCEEDED
         status = TaskStatus.FAILED if error is not None else TaskStatus.SUCCEEDED
         async with self._outcome(running, status):
+            outcome = TaskOutcome(status=status, result=result, error=error)
             recorded = recorder.record(
                 kind, result=shown if shown is not None else result, error=error
             )
-            outcome = TaskOutcome(status=status, result=result, error=error)
             await self._with_reply(running.request, outcome, recorded)
 
     async def after_failure(
