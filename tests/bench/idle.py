@@ -8,8 +8,9 @@ until it is ready and has settled, then:
   as a share of one core (target: <= 10% in all);
 - **pipeline**: tickets published at a steady rate through triage, knowledge and orders
   (the 3-agent reference pipeline), each one's latency from its publish to its triage
-  task's `finished_at` (target: p50 <= 50 ms); and the latency of the first ticket after
-  the idle window, when every consumer has been idle for the whole window.
+  task's `finished_at` (target: p50 <= 50 ms) and to the client's view reading that
+  final state; and the latency of the first ticket after the idle window, when every
+  consumer has been idle for the whole window.
 
 Triage's model drafts are off (`TRIAGE_MODEL_DRAFTS=0`): the embedded model decodes on
 one thread for seconds, which measures the model, not the mesh.
@@ -35,6 +36,7 @@ from agents.contracts import Customer, TicketCreated
 from mesh.client import Client
 from mesh.dev.env_file import DEV_ENV, read_dev_env
 from mesh.settings import Settings, load_settings
+from schemas.tasks import TaskState
 from tests.bench._relay import TRIPS, relay_latencies
 from tests.bench.common import Options, Report, until
 from tests.bench.idle_requests import role_of
@@ -55,7 +57,7 @@ async def run(settings: Settings, options: Options) -> Report:
             await asyncio.sleep(SETTLE)
             shares = await cpu_shares(psutil.Process(dev.pid), window)
             mesh = _dev_settings(Path(directory), namespace)
-            first, latencies = await _pipeline(mesh, tickets, rate)
+            first, latencies, read = await _pipeline(mesh, tickets, rate)
             relayed, acknowledged = await relay_latencies(mesh, tickets, rate)
             relayed.sort()
         finally:
@@ -73,6 +75,11 @@ async def run(settings: Settings, options: Options) -> Report:
     report.add("pipeline_tickets", len(latencies), f"published at {rate:g}/s")
     report.add("pipeline_p50_ms", statistics.median(latencies) * 1000, "target <= 50")
     report.add("pipeline_p99_ms", latencies[int(len(latencies) * 0.99) - 1] * 1000)
+    read.sort()
+    report.add(
+        "pipeline_read_p50_ms", statistics.median(read) * 1000, "publish to the view reading it"
+    )
+    report.add("pipeline_read_p99_ms", read[int(len(read) * 0.99) - 1] * 1000)
     report.add("first_after_idle_ms", first * 1000, "the ticket right after the idle window")
     floor = statistics.median(relayed) * 1000
     report.add(
@@ -156,15 +163,35 @@ def _dev_settings(directory: Path, namespace: str) -> Settings:
     return load_settings(profile="dev", bootstrap_servers=bootstrap, namespace=namespace)
 
 
-async def _pipeline(settings: Settings, tickets: int, rate: float) -> tuple[float, list[float]]:
-    """The first ticket's latency (right after idling), then `tickets` more at `rate`/s."""
+async def _pipeline(
+    settings: Settings, tickets: int, rate: float
+) -> tuple[float, list[float], list[float]]:
+    """The first ticket's latency (right after idling), then `tickets` more at `rate`/s:
+    to the triage task's `finished_at`, and to the client's view reading that state."""
     async with Client.from_settings(settings) as client:
+        read = note_reads(client)
         first = (await _latencies(client, [await _publish(client, 0)]))[0]
         sent = []
         for n in range(1, tickets + 1):
             sent.append(await _publish(client, n))
             await asyncio.sleep(1 / rate)
-        return first, await _latencies(client, sent)
+        latencies = await _latencies(client, sent)
+        return first, latencies, [read[event_id] - published for event_id, published in sent]
+
+
+def note_reads(client: Client) -> dict[str, float]:
+    """When the client's view first read each ticket's ended triage state, by ticket."""
+    read: dict[str, float] = {}
+    view = client.view
+    apply_state = view.apply_state
+
+    def noting(state: TaskState) -> None:
+        apply_state(state)
+        if state.agent == "triage" and state.status.is_terminal and state.correlation_id:
+            read.setdefault(state.correlation_id, time.time())
+
+    view.apply_state = noting  # type: ignore[method-assign]
+    return read
 
 
 async def _publish(client: Client, number: int) -> tuple[str, float]:
