@@ -16,7 +16,7 @@ before each check.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from mesh.errors import TransportError
 from mesh.topics import Topics
@@ -24,10 +24,15 @@ from mesh.transport.base import PartitionOffsets, Transport
 
 log = logging.getLogger(__name__)
 
-# A reading that makes no progress for this long is given up on, with a warning: an
-# end offset no record reaches (a transaction's marker from another producer) must
-# not keep the supervisor from judging at all.
-STALL_AFTER = 30.0
+# A reading that makes no progress for this long is sought back to where the folding
+# stands: faust drops records already fetched when its flow stops or the generation
+# changes while it hands them out, and only a seek makes the consumer fetch them again
+# (seen after a takeover: the consumer at the partition's end, nothing folded).
+RESEEK_AFTER = 5.0
+# After this many seeks without progress the reading is given up on, with a warning:
+# an end offset no record reaches (another producer's transaction marker) must not
+# keep the supervisor from judging at all.
+MAX_RESEEKS = 3
 
 
 class CatchUp:
@@ -41,6 +46,7 @@ class CatchUp:
         self._targets: dict[int, tuple[int, int]] | None = None
         self._told: dict[int, int] = {}  # what was last logged as left to fold
         self._progress_at = 0.0  # when the events left to fold last changed
+        self._reseeks = 0  # seeks since the last progress
 
     @property
     def aimed(self) -> bool:
@@ -51,6 +57,7 @@ class CatchUp:
         self._folded.clear()
         self._targets = None
         self._told = {}
+        self._reseeks = 0
 
     def folded(self, partition: int, offset: int) -> None:
         """The event at `offset` of `partition` was folded into its lease."""
@@ -75,18 +82,23 @@ class CatchUp:
         if self._targets is None:
             raise RuntimeError("aim() first: the targets are read once the reading resumes")
         left = {}
-        for partition, (resumed, end) in self._targets.items():
-            read = max(self._folded.get(partition, 0), resumed)
+        for partition, (_, end) in self._targets.items():
+            read = self._read_up_to(partition)
             if read < end:
                 left[partition] = end - read
         return left
 
     async def caught_up(
-        self, transport: Transport, owned: Callable[[], Iterable[int]], now: float
+        self,
+        transport: Transport,
+        owned: Callable[[], Iterable[int]],
+        seek: Callable[[int, int], Awaitable[None]],
+        now: float,
     ) -> bool:
         """Aim once the reading has resumed (the group's committed and end offsets of
-        the task events, read from the broker), then tell whether it has caught up
-        (`now`: a monotonic time, to tell a stalled reading)."""
+        the task events, read from the broker), then tell whether it has caught up.
+        `seek(partition, offset)` makes the consumer read a partition again from an
+        offset; `now` is a monotonic time, to tell a stalled reading."""
         if self._targets is None:
             topics = self._topics
             try:
@@ -95,15 +107,35 @@ class CatchUp:
                 log.warning("task events' offsets not read (%s); judging nothing yet", exc)
                 return False
             self.aim(offsets, owned())
+            self._progress_at = now
         behind = self.behind()
         if not behind:
             return True
         left = ", ".join(f"{n} in partition {p}" for p, n in sorted(behind.items()))
         if behind != self._told:
             log.info("reading the task events again before judging: %s left", left)
-            self._told, self._progress_at = behind, now
-        elif now - self._progress_at > STALL_AFTER:
-            log.warning("judging again with task events not read again (%s left)", left)
-            self._targets = {}
-            return True
+            self._told, self._progress_at, self._reseeks = behind, now, 0
+        elif now - self._progress_at > RESEEK_AFTER:
+            if self._reseeks >= MAX_RESEEKS:
+                log.warning("judging again with task events not read again (%s left)", left)
+                self._targets = {}
+                return True
+            self._reseeks += 1
+            self._progress_at = now
+            for partition in sorted(behind):
+                offset = self._read_up_to(partition)
+                log.warning(
+                    "task events of partition %d not delivered for %.0f s: reading them "
+                    "again from offset %d",
+                    partition,
+                    RESEEK_AFTER,
+                    offset,
+                )
+                await seek(partition, offset)
         return False
+
+    def _read_up_to(self, partition: int) -> int:
+        """The offset after the last event of `partition` folded since the reading resumed."""
+        assert self._targets is not None
+        resumed, _ = self._targets[partition]
+        return max(self._folded.get(partition, 0), resumed)

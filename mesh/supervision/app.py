@@ -46,6 +46,7 @@ from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
+from faust.types import TP
 
 from mesh.observability.logs import configure_logging
 from mesh.settings import Settings
@@ -254,11 +255,14 @@ def _forward_timers(
     def owned() -> list[int]:
         return [tp.partition for tp in app.consumer.assignment() if tp.topic == events]
 
+    async def seek(partition: int, offset: int) -> None:
+        await app.consumer.seek(TP(events, partition), offset)
+
     @app.timer(settings.supervisor_check_interval)  # type: ignore[untyped-decorator]
     async def check() -> None:
         if app.rebalancing:
             return  # tables may be part-way through recovery
-        if not await catch_up.caught_up(offsets, owned, time.monotonic()):
+        if not await catch_up.caught_up(offsets, owned, seek, time.monotonic()):
             return  # leases may lack events not folded again yet (ADR 059)
         if not ready.is_set():
             ready.set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mesh.supervision._catch_up import STALL_AFTER, CatchUp
+from mesh.supervision._catch_up import MAX_RESEEKS, RESEEK_AFTER, CatchUp
 from mesh.topics import Topics
 from mesh.transport.base import Outgoing, TopicPartition, TopicSpec
 from mesh.transport.memory import MemoryTransport
@@ -26,6 +26,19 @@ async def _transport(events_per_partition: tuple[int, int]) -> MemoryTransport:
     return transport
 
 
+class SeeksRecorded:
+    """A test double of faust's consumer seek: records what the catch-up asks for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    async def __call__(self, partition: int, offset: int) -> None:
+        self.calls.append((partition, offset))
+
+
+NO_SEEK = SeeksRecorded()
+
+
 async def _commit(transport: MemoryTransport, offsets: dict[int, int]) -> None:
     consumer = transport.consumer([EVENTS], group=TOPICS.supervisor_app)
     await consumer.start()
@@ -37,41 +50,56 @@ async def test_it_waits_until_every_owned_partition_is_folded_to_its_end_then() 
     transport = await _transport((5, 3))
     await _commit(transport, {0: 2, 1: 3})  # partition 1 was committed to its end
     catch_up = CatchUp(TOPICS)
-    assert not await catch_up.caught_up(transport, lambda: [0, 1], now=0.0)
+    assert not await catch_up.caught_up(transport, lambda: [0, 1], NO_SEEK, now=0.0)
     assert catch_up.behind() == {0: 3}  # offsets 2, 3 and 4 are read again
     catch_up.folded(0, 2)
     catch_up.folded(0, 3)
     # Records published after the reading resumed are not waited for.
     await transport.publish_many([Outgoing(EVENTS, b"{}", partition=0)])
-    assert not await catch_up.caught_up(transport, lambda: [0, 1], now=1.0)
+    assert not await catch_up.caught_up(transport, lambda: [0, 1], NO_SEEK, now=1.0)
     catch_up.folded(0, 4)
-    assert await catch_up.caught_up(transport, lambda: [0, 1], now=2.0)
+    assert await catch_up.caught_up(transport, lambda: [0, 1], NO_SEEK, now=2.0)
 
 
 async def test_a_rebalance_starts_the_wait_again_for_what_the_instance_owns() -> None:
     transport = await _transport((4, 4))
     catch_up = CatchUp(TOPICS)
-    assert not await catch_up.caught_up(transport, lambda: [0], now=0.0)
+    assert not await catch_up.caught_up(transport, lambda: [0], NO_SEEK, now=0.0)
     for offset in range(4):
         catch_up.folded(0, offset)
-    assert await catch_up.caught_up(transport, lambda: [0], now=1.0)
+    assert await catch_up.caught_up(transport, lambda: [0], NO_SEEK, now=1.0)
 
     catch_up.restart()  # now it owns both partitions, read from the committed offsets
     await _commit(transport, {0: 4})
-    assert not await catch_up.caught_up(transport, lambda: [0, 1], now=2.0)
+    assert not await catch_up.caught_up(transport, lambda: [0, 1], NO_SEEK, now=2.0)
     assert catch_up.behind() == {1: 4}
     catch_up.folded(1, 3)
-    assert await catch_up.caught_up(transport, lambda: [0, 1], now=3.0)
+    assert await catch_up.caught_up(transport, lambda: [0, 1], NO_SEEK, now=3.0)
 
 
-async def test_a_reading_that_stalls_gives_way_with_a_warning(
+async def test_a_stalled_partition_is_read_again_then_given_way_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    transport = await _transport((3, 0))
-    catch_up = CatchUp(TOPICS)
-    assert not await catch_up.caught_up(transport, lambda: [0, 1], now=0.0)
-    catch_up.folded(0, 0)
-    assert not await catch_up.caught_up(transport, lambda: [0, 1], now=10.0)
-    assert not await catch_up.caught_up(transport, lambda: [0, 1], now=10.0 + STALL_AFTER)
-    assert await catch_up.caught_up(transport, lambda: [0, 1], now=11.0 + STALL_AFTER)
-    assert "task events not read again (2 in partition 0 left)" in caplog.text
+    """faust drops records it fetched when its flow stops while it hands them out: the
+    consumer stands at the end, nothing folded. A seek makes it fetch them again."""
+    transport = await _transport((5, 0))
+    await _commit(transport, {0: 1})
+    catch_up, seeks = CatchUp(TOPICS), SeeksRecorded()
+    assert not await catch_up.caught_up(transport, lambda: [0, 1], seeks, now=0.0)
+    catch_up.folded(0, 1)
+    assert not await catch_up.caught_up(transport, lambda: [0, 1], seeks, now=1.0)
+    assert not await catch_up.caught_up(transport, lambda: [0, 1], seeks, now=1.0 + RESEEK_AFTER)
+    assert seeks.calls == []
+    late = 1.0 + 2 * RESEEK_AFTER
+    assert not await catch_up.caught_up(transport, lambda: [0, 1], seeks, now=late)
+    assert seeks.calls == [(0, 2)]  # from the first event not folded
+    assert "partition 0 not delivered for 5 s: reading them again from offset 2" in caplog.text
+    catch_up.folded(0, 2)  # progress: the seeks start over
+    assert not await catch_up.caught_up(transport, lambda: [0, 1], seeks, now=late)
+    for n in range(1, MAX_RESEEKS + 1):
+        at = late + n * (RESEEK_AFTER + 1)
+        assert not await catch_up.caught_up(transport, lambda: [0, 1], seeks, now=at)
+    assert seeks.calls[1:] == [(0, 3)] * MAX_RESEEKS
+    at = late + (MAX_RESEEKS + 1) * (RESEEK_AFTER + 1)
+    assert await catch_up.caught_up(transport, lambda: [0, 1], seeks, now=at)
+    assert "judging again with task events not read again (2 in partition 0 left)" in caplog.text
