@@ -16,8 +16,10 @@ from typing import Any
 from mesh.models.accounting import add_usage
 from mesh.observability.metrics import TASK_TRANSITIONS, TENANT_TASKS, LabelCache
 from mesh.observability.tenants import tenant_label
-from mesh.runtime._compact_models import NO_ITEMS, prime, with_values
 from mesh.runtime._task_records import TaskRecords, terminal_event_id
+from mesh.runtime._transitions import next_state, transition_event
+from mesh.runtime._transitions import share_parts as share_parts  # re-exported
+from mesh.runtime._transitions import submitted_state as submitted_state  # re-exported
 from mesh.runtime.publisher import Publisher
 from schemas import Envelope
 from schemas.envelope import new_id, utc_now
@@ -34,28 +36,8 @@ from schemas.tasks import (
     TaskError,
     TaskEvent,
     TaskState,
-    TaskStatus,
 )
 
-_STATUS_OF = {
-    EventKind.SUBMITTED: TaskStatus.SUBMITTED,
-    EventKind.STARTED: TaskStatus.RUNNING,
-    EventKind.RETRY_SCHEDULED: TaskStatus.RETRYING,
-    EventKind.WAITING: TaskStatus.WAITING,
-    EventKind.RESUMED: TaskStatus.RUNNING,
-    EventKind.APPROVAL_EXPIRED: TaskStatus.RUNNING,
-    EventKind.SUCCEEDED: TaskStatus.SUCCEEDED,
-    EventKind.FAILED: TaskStatus.FAILED,
-    EventKind.CANCELLED: TaskStatus.CANCELLED,
-    EventKind.DEAD_LETTERED: TaskStatus.DEAD_LETTERED,
-    EventKind.REPLAYED: TaskStatus.SUBMITTED,
-}
-
-
-_CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
-_ENDS_APPROVAL_WAIT = frozenset(
-    {EventKind.WAITING, EventKind.RESUMED, EventKind.APPROVAL_EXPIRED, EventKind.STARTED}
-)
 # Counted as each event is built: every transition of every task passes `_apply` or
 # `note` (the supervisor counts the events it writes itself: mesh/supervision/app.py).
 _TRANSITIONS = LabelCache(TASK_TRANSITIONS)
@@ -70,43 +52,6 @@ _TENANT_KINDS = frozenset(
         EventKind.DEAD_LETTERED,
     }
 )
-
-
-def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = None) -> TaskState:
-    """The first state of the task that `request` asks `agent` to run (in the trace
-    `trace_id`, when it is traced)."""
-    assert request.task_id is not None, "a task request carries its task id"
-    return TaskState(
-        task_id=request.task_id,
-        agent=agent,
-        type=request.type,
-        version=request.version,
-        status=TaskStatus.SUBMITTED,
-        parent_task_id=request.parent_task_id,
-        root_task_id=request.root_task_id or request.task_id,
-        correlation_id=request.correlation_id,
-        idempotency_key=request.idempotency_key,
-        priority=request.priority,
-        budget=request.budget,
-        tenant=request.tenant,
-        input=request.payload,
-        attempt=request.attempt,
-        deadline=request.deadline,
-        created_at=request.created_at,  # retries keep the first request's time
-        updated_at=utc_now(),
-        trace_id=trace_id,
-    )
-
-
-def share_parts(state: TaskState, request: Envelope) -> TaskState:
-    """`state`, fresh from `submitted_state(request, ...)`, holding what it can share
-    while its task waits (ADR 049): validation copied the input, `request.payload` is
-    the same; and one empty list serves for its three (never changed: a transition
-    makes a new list). Every later state of the task carries these on."""
-    values = state.__dict__
-    values["input"] = request.payload
-    values["progress"] = values["children"] = values["usage"] = NO_ITEMS
-    return state
 
 
 class TaskRecorder(TaskRecords):
@@ -285,88 +230,39 @@ class TaskRecorder(TaskRecords):
         if kind in _TENANT_KINDS:
             _TENANT_TASKS[tenant_label(self.state.tenant), kind.value].inc()
         now = utc_now()
-        self.state = self._next_state(kind, now, progress, child, result, error, waiting_for, held)
-        state = self.state
-        # Only the fields this event has: validating absent ones costs as much as the rest.
-        fields: dict[str, Any] = {
-            "kind": kind,
-            "agent": state.agent,
-            "status": state.status,
-            "at": now,
-            "instance": self._publisher.source.instance,
-            "attempt": retry[0] if retry else state.attempt,
-        }
-        if retry:
-            fields["retry_at"] = retry[1]
-        if child:
-            fields["child_task_id"], fields["child_agent"] = child
-        if kind in _CARRIES_DEADLINE and state.deadline is not None:
-            fields["deadline"] = state.deadline
-        optional = {
-            "progress": progress,
-            "steer": steer,
-            "result": result,
-            "error": error,
-            "waiting_for": waiting_for,
-            "held": held,
-        }
-        fields.update({name: value for name, value in optional.items() if value is not None})
-        return TaskEvent(**fields)
-
-    def _next_state(
-        self,
-        kind: EventKind,
-        now: datetime,
-        progress: ProgressEntry | None,
-        child: tuple[str, str] | None,
-        result: dict[str, Any] | None,
-        error: TaskError | None,
-        waiting_for: str | None,
-        held: str | None,
-    ) -> TaskState:
-        changes: dict[str, Any] = {"updated_at": now, "instance": self._publisher.source.instance}
-        if kind is EventKind.HELD or self.state.held is not None:
-            changes["held"] = held  # set while held back, cleared by the next transition
-        status = _STATUS_OF.get(kind)
-        if status is not None:
-            changes["status"] = status
-            if status.is_terminal:
-                changes["finished_at"] = now
-        if kind is EventKind.STARTED:
-            changes["started_at"] = now
-        if kind in (EventKind.WAITING, EventKind.RESUMED, EventKind.APPROVAL_EXPIRED):
-            changes["waiting_for"] = waiting_for  # set while waiting, cleared on resume
-        ended = status is not None and status.is_terminal
-        if self.state.approval is not None and (kind in _ENDS_APPROVAL_WAIT or ended):
-            changes["approval"] = None  # asked again, answered, expired, a new run, ended
-        if progress is not None and self._max_progress:
-            changes["progress"] = [*self.state.progress, progress][-self._max_progress :]
-        if child is not None:
-            changes["children"] = [*self.state.children, child[0]]
-        if result is not None:
-            changes["result"] = result
-        if error is not None:
-            changes["error"] = error
-        return _updated(self.state, changes)
+        instance = self._publisher.source.instance
+        self.state = state = next_state(
+            self.state,
+            kind,
+            now,
+            instance,
+            self._max_progress,
+            progress=progress,
+            child=child,
+            result=result,
+            error=error,
+            waiting_for=waiting_for,
+            held=held,
+        )
+        return transition_event(
+            state,
+            kind,
+            now,
+            instance,
+            progress=progress,
+            child=child,
+            steer=steer,
+            result=result,
+            error=error,
+            retry=retry,
+            waiting_for=waiting_for,
+            held=held,
+        )
 
     def _event_id(self, event: TaskEvent) -> str:
         if self._run_id is None or not event.status.is_terminal:
             return new_id()
         return terminal_event_id(self._run_id, event.kind)
-
-
-def _updated(state: TaskState, changes: dict[str, Any]) -> TaskState:
-    """`state.model_copy(update=changes)` without its three `copy.copy` calls (every
-    transition of every task makes one), laid out small (mesh/runtime/_compact_models.py:
-    ~400 B instead of ~1.6 KB; ADR 033, 037). Every field counts as set: records are
-    dumped with `exclude_none`, never `exclude_unset`, so nothing reads which fields
-    were set, and one shared set serves every state. `TaskState` has no extra or
-    private fields."""
-    return with_values(TaskState, {**state.__dict__, **changes}, _ALL_STATE_FIELDS)
-
-
-_ALL_STATE_FIELDS = set(TaskState.model_fields)
-prime(TaskState)  # before the first state is validated (mesh/runtime/_compact_models.py)
 
 
 @functools.lru_cache(maxsize=1024)
