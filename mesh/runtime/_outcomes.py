@@ -80,8 +80,7 @@ class OutcomeWriter:
         status = TaskStatus.FAILED if error is not None else TaskStatus.SUCCEEDED
         async with self._outcome(running, status):
             await recorder.record(kind, result=shown if shown is not None else result, error=error)
-            outcome = TaskOutcome(status=status, result=result, error=error)
-            await self._reply(running.request, outcome)
+            await self._reply(running.request, status, result=result, error=error)
 
     async def after_failure(
         self, running: RunningTask, recorder: TaskRecorder, exc: Exception
@@ -138,8 +137,7 @@ class OutcomeWriter:
             await dead_letter(self.publisher, self.agent.name, running.record, failure)
             error = TaskError(type=error_type, message=failure.reason[:2000])
             await recorder.record(EventKind.DEAD_LETTERED, error=error)
-            outcome = TaskOutcome(status=TaskStatus.DEAD_LETTERED, error=error)
-            await self._reply(running.request, outcome)
+            await self._reply(running.request, TaskStatus.DEAD_LETTERED, error=error)
 
     async def cancelled(self, running: RunningTask, recorder: TaskRecorder) -> None:
         """End the task as its cancel request says, and cancel its children."""
@@ -153,17 +151,25 @@ class OutcomeWriter:
             if running.context is not None:
                 await cancel_children(self.publisher, running.context, reason)
             await recorder.record(kind, error=error)
-            outcome = TaskOutcome(status=status, error=error)
-            await self._reply(running.request, outcome)
+            await self._reply(running.request, status, error=error)
 
     def _outcome(self, running: RunningTask, status: TaskStatus) -> _Outcome:
         """Write an outcome inside the fence, then the run's `ended` journal record."""
         return _Outcome(self, running, status)
 
-    async def _reply(self, request: Envelope, outcome: TaskOutcome) -> None:
-        """Send the outcome to the parent's inbox, keyed by the parent's task id."""
+    async def _reply(
+        self,
+        request: Envelope,
+        status: TaskStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: TaskError | None = None,
+    ) -> None:
+        """Send the outcome to the parent's inbox, keyed by the parent's task id (a
+        root task has none: no outcome is built for it)."""
         if request.reply_to is None or request.parent_task_id is None:
             return
+        outcome = TaskOutcome(status=status, result=result, error=error)
         envelope = Envelope(
             type=RESULT,
             task_id=request.task_id,
