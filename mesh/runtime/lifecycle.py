@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -67,7 +68,7 @@ class TaskRecorder(TaskRecords):
     no lock while no record is being written: every waiting task holds one (ADR 049).
     """
 
-    __slots__ = ("_held", "_lock", "_max_progress", "_run_id", "_writers", "state")
+    __slots__ = ("_held", "_max_progress", "_run_id", "_waiting", "_writing", "state")
 
     def __init__(
         self,
@@ -93,10 +94,11 @@ class TaskRecorder(TaskRecords):
         self.state = state
         self._max_progress = max_progress
         self._held: tuple[TaskEvent, ...] = ()
-        # Keeps one task's records in transition order; made when a record is written
-        # while another is (`_take_turn`), dropped when none is.
-        self._lock: asyncio.Lock | None = None
-        self._writers = 0
+        # Keeps one task's records in transition order: the writers waiting for their
+        # turn, made when a record is written while another is (`_take_turn`), dropped
+        # when none is. No lock: most tasks write one record at a time (ADR 057).
+        self._waiting: deque[asyncio.Future[None]] | None = None
+        self._writing = False  # a writer has the turn
 
     def hold(self, kind: EventKind, *, steer: Steer | None = None) -> None:
         """Apply a transition now; publish it with the next record (or on `flush`)."""
@@ -164,25 +166,34 @@ class TaskRecorder(TaskRecords):
             self._end_turn()
 
     async def _take_turn(self) -> None:
-        """Wait until the task's earlier records are written."""
-        lock = self._lock
-        if lock is None:
-            lock = self._lock = asyncio.Lock()
-        self._writers += 1
+        """Wait until the task's earlier records are written (in the order asked)."""
+        if not self._writing:  # nobody writing: the turn is this writer's at once
+            self._writing = True
+            return
+        waiting = self._waiting
+        if waiting is None:
+            waiting = self._waiting = deque()
+        turn = asyncio.get_running_loop().create_future()
+        waiting.append(turn)
         try:
-            await lock.acquire()
+            await turn
         except BaseException:
-            self._end_turn(acquired=False)
+            if turn.done() and not turn.cancelled():
+                self._end_turn()  # handed the turn as it was cancelled: pass it on
+            elif turn in waiting:
+                waiting.remove(turn)
             raise
 
-    def _end_turn(self, *, acquired: bool = True) -> None:
-        lock = self._lock
-        assert lock is not None
-        if acquired:
-            lock.release()
-        self._writers -= 1
-        if self._writers == 0:  # no record written or waiting: no lock held while idle
-            self._lock = None
+    def _end_turn(self) -> None:
+        """The writer whose turn it was is done: hand the turn to the next, if any."""
+        waiting = self._waiting
+        while waiting:
+            turn = waiting.popleft()
+            if not turn.done():  # (done: its writer was cancelled while it waited)
+                turn.set_result(None)
+                return
+        self._writing = False
+        self._waiting = None  # nobody writing or waiting: no queue while idle
 
     async def model_waiting(self) -> None:
         """A model call of the task is still running (the supervisor's lease: ADR 021)."""
