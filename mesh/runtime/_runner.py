@@ -39,7 +39,7 @@ from mesh.observability.tracing import consumer_span, current_trace_id, trace_id
 from mesh.runtime._outcomes import OutcomeWriter, cancel_children
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime.fence import EffectFence
-from mesh.runtime.journal import Journal, TaskJournal
+from mesh.runtime.journal import Journal
 from mesh.runtime.lifecycle import TaskRecorder, share_parts, submitted_state
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
@@ -185,7 +185,8 @@ class TaskRunner:
             publisher=self.publisher,
             recorder=recorder,
             waiter=self.waiter,
-            journal=TaskJournal(self.journal, running.raw.partition, running.task_id),
+            journal=self.journal,
+            partition=running.raw.partition,
             fence=self.fence,
             models=self.models,
         )
