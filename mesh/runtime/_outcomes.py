@@ -196,7 +196,9 @@ class _Outcome:
         self._status = status
 
     async def __aenter__(self) -> None:
-        await self._writer.fence.__aenter__()
+        fence = self._writer.fence
+        if not fence.hold_if_open():  # closed for a rebalance: wait until it opens
+            await fence.__aenter__()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         try:
@@ -205,7 +207,7 @@ class _Outcome:
                 journal = self._writer.journal
                 await journal.record_ended(running.raw.partition, running.request, self._status)
         finally:
-            await self._writer.fence.__aexit__()
+            self._writer.fence.release()
 
 
 async def cancel_children(publisher: Publisher, context: TaskContext, reason: str) -> None:

@@ -223,9 +223,9 @@ class TaskRunner:
         error = TaskError(type=DEADLINE_EXCEEDED, message=why)
         await self.outcomes.finish(running, recorder, error=error)
 
-    async def _succeeded(
+    def _succeeded(
         self, running: RunningTask, recorder: TaskRecorder, result: object
-    ) -> None:
+    ) -> Awaitable[None]:
         payload = _result_payload(result)
         size = len(orjson.dumps(payload))
         # The result travels in the state record and the parent's reply: over half
@@ -236,10 +236,9 @@ class TaskRunner:
                 f"{self.settings.max_message_bytes}; return a reference, not the data"
             )
             failure = Failure(reason, None, running.request.attempt)
-            await self.outcomes.dead_letter(running, recorder, failure)
-            return
+            return self.outcomes.dead_letter(running, recorder, failure)
         masked = self._shown(result, payload)
-        await self.outcomes.finish(running, recorder, result=payload, shown=masked)
+        return self.outcomes.finish(running, recorder, result=payload, shown=masked)
 
     def _hold_started(
         self, running: RunningTask, context: TaskContext, recorder: TaskRecorder

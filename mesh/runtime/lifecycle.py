@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -214,7 +214,9 @@ class TaskRecorder(TaskRecords):
         topic = self._publisher.topics.task_events
         await self._publisher.send_many([self.encode(topic, TASK_EVENT, event)])
 
-    async def _publish(self, events: list[TaskEvent]) -> None:
+    def _publish(self, events: list[TaskEvent]) -> Awaitable[None]:
+        """Encode the held events, `events` and the state; the write to await (a plain
+        function: no coroutine of its own per record written)."""
         events, self._held = [*self._held, *events], ()
         topics = self._publisher.topics
         records = [
@@ -222,7 +224,7 @@ class TaskRecorder(TaskRecords):
             for event in events
         ]
         records.append(self.encode(topics.task_state, TASK_STATE, self.state))
-        await self._publisher.send_many(records)
+        return self._publisher.send_many(records)
 
     def _apply(
         self,
