@@ -36,6 +36,7 @@ from mesh.models.clients import ModelClients
 from mesh.observability.logs import bind_task_fields
 from mesh.observability.metrics import HANDLER_SECONDS, LabelCache
 from mesh.observability.tracing import consumer_span, current_trace_id, trace_id_of
+from mesh.runtime._held_starts import HeldStarts
 from mesh.runtime._outcomes import OutcomeWriter, cancel_children
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime.fence import EffectFence
@@ -92,6 +93,7 @@ class TaskRunner:
             agent, publisher, settings=settings, journal=journal, fence=fence
         )
         self._handler_seconds = LabelCache(HANDLER_SECONDS, agent.name)  # by task type
+        self._held_starts = HeldStarts(settings.start_record_delay, self._flush_started)
         self.models = ModelClients(settings)  # provider clients, closed by the worker
 
     async def run(self, running: RunningTask, ends: RunEnds) -> None:
@@ -244,16 +246,15 @@ class TaskRunner:
         self, running: RunningTask, context: TaskContext, recorder: TaskRecorder
     ) -> None:
         """The `started` record is held (ADR 005): it goes out with the outcome, or after
-        `start_record_delay` s if the handler is still running by then. The timer stops
-        when the handler returns, so a busy event loop does not flush it needlessly."""
+        `start_record_delay` s if the handler is still running by then (one timer per
+        runner: mesh/runtime/_held_starts.py). Released when the handler returns, so a
+        busy event loop does not flush it needlessly."""
         recorder.hold(EventKind.STARTED)
         for steer in running.early_steers or ():  # arrived while the task waited for a slot
             context._deliver_steer(steer)
             recorder.hold(EventKind.STEERED, steer=steer)
         running.early_steers = None
-        loop = asyncio.get_running_loop()
-        delay = self.settings.start_record_delay
-        running.start_timer = loop.call_later(delay, self._flush_started, running, recorder)
+        self._held_starts.hold(running, recorder)
 
     def _handler_call(self, running: RunningTask) -> Awaitable[object]:
         """The handler's call, within the task's time limit (none: the handler's own
@@ -284,15 +285,11 @@ class TaskRunner:
             raise
 
     def _handler_ended(self, running: RunningTask, began: float) -> None:
-        if running.start_timer is not None:
-            running.start_timer.cancel()
-            running.start_timer = None
+        HeldStarts.release(running)
         self._handler_seconds[running.request.type].observe(time.perf_counter() - began)
 
     def _flush_started(self, running: RunningTask, recorder: TaskRecorder) -> None:
-        """The handler still runs `start_record_delay` s on: publish its `started`. The
-        timer is dropped as it fires: a waiting task keeps no spent timer (ADR 033)."""
-        running.start_timer = None
+        """The handler still runs `start_record_delay` s on: publish its `started`."""
         self.background(recorder.flush)
 
     async def _note_superseded(self, running: RunningTask, recorder: TaskRecorder) -> None:
