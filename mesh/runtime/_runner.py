@@ -41,7 +41,7 @@ from mesh.runtime._outcomes import OutcomeWriter, cancel_children
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime.fence import EffectFence
 from mesh.runtime.journal import Journal
-from mesh.runtime.lifecycle import TaskRecorder, share_parts, submitted_state
+from mesh.runtime.lifecycle import TaskRecorder, submitted_state
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from schemas import REGISTRY, Envelope
@@ -152,7 +152,7 @@ class TaskRunner:
         model calls they made are its usage, each once (ADR 021)."""
         trace_id = current_trace_id() or trace_id_of(running.request.traceparent)
         request = running.request
-        state = share_parts(submitted_state(request, self.agent.name, trace_id=trace_id), request)
+        state = submitted_state(request, self.agent.name, trace_id=trace_id, shared=True)
         earlier = self.journal.entries(running.raw.partition, running.task_id)
         if earlier is None or not (earlier.children or earlier.steps):
             return state

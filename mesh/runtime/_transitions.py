@@ -52,9 +52,12 @@ _EVENT_DEFAULTS = defaults_of(TaskEvent)
 prime(TaskState)  # before the first state is made (mesh/runtime/_compact_models.py)
 
 
-def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = None) -> TaskState:
+def submitted_state(
+    request: Envelope, agent: str, *, trace_id: str | None = None, shared: bool = False
+) -> TaskState:
     """The first state of the task that `request` asks `agent` to run (in the trace
-    `trace_id`, when it is traced), from the validated request's values."""
+    `trace_id`, when it is traced), from the validated request's values. `shared`: as
+    `share_parts` leaves it, without making what it would replace."""
     assert request.task_id is not None, "a task request carries its task id"
     values = _STATE_DEFAULTS.copy()  # every field, in the fields' order
     values["task_id"] = request.task_id
@@ -66,8 +69,12 @@ def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = Non
     values["root_task_id"] = request.root_task_id or request.task_id
     values["correlation_id"] = request.correlation_id
     values["idempotency_key"] = request.idempotency_key
-    values["input"] = dict(request.payload)  # validation would copy it too
-    values["progress"], values["children"], values["usage"] = [], [], []
+    if shared:  # (see `share_parts`)
+        values["input"] = request.payload
+        values["progress"] = values["children"] = values["usage"] = NO_ITEMS
+    else:
+        values["input"] = dict(request.payload)  # validation would copy it too
+        values["progress"], values["children"], values["usage"] = [], [], []
     values["attempt"] = request.attempt
     values["deadline"] = request.deadline
     values["trace_id"] = trace_id
