@@ -45,10 +45,11 @@ from mesh.models.calls import Chat
 from mesh.models.clients import ModelClients
 from mesh.runtime.children import ChildrenProgress, PublishedControl, children_progress
 from mesh.runtime.fence import EffectFence
-from mesh.runtime.journal import TaskJournal
+from mesh.runtime.journal import Journal, TaskJournal
 from mesh.runtime.lifecycle import TaskRecorder, submit_task
 from mesh.runtime.publisher import Publisher
 from mesh.runtime.tokens import TaskTokens
+from mesh.steering import TaskSteering
 from mesh.tool_loop import ToolLoop
 from schemas import REGISTRY, Envelope
 from schemas.envelope import utc_now
@@ -68,9 +69,17 @@ class ChildWaiter(Protocol):
     def expect_child(self, task_id: str) -> asyncio.Future[TaskOutcome]: ...
 
 
-class TaskContext(TaskApprovals):
+class TaskContext(TaskApprovals, TaskSteering):
     """Passed to every handler as its first argument (`request_approval` and
-    `step_if_approved`, a person's approval: mesh/approvals.py, ADR 027)."""
+    `step_if_approved`, a person's approval: mesh/approvals.py, ADR 027; `next_steer`
+    and `pending_steers`: mesh/steering.py)."""
+
+    # Made on first use, per instance (ADR 033, 049, 057): most tasks use none of them,
+    # and every in-flight task holds its context while it waits.
+    _steps_run: set[str] | None = None
+    _children: list[TaskHandle[Any]] | None = None
+    _progress_watchers: list[ChildrenProgress] | None = None  # children_progress()
+    _delegations = 0
 
     def __init__(
         self,
@@ -80,37 +89,55 @@ class TaskContext(TaskApprovals):
         publisher: Publisher,
         recorder: TaskRecorder,
         waiter: ChildWaiter,
-        journal: TaskJournal,
+        journal: Journal,
+        partition: int,
         fence: EffectFence,
         models: ModelClients | None = None,
     ) -> None:
+        """`journal`: the worker's, holding this task's entries in `partition` (the
+        partition its request was read from)."""
         assert request.task_id is not None
         self.agent = agent
         self.request = request
-        self.task_id: str = request.task_id
-        self.root_task_id: str = request.root_task_id or request.task_id
-        self.parent_task_id = request.parent_task_id
-        self.attempt = request.attempt
-        self.deadline: datetime | None = request.deadline
         self._publisher = publisher
         self._recorder = recorder
         self._waiter = waiter
-        self._journal = journal
+        self._journals = journal
+        self._partition = partition
         self._fence = fence
         self._models = models
-        self._steps_run: set[str] | None = None  # made on first use, like the parts below
-        # Activity extends the task's lease (mesh/runtime/_liveness.py): start, progress,
-        # delegation, step.
-        self.started_at = utc_now()
-        self.last_activity = self.started_at
-        # Made on first use: every waiting task holds its context (ADR 033, 049).
-        self._steering_queue: asyncio.Queue[Steer] | None = None
-        self._children: list[TaskHandle[Any]] | None = None
-        self._progress_watchers: list[ChildrenProgress] | None = None  # children_progress()
-        self._delegations = 0
+        # Activity (start, progress, delegation, step) extends the task's lease.
+        self.started_at = self.last_activity = utc_now()
+
+    @property  # the task's ids are read from its request: none held twice per task
+    def task_id(self) -> str:
+        task_id = self.request.task_id
+        assert task_id is not None
+        return task_id
+
+    @property
+    def root_task_id(self) -> str:
+        return self.request.root_task_id or self.task_id
+
+    @property
+    def parent_task_id(self) -> str | None:
+        return self.request.parent_task_id
+
+    @property
+    def attempt(self) -> int:
+        return self.request.attempt
+
+    @property
+    def deadline(self) -> datetime | None:
+        return self.request.deadline
 
     # The parts below are built on first use: most tasks use few of them, and each
     # in-flight task would hold them all while it waits (ADR 033).
+
+    @functools.cached_property
+    def _journal(self) -> TaskJournal:
+        """The task's journal entries: steps and children (mesh/runtime/journal.py)."""
+        return TaskJournal(self._journals, self._partition, self.task_id)
 
     @functools.cached_property
     def chat(self) -> Chat:
@@ -358,24 +385,7 @@ class TaskContext(TaskApprovals):
         await self._recorder.record(EventKind.RESUMED, steer=answer)
         return answer
 
-    # -- receiving ----------------------------------------------------------------
-
-    async def next_steer(self, *, timeout: float | None = None) -> Steer | None:
-        """Wait for the next steering message; None after `timeout` seconds."""
-        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a
-        # cancel request that arrives together with a steering message.
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._steering.get()
-        except TimeoutError:
-            return None
-
-    def pending_steers(self) -> list[Steer]:
-        """Steering messages received and not yet read, without waiting."""
-        steers = []
-        while self._steering_queue is not None and not self._steering_queue.empty():
-            steers.append(self._steering_queue.get_nowait())
-        return steers
+    # -- receiving (and `next_steer`, `pending_steers`: mesh/steering.py) ---------
 
     @property
     def children(self) -> list[TaskHandle[Any]]:
@@ -387,13 +397,3 @@ class TaskContext(TaskApprovals):
         if self._progress_watchers is None:
             self._progress_watchers = []
         return children_progress(self, self._publisher, self._progress_watchers)
-
-    @property
-    def _steering(self) -> asyncio.Queue[Steer]:
-        # Most tasks are never steered; a queue per in-flight task costs ~3 KB.
-        if self._steering_queue is None:
-            self._steering_queue = asyncio.Queue()
-        return self._steering_queue
-
-    def _deliver_steer(self, steer: Steer) -> None:
-        self._steering.put_nowait(steer)

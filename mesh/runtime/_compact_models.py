@@ -79,6 +79,27 @@ def with_values(cls: type[Model], values: dict[str, Any], fields_set: set[str]) 
     return new
 
 
+def trusted(cls: type[Model], values: dict[str, Any], fields_set: set[str]) -> Model:
+    """An instance of `cls` (no extra or private attributes) holding `values` as its
+    dict, not validated: for values the runtime built from validated ones. `values`
+    has one entry for every field, in the fields' order (pydantic-core serializes a
+    model's dict in its own order), so the instance dumps and compares as the
+    validated one would; `fields_set` is shared, never mutated."""
+    new = cls.__new__(cls)
+    _setattr(new, "__dict__", values)
+    _setattr(new, "__pydantic_fields_set__", fields_set)
+    _setattr(new, "__pydantic_extra__", None)
+    _setattr(new, "__pydantic_private__", None)
+    return new
+
+
+def defaults_of(cls: type[BaseModel]) -> dict[str, Any]:
+    """Every field of `cls` with its default, in the fields' order: copied and filled
+    in by `trusted`'s callers. A required field (or one with a default factory)
+    holds no usable value here: its caller must set it."""
+    return {name: field.default for name, field in cls.__pydantic_fields__.items()}
+
+
 def prime(cls: type[BaseModel]) -> None:
     """Fix `cls`'s shared key table now, before any instance of it is validated: a
     validated instance's dict can take a slot of the table first, and a model of ~29

@@ -81,11 +81,10 @@ class OutcomeWriter:
         kind = EventKind.FAILED if error is not None else EventKind.SUCCEEDED
         status = TaskStatus.FAILED if error is not None else TaskStatus.SUCCEEDED
         async with self._outcome(running, status):
-            outcome = TaskOutcome(status=status, result=result, error=error)
             recorded = recorder.record(
                 kind, result=shown if shown is not None else result, error=error
             )
-            await self._with_reply(running.request, outcome, recorded)
+            await self._with_reply(running.request, recorded, status, result=result, error=error)
 
     async def after_failure(
         self, running: RunningTask, recorder: TaskRecorder, exc: Exception
@@ -142,8 +141,7 @@ class OutcomeWriter:
             await dead_letter(self.publisher, self.agent.name, running.record, failure)
             error = TaskError(type=error_type, message=failure.reason[:2000])
             await recorder.record(EventKind.DEAD_LETTERED, error=error)
-            outcome = TaskOutcome(status=TaskStatus.DEAD_LETTERED, error=error)
-            await self._reply(running.request, outcome)
+            await self._reply(running.request, TaskStatus.DEAD_LETTERED, error=error)
 
     async def cancelled(self, running: RunningTask, recorder: TaskRecorder) -> None:
         """End the task as its cancel request says, and cancel its children."""
@@ -157,15 +155,20 @@ class OutcomeWriter:
             if running.context is not None:
                 await cancel_children(self.publisher, running.context, reason)
             await recorder.record(kind, error=error)
-            outcome = TaskOutcome(status=status, error=error)
-            await self._reply(running.request, outcome)
+            await self._reply(running.request, status, error=error)
 
     def _outcome(self, running: RunningTask, status: TaskStatus) -> _Outcome:
         """Write an outcome inside the fence, then the run's `ended` journal record."""
         return _Outcome(self, running, status)
 
     async def _with_reply(
-        self, request: Envelope, outcome: TaskOutcome, recorded: Awaitable[None]
+        self,
+        request: Envelope,
+        recorded: Awaitable[None],
+        status: TaskStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: TaskError | None = None,
     ) -> None:
         """The task's records and the reply to its parent, written side by side: they go
         out in one produce, and the parent learns of the outcome a round trip sooner
@@ -173,12 +176,21 @@ class OutcomeWriter:
         if request.reply_to is None or request.parent_task_id is None:
             await recorded
             return
-        await asyncio.gather(recorded, self._reply(request, outcome))
+        await asyncio.gather(recorded, self._reply(request, status, result=result, error=error))
 
-    async def _reply(self, request: Envelope, outcome: TaskOutcome) -> None:
-        """Send the outcome to the parent's inbox, keyed by the parent's task id."""
+    async def _reply(
+        self,
+        request: Envelope,
+        status: TaskStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: TaskError | None = None,
+    ) -> None:
+        """Send the outcome to the parent's inbox, keyed by the parent's task id (a
+        root task has none: no outcome is built for it)."""
         if request.reply_to is None or request.parent_task_id is None:
             return
+        outcome = TaskOutcome(status=status, result=result, error=error)
         envelope = Envelope(
             type=RESULT,
             task_id=request.task_id,
@@ -205,7 +217,9 @@ class _Outcome:
         self._status = status
 
     async def __aenter__(self) -> None:
-        await self._writer.fence.__aenter__()
+        fence = self._writer.fence
+        if not fence.hold_if_open():  # closed for a rebalance: wait until it opens
+            await fence.__aenter__()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         try:
@@ -214,7 +228,7 @@ class _Outcome:
                 journal = self._writer.journal
                 await journal.record_ended(running.raw.partition, running.request, self._status)
         finally:
-            await self._writer.fence.__aexit__()
+            self._writer.fence.release()
 
 
 async def cancel_children(publisher: Publisher, context: TaskContext, reason: str) -> None:

@@ -36,11 +36,12 @@ from mesh.models.clients import ModelClients
 from mesh.observability.logs import bind_task_fields
 from mesh.observability.metrics import HANDLER_SECONDS, LabelCache
 from mesh.observability.tracing import consumer_span, current_trace_id, trace_id_of
+from mesh.runtime._held_starts import HeldStarts
 from mesh.runtime._outcomes import OutcomeWriter, cancel_children
 from mesh.runtime._running_task import RunningTask
 from mesh.runtime.fence import EffectFence
-from mesh.runtime.journal import Journal, TaskJournal
-from mesh.runtime.lifecycle import TaskRecorder, share_parts, submitted_state
+from mesh.runtime.journal import Journal
+from mesh.runtime.lifecycle import TaskRecorder, submitted_state
 from mesh.runtime.publisher import Publisher
 from mesh.settings import Settings
 from schemas import REGISTRY, Envelope
@@ -92,6 +93,7 @@ class TaskRunner:
             agent, publisher, settings=settings, journal=journal, fence=fence
         )
         self._handler_seconds = LabelCache(HANDLER_SECONDS, agent.name)  # by task type
+        self._held_starts = HeldStarts(settings.start_record_delay, self._flush_started)
         self.models = ModelClients(settings)  # provider clients, closed by the worker
 
     async def run(self, running: RunningTask, ends: RunEnds) -> None:
@@ -150,7 +152,7 @@ class TaskRunner:
         model calls they made are its usage, each once (ADR 021)."""
         trace_id = current_trace_id() or trace_id_of(running.request.traceparent)
         request = running.request
-        state = share_parts(submitted_state(request, self.agent.name, trace_id=trace_id), request)
+        state = submitted_state(request, self.agent.name, trace_id=trace_id, shared=True)
         earlier = self.journal.entries(running.raw.partition, running.task_id)
         if earlier is None or not (earlier.children or earlier.steps):
             return state
@@ -185,7 +187,8 @@ class TaskRunner:
             publisher=self.publisher,
             recorder=recorder,
             waiter=self.waiter,
-            journal=TaskJournal(self.journal, running.raw.partition, running.task_id),
+            journal=self.journal,
+            partition=running.raw.partition,
             fence=self.fence,
             models=self.models,
         )
@@ -222,9 +225,9 @@ class TaskRunner:
         error = TaskError(type=DEADLINE_EXCEEDED, message=why)
         await self.outcomes.finish(running, recorder, error=error)
 
-    async def _succeeded(
+    def _succeeded(
         self, running: RunningTask, recorder: TaskRecorder, result: object
-    ) -> None:
+    ) -> Awaitable[None]:
         payload = _result_payload(result)
         size = len(orjson.dumps(payload))
         # The result travels in the state record and the parent's reply: over half
@@ -235,25 +238,23 @@ class TaskRunner:
                 f"{self.settings.max_message_bytes}; return a reference, not the data"
             )
             failure = Failure(reason, None, running.request.attempt)
-            await self.outcomes.dead_letter(running, recorder, failure)
-            return
+            return self.outcomes.dead_letter(running, recorder, failure)
         masked = self._shown(result, payload)
-        await self.outcomes.finish(running, recorder, result=payload, shown=masked)
+        return self.outcomes.finish(running, recorder, result=payload, shown=masked)
 
     def _hold_started(
         self, running: RunningTask, context: TaskContext, recorder: TaskRecorder
     ) -> None:
         """The `started` record is held (ADR 005): it goes out with the outcome, or after
-        `start_record_delay` s if the handler is still running by then. The timer stops
-        when the handler returns, so a busy event loop does not flush it needlessly."""
+        `start_record_delay` s if the handler is still running by then (one timer per
+        runner: mesh/runtime/_held_starts.py). Released when the handler returns, so a
+        busy event loop does not flush it needlessly."""
         recorder.hold(EventKind.STARTED)
         for steer in running.early_steers or ():  # arrived while the task waited for a slot
             context._deliver_steer(steer)
             recorder.hold(EventKind.STEERED, steer=steer)
         running.early_steers = None
-        loop = asyncio.get_running_loop()
-        delay = self.settings.start_record_delay
-        running.start_timer = loop.call_later(delay, self._flush_started, running, recorder)
+        self._held_starts.hold(running, recorder)
 
     def _handler_call(self, running: RunningTask) -> Awaitable[object]:
         """The handler's call, within the task's time limit (none: the handler's own
@@ -284,15 +285,11 @@ class TaskRunner:
             raise
 
     def _handler_ended(self, running: RunningTask, began: float) -> None:
-        if running.start_timer is not None:
-            running.start_timer.cancel()
-            running.start_timer = None
+        HeldStarts.release(running)
         self._handler_seconds[running.request.type].observe(time.perf_counter() - began)
 
     def _flush_started(self, running: RunningTask, recorder: TaskRecorder) -> None:
-        """The handler still runs `start_record_delay` s on: publish its `started`. The
-        timer is dropped as it fires: a waiting task keeps no spent timer (ADR 033)."""
-        running.start_timer = None
+        """The handler still runs `start_record_delay` s on: publish its `started`."""
         self.background(recorder.flush)
 
     async def _note_superseded(self, running: RunningTask, recorder: TaskRecorder) -> None:

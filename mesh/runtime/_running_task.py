@@ -53,7 +53,7 @@ class RunningTask:
     held_since: float = 0.0  # loop time it went into the worker's backlog
     outcome_failures: int = 0  # earlier runs whose outcome the broker did not take
     early_steers: list[Steer] | None = None  # made on the first one
-    start_timer: asyncio.TimerHandle | None = None  # publishes a long run's `started`
+    start_held: bool = False  # its `started` is held, due by a time (`HeldStarts`)
 
     @property
     def task_id(self) -> str:

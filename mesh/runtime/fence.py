@@ -35,13 +35,28 @@ class EffectFence:
     async def __aenter__(self) -> None:
         if not self._open.is_set():  # open but for a rebalance: no wait made per effect
             await self._open.wait()
-        self._busy += 1
-        self._idle.clear()
+        self._hold()
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def hold_if_open(self) -> bool:
+        """Hold the fence for an effect if it is open (True), without a coroutine: every
+        task's outcome passes here (ADR 057). False: closed; `async with` waits."""
+        if not self._open.is_set():
+            return False
+        self._hold()
+        return True
+
+    def release(self) -> None:
+        """The effect held by `hold_if_open` (or `async with`) is over."""
         self._busy -= 1
         if self._busy == 0:
             self._idle.set()
+
+    def _hold(self) -> None:
+        self._busy += 1
+        self._idle.clear()
 
     async def close(self, grace: float) -> None:
         """Hold back new effects; wait up to `grace` s for those under way."""

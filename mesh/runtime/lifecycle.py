@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import Any
 
 from mesh.models.accounting import add_usage
 from mesh.observability.metrics import TASK_TRANSITIONS, TENANT_TASKS, LabelCache
 from mesh.observability.tenants import tenant_label
-from mesh.runtime._compact_models import NO_ITEMS, prime, with_values
 from mesh.runtime._task_records import TaskRecords, terminal_event_id
+from mesh.runtime._transitions import next_state, transition_event
+from mesh.runtime._transitions import share_parts as share_parts  # re-exported
+from mesh.runtime._transitions import submitted_state as submitted_state  # re-exported
 from mesh.runtime.publisher import Publisher
 from schemas import Envelope
 from schemas.envelope import new_id, utc_now
@@ -34,28 +37,8 @@ from schemas.tasks import (
     TaskError,
     TaskEvent,
     TaskState,
-    TaskStatus,
 )
 
-_STATUS_OF = {
-    EventKind.SUBMITTED: TaskStatus.SUBMITTED,
-    EventKind.STARTED: TaskStatus.RUNNING,
-    EventKind.RETRY_SCHEDULED: TaskStatus.RETRYING,
-    EventKind.WAITING: TaskStatus.WAITING,
-    EventKind.RESUMED: TaskStatus.RUNNING,
-    EventKind.APPROVAL_EXPIRED: TaskStatus.RUNNING,
-    EventKind.SUCCEEDED: TaskStatus.SUCCEEDED,
-    EventKind.FAILED: TaskStatus.FAILED,
-    EventKind.CANCELLED: TaskStatus.CANCELLED,
-    EventKind.DEAD_LETTERED: TaskStatus.DEAD_LETTERED,
-    EventKind.REPLAYED: TaskStatus.SUBMITTED,
-}
-
-
-_CARRIES_DEADLINE = frozenset({EventKind.SUBMITTED, EventKind.STARTED})
-_ENDS_APPROVAL_WAIT = frozenset(
-    {EventKind.WAITING, EventKind.RESUMED, EventKind.APPROVAL_EXPIRED, EventKind.STARTED}
-)
 # Counted as each event is built: every transition of every task passes `_apply` or
 # `note` (the supervisor counts the events it writes itself: mesh/supervision/app.py).
 _TRANSITIONS = LabelCache(TASK_TRANSITIONS)
@@ -72,43 +55,6 @@ _TENANT_KINDS = frozenset(
 )
 
 
-def submitted_state(request: Envelope, agent: str, *, trace_id: str | None = None) -> TaskState:
-    """The first state of the task that `request` asks `agent` to run (in the trace
-    `trace_id`, when it is traced)."""
-    assert request.task_id is not None, "a task request carries its task id"
-    return TaskState(
-        task_id=request.task_id,
-        agent=agent,
-        type=request.type,
-        version=request.version,
-        status=TaskStatus.SUBMITTED,
-        parent_task_id=request.parent_task_id,
-        root_task_id=request.root_task_id or request.task_id,
-        correlation_id=request.correlation_id,
-        idempotency_key=request.idempotency_key,
-        priority=request.priority,
-        budget=request.budget,
-        tenant=request.tenant,
-        input=request.payload,
-        attempt=request.attempt,
-        deadline=request.deadline,
-        created_at=request.created_at,  # retries keep the first request's time
-        updated_at=utc_now(),
-        trace_id=trace_id,
-    )
-
-
-def share_parts(state: TaskState, request: Envelope) -> TaskState:
-    """`state`, fresh from `submitted_state(request, ...)`, holding what it can share
-    while its task waits (ADR 049): validation copied the input, `request.payload` is
-    the same; and one empty list serves for its three (never changed: a transition
-    makes a new list). Every later state of the task carries these on."""
-    values = state.__dict__
-    values["input"] = request.payload
-    values["progress"] = values["children"] = values["usage"] = NO_ITEMS
-    return state
-
-
 class TaskRecorder(TaskRecords):
     """Applies transitions to one task's state and publishes event + state.
 
@@ -122,7 +68,7 @@ class TaskRecorder(TaskRecords):
     no lock while no record is being written: every waiting task holds one (ADR 049).
     """
 
-    __slots__ = ("_held", "_lock", "_max_progress", "_run_id", "_writers", "state")
+    __slots__ = ("_held", "_max_progress", "_run_id", "_waiting", "_writing", "state")
 
     def __init__(
         self,
@@ -148,10 +94,11 @@ class TaskRecorder(TaskRecords):
         self.state = state
         self._max_progress = max_progress
         self._held: tuple[TaskEvent, ...] = ()
-        # Keeps one task's records in transition order; made when a record is written
-        # while another is (`_take_turn`), dropped when none is.
-        self._lock: asyncio.Lock | None = None
-        self._writers = 0
+        # Keeps one task's records in transition order: the writers waiting for their
+        # turn, made when a record is written while another is (`_take_turn`), dropped
+        # when none is. No lock: most tasks write one record at a time (ADR 057).
+        self._waiting: deque[asyncio.Future[None]] | None = None
+        self._writing = False  # a writer has the turn
 
     def hold(self, kind: EventKind, *, steer: Steer | None = None) -> None:
         """Apply a transition now; publish it with the next record (or on `flush`)."""
@@ -219,25 +166,34 @@ class TaskRecorder(TaskRecords):
             self._end_turn()
 
     async def _take_turn(self) -> None:
-        """Wait until the task's earlier records are written."""
-        lock = self._lock
-        if lock is None:
-            lock = self._lock = asyncio.Lock()
-        self._writers += 1
+        """Wait until the task's earlier records are written (in the order asked)."""
+        if not self._writing:  # nobody writing: the turn is this writer's at once
+            self._writing = True
+            return
+        waiting = self._waiting
+        if waiting is None:
+            waiting = self._waiting = deque()
+        turn = asyncio.get_running_loop().create_future()
+        waiting.append(turn)
         try:
-            await lock.acquire()
+            await turn
         except BaseException:
-            self._end_turn(acquired=False)
+            if turn.done() and not turn.cancelled():
+                self._end_turn()  # handed the turn as it was cancelled: pass it on
+            elif turn in waiting:
+                waiting.remove(turn)
             raise
 
-    def _end_turn(self, *, acquired: bool = True) -> None:
-        lock = self._lock
-        assert lock is not None
-        if acquired:
-            lock.release()
-        self._writers -= 1
-        if self._writers == 0:  # no record written or waiting: no lock held while idle
-            self._lock = None
+    def _end_turn(self) -> None:
+        """The writer whose turn it was is done: hand the turn to the next, if any."""
+        waiting = self._waiting
+        while waiting:
+            turn = waiting.popleft()
+            if not turn.done():  # (done: its writer was cancelled while it waited)
+                turn.set_result(None)
+                return
+        self._writing = False
+        self._waiting = None  # nobody writing or waiting: no queue while idle
 
     async def model_waiting(self) -> None:
         """A model call of the task is still running (the supervisor's lease: ADR 021)."""
@@ -258,7 +214,9 @@ class TaskRecorder(TaskRecords):
         topic = self._publisher.topics.task_events
         await self._publisher.send_many([self.encode(topic, TASK_EVENT, event)])
 
-    async def _publish(self, events: list[TaskEvent]) -> None:
+    def _publish(self, events: list[TaskEvent]) -> Awaitable[None]:
+        """Encode the held events, `events` and the state; the write to await (a plain
+        function: no coroutine of its own per record written)."""
         events, self._held = [*self._held, *events], ()
         topics = self._publisher.topics
         records = [
@@ -266,7 +224,7 @@ class TaskRecorder(TaskRecords):
             for event in events
         ]
         records.append(self.encode(topics.task_state, TASK_STATE, self.state))
-        await self._publisher.send_many(records)
+        return self._publisher.send_many(records)
 
     def _apply(
         self,
@@ -285,88 +243,39 @@ class TaskRecorder(TaskRecords):
         if kind in _TENANT_KINDS:
             _TENANT_TASKS[tenant_label(self.state.tenant), kind.value].inc()
         now = utc_now()
-        self.state = self._next_state(kind, now, progress, child, result, error, waiting_for, held)
-        state = self.state
-        # Only the fields this event has: validating absent ones costs as much as the rest.
-        fields: dict[str, Any] = {
-            "kind": kind,
-            "agent": state.agent,
-            "status": state.status,
-            "at": now,
-            "instance": self._publisher.source.instance,
-            "attempt": retry[0] if retry else state.attempt,
-        }
-        if retry:
-            fields["retry_at"] = retry[1]
-        if child:
-            fields["child_task_id"], fields["child_agent"] = child
-        if kind in _CARRIES_DEADLINE and state.deadline is not None:
-            fields["deadline"] = state.deadline
-        optional = {
-            "progress": progress,
-            "steer": steer,
-            "result": result,
-            "error": error,
-            "waiting_for": waiting_for,
-            "held": held,
-        }
-        fields.update({name: value for name, value in optional.items() if value is not None})
-        return TaskEvent(**fields)
-
-    def _next_state(
-        self,
-        kind: EventKind,
-        now: datetime,
-        progress: ProgressEntry | None,
-        child: tuple[str, str] | None,
-        result: dict[str, Any] | None,
-        error: TaskError | None,
-        waiting_for: str | None,
-        held: str | None,
-    ) -> TaskState:
-        changes: dict[str, Any] = {"updated_at": now, "instance": self._publisher.source.instance}
-        if kind is EventKind.HELD or self.state.held is not None:
-            changes["held"] = held  # set while held back, cleared by the next transition
-        status = _STATUS_OF.get(kind)
-        if status is not None:
-            changes["status"] = status
-            if status.is_terminal:
-                changes["finished_at"] = now
-        if kind is EventKind.STARTED:
-            changes["started_at"] = now
-        if kind in (EventKind.WAITING, EventKind.RESUMED, EventKind.APPROVAL_EXPIRED):
-            changes["waiting_for"] = waiting_for  # set while waiting, cleared on resume
-        ended = status is not None and status.is_terminal
-        if self.state.approval is not None and (kind in _ENDS_APPROVAL_WAIT or ended):
-            changes["approval"] = None  # asked again, answered, expired, a new run, ended
-        if progress is not None and self._max_progress:
-            changes["progress"] = [*self.state.progress, progress][-self._max_progress :]
-        if child is not None:
-            changes["children"] = [*self.state.children, child[0]]
-        if result is not None:
-            changes["result"] = result
-        if error is not None:
-            changes["error"] = error
-        return _updated(self.state, changes)
+        instance = self._publisher.source.instance
+        self.state = state = next_state(
+            self.state,
+            kind,
+            now,
+            instance,
+            self._max_progress,
+            progress=progress,
+            child=child,
+            result=result,
+            error=error,
+            waiting_for=waiting_for,
+            held=held,
+        )
+        return transition_event(
+            state,
+            kind,
+            now,
+            instance,
+            progress=progress,
+            child=child,
+            steer=steer,
+            result=result,
+            error=error,
+            retry=retry,
+            waiting_for=waiting_for,
+            held=held,
+        )
 
     def _event_id(self, event: TaskEvent) -> str:
         if self._run_id is None or not event.status.is_terminal:
             return new_id()
         return terminal_event_id(self._run_id, event.kind)
-
-
-def _updated(state: TaskState, changes: dict[str, Any]) -> TaskState:
-    """`state.model_copy(update=changes)` without its three `copy.copy` calls (every
-    transition of every task makes one), laid out small (mesh/runtime/_compact_models.py:
-    ~400 B instead of ~1.6 KB; ADR 033, 037). Every field counts as set: records are
-    dumped with `exclude_none`, never `exclude_unset`, so nothing reads which fields
-    were set, and one shared set serves every state. `TaskState` has no extra or
-    private fields."""
-    return with_values(TaskState, {**state.__dict__, **changes}, _ALL_STATE_FIELDS)
-
-
-_ALL_STATE_FIELDS = set(TaskState.model_fields)
-prime(TaskState)  # before the first state is validated (mesh/runtime/_compact_models.py)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -140,7 +140,7 @@ async def test_a_recorder_holds_a_lock_only_while_it_writes(memory_settings: Set
     recorder.hold(EventKind.STARTED)
     # Written together, they keep their order: started (held), then resumed.
     await asyncio.gather(recorder.flush(), recorder.record(EventKind.RESUMED))
-    assert recorder._lock is None and recorder._writers == 0
+    assert recorder._waiting is None and not recorder._writing
     events = await read_all(transport, [publisher.topics.task_events])
     kinds = [decode_envelope(r.value or b"").payload["kind"] for r in events]
     assert kinds == ["started", "resumed"]

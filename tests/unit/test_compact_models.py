@@ -6,7 +6,8 @@ import sys
 
 from mesh.runtime._compact_models import compact
 from mesh.runtime._heap import free_heap_bytes, release_free_heap
-from mesh.runtime.lifecycle import _updated, submitted_state
+from mesh.runtime._transitions import submitted_state
+from mesh.runtime._transitions import updated as _updated
 from schemas.envelope import Envelope, Source, decode_envelope, encode_envelope, new_id
 from schemas.tasks import TaskStatus
 
