@@ -35,6 +35,9 @@ RESEEK_AFTER = 5.0
 MAX_RESEEKS = 3
 
 
+SKIPPED = "task events %d:%d-%d were skipped by the consumer: reading them again"
+
+
 class CatchUp:
     """Whether the task events re-read since the last rebalance have all been folded."""
 
@@ -47,6 +50,8 @@ class CatchUp:
         self._told: dict[int, int] = {}  # what was last logged as left to fold
         self._progress_at = 0.0  # when the events left to fold last changed
         self._reseeks = 0  # seeks since the last progress
+        self._first: dict[int, int] = {}  # partition -> the first offset folded
+        self._gaps: set[tuple[int, int]] = set()  # (partition, offset) read again once
 
     @property
     def aimed(self) -> bool:
@@ -55,16 +60,29 @@ class CatchUp:
     def restart(self) -> None:
         """A rebalance began: the reading starts again from the committed offsets."""
         self._folded.clear()
+        self._first.clear()
         self._targets = None
         self._told = {}
         self._reseeks = 0
 
-    def folded(self, partition: int, offset: int) -> None:
-        """The event at `offset` of `partition` was folded into its lease."""
-        if offset >= self._folded.get(partition, 0):
+    def folded(self, partition: int, offset: int) -> int | None:
+        """The event at `offset` of `partition` was folded into its lease. Returns the
+        offset to read the partition again from when events before it were skipped
+        (faust dropped records it had fetched; each gap is read again once: another
+        producer's transaction marker is a gap no re-read fills)."""
+        expected = self._folded.get(partition)
+        self._first.setdefault(partition, offset)
+        if expected is None or offset >= expected:
             self._folded[partition] = offset + 1
+        if expected is not None and offset > expected and (partition, expected) not in self._gaps:
+            self._gaps.add((partition, expected))
+            log.warning(SKIPPED, partition, expected, offset - 1)
+            return expected
+        return None
 
-    def aim(self, offsets: Iterable[PartitionOffsets], owned: Iterable[int]) -> None:
+    def aim(
+        self, offsets: Iterable[PartitionOffsets], owned: Iterable[int]
+    ) -> dict[int, tuple[int, int]]:
         """Set the end offsets to reach, from the offsets read once the reading resumed:
         each owned partition's end, unless the group had committed that far already."""
         ends = {o.tp.partition: o for o in offsets}
@@ -75,6 +93,7 @@ class CatchUp:
             resumed = max(o.committed or 0, o.start)
             if resumed < o.end:
                 self._targets[partition] = (resumed, o.end)
+        return self._targets
 
     def behind(self) -> dict[int, int]:
         """Per owned partition still being read again, the events left to fold (empty
@@ -106,8 +125,13 @@ class CatchUp:
             except TransportError as exc:
                 log.warning("task events' offsets not read (%s); judging nothing yet", exc)
                 return False
-            self.aim(offsets, owned())
+            targets = self.aim(offsets, owned())
             self._progress_at = now
+            for partition, (resumed, _) in targets.items():
+                first = self._first.get(partition)
+                if first is not None and first > resumed:  # the first events were skipped
+                    log.warning(SKIPPED, partition, resumed, first - 1)
+                    await seek(partition, resumed)
         behind = self.behind()
         if not behind:
             return True

@@ -187,11 +187,13 @@ def _changes(lease: TaskLease, event: EventFacts, at: float) -> dict[str, object
     """What `event` (at `at`) changes in the lease of a task that has not ended."""
     changes: dict[str, object] = {}
     if event.kind is EventKind.STARTED:
+        if (event.attempt or 1) < lease.attempt:
+            return {}  # an earlier attempt's, read again (ADR 059): the lease is past it
         changes = {
             "status": "running",
             "instance": event.instance,
             "attempt": max(event.attempt or 1, lease.attempt),
-            "last_activity": at,
+            "last_activity": max(at, lease.last_activity),
             "lost_at": None,
             "parked": False,
         }

@@ -228,7 +228,8 @@ def _forward_streams(
         async for event in stream.events():
             message = event.message
             supervisor.track_task(event.key, event.value, message.partition)
-            catch_up.folded(message.partition, message.offset)
+            if (skipped := catch_up.folded(message.partition, message.offset)) is not None:
+                await app.consumer.seek(message.tp, skipped)  # read the gap again (ADR 059)
 
     @app.agent(outcomes)
     async def track_health(stream: Any) -> None:

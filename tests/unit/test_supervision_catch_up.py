@@ -103,3 +103,30 @@ async def test_a_stalled_partition_is_read_again_then_given_way_with_a_warning(
     at = late + (MAX_RESEEKS + 1) * (RESEEK_AFTER + 1)
     assert await catch_up.caught_up(transport, lambda: [0, 1], seeks, now=at)
     assert "judging again with task events not read again (2 in partition 0 left)" in caplog.text
+
+
+def test_events_skipped_by_the_consumer_are_read_again_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """faust drops records it fetched when its flow stops while it hands them out; the
+    events after them still come. The gap is read again, once (a transaction marker is
+    a gap no re-read fills)."""
+    catch_up = CatchUp(TOPICS)
+    assert catch_up.folded(0, 1) is None
+    assert catch_up.folded(0, 3) == 2  # offset 2 was skipped
+    assert "task events 0:2-2 were skipped by the consumer: reading them again" in caplog.text
+    assert catch_up.folded(0, 2) is None  # read again after the seek
+    assert catch_up.folded(0, 3) is None
+    assert catch_up.folded(0, 6) == 4
+    assert catch_up.folded(0, 6) is None  # the same gap again: not read a second time
+    assert catch_up.folded(1, 9) is None  # a partition's first event: nothing to compare
+
+
+async def test_first_events_skipped_after_a_rebalance_are_read_again() -> None:
+    transport = await _transport((6, 0))
+    await _commit(transport, {0: 2})
+    catch_up, seeks = CatchUp(TOPICS), SeeksRecorded()
+    catch_up.restart()
+    assert catch_up.folded(0, 4) is None  # offsets 2 and 3 never came
+    assert not await catch_up.caught_up(transport, lambda: [0], seeks, now=0.0)
+    assert seeks.calls == [(0, 2)]

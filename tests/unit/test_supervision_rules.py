@@ -90,6 +90,9 @@ def test_a_redispatch_read_again_after_a_rebalance_counts_once() -> None:
     assert late is not None and (late.attempt, late.redispatches, late.last_activity) == (2, 1, 10)
     again = apply_event(late, _event(EventKind.REDISPATCHED, 20, attempt=3), None)
     assert again is not None and (again.attempt, again.redispatches) == (3, 2)
+    # An earlier attempt's start read again changes nothing: not its time, not its worker.
+    stale = _event(EventKind.STARTED, 2, instance="w0", attempt=1)
+    assert apply_event(again, stale, None) == again
 
 
 def test_a_quiet_task_is_stuck_then_given_up() -> None:
