@@ -52,6 +52,10 @@ class CatchUp:
         self._reseeks = 0  # seeks since the last progress
         self._first: dict[int, int] = {}  # partition -> the first offset folded
         self._gaps: set[tuple[int, int]] = set()  # (partition, offset) read again once
+        # partition -> [a skipped offset sought back to, the offset past which the
+        # events were folded already, the offset the re-reading has reached (-1: not
+        # begun; the events of the batch in hand come first)]
+        self._rereading: dict[int, list[int]] = {}
 
     @property
     def aimed(self) -> bool:
@@ -61,6 +65,7 @@ class CatchUp:
         """A rebalance began: the reading starts again from the committed offsets."""
         self._folded.clear()
         self._first.clear()
+        self._rereading.clear()
         self._targets = None
         self._told = {}
         self._reseeks = 0
@@ -72,13 +77,32 @@ class CatchUp:
         producer's transaction marker is a gap no re-read fills)."""
         expected = self._folded.get(partition)
         self._first.setdefault(partition, offset)
+        if (rereading := self._rereading.get(partition)) is not None:
+            self._reread(partition, rereading, offset)
         if expected is None or offset >= expected:
             self._folded[partition] = offset + 1
         if expected is not None and offset > expected and (partition, expected) not in self._gaps:
             self._gaps.add((partition, expected))
             log.warning(SKIPPED, partition, expected, offset - 1)
+            self._rereading[partition] = [expected, offset, -1]
             return expected
         return None
+
+    def _reread(self, partition: int, rereading: list[int], offset: int) -> None:
+        """Follow a partition read again from a skipped offset: it has begun once an
+        event before the one that showed the gap comes, and ends past that one."""
+        _, past, reached = rereading
+        if reached < 0 and offset >= past:
+            return  # still the batch in hand, fetched before the seek
+        rereading[2] = offset
+        if offset >= past:
+            del self._rereading[partition]
+
+    def _seek_offset(self, partition: int) -> int:
+        """Where a stalled partition is read again from."""
+        if (rereading := self._rereading.get(partition)) is not None:
+            return max(rereading[0], rereading[2] + 1)
+        return self._read_up_to(partition)
 
     def aim(
         self, offsets: Iterable[PartitionOffsets], owned: Iterable[int]
@@ -105,6 +129,8 @@ class CatchUp:
             read = self._read_up_to(partition)
             if read < end:
                 left[partition] = end - read
+        for partition, (skipped, past, reached) in self._rereading.items():
+            left[partition] = max(left.get(partition, 0), past + 1 - max(skipped, reached + 1))
         return left
 
     async def caught_up(
@@ -142,12 +168,12 @@ class CatchUp:
         elif now - self._progress_at > RESEEK_AFTER:
             if self._reseeks >= MAX_RESEEKS:
                 log.warning("judging again with task events not read again (%s left)", left)
-                self._targets = {}
+                self._targets, self._rereading = {}, {}
                 return True
             self._reseeks += 1
             self._progress_at = now
             for partition in sorted(behind):
-                offset = self._read_up_to(partition)
+                offset = self._seek_offset(partition)
                 log.warning(
                     "task events of partition %d not delivered for %.0f s: reading them "
                     "again from offset %d",

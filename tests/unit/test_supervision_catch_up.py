@@ -130,3 +130,18 @@ async def test_first_events_skipped_after_a_rebalance_are_read_again() -> None:
     assert catch_up.folded(0, 4) is None  # offsets 2 and 3 never came
     assert not await catch_up.caught_up(transport, lambda: [0], seeks, now=0.0)
     assert seeks.calls == [(0, 2)]
+
+
+async def test_no_task_is_judged_until_the_skipped_events_were_read_again() -> None:
+    """Events after a gap arrive before the seek takes effect (the batch in hand); the
+    judging waits until the events from the gap on were folded again."""
+    transport = await _transport((8, 0))
+    catch_up = CatchUp(TOPICS)
+    for offset in (0, 1, 3, 4, 5, 6, 7):  # 2 skipped; 4-7 came in the same batch as 3
+        catch_up.folded(0, offset)
+    assert not await catch_up.caught_up(transport, lambda: [0], NO_SEEK, now=0.0)
+    assert catch_up.behind() == {0: 2}  # offsets 2 and 3, from the gap to where it showed
+    catch_up.folded(0, 2)  # the partition read again from the gap
+    assert not await catch_up.caught_up(transport, lambda: [0], NO_SEEK, now=1.0)
+    catch_up.folded(0, 3)
+    assert await catch_up.caught_up(transport, lambda: [0], NO_SEEK, now=2.0)
