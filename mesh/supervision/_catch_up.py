@@ -157,6 +157,7 @@ class CatchUp:
                 first = self._first.get(partition)
                 if first is not None and first > resumed:  # the first events were skipped
                     log.warning(SKIPPED, partition, resumed, first - 1)
+                    self._rereading[partition] = [resumed, first, -1]
                     await seek(partition, resumed)
         behind = self.behind()
         if not behind:
