@@ -70,7 +70,9 @@ _BUSY_ABOVE = 100
 
 
 def _transport_class(
-    settings: Settings, flush: Callable[[], list[asyncio.Future[Any]]], catch_up: CatchUp
+    settings: Settings,
+    flush: Callable[[], list[asyncio.Future[Any]]],
+    catch_up: CatchUp | None = None,
 ) -> type[faust_kafka.Transport]:
     """faust's Kafka transport with the consumer's fetch wait from the settings, whose
     consumer calls `flush` and awaits what it sent before it commits offsets or gives
@@ -106,18 +108,16 @@ def _transport_class(
 
         async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> Any:
             # The offsets were chosen from the events acknowledged so far, all folded:
-            # their changelog records go out, and are acknowledged, first (at least
-            # once, as with a table written per event). Awaited here, not left to
-            # faust's flush before its commit: that drains its send-soon buffer only
-            # while a record goes out every 0.1 s, so on a busy host the offsets were
-            # committed before the leases they covered were even sent, and a
-            # supervisor killed then lost those leases to its successor (ADR 059).
+            # their changelog records are acknowledged first (at least once). Not left
+            # to faust's flush, which gives up after 0.1 s without a send: on a busy
+            # host the offsets went out before the leases they covered (ADR 059).
             await _delivered(flush())
             return await super()._commit_offsets(offsets, start_new_transaction)
 
         async def on_partitions_revoked(self, revoked: Any) -> None:
             await _delivered(flush())  # before the next owner restores the tables
-            catch_up.restart()  # the stream is read again from the committed offsets
+            if catch_up is not None:  # the stream is read again from the committed offsets
+                catch_up.restart()
             await super().on_partitions_revoked(revoked)
 
     class Transport(faust_kafka.Transport):

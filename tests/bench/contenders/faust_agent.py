@@ -46,7 +46,7 @@ def main(datadir: str) -> None:
     # The supervisor's transport (the same settable fetch wait as every contender); the
     # flush before a commit is the supervisor's changelog, which a forwarder has not.
     wait = Settings(fetch_max_wait=args.fetch_wait_ms / 1000)
-    app.transport = _transport_class(wait, lambda: None)(app.conf.broker_consumer, app)
+    app.transport = _transport_class(wait, lambda: [])(app.conf.broker_consumer, app)
     source = app.topic(args.source)
     sink = app.topic(args.sink)
 
