@@ -9,6 +9,12 @@ gave up on tasks that had succeeded. So the check waits until every task-events
 partition the instance owns was folded up to where it ended when the reading
 resumed (its end offset then), as it waits while faust rebalances.
 
+faust can also drop records its consumer has fetched (when its flow stops or the
+generation changes while it hands them out): a partition then stands at its end with
+events never folded, or shows a gap in its offsets. A stalled reading is sought back
+to the first event not folded, and a gap is read again once; the check waits for
+those re-readings too.
+
 The adapter (mesh/supervision/app.py) feeds the folds in and asks `caught_up`
 before each check.
 """
@@ -52,9 +58,9 @@ class CatchUp:
         self._reseeks = 0  # seeks since the last progress
         self._first: dict[int, int] = {}  # partition -> the first offset folded
         self._gaps: set[tuple[int, int]] = set()  # (partition, offset) read again once
-        # partition -> [a skipped offset sought back to, the offset past which the
-        # events were folded already, the offset the re-reading has reached (-1: not
-        # begun; the events of the batch in hand come first)]
+        # partition -> [the skipped offset sought back to, the offset of the event
+        # that showed the gap, the offset the re-reading has reached (-1: not begun;
+        # the rest of the batch in hand, fetched before the seek, comes first)]
         self._rereading: dict[int, list[int]] = {}
 
     @property
