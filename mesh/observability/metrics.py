@@ -19,7 +19,8 @@ Who fills what (each service serves its own `/metrics`, see `mesh/observability/
   ended, model tokens and cost, under a bounded `tenant` label.
 
 Hot paths use `LabelCache`: a label child is looked up in a dict, not built by
-`.labels()` per message.
+`.labels()` per message. The metrics a task's hop updates are counted in plain
+numbers read at a scrape (mesh/observability/plain_metrics.py, ADR 061).
 """
 
 from __future__ import annotations
@@ -28,30 +29,32 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from mesh.observability.plain_metrics import PlainCounter, PlainHistogram
+
 # Seconds: handlers run from a millisecond (no-op) to many minutes (LLM calls, waits).
 _HANDLER_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 10, 30, 60, 300, 1800)
 
 # -- workers ---------------------------------------------------------------------------
 
-MESSAGES_CONSUMED = Counter(
+MESSAGES_CONSUMED = PlainCounter(
     "mesh_messages_consumed",
     "Records a worker read from its inbox, retry and domain topics, by agent type and "
     "message type (`undecodable` when the envelope could not be read).",
     ["agent", "type"],
 )
-MESSAGES_PRODUCED = Counter(
+MESSAGES_PRODUCED = PlainCounter(
     "mesh_messages_produced",
     "Records a process published, by the publishing agent type (`client` and `gateway` "
     "for those) and message type.",
     ["agent", "type"],
 )
-HANDLER_SECONDS = Histogram(
+HANDLER_SECONDS = PlainHistogram(
     "mesh_handler_seconds",
     "Time a task handler ran, by agent type and task message type (whatever its outcome).",
     ["agent", "type"],
     buckets=_HANDLER_BUCKETS,
 )
-TASK_TRANSITIONS = Counter(
+TASK_TRANSITIONS = PlainCounter(
     "mesh_task_transitions",
     "Task lifecycle events written, by agent type and event kind (submitted, started, "
     "succeeded, failed, retry_scheduled, dead_lettered, cancelled, rerouted; from the "
@@ -217,7 +220,7 @@ QUOTA_PAUSES = Counter(
 # "other"; "" for tasks without one. Separate counters, so the per-agent series above
 # keep their shape and their count.
 
-TENANT_TASKS = Counter(
+TENANT_TASKS = PlainCounter(
     "mesh_tenant_tasks",
     "Tasks submitted and ended (every task of a tree carries its root's tenant), by "
     "tenant and kind (submitted, succeeded, failed, cancelled, dead_lettered).",
@@ -244,7 +247,9 @@ class LabelCache(dict[Any, Any]):
     taken per message.
     """
 
-    def __init__(self, metric: Counter | Gauge | Histogram, *fixed: str) -> None:
+    def __init__(
+        self, metric: Counter | Gauge | Histogram | PlainCounter | PlainHistogram, *fixed: str
+    ) -> None:
         super().__init__()
         self._metric = metric
         self._fixed = fixed

@@ -9,6 +9,7 @@ import yaml
 from prometheus_client import Counter, Gauge, Histogram
 
 from mesh.observability import metrics
+from mesh.observability.plain_metrics import PlainCounter, PlainHistogram
 from tests.observability.conftest import ALERT_TESTS, DASHBOARDS, RULES
 
 _SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
@@ -16,10 +17,10 @@ _SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
 _STANDARD = re.compile(r"^(up|process_[a-z_]+)$")
 
 
-def _defined() -> dict[str, Counter | Gauge | Histogram]:
+def _defined() -> dict[str, Counter | Gauge | Histogram | PlainCounter | PlainHistogram]:
     found = {}
     for value in vars(metrics).values():
-        if isinstance(value, Counter | Gauge | Histogram):
+        if isinstance(value, Counter | Gauge | Histogram | PlainCounter | PlainHistogram):
             found[value._name] = value
     return found
 
