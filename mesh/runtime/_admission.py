@@ -88,12 +88,15 @@ class Admission:
         circuit lets it start. Invalid input starts at once, whatever the circuit or
         the slots: it is dead-lettered (the sender's fault) without counting against
         the agent type's health, and it never becomes a half-open circuit's probe."""
-        running.keep_small()  # it stays in memory while the task runs or waits
         self.running[running.task_id] = running
         invalid_now = running.invalid is not None and not self._stopping.is_set()
         if invalid_now or self._may_start():
+            # Laid out small only if it still runs after a while (ADR 062); what the
+            # handler and state take from the request, now.
+            running.share_parts()
             self.start(running)
         else:
+            running.keep_small()  # it waits in memory
             order = (-running.request.priority, next(self._arrivals), running)
             heapq.heappush(self._backlog, order)
             running.held_since = asyncio.get_running_loop().time()

@@ -105,12 +105,13 @@ class TaskRunner:
         try:
             if running.handed_back:  # handed back before it began
                 return
-            request, agent = running.request, self.agent.name
+            # No local for the request: a run still going after a while lays it out
+            # small (`_flush_started`), and a frame holding the first would keep both.
+            agent = self.agent.name
             # Bound for the rest of the task: its context is its own, nothing to reset.
-            bind_task_fields(
-                task_id=running.task_id, correlation_id=request.correlation_id, agent=agent
-            )
-            with consumer_span(request, running.raw.topic, agent):
+            correlation_id = running.request.correlation_id
+            bind_task_fields(task_id=running.task_id, correlation_id=correlation_id, agent=agent)
+            with consumer_span(running.request, running.raw.topic, agent):
                 recorder = self._recorder(running)
                 try:
                     outcome = self._before_handler(running, recorder)
@@ -289,7 +290,9 @@ class TaskRunner:
         self._handler_seconds[running.request.type].observe(time.perf_counter() - began)
 
     def _flush_started(self, running: RunningTask, recorder: TaskRecorder) -> None:
-        """The handler still runs `start_record_delay` s on: publish its `started`."""
+        """The handler still runs `start_record_delay` s on: publish its `started`, and
+        lay out small what the task keeps while it waits (ADR 062)."""
+        running.keep_small()
         self.background(recorder.flush)
 
     async def _note_superseded(self, running: RunningTask, recorder: TaskRecorder) -> None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from mesh.agent import Handler
 from mesh.context import TaskContext
-from mesh.runtime._compact_models import compact, compact_input
+from mesh.runtime._compact_models import compact, compact_input, prime
 from mesh.transport.base import Delivery, TopicPartition
 from schemas import REGISTRY, Envelope, encode_envelope
 from schemas.registry import SchemaError
@@ -27,6 +27,9 @@ from schemas.tasks import Steer
 # Stands for the headers of a record whose key, value and headers were the request's
 # own (its task id, its encoding, `Envelope.routing_headers`): rebuilt when read.
 _REBUILT: types.MappingProxyType[str, bytes] = types.MappingProxyType({})
+# Now, not at the first request laid out small: that is a while after the worker
+# began (ADR 062), and by then other requests' dicts had taken the key table.
+prime(Envelope)
 
 
 @dataclass(eq=False, slots=True)  # slots: one per in-flight task, no dict each (ADR 033)
@@ -54,6 +57,7 @@ class RunningTask:
     outcome_failures: int = 0  # earlier runs whose outcome the broker did not take
     early_steers: list[Steer] | None = None  # made on the first one
     start_held: bool = False  # its `started` is held, due by a time (`HeldStarts`)
+    small: bool = False  # laid out small while it waits (`keep_small`)
 
     @property
     def task_id(self) -> str:
@@ -87,21 +91,38 @@ class RunningTask:
     def offset(self) -> int:
         return self.raw.offset
 
-    def keep_small(self) -> None:
-        """Lay out what the task keeps while it runs or waits small (ADR 037, 049): the
-        request and its input in key-sharing dicts, the request's type and root id the
-        strings held already; the record without what a mesh producer wrote from the
-        request (its task id as the key, its encoding, its routing headers), rebuilt
-        when read. A record that differs in any byte (another producer, a field this
-        process does not know, a header of its own) is kept whole."""
-        request, task_id = self.request, self.task_id
-        same = {"type": sys.intern(request.type)}  # a handled type: one of a few
-        if request.root_task_id == task_id:
-            same["root_task_id"] = task_id
-        self.request = request = compact(request, same)
+    def share_parts(self) -> None:
+        """Before the run begins, what its state and handler take from the request:
+        the input laid out small (ADR 049; the handler's frame holds it from then on,
+        so a smaller copy made later would only add to it), the type the string held
+        already, the root id the task id's string. Equal values put in the request's
+        own dict: no copy, so cheap enough for every task (ADR 062)."""
+        if self.context is not None:
+            return
         if self.message is not None:
             self.message = compact_input(self.message)
-        raw = self.raw
+        request, values = self.request, self.request.__dict__
+        values["type"] = sys.intern(request.type)  # a handled type: one of a few
+        if request.root_task_id == request.task_id:
+            values["root_task_id"] = request.task_id
+
+    def keep_small(self) -> None:
+        """Lay out what the task keeps while it waits small (ADR 037, 049), once: the
+        request in a key-sharing dict; the record without what a mesh producer wrote
+        from the request (its task id as the key, its encoding, its routing headers),
+        rebuilt when read. A record that differs in any byte (another producer, a
+        field this process does not know, a header of its own) is kept whole. Done for
+        a task that waits: in the backlog, or still running `start_record_delay` s
+        after its handler began (ADR 062); a task that ends before is not worth the
+        encode it costs."""
+        if self.small:
+            return
+        self.small = True
+        self.share_parts()
+        self.request = request = compact(self.request)
+        if self.context is not None:  # the one other holder of the request (ADR 062)
+            self.context.request = request
+        raw, task_id = self.raw, self.task_id
         if raw.headers is _REBUILT or raw.key != task_id.encode():
             return
         if list(raw.headers.items()) != list(request.routing_headers().items()):

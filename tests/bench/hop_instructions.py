@@ -62,7 +62,7 @@ def _requests(n: int) -> list[RunningTask]:
         )
         running = RunningTask(request, raw, handler)
         running.parse_input()
-        running.keep_small()  # as admission does
+        running.share_parts()  # as admission does for a task it starts at once
         runs.append(running)
     return runs
 

@@ -5,6 +5,7 @@ recorder holding no lock while idle. Same records, same dead letters as before."
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 from pydantic import BaseModel
@@ -27,6 +28,13 @@ from tests.helpers import eventually, read_all
 
 idle = Agent("idle")
 holding = asyncio.Event()
+
+
+@pytest.fixture
+def held() -> None:
+    """A new `holding` per test: an asyncio.Event binds to the loop that first waits."""
+    global holding
+    holding = asyncio.Event()
 
 
 @idle.task
@@ -146,8 +154,8 @@ async def test_a_recorder_holds_a_lock_only_while_it_writes(memory_settings: Set
     assert kinds == ["started", "resumed"]
 
 
+@pytest.mark.usefixtures("held")
 async def test_a_waiting_task_holds_one_runtime_frame(memory_settings: Settings) -> None:
-    holding.clear()
     async with TestMesh(idle, settings=memory_settings) as mesh:
         worker = mesh.workers[0]
         task_id = await mesh.client.submit("idle", {"seconds": 0})
@@ -163,6 +171,41 @@ async def test_a_waiting_task_holds_one_runtime_frame(memory_settings: Settings)
             frames.append(awaited.cr_code.co_qualname)
             awaited = awaited.cr_await
         assert frames == ["TaskRunner.run", "wait_for_release", "Event.wait"]
+        holding.set()
+        state = await mesh.client.wait(task_id, timeout=10)
+        assert state.status is TaskStatus.SUCCEEDED and state.result == {"done": task_id}
+
+
+@pytest.mark.usefixtures("held")
+async def test_a_task_still_running_after_a_while_is_laid_out_small_once(
+    memory_settings: Settings,
+) -> None:
+    """A task that ends at once is not worth the encode of laying it out small; one
+    still running `start_record_delay` s on is, its context then holding the same
+    request (a second copy would double what the layout saves; ADR 062)."""
+    holding.clear()
+    settings = memory_settings.model_copy(update={"start_record_delay": 60.0})
+    async with TestMesh(idle, settings=settings) as mesh:
+        worker = mesh.workers[0]
+        task_id = await mesh.client.submit("idle", {"seconds": 0})
+        await eventually(
+            lambda: (r := worker.running.get(task_id)) is not None and r.context is not None,
+            timeout=10,
+            what="the handler to wait",
+        )
+        running = worker.running[task_id]
+        assert not running.small and running.raw.value is not None  # not yet: it may end soon
+        assert running.request.type is sys.intern("test.work")  # shared already
+        assert running.request.root_task_id is running.task_id
+        first = running.request
+        assert running.context is not None and running.context.request is first
+        # What the held `started` timer calls when `start_record_delay` is up.
+        worker.runner._flush_started(running, running.context._recorder)
+        assert running.small and running.raw.value is None  # dropped, rebuilt when read
+        assert running.request is not first and running.request == first
+        assert running.context.request is running.request
+        running.keep_small()  # once: nothing changes
+        assert running.context.request is running.request
         holding.set()
         state = await mesh.client.wait(task_id, timeout=10)
         assert state.status is TaskStatus.SUCCEEDED and state.result == {"done": task_id}
