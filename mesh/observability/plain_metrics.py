@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -60,7 +61,10 @@ class HistogramChild:
         self.sum += value
 
 
-class _PlainMetric(Collector):
+Child = TypeVar("Child", CounterChild, HistogramChild)
+
+
+class _PlainMetric(Collector, Generic[Child]):
     """What a plain counter and histogram share: a name, labels, children, the registry."""
 
     def __init__(
@@ -73,22 +77,24 @@ class _PlainMetric(Collector):
         self._name = name
         self._documentation = documentation
         self._labelnames = tuple(labelnames)
-        self._children: dict[tuple[str, ...], object] = {}
+        self._children: dict[tuple[str, ...], Child] = {}
         if registry is not None:
             registry.register(self)
 
-    def _child(self, values: tuple[str, ...]) -> object:
-        if len(values) != len(self._labelnames):
-            raise ValueError(f"{self._name} takes labels {self._labelnames}, got {values}")
-        child = self._children.get(values)
+    def labels(self, *values: str) -> Child:
+        """The child of these label values, made on first use."""
+        key = tuple(str(v) for v in values)
+        if len(key) != len(self._labelnames):
+            raise ValueError(f"{self._name} takes labels {self._labelnames}, got {key}")
+        child = self._children.get(key)
         if child is None:
-            child = self._children[values] = self._new_child()
+            child = self._children[key] = self._new_child()
         return child
 
-    def _new_child(self) -> object:
+    def _new_child(self) -> Child:
         raise NotImplementedError
 
-    def _snapshot(self) -> list[tuple[tuple[str, ...], object]]:
+    def _snapshot(self) -> list[tuple[tuple[str, ...], Child]]:
         # A copy made in one C call: the loop thread may add a child meanwhile.
         return list(self._children.items())
 
@@ -99,13 +105,8 @@ class _PlainMetric(Collector):
         raise NotImplementedError
 
 
-class PlainCounter(_PlainMetric):
+class PlainCounter(_PlainMetric[CounterChild]):
     """A counter (exposed as `<name>_total`), one `CounterChild` per label set."""
-
-    def labels(self, *values: str) -> CounterChild:
-        child = self._child(tuple(str(v) for v in values))
-        assert isinstance(child, CounterChild)
-        return child
 
     def _new_child(self) -> CounterChild:
         return CounterChild()
@@ -116,12 +117,11 @@ class PlainCounter(_PlainMetric):
     def collect(self) -> Iterator[Metric]:
         family = self._family()
         for values, child in self._snapshot():
-            assert isinstance(child, CounterChild)
             family.add_metric(values, child.value, created=child.created)
         yield family
 
 
-class PlainHistogram(_PlainMetric):
+class PlainHistogram(_PlainMetric[HistogramChild]):
     """A histogram, one `HistogramChild` per label set."""
 
     def __init__(
@@ -141,11 +141,6 @@ class PlainHistogram(_PlainMetric):
         self._les = [floatToGoString(b) for b in bounds]  # type: ignore[no-untyped-call]
         super().__init__(name, documentation, labelnames, registry)
 
-    def labels(self, *values: str) -> HistogramChild:
-        child = self._child(tuple(str(v) for v in values))
-        assert isinstance(child, HistogramChild)
-        return child
-
     def _new_child(self) -> HistogramChild:
         return HistogramChild(self._bounds)
 
@@ -155,7 +150,6 @@ class PlainHistogram(_PlainMetric):
     def collect(self) -> Iterator[Metric]:
         family = self._family()
         for values, child in self._snapshot():
-            assert isinstance(child, HistogramChild)
             cumulative, buckets = 0, []
             for le, count in zip(self._les, list(child.counts), strict=True):
                 cumulative += count

@@ -154,16 +154,23 @@ async def test_a_recorder_holds_a_lock_only_while_it_writes(memory_settings: Set
     assert kinds == ["started", "resumed"]
 
 
+async def _submitted_and_waiting(mesh: TestMesh) -> str:
+    """A task of `idle` whose handler is waiting, on the mesh's one worker."""
+    worker = mesh.workers[0]
+    task_id = await mesh.client.submit("idle", {"seconds": 0})
+    await eventually(
+        lambda: (r := worker.running.get(task_id)) is not None and r.context is not None,
+        timeout=10,
+        what="the handler to wait",
+    )
+    return task_id
+
+
 @pytest.mark.usefixtures("held")
 async def test_a_waiting_task_holds_one_runtime_frame(memory_settings: Settings) -> None:
     async with TestMesh(idle, settings=memory_settings) as mesh:
         worker = mesh.workers[0]
-        task_id = await mesh.client.submit("idle", {"seconds": 0})
-        await eventually(
-            lambda: (r := worker.running.get(task_id)) is not None and r.context is not None,
-            timeout=10,
-            what="the handler to wait",
-        )
+        task_id = await _submitted_and_waiting(mesh)
         task = worker.running[task_id].task
         assert task is not None and task.get_name() == task_id
         frames, awaited = [], task.get_coro()
@@ -187,12 +194,7 @@ async def test_a_task_still_running_after_a_while_is_laid_out_small_once(
     settings = memory_settings.model_copy(update={"start_record_delay": 60.0})
     async with TestMesh(idle, settings=settings) as mesh:
         worker = mesh.workers[0]
-        task_id = await mesh.client.submit("idle", {"seconds": 0})
-        await eventually(
-            lambda: (r := worker.running.get(task_id)) is not None and r.context is not None,
-            timeout=10,
-            what="the handler to wait",
-        )
+        task_id = await _submitted_and_waiting(mesh)
         running = worker.running[task_id]
         assert not running.small and running.raw.value is not None  # not yet: it may end soon
         assert running.request.type is sys.intern("test.work")  # shared already
