@@ -53,6 +53,7 @@ from mesh.settings import Settings
 from mesh.supervision._beside import run_beside
 from mesh.supervision._catch_up import CatchUp
 from mesh.supervision._lag import LagCollector
+from mesh.supervision._recovery_watch import watch_recovery
 from mesh.supervision.core import Publish, Supervisor
 from mesh.supervision.policy import Policies
 from mesh.topics import Topics, runtime_topics, supervisor_topics
@@ -152,18 +153,17 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
         flushed = supervisor.flush()
         sent: list[asyncio.Future[Any]] = []
         for table, writes in ((leases, flushed.leases), (health, flushed.health)):
-            for write in writes:
-                send = table.send_changelog
-                sent.append(send(write.partition, write.key, write.value, "raw", "raw"))
+            for w in writes:
+                sent.append(table.send_changelog(w.partition, w.key, w.value, "raw", "raw"))
         for record in flushed.outcomes:
             sent.append(outcomes.send_soon(key=record.agent, value=record.value))
         return sent
 
     catch_up = CatchUp(topics)  # closed until the first reading has caught up
-    transport = _transport_class(settings, flush, catch_up)
-    app.transport = transport(app.conf.broker_consumer, app)
+    app.transport = _transport_class(settings, flush, catch_up)(app.conf.broker_consumer, app)
     _forward_streams(app, supervisor, catch_up, events, outcomes, beats)
     _forward_timers(app, supervisor, catch_up, settings)
+    watch_recovery(app)  # a changelog partition faust's restore stalled on (ADR 060)
 
     @app.task  # type: ignore[untyped-decorator]
     async def beside() -> None:  # the pause switches (mesh/supervision/_beside.py)

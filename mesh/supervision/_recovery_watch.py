@@ -1,0 +1,211 @@
+"""Read a changelog partition again when faust's table recovery stalls on it (ADR 060).
+
+After a rebalance faust restores the tables from their changelogs: it seeks each
+changelog partition to where its restore stands, resumes the consumer's flow, and
+waits until every partition was read up to the high watermark it measured. faust's
+consumer can drop records it has already fetched (`getmany` stops handing out a batch
+when the flow stops or the generation changes, and a fetch that returns while the flow
+is stopped is answered by a seek to the committed offsets, which changelog partitions
+do not have); aiokafka's position is then past them, and nothing makes the consumer
+fetch them again. The restore then waits forever ("No event received for active tp"),
+and the supervisor, still in its rebalance, judges nothing.
+
+So while faust recovers, a changelog partition whose restore has not moved for
+`STALLED_AFTER` seconds although it is behind its high watermark is sought back to
+where the restore stands, as faust's own seek does, up to `MAX_RESEEKS` times without
+progress; the log line names the consumer's position, so a stall a seek does not heal
+says whether the records were fetched (position at the end) or never fetched.
+
+The adapter (mesh/supervision/app.py) calls `heal` on a timer with faust's `Recovery`
+and consumer. No faust import here: the parts read are typed as protocols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+# faust's restore hands a record on within milliseconds of its fetch, and a fetch waits
+# at most `fetch_max_wait` (under a second) for data: 5 s without progress, behind the
+# high watermark, is a fetch that will not come (faust itself only warns after 30 s).
+STALLED_AFTER = 5.0
+# Seeks per partition without progress: a stall from dropped records heals at the
+# first. More would not help a high watermark no record reaches (an end offset that
+# lags, a control record last): faust then keeps waiting, and warning, as before.
+MAX_RESEEKS = 3
+# How often the adapter looks; a fraction of `STALLED_AFTER`, so a stall is noticed
+# within about that long, and cheap (it reads faust's counters, no request).
+WATCH_EVERY = 1.0
+# aiokafka answers a position at once when it has one and waits for one otherwise
+# (a partition awaiting an offset reset): the log line does not wait longer than this.
+POSITION_WAIT = 2.0
+
+STALLED = (
+    "table recovery of changelog %s:%d stalled at offset %d of %d for %.0f s "
+    "(consumer position %s): reading it again from offset %d (%d of %d)"
+)
+GIVEN_UP = (
+    "table recovery of changelog %s:%d still stalled at offset %d of %d after %d "
+    "re-reads (consumer position %s): left to faust"
+)
+
+
+class Partition(Protocol):
+    """faust's `TP`."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+
+class RecoveryState(Protocol):
+    """The parts of faust's `Recovery` (faust/tables/recovery.py) read here: per active
+    changelog partition, the offset of the last record restored and the high watermark
+    to reach (both -1 for "none"; None before faust has read them)."""
+
+    in_recovery: bool
+
+    @property
+    def active_offsets(self) -> Mapping[Partition, int | None]: ...
+
+    @property
+    def active_highwaters(self) -> Mapping[Partition, int | None]: ...
+
+
+class ChangelogConsumer(Protocol):
+    """The parts of faust's consumer used here."""
+
+    async def seek_wait(self, partitions: Mapping[Partition, int]) -> None: ...
+
+    async def position(self, tp: Partition) -> int | None: ...
+
+
+@dataclass
+class _Progress:
+    offset: int  # the last record restored
+    highwater: int
+    since: float  # when `offset` last moved (or the watch began)
+    reseeks: int = 0  # seeks since then
+
+
+@dataclass(frozen=True)
+class Reseek:
+    """A decision: read `tp` again from `offset`; `attempt` of `MAX_RESEEKS`."""
+
+    tp: Partition
+    offset: int
+    restored: int
+    highwater: int
+    attempt: int
+
+
+class RecoveryWatch:
+    """Which changelog partitions faust's recovery has stalled on, and healing them."""
+
+    def __init__(
+        self, stalled_after: float = STALLED_AFTER, max_reseeks: int = MAX_RESEEKS
+    ) -> None:
+        self._stalled_after = stalled_after
+        self._max_reseeks = max_reseeks
+        self._progress: dict[Partition, _Progress] = {}
+
+    def stalled(self, recovery: RecoveryState, now: float) -> tuple[list[Reseek], list[Reseek]]:
+        """The partitions to read again now, and those given up on now (each once);
+        `now` is a monotonic time."""
+        if not recovery.in_recovery:
+            self._progress.clear()  # the next recovery starts afresh
+            return [], []
+        behind = _behind(recovery)
+        for tp in set(self._progress) - set(behind):
+            del self._progress[tp]  # caught up, or no longer this instance's
+        reseeks: list[Reseek] = []
+        given_up: list[Reseek] = []
+        for tp, (offset, highwater) in behind.items():
+            progress = self._progress.get(tp)
+            if progress is None or offset != progress.offset or highwater != progress.highwater:
+                # Moved, or a new recovery (another rebalance measured new highwaters).
+                self._progress[tp] = _Progress(offset, highwater, now)
+                continue
+            if now - progress.since < self._stalled_after:
+                continue
+            progress.since = now
+            progress.reseeks += 1
+            decision = Reseek(tp, max(offset, 0), offset, highwater, progress.reseeks)
+            if progress.reseeks <= self._max_reseeks:
+                reseeks.append(decision)
+            elif progress.reseeks == self._max_reseeks + 1:
+                given_up.append(decision)
+        return reseeks, given_up
+
+    async def heal(
+        self, recovery: RecoveryState, consumer: ChangelogConsumer, now: float
+    ) -> list[Reseek]:
+        """Seek the partitions faust's recovery stalled on back to where it stands
+        (`offset`: the last record restored, read again and skipped by faust, as its own
+        seek does); returns what it sought."""
+        reseeks, given_up = self.stalled(recovery, now)
+        for decision in given_up:
+            tp = decision.tp
+            position = await _position(consumer, tp)
+            args = (decision.restored, decision.highwater, self._max_reseeks, position)
+            log.warning(GIVEN_UP, tp.topic, tp.partition, *args)
+        for decision in reseeks:
+            tp = decision.tp
+            position = await _position(consumer, tp)
+            log.warning(
+                STALLED,
+                tp.topic,
+                tp.partition,
+                decision.restored,
+                decision.highwater,
+                self._stalled_after,
+                position,
+                decision.offset,
+                decision.attempt,
+                self._max_reseeks,
+            )
+            try:
+                await consumer.seek_wait({tp: decision.offset})
+            except Exception as exc:  # revoked meanwhile: the next recovery seeks it anyway
+                log.warning("changelog %s:%d not sought: %r", tp.topic, tp.partition, exc)
+        return reseeks
+
+
+def _behind(recovery: RecoveryState) -> dict[Partition, tuple[int, int]]:
+    """Per active changelog partition not restored up to its high watermark: the offset
+    of the last record restored and the high watermark."""
+    offsets = recovery.active_offsets
+    behind = {}
+    for tp, highwater in recovery.active_highwaters.items():
+        offset = offsets.get(tp)
+        if highwater is not None and offset is not None and offset < highwater:
+            behind[tp] = (offset, highwater)
+    return behind
+
+
+async def _position(consumer: ChangelogConsumer, tp: Partition) -> int | str:
+    """The consumer's fetch position, for the log line only."""
+    try:
+        position = await asyncio.wait_for(consumer.position(tp), POSITION_WAIT)
+    except TimeoutError:
+        return f"none after {POSITION_WAIT:.0f} s"
+    except Exception as exc:  # a log line's detail, not worth failing the heal
+        return f"unknown: {exc!r}"
+    return "none" if position is None else position
+
+
+def watch_recovery(app: Any) -> None:
+    """Heal the table recovery of `app` (the supervisor's faust app) on a faust timer."""
+    watch = RecoveryWatch()
+
+    @app.timer(WATCH_EVERY)  # type: ignore[untyped-decorator]
+    async def watch_table_recovery() -> None:
+        await watch.heal(app.tables.recovery, app.consumer, time.monotonic())
