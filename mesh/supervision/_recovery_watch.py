@@ -29,11 +29,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mesh.settings import Settings
+
 log = logging.getLogger(__name__)
 
 # faust's restore hands a record on within milliseconds of its fetch, and a fetch waits
 # at most `fetch_max_wait` (under a second) for data: 5 s without progress, behind the
 # high watermark, is a fetch that will not come (faust itself only warns after 30 s).
+# Never less than twice the longest a fetch may wait (`stalled_after`): a broker that
+# holds a fetch for part of its wait even with data there must not look stalled.
 STALLED_AFTER = 5.0
 # Seeks per partition without progress: a stall from dropped records heals at the
 # first. More would not help a high watermark no record reaches (an end offset that
@@ -202,9 +206,15 @@ async def _position(consumer: ChangelogConsumer, tp: Partition) -> int | str:
     return "none" if position is None else position
 
 
-def watch_recovery(app: Any) -> None:
+def stalled_after(settings: Settings) -> float:
+    """How long a restore without progress is taken for stalled, with these settings."""
+    longest = max(settings.fetch_long_idle_wait or 0.0, settings.fetch_idle_wait or 0.0)
+    return max(STALLED_AFTER, 2 * longest, 2 * settings.fetch_max_wait)
+
+
+def watch_recovery(app: Any, settings: Settings) -> None:
     """Heal the table recovery of `app` (the supervisor's faust app) on a faust timer."""
-    watch = RecoveryWatch()
+    watch = RecoveryWatch(stalled_after(settings))
 
     @app.timer(WATCH_EVERY)  # type: ignore[untyped-decorator]
     async def watch_table_recovery() -> None:

@@ -163,7 +163,7 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
     app.transport = _transport_class(settings, flush, catch_up)(app.conf.broker_consumer, app)
     _forward_streams(app, supervisor, catch_up, events, outcomes, beats)
     _forward_timers(app, supervisor, catch_up, settings)
-    watch_recovery(app)  # a changelog partition faust's restore stalled on (ADR 060)
+    watch_recovery(app, settings)  # a changelog partition faust's restore stalled on (ADR 060)
 
     @app.task  # type: ignore[untyped-decorator]
     async def beside() -> None:  # the pause switches (mesh/supervision/_beside.py)

@@ -9,8 +9,14 @@ from typing import NamedTuple
 
 import pytest
 
+from mesh.settings import Settings
 from mesh.supervision import _recovery_watch
-from mesh.supervision._recovery_watch import MAX_RESEEKS, STALLED_AFTER, RecoveryWatch
+from mesh.supervision._recovery_watch import (
+    MAX_RESEEKS,
+    STALLED_AFTER,
+    RecoveryWatch,
+    stalled_after,
+)
 
 LEASES = "mesh.supervisor-leases-changelog"
 
@@ -135,3 +141,11 @@ async def test_a_failed_seek_or_a_missing_position_is_logged_not_raised(
     assert f"changelog {LEASES}:0 not sought: RuntimeError('partition not assigned')" in (
         caplog.text
     )
+
+
+def test_a_restore_is_not_taken_for_stalled_while_a_fetch_may_still_be_waiting() -> None:
+    """A broker may hold a fetch for part of its wait even with data there."""
+    kafka = Settings(fetch_max_wait=0.5, fetch_idle_wait=None, fetch_long_idle_wait=None)
+    assert stalled_after(kafka) == STALLED_AFTER
+    dev = Settings(fetch_max_wait=0.5, fetch_idle_wait=1.0, fetch_long_idle_wait=4.0)
+    assert stalled_after(dev) == 8.0
