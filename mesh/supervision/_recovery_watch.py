@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -181,6 +181,56 @@ class RecoveryWatch:
             except Exception as exc:  # revoked meanwhile: the next recovery seeks it anyway
                 log.warning("changelog %s:%d not sought: %r", tp.topic, tp.partition, exc)
         return reseeks
+
+
+class _Record(Protocol):
+    @property
+    def offset(self) -> int: ...
+
+
+class _Fetcher(Protocol):
+    """aiokafka's consumer, in faust's consumer thread."""
+
+    def seek(self, tp: Any, offset: int) -> None: ...
+
+
+class _FlowConsumer(Protocol):
+    """faust's consumer: whether its flow runs, and which topics are changelogs."""
+
+    flow_active: bool
+
+    def _is_changelog_tp(self, tp: Any) -> bool: ...
+
+
+def refetch_dropped(
+    fetcher: _Fetcher, records: Mapping[Any, Sequence[_Record]], consumer: _FlowConsumer
+) -> Mapping[Any, Sequence[_Record]]:
+    """`records` as fetched for faust's `getmany`, but without the changelog records it
+    would drop for good: while its flow is stopped (a rebalance) it drops a fetched
+    batch and seeks back only the partitions with committed offsets, which changelog
+    partitions have none of. Each is sought back to its first record instead, so it is
+    fetched again once faust's recovery resumes the flow (or seeks it elsewhere).
+
+    A fetch begun before the rebalance returns after it: aiokafka filters the records
+    it hands out by faust's set of active partitions, and hands out all of them when
+    that set is empty, as it is while faust pauses every partition in a rebalance.
+    Runs in faust's consumer thread, where `fetcher.seek` belongs."""
+    if consumer.flow_active:
+        return records
+    kept = dict(records)
+    for tp, batch in records.items():
+        if batch and consumer._is_changelog_tp(tp):
+            del kept[tp]
+            fetcher.seek(tp, batch[0].offset)
+            log.info(
+                "changelog records %s:%d %d-%d fetched while faust's flow is stopped: "
+                "left to fetch again",
+                tp.topic,
+                tp.partition,
+                batch[0].offset,
+                batch[-1].offset,
+            )
+    return kept
 
 
 def _behind(recovery: RecoveryState) -> dict[Partition, tuple[int, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -15,6 +16,7 @@ from mesh.supervision._recovery_watch import (
     MAX_RESEEKS,
     STALLED_AFTER,
     RecoveryWatch,
+    refetch_dropped,
     stalled_after,
 )
 
@@ -149,3 +151,53 @@ def test_a_restore_is_not_taken_for_stalled_while_a_fetch_may_still_be_waiting()
     assert stalled_after(kafka) == STALLED_AFTER
     dev = Settings(fetch_max_wait=0.5, fetch_idle_wait=1.0, fetch_long_idle_wait=4.0)
     assert stalled_after(dev) == 8.0
+
+
+class Record(NamedTuple):  # aiokafka's ConsumerRecord, the field read here
+    offset: int
+
+
+class FetcherDouble:
+    """A test double of aiokafka's consumer in faust's consumer thread: records seeks."""
+
+    def __init__(self) -> None:
+        self.seeks: list[tuple[TP, int]] = []
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+@dataclass
+class FlowDouble:
+    """A test double of faust's consumer: its flow, and which topics are changelogs."""
+
+    flow_active: bool
+
+    def _is_changelog_tp(self, tp: TP) -> bool:
+        return tp.topic.endswith("-changelog")
+
+
+EVENTS0 = TP("mesh.task.events", 0)
+
+
+def test_changelog_records_fetched_while_the_flow_is_stopped_are_fetched_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """faust drops a batch that returns while its flow is stopped and seeks back only
+    what has committed offsets: the changelog records are sought back here instead."""
+    fetched = {P0: [Record(0), Record(1)], EVENTS0: [Record(7)], P1: []}
+    fetcher = FetcherDouble()
+    caplog.set_level(logging.INFO, logger=_recovery_watch.__name__)
+    kept = refetch_dropped(fetcher, fetched, FlowDouble(flow_active=False))
+    assert kept == {EVENTS0: [Record(7)], P1: []}  # faust's seek to committed covers events
+    assert fetcher.seeks == [(P0, 0)]
+    assert f"changelog records {LEASES}:0 0-1 fetched while faust's flow is stopped" in (
+        caplog.text
+    )
+
+
+def test_records_fetched_while_the_flow_runs_are_handed_on_as_they_are() -> None:
+    fetched = {P0: [Record(0), Record(1)], EVENTS0: [Record(7)]}
+    fetcher = FetcherDouble()
+    assert refetch_dropped(fetcher, fetched, FlowDouble(flow_active=True)) == fetched
+    assert fetcher.seeks == []
