@@ -1,23 +1,26 @@
-"""Read a changelog partition again when faust's table recovery stalls on it (ADR 060).
+"""Fetch again the changelog records faust drops while it restores its tables (ADR 060).
 
 After a rebalance faust restores the tables from their changelogs: it seeks each
 changelog partition to where its restore stands, resumes the consumer's flow, and
-waits until every partition was read up to the high watermark it measured. faust's
-consumer can drop records it has already fetched (`getmany` stops handing out a batch
-when the flow stops or the generation changes, and a fetch that returns while the flow
-is stopped is answered by a seek to the committed offsets, which changelog partitions
-do not have); aiokafka's position is then past them, and nothing makes the consumer
-fetch them again. The restore then waits forever ("No event received for active tp"),
-and the supervisor, still in its rebalance, judges nothing.
+waits until every partition was read up to the high watermark it measured. A fetch
+begun before the rebalance can return after the seek with the sought records (aiokafka
+hands out every partition's records while faust has paused them all); faust's `getmany`
+drops a batch that returns while its flow is stopped and seeks back only partitions
+with committed offsets, which changelog partitions have none of. aiokafka's position is
+then past the records, nothing fetches them again, and the restore waits forever ("No
+event received for active tp"): the supervisor, still in its rebalance, judges nothing.
 
-So while faust recovers, a changelog partition whose restore has not moved for
-`STALLED_AFTER` seconds although it is behind its high watermark is sought back to
-where the restore stands, as faust's own seek does, up to `MAX_RESEEKS` times without
-progress; the log line names the consumer's position, so a stall a seek does not heal
-says whether the records were fetched (position at the end) or never fetched.
+- `refetch_dropped`, in faust's consumer thread: changelog records fetched while the
+  flow is stopped are sought back, to be fetched again.
+- `RecoveryWatch`, a backstop for drops of other kinds: while faust recovers, a
+  changelog partition whose restore has not moved for `STALLED_AFTER` seconds although
+  it is behind its high watermark is sought back to where the restore stands, as
+  faust's own seek does, up to `MAX_RESEEKS` times without progress; the log line names
+  the consumer's position (at the end: records fetched and dropped; short of it: a fetch
+  that never came).
 
-The adapter (mesh/supervision/app.py) calls `heal` on a timer with faust's `Recovery`
-and consumer. No faust import here: the parts read are typed as protocols.
+The adapter (mesh/supervision/app.py) calls both. No faust import here: the parts read
+are typed as protocols.
 """
 
 from __future__ import annotations
