@@ -46,9 +46,10 @@ def settings(broker_settings: Settings) -> Settings:
             # Not the test profile's idle fetch wait: with it, a second supervisor taking
             # over (test_a_second_supervisor_takes_over_without_acting_twice) lost track
             # of tasks in 3 of 5 runs in session 21 and 1 of 9 in session 22 (the
-            # survivor saw no rebalance). Without it the test also failed once in 10
-            # runs: the survivor's faust recovery read nothing from the changelogs for
-            # two minutes ("No event received for active tp"). Neither is explained.
+            # survivor saw no rebalance; not explained). Without it the test also failed
+            # once in 10 runs: the survivor's faust recovery read nothing from the
+            # changelogs ("No event received for active tp"): faust had dropped the
+            # records it fetched (ADR 060).
             "fetch_idle_wait": None,
             "liveness_interval": 0.5,
             "supervisor_check_interval": 0.5,
@@ -262,12 +263,6 @@ async def supervisor_status(settings: Settings) -> dict[str, object]:
     return snapshots[0]
 
 
-@pytest.mark.xfail(
-    reason="known defect, fixed in part (ADR 059, session 23's closing note): after a "
-    "takeover faust's table recovery sometimes reads nothing of its changelogs (1 run in "
-    "36 on a loaded host); not strict until that is fixed too",
-    strict=False,
-)
 async def test_a_second_supervisor_takes_over_without_acting_twice(
     spawn: Callable[..., MeshProcess], client: Client
 ) -> None:
