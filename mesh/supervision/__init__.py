@@ -9,5 +9,6 @@ Private, in reading order: `_tracking` (leases, workers and the rules that find
 problems; pure), `_actions` (what to publish about each), `_circuits` (circuit
 breaking per agent type), `_status` (the operator's snapshot), `_records` (reading the
 tables' bytes), `_lag` (consumer lag, retry and dead-letter depth from the broker's
-offsets, measured for every agent type).
+offsets, measured for every agent type), `_recovery_watch` (reading a changelog
+partition again when faust's table restore stalls on it).
 """

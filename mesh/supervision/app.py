@@ -53,6 +53,7 @@ from mesh.settings import Settings
 from mesh.supervision._beside import run_beside
 from mesh.supervision._catch_up import CatchUp
 from mesh.supervision._lag import LagCollector
+from mesh.supervision._recovery_watch import refetch_dropped, watch_recovery
 from mesh.supervision.core import Publish, Supervisor
 from mesh.supervision.policy import Policies
 from mesh.topics import Topics, runtime_topics, supervisor_topics
@@ -78,12 +79,12 @@ def _transport_class(
     consumer calls `flush` and awaits what it sent before it commits offsets or gives
     partitions up, and restarts `catch_up` when it gives them up (a rebalance).
 
-    faust fixes the wait at 1.5 s. A broker answers a fetch as soon as it has data, so
-    on Kafka that is harmless; the embedded broker holds a fetch for about half of the
-    wait even with data there (ADR 003), which throttled the supervisor to
-    one fetch per ~0.75 s. So the wait is a setting here, as it is for the workers,
-    and it lengthens while the supervisor is idle (ADR 036). Workers' heartbeats reach
-    it all the time, so idle here means fewer than `_BUSY_ABOVE` records a second.
+    faust fixes the wait at 1.5 s. A broker answers a fetch as soon as it has data, so on
+    Kafka that is harmless; the embedded broker holds a fetch for about half of the wait
+    even with data there (ADR 003), which throttled the supervisor to one fetch per
+    ~0.75 s. So the wait is a setting here, as it is for the workers, and it lengthens
+    while the supervisor is idle (ADR 036). Workers' heartbeats reach it all the time,
+    so idle here means fewer than `_BUSY_ABOVE` records a second.
     """
 
     class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
@@ -95,9 +96,11 @@ def _transport_class(
             self._pace = FetchPace.of(consumer, settings, busy_above=_BUSY_ABOVE)
             return consumer
 
-        async def _fetch_records(self, *args: Any, **kwargs: Any) -> Any:
-            # faust reads from aiokafka's fetcher here (not through `getmany`).
-            records = await super()._fetch_records(*args, **kwargs)
+        async def _fetch_records(self, consumer: Any, *args: Any, **kwargs: Any) -> Any:
+            # faust reads from aiokafka's fetcher here (not through `getmany`); changelog
+            # records its `getmany` would drop are left to fetch again (ADR 060).
+            records: Any = await super()._fetch_records(consumer, *args, **kwargs)
+            records = refetch_dropped(consumer, records, self.consumer)
             if self._pace is not None:
                 self._pace.saw(sum(len(batch) for batch in records.values()))
             return records
@@ -152,18 +155,15 @@ def build_app(settings: Settings, policies: Policies) -> faust.App:
         flushed = supervisor.flush()
         sent: list[asyncio.Future[Any]] = []
         for table, writes in ((leases, flushed.leases), (health, flushed.health)):
-            for write in writes:
-                send = table.send_changelog
-                sent.append(send(write.partition, write.key, write.value, "raw", "raw"))
-        for record in flushed.outcomes:
-            sent.append(outcomes.send_soon(key=record.agent, value=record.value))
-        return sent
+            for w in writes:
+                sent.append(table.send_changelog(w.partition, w.key, w.value, "raw", "raw"))
+        return sent + [outcomes.send_soon(key=r.agent, value=r.value) for r in flushed.outcomes]
 
     catch_up = CatchUp(topics)  # closed until the first reading has caught up
-    transport = _transport_class(settings, flush, catch_up)
-    app.transport = transport(app.conf.broker_consumer, app)
+    app.transport = _transport_class(settings, flush, catch_up)(app.conf.broker_consumer, app)
     _forward_streams(app, supervisor, catch_up, events, outcomes, beats)
     _forward_timers(app, supervisor, catch_up, settings)
+    watch_recovery(app, settings)  # a changelog partition faust's restore stalled on (ADR 060)
 
     @app.task  # type: ignore[untyped-decorator]
     async def beside() -> None:  # the pause switches (mesh/supervision/_beside.py)

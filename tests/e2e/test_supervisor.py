@@ -22,6 +22,7 @@ from schemas.envelope import new_id
 from schemas.supervision import HEARTBEAT_WATERMARK
 from schemas.tasks import TaskStatus
 from tests.conftest import ROOT, settings_env
+from tests.e2e import dropped_fetches
 from tests.e2e.processes import MeshProcess, wait_until_split
 from tests.helpers import eventually, eventually_true, read_all
 
@@ -45,9 +46,10 @@ def settings(broker_settings: Settings) -> Settings:
             # Not the test profile's idle fetch wait: with it, a second supervisor taking
             # over (test_a_second_supervisor_takes_over_without_acting_twice) lost track
             # of tasks in 3 of 5 runs in session 21 and 1 of 9 in session 22 (the
-            # survivor saw no rebalance). Without it the test also failed once in 10
-            # runs: the survivor's faust recovery read nothing from the changelogs for
-            # two minutes ("No event received for active tp"). Neither is explained.
+            # survivor saw no rebalance; not explained). Without it the test also failed
+            # once in 10 runs: the survivor's faust recovery read nothing from the
+            # changelogs ("No event received for active tp"): faust had dropped the
+            # records it fetched (ADR 060).
             "fetch_idle_wait": None,
             "liveness_interval": 0.5,
             "supervisor_check_interval": 0.5,
@@ -261,19 +263,35 @@ async def supervisor_status(settings: Settings) -> dict[str, object]:
     return snapshots[0]
 
 
-@pytest.mark.xfail(
-    reason="known defect, fixed in part (ADR 059, session 23's closing note): after a "
-    "takeover faust's table recovery sometimes reads nothing of its changelogs (1 run in "
-    "36 on a loaded host); not strict until that is fixed too",
-    strict=False,
-)
 async def test_a_second_supervisor_takes_over_without_acting_twice(
     spawn: Callable[..., MeshProcess], client: Client
 ) -> None:
     """Two instances split the task partitions; one is SIGKILLed as tasks hang; the
     other restores its tables from the changelogs and redispatches every hung task
     exactly once."""
-    first, second = spawn("supervisor", "supervisor-1"), spawn("supervisor", "supervisor-2")
+    await _take_over(spawn, client)
+
+
+async def test_a_takeover_heals_a_table_recovery_whose_fetch_faust_dropped(
+    spawn: Callable[..., MeshProcess], client: Client, tmp_path: Path
+) -> None:
+    """The one failure left of the takeover, made certain (ADR 060): faust drops the
+    first changelog records the survivor fetches after each recovery's seek, and its
+    restore waits for them. The supervisor reads them again and takes over."""
+    scratch = tmp_path / "fault"
+    scratch.mkdir()
+    second = await _take_over(spawn, client, dropped_fetches.environment(scratch))
+    assert "test fault: dropped" in second.log()
+    assert "table recovery of changelog" in second.log()
+
+
+async def _take_over(
+    spawn: Callable[..., MeshProcess], client: Client, survivor_env: dict[str, str] | None = None
+) -> MeshProcess:
+    """Two supervisors, one SIGKILLed as ten tasks hang: each is redispatched once, by
+    the survivor (returned)."""
+    first = spawn("supervisor", "supervisor-1")
+    second = spawn("supervisor", "supervisor-2", survivor_env)
     worker = spawn(HANGER, "hanger-1")
     await wait_until_split([worker], partitions={HANGER: 2})
     await _supervisor_ready(first)
@@ -286,6 +304,7 @@ async def test_a_second_supervisor_takes_over_without_acting_twice(
     for task_id in ids:
         redispatches = {e["id"] for e in events[task_id] if e["kind"] == "redispatched"}
         assert len(redispatches) == 1, events[task_id]
+    return second
 
 
 async def test_a_failing_agent_type_trips_its_circuit_to_the_fallback_and_recovers(
